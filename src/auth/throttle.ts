@@ -1,0 +1,55 @@
+import { eq, lt } from 'drizzle-orm'
+import type { Db } from '../db/client.ts'
+import { loginThrottle } from '../db/schema.ts'
+
+const WINDOW = 15 * 60 * 1000
+
+/** Failures allowed per window before a key is locked, per kind of key. */
+export const LIMITS = { user: 5, ip: 30 } as const
+
+export type ThrottleKey = `${keyof typeof LIMITS}:${string}`
+
+/** Milliseconds until the first of the keys unlocks, or 0 when none is locked. */
+export function lockedFor(db: Db, keys: ThrottleKey[], now = Date.now()): number {
+  let wait = 0
+  for (const key of keys) {
+    const row = db.select().from(loginThrottle).where(eq(loginThrottle.key, key)).get()
+    const until = row?.lockedUntil?.getTime() ?? 0
+    if (until > now) wait = Math.max(wait, until - now)
+  }
+  return wait
+}
+
+/**
+ * Counts a failed sign-in against each key. Reaching the limit locks the key for the window;
+ * each further lock in a row doubles (capped at a day) through the failure count.
+ */
+export function recordFailure(db: Db, keys: ThrottleKey[], now = Date.now()): void {
+  db.transaction((tx) => {
+    for (const key of keys) {
+      const limit = LIMITS[key.slice(0, key.indexOf(':')) as keyof typeof LIMITS]
+      const row = tx.select().from(loginThrottle).where(eq(loginThrottle.key, key)).get()
+      const fresh = !row || now - row.windowStart.getTime() > WINDOW * 4
+      const failures = fresh ? 1 : row.failures + 1
+      const windowStart = fresh ? new Date(now) : row.windowStart
+      const over = failures - limit
+      const lockedUntil =
+        over >= 0 ? new Date(now + Math.min(WINDOW * 2 ** Math.min(over, 7), 24 * 3600_000)) : null
+      tx.insert(loginThrottle)
+        .values({ key, failures, windowStart, lockedUntil })
+        .onConflictDoUpdate({ target: loginThrottle.key, set: { failures, windowStart, lockedUntil } })
+        .run()
+    }
+  })
+}
+
+export function clearFailures(db: Db, key: ThrottleKey): void {
+  db.delete(loginThrottle).where(eq(loginThrottle.key, key)).run()
+}
+
+/** Drops counters nobody has touched for a day. */
+export function pruneThrottle(db: Db, now = Date.now()): void {
+  db.delete(loginThrottle)
+    .where(lt(loginThrottle.windowStart, new Date(now - 24 * 3600_000)))
+    .run()
+}

@@ -1,0 +1,34 @@
+import type { Command } from './index.ts'
+import { UsageError, readStdin } from './io.ts'
+import { hashPassword, passwordProblem } from '../auth/password.ts'
+import { createLoginLink, findUserByName, insertAdmin } from '../db/users.ts'
+import { tenantNameProblem } from '../domain/names.ts'
+import { InputError } from '../errors.ts'
+
+export const adminCommands: Record<string, Command> = {
+  'admin create': {
+    usage: 'admin create <name> --password-stdin',
+    options: { 'password-stdin': { type: 'boolean' } },
+    async run({ db }, [name], opts) {
+      if (!name) throw new UsageError('give the admin name')
+      if (!opts['password-stdin']) throw new UsageError('pass the password on stdin with --password-stdin')
+      const problem = tenantNameProblem(name)
+      if (problem) throw new InputError({ name: problem })
+      if (findUserByName(db, name)) throw new InputError({ name: `“${name}” is already taken.` })
+      const password = await readStdin()
+      const pw = passwordProblem(password)
+      if (pw) throw new InputError({ password: pw })
+      insertAdmin(db, name, await hashPassword(password))
+      console.log(`Admin "${name}" created.`)
+    },
+  },
+  'admin link': {
+    usage: 'admin link [<name>]   (prints a one-time sign-in link)',
+    options: {},
+    run({ db, baseUrl }, [name = 'admin']) {
+      const user = findUserByName(db, name)
+      if (!user || user.role !== 'admin') throw new InputError({ name: `No admin named “${name}”.` })
+      console.log(`${baseUrl}/login/link/${createLoginLink(db, user.id)}`)
+    },
+  },
+}

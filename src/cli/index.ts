@@ -1,0 +1,87 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { loadConfig } from '../config.ts'
+import { openDb, type Db } from '../db/client.ts'
+import { drivers } from '../drivers/registry.ts'
+import { ConflictError, InputError, NotFoundError } from '../errors.ts'
+import { UsageError } from './io.ts'
+import { adminCommands } from './admin.ts'
+import { tenantCommands } from './tenants.ts'
+import { destinationCommands } from './destinations.ts'
+import { policyCommands } from './policies.ts'
+
+export type CliDeps = { db: Db; secretKey: Buffer; drivers: typeof drivers; baseUrl: string }
+
+/** A verb: its own options, and a function of the parsed positionals and values. */
+export type Command = {
+  usage: string
+  options: NonNullable<ParseArgsConfig['options']>
+  run: (deps: CliDeps, args: string[], opts: Record<string, any>) => Promise<void> | void
+}
+
+const commands: Record<string, Command> = {
+  ...adminCommands,
+  ...tenantCommands,
+  ...destinationCommands,
+  ...policyCommands,
+}
+
+function usage(): string {
+  return ['Usage: panel <command>', '', '  serve', ...Object.values(commands).map((c) => `  ${c.usage}`)].join('\n')
+}
+
+/** Runs one CLI invocation; returns the exit status. Errors print as one line on stderr. */
+export async function runCli(argv: string[]): Promise<number> {
+  const [first = 'help', second = ''] = argv
+  if (first === 'serve') {
+    const { startServer } = await import('../serve.ts')
+    await startServer()
+    return 0
+  }
+  if (first === 'help' || first === '--help' || first === '-h') {
+    console.log(usage())
+    return 0
+  }
+  const key = commands[`${first} ${second}`] ? `${first} ${second}` : first
+  const command = commands[key]
+  if (!command) {
+    console.error(`panel: unknown command "${argv.slice(0, 2).join(' ')}". Run "panel help".`)
+    return 2
+  }
+  const rest = argv.slice(key.split(' ').length)
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true })
+    const config = loadConfig()
+    const db = openDb(config.dbPath)
+    const baseUrl = config.baseUrl ?? `http://${config.host}:${config.port}`
+    await command.run({ db, secretKey: config.secretKey, drivers, baseUrl }, positionals, values)
+    return 0
+  } catch (err) {
+    return report(err, command)
+  }
+}
+
+function report(err: unknown, command: Command): number {
+  if (err instanceof InputError) {
+    const fields = Object.entries(err.errors).map(([field, msg]) => `${field}: ${msg}`)
+    console.error(`panel: ${fields.join('; ')}`)
+    return 1
+  }
+  if (err instanceof NotFoundError || err instanceof ConflictError) {
+    console.error(`panel: ${err.message}`)
+    return 1
+  }
+  const code = (err as { code?: string }).code
+  if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+    console.error(`panel: ${(err as Error).message.split('\n')[0]} (usage: panel ${command.usage})`)
+    return 2
+  }
+  console.error(`panel: ${(err as Error).message?.split('\n')[0] ?? String(err)}`)
+  return 1
+}
+
+/** Whole number option, or a UsageError naming the option. */
+export function intOption(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || !/^\d+$/.test(value)) throw new UsageError(`--${name} must be a whole number`)
+  return value
+}

@@ -1,0 +1,90 @@
+import type { Command } from './index.ts'
+import { intOption } from './index.ts'
+import { UsageError, printTable } from './io.ts'
+import { tenantByName } from './tenants.ts'
+import { findDestinationByName } from '../db/destinations.ts'
+import { listPolicies } from '../db/policies.ts'
+import { listTenantDatabases } from '../db/tenants.ts'
+import { newPolicyInput, savePolicy, RETENTION } from '../domain/policies.ts'
+import { InputError } from '../errors.ts'
+import { nextRuns } from '../schedule.ts'
+
+const flag = (field: string) => field.replace(/[A-Z]/g, (ch) => '-' + ch.toLowerCase())
+
+export const policyCommands: Record<string, Command> = {
+  'policy add': {
+    usage:
+      'policy add <tenant> --name <n> --destination <name>... --schedule <cron> [--timezone <tz>] ' +
+      '[--include <glob>]... [--exclude <glob>]... [--database <name>]... [--no-home] ' +
+      '[--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--disabled]',
+    options: {
+      name: { type: 'string' },
+      destination: { type: 'string', multiple: true },
+      schedule: { type: 'string' },
+      timezone: { type: 'string' },
+      include: { type: 'string', multiple: true },
+      exclude: { type: 'string', multiple: true },
+      database: { type: 'string', multiple: true },
+      'no-home': { type: 'boolean' },
+      disabled: { type: 'boolean' },
+      ...Object.fromEntries(RETENTION.map((f) => [flag(f), { type: 'string' as const }])),
+    },
+    run({ db }, [tenantName], opts) {
+      const tenant = tenantByName(db, tenantName)
+      if (!opts.schedule) throw new UsageError('--schedule <cron> is required, e.g. "0 3 * * *"')
+      const destinationIds = ((opts.destination as string[]) ?? []).map((name) => {
+        const dest = findDestinationByName(db, tenant.id, name)
+        if (!dest) throw new InputError({ destination: `No destination named “${name}”.` })
+        return dest.id
+      })
+      const assigned = listTenantDatabases(db, tenant.id)
+      const databaseIds = ((opts.database as string[]) ?? []).map((name) => {
+        const found = assigned.find((d) => d.name === name)
+        if (!found) throw new InputError({ database: `No database “${name}” is assigned to ${tenant.name}.` })
+        return found.id
+      })
+      const input = {
+        ...newPolicyInput(opts.timezone ?? tenant.timezone),
+        name: opts.name ?? '',
+        include: ((opts.include as string[]) ?? []).join('\n'),
+        exclude: ((opts.exclude as string[]) ?? []).join('\n'),
+        includeHome: !opts['no-home'],
+        databaseIds,
+        destinationIds,
+        preset: 'custom',
+        cron: opts.schedule,
+        enabled: !opts.disabled,
+      }
+      for (const f of RETENTION) input[f] = intOption(opts[flag(f)], flag(f)) ?? input[f]
+      const id = savePolicy(db, tenant.id, null, input)
+      console.log(`Policy "${input.name}" created (id ${id}).`)
+    },
+  },
+  'policy list': {
+    usage: 'policy list <tenant> [--json]',
+    options: { json: { type: 'boolean' } },
+    run({ db }, [tenantName], opts) {
+      const tenant = tenantByName(db, tenantName)
+      const rows = listPolicies(db, tenant.id).map((p) => {
+        const next = nextRuns(p.schedule, p.timezone, 1)
+        return {
+          id: p.id,
+          name: p.name,
+          enabled: p.enabled,
+          schedule: p.schedule,
+          timezone: p.timezone,
+          nextRun: p.enabled && next.ok ? next.next[0]!.toISOString() : null,
+          destinations: p.destinations.map((d) => d.name),
+          includeHome: p.includeHome,
+          include: p.includeGlobs,
+          exclude: p.excludeGlobs,
+          databases: p.databases.map((d) => d.name),
+          includePanelSettings: p.includePanelSettings,
+          retention: { last: p.keepLast, daily: p.keepDaily, weekly: p.keepWeekly, monthly: p.keepMonthly, yearly: p.keepYearly },
+        }
+      })
+      if (opts.json) console.log(JSON.stringify(rows, null, 2))
+      else printTable(rows, ['id', 'name', 'enabled', 'schedule', 'timezone', 'nextRun', 'destinations'])
+    },
+  },
+}

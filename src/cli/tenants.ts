@@ -1,0 +1,73 @@
+import type { Command } from './index.ts'
+import { UsageError, printTable, readStdin } from './io.ts'
+import { createTenant, databaseNameProblem } from '../domain/tenants.ts'
+import { findTenantByName, insertTenantDatabase, listTenantDatabases, listTenants } from '../db/tenants.ts'
+import { InputError, NotFoundError } from '../errors.ts'
+import type { Db } from '../db/client.ts'
+
+export function tenantByName(db: Db, name: string | undefined) {
+  if (!name) throw new UsageError('give the tenant name')
+  const tenant = findTenantByName(db, name)
+  if (!tenant) throw new NotFoundError(`Tenant “${name}”`)
+  return tenant
+}
+
+export const tenantCommands: Record<string, Command> = {
+  'tenant add': {
+    usage: 'tenant add <name> --home <dir> [--system-user <user>] [--timezone <tz>] --password-stdin',
+    options: {
+      home: { type: 'string' },
+      'system-user': { type: 'string' },
+      timezone: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+    },
+    async run({ db }, [name], opts) {
+      if (!name) throw new UsageError('give the tenant name')
+      if (!opts.home) throw new UsageError('--home <dir> is required')
+      if (!opts['password-stdin']) throw new UsageError('pass the password on stdin with --password-stdin')
+      const tenant = await createTenant(db, {
+        name,
+        password: await readStdin(),
+        homeDir: opts.home,
+        systemUser: opts['system-user'] ?? '',
+        timezone: opts.timezone ?? 'UTC',
+      })
+      console.log(`Tenant "${tenant.name}" created (id ${tenant.id}).`)
+    },
+  },
+  'tenant list': {
+    usage: 'tenant list [--json]',
+    options: { json: { type: 'boolean' } },
+    run({ db }, _args, opts) {
+      const rows = listTenants(db).map((t) => ({
+        id: t.id,
+        name: t.name,
+        home: t.homeDir,
+        systemUser: t.systemUser,
+        timezone: t.timezone,
+        disabled: t.disabled,
+        databases: listTenantDatabases(db, t.id).map((d) => `${d.engine}:${d.name}`),
+      }))
+      if (opts.json) console.log(JSON.stringify(rows, null, 2))
+      else printTable(rows, ['name', 'home', 'systemUser', 'timezone', 'disabled', 'databases'])
+    },
+  },
+  'db assign': {
+    usage: 'db assign <tenant> <database> --engine mariadb|postgresql',
+    options: { engine: { type: 'string' } },
+    run({ db }, [tenantName, dbName], opts) {
+      const tenant = tenantByName(db, tenantName)
+      if (!dbName) throw new UsageError('give the database name')
+      if (opts.engine !== 'mariadb' && opts.engine !== 'postgresql') {
+        throw new UsageError('--engine must be mariadb or postgresql')
+      }
+      const problem = databaseNameProblem(dbName)
+      if (problem) throw new InputError({ database: problem })
+      if (listTenantDatabases(db, tenant.id).some((d) => d.engine === opts.engine && d.name === dbName)) {
+        throw new InputError({ database: `“${dbName}” is already assigned.` })
+      }
+      insertTenantDatabase(db, tenant.id, opts.engine, dbName)
+      console.log(`Database ${opts.engine}:${dbName} assigned to "${tenant.name}".`)
+    },
+  },
+}

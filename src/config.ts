@@ -1,0 +1,63 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { join, resolve } from 'node:path'
+
+/** Typed configuration, read once from the environment at start. */
+export type Config = {
+  host: string
+  port: number
+  dataDir: string
+  dbPath: string
+  /** 32-byte master key for secrets at rest. */
+  secretKey: Buffer
+  /** Public origin of the panel, used for links and the CSRF origin check when set. */
+  baseUrl: string | null
+  /** Root under which Local destinations live, one folder per tenant. */
+  localRoot: string
+  workDir: string
+  demo: boolean
+}
+
+export class ConfigError extends Error {}
+
+/**
+ * Reads the environment. Creates the data directory and, unless PANEL_SECRET_KEY is set,
+ * `<data>/secret.key` (mode 0600) on first start.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = resolve(env.PANEL_DATA_DIR || './data')
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  const port = Number(env.PORT || 3000)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('PORT must be 0-65535')
+  const baseUrl = env.PANEL_BASE_URL ? env.PANEL_BASE_URL.replace(/\/+$/, '') : null
+  if (baseUrl && !/^https?:\/\/[^/]+$/.test(baseUrl)) {
+    throw new ConfigError('PANEL_BASE_URL must be an origin like https://panel.example.com')
+  }
+  return {
+    host: env.HOST || '127.0.0.1',
+    port,
+    dataDir,
+    dbPath: join(dataDir, 'panel.db'),
+    secretKey: loadSecretKey(dataDir, env.PANEL_SECRET_KEY),
+    baseUrl,
+    localRoot: resolve(env.PANEL_LOCAL_ROOT || join(dataDir, 'repos')),
+    workDir: join(dataDir, 'work'),
+    demo: env.PANEL_DEMO === '1',
+  }
+}
+
+function loadSecretKey(dataDir: string, fromEnv: string | undefined): Buffer {
+  if (fromEnv) return parseKey(fromEnv, 'PANEL_SECRET_KEY')
+  const file = join(dataDir, 'secret.key')
+  if (!existsSync(file)) {
+    writeFileSync(file, randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'wx' })
+  }
+  return parseKey(readFileSync(file, 'utf8').trim(), file)
+}
+
+/** Accepts 64 hex characters or base64 of 32 bytes. */
+function parseKey(text: string, where: string): Buffer {
+  const key = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64')
+  if (key.length !== 32) throw new ConfigError(`${where}: expected 32 bytes (64 hex or base64)`)
+  return key
+}

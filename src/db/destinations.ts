@@ -1,0 +1,95 @@
+import { and, asc, eq, inArray } from 'drizzle-orm'
+import type { Db } from './client.ts'
+import { destinations, policies, policyDestinations, type Destination } from './schema.ts'
+import { ConflictError, NotFoundError } from '../errors.ts'
+
+export type DestinationFields = {
+  type: string
+  name: string
+  settings: Record<string, unknown>
+  secrets: string | null
+}
+
+export function listDestinations(db: Db, tenantId: number): Destination[] {
+  return db
+    .select()
+    .from(destinations)
+    .where(eq(destinations.tenantId, tenantId))
+    .orderBy(asc(destinations.name))
+    .all()
+}
+
+export function getDestination(db: Db, tenantId: number, id: number): Destination {
+  const row = db
+    .select()
+    .from(destinations)
+    .where(and(eq(destinations.tenantId, tenantId), eq(destinations.id, id)))
+    .get()
+  if (!row) throw new NotFoundError('That destination')
+  return row
+}
+
+export function findDestinationByName(db: Db, tenantId: number, name: string) {
+  return db
+    .select()
+    .from(destinations)
+    .where(and(eq(destinations.tenantId, tenantId), eq(destinations.name, name)))
+    .get()
+}
+
+export function insertDestination(db: Db, tenantId: number, fields: DestinationFields) {
+  return db
+    .insert(destinations)
+    .values({ tenantId, ...fields })
+    .returning()
+    .get()
+}
+
+export function updateDestination(
+  db: Db,
+  tenantId: number,
+  id: number,
+  fields: Omit<DestinationFields, 'type'>,
+): void {
+  db.update(destinations)
+    .set({ ...fields, updatedAt: new Date() })
+    .where(and(eq(destinations.tenantId, tenantId), eq(destinations.id, id)))
+    .run()
+}
+
+/** Names of the tenant's policies that use a destination. */
+export function policiesUsing(db: Db, tenantId: number, destinationId: number): string[] {
+  return db
+    .select({ name: policies.name })
+    .from(policyDestinations)
+    .innerJoin(policies, eq(policyDestinations.policyId, policies.id))
+    .where(and(eq(policies.tenantId, tenantId), eq(policyDestinations.destinationId, destinationId)))
+    .all()
+    .map((r) => r.name)
+}
+
+/** Deletes a destination; refused while any policy uses it. */
+export function deleteDestination(db: Db, tenantId: number, id: number): void {
+  const dest = getDestination(db, tenantId, id)
+  const users = policiesUsing(db, tenantId, id)
+  if (users.length) {
+    throw new ConflictError(
+      `“${dest.name}” is used by ${users.map((n) => `“${n}”`).join(', ')}. ` +
+        'Remove it from those policies first.',
+    )
+  }
+  db.delete(destinations)
+    .where(and(eq(destinations.tenantId, tenantId), eq(destinations.id, id)))
+    .run()
+}
+
+/** The subset of `ids` that are this tenant's destinations. */
+export function ownedDestinationIds(db: Db, tenantId: number, ids: number[]): number[] {
+  if (!ids.length) return []
+  return db
+    .select({ id: destinations.id })
+    .from(destinations)
+    .where(and(eq(destinations.tenantId, tenantId), inArray(destinations.id, ids)))
+    .all()
+    .map((r) => r.id)
+}

@@ -1,0 +1,68 @@
+import type { Db } from '../db/client.ts'
+import {
+  findDestinationByName,
+  getDestination,
+  insertDestination,
+  updateDestination,
+} from '../db/destinations.ts'
+import type { Destination } from '../db/schema.ts'
+import type { Registry } from '../drivers/registry.ts'
+import { parseSettings, redact } from '../drivers/spec.ts'
+import { open, seal } from '../secret-box.ts'
+import { InputError, NotFoundError } from '../errors.ts'
+import { labelProblem } from './names.ts'
+
+export type DestinationDeps = { db: Db; secretKey: Buffer; drivers: Registry }
+
+export type DestinationInput = { name: string; settings: Record<string, string | undefined> }
+
+/** Associated data for a tenant's sealed destination secrets. */
+const secretContext = (tenantId: number) => `destination-secrets:tenant:${tenantId}`
+
+export function readSecrets(key: Buffer, tenantId: number, dest: Destination): Record<string, string> {
+  return dest.secrets ? JSON.parse(open(key, dest.secrets, secretContext(tenantId))) : {}
+}
+
+/** What a page may show of a destination: settings with each secret reduced to "is set". */
+export function describeDestination(deps: DestinationDeps, tenantId: number, dest: Destination) {
+  const driver = deps.drivers[dest.type]
+  if (!driver) return { ...dest, values: {} as Record<string, unknown> }
+  return {
+    ...dest,
+    values: redact(driver.settings, dest.settings, readSecrets(deps.secretKey, tenantId, dest)),
+  }
+}
+
+/**
+ * Creates (`id` null) or updates a destination from form text. Blank secret fields keep their
+ * stored value. Throws InputError keyed by field (`name`, or the spec field name).
+ */
+export function saveDestination(
+  deps: DestinationDeps,
+  tenantId: number,
+  type: string,
+  id: number | null,
+  input: DestinationInput,
+): Destination {
+  const driver = deps.drivers[type]
+  if (!driver) throw new NotFoundError('That destination type')
+  const existing = id === null ? null : getDestination(deps.db, tenantId, id)
+  if (existing && existing.type !== type) throw new NotFoundError('That destination')
+  const errors: Record<string, string> = {}
+  const name = input.name.trim()
+  const nameProblem = labelProblem(name, 'Name')
+  const clash = findDestinationByName(deps.db, tenantId, name)
+  if (nameProblem) errors.name = nameProblem
+  else if (clash && clash.id !== id) errors.name = `You already have a destination named “${name}”.`
+  const stored = existing ? readSecrets(deps.secretKey, tenantId, existing) : {}
+  const parsed = parseSettings(driver.settings, input.settings, stored)
+  if (!parsed.ok) Object.assign(errors, parsed.errors)
+  if (Object.keys(errors).length || !parsed.ok) throw new InputError(errors)
+  const secrets = Object.keys(parsed.secrets).length
+    ? seal(deps.secretKey, JSON.stringify(parsed.secrets), secretContext(tenantId))
+    : null
+  const fields = { name, settings: parsed.settings, secrets }
+  if (!existing) return insertDestination(deps.db, tenantId, { type, ...fields })
+  updateDestination(deps.db, tenantId, existing.id, fields)
+  return getDestination(deps.db, tenantId, existing.id)
+}

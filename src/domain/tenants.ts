@@ -1,0 +1,88 @@
+import type { Db } from '../db/client.ts'
+import { findTenantByName, getTenant, insertTenant, tenantUser, updateTenant } from '../db/tenants.ts'
+import { findUserByName, setPasswordHash } from '../db/users.ts'
+import { hashPassword, passwordProblem } from '../auth/password.ts'
+import { invalidateUserSessions } from '../auth/session.ts'
+import { homeDirProblem, systemUserProblem, tenantNameProblem } from './names.ts'
+import { isTimezone } from '../schedule.ts'
+import { InputError } from '../errors.ts'
+import type { Tenant } from '../db/schema.ts'
+
+export type TenantInput = {
+  name: string
+  password: string
+  homeDir: string
+  systemUser: string
+  timezone: string
+}
+
+function checkCommon(input: TenantInput, errors: Record<string, string>) {
+  const home = homeDirProblem(input.homeDir)
+  if (home) errors.homeDir = home
+  if (input.systemUser) {
+    const su = systemUserProblem(input.systemUser)
+    if (su) errors.systemUser = su
+  }
+  if (!isTimezone(input.timezone)) errors.timezone = 'Choose a time zone from the list.'
+}
+
+/** Validates and creates a tenant with its sign-in account. Throws InputError per field. */
+export async function createTenant(db: Db, input: TenantInput): Promise<Tenant> {
+  const errors: Record<string, string> = {}
+  const nameProblem = tenantNameProblem(input.name)
+  if (nameProblem) errors.name = nameProblem
+  else if (findTenantByName(db, input.name) || findUserByName(db, input.name)) {
+    errors.name = `The name “${input.name}” is already taken.`
+  }
+  const pw = passwordProblem(input.password)
+  if (pw) errors.password = pw
+  checkCommon(input, errors)
+  if (Object.keys(errors).length) throw new InputError(errors)
+  return insertTenant(db, fields(input), await hashPassword(input.password))
+}
+
+/** Updates home, system user, time zone and (when given) the password. */
+export async function editTenant(db: Db, id: number, input: TenantInput): Promise<void> {
+  const tenant = getTenant(db, id)
+  const errors: Record<string, string> = {}
+  if (input.password) {
+    const pw = passwordProblem(input.password)
+    if (pw) errors.password = pw
+  }
+  checkCommon(input, errors)
+  if (Object.keys(errors).length) throw new InputError(errors)
+  const { name: _, ...rest } = fields({ ...input, name: tenant.name })
+  updateTenant(db, id, rest)
+  if (input.password) {
+    const user = tenantUser(db, id)
+    if (user) {
+      setPasswordHash(db, user.id, await hashPassword(input.password))
+      invalidateUserSessions(db, user.id)
+    }
+  }
+}
+
+/** Disabling signs the tenant out everywhere; the runner will skip disabled tenants. */
+export function setTenantDisabled(db: Db, id: number, disabled: boolean): void {
+  const tenant = getTenant(db, id)
+  const { homeDir, systemUser, timezone } = tenant
+  updateTenant(db, id, { homeDir, systemUser, timezone, disabled })
+  const user = tenantUser(db, id)
+  if (user && disabled) invalidateUserSessions(db, user.id)
+}
+
+function fields(input: TenantInput) {
+  return {
+    name: input.name,
+    homeDir: input.homeDir.replace(/\/+$/, ''),
+    systemUser: input.systemUser || null,
+    timezone: input.timezone,
+  }
+}
+
+export function databaseNameProblem(name: string): string | undefined {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_$-]{0,63}$/.test(name)) {
+    return 'Use 1-64 characters: letters, digits, _, $ and -.'
+  }
+  return undefined
+}

@@ -1,0 +1,130 @@
+import { Hono } from 'hono'
+import { countDatabasesByTenant, deleteTenantDatabase, getTenant, insertTenantDatabase, listTenantDatabases, listTenants } from '../db/tenants.ts'
+import { createTenant, databaseNameProblem, editTenant, setTenantDisabled, type TenantInput } from '../domain/tenants.ts'
+import { InputError, NotFoundError } from '../errors.ts'
+import { DatabasesCard, EditTenantPage, NewTenantPage, TenantForm, TenantsPage, type TenantFormValues } from '../../views/admin-tenants.tsx'
+import { type AppEnv, type Form, idParam, isHtmx, pageCtx, readForm, redirectTo, str } from './context.ts'
+
+export const adminRoutes = new Hono<AppEnv>()
+
+adminRoutes.use('*', async (c, next) => {
+  const { user } = c.get('auth')
+  if (!user) return c.redirect(`/login?next=${encodeURIComponent(c.req.path)}`)
+  if (user.role !== 'admin') throw new NotFoundError()
+  await next()
+})
+
+function tenantInput(form: Form): TenantInput {
+  return {
+    name: str(form, 'name').trim().toLowerCase(),
+    password: str(form, 'password'),
+    homeDir: str(form, 'homeDir').trim(),
+    systemUser: str(form, 'systemUser').trim(),
+    timezone: str(form, 'timezone') || 'UTC',
+  }
+}
+
+function formValues(input: TenantInput): TenantFormValues {
+  const { password: _, ...values } = input
+  return values
+}
+
+adminRoutes.get('/', (c) => c.redirect('/admin/tenants'))
+
+adminRoutes.get('/tenants', (c) => {
+  const { db } = c.get('deps')
+  const counts = countDatabasesByTenant(db)
+  const tenants = listTenants(db).map((t) => ({ ...t, databases: counts.get(t.id) ?? 0 }))
+  return c.html(<TenantsPage ctx={pageCtx(c)} tenants={tenants} />)
+})
+
+adminRoutes.get('/tenants/new', (c) => {
+  const values = { name: '', homeDir: '', systemUser: '', timezone: 'UTC' }
+  return c.html(<NewTenantPage ctx={pageCtx(c)} values={values} errors={{}} />)
+})
+
+adminRoutes.post('/tenants', async (c) => {
+  const input = tenantInput(await readForm(c))
+  try {
+    const tenant = await createTenant(c.get('deps').db, input)
+    return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text: `Tenant “${tenant.name}” added.` })
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err
+    const values = formValues(input)
+    if (isHtmx(c)) return c.html(<TenantForm csrf={c.get('csrf')} values={values} errors={err.errors} />, 422)
+    return c.html(<NewTenantPage ctx={pageCtx(c)} values={values} errors={err.errors} />, 422)
+  }
+})
+
+adminRoutes.get('/tenants/:id', (c) => {
+  const { db } = c.get('deps')
+  const tenant = getTenant(db, idParam(c))
+  const values = { name: tenant.name, homeDir: tenant.homeDir, systemUser: tenant.systemUser ?? '', timezone: tenant.timezone }
+  return c.html(
+    <EditTenantPage ctx={pageCtx(c)} tenant={tenant} values={values} errors={{}} databases={listTenantDatabases(db, tenant.id)} />,
+  )
+})
+
+adminRoutes.post('/tenants/:id', async (c) => {
+  const { db } = c.get('deps')
+  const tenant = getTenant(db, idParam(c))
+  const input = { ...tenantInput(await readForm(c)), name: tenant.name }
+  try {
+    await editTenant(db, tenant.id, input)
+    return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text: 'Tenant saved.' })
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err
+    const values = formValues(input)
+    if (isHtmx(c)) {
+      return c.html(<TenantForm csrf={c.get('csrf')} values={values} errors={err.errors} tenantId={tenant.id} />, 422)
+    }
+    const dbs = listTenantDatabases(db, tenant.id)
+    return c.html(<EditTenantPage ctx={pageCtx(c)} tenant={tenant} values={values} errors={err.errors} databases={dbs} />, 422)
+  }
+})
+
+for (const action of ['disable', 'enable'] as const) {
+  adminRoutes.post(`/tenants/:id/${action}`, (c) => {
+    const { db } = c.get('deps')
+    const tenant = getTenant(db, idParam(c))
+    setTenantDisabled(db, tenant.id, action === 'disable')
+    const text = action === 'disable' ? `“${tenant.name}” is disabled and signed out.` : `“${tenant.name}” is enabled.`
+    return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text })
+  })
+}
+
+adminRoutes.post('/tenants/:id/databases', async (c) => {
+  const { db } = c.get('deps')
+  const tenant = getTenant(db, idParam(c))
+  const form = await readForm(c)
+  const name = str(form, 'name').trim()
+  const engine = str(form, 'engine') === 'postgresql' ? 'postgresql' : 'mariadb'
+  let error = databaseNameProblem(name)
+  const taken = listTenantDatabases(db, tenant.id).some((d) => d.engine === engine && d.name === name)
+  if (!error && taken) error = `“${name}” is already assigned.`
+  if (!error) insertTenantDatabase(db, tenant.id, engine, name)
+  if (!isHtmx(c)) {
+    const flash = error ? { kind: 'error' as const, text: error } : { kind: 'ok' as const, text: `Database “${name}” assigned.` }
+    return redirectTo(c, `/admin/tenants/${tenant.id}`, flash)
+  }
+  const card = (
+    <DatabasesCard
+      csrf={c.get('csrf')}
+      tenantId={tenant.id}
+      databases={listTenantDatabases(db, tenant.id)}
+      error={error}
+      name={error ? name : ''}
+      engine={engine}
+    />
+  )
+  return c.html(card)
+})
+
+adminRoutes.post('/tenants/:id/databases/:dbId/delete', (c) => {
+  const { db } = c.get('deps')
+  const tenant = getTenant(db, idParam(c))
+  deleteTenantDatabase(db, tenant.id, idParam(c, 'dbId'))
+  if (!isHtmx(c)) return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text: 'Database removed.' })
+  return c.html(<DatabasesCard csrf={c.get('csrf')} tenantId={tenant.id} databases={listTenantDatabases(db, tenant.id)} />)
+})
+

@@ -1,0 +1,116 @@
+import { Hono } from 'hono'
+import { deleteCookie, setCookie } from 'hono/cookie'
+import { getConnInfo } from '@hono/node-server/conninfo'
+import { CSRF_COOKIE, newCsrfSecret } from '../auth/csrf.ts'
+import { passwordProblem, hashPassword, verifyPassword } from '../auth/password.ts'
+import { createSession, generateSessionToken, invalidateSession } from '../auth/session.ts'
+import { clearFailures, lockedFor, recordFailure, type ThrottleKey } from '../auth/throttle.ts'
+import { consumeLoginLink, findUserByName, peekLoginLink, setPasswordHash } from '../db/users.ts'
+import { getTenant } from '../db/tenants.ts'
+import { LoginPage, SetPasswordPage } from '../../views/login.tsx'
+import { ErrorPage } from '../../views/error.tsx'
+import { type AppEnv, type Ctx, isSecure, pageCtx, readForm, redirectTo, str } from './context.ts'
+import type { User } from '../db/schema.ts'
+
+export const SESSION_COOKIE = 'panel_session'
+
+export const authRoutes = new Hono<AppEnv>()
+
+function clientAddress(c: Ctx): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}
+
+function homeOf(user: User): string {
+  return user.role === 'admin' ? '/admin' : '/backups'
+}
+
+/** Only same-site paths, so `next` cannot send a signed-in user elsewhere. */
+function safeNext(next: string, user: User): string {
+  if (!/^\/(?![/\\])/.test(next)) return homeOf(user)
+  const area = user.role === 'admin' ? '/admin' : '/backups'
+  return next.startsWith(area) ? next : homeOf(user)
+}
+
+/** Starts a session and rotates the CSRF secret so a pre-login token is useless after. */
+function signIn(c: Ctx, user: User): void {
+  const token = generateSessionToken()
+  const session = createSession(c.get('deps').db, token, user.id)
+  const secure = isSecure(c)
+  setCookie(c, SESSION_COOKIE, token, { path: '/', httpOnly: true, sameSite: 'Lax', secure, expires: session.expiresAt })
+  setCookie(c, CSRF_COOKIE, newCsrfSecret(), { path: '/', httpOnly: true, sameSite: 'Lax', secure })
+}
+
+function minutes(ms: number): string {
+  const m = Math.ceil(ms / 60_000)
+  return m === 1 ? '1 minute' : `${m} minutes`
+}
+
+authRoutes.get('/login', (c) => {
+  const { user } = c.get('auth')
+  if (user) return c.redirect(homeOf(user))
+  return c.html(<LoginPage ctx={pageCtx(c)} next={c.req.query('next')} />)
+})
+
+authRoutes.post('/login', async (c) => {
+  const { db } = c.get('deps')
+  const form = await readForm(c)
+  const username = str(form, 'username').trim().toLowerCase()
+  const password = str(form, 'password')
+  const next = str(form, 'next')
+  const keys: ThrottleKey[] = [`user:${username}`, `ip:${clientAddress(c)}`]
+  const render = (error: string, status: 401 | 403 | 429) =>
+    c.html(<LoginPage ctx={pageCtx(c)} username={username} error={error} next={next} />, status)
+
+  const wait = lockedFor(db, keys)
+  if (wait > 0) return render(`Too many failed sign-ins. Try again in ${minutes(wait)}.`, 429)
+  const user = username ? findUserByName(db, username) : undefined
+  const ok = await verifyPassword(user?.passwordHash ?? null, password)
+  if (!user || !ok) {
+    recordFailure(db, keys)
+    return render('Wrong username or password.', 401)
+  }
+  clearFailures(db, `user:${username}`)
+  if (user.tenantId && getTenant(db, user.tenantId).disabled) {
+    return render('This account is disabled. Contact your hosting provider.', 403)
+  }
+  signIn(c, user)
+  return redirectTo(c, safeNext(next, user))
+})
+
+authRoutes.post('/logout', (c) => {
+  const { session } = c.get('auth')
+  if (session) invalidateSession(c.get('deps').db, session.id)
+  deleteCookie(c, SESSION_COOKIE, { path: '/' })
+  setCookie(c, CSRF_COOKIE, newCsrfSecret(), { path: '/', httpOnly: true, sameSite: 'Lax', secure: isSecure(c) })
+  return redirectTo(c, '/login')
+})
+
+const expiredLink = 'This sign-in link has expired or was already used. Ask the administrator for a new one (npx panel admin link).'
+
+authRoutes.get('/login/link/:token', (c) => {
+  const user = peekLoginLink(c.get('deps').db, c.req.param('token'))
+  if (!user) return c.html(<ErrorPage ctx={pageCtx(c)} status={404} message={expiredLink} />, 404)
+  return c.html(<SetPasswordPage ctx={pageCtx(c)} token={c.req.param('token')} username={user.username} />)
+})
+
+authRoutes.post('/login/link/:token', async (c) => {
+  const { db } = c.get('deps')
+  const token = c.req.param('token')
+  const password = str(await readForm(c), 'password')
+  const problem = passwordProblem(password)
+  const pending = peekLoginLink(db, token)
+  if (!pending) return c.html(<ErrorPage ctx={pageCtx(c)} status={404} message={expiredLink} />, 404)
+  if (problem) {
+    return c.html(<SetPasswordPage ctx={pageCtx(c)} token={token} username={pending.username} error={problem} />, 422)
+  }
+  const hash = await hashPassword(password)
+  const user = consumeLoginLink(db, token)
+  if (!user) return c.html(<ErrorPage ctx={pageCtx(c)} status={404} message={expiredLink} />, 404)
+  setPasswordHash(db, user.id, hash)
+  signIn(c, user)
+  return redirectTo(c, homeOf(user), { kind: 'ok', text: 'Password saved. You are signed in.' })
+})

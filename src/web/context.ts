@@ -1,0 +1,118 @@
+import type { Context } from 'hono'
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
+import type { Config } from '../config.ts'
+import type { Db } from '../db/client.ts'
+import type { Registry } from '../drivers/registry.ts'
+import type { SessionValidationResult } from '../auth/session.ts'
+import type { Flash, PageCtx } from '../../views/layout.tsx'
+import { NotFoundError } from '../errors.ts'
+import type { Tenant } from '../db/schema.ts'
+
+export type Deps = {
+  db: Db
+  config: Config
+  drivers: Registry
+  /** A warning every admin page shows (e.g. restic missing), or null. */
+  adminBanner?: () => string | null
+}
+
+export type AppEnv = {
+  Variables: {
+    deps: Deps
+    auth: SessionValidationResult
+    csrf: string
+  }
+}
+
+export type Ctx = Context<AppEnv>
+
+const FLASH_COOKIE = 'panel_flash'
+
+/** True when the request is an htmx request for a fragment. */
+export function isHtmx(c: Ctx): boolean {
+  return c.req.header('hx-request') === 'true' && c.req.header('hx-boosted') !== 'true'
+}
+
+export function isSecure(c: Ctx): boolean {
+  const base = c.get('deps').config.baseUrl
+  return base ? base.startsWith('https:') : new URL(c.req.url).protocol === 'https:'
+}
+
+/** Everything a full page needs: CSRF token, who is signed in, and a one-shot flash. */
+export function pageCtx(c: Ctx): PageCtx {
+  const { user } = c.get('auth')
+  let flash: Flash | null = null
+  const raw = getCookie(c, FLASH_COOKIE)
+  if (raw) {
+    deleteCookie(c, FLASH_COOKIE, { path: '/' })
+    try {
+      flash = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'))
+    } catch {
+      flash = null
+    }
+  }
+  const banner = user?.role === 'admin' ? (c.get('deps').adminBanner?.() ?? null) : null
+  return {
+    csrf: c.get('csrf'),
+    user: user ? { name: user.username, role: user.role } : null,
+    flash,
+    bannerText: banner,
+  }
+}
+
+/** Redirect after a POST: HX-Redirect for htmx, 303 otherwise; the flash shows on the next page. */
+export function redirectTo(c: Ctx, url: string, flash?: Flash): Response {
+  if (flash) {
+    const value = Buffer.from(JSON.stringify(flash)).toString('base64url')
+    setCookie(c, FLASH_COOKIE, value, { path: '/', httpOnly: true, sameSite: 'Lax', secure: isSecure(c), maxAge: 60 })
+  }
+  if (c.req.header('hx-request') === 'true') {
+    c.header('HX-Redirect', url)
+    return c.body(null, 204)
+  }
+  return c.redirect(url, 303)
+}
+
+/** A positive integer id from the path; anything else is a 404, never a 500. */
+export function idParam(c: Ctx, name = 'id'): number {
+  const text = c.req.param(name) ?? ''
+  if (!/^[1-9]\d{0,15}$/.test(text)) throw new NotFoundError()
+  return Number(text)
+}
+
+export type Form = Record<string, string | File | (string | File)[]>
+
+export async function readForm(c: Ctx): Promise<Form> {
+  return (await c.req.parseBody({ all: true })) as Form
+}
+
+/** One text value of a form field (the last one when repeated). */
+export function str(form: Form, key: string): string {
+  const v = form[key]
+  const last = Array.isArray(v) ? v[v.length - 1] : v
+  return typeof last === 'string' ? last : ''
+}
+
+export function has(form: Form, key: string): boolean {
+  return form[key] !== undefined
+}
+
+/** Every text value of a repeated field. */
+export function all(form: Form, key: string): string[] {
+  const v = form[key]
+  const list = v === undefined ? [] : Array.isArray(v) ? v : [v]
+  return list.filter((x): x is string => typeof x === 'string')
+}
+
+export function ids(form: Form, key: string): number[] {
+  return all(form, key)
+    .filter((x) => /^[1-9]\d{0,15}$/.test(x))
+    .map(Number)
+}
+
+/** The signed-in tenant; only called behind the /backups guard. */
+export function tenantOf(c: Ctx): Tenant {
+  const tenant = c.get('auth').tenant
+  if (!tenant) throw new Error('tenant route without a tenant session')
+  return tenant
+}

@@ -1,0 +1,112 @@
+import { Hono } from 'hono'
+import { deleteDestination, getDestination, listDestinations, policiesUsing } from '../db/destinations.ts'
+import { describeDestination, saveDestination } from '../domain/destinations.ts'
+import { isSecret } from '../drivers/spec.ts'
+import { ConflictError, InputError, NotFoundError } from '../errors.ts'
+import { DestinationForm, DestinationFormPage, DestinationsPage, TypePickerPage } from '../../views/destinations.tsx'
+import { type AppEnv, type Ctx, type Form, idParam, isHtmx, pageCtx, readForm, redirectTo, str, tenantOf } from './context.ts'
+
+export const destinationRoutes = new Hono<AppEnv>()
+
+function secretDeps(c: Ctx) {
+  const { db, config, drivers } = c.get('deps')
+  return { db, drivers, secretKey: config.secretKey }
+}
+
+function driverOf(c: Ctx, type: string) {
+  const driver = c.get('deps').drivers[type]
+  if (!driver) throw new NotFoundError('That destination type')
+  return driver
+}
+
+/** The `s.<field>` inputs of the form, as raw text keyed by spec field name. */
+function settingsInput(form: Form, type: string, c: Ctx): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {}
+  for (const f of driverOf(c, type).settings) {
+    const key = `s.${f.name}`
+    out[f.name] = form[key] === undefined ? undefined : str(form, key)
+  }
+  return out
+}
+
+/** Re-render values after an error: what was typed, except secrets, which only say "stored". */
+function echoValues(c: Ctx, type: string, raw: Record<string, string | undefined>, stored: Record<string, unknown>) {
+  const values: Record<string, unknown> = {}
+  for (const f of driverOf(c, type).settings) {
+    values[f.name] = isSecret(f) ? stored[f.name] === true : f.type === 'checkbox' ? raw[f.name] !== undefined : raw[f.name]
+  }
+  return values
+}
+
+destinationRoutes.get('/', (c) => {
+  const tenant = tenantOf(c)
+  const deps = secretDeps(c)
+  const rows = listDestinations(deps.db, tenant.id).map((d) => ({
+    ...describeDestination(deps, tenant.id, d),
+    usedBy: policiesUsing(deps.db, tenant.id, d.id),
+  }))
+  return c.html(<DestinationsPage ctx={pageCtx(c)} rows={rows} drivers={deps.drivers} />)
+})
+
+destinationRoutes.get('/new', (c) => c.html(<TypePickerPage ctx={pageCtx(c)} drivers={c.get('deps').drivers} />))
+
+destinationRoutes.get('/new/:type', (c) => {
+  const type = c.req.param('type')
+  const driver = driverOf(c, type)
+  const values = Object.fromEntries(driver.settings.map((f) => [f.name, isSecret(f) ? false : f.default ?? '']))
+  const form = { csrf: c.get('csrf'), type, driver, name: '', values, errors: {} }
+  return c.html(<DestinationFormPage ctx={pageCtx(c)} form={form} />)
+})
+
+async function save(c: Ctx, type: string, id: number | null) {
+  const tenant = tenantOf(c)
+  const form = await readForm(c)
+  const raw = settingsInput(form, type, c)
+  const name = str(form, 'name')
+  try {
+    const dest = saveDestination(secretDeps(c), tenant.id, type, id, { name, settings: raw })
+    const text = id ? `Destination “${dest.name}” saved.` : `Destination “${dest.name}” added.`
+    return redirectTo(c, '/backups/destinations', { kind: 'ok', text })
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err
+    const stored = id ? describeDestination(secretDeps(c), tenant.id, getDestination(c.get('deps').db, tenant.id, id)).values : {}
+    const props = {
+      csrf: c.get('csrf'),
+      type,
+      driver: driverOf(c, type),
+      id: id ?? undefined,
+      name,
+      values: echoValues(c, type, raw, stored),
+      errors: err.errors,
+    }
+    if (isHtmx(c)) return c.html(<DestinationForm {...props} />, 422)
+    return c.html(<DestinationFormPage ctx={pageCtx(c)} form={props} />, 422)
+  }
+}
+
+destinationRoutes.post('/new/:type', (c) => save(c, c.req.param('type'), null))
+
+destinationRoutes.get('/:id', (c) => {
+  const tenant = tenantOf(c)
+  const dest = getDestination(c.get('deps').db, tenant.id, idParam(c))
+  const shown = describeDestination(secretDeps(c), tenant.id, dest)
+  const form = { csrf: c.get('csrf'), type: dest.type, driver: driverOf(c, dest.type), id: dest.id, name: dest.name, values: shown.values, errors: {} }
+  return c.html(<DestinationFormPage ctx={pageCtx(c)} form={form} />)
+})
+
+destinationRoutes.post('/:id', (c) => {
+  const dest = getDestination(c.get('deps').db, tenantOf(c).id, idParam(c))
+  return save(c, dest.type, dest.id)
+})
+
+destinationRoutes.post('/:id/delete', (c) => {
+  const tenant = tenantOf(c)
+  const dest = getDestination(c.get('deps').db, tenant.id, idParam(c))
+  try {
+    deleteDestination(c.get('deps').db, tenant.id, dest.id)
+  } catch (err) {
+    if (!(err instanceof ConflictError)) throw err
+    return redirectTo(c, '/backups/destinations', { kind: 'error', text: err.message })
+  }
+  return redirectTo(c, '/backups/destinations', { kind: 'ok', text: `Destination “${dest.name}” deleted.` })
+})

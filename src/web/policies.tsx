@@ -1,0 +1,126 @@
+import { Hono } from 'hono'
+import { listDestinations } from '../db/destinations.ts'
+import { deletePolicy, getPolicy, listPolicies } from '../db/policies.ts'
+import { listTenantDatabases } from '../db/tenants.ts'
+import { RETENTION, cronOf, newPolicyInput, savePolicy, type PolicyInput } from '../domain/policies.ts'
+import { InputError } from '../errors.ts'
+import { presetOf } from '../schedule.ts'
+import { PoliciesPage, PolicyForm, PolicyFormPage, SchedulePreview, type PolicyFormProps } from '../../views/policies.tsx'
+import { type AppEnv, type Ctx, type Form, has, idParam, ids, isHtmx, pageCtx, readForm, redirectTo, str, tenantOf } from './context.ts'
+import type { PolicyWithLinks } from '../db/policies.ts'
+
+export const policyRoutes = new Hono<AppEnv>()
+
+function policyInput(form: Form, timezone: string): PolicyInput {
+  const input: PolicyInput = {
+    name: str(form, 'name'),
+    includeHome: has(form, 'includeHome'),
+    include: str(form, 'include'),
+    exclude: str(form, 'exclude'),
+    includePanelSettings: has(form, 'includePanelSettings'),
+    databaseIds: ids(form, 'databases'),
+    destinationIds: ids(form, 'destinations'),
+    preset: str(form, 'preset') || 'custom',
+    cron: str(form, 'cron'),
+    timezone: str(form, 'timezone') || timezone,
+    keepLast: '',
+    keepDaily: '',
+    keepWeekly: '',
+    keepMonthly: '',
+    keepYearly: '',
+    enabled: has(form, 'enabled'),
+  }
+  for (const f of RETENTION) input[f] = str(form, f)
+  return input
+}
+
+function inputOf(p: PolicyWithLinks): PolicyInput {
+  return {
+    name: p.name,
+    includeHome: p.includeHome,
+    include: p.includeGlobs.join('\n'),
+    exclude: p.excludeGlobs.join('\n'),
+    includePanelSettings: p.includePanelSettings,
+    databaseIds: p.databases.map((d) => d.id),
+    destinationIds: p.destinations.map((d) => d.id),
+    preset: presetOf(p.schedule),
+    cron: p.schedule,
+    timezone: p.timezone,
+    keepLast: String(p.keepLast),
+    keepDaily: String(p.keepDaily),
+    keepWeekly: String(p.keepWeekly),
+    keepMonthly: String(p.keepMonthly),
+    keepYearly: String(p.keepYearly),
+    enabled: p.enabled,
+  }
+}
+
+function formProps(c: Ctx, values: PolicyInput, errors: Record<string, string>, id?: number): PolicyFormProps {
+  const { db, drivers } = c.get('deps')
+  const tenant = tenantOf(c)
+  const destinations = listDestinations(db, tenant.id).map((d) => ({
+    id: d.id,
+    label: d.name,
+    hint: drivers[d.type]?.label ?? d.type,
+  }))
+  const databases = listTenantDatabases(db, tenant.id).map((d) => ({
+    id: d.id,
+    label: d.name,
+    hint: d.engine === 'mariadb' ? 'MariaDB' : 'PostgreSQL',
+  }))
+  return { csrf: c.get('csrf'), id, values, errors, destinations, databases }
+}
+
+policyRoutes.get('/', (c) => {
+  const { db } = c.get('deps')
+  const tenant = tenantOf(c)
+  const hasDestinations = listDestinations(db, tenant.id).length > 0
+  return c.html(<PoliciesPage ctx={pageCtx(c)} policies={listPolicies(db, tenant.id)} hasDestinations={hasDestinations} />)
+})
+
+policyRoutes.get('/schedule-preview', (c) => {
+  const q = c.req.query()
+  const cron = cronOf({ preset: q.preset ?? 'custom', cron: q.cron ?? '' })
+  return c.html(<SchedulePreview cron={cron} timezone={q.timezone || tenantOf(c).timezone} />)
+})
+
+policyRoutes.get('/new', (c) => {
+  const values = newPolicyInput(tenantOf(c).timezone)
+  const props = formProps(c, values, {})
+  if (props.destinations.length === 1) values.destinationIds = [props.destinations[0]!.id]
+  return c.html(<PolicyFormPage ctx={pageCtx(c)} form={props} />)
+})
+
+async function save(c: Ctx, id: number | null) {
+  const tenant = tenantOf(c)
+  const input = policyInput(await readForm(c), tenant.timezone)
+  try {
+    savePolicy(c.get('deps').db, tenant.id, id, input)
+    const text = id ? `Policy “${input.name.trim()}” saved.` : `Policy “${input.name.trim()}” created.`
+    return redirectTo(c, '/backups/settings', { kind: 'ok', text })
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err
+    const props = formProps(c, input, err.errors, id ?? undefined)
+    if (isHtmx(c)) return c.html(<PolicyForm {...props} />, 422)
+    return c.html(<PolicyFormPage ctx={pageCtx(c)} form={props} />, 422)
+  }
+}
+
+policyRoutes.post('/', (c) => save(c, null))
+
+policyRoutes.get('/:id', (c) => {
+  const policy = getPolicy(c.get('deps').db, tenantOf(c).id, idParam(c))
+  return c.html(<PolicyFormPage ctx={pageCtx(c)} form={formProps(c, inputOf(policy), {}, policy.id)} />)
+})
+
+policyRoutes.post('/:id', (c) => {
+  const policy = getPolicy(c.get('deps').db, tenantOf(c).id, idParam(c))
+  return save(c, policy.id)
+})
+
+policyRoutes.post('/:id/delete', (c) => {
+  const tenant = tenantOf(c)
+  const policy = getPolicy(c.get('deps').db, tenant.id, idParam(c))
+  deletePolicy(c.get('deps').db, tenant.id, policy.id)
+  return redirectTo(c, '/backups/settings', { kind: 'ok', text: `Policy “${policy.name}” deleted.` })
+})

@@ -1,0 +1,222 @@
+import { Layout, PageHead, type PageCtx } from './layout.tsx'
+import { Csrf, FieldError, Row, TextInput, type Errors } from './fields.tsx'
+import type { Tenant, TenantDatabase } from '../src/db/schema.ts'
+import { TIMEZONES } from '../src/schedule.ts'
+
+export function TenantsPage(props: { ctx: PageCtx; tenants: (Tenant & { databases: number })[] }) {
+  return (
+    <Layout ctx={props.ctx} title="Tenants" active="tenants">
+      <PageHead title="Tenants" lead="Hosting accounts on this server and their backup settings.">
+        <a class="button primary" href="/admin/tenants/new">
+          Add tenant
+        </a>
+      </PageHead>
+      {props.tenants.length === 0 ? (
+        <div class="card empty">
+          <h2>No tenants yet</h2>
+          <p>Add a tenant to give a hosting user their own Backups pages.</p>
+        </div>
+      ) : (
+        <div class="card table-card">
+          <table>
+            <thead>
+              <tr>
+                <th>Tenant</th>
+                <th>Home directory</th>
+                <th>System user</th>
+                <th>Databases</th>
+                <th>Status</th>
+                <th></th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.tenants.map((t) => (
+                <tr>
+                  <td class="strong">{t.name}</td>
+                  <td class="mono">{t.homeDir}</td>
+                  <td class="mono">{t.systemUser ?? '—'}</td>
+                  <td>{t.databases}</td>
+                  <td>
+                    {t.disabled ? <span class="badge badge-muted">Disabled</span> : <span class="badge badge-ok">Active</span>}
+                  </td>
+                  <td class="actions">
+                    <a class="button small" href={`/admin/tenants/${t.id}`}>
+                      Edit
+                    </a>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Layout>
+  )
+}
+
+export type TenantFormValues = {
+  name: string
+  homeDir: string
+  systemUser: string
+  timezone: string
+}
+
+export function TenantForm(props: {
+  csrf: string
+  values: TenantFormValues
+  errors: Errors
+  tenantId?: number
+}) {
+  const editing = props.tenantId !== undefined
+  const action = editing ? `/admin/tenants/${props.tenantId}` : '/admin/tenants'
+  const { values: v, errors: e } = props
+  return (
+    <form method="post" action={action} class="card form" hx-post={action} hx-target="this" hx-swap="outerHTML">
+      <Csrf token={props.csrf} />
+      {editing ? (
+        <Row id="f-name" label="Login name">
+          <input id="f-name" value={v.name} disabled />
+        </Row>
+      ) : (
+        <TextInput
+          name="name"
+          label="Login name"
+          value={v.name}
+          error={e.name}
+          required
+          autocomplete="off"
+          help="Lowercase letters, digits, - and _; also names the tenant’s backup folders."
+        />
+      )}
+      <TextInput
+        name="password"
+        label={editing ? 'New password' : 'Password'}
+        type="password"
+        error={e.password}
+        required={!editing}
+        autocomplete="new-password"
+        help={editing ? 'Leave blank to keep the current password.' : 'At least 10 characters.'}
+      />
+      <TextInput
+        name="homeDir"
+        label="Home directory"
+        value={v.homeDir}
+        error={e.homeDir}
+        required
+        placeholder="/home/alice"
+        help="What “home files” means for this tenant’s backups."
+      />
+      <TextInput
+        name="systemUser"
+        label="System user"
+        value={v.systemUser}
+        error={e.systemUser}
+        placeholder="alice"
+        help="Backups and restores run as this user when the panel runs as root."
+      />
+      <Row id="f-timezone" label="Time zone" error={e.timezone} help="Schedules are shown and run in this zone by default.">
+        <select id="f-timezone" name="timezone">
+          {TIMEZONES.map((tz) => (
+            <option value={tz} selected={tz === v.timezone}>
+              {tz}
+            </option>
+          ))}
+        </select>
+      </Row>
+      <div class="form-actions">
+        <button class="button primary" type="submit">
+          {editing ? 'Save tenant' : 'Add tenant'}
+        </button>
+        <a class="button ghost" href="/admin/tenants">
+          Cancel
+        </a>
+      </div>
+    </form>
+  )
+}
+
+export function NewTenantPage(props: { ctx: PageCtx; values: TenantFormValues; errors: Errors }) {
+  return (
+    <Layout ctx={props.ctx} title="Add tenant" active="tenants">
+      <PageHead title="Add tenant" lead="Creates the tenant and their sign-in account." />
+      <TenantForm csrf={props.ctx.csrf} values={props.values} errors={props.errors} />
+    </Layout>
+  )
+}
+
+export function DatabasesCard(props: {
+  csrf: string
+  tenantId: number
+  databases: TenantDatabase[]
+  error?: string
+  name?: string
+  engine?: string
+}) {
+  const base = `/admin/tenants/${props.tenantId}/databases`
+  return (
+    <section class="card" id="databases">
+      <h2>Databases</h2>
+      <p class="help">Databases this tenant may include in their backups.</p>
+      {props.databases.length > 0 && (
+        <ul class="list">
+          {props.databases.map((d) => (
+            <li>
+              <span>
+                <span class="badge">{d.engine === 'mariadb' ? 'MariaDB' : 'PostgreSQL'}</span>{' '}
+                <span class="mono">{d.name}</span>
+              </span>
+              <form method="post" action={`${base}/${d.id}/delete`} hx-post={`${base}/${d.id}/delete`} hx-target="#databases" hx-swap="outerHTML">
+                <Csrf token={props.csrf} />
+                <button class="button small danger-ghost" type="submit">
+                  Remove
+                </button>
+              </form>
+            </li>
+          ))}
+        </ul>
+      )}
+      <form method="post" action={base} class="inline-form" hx-post={base} hx-target="#databases" hx-swap="outerHTML">
+        <Csrf token={props.csrf} />
+        <select name="engine" aria-label="Database engine">
+          <option value="mariadb" selected={props.engine !== 'postgresql'}>
+            MariaDB / MySQL
+          </option>
+          <option value="postgresql" selected={props.engine === 'postgresql'}>
+            PostgreSQL
+          </option>
+        </select>
+        <input name="name" value={props.name ?? ''} placeholder="database name" aria-label="Database name" aria-invalid={props.error ? 'true' : undefined} />
+        <button class="button" type="submit">
+          Assign
+        </button>
+      </form>
+      <FieldError id="f-dbname" error={props.error} />
+    </section>
+  )
+}
+
+export function EditTenantPage(props: {
+  ctx: PageCtx
+  tenant: Tenant
+  values: TenantFormValues
+  errors: Errors
+  databases: TenantDatabase[]
+}) {
+  const t = props.tenant
+  return (
+    <Layout ctx={props.ctx} title={`Tenant ${t.name}`} active="tenants">
+      <PageHead title={t.name} lead={t.disabled ? 'Disabled: cannot sign in; backups paused.' : 'Active tenant.'}>
+        <form method="post" action={`/admin/tenants/${t.id}/${t.disabled ? 'enable' : 'disable'}`}>
+          <Csrf token={props.ctx.csrf} />
+          <button class={t.disabled ? 'button' : 'button danger'} type="submit">
+            {t.disabled ? 'Enable tenant' : 'Disable tenant'}
+          </button>
+        </form>
+      </PageHead>
+      <div class="grid-2">
+        <TenantForm csrf={props.ctx.csrf} values={props.values} errors={props.errors} tenantId={t.id} />
+        <DatabasesCard csrf={props.ctx.csrf} tenantId={t.id} databases={props.databases} />
+      </div>
+    </Layout>
+  )
+}

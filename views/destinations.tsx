@@ -1,0 +1,153 @@
+import { Layout, PageHead, type PageCtx } from './layout.tsx'
+import { Csrf, SpecField, TextInput, type Errors } from './fields.tsx'
+import type { DriverEntry, Registry } from '../src/drivers/registry.ts'
+import { isSecret } from '../src/drivers/spec.ts'
+
+export type DestinationRow = {
+  id: number
+  name: string
+  type: string
+  values: Record<string, unknown>
+  usedBy: string[]
+}
+
+function summary(driver: DriverEntry | undefined, values: Record<string, unknown>): string {
+  if (!driver) return ''
+  return driver.settings
+    .filter((f) => !isSecret(f) && !f.advanced && values[f.name] !== '' && values[f.name] != null)
+    .slice(0, 2)
+    .map((f) => `${f.label}: ${String(values[f.name])}`)
+    .join(' · ')
+}
+
+export function DestinationsPage(props: { ctx: PageCtx; rows: DestinationRow[]; drivers: Registry }) {
+  return (
+    <Layout ctx={props.ctx} title="Destinations" active="destinations">
+      <PageHead title="Destinations" lead="Where your backups are stored. A policy can send to several.">
+        <a class="button primary" href="/backups/destinations/new">
+          Add destination
+        </a>
+      </PageHead>
+      {props.rows.length === 0 ? (
+        <div class="card empty">
+          <h2>No destinations yet</h2>
+          <p>Add one to choose where your backups go, then create a policy under Settings.</p>
+          <a class="button primary" href="/backups/destinations/new">
+            Add destination
+          </a>
+        </div>
+      ) : (
+        <div class="card table-card">
+          <table>
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Type</th>
+                <th>Settings</th>
+                <th>Used by</th>
+                <th></th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.rows.map((d) => (
+                <tr id={`destination-${d.id}`}>
+                  <td class="strong">{d.name}</td>
+                  <td>
+                    <span class="badge">{props.drivers[d.type]?.label ?? d.type}</span>
+                  </td>
+                  <td class="muted">{summary(props.drivers[d.type], d.values)}</td>
+                  <td>{d.usedBy.length ? d.usedBy.join(', ') : <span class="muted">—</span>}</td>
+                  <td class="actions">
+                    <a class="button small" href={`/backups/destinations/${d.id}`}>
+                      Edit
+                    </a>
+                    <form method="post" action={`/backups/destinations/${d.id}/delete`}>
+                      <Csrf token={props.ctx.csrf} />
+                      <button
+                        class="button small danger-ghost"
+                        type="submit"
+                        hx-post={`/backups/destinations/${d.id}/delete`}
+                        hx-confirm={`Delete the destination “${d.name}”? Backups already stored there are not removed.`}
+                      >
+                        Delete
+                      </button>
+                    </form>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Layout>
+  )
+}
+
+export function TypePickerPage(props: { ctx: PageCtx; drivers: Registry }) {
+  return (
+    <Layout ctx={props.ctx} title="Add destination" active="destinations">
+      <PageHead title="Add destination" lead="Choose where this destination stores backups." />
+      <div class="type-grid">
+        {Object.entries(props.drivers).map(([type, d]) => (
+          <a class="card type-card" href={`/backups/destinations/new/${type}`}>
+            <span class="type-name">{d.label}</span>
+            <span class="muted">{d.description}</span>
+          </a>
+        ))}
+      </div>
+    </Layout>
+  )
+}
+
+/** Values: raw text the tenant typed (or stored settings), with secrets reduced to "is set". */
+export function DestinationForm(props: {
+  csrf: string
+  type: string
+  driver: DriverEntry
+  id?: number
+  name: string
+  values: Record<string, unknown>
+  errors: Errors
+}) {
+  const action = props.id ? `/backups/destinations/${props.id}` : `/backups/destinations/new/${props.type}`
+  const basic = props.driver.settings.filter((f) => !f.advanced)
+  const advanced = props.driver.settings.filter((f) => f.advanced)
+  const advancedError = advanced.some((f) => props.errors[f.name])
+  const field = (f: (typeof basic)[number]) => (
+    <SpecField field={f} value={props.values[f.name]} error={props.errors[f.name]} prefix="s." />
+  )
+  return (
+    <form method="post" action={action} class="card form" hx-post={action} hx-target="this" hx-swap="outerHTML">
+      <Csrf token={props.csrf} />
+      <TextInput name="name" label="Name" value={props.name} error={props.errors.name} required placeholder="e.g. Nightly on this server" />
+      {basic.map(field)}
+      {advanced.length > 0 && (
+        <details class="advanced" open={advancedError}>
+          <summary>Advanced settings</summary>
+          {advanced.map(field)}
+        </details>
+      )}
+      <div class="form-actions">
+        <button class="button primary" type="submit">
+          {props.id ? 'Save destination' : 'Add destination'}
+        </button>
+        <a class="button ghost" href="/backups/destinations">
+          Cancel
+        </a>
+      </div>
+    </form>
+  )
+}
+
+export function DestinationFormPage(props: {
+  ctx: PageCtx
+  form: Parameters<typeof DestinationForm>[0]
+}) {
+  const title = props.form.id ? `Edit ${props.form.name}` : `New ${props.form.driver.label} destination`
+  return (
+    <Layout ctx={props.ctx} title={title} active="destinations">
+      <PageHead title={title} lead={props.form.driver.description} />
+      <DestinationForm {...props.form} />
+    </Layout>
+  )
+}

@@ -1,0 +1,111 @@
+import type { Child } from 'hono/jsx'
+import { raw } from 'hono/html'
+
+export type Flash = { kind: 'ok' | 'error'; text: string }
+
+/** What every full page needs from the request. */
+export type PageCtx = {
+  csrf: string
+  user: { name: string; role: 'admin' | 'tenant' } | null
+  flash?: Flash | null
+  bannerText?: string | null
+}
+
+// 422 carries a form with its errors beside the fields, so htmx swaps it like a 200.
+const htmxConfig = JSON.stringify({
+  includeIndicatorStyles: false,
+  allowEval: false,
+  responseHandling: [
+    { code: '204', swap: false },
+    { code: '[23]..', swap: true },
+    { code: '422', swap: true },
+    { code: '[45]..', swap: false, error: true },
+  ],
+})
+
+type NavItem = { href: string; label: string; key: string }
+
+const tenantNav: NavItem[] = [
+  { href: '/backups', label: 'Overview', key: 'overview' },
+  { href: '/backups/destinations', label: 'Destinations', key: 'destinations' },
+  { href: '/backups/settings', label: 'Settings', key: 'settings' },
+]
+
+const adminNav: NavItem[] = [{ href: '/admin/tenants', label: 'Tenants', key: 'tenants' }]
+
+export function Layout(props: { ctx: PageCtx; title: string; active?: string; children: Child }) {
+  const { ctx } = props
+  const nav = ctx.user?.role === 'admin' ? adminNav : ctx.user ? tenantNav : []
+  return (
+    <>
+      {raw('<!doctype html>')}
+      <html lang="en">
+        <head>
+          <meta charset="utf-8" />
+          <meta name="viewport" content="width=device-width, initial-scale=1" />
+          <meta name="htmx-config" content={htmxConfig} />
+          <title>{props.title} · Backups</title>
+          <link rel="stylesheet" href="/public/css/app.css" />
+          <script src="/public/vendor/htmx.min.js" defer></script>
+          <script src="/public/js/app.js" defer></script>
+        </head>
+        <body hx-headers={JSON.stringify({ 'x-csrf-token': ctx.csrf })}>
+          <div class={ctx.user ? 'shell' : 'shell shell-bare'}>
+            {ctx.user && (
+              <aside class="sidebar">
+                <a class="brand" href={ctx.user.role === 'admin' ? '/admin' : '/backups'}>
+                  <span class="brand-mark" aria-hidden="true">◆</span> Panel
+                </a>
+                <p class="nav-heading">{ctx.user.role === 'admin' ? 'Administration' : 'Backups'}</p>
+                <nav>
+                  {nav.map((item) => (
+                    <a
+                      href={item.href}
+                      class={item.key === props.active ? 'nav-link active' : 'nav-link'}
+                      aria-current={item.key === props.active ? 'page' : undefined}
+                    >
+                      {item.label}
+                    </a>
+                  ))}
+                </nav>
+                <div class="sidebar-foot">
+                  <span class="who">
+                    <span class="avatar" aria-hidden="true">
+                      {ctx.user.name.slice(0, 1).toUpperCase()}
+                    </span>
+                    {ctx.user.name}
+                  </span>
+                  <form method="post" action="/logout">
+                    <input type="hidden" name="_csrf" value={ctx.csrf} />
+                    <button class="link-button" type="submit">Sign out</button>
+                  </form>
+                </div>
+              </aside>
+            )}
+            <main class="content">
+              {ctx.bannerText && <div class="banner">{ctx.bannerText}</div>}
+              {ctx.flash && (
+                <div class={`flash flash-${ctx.flash.kind}`} role="status">
+                  {ctx.flash.text}
+                </div>
+              )}
+              {props.children}
+            </main>
+          </div>
+        </body>
+      </html>
+    </>
+  )
+}
+
+export function PageHead(props: { title: string; lead?: string; children?: Child }) {
+  return (
+    <header class="page-head">
+      <div>
+        <h1>{props.title}</h1>
+        {props.lead && <p class="lead">{props.lead}</p>}
+      </div>
+      {props.children && <div class="page-actions">{props.children}</div>}
+    </header>
+  )
+}

@@ -1,0 +1,84 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { loadConfig } from '../src/config.ts'
+import { openDb } from '../src/db/client.ts'
+import { drivers, type Registry } from '../src/drivers/registry.ts'
+import { createTenant } from '../src/domain/tenants.ts'
+import { createApp } from '../src/web/app.tsx'
+import type { Deps } from '../src/web/context.ts'
+
+export const ORIGIN = 'http://localhost'
+export const PASSWORD = 'correct horse battery'
+
+/** A fresh data directory and database for one test file. */
+export function freshDeps(extra: { drivers?: Registry; env?: Record<string, string> } = {}): Deps {
+  const dir = mkdtempSync(join(tmpdir(), 'panel-test-'))
+  const config = loadConfig({
+    PANEL_DATA_DIR: dir,
+    PANEL_SECRET_KEY: randomBytes(32).toString('hex'),
+    ...extra.env,
+  })
+  return { db: openDb(config.dbPath), config, drivers: extra.drivers ?? drivers }
+}
+
+export async function addTenant(deps: Deps, name: string) {
+  return createTenant(deps.db, { name, password: PASSWORD, homeDir: `/home/${name}`, systemUser: '', timezone: 'UTC' })
+}
+
+type PostOptions = { origin?: string | null; csrf?: 'field' | 'header' | 'none' | string; htmx?: boolean }
+
+/** A browser-like client over app.request(): keeps cookies and the page's CSRF token. */
+export class Client {
+  cookies = new Map<string, string>()
+  token = ''
+  app: ReturnType<typeof createApp>
+
+  constructor(readonly deps: Deps) {
+    this.app = createApp(deps)
+  }
+
+  private async send(path: string, init: RequestInit & { headers: Record<string, string> }) {
+    const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+    if (cookie) init.headers.cookie = cookie
+    const res = await this.app.request(path, init)
+    for (const line of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = line.split(';')
+      const [name, ...value] = pair!.split('=')
+      const expired = attrs.some((a) => /max-age=0/i.test(a.trim()) || /expires=Thu, 01 Jan 1970/i.test(a.trim()))
+      if (expired) this.cookies.delete(name!.trim())
+      else this.cookies.set(name!.trim(), value.join('='))
+    }
+    const body = await res.text()
+    const found = body.match(/name="_csrf" value="([^"]+)"/) ?? body.match(/x-csrf-token&quot;:&quot;([^&]+)&quot;/)
+    if (found) this.token = found[1]!
+    return { status: res.status, headers: res.headers, body, location: res.headers.get('location') }
+  }
+
+  get(path: string, headers: Record<string, string> = {}) {
+    return this.send(path, { method: 'GET', headers })
+  }
+
+  /** POSTs a form like the panel's pages do; options break the request for CSRF tests. */
+  async post(path: string, form: Record<string, string | string[]>, opts: PostOptions = {}) {
+    if (!this.token || !this.cookies.has('panel_csrf')) await this.get('/login')
+    const body = new URLSearchParams()
+    for (const [k, v] of Object.entries(form)) for (const item of [v].flat()) body.append(k, item)
+    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' }
+    if (opts.origin !== null) headers.origin = opts.origin ?? ORIGIN
+    const csrf = opts.csrf ?? 'field'
+    if (csrf === 'field') body.append('_csrf', this.token)
+    else if (csrf === 'header') headers['x-csrf-token'] = this.token
+    else if (csrf !== 'none') body.append('_csrf', csrf)
+    if (opts.htmx) headers['hx-request'] = 'true'
+    return this.send(path, { method: 'POST', headers, body: body.toString() })
+  }
+
+  async login(username: string, password = PASSWORD) {
+    await this.get('/login')
+    const res = await this.post('/login', { username, password })
+    await this.get(res.location ?? '/')
+    return res
+  }
+}

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest'
+import { hashPassword } from '../../src/auth/password.ts'
+import { findTenantByName, listTenantDatabases } from '../../src/db/tenants.ts'
+import { insertAdmin } from '../../src/db/users.ts'
+import { Client, PASSWORD, freshDeps } from '../helpers.ts'
+
+describe('admin tenant pages', async () => {
+  const deps = freshDeps()
+  insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
+  const admin = new Client(deps)
+  await admin.login('root-admin')
+  const form = { name: 'carol', password: 'carol password 1', homeDir: '/home/carol', systemUser: 'carol', timezone: 'Europe/Lisbon' }
+
+  it('lands on the tenants list', async () => {
+    expect((await admin.get('/admin')).location).toBe('/admin/tenants')
+    expect((await admin.get('/admin/tenants')).body).toContain('No tenants yet')
+  })
+
+  it('refuses bad names, paths and passwords beside each field, keeping the rest', async () => {
+    const res = await admin.post('/admin/tenants', { ...form, name: '../Carol', homeDir: 'home/carol', password: 'short' })
+    expect(res.status).toBe(422)
+    expect(res.body).toContain('Use 2-32 characters')
+    expect(res.body).toContain('Use an absolute path')
+    expect(res.body).toContain('Use at least 10 characters.')
+    expect(res.body).toContain('value="carol"')
+    expect(res.body).not.toContain('short')
+    expect(findTenantByName(deps.db, 'carol')).toBeUndefined()
+  })
+
+  it('adds a tenant who can then sign in', async () => {
+    const res = await admin.post('/admin/tenants', form)
+    const tenant = findTenantByName(deps.db, 'carol')!
+    expect(res.location).toBe(`/admin/tenants/${tenant.id}`)
+    expect(tenant).toMatchObject({ homeDir: '/home/carol', systemUser: 'carol', timezone: 'Europe/Lisbon' })
+    expect((await admin.get('/admin/tenants')).body).toContain('/home/carol')
+    expect((await admin.post('/admin/tenants', form)).body).toContain('is already taken')
+    const carol = new Client(deps)
+    expect((await carol.login('carol', form.password)).location).toBe('/backups')
+  })
+
+  it('edits a tenant, assigns and removes databases', async () => {
+    const tenant = findTenantByName(deps.db, 'carol')!
+    await admin.post(`/admin/tenants/${tenant.id}`, { homeDir: '/srv/carol', systemUser: '', timezone: 'UTC', password: '' })
+    expect(findTenantByName(deps.db, 'carol')).toMatchObject({ homeDir: '/srv/carol', systemUser: null, timezone: 'UTC' })
+    const frag = await admin.post(`/admin/tenants/${tenant.id}/databases`, { engine: 'postgresql', name: 'carol_db' }, { htmx: true })
+    expect(frag.body).toContain('carol_db')
+    const bad = await admin.post(`/admin/tenants/${tenant.id}/databases`, { engine: 'mariadb', name: 'x; drop' }, { htmx: true })
+    expect(bad.body).toContain('Use 1-64 characters')
+    const [dbRow] = listTenantDatabases(deps.db, tenant.id)
+    expect(dbRow).toMatchObject({ engine: 'postgresql', name: 'carol_db' })
+    await admin.post(`/admin/tenants/${tenant.id}/databases/${dbRow!.id}/delete`, {})
+    expect(listTenantDatabases(deps.db, tenant.id)).toEqual([])
+  })
+
+  it('disabling a tenant signs them out and blocks sign-in', async () => {
+    const tenant = findTenantByName(deps.db, 'carol')!
+    const carol = new Client(deps)
+    await carol.login('carol', form.password)
+    expect((await carol.get('/backups')).status).toBe(200)
+    await admin.post(`/admin/tenants/${tenant.id}/disable`, {})
+    expect((await carol.get('/backups')).location).toMatch(/^\/login/)
+    const again = await new Client(deps).post('/login', { username: 'carol', password: form.password })
+    expect(again.body).toContain('This account is disabled')
+    await admin.post(`/admin/tenants/${tenant.id}/enable`, {})
+    expect((await new Client(deps).login('carol', form.password)).location).toBe('/backups')
+  })
+
+  it('an admin has no tenant pages', async () => {
+    expect((await admin.get('/backups')).location).toBe('/admin')
+  })
+})

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest'
+import { eq } from 'drizzle-orm'
+import { createSession, generateSessionToken, hashToken, validateSessionToken } from '../../src/auth/session.ts'
+import { lockedFor, recordFailure, clearFailures } from '../../src/auth/throttle.ts'
+import { sessions } from '../../src/db/schema.ts'
+import { addTenant, freshDeps } from '../helpers.ts'
+
+describe('sessions (Lucia recipe)', async () => {
+  const deps = freshDeps()
+  const tenant = await addTenant(deps, 'alice')
+  const userId = deps.db.query.users.findFirst({ where: (u, { eq }) => eq(u.tenantId, tenant.id) }).sync()!.id
+
+  it('stores only the SHA-256 of the token', () => {
+    const token = generateSessionToken()
+    createSession(deps.db, token, userId)
+    const rows = deps.db.select().from(sessions).all()
+    expect(rows.some((r) => r.id === token)).toBe(false)
+    expect(rows.some((r) => r.id === hashToken(token))).toBe(true)
+    expect(validateSessionToken(deps.db, token).user?.id).toBe(userId)
+    expect(validateSessionToken(deps.db, token + 'x').session).toBeNull()
+  })
+
+  it('deletes expired sessions and slides old ones forward', () => {
+    const expired = generateSessionToken()
+    createSession(deps.db, expired, userId)
+    deps.db.update(sessions).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(sessions.id, hashToken(expired))).run()
+    expect(validateSessionToken(deps.db, expired).session).toBeNull()
+    expect(deps.db.select().from(sessions).where(eq(sessions.id, hashToken(expired))).get()).toBeUndefined()
+
+    const old = generateSessionToken()
+    createSession(deps.db, old, userId)
+    const soon = new Date(Date.now() + 3 * 24 * 3600_000)
+    deps.db.update(sessions).set({ expiresAt: soon }).where(eq(sessions.id, hashToken(old))).run()
+    const { session } = validateSessionToken(deps.db, old)
+    expect(session!.expiresAt.getTime()).toBeGreaterThan(Date.now() + 29 * 24 * 3600_000)
+  })
+})
+
+describe('sign-in throttle', () => {
+  const { db } = freshDeps()
+  it('locks a username after five failures and unlocks on time', () => {
+    const now = Date.now()
+    for (let i = 0; i < 4; i++) recordFailure(db, ['user:bob'], now)
+    expect(lockedFor(db, ['user:bob'], now)).toBe(0)
+    recordFailure(db, ['user:bob'], now)
+    expect(lockedFor(db, ['user:bob'], now)).toBeGreaterThan(14 * 60_000)
+    expect(lockedFor(db, ['user:bob'], now + 16 * 60_000)).toBe(0)
+    clearFailures(db, 'user:bob')
+    expect(lockedFor(db, ['user:bob'], now)).toBe(0)
+  })
+})

@@ -10,10 +10,7 @@ import { createApp } from './web/app.tsx'
 export async function startServer(): Promise<void> {
   const config = loadConfig()
   const db = openDb(config.dbPath)
-  const link = ensureAdmin(db, config)
-  if (link) {
-    console.log(`\nFirst start: sign in as "admin" once with this link (valid 24 hours):\n\n  ${link}\n`)
-  }
+  const linkPath = ensureAdmin(db)
   if (config.demo) {
     for (const t of await seedDemo(db, config)) {
       console.log(`Demo tenant "${t.name}" created, password: ${t.password}`)
@@ -22,7 +19,11 @@ export async function startServer(): Promise<void> {
   pruneThrottle(db)
   const app = createApp({ db, config, drivers })
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
-    console.log(`Panel listening on ${panelUrl({ ...config, port: info.port })}`)
+    const url = panelUrl({ ...config, port: info.port })
+    if (linkPath) {
+      console.log(`\nFirst start: sign in as "admin" once with this link (valid 24 hours):\n\n  ${url}${linkPath}\n`)
+    }
+    console.log(`Panel listening on ${url}`)
   })
   const stop = () => server.close(() => process.exit(0))
   process.once('SIGINT', stop)

@@ -12,13 +12,13 @@ export function panelUrl(config: Config): string {
 }
 
 /**
- * First start: creates the `admin` account without a password and returns a one-time sign-in
- * link. Also returns a fresh link while the admin has never set a password.
+ * First start: creates the `admin` account without a password and returns the path of a
+ * one-time sign-in link. Also returns a fresh link while the admin has never set a password.
  */
-export function ensureAdmin(db: Db, config: Config): string | null {
+export function ensureAdmin(db: Db): string | null {
   const admin = firstAdmin(db) ?? insertAdmin(db, 'admin', null)
   if (admin.passwordHash) return null
-  return `${panelUrl(config)}/login/link/${createLoginLink(db, admin.id)}`
+  return `/login/link/${createLoginLink(db, admin.id)}`
 }
 
 const demoSites: Record<string, Record<string, string>> = {

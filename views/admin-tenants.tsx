@@ -71,7 +71,7 @@ export function TenantForm(props: {
   const action = editing ? `/admin/tenants/${props.tenantId}` : '/admin/tenants'
   const { values: v, errors: e } = props
   return (
-    <form method="post" action={action} class="card form" hx-post={action} hx-target="this" hx-swap="outerHTML">
+    <form method="post" action={action} class="card form" novalidate hx-post={action} hx-target="this" hx-swap="outerHTML">
       <Csrf token={props.csrf} />
       {editing ? (
         <Row id="f-name" label="Login name">

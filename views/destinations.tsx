@@ -117,7 +117,7 @@ export function DestinationForm(props: {
     <SpecField field={f} value={props.values[f.name]} error={props.errors[f.name]} prefix="s." />
   )
   return (
-    <form method="post" action={action} class="card form" hx-post={action} hx-target="this" hx-swap="outerHTML">
+    <form method="post" action={action} class="card form" novalidate hx-post={action} hx-target="this" hx-swap="outerHTML">
       <Csrf token={props.csrf} />
       <TextInput name="name" label="Name" value={props.name} error={props.errors.name} required placeholder="e.g. Nightly on this server" />
       {basic.map(field)}

@@ -15,7 +15,7 @@ export function LoginPage(props: { ctx: PageCtx; username?: string; error?: stri
             {props.error}
           </div>
         )}
-        <form method="post" action="/login" class="stack">
+        <form method="post" action="/login" class="stack" novalidate>
           <Csrf token={props.ctx.csrf} />
           {props.next && <input type="hidden" name="next" value={props.next} />}
           <TextInput name="username" label="Username" value={props.username} required autocomplete="username" autofocus />

@@ -140,7 +140,7 @@ export function PolicyForm(props: PolicyFormProps) {
   const action = props.id ? `/backups/settings/${props.id}` : '/backups/settings'
   const cron = v.preset in PRESETS ? PRESETS[v.preset as keyof typeof PRESETS].cron : v.cron
   return (
-    <form method="post" action={action} class="form policy-form" hx-post={action} hx-target="this" hx-swap="outerHTML">
+    <form method="post" action={action} class="form policy-form" novalidate hx-post={action} hx-target="this" hx-swap="outerHTML">
       <Csrf token={props.csrf} />
       <section class="card">
         <h2>Policy</h2>
@@ -195,7 +195,7 @@ export function PolicyForm(props: PolicyFormProps) {
 
       <section class="card">
         <h2>Schedule</h2>
-        <fieldset class="schedule" hx-get="/backups/settings/schedule-preview" hx-trigger="change, keyup changed delay:400ms" hx-include="this" hx-target="#schedule-preview" hx-swap="outerHTML">
+        <fieldset class="schedule" hx-get="/backups/settings/schedule-preview" hx-trigger="change, input delay:400ms" hx-include="this" hx-target="#schedule-preview" hx-swap="outerHTML">
           <div class="grid-3">
             <Row id="f-preset" label="Runs">
               <select id="f-preset" name="preset">

@@ -71,6 +71,12 @@ export const tenantDatabases = sqliteTable(
       .references(() => tenants.id, { onDelete: 'cascade' }),
     engine: text('engine', { enum: ['mariadb', 'postgresql'] }).notNull(),
     name: text('name').notNull(),
+    /** Connection for dumps; null host means the local socket. */
+    host: text('host'),
+    port: integer('port'),
+    username: text('username'),
+    /** Password sealed with the master key; passed to dump tools by option file or env only. */
+    passwordSealed: text('password_sealed'),
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex('tenant_databases_uniq').on(t.tenantId, t.engine, t.name)],
@@ -149,9 +155,147 @@ export const policyDatabases = sqliteTable(
   (t) => [primaryKey({ columns: [t.policyId, t.databaseId] })],
 )
 
+/**
+ * The job queue (graphile-worker style): claimed atomically, leased, retried with backoff.
+ * `dedupeKey` is unique while set, so two triggers of one schedule slot give one job.
+ */
+export const jobs = sqliteTable(
+  'jobs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    kind: text('kind', { enum: ['backup', 'restore', 'verify'] }).notNull(),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    payload: text('payload', { mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+    status: text('status', { enum: ['queued', 'running', 'done', 'failed'] })
+      .notNull()
+      .default('queued'),
+    runAt: integer('run_at', { mode: 'timestamp_ms' }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull().default(5),
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: integer('lease_expires_at', { mode: 'timestamp_ms' }),
+    dedupeKey: text('dedupe_key'),
+    lastError: text('last_error'),
+    createdAt: createdAt(),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex('jobs_dedupe_key').on(t.dedupeKey),
+    index('jobs_claim_idx').on(t.status, t.runAt),
+    index('jobs_tenant_idx').on(t.tenantId, t.status),
+  ],
+)
+
+/** One attempt-independent record of a backup/restore/verify, shown in run history. */
+export const runs = sqliteTable(
+  'runs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    jobId: integer('job_id').references(() => jobs.id, { onDelete: 'set null' }),
+    policyId: integer('policy_id').references(() => policies.id, { onDelete: 'set null' }),
+    kind: text('kind', { enum: ['backup', 'restore', 'verify'] }).notNull(),
+    trigger: text('trigger', { enum: ['schedule', 'manual', 'cli', 'api'] }).notNull(),
+    status: text('status', {
+      enum: ['queued', 'running', 'success', 'partial', 'failed', 'interrupted'],
+    }).notNull(),
+    /** Live progress while running: { percent, filesDone, totalFiles, bytesDone, totalBytes, stage }. */
+    progress: text('progress', { mode: 'json' }).$type<Record<string, unknown>>(),
+    /** Plain-words reason when not green. */
+    error: text('error'),
+    bytes: integer('bytes'),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }),
+    finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
+    createdAt: createdAt(),
+  },
+  (t) => [index('runs_tenant_idx').on(t.tenantId, t.id), index('runs_policy_idx').on(t.policyId, t.id)],
+)
+
+/** Each stage of a run (dump, snapshot, retention, restore…), per destination where it applies. */
+export const runStages = sqliteTable(
+  'run_stages',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    runId: integer('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    destinationId: integer('destination_id').references(() => destinations.id, {
+      onDelete: 'set null',
+    }),
+    status: text('status', {
+      enum: ['pending', 'running', 'success', 'partial', 'failed', 'skipped'],
+    }).notNull(),
+    message: text('message'),
+    bytes: integer('bytes'),
+    snapshotId: text('snapshot_id'),
+    details: text('details', { mode: 'json' }).$type<Record<string, unknown>>(),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }),
+    finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [index('run_stages_run_idx').on(t.runId)],
+)
+
+/** Log lines of a run; never secrets, never file contents. */
+export const runLogs = sqliteTable(
+  'run_logs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    runId: integer('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    at: integer('at', { mode: 'timestamp_ms' }).notNull(),
+    level: text('level', { enum: ['info', 'warn', 'error'] }).notNull(),
+    message: text('message').notNull(),
+  },
+  (t) => [index('run_logs_run_idx').on(t.runId, t.id)],
+)
+
+/** A restic repository: one per tenant and destination, password sealed under the master key. */
+export const repositories = sqliteTable(
+  'repositories',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    destinationId: integer('destination_id')
+      .notNull()
+      .references(() => destinations.id, { onDelete: 'cascade' }),
+    passwordSealed: text('password_sealed').notNull(),
+    initializedAt: integer('initialized_at', { mode: 'timestamp_ms' }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('repositories_destination').on(t.destinationId)],
+)
+
+/** Scheduler bookkeeping per policy: the last slot turned into a job, and missed slots. */
+export const scheduleState = sqliteTable('schedule_state', {
+  policyId: integer('policy_id')
+    .primaryKey()
+    .references(() => policies.id, { onDelete: 'cascade' }),
+  lastSlotAt: integer('last_slot_at', { mode: 'timestamp_ms' }),
+  missedCount: integer('missed_count').notNull().default(0),
+  lastMissedAt: integer('last_missed_at', { mode: 'timestamp_ms' }),
+})
+
+/** Runner-wide settings shared by every runner process (pause flag, concurrency). */
+export const runnerSettings = sqliteTable('runner_settings', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+})
+
 export type Tenant = typeof tenants.$inferSelect
 export type User = typeof users.$inferSelect
 export type Session = typeof sessions.$inferSelect
 export type Destination = typeof destinations.$inferSelect
 export type Policy = typeof policies.$inferSelect
 export type TenantDatabase = typeof tenantDatabases.$inferSelect
+export type Job = typeof jobs.$inferSelect
+export type Run = typeof runs.$inferSelect
+export type RunStage = typeof runStages.$inferSelect
+export type Repository = typeof repositories.$inferSelect

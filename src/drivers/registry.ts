@@ -1,11 +1,17 @@
 import type { Spec } from './spec.ts'
+import type { Driver } from './types.ts'
 import { local } from './local/index.ts'
+
+/** Where a driver instance works: the tenant it serves and the admin's local backup root. */
+export type DriverContext = { tenantName: string; localRoot: string }
 
 /** What every destination type provides to the panel. */
 export type DriverEntry = {
   label: string
   description: string
   settings: Spec
+  /** A driver over the destination, rooted at its folder/prefix for this tenant. */
+  open(settings: Record<string, unknown>, secrets: Record<string, string>, ctx: DriverContext): Driver
 }
 
 export type Registry = Record<string, DriverEntry>

@@ -1,7 +1,14 @@
 import { settings } from './settings.ts'
+import { localDriver } from './driver.ts'
+import { join } from 'node:path'
+import type { DriverContext } from '../registry.ts'
 
 export const local = {
   label: 'Local',
   description: 'This server’s backup storage. Fast to restore; keep a remote copy too.',
   settings,
+  /** `<localRoot>/<tenant>/<folder>`: tenants never choose raw paths. */
+  open(values: Record<string, unknown>, _secrets: Record<string, string>, ctx: DriverContext) {
+    return localDriver(join(ctx.localRoot, ctx.tenantName, String(values.folder)))
+  },
 }

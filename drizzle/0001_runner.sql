@@ -16,7 +16,7 @@ CREATE TABLE `jobs` (
 	FOREIGN KEY (`tenant_id`) REFERENCES `tenants`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `jobs_dedupe_key` ON `jobs` (`dedupe_key`);--> statement-breakpoint
+CREATE UNIQUE INDEX `jobs_dedupe_key` ON `jobs` (`dedupe_key`) WHERE status in ('queued', 'running');--> statement-breakpoint
 CREATE INDEX `jobs_claim_idx` ON `jobs` (`status`,`run_at`);--> statement-breakpoint
 CREATE INDEX `jobs_tenant_idx` ON `jobs` (`tenant_id`,`status`);--> statement-breakpoint
 CREATE TABLE `repositories` (

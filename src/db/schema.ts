@@ -157,7 +157,8 @@ export const policyDatabases = sqliteTable(
 
 /**
  * The job queue (graphile-worker style): claimed atomically, leased, retried with backoff.
- * `dedupeKey` is unique while set, so two triggers of one schedule slot give one job.
+ * `dedupeKey` is unique among queued and running jobs, so two triggers of the same policy at
+ * once give one job.
  */
 export const jobs = sqliteTable(
   'jobs',
@@ -182,7 +183,7 @@ export const jobs = sqliteTable(
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
   },
   (t) => [
-    uniqueIndex('jobs_dedupe_key').on(t.dedupeKey),
+    uniqueIndex('jobs_dedupe_key').on(t.dedupeKey).where(sql`status in ('queued', 'running')`),
     index('jobs_claim_idx').on(t.status, t.runAt),
     index('jobs_tenant_idx').on(t.tenantId, t.status),
   ],

@@ -16,6 +16,10 @@ export type Config = {
   localRoot: string
   workDir: string
   demo: boolean
+  /** Run the job runner and scheduler inside `panel serve` (PANEL_RUNNER=0 turns it off). */
+  runner: boolean
+  /** Jobs at once; default: number of cores. */
+  concurrency: number | undefined
 }
 
 export class ConfigError extends Error {}
@@ -26,7 +30,7 @@ export class ConfigError extends Error {}
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = resolve(env.PANEL_DATA_DIR || './data')
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  mkdirSync(dataDir, { recursive: true, mode: 0o711 })
   const port = Number(env.PORT || 3000)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('PORT must be 0-65535')
   const baseUrl = env.PANEL_BASE_URL ? env.PANEL_BASE_URL.replace(/\/+$/, '') : null
@@ -43,6 +47,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     localRoot: resolve(env.PANEL_LOCAL_ROOT || join(dataDir, 'repos')),
     workDir: join(dataDir, 'work'),
     demo: env.PANEL_DEMO === '1',
+    runner: env.PANEL_RUNNER !== '0',
+    concurrency: env.PANEL_CONCURRENCY ? Number(env.PANEL_CONCURRENCY) : undefined,
   }
 }
 

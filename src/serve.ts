@@ -1,12 +1,35 @@
 import { serve } from '@hono/node-server'
-import { loadConfig } from './config.ts'
-import { openDb } from './db/client.ts'
+import { loadConfig, type Config } from './config.ts'
+import { openDb, type Db } from './db/client.ts'
 import { drivers } from './drivers/registry.ts'
 import { ensureAdmin, panelUrl, seedDemo } from './setup.ts'
 import { pruneThrottle } from './auth/throttle.ts'
 import { createApp } from './web/app.tsx'
+import { resticProblem, resticVersion } from './engine/restic.ts'
+import { startRunner } from './runner/runner.ts'
+import { startScheduler } from './runner/scheduler.ts'
+import { jobHandlers } from './runner/handlers.ts'
 
-/** `panel serve`: migrate, first-start setup, then serve until SIGINT/SIGTERM. */
+/** The shared runner and scheduler; `wake` makes the runner poll now. */
+async function startWorkers(db: Db, config: Config) {
+  const problem = resticProblem(await resticVersion())
+  if (problem) console.error(`WARNING: ${problem}`)
+  const runner = startRunner({ db, handlers: jobHandlers({ db, config, drivers }), concurrency: config.concurrency })
+  const scheduler = startScheduler(db, { onEnqueue: () => runner.wake() })
+  const stop = async () => {
+    scheduler.stop()
+    await runner.stop()
+  }
+  return { problem, wake: () => runner.wake(), stop }
+}
+
+function onSignals(stop: () => Promise<void>) {
+  const handler = () => void stop().finally(() => process.exit(0))
+  process.once('SIGINT', handler)
+  process.once('SIGTERM', handler)
+}
+
+/** `panel serve`: migrate, first-start setup, then serve (with the runner unless disabled). */
 export async function startServer(): Promise<void> {
   const config = loadConfig()
   const db = openDb(config.dbPath)
@@ -17,15 +40,27 @@ export async function startServer(): Promise<void> {
     }
   }
   pruneThrottle(db)
-  const app = createApp({ db, config, drivers })
+  const workers = config.runner ? await startWorkers(db, config) : null
+  const problem = workers ? workers.problem : resticProblem(await resticVersion())
+  const app = createApp({ db, config, drivers, adminBanner: () => problem, wake: workers?.wake })
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
     const url = panelUrl({ ...config, port: info.port })
     if (linkPath) {
       console.log(`\nFirst start: sign in as "admin" once with this link (valid 24 hours):\n\n  ${url}${linkPath}\n`)
     }
-    console.log(`Panel listening on ${url}`)
+    console.log(`Panel listening on ${url}${workers ? ' (runner on)' : ' (runner off)'}`)
   })
-  const stop = () => server.close(() => process.exit(0))
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
+  onSignals(async () => {
+    server.close()
+    await workers?.stop()
+  })
+}
+
+/** `panel runner`: the runner and scheduler alone, no web server. */
+export async function startRunnerOnly(): Promise<void> {
+  const config = loadConfig()
+  const db = openDb(config.dbPath)
+  const workers = await startWorkers(db, config)
+  console.log(`Runner started (data: ${config.dataDir}).`)
+  onSignals(workers.stop)
 }

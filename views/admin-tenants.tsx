@@ -175,17 +175,28 @@ export function DatabasesCard(props: {
           ))}
         </ul>
       )}
-      <form method="post" action={base} class="inline-form" hx-post={base} hx-target="#databases" hx-swap="outerHTML">
+      <form method="post" action={base} class="db-form" novalidate hx-post={base} hx-target="#databases" hx-swap="outerHTML">
         <Csrf token={props.csrf} />
-        <select name="engine" aria-label="Database engine">
-          <option value="mariadb" selected={props.engine !== 'postgresql'}>
-            MariaDB / MySQL
-          </option>
-          <option value="postgresql" selected={props.engine === 'postgresql'}>
-            PostgreSQL
-          </option>
-        </select>
-        <input name="name" value={props.name ?? ''} placeholder="database name" aria-label="Database name" aria-invalid={props.error ? 'true' : undefined} />
+        <div class="inline-form">
+          <select name="engine" aria-label="Database engine">
+            <option value="mariadb" selected={props.engine !== 'postgresql'}>
+              MariaDB / MySQL
+            </option>
+            <option value="postgresql" selected={props.engine === 'postgresql'}>
+              PostgreSQL
+            </option>
+          </select>
+          <input name="name" value={props.name ?? ''} placeholder="database name" aria-label="Database name" aria-invalid={props.error ? 'true' : undefined} />
+        </div>
+        <details class="advanced">
+          <summary>Connection for dumps (optional)</summary>
+          <div class="grid-2 tight">
+            <input name="host" placeholder="host (default: local socket)" aria-label="Host" />
+            <input name="port" placeholder="port" aria-label="Port" inputmode="numeric" />
+            <input name="username" placeholder="user" aria-label="User" autocomplete="off" />
+            <input name="password" type="password" placeholder="password" aria-label="Password" autocomplete="new-password" />
+          </div>
+        </details>
         <button class="button" type="submit">
           Assign
         </button>

@@ -29,6 +29,8 @@ const tenantNav: NavItem[] = [
   { href: '/backups', label: 'Overview', key: 'overview' },
   { href: '/backups/destinations', label: 'Destinations', key: 'destinations' },
   { href: '/backups/settings', label: 'Settings', key: 'settings' },
+  { href: '/backups/restore', label: 'Restore', key: 'restore' },
+  { href: '/backups/recovery', label: 'Recovery kit', key: 'recovery' },
 ]
 
 const adminNav: NavItem[] = [{ href: '/admin/tenants', label: 'Tenants', key: 'tenants' }]

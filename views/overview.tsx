@@ -1,12 +1,72 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
+import { Csrf } from './fields.tsx'
 import type { PolicyWithLinks } from '../src/db/policies.ts'
+import type { Job, Run, RunStage } from '../src/db/schema.ts'
 import { formatInZone, nextRuns } from '../src/schedule.ts'
+import { bytes, duration, relative, statusBadge } from './format.ts'
 
-export function OverviewPage(props: { ctx: PageCtx; policies: PolicyWithLinks[]; destinationCount: number }) {
+export function Badge(props: { status: string }) {
+  const b = statusBadge(props.status)
+  return <span class={b.class}>{b.text}</span>
+}
+
+export type LastResult = { run: Run; stage: RunStage }
+
+export type ActiveItem = { job: Job; run: Run | null; policyName: string | null }
+
+/** Live progress of queued and running jobs; polls itself while anything is active. */
+export function Activity(props: { items: ActiveItem[] }) {
+  const polling = props.items.length > 0
+  return (
+    <section id="activity" hx-get={polling ? '/backups/activity' : undefined} hx-trigger={polling ? 'every 1s' : undefined} hx-swap="outerHTML">
+      {props.items.map(({ job, run, policyName }) => {
+        const p = (run?.progress ?? {}) as Record<string, number | string>
+        const percent = Number(p.percent ?? 0)
+        const label = job.kind === 'backup' ? `Backing up “${policyName ?? '?'}”` : job.kind === 'restore' ? 'Restoring' : 'Verifying'
+        return (
+          <div class="card activity">
+            <div class="activity-head">
+              <strong>{label}</strong>
+              <Badge status={job.status === 'running' ? 'running' : 'queued'} />
+              {job.attempts > 1 && <span class="muted">attempt {job.attempts}</span>}
+              {run && (
+                <a class="muted" href={`/backups/runs/${run.id}`}>
+                  details
+                </a>
+              )}
+            </div>
+            <div class="progress" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={percent}>
+              <div class="progress-bar" style={`width: ${Math.max(2, percent)}%`}></div>
+            </div>
+            <p class="muted small">
+              {job.status === 'queued'
+                ? job.lastError
+                  ? `Waiting to retry: ${job.lastError}`
+                  : 'Waiting for the runner…'
+                : p.stage === 'snapshot'
+                  ? `${percent}% · ${p.filesDone ?? 0} of ${p.totalFiles ?? '?'} files · ${bytes(Number(p.bytesDone ?? 0))} of ${bytes(Number(p.totalBytes ?? 0))} · to ${p.destination}`
+                  : 'Preparing…'}
+            </p>
+          </div>
+        )
+      })}
+    </section>
+  )
+}
+
+export function OverviewPage(props: {
+  ctx: PageCtx
+  policies: PolicyWithLinks[]
+  destinationCount: number
+  last: Map<string, LastResult>
+  active: ActiveItem[]
+  history: (Run & { policyName: string | null })[]
+}) {
   const rows = props.policies.flatMap((p) => p.destinations.map((d) => ({ p, d })))
   return (
     <Layout ctx={props.ctx} title="Overview" active="overview">
       <PageHead title="Backups" lead="Every policy and destination, and how its backups are doing." />
+      <Activity items={props.active} />
       {rows.length === 0 ? (
         <div class="card empty">
           <h2>No backups yet</h2>
@@ -28,27 +88,85 @@ export function OverviewPage(props: { ctx: PageCtx; policies: PolicyWithLinks[];
               <tr>
                 <th>Policy</th>
                 <th>Destination</th>
-                <th>Last run</th>
+                <th>Last backup</th>
+                <th>Size added</th>
+                <th>Took</th>
                 <th>Next run</th>
+                <th></th>
               </tr>
             </thead>
             <tbody>
-              {rows.map(({ p, d }) => {
+              {rows.map(({ p, d }, i) => {
                 const next = nextRuns(p.schedule, p.timezone, 1)
+                const last = props.last.get(`${p.id}:${d.id}`)
+                const first = rows.findIndex((r) => r.p.id === p.id) === i
                 return (
                   <tr>
-                    <td class="strong">{p.name}</td>
+                    <td class="strong">{first ? p.name : ''}</td>
                     <td>{d.name}</td>
                     <td>
-                      <span class="badge badge-muted">No backups yet</span>
+                      {last ? (
+                        <a href={`/backups/runs/${last.run.id}`} title={last.stage.message ?? ''}>
+                          <Badge status={last.stage.status} /> <span class="muted">{relative(last.stage.finishedAt)}</span>
+                        </a>
+                      ) : (
+                        <span class="badge badge-muted">No backups yet</span>
+                      )}
                     </td>
+                    <td>{last ? bytes(last.stage.bytes) : '—'}</td>
+                    <td>{last ? duration(last.stage.startedAt, last.stage.finishedAt) : '—'}</td>
                     <td>{p.enabled && next.ok ? formatInZone(next.next[0]!, p.timezone) : 'Paused'}</td>
+                    <td class="actions">
+                      {first && (
+                        <form method="post" action={`/backups/policies/${p.id}/run`}>
+                          <Csrf token={props.ctx.csrf} />
+                          <button class="button small primary" type="submit">
+                            Back up now
+                          </button>
+                        </form>
+                      )}
+                    </td>
                   </tr>
                 )
               })}
             </tbody>
           </table>
         </div>
+      )}
+      {props.history.length > 0 && (
+        <>
+          <h2 class="section-title">Run history</h2>
+          <div class="card table-card">
+            <table>
+              <thead>
+                <tr>
+                  <th>Run</th>
+                  <th>What</th>
+                  <th>Result</th>
+                  <th>Started</th>
+                  <th>Took</th>
+                  <th>Reason</th>
+                </tr>
+              </thead>
+              <tbody>
+                {props.history.map((r) => (
+                  <tr>
+                    <td>
+                      <a href={`/backups/runs/${r.id}`}>#{r.id}</a>
+                    </td>
+                    <td>{r.kind === 'backup' ? `Backup “${r.policyName ?? 'deleted policy'}”` : r.kind === 'restore' ? 'Restore' : 'Verify'}</td>
+                    <td>
+                      <Badge status={r.status} />
+                    </td>
+                    <td class="muted">{relative(r.startedAt)}</td>
+                    <td>{duration(r.startedAt, r.finishedAt)}</td>
+                    <td class="muted clip">{r.error ?? ''}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
       )}
     </Layout>
   )

@@ -8,8 +8,10 @@ import { adminCommands } from './admin.ts'
 import { tenantCommands } from './tenants.ts'
 import { destinationCommands } from './destinations.ts'
 import { policyCommands } from './policies.ts'
+import { backupCommands } from './backups.ts'
+import type { Config } from '../config.ts'
 
-export type CliDeps = { db: Db; secretKey: Buffer; drivers: typeof drivers; baseUrl: string }
+export type CliDeps = { db: Db; secretKey: Buffer; drivers: typeof drivers; baseUrl: string; config: Config }
 
 /** A verb: its own options, and a function of the parsed positionals and values. */
 export type Command = {
@@ -23,18 +25,19 @@ const commands: Record<string, Command> = {
   ...tenantCommands,
   ...destinationCommands,
   ...policyCommands,
+  ...backupCommands,
 }
 
 function usage(): string {
-  return ['Usage: panel <command>', '', '  serve', ...Object.values(commands).map((c) => `  ${c.usage}`)].join('\n')
+  return ['Usage: panel <command>', '', '  serve', '  runner', ...Object.values(commands).map((c) => `  ${c.usage}`)].join('\n')
 }
 
 /** Runs one CLI invocation; returns the exit status. Errors print as one line on stderr. */
 export async function runCli(argv: string[]): Promise<number> {
   const [first = 'help', second = ''] = argv
-  if (first === 'serve') {
-    const { startServer } = await import('../serve.ts')
-    await startServer()
+  if (first === 'serve' || first === 'runner') {
+    const { startServer, startRunnerOnly } = await import('../serve.ts')
+    await (first === 'serve' ? startServer() : startRunnerOnly())
     return 0
   }
   if (first === 'help' || first === '--help' || first === '-h') {
@@ -53,7 +56,7 @@ export async function runCli(argv: string[]): Promise<number> {
     const config = loadConfig()
     const db = openDb(config.dbPath)
     const baseUrl = config.baseUrl ?? `http://${config.host}:${config.port}`
-    await command.run({ db, secretKey: config.secretKey, drivers, baseUrl }, positionals, values)
+    await command.run({ db, secretKey: config.secretKey, drivers, baseUrl, config }, positionals, values)
     return 0
   } catch (err) {
     return report(err, command)

@@ -1,8 +1,9 @@
 import type { Command } from './index.ts'
 import { UsageError, printTable, readStdin } from './io.ts'
-import { createTenant, databaseNameProblem } from '../domain/tenants.ts'
-import { findTenantByName, insertTenantDatabase, listTenantDatabases, listTenants } from '../db/tenants.ts'
-import { InputError, NotFoundError } from '../errors.ts'
+import { createTenant } from '../domain/tenants.ts'
+import { assignDatabase } from '../domain/databases.ts'
+import { findTenantByName, listTenantDatabases, listTenants } from '../db/tenants.ts'
+import { NotFoundError } from '../errors.ts'
 import type { Db } from '../db/client.ts'
 
 export function tenantByName(db: Db, name: string | undefined) {
@@ -53,20 +54,29 @@ export const tenantCommands: Record<string, Command> = {
     },
   },
   'db assign': {
-    usage: 'db assign <tenant> <database> --engine mariadb|postgresql',
-    options: { engine: { type: 'string' } },
-    run({ db }, [tenantName, dbName], opts) {
+    usage: 'db assign <tenant> <database> --engine mariadb|postgresql [--host h] [--port n] [--user u] [--password-stdin]',
+    options: {
+      engine: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      user: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+    },
+    async run({ db, secretKey }, [tenantName, dbName], opts) {
       const tenant = tenantByName(db, tenantName)
       if (!dbName) throw new UsageError('give the database name')
       if (opts.engine !== 'mariadb' && opts.engine !== 'postgresql') {
         throw new UsageError('--engine must be mariadb or postgresql')
       }
-      const problem = databaseNameProblem(dbName)
-      if (problem) throw new InputError({ database: problem })
-      if (listTenantDatabases(db, tenant.id).some((d) => d.engine === opts.engine && d.name === dbName)) {
-        throw new InputError({ database: `“${dbName}” is already assigned.` })
-      }
-      insertTenantDatabase(db, tenant.id, opts.engine, dbName)
+      const password = opts['password-stdin'] ? await readStdin() : ''
+      assignDatabase(db, secretKey, tenant.id, {
+        engine: opts.engine,
+        name: dbName,
+        host: opts.host ?? '',
+        port: opts.port ?? '',
+        username: opts.user ?? '',
+        password,
+      })
       console.log(`Database ${opts.engine}:${dbName} assigned to "${tenant.name}".`)
     },
   },

@@ -12,6 +12,15 @@ export type DriverEntry = {
   settings: Spec
   /** A driver over the destination, rooted at its folder/prefix for this tenant. */
   open(settings: Record<string, unknown>, secrets: Record<string, string>, ctx: DriverContext): Driver
+  /**
+   * How stock restic reaches the same repository (for the recovery kit): its repository string,
+   * any environment it needs, and a note on what else is needed.
+   */
+  repository(
+    settings: Record<string, unknown>,
+    secrets: Record<string, string>,
+    ctx: DriverContext,
+  ): { repository: string; env?: Record<string, string>; note?: string }
 }
 
 export type Registry = Record<string, DriverEntry>

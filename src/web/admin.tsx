@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
-import { countDatabasesByTenant, deleteTenantDatabase, getTenant, insertTenantDatabase, listTenantDatabases, listTenants } from '../db/tenants.ts'
-import { createTenant, databaseNameProblem, editTenant, setTenantDisabled, type TenantInput } from '../domain/tenants.ts'
+import { countDatabasesByTenant, deleteTenantDatabase, getTenant, listTenantDatabases, listTenants } from '../db/tenants.ts'
+import { createTenant, editTenant, setTenantDisabled, type TenantInput } from '../domain/tenants.ts'
+import { assignDatabase } from '../domain/databases.ts'
 import { InputError, NotFoundError } from '../errors.ts'
 import { DatabasesCard, EditTenantPage, NewTenantPage, TenantForm, TenantsPage, type TenantFormValues } from '../../views/admin-tenants.tsx'
 import { type AppEnv, type Form, idParam, isHtmx, pageCtx, readForm, redirectTo, str } from './context.ts'
@@ -99,10 +100,20 @@ adminRoutes.post('/tenants/:id/databases', async (c) => {
   const form = await readForm(c)
   const name = str(form, 'name').trim()
   const engine = str(form, 'engine') === 'postgresql' ? 'postgresql' : 'mariadb'
-  let error = databaseNameProblem(name)
-  const taken = listTenantDatabases(db, tenant.id).some((d) => d.engine === engine && d.name === name)
-  if (!error && taken) error = `“${name}” is already assigned.`
-  if (!error) insertTenantDatabase(db, tenant.id, engine, name)
+  let error: string | undefined
+  try {
+    assignDatabase(db, c.get('deps').config.secretKey, tenant.id, {
+      engine,
+      name,
+      host: str(form, 'host'),
+      port: str(form, 'port'),
+      username: str(form, 'username'),
+      password: str(form, 'password'),
+    })
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err
+    error = err.message
+  }
   if (!isHtmx(c)) {
     const flash = error ? { kind: 'error' as const, text: error } : { kind: 'ok' as const, text: `Database “${name}” assigned.` }
     return redirectTo(c, `/admin/tenants/${tenant.id}`, flash)

@@ -14,6 +14,8 @@ export type Deps = {
   drivers: Registry
   /** A warning every admin page shows (e.g. restic missing), or null. */
   adminBanner?: () => string | null
+  /** Makes this process's runner poll now after a job was queued; absent when it runs elsewhere. */
+  wake?: () => void
 }
 
 export type AppEnv = {

@@ -1,10 +1,10 @@
 import { Hono } from 'hono'
-import { listDestinations } from '../db/destinations.ts'
-import { listPolicies } from '../db/policies.ts'
-import { OverviewPage } from '../../views/overview.tsx'
-import { type AppEnv, pageCtx, tenantOf } from './context.ts'
+import { type AppEnv } from './context.ts'
+import { backupRoutes } from './backups.tsx'
 import { destinationRoutes } from './destinations.tsx'
 import { policyRoutes } from './policies.tsx'
+import { restoreRoutes } from './restore.tsx'
+import { recoveryRoutes } from './recovery.tsx'
 
 export const tenantRoutes = new Hono<AppEnv>()
 
@@ -15,13 +15,8 @@ tenantRoutes.use('*', async (c, next) => {
   await next()
 })
 
-tenantRoutes.get('/', (c) => {
-  const { db } = c.get('deps')
-  const tenant = tenantOf(c)
-  const policies = listPolicies(db, tenant.id)
-  const destinationCount = listDestinations(db, tenant.id).length
-  return c.html(<OverviewPage ctx={pageCtx(c)} policies={policies} destinationCount={destinationCount} />)
-})
-
+tenantRoutes.route('/', backupRoutes)
 tenantRoutes.route('/destinations', destinationRoutes)
 tenantRoutes.route('/settings', policyRoutes)
+tenantRoutes.route('/restore', restoreRoutes)
+tenantRoutes.route('/recovery', recoveryRoutes)

@@ -74,7 +74,7 @@ const vaultSpec = [
 ] as const satisfies Spec
 
 describe('secret fields (a driver with every field type)', async () => {
-  const registry: Registry = { ...drivers, vault: { label: 'Vault', description: 'test', settings: vaultSpec, open: () => { throw new Error('form-only test driver') } } }
+  const registry: Registry = { ...drivers, vault: { label: 'Vault', description: 'test', settings: vaultSpec, open: () => { throw new Error('form-only test driver') }, repository: () => ({ repository: 'none' }) } }
   const deps = freshDeps({ drivers: registry })
   const alice = await addTenant(deps, 'alice')
   const c = new Client(deps)

@@ -1,0 +1,163 @@
+import type { Command, CliDeps } from './index.ts'
+import { UsageError, printTable } from './io.ts'
+import { tenantByName } from './tenants.ts'
+import { listPolicies } from '../db/policies.ts'
+import { findDestinationByName, listDestinations } from '../db/destinations.ts'
+import { listTenantDatabases } from '../db/tenants.ts'
+import { getJob } from '../db/jobs.ts'
+import { runStagesOf } from '../db/runs.ts'
+import { runs } from '../db/schema.ts'
+import { requestBackup, requestRestore } from '../domain/jobs.ts'
+import { InputError, NotFoundError } from '../errors.ts'
+import { listSnapshots } from '../engine/snapshots.ts'
+import { runVerify } from '../engine/verify.ts'
+import { recoveryKit } from '../engine/recovery.ts'
+import { startRunner } from '../runner/runner.ts'
+import { jobHandlers } from '../runner/handlers.ts'
+import { desc, eq } from 'drizzle-orm'
+import type { Tenant } from '../db/schema.ts'
+
+/**
+ * Waits for a job, running jobs in this process meanwhile (so `--wait` works with or without
+ * `panel serve` running). Returns the job's final status.
+ */
+async function waitFor(deps: CliDeps, tenantId: number, jobId: number): Promise<'done' | 'failed'> {
+  const runner = startRunner({ db: deps.db, handlers: jobHandlers(deps), concurrency: 1, pollMs: 300, onError: () => {} })
+  try {
+    for (;;) {
+      const job = getJob(deps.db, tenantId, jobId)
+      if (job.status === 'done' || job.status === 'failed') return job.status
+      if (job.status === 'queued' && job.attempts > 0 && job.lastError) {
+        process.stderr.write(`panel: attempt ${job.attempts} failed, will retry: ${job.lastError}\n`)
+        return 'failed'
+      }
+      await new Promise((r) => setTimeout(r, 300))
+    }
+  } finally {
+    await runner.stop()
+  }
+}
+
+function lastRunOf(deps: CliDeps, jobId: number) {
+  const run = deps.db.select().from(runs).where(eq(runs.jobId, jobId)).orderBy(desc(runs.id)).get()
+  if (!run) return null
+  const stages = runStagesOf(deps.db, run.id)
+  const dests = new Map(listDestinations(deps.db, run.tenantId).map((d) => [d.id, d.name]))
+  return {
+    runId: run.id,
+    status: run.status,
+    error: run.error,
+    snapshots: stages
+      .filter((s) => s.name === 'snapshot')
+      .map((s) => ({ destination: dests.get(s.destinationId ?? 0) ?? null, status: s.status, snapshot: s.snapshotId, message: s.message })),
+    stages: stages.map((s) => ({ name: s.name, destination: dests.get(s.destinationId ?? 0) ?? null, status: s.status, message: s.message })),
+  }
+}
+
+function destinationOf(deps: CliDeps, tenant: Tenant, name: string | undefined) {
+  if (name) {
+    const dest = findDestinationByName(deps.db, tenant.id, name)
+    if (!dest) throw new NotFoundError(`Destination “${name}”`)
+    return dest
+  }
+  const all = listDestinations(deps.db, tenant.id)
+  if (all.length !== 1) throw new UsageError(`--destination is required (${all.map((d) => d.name).join(', ') || 'no destinations'})`)
+  return all[0]!
+}
+
+function report(result: ReturnType<typeof lastRunOf>, json: boolean, jobId: number) {
+  if (json) console.log(JSON.stringify({ jobId, ...result }, null, 2))
+  else if (result) {
+    console.log(`Run ${result.runId}: ${result.status}${result.error ? ` (${result.error})` : ''}`)
+    for (const s of result.stages) console.log(`  ${s.name}${s.destination ? ` [${s.destination}]` : ''}: ${s.status}${s.message ? ` ${s.message}` : ''}`)
+  }
+  if (result && result.status !== 'success') throw new Error(result.error ?? `run ended ${result.status}`)
+}
+
+export const backupCommands: Record<string, Command> = {
+  backup: {
+    usage: 'backup <tenant> [--policy <name>] [--wait] [--json]',
+    options: { policy: { type: 'string' }, wait: { type: 'boolean' }, json: { type: 'boolean' } },
+    async run(deps, [tenantName], opts) {
+      const tenant = tenantByName(deps.db, tenantName)
+      const policies = listPolicies(deps.db, tenant.id).filter((p) => !opts.policy || p.name === opts.policy)
+      if (!policies.length) throw new InputError({ policy: opts.policy ? `No policy named “${opts.policy}”.` : `${tenant.name} has no policy yet.` })
+      for (const policy of policies) {
+        const { job, created } = requestBackup(deps.db, tenant.id, policy.id, 'cli')
+        if (!opts.wait) {
+          const out = { jobId: job.id, policy: policy.name, status: created ? 'queued' : 'already queued' }
+          console.log(opts.json ? JSON.stringify(out) : `Backup of “${policy.name}” ${out.status} (job ${job.id}).`)
+          continue
+        }
+        await waitFor(deps, tenant.id, job.id)
+        report(lastRunOf(deps, job.id), Boolean(opts.json), job.id)
+      }
+    },
+  },
+  snapshots: {
+    usage: 'snapshots <tenant> [--destination <name>] [--json]',
+    options: { destination: { type: 'string' }, json: { type: 'boolean' } },
+    async run(deps, [tenantName], opts) {
+      const tenant = tenantByName(deps.db, tenantName)
+      const dests = opts.destination ? [destinationOf(deps, tenant, opts.destination)] : listDestinations(deps.db, tenant.id)
+      const rows = []
+      for (const dest of dests) {
+        for (const s of await listSnapshots(deps, tenant, dest)) rows.push({ destination: dest.name, ...s })
+      }
+      if (opts.json) console.log(JSON.stringify(rows, null, 2))
+      else printTable(rows.map((r) => ({ ...r, id: r.shortId })), ['destination', 'id', 'time', 'tags', 'paths'])
+    },
+  },
+  restore: {
+    usage: 'restore <tenant> <snapshot> [--destination <name>] [--path <p>]... [--database <db>] [--to <dir-or-db>] [--wait] [--json]',
+    options: {
+      destination: { type: 'string' }, path: { type: 'string', multiple: true }, database: { type: 'string' },
+      to: { type: 'string' }, wait: { type: 'boolean' }, json: { type: 'boolean' },
+    },
+    async run(deps, [tenantName, snapshot], opts) {
+      const tenant = tenantByName(deps.db, tenantName)
+      if (!snapshot) throw new UsageError('give the snapshot id (see: panel snapshots <tenant>)')
+      const dest = destinationOf(deps, tenant, opts.destination)
+      let databaseId: number | undefined
+      if (opts.database) {
+        databaseId = listTenantDatabases(deps.db, tenant.id).find((d) => d.name === opts.database)?.id
+        if (!databaseId) throw new InputError({ database: `No database “${opts.database}” is assigned to ${tenant.name}.` })
+      }
+      const snapshots = await listSnapshots(deps, tenant, dest)
+      const latest = snapshots.find((s) => !s.tags.includes('safety'))
+      const snap = snapshot === 'latest' ? latest : snapshots.find((s) => s.id.startsWith(snapshot))
+      if (!snap) throw new NotFoundError(`Snapshot “${snapshot}” on “${dest.name}”`)
+      const paths = ((opts.path as string[]) ?? []).map((p) => (p.startsWith('/') ? p : `${tenant.homeDir}/${p}`.replace(/\/+$/, '')))
+      const job = requestRestore(deps.db, tenant.id, {
+        destinationId: dest.id, snapshot: snap.id, paths, databaseId, mode: opts.to ? 'copy' : 'inplace', newName: opts.to, trigger: 'cli',
+      })
+      if (!opts.wait) return void console.log(opts.json ? JSON.stringify({ jobId: job.id, status: 'queued' }) : `Restore queued (job ${job.id}).`)
+      await waitFor(deps, tenant.id, job.id)
+      report(lastRunOf(deps, job.id), Boolean(opts.json), job.id)
+    },
+  },
+  verify: {
+    usage: 'verify <tenant> [--destination <name>] [--subset <n%>] [--json]',
+    options: { destination: { type: 'string' }, subset: { type: 'string' }, json: { type: 'boolean' } },
+    async run(deps, [tenantName], opts) {
+      const tenant = tenantByName(deps.db, tenantName)
+      const dest = opts.destination ? destinationOf(deps, tenant, opts.destination) : undefined
+      if (opts.subset && !/^\d{1,3}(\.\d+)?%$|^\d+\/\d+$/.test(opts.subset)) throw new UsageError('--subset takes a percentage like 10% or n/m')
+      const { results } = await runVerify(deps, tenant, { destinationId: dest?.id, subset: opts.subset, trigger: 'cli' })
+      if (opts.json) console.log(JSON.stringify(results, null, 2))
+      else for (const r of results) console.log(`${r.destination}: ${r.ok ? 'ok' : 'FAILED'} ${r.message}`)
+      if (!results.length) throw new Error('There is no repository to verify yet: run a backup first.')
+      if (results.some((r) => !r.ok)) throw new Error('verification failed')
+    },
+  },
+  'recovery-kit': {
+    usage: 'recovery-kit <tenant> --destination <name> [--json]',
+    options: { destination: { type: 'string' }, json: { type: 'boolean' } },
+    run(deps, [tenantName], opts) {
+      const tenant = tenantByName(deps.db, tenantName)
+      const kit = recoveryKit(deps, tenant, destinationOf(deps, tenant, opts.destination))
+      if (opts.json) console.log(JSON.stringify({ repository: kit.repository, password: kit.password, command: kit.command }, null, 2))
+      else console.log(`Repository: ${kit.repository}\nPassword:   ${kit.password}\n\n${kit.command}\n\n${kit.note}`)
+    },
+  },
+}

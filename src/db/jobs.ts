@@ -1,0 +1,255 @@
+import { and, asc, count, desc, eq, inArray, lt, sql } from 'drizzle-orm'
+import type { Db } from './client.ts'
+import { jobs, runnerSettings, runs, tenants, type Job } from './schema.ts'
+import { NotFoundError } from '../errors.ts'
+
+export type { Job }
+export type JobKind = Job['kind']
+
+export type EnqueueInput = {
+  kind: JobKind
+  tenantId: number
+  payload: Record<string, unknown>
+  /** Not before this time; default now. */
+  runAt?: Date
+  /** At most one queued or running job per key; default none. */
+  dedupeKey?: string
+  /** Default 5. */
+  maxAttempts?: number
+}
+
+const ACTIVE = ['queued', 'running'] as const
+const INTERRUPTED_JOB = 'interrupted: the runner stopped during this job'
+const INTERRUPTED_RUN = 'The runner stopped during this run (crash or restart); it was retried.'
+/** Backoff ceiling in seconds, so a job retried many times still runs hourly. */
+const MAX_BACKOFF_S = 3600
+
+/** Runs `fn` in one `BEGIN IMMEDIATE` transaction (a savepoint when already in one). */
+function immediate<T>(db: Db, fn: () => T): T {
+  return db.$client.transaction(fn).immediate()
+}
+
+/**
+ * Adds a job. When `dedupeKey` is given and a queued or running job already holds it, nothing
+ * is inserted and that job is returned with `created: false` (race-safe: the partial unique
+ * index decides, inside one immediate transaction).
+ */
+export function enqueue(db: Db, input: EnqueueInput): { job: Job; created: boolean } {
+  const now = new Date()
+  return immediate(db, () => {
+    const job = db
+      .insert(jobs)
+      .values({
+        kind: input.kind,
+        tenantId: input.tenantId,
+        payload: input.payload,
+        runAt: input.runAt ?? now,
+        dedupeKey: input.dedupeKey ?? null,
+        maxAttempts: input.maxAttempts ?? 5,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .onConflictDoNothing()
+      .returning()
+      .get()
+    if (job) return { job, created: true }
+    const existing = db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.dedupeKey, input.dedupeKey ?? ''), inArray(jobs.status, ACTIVE)))
+      .get()
+    if (!existing) throw new Error('enqueue: insert ignored but no active job holds the key')
+    return { job: existing, created: false }
+  })
+}
+
+/** Marks the job's runs rows still 'running' as interrupted (the job is being retried). */
+function interruptRuns(db: Db, jobIds: number[], now: Date) {
+  if (!jobIds.length) return
+  db.update(runs)
+    .set({ status: 'interrupted', error: INTERRUPTED_RUN, finishedAt: now })
+    .where(and(inArray(runs.jobId, jobIds), eq(runs.status, 'running')))
+    .run()
+}
+
+/** Running jobs whose lease expired before `now` go back to the queue, attempts kept. */
+function expireLeases(db: Db, now: Date) {
+  const expired = db
+    .update(jobs)
+    .set({ status: 'queued', leaseOwner: null, leaseExpiresAt: null, lastError: INTERRUPTED_JOB })
+    .where(and(eq(jobs.status, 'running'), lt(jobs.leaseExpiresAt, now)))
+    .returning({ id: jobs.id })
+    .all()
+  interruptRuns(
+    db,
+    expired.map((j) => j.id),
+    now,
+  )
+}
+
+// Fair between tenants: the tenant whose latest claimed/finished job is oldest goes first.
+const PICK = `
+  select j.id from jobs j join tenants t on t.id = j.tenant_id
+  where j.status = 'queued' and j.run_at <= ? and t.disabled = 0
+    and not exists (select 1 from jobs r where r.tenant_id = j.tenant_id and r.status = 'running')
+  order by (select max(p.updated_at) from jobs p
+            where p.tenant_id = j.tenant_id and p.status in ('running', 'done', 'failed')) asc nulls first,
+    j.run_at, j.id
+  limit 1`
+
+/**
+ * Claims one due job for `owner` with a lease of `leaseMs`, in one `BEGIN IMMEDIATE`
+ * transaction, so concurrent runner processes never get the same job. First returns expired
+ * leases to the queue (their running runs rows become 'interrupted'). Never picks a job of a
+ * disabled tenant or of a tenant that already has a running job. Increments `attempts`.
+ */
+export function claimJob(db: Db, owner: string, leaseMs: number, now = new Date()): Job | null {
+  return immediate(db, () => {
+    expireLeases(db, now)
+    const picked = db.$client.prepare(PICK).get(now.getTime()) as { id: number } | undefined
+    if (!picked) return null
+    const job = db
+      .update(jobs)
+      .set({
+        status: 'running',
+        leaseOwner: owner,
+        leaseExpiresAt: new Date(now.getTime() + leaseMs),
+        attempts: sql`${jobs.attempts} + 1`,
+        updatedAt: now,
+      })
+      .where(and(eq(jobs.id, picked.id), eq(jobs.status, 'queued')))
+      .returning()
+      .get()
+    return job ?? null
+  })
+}
+
+const ours = (jobId: number, owner: string) =>
+  and(eq(jobs.id, jobId), eq(jobs.leaseOwner, owner), eq(jobs.status, 'running'))
+
+/** Extends the lease to now + `leaseMs`. False when the job is no longer running under `owner`. */
+export function heartbeat(db: Db, jobId: number, owner: string, leaseMs: number): boolean {
+  const leaseExpiresAt = new Date(Date.now() + leaseMs)
+  return db.update(jobs).set({ leaseExpiresAt }).where(ours(jobId, owner)).run().changes > 0
+}
+
+/** Marks the job done. False (and no change) when the lease is no longer `owner`'s. */
+export function completeJob(db: Db, jobId: number, owner: string, now = new Date()): boolean {
+  const res = db
+    .update(jobs)
+    .set({ status: 'done', leaseExpiresAt: null, lastError: null, updatedAt: now })
+    .where(ours(jobId, owner))
+    .run()
+  return res.changes > 0
+}
+
+/** Seconds to wait before retry number `attempts` + 1: e^min(attempts, 10), at most an hour. */
+export function backoffSeconds(attempts: number): number {
+  return Math.min(Math.exp(Math.min(attempts, 10)), MAX_BACKOFF_S)
+}
+
+/**
+ * Records a failed attempt. Permanent errors, and jobs that used all `maxAttempts`, become
+ * 'failed' (their runs rows still 'running' become 'failed' too); others are queued again after
+ * `backoffSeconds(attempts)`. 'lost' (no change) when the lease is no longer `owner`'s.
+ */
+export function failJob(
+  db: Db,
+  jobId: number,
+  owner: string,
+  message: string,
+  opts: { permanent?: boolean } = {},
+  now = new Date(),
+): 'retry' | 'failed' | 'lost' {
+  return immediate(db, () => {
+    const job = db.select().from(jobs).where(ours(jobId, owner)).get()
+    if (!job) return 'lost'
+    const lastError = message.slice(0, 2000)
+    if (opts.permanent || job.attempts >= job.maxAttempts) {
+      db.update(jobs)
+        .set({ status: 'failed', leaseExpiresAt: null, lastError, updatedAt: now })
+        .where(eq(jobs.id, jobId))
+        .run()
+      db.update(runs)
+        .set({ status: 'failed', error: lastError, finishedAt: now })
+        .where(and(eq(runs.jobId, jobId), eq(runs.status, 'running')))
+        .run()
+      return 'failed'
+    }
+    const runAt = new Date(now.getTime() + backoffSeconds(job.attempts) * 1000)
+    db.update(jobs)
+      .set({ status: 'queued', runAt, leaseOwner: null, leaseExpiresAt: null, lastError })
+      .where(eq(jobs.id, jobId))
+      .run()
+    return 'retry'
+  })
+}
+
+/**
+ * Gives a job back without counting it as a failure (graceful runner stop): queued again due
+ * now, its running runs rows marked interrupted. False when the lease is no longer `owner`'s.
+ */
+export function releaseJob(db: Db, jobId: number, owner: string, now = new Date()): boolean {
+  const lastError = INTERRUPTED_JOB
+  return immediate(db, () => {
+    const res = db
+      .update(jobs)
+      .set({ status: 'queued', runAt: now, leaseOwner: null, leaseExpiresAt: null, lastError })
+      .where(ours(jobId, owner))
+      .run()
+    if (res.changes) interruptRuns(db, [jobId], now)
+    return res.changes > 0
+  })
+}
+
+/** The tenant's job; throws NotFoundError for another tenant's or a missing id. */
+export function getJob(db: Db, tenantId: number, id: number): Job {
+  const row = db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.tenantId, tenantId), eq(jobs.id, id)))
+    .get()
+  if (!row) throw new NotFoundError('That job')
+  return row
+}
+
+/** Admin view: every queued and running job with its tenant's name, running first. */
+export function listQueue(db: Db): (Job & { tenantName: string })[] {
+  return db
+    .select({ job: jobs, tenantName: tenants.name })
+    .from(jobs)
+    .innerJoin(tenants, eq(tenants.id, jobs.tenantId))
+    .where(inArray(jobs.status, ACTIVE))
+    .orderBy(desc(jobs.status), asc(jobs.runAt), asc(jobs.id))
+    .all()
+    .map((r) => ({ ...r.job, tenantName: r.tenantName }))
+}
+
+/** Jobs running now, across all runner processes. */
+export function countRunning(db: Db): number {
+  return db.select({ n: count() }).from(jobs).where(eq(jobs.status, 'running')).get()?.n ?? 0
+}
+
+/** `paused`: '1' or '0'. `concurrency`: jobs per runner process, overriding its option. */
+export type RunnerSettingKey = 'paused' | 'concurrency'
+
+export function getRunnerSetting(db: Db, key: RunnerSettingKey): string | undefined {
+  return db.select().from(runnerSettings).where(eq(runnerSettings.key, key)).get()?.value
+}
+
+export function setRunnerSetting(db: Db, key: RunnerSettingKey, value: string): void {
+  db.insert(runnerSettings)
+    .values({ key, value })
+    .onConflictDoUpdate({ target: runnerSettings.key, set: { value } })
+    .run()
+}
+
+/** The tenant's queued and running jobs, newest first. */
+export function activeJobs(db: Db, tenantId: number): Job[] {
+  return db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.tenantId, tenantId), inArray(jobs.status, ACTIVE)))
+    .orderBy(desc(jobs.id))
+    .all()
+}

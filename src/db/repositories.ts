@@ -1,0 +1,36 @@
+import { and, eq } from 'drizzle-orm'
+import { randomBytes } from 'node:crypto'
+import type { Db } from './client.ts'
+import { repositories, type Repository } from './schema.ts'
+import { open, seal } from '../secret-box.ts'
+
+const context = (tenantId: number, destinationId: number) => `repository:${tenantId}:${destinationId}`
+
+/** The tenant's repository on a destination, created with a fresh random password if new. */
+export function repositoryFor(db: Db, key: Buffer, tenantId: number, destinationId: number): Repository {
+  const found = findRepository(db, tenantId, destinationId)
+  if (found) return found
+  const password = randomBytes(24).toString('base64url')
+  return db
+    .insert(repositories)
+    .values({ tenantId, destinationId, passwordSealed: seal(key, password, context(tenantId, destinationId)) })
+    .onConflictDoNothing()
+    .returning()
+    .get() ?? findRepository(db, tenantId, destinationId)!
+}
+
+export function findRepository(db: Db, tenantId: number, destinationId: number): Repository | undefined {
+  return db
+    .select()
+    .from(repositories)
+    .where(and(eq(repositories.tenantId, tenantId), eq(repositories.destinationId, destinationId)))
+    .get()
+}
+
+export function repositoryPassword(key: Buffer, repo: Repository): string {
+  return open(key, repo.passwordSealed, context(repo.tenantId, repo.destinationId))
+}
+
+export function markInitialized(db: Db, id: number): void {
+  db.update(repositories).set({ initializedAt: new Date() }).where(eq(repositories.id, id)).run()
+}

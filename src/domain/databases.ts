@@ -1,0 +1,68 @@
+import { tenantDatabases, type TenantDatabase } from '../db/schema.ts'
+import { eq } from 'drizzle-orm'
+import type { DbConn } from '../engine/dumps.ts'
+import { open, seal } from '../secret-box.ts'
+import type { Db } from '../db/client.ts'
+import { insertTenantDatabase, listTenantDatabases } from '../db/tenants.ts'
+import { InputError } from '../errors.ts'
+import { databaseNameProblem } from './tenants.ts'
+
+const context = (tenantId: number) => `database-password:tenant:${tenantId}`
+
+export function sealDbPassword(key: Buffer, tenantId: number, password: string): string {
+  return seal(key, password, context(tenantId))
+}
+
+/** Connection details for dumping one of the tenant's databases. */
+export function dbConnOf(key: Buffer, row: TenantDatabase, name = row.name): DbConn {
+  return {
+    engine: row.engine,
+    name,
+    host: row.host,
+    port: row.port,
+    username: row.username,
+    password: row.passwordSealed ? open(key, row.passwordSealed, context(row.tenantId)) : null,
+  }
+}
+
+export type AssignInput = {
+  engine: 'mariadb' | 'postgresql'
+  name: string
+  host: string
+  port: string
+  username: string
+  password: string
+}
+
+/** Assigns a database to a tenant, with optional connection details for dumps. */
+export function assignDatabase(db: Db, key: Buffer, tenantId: number, input: AssignInput): TenantDatabase {
+  const name = input.name.trim()
+  const problem = databaseNameProblem(name)
+  if (problem) throw new InputError({ name: problem })
+  if (listTenantDatabases(db, tenantId).some((d) => d.engine === input.engine && d.name === name)) {
+    throw new InputError({ name: `“${name}” is already assigned.` })
+  }
+  const host = input.host.trim()
+  if (host && !/^[A-Za-z0-9.:_-]{1,253}$/.test(host)) throw new InputError({ host: 'Enter a host name or address.' })
+  const port = input.port.trim() ? Number(input.port) : null
+  if (port !== null && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new InputError({ port: 'Port must be 1-65535.' })
+  const username = input.username.trim()
+  if (username && !/^[A-Za-z0-9_.@$-]{1,80}$/.test(username)) throw new InputError({ username: 'Enter a valid database user name.' })
+  const row = insertTenantDatabase(db, tenantId, input.engine, name)
+  return updateConnection(db, key, row, { host: host || null, port, username: username || null, password: input.password || null })
+}
+
+function updateConnection(
+  db: Db,
+  key: Buffer,
+  row: TenantDatabase,
+  conn: { host: string | null; port: number | null; username: string | null; password: string | null },
+): TenantDatabase {
+  const passwordSealed = conn.password ? sealDbPassword(key, row.tenantId, conn.password) : null
+  return db
+    .update(tenantDatabases)
+    .set({ host: conn.host, port: conn.port, username: conn.username, passwordSealed })
+    .where(eq(tenantDatabases.id, row.id))
+    .returning()
+    .get()
+}

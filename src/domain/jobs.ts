@@ -1,0 +1,53 @@
+import type { Db } from '../db/client.ts'
+import { enqueue } from '../db/jobs.ts'
+import { getPolicy } from '../db/policies.ts'
+import { getDestination } from '../db/destinations.ts'
+import { listTenantDatabases } from '../db/tenants.ts'
+import { InputError } from '../errors.ts'
+import { folderProblem } from '../drivers/local/settings.ts'
+import { databaseNameProblem } from './tenants.ts'
+import type { RestorePayload } from '../engine/restore.ts'
+import type { Job } from '../db/schema.ts'
+
+/**
+ * Queues a backup of a policy. At most one backup per policy is queued or running: a second
+ * trigger while one is pending returns the pending job (`created: false`).
+ */
+export function requestBackup(
+  db: Db,
+  tenantId: number,
+  policyId: number,
+  trigger: 'manual' | 'cli' | 'api' | 'schedule',
+): { job: Job; created: boolean } {
+  const policy = getPolicy(db, tenantId, policyId)
+  return enqueue(db, {
+    kind: 'backup',
+    tenantId,
+    payload: { policyId: policy.id, trigger },
+    dedupeKey: `backup:policy:${policy.id}`,
+  })
+}
+
+/** Validates a restore request against the tenant's own objects and queues it. */
+export function requestRestore(db: Db, tenantId: number, input: RestorePayload): Job {
+  const dest = getDestination(db, tenantId, input.destinationId)
+  const errors: Record<string, string> = {}
+  if (!/^[0-9a-f]{8,64}$/.test(input.snapshot)) errors.snapshot = 'Choose a snapshot.'
+  if (input.paths.some((p) => !p.startsWith('/') || p.split('/').includes('..'))) errors.paths = 'Choose paths from the snapshot.'
+  if (input.databaseId !== undefined && !listTenantDatabases(db, tenantId).some((d) => d.id === input.databaseId)) {
+    errors.database = 'Choose one of your databases.'
+  }
+  if (input.mode === 'copy') {
+    const name = input.newName?.trim() ?? ''
+    const problem = input.databaseId !== undefined ? databaseNameProblem(name) : folderProblem(name)
+    if (!name) errors.newName = input.databaseId !== undefined ? 'Enter a name for the new database.' : 'Enter a name for the new folder.'
+    else if (problem) errors.newName = problem
+  }
+  if (Object.keys(errors).length) throw new InputError(errors)
+  return enqueue(db, {
+    kind: 'restore',
+    tenantId,
+    payload: { ...input, destinationId: dest.id, newName: input.newName?.trim() },
+    maxAttempts: 2,
+  }).job
+}

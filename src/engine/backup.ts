@@ -1,0 +1,206 @@
+import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Destination, Job, Tenant } from '../db/schema.ts'
+import { getPolicy, type PolicyWithLinks } from '../db/policies.ts'
+import { getTenant, listTenantDatabases } from '../db/tenants.ts'
+import { getDestination, listDestinations } from '../db/destinations.ts'
+import { createRun, finishRun, finishStage, logRun, setRunProgress, startStage } from '../db/runs.ts'
+import { dbConnOf } from '../domain/databases.ts'
+import { StorageError } from '../drivers/types.ts'
+import { dumpDatabase } from './dumps.ts'
+import { emptyDirAs, writeFileAs } from './as-tenant.ts'
+import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
+import { openRepository, type EngineDeps } from './context.ts'
+import { EXIT_PARTIAL, ResticError, runRestic } from './restic.ts'
+import { plainReason, isPermanent, JobFailed } from './failure.ts'
+
+type Outcome = { status: 'success' | 'partial' | 'failed'; reason?: string; permanent?: boolean; bytes?: number }
+
+/**
+ * One attempt of a backup job: dumps, then per destination a restic snapshot through the
+ * bridge and (only after a fully good snapshot) retention. Each stage records honest status;
+ * the run is green only when every stage succeeded. Throws JobFailed when any stage failed.
+ */
+export async function runBackupJob(deps: EngineDeps, job: Job, signal: AbortSignal): Promise<number> {
+  const { db } = deps
+  const payload = job.payload as { policyId: number; trigger?: 'schedule' | 'manual' | 'cli' | 'api' }
+  const tenant = getTenant(db, job.tenantId)
+  const policy = getPolicy(db, tenant.id, payload.policyId)
+  const run = createRun(db, tenant.id, { kind: 'backup', trigger: payload.trigger ?? 'manual', jobId: job.id, policyId: policy.id })
+  logRun(db, run.id, 'info', `Backup of policy “${policy.name}” started (attempt ${job.attempts}).`)
+  const outcomes: Outcome[] = []
+  const scratch = mkdtempSync(join(tmpdir(), 'panel-run-'))
+  try {
+    const who = runAsFor(tenant)
+    const work = tenantWorkDir(deps.config.workDir, tenant.name, who)
+    const paths = await prepareSources(deps, tenant, policy, run.id, work, who, signal, outcomes)
+    const lists = writeLists(scratch, tenant, policy)
+    const dests = policy.destinations.map((d) => getDestination(db, tenant.id, d.id))
+    for (const [i, dest] of dests.entries()) {
+      if (signal.aborted) break
+      outcomes.push(await backupTo(deps, { tenant, policy, dest, runId: run.id, work, who, signal, paths, lists, index: i, of: dests.length }))
+    }
+  } catch (err) {
+    outcomes.push({ status: 'failed', reason: plainReason(err), permanent: isPermanent(err) })
+    logRun(db, run.id, 'error', plainReason(err))
+  } finally {
+    rmSync(scratch, { recursive: true, force: true })
+  }
+  const failed = outcomes.filter((o) => o.status === 'failed')
+  const bytes = outcomes.reduce((n, o) => n + (o.bytes ?? 0), 0)
+  const status = failed.length ? 'failed' : outcomes.some((o) => o.status === 'partial') ? 'partial' : 'success'
+  const reason = failed.map((o) => o.reason).filter(Boolean).join(' ') || outcomes.find((o) => o.reason)?.reason || null
+  finishRun(db, run.id, status, { error: status === 'success' ? null : reason, bytes })
+  logRun(db, run.id, status === 'failed' ? 'error' : 'info', `Backup finished: ${status}.`)
+  if (failed.length) throw new JobFailed(reason ?? 'The backup failed.', failed.every((o) => o.permanent))
+  return run.id
+}
+
+/** Database dumps and the panel-settings file go into the work dir, inside the snapshot. */
+async function prepareSources(
+  deps: EngineDeps,
+  tenant: Tenant,
+  policy: PolicyWithLinks,
+  runId: number,
+  work: string,
+  who: RunAs,
+  signal: AbortSignal,
+  outcomes: Outcome[],
+): Promise<string[]> {
+  const dumps = join(work, 'dumps')
+  await emptyDirAs(who, dumps)
+  const assigned = listTenantDatabases(deps.db, tenant.id)
+  for (const link of policy.databases) {
+    const row = assigned.find((d) => d.id === link.id)!
+    const stage = startStage(deps.db, runId, `dump:${row.name}`)
+    try {
+      const { bytes } = await dumpDatabase(dbConnOf(deps.config.secretKey, row), join(dumps, `${row.engine}-${row.name}.sql`), { workDir: work, runAs: who, signal })
+      finishStage(deps.db, stage.id, 'success', { bytes, message: `Dumped ${row.name}.` })
+    } catch (err) {
+      finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
+      logRun(deps.db, runId, 'error', `Dump of ${row.name} failed: ${plainReason(err)}`)
+      outcomes.push({ status: 'failed', reason: `Dump of ${row.name} failed: ${plainReason(err)}`, permanent: false })
+    }
+  }
+  if (policy.includePanelSettings) await writeFileAs(who, join(dumps, 'panel-settings.json'), panelSettings(deps, tenant))
+  const paths = policy.includeHome ? [tenant.homeDir] : []
+  if (policy.databases.length || policy.includePanelSettings) paths.push(dumps)
+  return paths
+}
+
+/** The tenant's destinations and policies, without any secret, to rebuild their setup. */
+function panelSettings(deps: EngineDeps, tenant: Tenant): string {
+  const destinations = listDestinations(deps.db, tenant.id).map((d) => ({ name: d.name, type: d.type, settings: d.settings }))
+  return JSON.stringify({ tenant: tenant.name, exportedAt: new Date().toISOString(), destinations }, null, 2)
+}
+
+/** Exclude patterns and (when the policy narrows the home) the include list, as files. */
+function writeLists(scratch: string, tenant: Tenant, policy: PolicyWithLinks) {
+  chmodSync(scratch, 0o755)
+  const exclude = join(scratch, 'exclude')
+  writeFileSync(exclude, policy.excludeGlobs.join('\n') + '\n', { mode: 0o644 })
+  let include: string | null = null
+  if (policy.includeHome && policy.includeGlobs.length) {
+    include = join(scratch, 'include')
+    writeFileSync(include, policy.includeGlobs.map((g) => `${tenant.homeDir}/${g}`).join('\n') + '\n', { mode: 0o644 })
+  }
+  return { exclude, include }
+}
+
+type Target = {
+  tenant: Tenant
+  policy: PolicyWithLinks
+  dest: Destination
+  runId: number
+  work: string
+  who: RunAs
+  signal: AbortSignal
+  paths: string[]
+  lists: { exclude: string; include: string | null }
+  index: number
+  of: number
+}
+
+async function backupTo(deps: EngineDeps, t: Target): Promise<Outcome> {
+  const { db } = deps
+  const stage = startStage(db, t.runId, 'snapshot', t.dest.id)
+  let repo: Awaited<ReturnType<typeof openRepository>> | null = null
+  try {
+    repo = await openRepository(deps, t.tenant, t.dest, t.work, t.who, t.signal, { create: true })
+    const unreadable: string[] = []
+    let summary: Record<string, any> | null = null
+    let last = 0
+    const paths = t.lists.include ? t.paths.filter((p) => p !== t.tenant.homeDir) : t.paths
+    const args = [
+      'backup', '--json', '--host', t.tenant.name, '--tag', `policy:${t.policy.id}`, '--tag', `run:${t.runId}`,
+      '--exclude-file', t.lists.exclude, ...(t.lists.include ? ['--files-from', t.lists.include] : []), '--', ...paths,
+    ]
+    const { code } = await runRestic(args, repo.env, {
+      okCodes: [0, EXIT_PARTIAL],
+      onJson: (m) => {
+        if (m.message_type === 'error' && m.item && unreadable.length < 200) unreadable.push(String(m.item))
+        if (m.message_type === 'summary') summary = m
+        if (m.message_type === 'status' && Date.now() - last > 500) {
+          last = Date.now()
+          setRunProgress(db, t.runId, {
+            stage: 'snapshot', destination: t.dest.name,
+            percent: Math.round(((t.index + (m.percent_done ?? 0)) / t.of) * 100),
+            filesDone: m.files_done ?? 0, totalFiles: m.total_files ?? 0, bytesDone: m.bytes_done ?? 0, totalBytes: m.total_bytes ?? 0,
+          })
+        }
+      },
+    })
+    const s = summary as Record<string, any> | null
+    const bytes = Number(s?.data_added ?? 0)
+    const snapshotId = s?.snapshot_id ? String(s.snapshot_id) : null
+    if (code === EXIT_PARTIAL) {
+      const message = `${unreadable.length} file(s) could not be read and are missing from snapshot ${snapshotId?.slice(0, 8) ?? ''}.`
+      finishStage(db, stage.id, 'partial', { bytes, snapshotId, message, details: { unreadable } })
+      logRun(db, t.runId, 'warn', `${t.dest.name}: ${message} ${unreadable.slice(0, 20).join(', ')}`)
+      skipRetention(deps, t, 'the snapshot was incomplete')
+      return { status: 'partial', reason: `${t.dest.name}: ${message}`, bytes }
+    }
+    finishStage(db, stage.id, 'success', { bytes, snapshotId, message: `Snapshot ${snapshotId?.slice(0, 8)} stored on ${t.dest.name}.` })
+    await retention(deps, t, repo.env)
+    return { status: 'success', bytes }
+  } catch (err) {
+    const cause = repo?.storageError() ?? err
+    const reason = `${t.dest.name}: ${plainReason(cause)}`
+    finishStage(db, stage.id, 'failed', { message: plainReason(cause) })
+    logRun(db, t.runId, 'error', reason)
+    skipRetention(deps, t, 'the snapshot failed')
+    return { status: 'failed', reason, permanent: isPermanent(cause) }
+  } finally {
+    await repo?.bridge.close()
+  }
+}
+
+function skipRetention(deps: EngineDeps, t: Target, why: string) {
+  const stage = startStage(deps.db, t.runId, 'retention', t.dest.id)
+  finishStage(deps.db, stage.id, 'skipped', { message: `Skipped because ${why}; nothing was deleted.` })
+}
+
+/** `forget --prune` for this policy's snapshots only; restic always keeps the newest one. */
+async function retention(deps: EngineDeps, t: Target, env: Parameters<typeof runRestic>[1]) {
+  const stage = startStage(deps.db, t.runId, 'retention', t.dest.id)
+  const p = t.policy
+  const keep = [
+    ['--keep-last', p.keepLast], ['--keep-daily', p.keepDaily], ['--keep-weekly', p.keepWeekly],
+    ['--keep-monthly', p.keepMonthly], ['--keep-yearly', p.keepYearly],
+  ].filter(([, n]) => Number(n) > 0).flatMap(([flag, n]) => [String(flag), String(n)])
+  try {
+    let removed = 0
+    await runRestic(['forget', '--json', '--prune', '--tag', `policy:${p.id}`, '--group-by', '', ...keep], env, {
+      onJson: (m) => {
+        for (const group of Array.isArray(m) ? m : [m]) removed += (group?.remove ?? []).length
+      },
+    })
+    finishStage(deps.db, stage.id, 'success', { message: removed ? `Removed ${removed} old snapshot(s).` : 'Nothing to remove.' })
+  } catch (err) {
+    finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
+    throw err
+  }
+}
+
+export { ResticError, StorageError }

@@ -1,0 +1,90 @@
+import type { Config } from '../config.ts'
+import type { Db } from '../db/client.ts'
+import type { Destination, Tenant } from '../db/schema.ts'
+import type { Registry } from '../drivers/registry.ts'
+import type { Driver } from '../drivers/types.ts'
+import { StorageError } from '../drivers/types.ts'
+import { readSecrets } from '../domain/destinations.ts'
+import { withRetry } from '../drivers/with-retry.ts'
+import { repositoryFor, repositoryPassword, markInitialized } from '../db/repositories.ts'
+import { startBridge, type Bridge } from './bridge.ts'
+import { runRestic, type ResticEnv } from './restic.ts'
+import type { RunAs } from './isolation.ts'
+import { join } from 'node:path'
+
+export type EngineDeps = { db: Db; config: Config; drivers: Registry }
+
+/** A restic repository opened through a fresh storage bridge for one job. */
+export type OpenRepo = { env: ResticEnv; bridge: Bridge; driver: Driver; repositoryId: number; storageError: () => StorageError | null }
+
+/**
+ * Opens the tenant's repository on `dest` behind a loopback bridge: restic sees only the
+ * bridge URL and the repository password. A storage error that retrying cannot fix (or a full
+ * disk) aborts restic at once instead of letting it retry for a minute.
+ */
+export async function openRepository(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+  work: string,
+  who: RunAs,
+  signal: AbortSignal,
+  opts: { create: boolean },
+): Promise<OpenRepo> {
+  const entry = deps.drivers[dest.type]
+  if (!entry) throw new StorageError('BadConfig', `Unknown destination type “${dest.type}”.`)
+  const secrets = readSecrets(deps.config.secretKey, tenant.id, dest)
+  const raw = entry.open(dest.settings, secrets, { tenantName: tenant.name, localRoot: deps.config.localRoot })
+  const abort = new AbortController()
+  signal.addEventListener('abort', () => abort.abort(signal.reason), { once: true })
+  let fatal: StorageError | null = null
+  const driver = watch(withRetry(raw), (err) => {
+    if (err.code === 'NotFound') return
+    if (err.permanent || /full/i.test(err.message)) {
+      fatal ??= err
+      abort.abort(err)
+    }
+  })
+  const bridge = await startBridge(driver)
+  const repo = repositoryFor(deps.db, deps.config.secretKey, tenant.id, dest.id)
+  const env: ResticEnv = {
+    repository: bridge.url,
+    password: repositoryPassword(deps.config.secretKey, repo),
+    cacheDir: join(work, 'cache'),
+    runAs: who,
+    signal: abort.signal,
+  }
+  try {
+    const exists = await raw.stat('config').then(
+      () => true,
+      (err) => (err instanceof StorageError && err.code === 'NotFound' ? false : Promise.reject(err)),
+    )
+    if (!exists) {
+      if (!opts.create) throw new StorageError('NotFound', 'There is no backup repository at this destination yet.')
+      await runRestic(['init'], env)
+    }
+    if (!repo.initializedAt) markInitialized(deps.db, repo.id)
+  } catch (err) {
+    await bridge.close()
+    throw fatal ?? err
+  }
+  return { env, bridge, driver, repositoryId: repo.id, storageError: () => fatal }
+}
+
+/** Calls `onError` for every StorageError the driver rejects with, then rethrows it. */
+function watch(driver: Driver, onError: (err: StorageError) => void): Driver {
+  const seen = <T>(p: Promise<T>) =>
+    p.catch((err) => {
+      if (err instanceof StorageError) onError(err)
+      throw err
+    })
+  return {
+    capabilities: driver.capabilities,
+    put: (key, open, o) => seen(driver.put(key, open, o)),
+    get: (key, o) => seen(driver.get(key, o)),
+    list: (prefix, o) => driver.list(prefix, o),
+    stat: (key, o) => seen(driver.stat(key, o)),
+    remove: (key, o) => seen(driver.remove(key, o)),
+    close: driver.close?.bind(driver),
+  }
+}

@@ -1,0 +1,30 @@
+import type { Destination, Tenant } from '../db/schema.ts'
+import { findRepository, repositoryPassword } from '../db/repositories.ts'
+import { readSecrets } from '../domain/destinations.ts'
+import { NotFoundError } from '../errors.ts'
+import type { EngineDeps } from './context.ts'
+
+export type RecoveryKit = { repository: string; password: string; command: string; note: string }
+
+function quote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`
+}
+
+/**
+ * Everything needed to restore without this panel: where the repository is, its password,
+ * and the stock restic command.
+ */
+export function recoveryKit(deps: EngineDeps, tenant: Tenant, dest: Destination): RecoveryKit {
+  const repo = findRepository(deps.db, tenant.id, dest.id)
+  if (!repo?.initializedAt) throw new NotFoundError(`A repository on “${dest.name}”`)
+  const entry = deps.drivers[dest.type]
+  if (!entry) throw new NotFoundError('That destination type')
+  const secrets = readSecrets(deps.config.secretKey, tenant.id, dest)
+  const location = entry.repository(dest.settings, secrets, { tenantName: tenant.name, localRoot: deps.config.localRoot })
+  const password = repositoryPassword(deps.config.secretKey, repo)
+  const command =
+    `export RESTIC_REPOSITORY=${quote(location.repository)} RESTIC_PASSWORD=${quote(password)}` +
+    Object.entries(location.env ?? {}).map(([k, v]) => ` ${k}=${quote(v)}`).join('') +
+    `\nrestic snapshots\nrestic restore latest --target ./restored`
+  return { repository: location.repository, password, command, note: location.note ?? '' }
+}

@@ -1,0 +1,138 @@
+import { spawn, execFile } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import type { Readable } from 'node:stream'
+import type { RunAs } from './isolation.ts'
+
+/** restic's exit status 3: the snapshot was made but some files could not be read. */
+export const EXIT_PARTIAL = 3
+
+export class ResticError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number | null,
+    readonly permanent: boolean,
+  ) {
+    super(message)
+  }
+}
+
+/** What a restic process gets: the bridge URL and password only through the environment. */
+export type ResticEnv = {
+  repository: string
+  password: string
+  cacheDir: string
+  runAs: RunAs
+  signal?: AbortSignal
+}
+
+function environment(env: ResticEnv): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: env.cacheDir,
+    RESTIC_REPOSITORY: env.repository,
+    RESTIC_PASSWORD: env.password,
+    RESTIC_CACHE_DIR: env.cacheDir,
+    RESTIC_PROGRESS_FPS: '2',
+  }
+}
+
+/** Turns restic's stderr into one plain sentence, with the bridge credentials scrubbed. */
+function reason(stderr: string, env: ResticEnv): { text: string; permanent: boolean } {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean)
+  const scrub = (s: string) => s.split(env.repository).join('<repository>').split(env.password).join('<password>')
+  const all = scrub(lines.join('\n'))
+  if (/wrong password|no key found/i.test(all)) {
+    return { text: 'The repository password is wrong: restic could not open the repository.', permanent: true }
+  }
+  if (/repository master key and config already initialized|config file already exists/i.test(all)) {
+    return { text: 'A repository already exists there with a different password.', permanent: true }
+  }
+  if (/no space left|disk is full|ENOSPC/i.test(all)) {
+    return { text: 'The destination is out of space (disk full).', permanent: false }
+  }
+  if (/not writable|permission denied|EACCES/i.test(all) && /\bsave\b|\bcreate\b|500/i.test(all)) {
+    return { text: 'The destination refused the write (not writable).', permanent: false }
+  }
+  const last = scrub(lines.filter((l) => !/^(Fatal: )?$/.test(l)).at(-1) ?? 'restic failed without a message')
+  return { text: last.replace(/^Fatal: /, ''), permanent: false }
+}
+
+/**
+ * Runs restic with `args`, calling `onJson` for each JSON line of stdout (with `--json`).
+ * Resolves with the exit code and stderr when the code is in `okCodes`; otherwise rejects
+ * with a ResticError in plain words.
+ */
+export function runRestic(
+  args: string[],
+  env: ResticEnv,
+  opts: { onJson?: (msg: any) => void; okCodes?: number[]; stdout?: (s: Readable) => void } = {},
+): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('restic', args, {
+      env: environment(env),
+      uid: env.runAs?.uid,
+      gid: env.runAs?.gid,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      signal: env.signal,
+      killSignal: 'SIGINT',
+    })
+    let stderr = ''
+    child.stderr.setEncoding('utf8')
+    child.stderr.on('data', (d: string) => {
+      stderr = (stderr + d).slice(-20_000)
+    })
+    if (opts.stdout) opts.stdout(child.stdout)
+    else if (opts.onJson) {
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        if (!line.startsWith('{') && !line.startsWith('[')) return
+        try {
+          opts.onJson!(JSON.parse(line))
+        } catch {
+          // restic prints the odd non-JSON line even with --json
+        }
+      })
+    } else child.stdout.resume()
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') reject(new ResticError('restic is not installed (apt-get install restic).', null, true))
+      else if (err.name === 'AbortError') reject(new ResticError('The job was cancelled.', null, false))
+      else reject(new ResticError(err.message, null, false))
+    })
+    child.on('close', (code) => {
+      const exit = code ?? -1
+      if ((opts.okCodes ?? [0]).includes(exit)) return resolve({ code: exit, stderr })
+      if (env.signal?.aborted) return reject(new ResticError('The job was cancelled.', exit, false))
+      const why = reason(stderr, env)
+      reject(new ResticError(why.text, exit, why.permanent))
+    })
+  })
+}
+
+/** Collects the whole JSON document restic prints (for snapshots, ls without streaming). */
+export async function resticJson<T>(args: string[], env: ResticEnv): Promise<T[]> {
+  const out: T[] = []
+  await runRestic([...args, '--json'], env, { onJson: (m) => (Array.isArray(m) ? out.push(...m) : out.push(m)) })
+  return out
+}
+
+/** restic's version, or null when it is not installed. */
+export function resticVersion(): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile('restic', ['version'], (err, stdout) => {
+      if (err) return resolve(null)
+      resolve(stdout.match(/restic (\d+\.\d+\.\d+)/)?.[1] ?? null)
+    })
+  })
+}
+
+export const MIN_RESTIC = '0.14.0'
+
+/** A warning for admins when restic is missing or older than MIN_RESTIC; null when fine. */
+export function resticProblem(version: string | null): string | null {
+  if (!version) return 'restic is not installed, so no backup can run. Install it: apt-get install restic'
+  const [a, b] = version.split('.').map(Number)
+  const [ma, mb] = MIN_RESTIC.split('.').map(Number)
+  if (a! < ma! || (a === ma && b! < mb!)) {
+    return `restic ${version} is too old; ${MIN_RESTIC} or newer is needed. Upgrade it from the OS packages.`
+  }
+  return null
+}

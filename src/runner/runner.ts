@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto'
+import os from 'node:os'
+import type { Db } from '../db/client.ts'
+import {
+  claimJob,
+  completeJob,
+  failJob,
+  getRunnerSetting,
+  heartbeat,
+  releaseJob,
+  setRunnerSetting,
+  type Job,
+} from '../db/jobs.ts'
+
+/** Thrown by a handler for a failure that retrying cannot fix (bad config, auth): no retry. */
+export class PermanentError extends Error {
+  readonly permanent = true
+}
+
+/**
+ * Runs one job. Must stop promptly when `signal` aborts (runner stopping, or the lease was lost
+ * to another runner); `signal.reason` says which. Resolving marks the job done; throwing retries
+ * it with backoff unless the error is permanent.
+ */
+export type JobHandler = (job: Job, ctx: { signal: AbortSignal; owner: string }) => Promise<void>
+
+export type RunnerOptions = {
+  db: Db
+  handlers: Partial<Record<Job['kind'], JobHandler>>
+  /** Jobs at once in this process; the `concurrency` runner setting overrides it when set. */
+  concurrency?: number
+  /** Lease owner id; default `hostname:pid:random`. */
+  owner?: string
+  /** Poll interval for due jobs; default 1000 ms. */
+  pollMs?: number
+  /** Lease length, renewed every leaseMs/3; default 30 000 ms. */
+  leaseMs?: number
+  /** How long `stop()` waits for each aborted handler; default 10 000 ms. */
+  stopTimeoutMs?: number
+  /** Errors that must not kill the loop (database busy, handler bugs); default console.error. */
+  onError?: (err: unknown, job?: Job) => void
+}
+
+export type Runner = {
+  /** Stops claiming, aborts running handlers and waits for them (each up to stopTimeoutMs). */
+  stop(): Promise<void>
+  /** Polls now instead of at the next interval (call after enqueueing in this process). */
+  wake(): void
+  /** Jobs this process is running now. */
+  running(): number
+}
+
+type Active = { controller: AbortController; beat: NodeJS.Timeout; done: Promise<void> }
+
+const STOPPING = 'The runner is stopping.'
+const LEASE_LOST = 'The lease on this job was lost; another runner may retry it.'
+
+/** Stops every runner process from claiming new jobs; running jobs finish. */
+export function pauseRunner(db: Db): void {
+  setRunnerSetting(db, 'paused', '1')
+}
+
+export function resumeRunner(db: Db): void {
+  setRunnerSetting(db, 'paused', '0')
+}
+
+function isPermanent(err: unknown): boolean {
+  return err instanceof PermanentError || (err as { permanent?: unknown })?.permanent === true
+}
+
+/**
+ * Starts claiming and running jobs (leases, heartbeats, retries with backoff). One failing job
+ * or a busy database never stops the loop.
+ */
+export function startRunner(opts: RunnerOptions): Runner {
+  const { db, handlers, pollMs = 1000, leaseMs = 30_000, stopTimeoutMs = 10_000 } = opts
+  const owner = opts.owner ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
+  const fallback = opts.concurrency ?? os.availableParallelism()
+  const onError = opts.onError ?? ((err: unknown) => console.error('runner:', err))
+  const active = new Map<number, Active>()
+  let timer: NodeJS.Timeout | undefined
+  let stopped: Promise<void> | undefined
+
+  const limit = () => {
+    const set = Number(getRunnerSetting(db, 'concurrency'))
+    return Number.isInteger(set) && set > 0 ? set : fallback
+  }
+
+  function wake() {
+    if (stopped) return
+    clearTimeout(timer)
+    timer = setTimeout(poll, 0) // never re-enter poll from inside a handler or a claim
+  }
+
+  function poll() {
+    timer = undefined
+    try {
+      if (getRunnerSetting(db, 'paused') !== '1') {
+        const max = limit()
+        while (!stopped && active.size < max) {
+          const job = claimJob(db, owner, leaseMs)
+          if (!job) break
+          launch(job)
+        }
+      }
+    } catch (err) {
+      onError(err)
+    }
+    if (!stopped && !timer) timer = setTimeout(poll, pollMs)
+  }
+
+  function launch(job: Job) {
+    const controller = new AbortController()
+    const lease = { lost: false }
+    const beat = setInterval(
+      () => {
+        try {
+          if (heartbeat(db, job.id, owner, leaseMs)) return
+          clearInterval(beat)
+          lease.lost = true
+          controller.abort(new Error(LEASE_LOST))
+        } catch (err) {
+          onError(err, job) // keep trying; the lease may still be renewed before it expires
+        }
+      },
+      Math.max(1, Math.floor(leaseMs / 3)),
+    )
+    const done = execute(job, controller.signal, lease).finally(() => {
+      clearInterval(beat)
+      active.delete(job.id)
+      wake()
+    })
+    active.set(job.id, { controller, beat, done })
+  }
+
+  async function execute(job: Job, signal: AbortSignal, lease: { lost: boolean }) {
+    let error: unknown
+    let ok = false
+    try {
+      const handler = handlers[job.kind]
+      if (!handler) throw new PermanentError(`This runner has no handler for ${job.kind} jobs.`)
+      await handler(job, { signal, owner })
+      ok = true
+    } catch (err) {
+      error = err
+    }
+    if (lease.lost) return // no longer ours to record; the lease holder does that
+    try {
+      if (ok) completeJob(db, job.id, owner)
+      else if (signal.aborted && stopped) releaseJob(db, job.id, owner)
+      else {
+        const message = error instanceof Error ? error.message : String(error)
+        failJob(db, job.id, owner, message, { permanent: isPermanent(error) })
+      }
+    } catch (err) {
+      onError(err, job)
+    }
+  }
+
+  async function stop() {
+    clearTimeout(timer)
+    const entries = [...active.values()]
+    for (const e of entries) e.controller.abort(new Error(STOPPING))
+    await Promise.all(
+      entries.map((e) => {
+        let t: NodeJS.Timeout | undefined
+        const timeout = new Promise<void>((resolve) => (t = setTimeout(resolve, stopTimeoutMs)))
+        return Promise.race([e.done, timeout]).finally(() => {
+          clearTimeout(t)
+          clearInterval(e.beat) // a handler that ignores the signal loses its lease, then retried
+        })
+      }),
+    )
+  }
+
+  timer = setTimeout(poll, 0)
+  return {
+    stop: () => (stopped ??= stop()),
+    wake,
+    running: () => active.size,
+  }
+}

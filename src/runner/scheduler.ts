@@ -1,0 +1,145 @@
+import { createHash } from 'node:crypto'
+import { CronExpressionParser } from 'cron-parser'
+import { eq } from 'drizzle-orm'
+import type { Db } from '../db/client.ts'
+import { enqueue } from '../db/jobs.ts'
+import { policies, scheduleState, tenants, type Policy } from '../db/schema.ts'
+
+const MINUTE = 60_000
+const HOUR = 60 * MINUTE
+/** Slots older than this when first seen count as missed even though they still run. */
+const LATE_MS = HOUR
+/** Counting missed slots stops here (a minutely cron over a long outage). */
+const MAX_COUNTED = 10_000
+
+/**
+ * A deterministic start offset for a policy, in [0, min(10 min, interval / 4)), so policies that
+ * share a slot (every tenant's 03:00) do not all start at once.
+ */
+export function spreadMs(policyId: number, intervalMs: number): number {
+  const window = Math.max(0, Math.min(10 * MINUTE, Math.floor(intervalMs / 4)))
+  const hash = createHash('sha256').update(`policy:${policyId}`).digest().readUInt32BE(0)
+  return Math.floor((hash / 2 ** 32) * window)
+}
+
+type Missed = { count: number; last: Date | null }
+type Slots = { latest: Date; next: Date; missedSince(base: Date, now: Date): Missed }
+
+/** The policy's latest slot <= now, the slot after it, and the missed-slot count. */
+function slotsOf(policy: Policy, now: Date): Slots | null {
+  const parse = (from: Date) =>
+    CronExpressionParser.parse(policy.schedule, { currentDate: from, tz: policy.timezone })
+  let latest: Date
+  let next: Date
+  try {
+    // prev() is strictly before currentDate; +1 ms makes a slot exactly at `now` count.
+    const upTo = new Date(now.getTime() + 1)
+    latest = parse(upTo).prev().toDate()
+    next = parse(latest).next().toDate()
+  } catch {
+    return null // unparseable schedule or zone: saving a policy validates both, so skip quietly
+  }
+  // Slots strictly between `base` and the latest, plus the latest itself when seen late.
+  const missedSince = (base: Date, now: Date): Missed => {
+    const late = now.getTime() - latest.getTime() > LATE_MS
+    const it = parse(latest)
+    let count = late ? 1 : 0
+    let last = late ? latest : null
+    while (count < MAX_COUNTED && it.hasPrev()) {
+      const slot = it.prev().toDate()
+      if (slot.getTime() <= base.getTime()) break
+      last ??= slot
+      count++
+    }
+    return { count, last }
+  }
+  return { latest, next, missedSince }
+}
+
+/**
+ * Turns due schedule slots into backup jobs. Per policy: the latest slot <= now, if later than
+ * the baseline (the last slot handled; first time the policy's creation; never before its last
+ * edit, so a changed schedule does not fire for slots of the old one), becomes one job at
+ * slot + spreadMs with dedupe key `backup:policy:<id>`. Slots skipped between the baseline and
+ * the latest one count as missed, and so does the latest one when first seen over an hour late.
+ * Disabled policies and tenants only advance their baseline. All in one BEGIN IMMEDIATE
+ * transaction, so runner processes ticking at once enqueue each slot once.
+ */
+export function tickScheduler(db: Db, now = new Date()): { enqueued: number; missed: number } {
+  const tick = () => {
+    const rows = db
+      .select({ policy: policies, tenantDisabled: tenants.disabled, state: scheduleState })
+      .from(policies)
+      .innerJoin(tenants, eq(tenants.id, policies.tenantId))
+      .leftJoin(scheduleState, eq(scheduleState.policyId, policies.id))
+      .all()
+    let enqueued = 0
+    let missed = 0
+    for (const { policy, tenantDisabled, state } of rows) {
+      const slots = slotsOf(policy, now)
+      if (!slots) continue
+      const base = Math.max(
+        (state?.lastSlotAt ?? policy.createdAt).getTime(),
+        policy.updatedAt.getTime(),
+      )
+      const { latest } = slots
+      if (latest.getTime() <= base) continue
+      let missedNow: Missed = { count: 0, last: null }
+      if (policy.enabled && !tenantDisabled) {
+        missedNow = slots.missedSince(new Date(base), now)
+        const spread = spreadMs(policy.id, slots.next.getTime() - latest.getTime())
+        const res = enqueue(db, {
+          kind: 'backup',
+          tenantId: policy.tenantId,
+          payload: { policyId: policy.id, trigger: 'schedule', slot: latest.toISOString() },
+          runAt: new Date(latest.getTime() + spread),
+          dedupeKey: `backup:policy:${policy.id}`,
+        })
+        if (res.created) enqueued++
+      }
+      missed += missedNow.count
+      const lastMissedAt = missedNow.last ?? state?.lastMissedAt ?? null
+      const missedCount = (state?.missedCount ?? 0) + missedNow.count
+      db.insert(scheduleState)
+        .values({ policyId: policy.id, lastSlotAt: latest, missedCount, lastMissedAt })
+        .onConflictDoUpdate({
+          target: scheduleState.policyId,
+          set: { lastSlotAt: latest, missedCount, lastMissedAt },
+        })
+        .run()
+    }
+    return { enqueued, missed }
+  }
+  return db.$client.transaction(tick).immediate()
+}
+
+export type SchedulerOptions = {
+  /** Default 30 000 ms. */
+  intervalMs?: number
+  /** Called after a tick that enqueued jobs (e.g. the runner's `wake`). */
+  onEnqueue?: (count: number) => void
+  /** Default console.error; a failed tick is retried at the next interval. */
+  onError?: (err: unknown) => void
+}
+
+/** Ticks now and then every `intervalMs` until `stop()`. */
+export function startScheduler(db: Db, opts: SchedulerOptions = {}): { stop(): void } {
+  const { intervalMs = 30_000, onEnqueue } = opts
+  const onError = opts.onError ?? ((err: unknown) => console.error('scheduler:', err))
+  const run = () => {
+    try {
+      const { enqueued } = tickScheduler(db)
+      if (enqueued) onEnqueue?.(enqueued)
+    } catch (err) {
+      onError(err)
+    }
+  }
+  const timer = setInterval(run, intervalMs)
+  const first = setTimeout(run, 0)
+  return {
+    stop: () => {
+      clearInterval(timer)
+      clearTimeout(first)
+    },
+  }
+}

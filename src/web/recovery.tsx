@@ -1,0 +1,38 @@
+import { Hono } from 'hono'
+import { getDestination, listDestinations } from '../db/destinations.ts'
+import { findRepository } from '../db/repositories.ts'
+import { verifyPassword } from '../auth/password.ts'
+import { lockedFor, recordFailure } from '../auth/throttle.ts'
+import { recoveryKit } from '../engine/recovery.ts'
+import { RecoveryPage } from '../../views/recovery.tsx'
+import { type AppEnv, type Ctx, pageCtx, readForm, str, tenantOf } from './context.ts'
+
+export const recoveryRoutes = new Hono<AppEnv>()
+
+function withRepos(c: Ctx) {
+  const { db } = c.get('deps')
+  const tenant = tenantOf(c)
+  return listDestinations(db, tenant.id).filter((d) => findRepository(db, tenant.id, d.id)?.initializedAt)
+}
+
+recoveryRoutes.get('/', (c) => c.html(<RecoveryPage ctx={pageCtx(c)} destinations={withRepos(c)} />))
+
+/** Shows the kit only after the account password is typed again (throttled like sign-in). */
+recoveryRoutes.post('/', async (c) => {
+  const { db, config, drivers } = c.get('deps')
+  const tenant = tenantOf(c)
+  const user = c.get('auth').user!
+  const form = await readForm(c)
+  const dest = getDestination(db, tenant.id, Number(str(form, 'destination')) || 0)
+  const key = `user:${user.username}` as const
+  const retry = (error: string, status: 401 | 429) =>
+    c.html(<RecoveryPage ctx={pageCtx(c)} destinations={withRepos(c)} chosen={dest.id} error={error} />, status)
+  if (lockedFor(db, [key]) > 0) return retry('Too many wrong passwords. Try again later.', 429)
+  if (!(await verifyPassword(user.passwordHash, str(form, 'password')))) {
+    recordFailure(db, [key])
+    return retry('That is not your password.', 401)
+  }
+  const kit = recoveryKit({ db, config, drivers }, tenant, dest)
+  c.header('Cache-Control', 'no-store')
+  return c.html(<RecoveryPage ctx={pageCtx(c)} destinations={[]} kit={{ ...kit, destination: dest.name }} />)
+})

@@ -1,0 +1,224 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { eq } from 'drizzle-orm'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { freshDeps } from '../helpers.ts'
+import { openDb, type Db } from '../../src/db/client.ts'
+import { jobs, runs, tenants } from '../../src/db/schema.ts'
+import {
+  backoffSeconds,
+  claimJob,
+  completeJob,
+  countRunning,
+  enqueue,
+  failJob,
+  getJob,
+  getRunnerSetting,
+  heartbeat,
+  listQueue,
+  setRunnerSetting,
+} from '../../src/db/jobs.ts'
+
+const deps = freshDeps()
+const db = deps.db
+const T0 = new Date('2030-01-01T00:00:00Z')
+const at = (s: number) => new Date(T0.getTime() + s * 1000)
+let seq = 0
+
+function tenant(name = `t${++seq}`, disabled = false) {
+  return db
+    .insert(tenants)
+    .values({ name, homeDir: `/home/${name}`, disabled })
+    .returning()
+    .get().id
+}
+
+function job(
+  tenantId: number,
+  extra: { dedupeKey?: string; runAt?: Date; maxAttempts?: number } = {},
+) {
+  return enqueue(db, { kind: 'backup', tenantId, payload: {}, runAt: T0, ...extra })
+}
+
+/** Claims (at `now`) until nothing is due, completing each job; returns the tenants in order. */
+function drain(now: Date) {
+  const order: number[] = []
+  for (let i = 1; ; i++) {
+    const j = claimJob(db, 'w', 60_000, new Date(now.getTime() + i * 1000))
+    if (!j) return order
+    order.push(j.tenantId)
+    completeJob(db, j.id, 'w', new Date(now.getTime() + i * 1000 + 500))
+  }
+}
+
+beforeEach(() => {
+  db.delete(jobs).run() // each test starts from an empty queue
+})
+
+describe('enqueue', () => {
+  it('dedupes two triggers at once, then allows a new job once the first finished', () => {
+    const t = tenant()
+    const a = job(t, { dedupeKey: 'backup:policy:1' })
+    const b = job(t, { dedupeKey: 'backup:policy:1' })
+    expect(a.created).toBe(true)
+    expect(b).toEqual({ job: a.job, created: false })
+    expect(job(t, { dedupeKey: 'backup:policy:2' }).created).toBe(true)
+    const claimed = claimJob(db, 'w', 1000, at(1))!
+    expect(claimed.id).toBe(a.job.id)
+    expect(job(t, { dedupeKey: 'backup:policy:1' }).created).toBe(false) // running still holds it
+    completeJob(db, claimed.id, 'w')
+    const c = job(t, { dedupeKey: 'backup:policy:1' })
+    expect(c.created).toBe(true)
+    expect(c.job.id).not.toBe(a.job.id)
+  })
+
+  it('getJob is tenant-scoped', () => {
+    const [t1, t2] = [tenant(), tenant()]
+    const { job: j } = job(t1)
+    expect(getJob(db, t1, j.id).id).toBe(j.id)
+    expect(() => getJob(db, t2, j.id)).toThrow(/does not exist/)
+  })
+})
+
+describe('claim', () => {
+  it('alternates between tenants with many jobs each', () => {
+    const [a, b] = [tenant(), tenant()]
+    for (let i = 0; i < 4; i++) job(a)
+    for (let i = 0; i < 4; i++) job(b)
+    expect(drain(at(10))).toEqual([a, b, a, b, a, b, a, b])
+  })
+
+  it('runs one job at a time per tenant and skips disabled tenants and future jobs', () => {
+    const [a, b, off] = [tenant(), tenant(), tenant(undefined, true)]
+    job(a)
+    job(a)
+    job(off)
+    job(b, { runAt: at(100) })
+    const first = claimJob(db, 'w', 3_600_000, at(1))!
+    expect(first.tenantId).toBe(a)
+    expect(first).toMatchObject({ status: 'running', attempts: 1, leaseOwner: 'w' })
+    expect(claimJob(db, 'w', 3_600_000, at(2))).toBeNull()
+    expect(countRunning(db)).toBe(1)
+    expect(listQueue(db).map((j) => j.status)).toEqual(['running', 'queued', 'queued', 'queued'])
+    expect(claimJob(db, 'w', 3_600_000, at(101))!.tenantId).toBe(b)
+    completeJob(db, first.id, 'w')
+    expect(claimJob(db, 'w', 3_600_000, at(102))!.tenantId).toBe(a)
+    expect(claimJob(db, 'w', 3_600_000, at(103))).toBeNull()
+  })
+
+  it('returns expired leases and marks their running runs interrupted', () => {
+    const t = tenant()
+    const { job: j } = job(t)
+    const claimed = claimJob(db, 'dead', 30_000, at(0))!
+    const run = db
+      .insert(runs)
+      .values({ tenantId: t, jobId: j.id, kind: 'backup', trigger: 'manual', status: 'running' })
+      .returning()
+      .get()
+    expect(claimJob(db, 'w', 30_000, at(29))).toBeNull() // lease still valid
+    const again = claimJob(db, 'w', 30_000, at(31))!
+    expect(again).toMatchObject({ id: claimed.id, attempts: 2, leaseOwner: 'w' })
+    expect(again.lastError).toMatch(/^interrupted/)
+    const r = db.select().from(runs).where(eq(runs.id, run.id)).get()!
+    expect(r.status).toBe('interrupted')
+    expect(r.error).toBe('The runner stopped during this run (crash or restart); it was retried.')
+    expect(r.finishedAt).toEqual(at(31))
+    expect(heartbeat(db, j.id, 'dead', 30_000)).toBe(false)
+    expect(completeJob(db, j.id, 'dead')).toBe(false)
+  })
+
+  it('heartbeat extends only the owner’s lease', () => {
+    const { job: j } = job(tenant())
+    claimJob(db, 'w', 1000, at(0))
+    expect(heartbeat(db, j.id, 'other', 60_000)).toBe(false)
+    expect(heartbeat(db, j.id, 'w', 60_000)).toBe(true)
+    const lease = db.select().from(jobs).where(eq(jobs.id, j.id)).get()!.leaseExpiresAt!
+    expect(lease.getTime()).toBeGreaterThan(Date.now() + 50_000)
+  })
+})
+
+describe('failJob', () => {
+  it('backs off e^attempts seconds, capped at an hour', () => {
+    expect(backoffSeconds(1)).toBeCloseTo(Math.E, 5)
+    expect(backoffSeconds(3)).toBeCloseTo(Math.exp(3), 5)
+    expect(backoffSeconds(8)).toBeCloseTo(Math.exp(8), 5)
+    expect(backoffSeconds(9)).toBe(3600)
+    expect(backoffSeconds(50)).toBe(3600)
+
+    const { job: j } = job(tenant(), { maxAttempts: 3 })
+    claimJob(db, 'w', 1000, at(0))
+    expect(failJob(db, j.id, 'w', 'disk hiccup', {}, at(1))).toBe('retry')
+    let row = getJob(db, j.tenantId, j.id)
+    expect(row).toMatchObject({ status: 'queued', attempts: 1, lastError: 'disk hiccup' })
+    expect(row.runAt.getTime()).toBe(at(1).getTime() + Math.floor(Math.E * 1000))
+    expect(claimJob(db, 'w', 1000, at(3))).toBeNull() // not due yet
+    claimJob(db, 'w', 1000, at(4))
+    expect(failJob(db, j.id, 'w', 'again', {}, at(5))).toBe('retry')
+    row = getJob(db, j.tenantId, j.id)
+    expect(row.runAt.getTime()).toBe(at(5).getTime() + Math.floor(Math.exp(2) * 1000))
+    claimJob(db, 'w', 1000, at(60))
+    expect(failJob(db, j.id, 'w', 'third', {}, at(61))).toBe('failed') // maxAttempts honoured
+    expect(getJob(db, j.tenantId, j.id)).toMatchObject({ status: 'failed', attempts: 3 })
+  })
+
+  it('fails permanent errors at once, and ignores a lost lease', () => {
+    const t = tenant()
+    const { job: j } = job(t)
+    claimJob(db, 'w', 1000, at(0))
+    expect(failJob(db, j.id, 'other', 'x')).toBe('lost')
+    expect(failJob(db, j.id, 'w', 'wrong password', { permanent: true })).toBe('failed')
+    expect(getJob(db, t, j.id)).toMatchObject({ status: 'failed', attempts: 1 })
+    expect(claimJob(db, 'w', 1000, at(10_000))).toBeNull()
+  })
+})
+
+describe('runner settings', () => {
+  it('stores and overwrites values', () => {
+    expect(getRunnerSetting(db, 'paused')).toBeUndefined()
+    setRunnerSetting(db, 'paused', '1')
+    setRunnerSetting(db, 'paused', '0')
+    expect(getRunnerSetting(db, 'paused')).toBe('0')
+  })
+})
+
+describe('concurrent claims', () => {
+  const fill = (n = 30) => {
+    const ids: number[] = []
+    for (let i = 0; i < n; i++) ids.push(job(tenant(), { runAt: new Date(0) }).job.id)
+    return ids
+  }
+
+  it('never gives the same job to two connections', () => {
+    const ids = fill()
+    const other: Db = openDb(deps.config.dbPath)
+    const got: number[] = []
+    for (let i = 0; i < 40; i++) {
+      const j = claimJob(i % 2 ? other : db, `c${i % 2}`, 60_000)
+      if (j) got.push(j.id)
+    }
+    other.$client.close()
+    expect(got.sort((x, y) => x - y)).toEqual(ids)
+  })
+
+  it('never gives the same job to two processes', async () => {
+    const ids = fill(200)
+    const script = `
+      const { openDb } = await import(${JSON.stringify(new URL('../../src/db/client.ts', import.meta.url).href)})
+      const q = await import(${JSON.stringify(new URL('../../src/db/jobs.ts', import.meta.url).href)})
+      const db = openDb(process.argv[1])
+      // start together, so the claims really interleave
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(process.argv[2]) - Date.now())
+      const got = []
+      while (q.listQueue(db).length) {
+        const j = q.claimJob(db, 'p' + process.pid, 60000)
+        if (j) { got.push(j.id); q.completeJob(db, j.id, 'p' + process.pid) }
+      }
+      console.log(JSON.stringify(got))`
+    const run = promisify(execFile)
+    const start = String(Date.now() + 2000)
+    const args = ['--import', 'tsx', '--input-type=module', '-e', script, deps.config.dbPath, start]
+    const outs = await Promise.all([run('node', args), run('node', args)])
+    const lists = outs.map((o) => JSON.parse(o.stdout) as number[])
+    expect(lists.flat().sort((x, y) => x - y)).toEqual(ids)
+  })
+})

@@ -1,0 +1,191 @@
+import { eq } from 'drizzle-orm'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { freshDeps } from '../helpers.ts'
+import { jobs, runnerSettings, tenants, type Job } from '../../src/db/schema.ts'
+import { enqueue, getJob, setRunnerSetting } from '../../src/db/jobs.ts'
+import {
+  PermanentError,
+  pauseRunner,
+  resumeRunner,
+  startRunner,
+  type JobHandler,
+  type Runner,
+  type RunnerOptions,
+} from '../../src/runner/runner.ts'
+
+const { db } = freshDeps()
+let seq = 0
+let runner: Runner | undefined
+
+const tenant = () => {
+  const name = `t${++seq}`
+  return db
+    .insert(tenants)
+    .values({ name, homeDir: `/home/${name}` })
+    .returning()
+    .get().id
+}
+const add = (kind: Job['kind'] = 'backup') =>
+  enqueue(db, { kind, tenantId: tenant(), payload: {} }).job
+const row = (j: Job) => getJob(db, j.tenantId, j.id)
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+async function waitFor(check: () => boolean, ms = 5000) {
+  const until = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > until) throw new Error('timed out waiting')
+    await sleep(5)
+  }
+}
+
+function start(handler: JobHandler, opts: Partial<RunnerOptions> = {}) {
+  runner = startRunner({
+    db,
+    handlers: { backup: handler },
+    pollMs: 20,
+    onError: () => {},
+    ...opts,
+  })
+  return runner
+}
+
+beforeEach(() => {
+  db.delete(jobs).run()
+  db.delete(runnerSettings).run()
+})
+
+afterEach(async () => {
+  await runner?.stop()
+  runner = undefined
+})
+
+describe('runner', () => {
+  it.each([
+    { option: 2, setting: undefined, expected: 2 },
+    { option: 2, setting: '3', expected: 3 },
+  ])('runs at most $expected jobs at once (option $option, setting $setting)', async (c) => {
+    if (c.setting) setRunnerSetting(db, 'concurrency', c.setting)
+    const all = Array.from({ length: 7 }, () => add())
+    let now = 0
+    let max = 0
+    start(
+      async () => {
+        max = Math.max(max, ++now)
+        await sleep(40)
+        now--
+      },
+      { concurrency: c.option },
+    )
+    await waitFor(() => all.every((j) => row(j).status === 'done'))
+    expect(max).toBe(c.expected)
+  })
+
+  it('retries a transient error with backoff, and keeps going', async () => {
+    const j = add()
+    let calls = 0
+    const r = start(async () => {
+      if (++calls === 1) throw new Error('network blip')
+    })
+    await waitFor(() => row(j).attempts === 1 && row(j).status === 'queued')
+    const failed = row(j)
+    expect(failed.lastError).toBe('network blip')
+    const delay = failed.runAt.getTime() - Date.now()
+    expect(delay).toBeGreaterThan(1500)
+    expect(delay).toBeLessThanOrEqual(Math.E * 1000)
+    db.update(jobs)
+      .set({ runAt: new Date(0) })
+      .where(eq(jobs.id, j.id))
+      .run()
+    r.wake()
+    await waitFor(() => row(j).status === 'done')
+    expect(row(j)).toMatchObject({ attempts: 2, lastError: null })
+    expect(calls).toBe(2)
+  })
+
+  it.each([
+    ['PermanentError', new PermanentError('wrong password')],
+    ['permanent: true', Object.assign(new Error('wrong password'), { permanent: true })],
+  ])('does not retry %s', async (_, err) => {
+    const j = add()
+    let calls = 0
+    start(async () => {
+      calls++
+      throw err
+    })
+    await waitFor(() => row(j).status === 'failed')
+    expect(row(j)).toMatchObject({ attempts: 1, lastError: 'wrong password' })
+    await sleep(60)
+    expect(calls).toBe(1)
+  })
+
+  it('fails a job of a kind it has no handler for, without retry', async () => {
+    const j = add('verify')
+    start(async () => {})
+    await waitFor(() => row(j).status === 'failed')
+    expect(row(j).lastError).toMatch(/no handler for verify/)
+  })
+
+  it('claims nothing while paused and continues after resume', async () => {
+    pauseRunner(db)
+    const j = add()
+    let calls = 0
+    const r = start(async () => void calls++)
+    await sleep(100)
+    expect(calls).toBe(0)
+    expect(row(j).status).toBe('queued')
+    resumeRunner(db)
+    r.wake()
+    await waitFor(() => row(j).status === 'done')
+    expect(calls).toBe(1)
+  })
+
+  it('stop() aborts running handlers, waits for them and gives the job back', async () => {
+    const j = add()
+    let signal: AbortSignal | undefined
+    const r = start((_, ctx) => {
+      signal = ctx.signal
+      return new Promise((_, reject) =>
+        ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+      )
+    })
+    await waitFor(() => r.running() === 1)
+    await r.stop()
+    expect(signal?.aborted).toBe(true)
+    expect(r.running()).toBe(0)
+    expect(row(j)).toMatchObject({ status: 'queued', attempts: 1, leaseOwner: null })
+    expect(row(j).lastError).toMatch(/^interrupted/)
+  })
+
+  it('stop() gives up on a handler that ignores the signal after stopTimeoutMs', async () => {
+    add()
+    const r = start(() => sleep(500), { stopTimeoutMs: 50 })
+    await waitFor(() => r.running() === 1)
+    const t0 = Date.now()
+    await r.stop()
+    expect(Date.now() - t0).toBeLessThan(400)
+  })
+
+  it('aborts the handler when its lease is lost', async () => {
+    const j = add()
+    let reason: unknown
+    const r = start(
+      (_, ctx) =>
+        new Promise<void>((resolve) =>
+          ctx.signal.addEventListener('abort', () => {
+            reason = ctx.signal.reason
+            resolve()
+          }),
+        ),
+      { leaseMs: 90, owner: 'me' },
+    )
+    await waitFor(() => r.running() === 1)
+    db.update(jobs)
+      .set({ leaseOwner: 'thief', leaseExpiresAt: new Date(Date.now() + 3_600_000) })
+      .where(eq(jobs.id, j.id))
+      .run()
+    await waitFor(() => reason !== undefined, 2000)
+    expect(String(reason)).toMatch(/lease/)
+    await waitFor(() => r.running() === 0)
+    expect(row(j)).toMatchObject({ status: 'running', leaseOwner: 'thief' }) // not ours to finish
+  })
+})

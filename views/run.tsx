@@ -1,0 +1,75 @@
+import { Layout, PageHead, type PageCtx } from './layout.tsx'
+import { Badge } from './overview.tsx'
+import type { Run, RunStage } from '../src/db/schema.ts'
+import { bytes, duration, relative } from './format.ts'
+
+const stageLabel = (name: string) =>
+  name === 'snapshot' ? 'Snapshot' : name === 'retention' ? 'Retention' : name.startsWith('dump:') ? `Dump ${name.slice(5)}` : name.replace(/-/g, ' ')
+
+export function RunPage(props: {
+  ctx: PageCtx
+  run: Run
+  policyName: string | null
+  stages: (RunStage & { destinationName: string | null })[]
+  logs: { at: Date; level: string; message: string }[]
+}) {
+  const { run } = props
+  const title = `${run.kind === 'backup' ? 'Backup' : run.kind === 'restore' ? 'Restore' : 'Verify'} run #${run.id}`
+  return (
+    <Layout ctx={props.ctx} title={title} active="overview">
+      <PageHead title={title} lead={props.policyName ? `Policy “${props.policyName}”, ${run.trigger}` : `Started by ${run.trigger}`}>
+        <Badge status={run.status} />
+      </PageHead>
+      {run.error && <div class={`flash ${run.status === 'partial' ? 'flash-warn' : 'flash-error'}`}>{run.error}</div>}
+      <div class="card table-card">
+        <table>
+          <thead>
+            <tr>
+              <th>Stage</th>
+              <th>Destination</th>
+              <th>Result</th>
+              <th>Size</th>
+              <th>Took</th>
+              <th>Details</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.stages.map((s) => (
+              <tr>
+                <td class="strong">{stageLabel(s.name)}</td>
+                <td>{s.destinationName ?? '—'}</td>
+                <td>
+                  <Badge status={s.status} />
+                </td>
+                <td>{bytes(s.bytes)}</td>
+                <td>{duration(s.startedAt, s.finishedAt)}</td>
+                <td>
+                  {s.message}
+                  {Array.isArray((s.details as any)?.unreadable) && (
+                    <details>
+                      <summary>Files that could not be read</summary>
+                      <ul class="mono small">
+                        {((s.details as any).unreadable as string[]).map((f) => (
+                          <li>{f}</li>
+                        ))}
+                      </ul>
+                    </details>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <h2 class="section-title">Log</h2>
+      <div class="card log">
+        {props.logs.map((l) => (
+          <div class={`log-line log-${l.level}`}>
+            <span class="muted">{l.at.toISOString().slice(11, 19)}</span> {l.message}
+          </div>
+        ))}
+        <p class="muted small">Started {relative(run.startedAt)}{run.finishedAt ? `, took ${duration(run.startedAt, run.finishedAt)}` : ''}.</p>
+      </div>
+    </Layout>
+  )
+}

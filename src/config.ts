@@ -20,6 +20,8 @@ export type Config = {
   runner: boolean
   /** Jobs at once; default: number of cores. */
   concurrency: number | undefined
+  /** Job lease length; a crashed runner's jobs return after it (PANEL_LEASE_MS, default 30 s). */
+  leaseMs: number
 }
 
 export class ConfigError extends Error {}
@@ -49,6 +51,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demo: env.PANEL_DEMO === '1',
     runner: env.PANEL_RUNNER !== '0',
     concurrency: env.PANEL_CONCURRENCY ? Number(env.PANEL_CONCURRENCY) : undefined,
+    leaseMs: Number(env.PANEL_LEASE_MS) || 30_000,
   }
 }
 

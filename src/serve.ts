@@ -14,7 +14,7 @@ import { jobHandlers } from './runner/handlers.ts'
 async function startWorkers(db: Db, config: Config) {
   const problem = resticProblem(await resticVersion())
   if (problem) console.error(`WARNING: ${problem}`)
-  const runner = startRunner({ db, handlers: jobHandlers({ db, config, drivers }), concurrency: config.concurrency })
+  const runner = startRunner({ db, handlers: jobHandlers({ db, config, drivers }), concurrency: config.concurrency, leaseMs: config.leaseMs })
   const scheduler = startScheduler(db, { onEnqueue: () => runner.wake() })
   const stop = async () => {
     scheduler.stop()

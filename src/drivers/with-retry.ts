@@ -13,11 +13,15 @@ export type RetryOptions = {
  * Wraps `driver` so a call rejecting with a `Transient` StorageError is tried again, waiting
  * `baseMs × 2^attempt` ±50% (jitter spreads out clients that failed together). Permanent errors
  * are never retried, nor are non-StorageErrors (a bug, not weather), nor calls whose `signal`
- * has fired. A retried put calls `open()` again. A get is retried only while opening: an error
- * in the middle of its stream is the caller's. A list that fails starts over and skips the
- * keys it already yielded.
+ * has fired. A retried put calls `open()` again; when `open()` itself throws, the put stops
+ * there (the source failed, not the storage). A get is retried only while opening: an error in
+ * the middle of its stream is the caller's. A list that fails starts over and skips the keys it
+ * already yielded.
  */
-export function withRetry(driver: Driver, { retries = 4, baseMs = 200 }: RetryOptions = {}): Driver {
+export function withRetry(
+  driver: Driver,
+  { retries = 4, baseMs = 200 }: RetryOptions = {},
+): Driver {
   /** Waits before try `attempt + 1`, or rethrows `err` when there is to be none. */
   async function pause(err: unknown, attempt: number, signal?: AbortSignal) {
     const again = err instanceof StorageError && !err.permanent && attempt < retries
@@ -27,18 +31,39 @@ export function withRetry(driver: Driver, { retries = 4, baseMs = 200 }: RetryOp
       throw err
     })
   }
-  async function retry<T>(signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
+  async function retry<T>(
+    signal: AbortSignal | undefined,
+    call: () => Promise<T>,
+    stop = () => false,
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await call()
       } catch (err) {
+        if (stop()) throw err
         await pause(err, attempt, signal)
       }
     }
   }
   return {
     capabilities: driver.capabilities,
-    put: (key, open, opts) => retry(opts.signal, () => driver.put(key, open, opts)),
+    put(key, open, opts) {
+      let sourceFailed = false
+      const reopen = () => {
+        try {
+          return open()
+        } catch (err) {
+          sourceFailed = true
+          throw err
+        }
+      }
+      // A source that cannot be re-opened (the bridge's one-shot request body) ends the retries.
+      return retry(
+        opts.signal,
+        () => driver.put(key, reopen, opts),
+        () => sourceFailed,
+      )
+    },
     get: (key, opts) => retry(opts?.signal, () => driver.get(key, opts)),
     stat: (key, opts) => retry(opts?.signal, () => driver.stat(key, opts)),
     remove: (key, opts) => retry(opts?.signal, () => driver.remove(key, opts)),

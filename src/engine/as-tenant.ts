@@ -17,8 +17,8 @@ export function runAs(runAs: RunAs, cmd: string, args: string[], input?: string)
     })
     let out = ''
     let err = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (err += d))
+    child.stdout!.on('data', (d) => (out += d))
+    child.stderr!.on('data', (d) => (err += d))
     child.on('error', reject)
     child.on('close', (code) =>
       code === 0 ? resolve(out) : reject(new Error(`${cmd} failed: ${err.trim().split('\n').at(-1) ?? code}`)),

@@ -39,7 +39,7 @@ export async function runBackupJob(deps: EngineDeps, job: Job, signal: AbortSign
     const dests = policy.destinations.map((d) => getDestination(db, tenant.id, d.id))
     for (const [i, dest] of dests.entries()) {
       if (signal.aborted) break
-      outcomes.push(await backupTo(deps, { tenant, policy, dest, runId: run.id, work, who, signal, paths, lists, index: i, of: dests.length }))
+      outcomes.push(await backupTo(deps, { tenant, policy, dest, runId: run.id, work, who, signal, paths, lists, index: i, of: dests.length, retryAfterCrash: Boolean(job.lastError?.startsWith('interrupted')) }))
     }
   } catch (err) {
     outcomes.push({ status: 'failed', reason: plainReason(err), permanent: isPermanent(err) })
@@ -120,6 +120,7 @@ type Target = {
   lists: { exclude: string; include: string | null }
   index: number
   of: number
+  retryAfterCrash: boolean
 }
 
 async function backupTo(deps: EngineDeps, t: Target): Promise<Outcome> {
@@ -127,7 +128,7 @@ async function backupTo(deps: EngineDeps, t: Target): Promise<Outcome> {
   const stage = startStage(db, t.runId, 'snapshot', t.dest.id)
   let repo: Awaited<ReturnType<typeof openRepository>> | null = null
   try {
-    repo = await openRepository(deps, t.tenant, t.dest, t.work, t.who, t.signal, { create: true })
+    repo = await openRepository(deps, t.tenant, t.dest, t.work, t.who, t.signal, { create: true, clearLocks: t.retryAfterCrash })
     const unreadable: string[] = []
     let summary: Record<string, any> | null = null
     let last = 0

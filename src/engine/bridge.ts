@@ -125,15 +125,13 @@ async function serve(
     if (req.method === 'POST' && query.get('create') === 'true') return send(res, 200)
     return send(res, 405, 'method not allowed')
   }
-  let key: string
-  const [, type = '', name, ...rest] = path.split('/')
-  if (path === '/config') key = 'config'
-  else if (!TYPES.has(type) || name === undefined || rest.length > 0) return send(res, 404, 'not found')
-  else if (name === '') {
+  const target = route(path)
+  if ('status' in target) return send(res, target.status, target.text)
+  if ('list' in target) {
     if (req.method !== 'GET') return send(res, 405, 'method not allowed')
-    return list(driver, type, req.headers.accept, res, signal)
-  } else if (!NAME.test(name)) return send(res, 400, 'invalid object name')
-  else key = keyOf(type, name)
+    return list(driver, target.list, req.headers.accept, res, signal)
+  }
+  const { key } = target
 
   switch (req.method) {
     case 'HEAD': {
@@ -143,27 +141,51 @@ async function serve(
     }
     case 'GET':
       return download(driver, key, req.headers.range, res, signal, (n) => (counts.bytesOut += n))
-    case 'POST': {
-      const length = req.headers['content-length']
-      if (!length || !/^\d+$/.test(length)) return send(res, 411, 'Content-Length required')
-      let opened = false
-      const open = (): Readable => {
-        if (opened) {
-          throw new StorageError('Transient', 'a bridge upload cannot be re-read; restic retries it')
-        }
-        opened = true
-        // Errors reach the driver through the counter; the callback only keeps pipeline quiet.
-        return pipeline(req, counter((n) => (counts.bytesIn += n)), () => {})
-      }
-      await driver.put(key, open, { size: Number(length), signal })
-      return send(res, 200)
-    }
+    case 'POST':
+      return upload(driver, key, req, res, signal, (n) => (counts.bytesIn += n))
     case 'DELETE':
       await driver.remove(key, { signal })
       return send(res, 200)
     default:
       return send(res, 405, 'method not allowed')
   }
+}
+
+/** Maps a raw request path to a driver key, a listing, or a refusal. */
+function route(
+  path: string,
+): { key: string } | { list: string } | { status: number; text: string } {
+  if (path === '/config') return { key: 'config' }
+  const [, type = '', name, ...rest] = path.split('/')
+  if (!TYPES.has(type) || name === undefined || rest.length > 0) {
+    return { status: 404, text: 'not found' }
+  }
+  if (name === '') return { list: type }
+  if (!NAME.test(name)) return { status: 400, text: 'invalid object name' }
+  return { key: keyOf(type, name) }
+}
+
+/** POST: streams the body into the driver; restic always sends Content-Length. */
+async function upload(
+  driver: Driver,
+  key: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  signal: AbortSignal,
+  onBytes: (n: number) => void,
+) {
+  const length = req.headers['content-length']
+  if (!length || !/^\d+$/.test(length)) return send(res, 411, 'Content-Length required')
+  let opened = false
+  const open = (): Readable => {
+    // The body streams past once; a retry has to come from restic re-sending the request.
+    if (opened) throw new StorageError('Transient', 'a bridge upload cannot be re-read')
+    opened = true
+    // Errors reach the driver through the counter; the callback only keeps pipeline quiet.
+    return pipeline(req, counter(onBytes), () => {})
+  }
+  await driver.put(key, open, { size: Number(length), signal })
+  send(res, 200)
 }
 
 /** GET with `Range: bytes=a-b` or `bytes=a-` (206); any other form is answered 416. */

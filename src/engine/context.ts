@@ -29,7 +29,7 @@ export async function openRepository(
   work: string,
   who: RunAs,
   signal: AbortSignal,
-  opts: { create: boolean },
+  opts: { create: boolean; clearLocks?: boolean },
 ): Promise<OpenRepo> {
   const entry = deps.drivers[dest.type]
   if (!entry) throw new StorageError('BadConfig', `Unknown destination type “${dest.type}”.`)
@@ -38,13 +38,14 @@ export async function openRepository(
   const abort = new AbortController()
   signal.addEventListener('abort', () => abort.abort(signal.reason), { once: true })
   let fatal: StorageError | null = null
-  const driver = watch(withRetry(raw), (err) => {
+  // watch() sits under withRetry so the first disk-full or permanent error stops restic at once.
+  const driver = withRetry(watch(raw, (err) => {
     if (err.code === 'NotFound') return
     if (err.permanent || /full/i.test(err.message)) {
       fatal ??= err
       abort.abort(err)
     }
-  })
+  }))
   const bridge = await startBridge(driver)
   const repo = repositoryFor(deps.db, deps.config.secretKey, tenant.id, dest.id)
   const env: ResticEnv = {
@@ -64,6 +65,9 @@ export async function openRepository(
       await runRestic(['init'], env)
     }
     if (!repo.initializedAt) markInitialized(deps.db, repo.id)
+    // The previous attempt of this job was killed (its lease expired) and a tenant runs one job
+    // at a time, so its locks are dead ones restic itself cannot prove stale.
+    if (opts.clearLocks && exists) await runRestic(['unlock', '--remove-all'], env)
   } catch (err) {
     await bridge.close()
     throw fatal ?? err

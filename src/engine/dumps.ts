@@ -1,10 +1,12 @@
 import { spawn, type StdioOptions } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { accessSync, constants, statSync } from 'node:fs'
-import { open, rm, type FileHandle } from 'node:fs/promises'
-import { join } from 'node:path'
+import { open, rm } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { ConflictError } from '../errors.ts'
+import type { RunAs } from './isolation.ts'
 
 /** A tenant database and how to reach it; null host means the local default socket. */
 export type DbConn = {
@@ -17,7 +19,7 @@ export type DbConn = {
 }
 
 /** The system user the dump tools run as (the tenant's), or null for the panel's own user. */
-export type RunAs = { uid: number; gid: number } | null
+export type { RunAs }
 
 /**
  * Options shared by every call. `workDir` must exist, be writable by the panel and searchable by
@@ -30,63 +32,93 @@ export type ToolOptions = { workDir: string; runAs: RunAs; signal?: AbortSignal 
 // quotes, dots, slashes, spaces, '=' or a leading '-'.
 const DB_NAME = /^[A-Za-z0-9_][A-Za-z0-9_$-]{0,63}$/
 const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin'
-
-const TOOLS = {
-  mariadb: {
-    dump: ['mariadb-dump', 'mysqldump'],
-    client: ['mariadb', 'mysql'],
-    pkg: 'mariadb-client',
-  },
-  postgresql: { dump: ['pg_dump'], client: ['psql'], pkg: 'postgresql-client' },
-} as const
-
-// psql: no ~/.psqlrc, never prompt for a password, stop at the first error.
+const MARIADB_DUMP =
+  '--single-transaction --routines --triggers --events --hex-blob --no-tablespaces'.split(' ')
+// -w: never prompt for a password (it would wait on a terminal).
+const PG_DUMP = '-w --no-owner --no-privileges --clean --if-exists'.split(' ')
+// psql: no ~/.psqlrc, no password prompt, stop at the first error.
 const PSQL = ['-X', '-w', '-v', 'ON_ERROR_STOP=1']
+
+/** Each engine's programs (first found on PATH wins) and argv after the credentials. */
+const ENGINES = {
+  mariadb: {
+    pkg: 'mariadb-client',
+    dumper: ['mariadb-dump', 'mysqldump'],
+    client: ['mariadb', 'mysql'],
+    dump: (db: string) => [...MARIADB_DUMP, db],
+    load: (db: string) => ['--binary-mode', db],
+    create: (db: string) => ['--batch', '-e', `CREATE DATABASE \`${db}\``],
+    count: (db: string) => [
+      '--batch',
+      '--skip-column-names',
+      '-e',
+      `SELECT COUNT(*) FROM information_schema.TABLES
+        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'`,
+      db,
+    ],
+  },
+  postgresql: {
+    pkg: 'postgresql-client',
+    dumper: ['pg_dump'],
+    client: ['psql'],
+    dump: (db: string) => [...PG_DUMP, `--dbname=${db}`],
+    load: (db: string) => [...PSQL, '-q', '--single-transaction', `--dbname=${db}`],
+    // VERBOSITY=verbose prints the SQLSTATE that tells "already exists" apart.
+    create: (db: string) => [
+      ...PSQL,
+      ...['-q', '-v', 'VERBOSITY=verbose', '--dbname=postgres', '-c'],
+      `CREATE DATABASE "${db}" TEMPLATE template0`,
+    ],
+    count: (db: string) => [
+      ...PSQL,
+      ...['-A', '-t', '-c'],
+      `SELECT count(*) FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        AND n.nspname NOT LIKE 'pg\\_toast%'`,
+      `--dbname=${db}`,
+    ],
+  },
+}
 
 /**
  * Dumps one database to `outFile` as SQL text. MariaDB: mariadb-dump (or mysqldump)
  * --single-transaction --routines --triggers --events --hex-blob; PostgreSQL: pg_dump --no-owner
  * --no-privileges --clean --if-exists, so the dump restores over an existing database. Neither
- * dump names the database, so it loads into any name. `outFile` is replaced (a symlink there is
- * removed, not followed), created 0600 and owned by `runAs`; it is removed when the dump fails or
- * `signal` aborts (rejecting with an AbortError).
+ * dump names the database, so it loads into any name. `outFile` is replaced (a symlink there, or
+ * as its directory, is never followed), created 0600 and owned by `runAs`; it is removed when the
+ * dump fails or `signal` aborts (rejecting with an AbortError).
  */
 export async function dumpDatabase(
   conn: DbConn,
   outFile: string,
   opts: ToolOptions,
 ): Promise<{ bytes: number }> {
-  checkName(conn.name)
-  const tool = findTool(conn.engine, 'dump')
-  const args =
-    conn.engine === 'mariadb'
-      ? ['--single-transaction', '--routines', '--triggers', '--events', '--hex-blob']
-      : ['-w', '--no-owner', '--no-privileges', '--clean', '--if-exists']
-  args.push(
-    ...(conn.engine === 'mariadb' ? ['--no-tablespaces', conn.name] : [`--dbname=${conn.name}`]),
+  const tool = findTool(conn, 'dumper')
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
+  return withCredentials(conn, opts, (creds) =>
+    pinned(outFile, async (path) => {
+      await rm(path, { force: true })
+      const out = await open(path, flags, 0o600)
+      let done = false
+      try {
+        if (opts.runAs) await out.chown(opts.runAs.uid, opts.runAs.gid)
+        await runTool(tool, creds, ENGINES[conn.engine].dump(conn.name), opts, { stdout: out.fd })
+        const { size } = await out.stat()
+        done = true
+        return { bytes: size }
+      } finally {
+        await out.close()
+        if (!done) await rm(path, { force: true })
+      }
+    }),
   )
-  return withCredentials(conn, opts, async (creds) => {
-    await rm(outFile, { force: true })
-    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
-    const out = await open(outFile, flags, 0o600)
-    let done = false
-    try {
-      if (opts.runAs) await out.chown(opts.runAs.uid, opts.runAs.gid)
-      await runTool(tool, creds, args, opts, { stdout: out.fd })
-      const { size } = await out.stat()
-      done = true
-      return { bytes: size }
-    } finally {
-      await out.close()
-      if (!done) await rm(outFile, { force: true })
-    }
-  })
 }
 
 /**
- * Loads a dump (a file path, opened without following a final symlink, or a stream) into
- * `conn.name`. With `create`, first runs CREATE DATABASE (PostgreSQL: from template0, via the
- * maintenance database `postgres`) and throws a ConflictError if the database already exists.
+ * Loads a dump into `conn.name`: a file path (no symlink followed) or a stream, which is always
+ * consumed or destroyed. With `create`, first runs CREATE DATABASE (PostgreSQL: from template0,
+ * via the maintenance database `postgres`), throwing a ConflictError if it already exists.
  * PostgreSQL loads in one transaction; MariaDB runs with --binary-mode, which also disables
  * client commands such as `\!`. psql still honours its meta-commands, so a dump that is not the
  * panel's own must be loaded with `runAs` set.
@@ -96,36 +128,32 @@ export async function loadDump(
   input: string | NodeJS.ReadableStream,
   opts: ToolOptions & { create: boolean },
 ): Promise<void> {
-  checkName(conn.name)
-  const tool = findTool(conn.engine, 'client')
-  await withCredentials(conn, opts, async (creds) => {
-    if (opts.create) await createDatabase(conn, tool, creds, opts)
-    const args =
-      conn.engine === 'mariadb'
-        ? ['--binary-mode', conn.name]
-        : [...PSQL, '-q', '--single-transaction', `--dbname=${conn.name}`]
-    const file =
-      typeof input === 'string'
-        ? await open(input, constants.O_RDONLY | constants.O_NOFOLLOW)
-        : null
-    try {
-      await runTool(tool, creds, args, opts, {
-        stdin: file ? file.fd : (input as NodeJS.ReadableStream),
-      })
-    } finally {
-      await file?.close()
-    }
-  })
+  try {
+    const tool = findTool(conn, 'client')
+    await withCredentials(conn, opts, async (creds) => {
+      if (opts.create) await createDatabase(conn, tool, creds, opts)
+      const file =
+        typeof input === 'string'
+          ? await pinned(input, (path) => open(path, constants.O_RDONLY | constants.O_NOFOLLOW))
+          : null
+      try {
+        const stdin = file ? file.fd : (input as NodeJS.ReadableStream)
+        await runTool(tool, creds, ENGINES[conn.engine].load(conn.name), opts, { stdin })
+      } finally {
+        await file?.close()
+      }
+    })
+  } catch (err) {
+    // Nobody else will read it, and a producer such as `restic dump` would block on a full pipe.
+    if (typeof input !== 'string' && 'destroy' in input) (input as Readable).destroy()
+    throw err
+  }
 }
 
 /** Number of base tables in the database (PostgreSQL: in all non-system schemas). */
 export async function countTables(conn: DbConn, opts: ToolOptions): Promise<number> {
-  checkName(conn.name)
-  const tool = findTool(conn.engine, 'client')
-  const args =
-    conn.engine === 'mariadb'
-      ? ['--batch', '--skip-column-names', '-e', MARIADB_COUNT, conn.name]
-      : [...PSQL, '-A', '-t', '-c', PG_COUNT, `--dbname=${conn.name}`]
+  const tool = findTool(conn, 'client')
+  const args = ENGINES[conn.engine].count(conn.name)
   const out = await withCredentials(conn, opts, (creds) => runTool(tool, creds, args, opts, {}))
   const count = Number(out.trim())
   if (!out.trim() || !Number.isInteger(count)) {
@@ -134,35 +162,16 @@ export async function countTables(conn: DbConn, opts: ToolOptions): Promise<numb
   return count
 }
 
-const MARIADB_COUNT =
-  "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
-const PG_COUNT = `SELECT count(*) FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_toast%'`
-
 type Tool = { path: string; label: string }
 /** How the tool gets the connection: leading args, environment, and the secret to scrub. */
 type Creds = { args: string[]; env: Record<string, string>; secret: string | null }
 
 async function createDatabase(conn: DbConn, tool: Tool, creds: Creds, opts: ToolOptions) {
-  const args =
-    conn.engine === 'mariadb'
-      ? ['--batch', '-e', `CREATE DATABASE \`${conn.name}\``]
-      : [
-          ...PSQL,
-          '-q',
-          '-v',
-          'VERBOSITY=verbose',
-          '--dbname=postgres',
-          '-c',
-          `CREATE DATABASE "${conn.name}" TEMPLATE template0`,
-        ]
   try {
-    await runTool(tool, creds, args, opts, {})
+    await runTool(tool, creds, ENGINES[conn.engine].create(conn.name), opts, {})
   } catch (err) {
-    // ER_DB_CREATE_EXISTS and SQLSTATE duplicate_database: codes, since server messages may be localized.
-    if (/\bERROR (1007\b|.*\b42P04:)/.test((err as Error).message)) {
+    // ER_DB_CREATE_EXISTS and SQLSTATE duplicate_database, as server messages may be localized.
+    if (/\bERROR 1007\b|\b42P04:/.test((err as Error).message)) {
       throw new ConflictError(
         `Database "${conn.name}" already exists; restore into a new name or without creating it.`,
       )
@@ -171,14 +180,14 @@ async function createDatabase(conn: DbConn, tool: Tool, creds: Creds, opts: Tool
   }
 }
 
-function checkName(name: string) {
-  if (!DB_NAME.test(name)) {
-    throw new Error(`"${name}" is not a valid database name: use 1-64 letters, digits, _, $ and -.`)
+/** Checks the name (before any use) and finds the program on PATH. */
+function findTool(conn: DbConn, kind: 'dumper' | 'client'): Tool {
+  if (!DB_NAME.test(conn.name)) {
+    throw new Error(
+      `"${conn.name}" is not a valid database name: use 1-64 letters, digits, _, $ and -.`,
+    )
   }
-}
-
-function findTool(engine: DbConn['engine'], kind: 'dump' | 'client'): Tool {
-  const names = TOOLS[engine][kind]
+  const names = ENGINES[conn.engine][kind]
   const dirs = (process.env.PATH || DEFAULT_PATH).split(':').filter(Boolean)
   for (const name of names) {
     for (const dir of dirs) {
@@ -191,7 +200,24 @@ function findTool(engine: DbConn['engine'], kind: 'dump' | 'client'): Tool {
       }
     }
   }
-  throw new Error(`${names[0]} is not installed (apt-get install ${TOOLS[engine].pkg})`)
+  throw new Error(`${names[0]} is not installed (apt-get install ${ENGINES[conn.engine].pkg})`)
+}
+
+/**
+ * Runs `fn` with a path to `path` that cannot be redirected: the directory is opened without
+ * following a symlink and the file is reached through /proc/self/fd (Linux), so a tenant who
+ * owns the directory's parent cannot swap it for a link to where only root may write.
+ */
+async function pinned<T>(path: string, fn: (pinnedPath: string) => Promise<T>): Promise<T> {
+  const flags = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
+  const dir = await open(dirname(path), flags).catch((err: Error) => {
+    throw new Error(`${dirname(path)} is missing, a symlink or not a directory.`, { cause: err })
+  })
+  try {
+    return await fn(`/proc/self/fd/${dir.fd}/${basename(path)}`)
+  } finally {
+    await dir.close()
+  }
 }
 
 /**

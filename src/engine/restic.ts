@@ -81,6 +81,17 @@ export function runRestic(
     child.stderr.on('data', (d: string) => {
       stderr = (stderr + d).slice(-20_000)
     })
+    // restic prints its per-file errors as JSON on stderr, even with --json.
+    if (opts.onJson) {
+      createInterface({ input: child.stderr }).on('line', (line) => {
+        if (!line.startsWith('{')) return
+        try {
+          opts.onJson!(JSON.parse(line))
+        } catch {
+          // not JSON after all
+        }
+      })
+    }
     if (opts.stdout) opts.stdout(child.stdout)
     else if (opts.onJson) {
       createInterface({ input: child.stdout }).on('line', (line) => {

@@ -65,11 +65,12 @@ export async function runRestoreJob(deps: EngineDeps, job: Job, signal: AbortSig
         const name = p.mode === 'copy' ? p.newName! : row.name
         const conn = dbConnOf(deps.config.secretKey, row, name)
         const dumpPath = join(work, 'dumps', `${row.engine}-${row.name}.sql`)
-        let loading: Promise<void> | null = null
-        await runRestic(['dump', p.snapshot, dumpPath], repo.env, {
+        let loading: Promise<void> = Promise.resolve()
+        const dumping = runRestic(['dump', p.snapshot, dumpPath], repo.env, {
           stdout: (s) => (loading = loadDump(conn, s, { workDir: work, runAs: who, create: p.mode === 'copy', signal })),
         })
-        await loading
+        // Both sides at once: a load that fails early must not leave restic's rejection unheard.
+        await Promise.all([dumping, Promise.resolve().then(() => loading)])
         finishStage(db, stage.id, 'success', { message: `Database ${row.name} restored ${p.mode === 'copy' ? `as ${name}` : 'in place'}.` })
       } else {
         const staging = join(work, 'restore', `run-${run.id}`)

@@ -8,7 +8,12 @@ import { StorageError, type Driver, type StorageErrorCode } from '../../src/driv
 export type Harness = { driver: Driver; cleanup(): Promise<void> }
 
 /** Puts `data` under `key` from an in-memory source. */
-export async function putBytes(d: Driver, key: string, data: string | Buffer, signal?: AbortSignal) {
+export async function putBytes(
+  d: Driver,
+  key: string,
+  data: string | Buffer,
+  signal?: AbortSignal,
+) {
   const buf = Buffer.from(data)
   await d.put(key, () => Readable.from([buf]), { size: buf.length, signal })
 }
@@ -91,7 +96,8 @@ export function driverConformance(name: string, make: () => Promise<Harness>) {
     it('reads byte ranges [start, end) and [start, ∞)', async () => {
       const data = Buffer.from(Array.from({ length: 256 }, (_, i) => i))
       await putBytes(d, 'r', data)
-      const range = async (start: number, end?: number) => readAll(await d.get('r', { range: { start, end } }))
+      const range = async (start: number, end?: number) =>
+        readAll(await d.get('r', { range: { start, end } }))
       expect(await range(10, 20)).toEqual(data.subarray(10, 20))
       expect(await range(250)).toEqual(data.subarray(250))
       expect(await range(0, 1)).toEqual(data.subarray(0, 1))
@@ -195,7 +201,9 @@ export function driverConformance(name: string, make: () => Promise<Harness>) {
       // Across the boundary between chunk 0 and chunk 1 (whose first 4 bytes are its index).
       const start = (1 << 20) - 3
       const slice = await readAll(await d.get('big/object', { range: { start, end: start + 8 } }))
-      expect(slice).toEqual(Buffer.concat([seed.subarray(-3), Buffer.from([0, 0, 0, 1]), seed.subarray(4, 5)]))
+      expect(slice).toEqual(
+        Buffer.concat([seed.subarray(-3), Buffer.from([0, 0, 0, 1]), seed.subarray(4, 5)]),
+      )
     }, 120_000)
 
     it('rejects a put whose source is shorter or longer than size, storing nothing', async () => {

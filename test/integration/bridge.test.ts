@@ -7,6 +7,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { localDriver } from '../../src/drivers/local/driver.ts'
+import { StorageError, type Driver } from '../../src/drivers/types.ts'
 import { withLimit, withRetry } from '../../src/drivers/with-retry.ts'
 import { startBridge, type Bridge } from '../../src/engine/bridge.ts'
 
@@ -19,7 +20,11 @@ function credentials(bridge: Bridge) {
   return { user: m[1]!, pass: m[2]!, port: Number(m[3]) }
 }
 
-type Reply = { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
+type Reply = {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: Buffer
+}
 
 /** One raw HTTP request: the path goes out exactly as given (no `..` normalization). */
 function call(
@@ -32,11 +37,21 @@ function call(
   const auth = opts.auth === undefined ? `${user}:${pass}` : opts.auth
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, method, path, headers: opts.headers, agent: false, ...(auth ? { auth } : {}) },
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        headers: opts.headers,
+        agent: false,
+        ...(auth ? { auth } : {}),
+      },
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c) => chunks.push(c))
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }))
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
+        )
       },
     )
     req.on('error', reject)
@@ -50,7 +65,9 @@ async function tree(dir: string): Promise<Record<string, string>> {
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
     if (!entry.isFile()) continue
     const path = join(entry.parentPath ?? entry.path, entry.name)
-    out[relative(dir, path)] = createHash('sha256').update(await readFile(path)).digest('hex')
+    out[relative(dir, path)] = createHash('sha256')
+      .update(await readFile(path))
+      .digest('hex')
   }
   return out
 }
@@ -139,9 +156,14 @@ describe('bridge protocol', () => {
 
     const v2 = await call(bridge, 'GET', '/snapshots/', { headers: { Accept: V2 } })
     expect(v2.headers['content-type']).toBe(V2)
-    const sorted = JSON.parse(v2.body.toString()).sort((x: any, y: any) => x.name.localeCompare(y.name))
+    const sorted = JSON.parse(v2.body.toString()).sort((x: any, y: any) =>
+      x.name.localeCompare(y.name),
+    )
     expect(sorted).toEqual(
-      [{ name: a, size: 2 }, { name: b, size: 3 }].sort((x, y) => x.name.localeCompare(y.name)),
+      [
+        { name: a, size: 2 },
+        { name: b, size: 3 },
+      ].sort((x, y) => x.name.localeCompare(y.name)),
     )
     const empty = await call(bridge, 'GET', '/locks/', { headers: { Accept: V2 } })
     expect([empty.status, empty.body.toString()]).toEqual([200, '[]'])
@@ -207,6 +229,25 @@ describe('bridge protocol', () => {
     expect(await readdir(join(root, 'index'))).toEqual([])
   })
 
+  it('answers a failed upload 500 after one re-open attempt, leaving the retry to restic', async () => {
+    const local = localDriver(root)
+    let opens = 0
+    const flaky: Driver = {
+      ...local,
+      async put(_key, open) {
+        opens++
+        for await (const _ of open());
+        throw new StorageError('Transient', 'the remote hiccupped')
+      },
+    }
+    const failing = await startBridge(withRetry(flaky, { baseMs: 50 }), { log: () => {} })
+    const res = await call(failing, 'POST', `/keys/${hex('flaky')}`, { body: 'k' })
+    expect([res.status, res.body.toString()]).toEqual([500, 'storage error (Transient)'])
+    expect(opens).toBe(2) // the re-open failed, so no further retries
+
+    await failing.close()
+  })
+
   it('counts requests and object bytes', async () => {
     const before = bridge.stats()
     const name = hex('count')
@@ -257,8 +298,11 @@ describe.skipIf(!hasRestic)('bridge with real restic', () => {
       RESTIC_PASSWORD: 'test repository password',
     }
     return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile('restic', ['--cache-dir', join(dir, 'cache'), ...args], { env, maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
-        resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+      execFile(
+        'restic',
+        ['--cache-dir', join(dir, 'cache'), ...args],
+        { env, maxBuffer: 1 << 24 },
+        (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
       )
     })
   }
@@ -271,7 +315,8 @@ describe.skipIf(!hasRestic)('bridge with real restic', () => {
     await writeFile(join(source, 'hello.txt'), 'hello restic\n')
     await writeFile(join(source, 'empty'), '')
     await writeFile(join(source, 'nested/deeper/random.bin'), randomBytes(10 << 20))
-    for (let i = 0; i < 40; i++) await writeFile(join(source, 'nested', `small-${i}.txt`), `file ${i}\n`.repeat(i))
+    for (let i = 0; i < 40; i++)
+      await writeFile(join(source, 'nested', `small-${i}.txt`), `file ${i}\n`.repeat(i))
     const driver = withRetry(withLimit(localDriver(root), 8))
     bridge = await startBridge(driver, { log: (m) => logs.push(m) })
   })

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { existsSync } from 'node:fs'
 import { lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -8,13 +8,20 @@ import { localDriver } from '../../src/drivers/local/driver.ts'
 import { classify } from '../../src/drivers/local/errors.ts'
 import { codeOf, driverConformance, keys, putBytes, readAll } from '../drivers/suite.ts'
 
+const made: string[] = []
 async function tempDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'local-driver-'))
+  const dir = await mkdtemp(join(tmpdir(), 'local-driver-'))
+  made.push(dir)
+  return dir
 }
+afterAll(() => Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true }))))
 
 driverConformance('local', async () => {
   const dir = await tempDir()
-  return { driver: localDriver(join(dir, 'root')), cleanup: () => rm(dir, { recursive: true, force: true }) }
+  return {
+    driver: localDriver(join(dir, 'root')),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  }
 })
 
 describe('local driver', () => {

@@ -28,7 +28,8 @@ export type PostgresServer = {
 export function requirePostgres(): boolean {
   const missing = ['initdb', 'postgres', 'psql'].filter((b) => !binary(b))
   if (missing.length === 0) return true
-  const why = `PostgreSQL tests need ${missing.join(', ')} (apt-get install postgresql postgresql-client)`
+  const install = 'apt-get install postgresql postgresql-client'
+  const why = `PostgreSQL tests need ${missing.join(', ')} (${install})`
   if (process.env.CI === 'true') throw new Error(`${why}; a missing service fails in CI.`)
   console.warn(`\n!!! SKIPPING PostgreSQL tests: ${why}.\n`)
   return false
@@ -46,6 +47,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   const password = randomBytes(12).toString('hex')
   let server: ChildProcess | undefined
   let port = 0
+  const psql = binary('psql')!
   const stop = async () => {
     if (server && server.exitCode === null && server.signalCode === null) {
       await stopProcess(server, 'SIGINT')
@@ -54,9 +56,13 @@ export async function startPostgres(): Promise<PostgresServer> {
   }
   const sql = (query: string, database = 'postgres') =>
     run(
-      binary('psql')!,
-      ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port)]
-        .concat(['-U', 'postgres', '-d', database]),
+      psql,
+      ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port)].concat([
+        '-U',
+        'postgres',
+        '-d',
+        database,
+      ]),
       { input: query },
     )
   try {
@@ -74,8 +80,9 @@ export async function startPostgres(): Promise<PostgresServer> {
     for (let attempt = 1; ; attempt++) {
       port = await freePort()
       const log = openSync(join(dir, 'server.log'), 'a')
-      const settings = ['listen_addresses=127.0.0.1', 'fsync=off', 'synchronous_commit=off']
-        .concat(['full_page_writes=off', 'shared_buffers=16MB', 'max_connections=40'])
+      const settings = ['listen_addresses=127.0.0.1', 'fsync=off', 'synchronous_commit=off'].concat(
+        ['full_page_writes=off', 'shared_buffers=16MB', 'max_connections=40'],
+      )
       server = spawn(
         binary('postgres')!,
         ['-D', data, '-p', String(port), '-k', dir, ...settings.flatMap((s) => ['-c', s])],
@@ -87,13 +94,19 @@ export async function startPostgres(): Promise<PostgresServer> {
         throw new Error(`postgres did not start:\n${readFileSync(join(dir, 'server.log'), 'utf8')}`)
       }
       const admin: DbConn = {
-        engine: 'postgresql', name: 'postgres', host: '127.0.0.1', port, username: 'postgres',
+        engine: 'postgresql',
+        name: 'postgres',
+        host: '127.0.0.1',
+        port,
+        username: 'postgres',
         password,
       }
       const createDatabase = async (name: string, user: string, userPassword: string) => {
         const role = `"${user.replace(/"/g, '""')}"`
         const literal = `'${userPassword.replace(/'/g, "''")}'`
-        const exists = await sql(`SELECT 1 FROM pg_roles WHERE rolname = '${user.replace(/'/g, "''")}'`)
+        const exists = await sql(
+          `SELECT 1 FROM pg_roles WHERE rolname = '${user.replace(/'/g, "''")}'`,
+        )
         if (!exists.trim()) await sql(`CREATE ROLE ${role} LOGIN PASSWORD ${literal}`)
         await sql(`CREATE DATABASE "${name.replace(/"/g, '""')}" OWNER ${role}`)
       }
@@ -113,7 +126,10 @@ function binary(name: string): string | undefined {
   } catch {
     // not Debian's layout
   }
-  const dirs = [...versions.map((v) => `/usr/lib/postgresql/${v}/bin`), ...(process.env.PATH ?? '').split(':')]
+  const dirs = [
+    ...versions.map((v) => `/usr/lib/postgresql/${v}/bin`),
+    ...(process.env.PATH ?? '').split(':'),
+  ]
   for (const dir of dirs.filter(Boolean)) {
     try {
       accessSync(join(dir, name), constants.X_OK)

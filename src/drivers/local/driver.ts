@@ -1,7 +1,7 @@
 import { constants, type Dirent } from 'node:fs'
 import { lstat, mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { Readable, addAbortSignal } from 'node:stream'
 import { StorageError, type Driver, type ObjectInfo } from '../types.ts'
 import { classify } from './errors.ts'
@@ -21,7 +21,7 @@ const TEMP = /^\..+\.tmp-[0-9a-f]+$/
  * rejects with a `Transient` StorageError (a get's stream is destroyed with an AbortError).
  */
 export function localDriver(root: string): Driver {
-  /** Rejects with a StorageError, saying "cancelled" when `signal` is why the call stopped. */
+  /** The StorageError to reject with: "cancelled" when `signal` is why the call stopped. */
   const fail = (err: unknown, signal?: AbortSignal) =>
     signal?.aborted && !(err instanceof StorageError && err.code !== 'Transient')
       ? new StorageError('Transient', 'the operation was cancelled', { cause: err })
@@ -71,12 +71,13 @@ export function localDriver(root: string): Driver {
         signal?.throwIfAborted()
         // O_NONBLOCK: a FIFO planted at the key must not hang the open.
         const fh = await open(await locate(parts, false), O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-        const isFile = await fh.stat().then((s) => s.isFile(), () => false)
-        if (!isFile || (end !== undefined && end <= start)) {
-          await fh.close()
-          if (!isFile) throw new StorageError('NotFound', 'the object does not exist')
-          return Readable.from([])
-        }
+        const isFile = await fh.stat().then(
+          (s) => s.isFile(),
+          () => false,
+        )
+        if (!isFile || (end !== undefined && end <= start)) await fh.close()
+        if (!isFile) throw new StorageError('NotFound', 'the object does not exist')
+        if (end !== undefined && end <= start) return Readable.from([])
         // Our range is [start, end); Node's `end` is inclusive.
         const stream = fh.createReadStream({ start, end: end === undefined ? undefined : end - 1 })
         return signal ? addAbortSignal(signal, stream) : stream
@@ -160,9 +161,15 @@ async function folder(root: string, parts: string[], create: boolean): Promise<s
       throw err
     })
     if (!info) {
-      await mkdir(dir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EEXIST') throw err
-      })
+      const made = await mkdir(dir, { mode: 0o700 }).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EEXIST') throw err
+          return false
+        },
+      )
+      // A new folder's own entry must be durable too, or a crash could lose the whole folder.
+      if (made) await syncFolder(dirname(dir))
       info = await lstat(dir)
     }
     const at = parts.slice(0, i + 1).join('/')
@@ -181,21 +188,36 @@ async function folder(root: string, parts: string[], create: boolean): Promise<s
 async function copy(source: Readable, fh: FileHandle, size: number, signal?: AbortSignal) {
   if (signal) addAbortSignal(signal, source)
   let written = 0
-  for await (const chunk of source) {
-    const buf: Uint8Array = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
-    if (written + buf.length > size) {
+  try {
+    for await (const chunk of source) {
+      const buf: Uint8Array = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+      if (written + buf.length > size) {
+        written += buf.length
+        break // destroys the source: no point reading the rest
+      }
+      await writeAt(fh, buf, written)
       written += buf.length
-      break // destroys the source: no point reading the rest
     }
-    for (let off = 0; off < buf.length; ) {
-      const { bytesWritten } = await fh.write(buf, off, buf.length - off, written + off)
-      off += bytesWritten
-    }
-    written += buf.length
+  } catch (err) {
+    // Anything but a disk error or a cancel is the source breaking off (say, a dropped upload):
+    // do not blame the backup folder for it.
+    if (err instanceof StorageError || (err as Error)?.name === 'AbortError') throw err
+    throw new StorageError('Transient', 'the upload source failed', { cause: err })
   }
   if (written !== size) {
     const got = written > size ? 'more' : String(written)
     throw new StorageError('Transient', `expected ${size} bytes but the source gave ${got}`)
+  }
+}
+
+async function writeAt(fh: FileHandle, buf: Uint8Array, position: number) {
+  try {
+    for (let off = 0; off < buf.length;) {
+      const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off)
+      off += bytesWritten
+    }
+  } catch (err) {
+    throw classify(err)
   }
 }
 

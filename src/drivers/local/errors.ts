@@ -29,8 +29,12 @@ export function classify(err: unknown): StorageError {
     case 'EDQUOT':
       return new StorageError('Transient', 'the backup disk is full', { cause: err })
     default:
-      return new StorageError('Transient', `the backup folder failed (${code ?? 'unknown error'})`, {
-        cause: err,
-      })
+      return new StorageError(
+        'Transient',
+        `the backup folder failed (${code ?? 'unknown error'})`,
+        {
+          cause: err,
+        },
+      )
   }
 }

@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Browser, Page } from 'playwright-core'
+import { SHOTS, browserAvailable, launch } from './browser.ts'
+import { PASSWORD, freshDeps } from '../helpers.ts'
+import { localDestination, policy, realTenant, removeUsers, rootAvailable } from '../support/tenants.ts'
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
+
+describe.runIf(browserAvailable() && rootAvailable())('back up and restore in Chromium', () => {
+  const deps = freshDeps()
+  let server: ChildProcess
+  let url = ''
+  let browser: Browser
+  let page: Page
+  let home = ''
+
+  beforeAll(async () => {
+    const t = await realTenant(deps, 'shop', { 'public_html/index.html': '<h1>Shop v1</h1>\n', 'public_html/img/logo.svg': '<svg/>\n' })
+    home = t.home
+    const dest = localDestination(deps, t.tenant.id, 'nightly', 'On this server')
+    policy(deps, t.tenant.id, [dest.id], { name: 'Nightly' })
+    server = spawn('node', ['src/bin.js', 'serve'], {
+      env: { ...process.env, PANEL_DATA_DIR: deps.config.dataDir, PANEL_SECRET_KEY: deps.config.secretKey.toString('hex'), PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    url = await new Promise<string>((resolve, reject) => {
+      let out = ''
+      server.stdout!.on('data', (d) => {
+        out += d
+        const m = out.match(/Panel listening on (http:\/\/\S+)/)
+        if (m) resolve(m[1]!)
+      })
+      server.on('exit', (code) => reject(new Error(`panel exited ${code}: ${out}`)))
+    })
+    browser = await launch()
+    page = await browser.newPage({ viewport: { width: 1280, height: 860 }, acceptDownloads: true })
+    page.setDefaultTimeout(20_000)
+  })
+  afterAll(async () => {
+    await browser?.close()
+    server?.kill()
+    removeUsers()
+  })
+
+  it('backs up now with visible progress and a green result', async () => {
+    await page.goto(`${url}/login`)
+    await page.fill('#f-username', 'shop')
+    await page.fill('#f-password', PASSWORD)
+    await page.click('button:has-text("Sign in")')
+    await page.click('button:has-text("Back up now")')
+    await page.waitForSelector('#activity .activity')
+    await shot(page, '20-backup-running')
+    await page.waitForSelector('td >> .badge-ok', { timeout: 60_000 })
+    expect(await page.textContent('tbody')).toContain('Succeeded')
+    await shot(page, '21-overview-after-backup')
+    await page.click('a:has-text("#")')
+    await page.waitForSelector('text=Snapshot')
+    expect(await page.textContent('main')).toContain('stored on On this server')
+    await shot(page, '22-run-detail')
+  })
+
+  it('restores one file into a new folder and downloads a folder as tar', async () => {
+    await page.click('nav >> text=Restore')
+    await page.click('text=Browse & restore')
+    await page.click('summary:has-text("public_html/")')
+    await page.waitForSelector('label:has-text("index.html")')
+    await page.check('label:has-text("index.html") >> input')
+    await shot(page, '23-browse-snapshot')
+    const download = page.waitForEvent('download')
+    await page.click('summary:has-text("public_html/") >> a:has-text("download .tar")')
+    const file = await (await download).path()
+    expect(readFileSync(file!).includes('<h1>Shop v1</h1>')).toBe(true)
+    await page.fill('#f-newName-folder', 'from-backup')
+    await page.click('button:has-text("Restore files")')
+    await page.waitForSelector('text=Restore queued')
+    const target = join(home, 'from-backup', 'public_html', 'index.html')
+    for (let i = 0; i < 100 && !existsSync(target); i++) await new Promise((r) => setTimeout(r, 200))
+    expect(readFileSync(target, 'utf8')).toBe('<h1>Shop v1</h1>\n')
+    expect(existsSync(join(home, 'from-backup', 'public_html', 'img'))).toBe(false)
+    await page.reload()
+    await shot(page, '24-after-restore')
+  })
+})

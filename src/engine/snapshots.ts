@@ -46,7 +46,9 @@ export async function listSnapshots(deps: EngineDeps, tenant: Tenant, dest: Dest
 /** The direct children of `dir` in a snapshot (lazy tree browsing). */
 export async function listDir(deps: EngineDeps, tenant: Tenant, dest: Destination, snapshot: string, dir: string): Promise<TreeNode[]> {
   checkSnapshotId(snapshot)
-  const nodes = await withRepository(deps, tenant, dest, (repo) => resticJson<any>(['ls', snapshot, '--', dir], repo.env))
+  // An absolute path cannot be taken for an option, and restic ls reads `--` as a filter.
+  if (!dir.startsWith('/')) throw new StorageError('NotFound', 'No such folder in the snapshot.')
+  const nodes = await withRepository(deps, tenant, dest, (repo) => resticJson<any>(['ls', snapshot, dir], repo.env))
   const base = dir.replace(/\/+$/, '') || '/'
   return nodes
     .filter((n) => n.struct_type === 'node' && n.path !== base && parentOf(n.path) === base)

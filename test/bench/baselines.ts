@@ -19,27 +19,42 @@ export type DirectRestic = {
 }
 
 /**
- * `restic init` (untimed) of `<root>/restic-repo`, cache in `<root>/restic-cache`. Progress is
+ * Stock restic on the repository folder `repo`, its cache in `cache` (created). Progress is
  * JSON at 2 fps, as the panel runs it, so both pay the same for reporting.
  */
-export async function directRestic(root: string, timeoutMs: number): Promise<DirectRestic> {
-  const repo = join(root, 'restic-repo')
-  const cache = join(root, 'restic-cache')
-  mkdirSync(cache)
+export function resticAt(
+  repo: string,
+  password: string,
+  cache: string,
+  timeoutMs: number,
+): DirectRestic & { init(): Promise<Measured> } {
+  mkdirSync(cache, { recursive: true })
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: cache,
     RESTIC_REPOSITORY: repo,
-    RESTIC_PASSWORD: 'bench restic password',
+    RESTIC_PASSWORD: password,
     RESTIC_PROGRESS_FPS: '2',
   }
   const restic = (args: string[]) => measure('restic', args, { env, timeoutMs })
-  const init = await restic(['init'])
-  if (init.code !== 0) throw new Error(failure(init, 'restic init'))
   return {
+    init: () => restic(['init']),
     backup: (paths) => restic(['backup', '--json', '--cache-dir', cache, '--', ...paths]),
     restore: (target) => restic(['restore', 'latest', '--cache-dir', cache, '--target', target]),
   }
+}
+
+/** A new repository `<root>/restic-repo` (its `restic init` untimed), cache in `<root>/restic-cache`. */
+export async function directRestic(root: string, timeoutMs: number): Promise<DirectRestic> {
+  const restic = resticAt(
+    join(root, 'restic-repo'),
+    'bench restic password',
+    join(root, 'restic-cache'),
+    timeoutMs,
+  )
+  const init = await restic.init()
+  if (init.code !== 0) throw new Error(failure(init, 'restic init'))
+  return restic
 }
 
 /**

@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { directRestic, tarZstd, type DirectRestic } from './baselines.ts'
+import { directRestic, resticAt, tarZstd, type DirectRestic } from './baselines.ts'
 import { changeSmallFiles, generateDataset } from './dataset.ts'
 import { Interrupted, failure, measure, stopStarted, type Measured } from './measure.ts'
 import {
@@ -31,6 +31,9 @@ if (!(scale > 0))
 const timeoutMs = Math.max(300_000, 1_800_000 * scale)
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`)
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err))
+// Before each timed command: write back what earlier steps left dirty, so no case pays for
+// the previous one's writes (the panel's restore writes the tree twice, for one).
+const settle = () => execFileSync('sync')
 const ok = (c: Cell): c is { ms: number } => Boolean(c && 'ms' in c)
 
 const cleanups: (() => void)[] = []
@@ -112,6 +115,7 @@ async function main(root: string) {
     const problem = panelProblem ?? skip
     if (problem) return { error: problem }
     log(`${name}: panel ${args.join(' ')}`)
+    settle()
     try {
       const m = await panel.cli(args, { timeoutMs })
       const resticPeak = m.peaks.children.restic ?? 0
@@ -135,6 +139,7 @@ async function main(root: string) {
   const directCase = async (name: string, run: (d: DirectRestic) => Promise<Measured>) => {
     if (!direct) return { error: directProblem }
     log(`${name}: restic direct`)
+    settle()
     const m = await run(direct)
     peaks.restic = Math.max(peaks.restic, m.peaks.self)
     return m.code === 0 ? { ms: m.ms } : { error: failure(m, 'restic') }
@@ -146,6 +151,7 @@ async function main(root: string) {
   first.panel = await panelCase(first.name, backup)
   first.restic = await directCase(first.name, (d) => d.backup([home]))
   log('first backup: tar | zstd')
+  settle()
   const tar = await tarZstd(home, join(root, 'home.tar.zst'))
   first.tar = tar.code === 0 ? { ms: tar.ms } : { error: failure(tar, 'tar | zstd') }
   rmSync(join(root, 'home.tar.zst'), { force: true })
@@ -186,10 +192,12 @@ async function main(root: string) {
     )
   }
 
-  // References for the breakdown: what a panel restore adds (a copy out of staging).
+  // References for the breakdown: what a panel restore adds (a copy out of staging), and the
+  // same restore of the panel's own repository by stock restic, without the bridge.
   let copy = ''
   if (ok(restore.restic)) {
     mkdirSync(join(root, 'copy-reference'))
+    settle()
     const cp = await measure('cp', [
       '-a',
       '--',
@@ -198,6 +206,7 @@ async function main(root: string) {
     ])
     copy = `; cp -a of the restored tree ${seconds(cp.ms)}`
   }
+  if (ok(restore.panel)) copy += await restoreWithoutBridge(panel, root)
   const directTime = (r: Row) => `restic direct ${ok(r.restic) ? seconds(r.restic.ms) : 'n/a'}`
   const references = {
     [first.name]: `${directTime(first)}; restic init took ${seconds(initMs)} (untimed for direct, inside the panel's snapshot stage)`,
@@ -239,6 +248,21 @@ function timing(panel: Panel, since: number) {
     log(`could not read the run's stages: ${message(err)}`)
     return null
   }
+}
+
+/** `restic restore latest` of the panel's repository (from its recovery kit), straight from disk. */
+async function restoreWithoutBridge(panel: Panel, root: string): Promise<string> {
+  const kit = await panel.cli(['recovery-kit', 'bench', '--destination', 'Local', '--json'])
+  if (kit.code !== 0) return `; ${failure(kit, 'panel recovery-kit')}`
+  const { repository, password } = JSON.parse(kit.stdout) as {
+    repository: string
+    password: string
+  }
+  const restic = resticAt(repository, password, join(root, 'kit-cache'), timeoutMs)
+  settle()
+  const m = await restic.restore(join(root, 'restored-kit'))
+  if (m.code !== 0) return `; ${failure(m, 'restic restore of the panel repository')}`
+  return `; stock restic restoring the panel's own repository from disk ${seconds(m.ms)}`
 }
 
 /** Median wall time of `panel help` (start-up only) and `panel tenant list` (plus the database). */

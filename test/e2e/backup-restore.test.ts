@@ -80,7 +80,8 @@ describe.runIf(browserAvailable() && rootAvailable())('back up and restore in Ch
     for (let i = 0; i < 100 && !existsSync(target); i++) await new Promise((r) => setTimeout(r, 200))
     expect(readFileSync(target, 'utf8')).toBe('<h1>Shop v1</h1>\n')
     expect(existsSync(join(home, 'from-backup', 'public_html', 'img'))).toBe(false)
-    await page.reload()
+    // The Overview reloads itself when the restore job ends; the history then shows it green.
+    await page.waitForSelector('tr:has-text("Restore") >> .badge-ok', { timeout: 30_000 })
     await shot(page, '24-after-restore')
   })
 })

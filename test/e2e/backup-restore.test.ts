@@ -6,22 +6,32 @@ import type { Browser, Page } from 'playwright-core'
 import { SHOTS, browserAvailable, launch } from './browser.ts'
 import { PASSWORD, freshDeps } from '../helpers.ts'
 import { localDestination, policy, realTenant, removeUsers, rootAvailable } from '../support/tenants.ts'
+import { requireMariaDb, startMariaDb, type MariaDbServer } from '../services/mariadb.ts'
+import { assignDatabase } from '../../src/domain/databases.ts'
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
 
-describe.runIf(browserAvailable() && rootAvailable())('back up and restore in Chromium', () => {
+describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb())('back up and restore in Chromium', () => {
   const deps = freshDeps()
   let server: ChildProcess
   let url = ''
   let browser: Browser
   let page: Page
   let home = ''
+  let maria: MariaDbServer
 
   beforeAll(async () => {
     const t = await realTenant(deps, 'shop', { 'public_html/index.html': '<h1>Shop v1</h1>\n', 'public_html/img/logo.svg': '<svg/>\n' })
     home = t.home
+    maria = await startMariaDb()
+    await maria.createDatabase('shop', 'shopuser', 'shop db password')
+    await maria.sql("CREATE TABLE orders (id INT PRIMARY KEY); INSERT INTO orders VALUES (1),(2),(3);", 'shop')
+    await maria.sql("GRANT ALL ON `shop\\_restored`.* TO 'shopuser'@'%'")
+    const shop = assignDatabase(deps.db, deps.config.secretKey, t.tenant.id, {
+      engine: 'mariadb', name: 'shop', host: '127.0.0.1', port: String(maria.port), username: 'shopuser', password: 'shop db password',
+    })
     const dest = localDestination(deps, t.tenant.id, 'nightly', 'On this server')
-    policy(deps, t.tenant.id, [dest.id], { name: 'Nightly' })
+    policy(deps, t.tenant.id, [dest.id], { name: 'Nightly', databaseIds: [shop.id] })
     server = spawn('node', ['src/bin.js', 'serve'], {
       env: { ...process.env, PANEL_DATA_DIR: deps.config.dataDir, PANEL_SECRET_KEY: deps.config.secretKey.toString('hex'), PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -42,6 +52,7 @@ describe.runIf(browserAvailable() && rootAvailable())('back up and restore in Ch
   afterAll(async () => {
     await browser?.close()
     server?.kill()
+    await maria?.stop()
     removeUsers()
   })
 
@@ -83,5 +94,23 @@ describe.runIf(browserAvailable() && rootAvailable())('back up and restore in Ch
     // The Overview reloads itself when the restore job ends; the history then shows it green.
     await page.waitForSelector('tr:has-text("Restore") >> .badge-ok', { timeout: 30_000 })
     await shot(page, '24-after-restore')
+  })
+
+  it('restores the database under a new name through the page', async () => {
+    await page.click('nav >> text=Restore')
+    await page.click('text=Browse & restore')
+    await page.selectOption('select[name=database]', { label: 'shop (MariaDB)' })
+    await page.fill('#f-newName-database', 'shop_restored')
+    await shot(page, '25-restore-database')
+    await page.click('button:has-text("Restore database")')
+    await page.waitForSelector('text=Restore queued')
+    let count = ''
+    for (let i = 0; i < 150 && count !== '3'; i++) {
+      count = (await maria.sql('SELECT COUNT(*) FROM orders', 'shop_restored').catch(() => '')).trim()
+      if (count !== '3') await new Promise((r) => setTimeout(r, 200))
+    }
+    expect(count).toBe('3')
+    await page.waitForSelector('tr:has-text("Restore") >> .badge-ok')
+    await shot(page, '26-after-database-restore')
   })
 })

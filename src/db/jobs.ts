@@ -1,6 +1,6 @@
 import { and, asc, count, desc, eq, inArray, lt, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
-import { jobs, runnerSettings, runs, tenants, type Job } from './schema.ts'
+import { jobs, runStages, runnerSettings, runs, tenants, type Job } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
 
 export type { Job }
@@ -20,6 +20,7 @@ export type EnqueueInput = {
 
 const ACTIVE = ['queued', 'running'] as const
 const INTERRUPTED_JOB = 'interrupted: the runner stopped during this job'
+const GAVE_UP = 'The runner stopped during every attempt of this job (crash or restart); it was not retried again.'
 const INTERRUPTED_RUN = 'The runner stopped during this run (crash or restart); it was retried.'
 /** Backoff ceiling in seconds, so a job retried many times still runs hourly. */
 const MAX_BACKOFF_S = 3600
@@ -66,14 +67,41 @@ export function enqueue(db: Db, input: EnqueueInput): { job: Job; created: boole
 /** Marks the job's runs rows still 'running' as interrupted (the job is being retried). */
 function interruptRuns(db: Db, jobIds: number[], now: Date) {
   if (!jobIds.length) return
+  const cut = db
+    .select({ id: runs.id })
+    .from(runs)
+    .where(and(inArray(runs.jobId, jobIds), eq(runs.status, 'running')))
+    .all()
+    .map((r) => r.id)
+  if (cut.length) {
+    db.update(runStages)
+      .set({ status: 'failed', message: 'Interrupted: the runner stopped during this stage.', finishedAt: now })
+      .where(and(inArray(runStages.runId, cut), eq(runStages.status, 'running')))
+      .run()
+  }
   db.update(runs)
     .set({ status: 'interrupted', error: INTERRUPTED_RUN, finishedAt: now })
     .where(and(inArray(runs.jobId, jobIds), eq(runs.status, 'running')))
     .run()
 }
 
-/** Running jobs whose lease expired before `now` go back to the queue, attempts kept. */
+/**
+ * Running jobs whose lease expired before `now` go back to the queue, attempts kept; a job that
+ * has used all its attempts this way fails instead, so a job that kills its runner every time
+ * does not loop forever.
+ */
 function expireLeases(db: Db, now: Date) {
+  const exhausted = db
+    .update(jobs)
+    .set({ status: 'failed', leaseOwner: null, leaseExpiresAt: null, lastError: GAVE_UP })
+    .where(and(eq(jobs.status, 'running'), lt(jobs.leaseExpiresAt, now), sql`${jobs.attempts} >= ${jobs.maxAttempts}`))
+    .returning({ id: jobs.id })
+    .all()
+  interruptRuns(
+    db,
+    exhausted.map((j) => j.id),
+    now,
+  )
   const expired = db
     .update(jobs)
     .set({ status: 'queued', leaseOwner: null, leaseExpiresAt: null, lastError: INTERRUPTED_JOB })

@@ -127,6 +127,23 @@ describe('claim', () => {
     expect(completeJob(db, j.id, 'dead')).toBe(false)
   })
 
+  it('gives up on a job whose every attempt ended with an expired lease', () => {
+    const t = tenant()
+    const { job: j } = job(t, { maxAttempts: 2 })
+    claimJob(db, 'dead-1', 10_000, at(0))
+    claimJob(db, 'dead-2', 10_000, at(11))
+    const run = db
+      .insert(runs)
+      .values({ tenantId: t, jobId: j.id, kind: 'backup', trigger: 'manual', status: 'running' })
+      .returning()
+      .get()
+    expect(claimJob(db, 'w', 10_000, at(22))).toBeNull()
+    const final = db.select().from(jobs).where(eq(jobs.id, j.id)).get()!
+    expect(final).toMatchObject({ status: 'failed', attempts: 2 })
+    expect(final.lastError).toMatch(/stopped during every attempt/)
+    expect(db.select().from(runs).where(eq(runs.id, run.id)).get()!.status).toBe('interrupted')
+  })
+
   it('heartbeat extends only the owner’s lease', () => {
     const { job: j } = job(tenant())
     claimJob(db, 'w', 1000, at(0))

@@ -35,9 +35,10 @@ export function Activity(props: { items: ActiveItem[] }) {
                 </a>
               )}
             </div>
-            <div class="progress" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={percent}>
-              <div class="progress-bar" style={`width: ${Math.max(2, percent)}%`}></div>
-            </div>
+            {/* <progress>, not a styled div: the CSP forbids inline style attributes. */}
+            <progress class="progress" max={100} value={job.status === 'running' && p.stage ? percent : undefined} aria-label="Progress">
+              {percent}%
+            </progress>
             <p class="muted small">
               {job.status === 'queued'
                 ? job.lastError

@@ -62,7 +62,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb())('back 
     await page.fill('#f-password', PASSWORD)
     await page.click('button:has-text("Sign in")')
     await page.click('button:has-text("Back up now")')
-    await page.waitForSelector('#activity .activity')
+    await page.waitForSelector('#activity .activity progress')
     await shot(page, '20-backup-running')
     await page.waitForSelector('td >> .badge-ok', { timeout: 60_000 })
     expect(await page.textContent('tbody')).toContain('Succeeded')

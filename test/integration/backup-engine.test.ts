@@ -11,7 +11,8 @@ import { requestBackup, requestRestore } from '../../src/domain/jobs.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
 import { listRuns, runStagesOf } from '../../src/db/runs.ts'
-import { repositories } from '../../src/db/schema.ts'
+import { repositories, runLogs, runStages, runs as runsTable } from '../../src/db/schema.ts'
+import { repositoryPassword } from '../../src/db/repositories.ts'
 import { listSnapshots, streamTar } from '../../src/engine/snapshots.ts'
 import { recoveryKit } from '../../src/engine/recovery.ts'
 import { getDestination } from '../../src/db/destinations.ts'
@@ -178,4 +179,17 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
       spawnSync('umount', ['-l', mnt])
     }
   }, 90_000)
+
+  it('never writes a repository password or the bridge credentials into logs or status', () => {
+    const passwords = deps.db.select().from(repositories).all().map((r) => repositoryPassword(deps.config.secretKey, r))
+    const text = JSON.stringify([
+      deps.db.select().from(runLogs).all(),
+      deps.db.select().from(runStages).all(),
+      deps.db.select().from(runsTable).all(),
+      deps.db.query.jobs.findMany().sync(),
+    ])
+    expect(passwords.length).toBeGreaterThan(2)
+    for (const p of passwords) expect(text).not.toContain(p)
+    expect(text).not.toMatch(/rest:http/)
+  })
 })

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { listDestinations } from '../../src/db/destinations.ts'
 import { listPolicies } from '../../src/db/policies.ts'
 import { insertTenantDatabase } from '../../src/db/tenants.ts'
+import { createRun } from '../../src/db/runs.ts'
+import { activeJobs } from '../../src/db/jobs.ts'
 import { Client, addTenant, freshDeps } from '../helpers.ts'
 
 const policyForm = (destinationId: number, extra: Record<string, string | string[]> = {}) => ({
@@ -34,6 +36,9 @@ describe('tenant B never reaches tenant A’s objects', async () => {
   const b = new Client(deps)
   await b.login('bob')
 
+  const aliceRun = createRun(deps.db, alice.id, { kind: 'backup', trigger: 'manual', jobId: null, policyId: policy.id })
+  const snap = 'ab'.repeat(32)
+
   it('A created both objects', () => {
     expect(dest.name).toBe('Alice local')
     expect(policy.destinations.map((d) => d.id)).toEqual([dest.id])
@@ -42,6 +47,10 @@ describe('tenant B never reaches tenant A’s objects', async () => {
   it.each([
     ['destination edit page', `/backups/destinations/${dest.id}`],
     ['policy edit page', `/backups/settings/${policy.id}`],
+    ['run page', `/backups/runs/${aliceRun.id}`],
+    ['snapshot browser', `/backups/restore/${dest.id}/${snap}`],
+    ['snapshot tree fragment', `/backups/restore/${dest.id}/${snap}/tree?path=/home/alice`],
+    ['snapshot download', `/backups/restore/${dest.id}/${snap}/download?path=/home/alice`],
   ])('GET %s → 404', async (_what, url) => {
     const res = await b.get(url)
     expect(res.status).toBe(404)
@@ -54,11 +63,15 @@ describe('tenant B never reaches tenant A’s objects', async () => {
     ['destination delete', `/backups/destinations/${dest.id}/delete`, {}],
     ['policy save', `/backups/settings/${policy.id}`, policyForm(dest.id, { name: 'pwned' })],
     ['policy delete', `/backups/settings/${policy.id}/delete`, {}],
+    ['back up now', `/backups/policies/${policy.id}/run`, {}],
+    ['restore', `/backups/restore/${dest.id}/${snap}`, { what: 'files', mode: 'copy', newName: 'x' }],
+    ['recovery kit', '/backups/recovery', { destination: String(dest.id), password: 'correct horse battery' }],
   ])('POST %s → 404, nothing changes', async (_what, url, form) => {
     expect((await b.post(url, form)).status).toBe(404)
     expect((await b.post(url, form, { htmx: true, csrf: 'header' })).status).toBe(404)
     expect(listDestinations(deps.db, alice.id).map((d) => d.name)).toEqual(['Alice local'])
     expect(listPolicies(deps.db, alice.id).map((p) => p.name)).toEqual(['Nightly'])
+    expect(activeJobs(deps.db, alice.id)).toEqual([])
   })
 
   it('B cannot attach A’s destination or database to a policy of their own', async () => {

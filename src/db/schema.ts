@@ -284,6 +284,12 @@ export const scheduleState = sqliteTable('schedule_state', {
   lastMissedAt: integer('last_missed_at', { mode: 'timestamp_ms' }),
 })
 
+/** Admin settings for the whole panel (allowed destination types, outbound allowlist), JSON values. */
+export const panelSettings = sqliteTable('panel_settings', {
+  key: text('key').primaryKey(),
+  value: text('value', { mode: 'json' }).notNull().$type<unknown>(),
+})
+
 /** Runner-wide settings shared by every runner process (pause flag, concurrency). */
 export const runnerSettings = sqliteTable('runner_settings', {
   key: text('key').primaryKey(),

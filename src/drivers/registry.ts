@@ -1,9 +1,13 @@
 import type { Spec } from './spec.ts'
 import type { Driver } from './types.ts'
+import type { GuardPolicy } from './guard.ts'
 import { local } from './local/index.ts'
 
-/** Where a driver instance works: the tenant it serves and the admin's local backup root. */
-export type DriverContext = { tenantName: string; localRoot: string }
+/**
+ * Where a driver instance works: the tenant it serves, the admin's local backup root, and the
+ * outbound guard every connection to a tenant-supplied host must pass.
+ */
+export type DriverContext = { tenantName: string; localRoot: string; guard: GuardPolicy }
 
 /** What every destination type provides to the panel. */
 export type DriverEntry = {

@@ -11,6 +11,7 @@ import { startBridge, type Bridge } from './bridge.ts'
 import { runRestic, type ResticEnv } from './restic.ts'
 import type { RunAs } from './isolation.ts'
 import { join } from 'node:path'
+import { guardPolicy } from '../db/settings.ts'
 
 export type EngineDeps = { db: Db; config: Config; drivers: Registry }
 
@@ -34,7 +35,7 @@ export async function openRepository(
   const entry = deps.drivers[dest.type]
   if (!entry) throw new StorageError('BadConfig', `Unknown destination type “${dest.type}”.`)
   const secrets = readSecrets(deps.config.secretKey, tenant.id, dest)
-  const raw = entry.open(dest.settings, secrets, { tenantName: tenant.name, localRoot: deps.config.localRoot })
+  const raw = entry.open(dest.settings, secrets, { tenantName: tenant.name, localRoot: deps.config.localRoot, guard: guardPolicy(deps.db) })
   const abort = new AbortController()
   signal.addEventListener('abort', () => abort.abort(signal.reason), { once: true })
   let fatal: StorageError | null = null

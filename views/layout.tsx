@@ -33,7 +33,10 @@ const tenantNav: NavItem[] = [
   { href: '/backups/recovery', label: 'Recovery kit', key: 'recovery' },
 ]
 
-const adminNav: NavItem[] = [{ href: '/admin/tenants', label: 'Tenants', key: 'tenants' }]
+const adminNav: NavItem[] = [
+  { href: '/admin/tenants', label: 'Tenants', key: 'tenants' },
+  { href: '/admin/settings', label: 'Policy limits', key: 'settings' },
+]
 
 export function Layout(props: { ctx: PageCtx; title: string; active?: string; children: Child }) {
   const { ctx } = props

@@ -9,7 +9,8 @@ import type { Destination } from '../db/schema.ts'
 import type { Registry } from '../drivers/registry.ts'
 import { parseSettings, redact } from '../drivers/spec.ts'
 import { open, seal } from '../secret-box.ts'
-import { InputError, NotFoundError } from '../errors.ts'
+import { ConflictError, InputError, NotFoundError } from '../errors.ts'
+import { typeAllowed } from '../db/settings.ts'
 import { labelProblem } from './names.ts'
 
 export type DestinationDeps = { db: Db; secretKey: Buffer; drivers: Registry }
@@ -47,6 +48,9 @@ export function saveDestination(
   const driver = deps.drivers[type]
   if (!driver) throw new NotFoundError('That destination type')
   const existing = id === null ? null : getDestination(deps.db, tenantId, id)
+  if (!existing && !typeAllowed(deps.db, type)) {
+    throw new ConflictError('Your hosting provider does not allow this destination type.')
+  }
   if (existing && existing.type !== type) throw new NotFoundError('That destination')
   const errors: Record<string, string> = {}
   const name = input.name.trim()

@@ -4,7 +4,10 @@ import { createTenant, editTenant, setTenantDisabled, type TenantInput } from '.
 import { assignDatabase } from '../domain/databases.ts'
 import { InputError, NotFoundError } from '../errors.ts'
 import { DatabasesCard, EditTenantPage, NewTenantPage, TenantForm, TenantsPage, type TenantFormValues } from '../../views/admin-tenants.tsx'
-import { type AppEnv, type Form, idParam, isHtmx, pageCtx, readForm, redirectTo, str } from './context.ts'
+import { type AppEnv, type Form, all, idParam, isHtmx, pageCtx, readForm, redirectTo, str } from './context.ts'
+import { getAdminSettings, setAdminSetting } from '../db/settings.ts'
+import { AdminSettingsPage } from '../../views/admin-settings.tsx'
+import { isIP } from 'node:net'
 
 export const adminRoutes = new Hono<AppEnv>()
 
@@ -139,3 +142,41 @@ adminRoutes.post('/tenants/:id/databases/:dbId/delete', (c) => {
   return c.html(<DatabasesCard csrf={c.get('csrf')} tenantId={tenant.id} databases={listTenantDatabases(db, tenant.id)} />)
 })
 
+
+adminRoutes.get('/settings', (c) => {
+  const { db, drivers } = c.get('deps')
+  const s = getAdminSettings(db)
+  const allowed = s.allowedTypes ?? Object.keys(drivers)
+  return c.html(<AdminSettingsPage ctx={pageCtx(c)} drivers={drivers} allowed={allowed} allowlist={s.outboundAllow.join('\n')} errors={{}} />)
+})
+
+/** A host name, an IP address, or a CIDR range. */
+function allowEntryProblem(entry: string): string | undefined {
+  const [net, bits, extra] = entry.split('/')
+  if (extra !== undefined) return `“${entry}” is not a host or range.`
+  if (bits !== undefined) {
+    const max = isIP(net!) === 6 ? 128 : isIP(net!) === 4 ? 32 : -1
+    if (max < 0 || !/^\d+$/.test(bits) || Number(bits) > max) return `“${entry}” is not a valid range like 10.0.5.0/24.`
+    return undefined
+  }
+  if (isIP(entry) || /^(?=.{1,253}$)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/.test(entry)) return undefined
+  return `“${entry}” is not a host name or address.`
+}
+
+adminRoutes.post('/settings', async (c) => {
+  const { db, drivers } = c.get('deps')
+  const form = await readForm(c)
+  const types = all(form, 'types').filter((t) => t in drivers)
+  const entries = str(form, 'allowlist').split(/\r?\n/).map((l) => l.trim()).filter(Boolean)
+  const errors: Record<string, string> = {}
+  const bad = entries.map(allowEntryProblem).find(Boolean)
+  if (bad) errors.allowlist = bad
+  if (!types.length) errors.types = 'Allow at least one destination type.'
+  if (Object.keys(errors).length) {
+    const page = <AdminSettingsPage ctx={pageCtx(c)} drivers={drivers} allowed={types} allowlist={str(form, 'allowlist')} errors={errors} />
+    return c.html(page, 422)
+  }
+  setAdminSetting(db, 'allowedTypes', types.length === Object.keys(drivers).length ? null : types)
+  setAdminSetting(db, 'outboundAllow', entries)
+  return redirectTo(c, '/admin/settings', { kind: 'ok', text: 'Limits saved.' })
+})

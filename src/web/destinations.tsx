@@ -3,6 +3,7 @@ import { deleteDestination, getDestination, listDestinations, policiesUsing } fr
 import { describeDestination, saveDestination } from '../domain/destinations.ts'
 import { isSecret } from '../drivers/spec.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
+import { typeAllowed } from '../db/settings.ts'
 import { DestinationForm, DestinationFormPage, DestinationsPage, TypePickerPage } from '../../views/destinations.tsx'
 import { type AppEnv, type Ctx, type Form, idParam, isHtmx, pageCtx, readForm, redirectTo, str, tenantOf } from './context.ts'
 
@@ -17,6 +18,21 @@ function driverOf(c: Ctx, type: string) {
   const driver = c.get('deps').drivers[type]
   if (!driver) throw new NotFoundError('That destination type')
   return driver
+}
+
+/** The types the admin lets tenants add. */
+function allowedDrivers(c: Ctx) {
+  const { db, drivers } = c.get('deps')
+  return Object.fromEntries(Object.entries(drivers).filter(([type]) => typeAllowed(db, type)))
+}
+
+function newTypeOf(c: Ctx): string {
+  const type = c.req.param('type') ?? ''
+  driverOf(c, type)
+  if (!typeAllowed(c.get('deps').db, type)) {
+    throw new ConflictError('Your hosting provider does not allow this destination type.')
+  }
+  return type
 }
 
 /** The `s.<field>` inputs of the form, as raw text keyed by spec field name. */
@@ -48,10 +64,10 @@ destinationRoutes.get('/', (c) => {
   return c.html(<DestinationsPage ctx={pageCtx(c)} rows={rows} drivers={deps.drivers} />)
 })
 
-destinationRoutes.get('/new', (c) => c.html(<TypePickerPage ctx={pageCtx(c)} drivers={c.get('deps').drivers} />))
+destinationRoutes.get('/new', (c) => c.html(<TypePickerPage ctx={pageCtx(c)} drivers={allowedDrivers(c)} />))
 
 destinationRoutes.get('/new/:type', (c) => {
-  const type = c.req.param('type')
+  const type = newTypeOf(c)
   const driver = driverOf(c, type)
   const values = Object.fromEntries(driver.settings.map((f) => [f.name, isSecret(f) ? false : f.default ?? '']))
   const form = { csrf: c.get('csrf'), type, driver, name: '', values, errors: {} }
@@ -84,7 +100,7 @@ async function save(c: Ctx, type: string, id: number | null) {
   }
 }
 
-destinationRoutes.post('/new/:type', (c) => save(c, c.req.param('type'), null))
+destinationRoutes.post('/new/:type', (c) => save(c, newTypeOf(c), null))
 
 destinationRoutes.get('/:id', (c) => {
   const tenant = tenantOf(c)

@@ -7,7 +7,7 @@ import {
   failure,
   isStopping,
   measure,
-  samplePeaks,
+  sampleUsage,
   track,
   type Measured,
 } from './measure.ts'
@@ -74,7 +74,7 @@ export function tarZstd(home: string, out: string): Promise<Measured> {
     })
     track(tar)
     track(zstd)
-    const sampler = samplePeaks([tar.pid ?? -1, zstd.pid ?? -1])
+    const sampler = sampleUsage([tar.pid ?? -1, zstd.pid ?? -1])
     // A zstd that died (or was stopped) shows as its exit status; the broken pipe adds nothing.
     zstd.stdin!.on('error', () => {})
     tar.stdout!.pipe(zstd.stdin!)
@@ -87,7 +87,7 @@ export function tarZstd(home: string, out: string): Promise<Measured> {
       if (codes.length < 2) return
       const ms = performance.now() - start
       const code0 = codes.find((c) => c !== 0) ?? 0
-      const peaks = sampler.stop()
+      const usage = sampler.stop()
       if (isStopping()) return reject(new Interrupted())
       resolve({
         ms,
@@ -96,7 +96,7 @@ export function tarZstd(home: string, out: string): Promise<Measured> {
         code: code0,
         stdout: '',
         stderr,
-        peaks,
+        usage,
         timedOut: false,
       })
     }

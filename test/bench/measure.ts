@@ -1,9 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 
-/** Peak resident memory (VmHWM, bytes) of a root process and, by command name, of its descendants. */
-export type Peaks = { self: number; children: Record<string, number> }
+/**
+ * What a command used: peak resident memory (VmHWM, bytes) of the root process and, by command
+ * name, of its descendants; CPU seconds (user + system) of the root itself and of the children
+ * it has reaped (restic under the panel).
+ */
+export type Usage = {
+  peak: number
+  childPeaks: Record<string, number>
+  cpu: number
+  childCpu: number
+}
 
 /** One timed command. `code` is null when it was killed (timeout or interrupt). */
 export type Measured = {
@@ -14,11 +23,12 @@ export type Measured = {
   code: number | null
   stdout: string
   stderr: string
-  peaks: Peaks
+  usage: Usage
   timedOut: boolean
 }
 
 const SAMPLE_MS = 50
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100
 const running = new Set<ChildProcess>()
 
 function status(pid: number): { name: string; hwm: number } | null {
@@ -57,16 +67,31 @@ function descendants(root: number): number[] {
   return out
 }
 
+/** CPU seconds of `pid` itself and of its reaped children, from /proc/<pid>/stat. */
+function cpuOf(pid: number): { self: number; children: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields 14-17 (utime stime cutime cstime) are 11-14 after the state, in clock ticks.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number)
+    return { self: (f[11]! + f[12]!) / TICKS, children: (f[13]! + f[14]!) / TICKS }
+  } catch {
+    return null
+  }
+}
+
 /**
- * Samples the peak memory of `roots` and their descendants every 50 ms until stopped. VmHWM
- * only grows, so the last sample before a process exits is at most 50 ms stale.
+ * Samples `roots` and their descendants every 50 ms until stopped. VmHWM and CPU time only
+ * grow, so the last sample before a process exits is at most 50 ms stale.
  */
-export function samplePeaks(roots: number[]): { stop(): Peaks } {
-  const peaks: Peaks = { self: 0, children: {} }
+export function sampleUsage(roots: number[]): { stop(): Usage } {
+  const peaks = { self: 0, children: {} as Record<string, number> }
+  const cpu = new Map<number, { self: number; children: number }>()
   const tick = () => {
     for (const root of roots) {
       const own = status(root)
       if (own) peaks.self = Math.max(peaks.self, own.hwm)
+      const used = cpuOf(root)
+      if (used) cpu.set(root, used)
       for (const pid of descendants(root)) {
         const s = status(pid)
         if (s) peaks.children[s.name] = Math.max(peaks.children[s.name] ?? 0, s.hwm)
@@ -78,7 +103,13 @@ export function samplePeaks(roots: number[]): { stop(): Peaks } {
   return {
     stop() {
       clearInterval(timer)
-      return peaks
+      const all = [...cpu.values()]
+      return {
+        peak: peaks.self,
+        childPeaks: peaks.children,
+        cpu: all.reduce((n, c) => n + c.self, 0),
+        childCpu: all.reduce((n, c) => n + c.children, 0),
+      }
     },
   }
 }
@@ -158,7 +189,7 @@ export function measure(
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     track(child)
-    const sampler = samplePeaks([child.pid ?? -1])
+    const sampler = sampleUsage([child.pid ?? -1])
     let stdout = ''
     let stderr = ''
     let timedOut = false
@@ -180,10 +211,10 @@ export function measure(
     })
     child.once('close', (code) => {
       const ms = performance.now() - start
-      const peaks = sampler.stop()
+      const usage = sampler.stop()
       if (timer) clearTimeout(timer)
       if (stopping) return reject(new Interrupted())
-      resolve({ ms, started, ended: Date.now(), code, stdout, stderr, peaks, timedOut })
+      resolve({ ms, started, ended: Date.now(), code, stdout, stderr, usage, timedOut })
     })
   })
 }

@@ -69,40 +69,24 @@ export function removeSystemUser(name: string): void {
   execFileSync('userdel', [name], { stdio: 'ignore' })
 }
 
-/** tenant add, destination add (Local, folder `repo`), policy add: the untimed setup. */
-export async function setUpTenant(panel: Panel, home: string, systemUser: string | null) {
-  const steps: [string[], string?][] = [
-    [
-      [
-        'tenant',
-        'add',
-        'bench',
-        '--home',
-        home,
-        ...(systemUser ? ['--system-user', systemUser] : []),
-      ],
-      'bench password 1\n',
-    ],
-    ['destination add bench --type local --name Local --set folder=repo'.split(' ')],
-    [
-      [
-        'policy',
-        'add',
-        'bench',
-        '--name',
-        'Bench',
-        '--destination',
-        'Local',
-        '--schedule',
-        '0 3 * * *',
-      ],
-    ],
-  ]
-  for (const [args, input] of steps) {
-    const withStdin = input ? [...args, '--password-stdin'] : args
-    const m = await panel.cli(withStdin, { input, timeoutMs: 60_000 })
-    if (m.code !== 0) throw new Error(failure(m, `panel ${args.slice(0, 2).join(' ')}`))
-  }
+async function step(panel: Panel, args: string[], input?: string): Promise<void> {
+  const m = await panel.cli(input ? [...args, '--password-stdin'] : args, { input, timeoutMs: 60_000 })
+  if (m.code !== 0) throw new Error(failure(m, `panel ${args.slice(0, 2).join(' ')}`))
+}
+
+/** `tenant add bench`, untimed; its user is `systemUser` when running as root. */
+export async function addTenant(panel: Panel, home: string, systemUser: string | null) {
+  const user = systemUser ? ['--system-user', systemUser] : []
+  await step(panel, ['tenant', 'add', 'bench', '--home', home, ...user], 'bench password 1\n')
+}
+
+/**
+ * A Local destination `dest` (its own repository in `folder`) and a policy `policy` backing the
+ * home up to it, untimed. One pair per round, so every round starts from an empty repository.
+ */
+export async function addPolicy(panel: Panel, dest: string, folder: string, policy: string) {
+  await step(panel, ['destination', 'add', 'bench', '--type', 'local', '--name', dest, '--set', `folder=${folder}`])
+  await step(panel, ['policy', 'add', 'bench', '--name', policy, '--destination', dest, '--schedule', '0 3 * * *'])
 }
 
 /** Timing of the newest run in the panel's database, or null when there is none. */

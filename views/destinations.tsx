@@ -108,8 +108,10 @@ export function DestinationForm(props: {
   name: string
   values: Record<string, unknown>
   errors: Errors
+  testResult?: { ok: boolean; message: string }
 }) {
   const action = props.id ? `/backups/destinations/${props.id}` : `/backups/destinations/new/${props.type}`
+  const testAction = `${action}/test`
   const basic = props.driver.settings.filter((f) => !f.advanced)
   const advanced = props.driver.settings.filter((f) => f.advanced)
   const advancedError = advanced.some((f) => props.errors[f.name])
@@ -127,9 +129,18 @@ export function DestinationForm(props: {
           {advanced.map(field)}
         </details>
       )}
+      {props.testResult && (
+        <div class={`flash ${props.testResult.ok ? 'flash-ok' : 'flash-error'}`} role="status" id="test-result">
+          <strong>{props.testResult.ok ? 'Test passed. ' : 'Test failed. '}</strong>
+          {props.testResult.message}
+        </div>
+      )}
       <div class="form-actions">
         <button class="button primary" type="submit">
           {props.id ? 'Save destination' : 'Add destination'}
+        </button>
+        <button class="button" type="submit" formaction={testAction} hx-post={testAction} hx-target="closest form" hx-swap="outerHTML" hx-disabled-elt="this">
+          Test connection
         </button>
         <a class="button ghost" href="/backups/destinations">
           Cancel

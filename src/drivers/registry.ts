@@ -25,6 +25,11 @@ export type DriverEntry = {
     secrets: Record<string, string>,
     ctx: DriverContext,
   ): { repository: string; env?: Record<string, string>; note?: string }
+  /**
+   * Called by Test connection before the probe: settings to pin on first contact (an SSH host
+   * key), returned as form text to store with the destination. Absent when nothing is pinned.
+   */
+  pin?(settings: Record<string, unknown>, secrets: Record<string, string>, ctx: DriverContext): Promise<Record<string, string>>
 }
 
 export type Registry = Record<string, DriverEntry>

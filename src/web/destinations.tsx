@@ -4,6 +4,7 @@ import { describeDestination, saveDestination } from '../domain/destinations.ts'
 import { isSecret } from '../drivers/spec.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { typeAllowed } from '../db/settings.ts'
+import { testConnection } from '../domain/test-connection.ts'
 import { DestinationForm, DestinationFormPage, DestinationsPage, TypePickerPage } from '../../views/destinations.tsx'
 import { type AppEnv, type Ctx, type Form, idParam, isHtmx, pageCtx, readForm, redirectTo, str, tenantOf } from './context.ts'
 
@@ -102,6 +103,41 @@ async function save(c: Ctx, type: string, id: number | null) {
 
 destinationRoutes.post('/new/:type', (c) => save(c, newTypeOf(c), null))
 
+/** Test connection: re-renders the form (typed values kept) with the result above the buttons. */
+async function test(c: Ctx, type: string, id: number | null) {
+  const tenant = tenantOf(c)
+  const form = await readForm(c)
+  const raw = settingsInput(form, type, c)
+  const deps = secretDeps(c)
+  const existing = id ? getDestination(deps.db, tenant.id, id) : null
+  const result = await testConnection({ ...deps, localRoot: c.get('deps').config.localRoot }, tenant, type, raw, existing)
+  const pinned = result.ok ? result.pinned : {}
+  if (existing && Object.keys(pinned).length) {
+    // Pinned on first contact (an SSH host key): stored now, checked on every connection after.
+    saveDestination(deps, tenant.id, type, existing.id, { name: existing.name, settings: { ...describeSettings(existing), ...pinned } })
+  }
+  const stored = existing ? describeDestination(deps, tenant.id, existing).values : {}
+  const props = {
+    csrf: c.get('csrf'),
+    type,
+    driver: driverOf(c, type),
+    id: id ?? undefined,
+    name: str(form, 'name'),
+    values: echoValues(c, type, { ...raw, ...pinned }, stored),
+    errors: result.ok ? {} : (result.errors ?? {}),
+    testResult: result,
+  }
+  if (isHtmx(c)) return c.html(<DestinationForm {...props} />)
+  return c.html(<DestinationFormPage ctx={pageCtx(c)} form={props} />)
+}
+
+/** A stored destination's non-secret settings as form text (secrets stay blank: kept as stored). */
+function describeSettings(dest: { settings: Record<string, unknown> }): Record<string, string> {
+  return Object.fromEntries(Object.entries(dest.settings).map(([k, v]) => [k, v === null || v === undefined ? '' : v === true ? 'on' : String(v)]).filter(([, v]) => v !== 'false'))
+}
+
+destinationRoutes.post('/new/:type/test', (c) => test(c, newTypeOf(c), null))
+
 destinationRoutes.get('/:id', (c) => {
   const tenant = tenantOf(c)
   const dest = getDestination(c.get('deps').db, tenant.id, idParam(c))
@@ -113,6 +149,11 @@ destinationRoutes.get('/:id', (c) => {
 destinationRoutes.post('/:id', (c) => {
   const dest = getDestination(c.get('deps').db, tenantOf(c).id, idParam(c))
   return save(c, dest.type, dest.id)
+})
+
+destinationRoutes.post('/:id/test', (c) => {
+  const dest = getDestination(c.get('deps').db, tenantOf(c).id, idParam(c))
+  return test(c, dest.type, dest.id)
 })
 
 destinationRoutes.post('/:id/delete', (c) => {

@@ -44,14 +44,14 @@ export function resticAt(
   }
 }
 
-/** A new repository `<root>/restic-repo` (its `restic init` untimed), cache in `<root>/restic-cache`. */
-export async function directRestic(root: string, timeoutMs: number): Promise<DirectRestic> {
-  const restic = resticAt(
-    join(root, 'restic-repo'),
-    'bench restic password',
-    join(root, 'restic-cache'),
-    timeoutMs,
-  )
+/** A new repository `<root>/restic-<n>/repo` (its `restic init` untimed), cache beside it. */
+export async function directRestic(
+  root: string,
+  n: number,
+  timeoutMs: number,
+): Promise<DirectRestic> {
+  const dir = join(root, `restic-${n}`)
+  const restic = resticAt(join(dir, 'repo'), 'bench restic password', join(dir, 'cache'), timeoutMs)
   const init = await restic.init()
   if (init.code !== 0) throw new Error(failure(init, 'restic init'))
   return restic

@@ -72,7 +72,10 @@ function cpuOf(pid: number): { self: number; children: number } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // Fields 14-17 (utime stime cutime cstime) are 11-14 after the state, in clock ticks.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number)
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number)
     return { self: (f[11]! + f[12]!) / TICKS, children: (f[13]! + f[14]!) / TICKS }
   } catch {
     return null

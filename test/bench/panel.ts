@@ -70,7 +70,10 @@ export function removeSystemUser(name: string): void {
 }
 
 async function step(panel: Panel, args: string[], input?: string): Promise<void> {
-  const m = await panel.cli(input ? [...args, '--password-stdin'] : args, { input, timeoutMs: 60_000 })
+  const m = await panel.cli(input ? [...args, '--password-stdin'] : args, {
+    input,
+    timeoutMs: 60_000,
+  })
   if (m.code !== 0) throw new Error(failure(m, `panel ${args.slice(0, 2).join(' ')}`))
 }
 
@@ -85,8 +88,28 @@ export async function addTenant(panel: Panel, home: string, systemUser: string |
  * home up to it, untimed. One pair per round, so every round starts from an empty repository.
  */
 export async function addPolicy(panel: Panel, dest: string, folder: string, policy: string) {
-  await step(panel, ['destination', 'add', 'bench', '--type', 'local', '--name', dest, '--set', `folder=${folder}`])
-  await step(panel, ['policy', 'add', 'bench', '--name', policy, '--destination', dest, '--schedule', '0 3 * * *'])
+  await step(panel, [
+    'destination',
+    'add',
+    'bench',
+    '--type',
+    'local',
+    '--name',
+    dest,
+    '--set',
+    `folder=${folder}`,
+  ])
+  await step(panel, [
+    'policy',
+    'add',
+    'bench',
+    '--name',
+    policy,
+    '--destination',
+    dest,
+    '--schedule',
+    '0 3 * * *',
+  ])
 }
 
 /** Timing of the newest run in the panel's database, or null when there is none. */

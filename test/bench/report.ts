@@ -89,7 +89,12 @@ function breakdown(name: string, c: CaseResult, round: string): string[] {
       ? `  ${round}${name}: ${seconds(m.ms)} wall = ${seconds(t.queuedAt - m.started)} CLI start ` +
         `and setup + ${seconds(t.startedAt - t.queuedAt)} queued + job ` +
         `${seconds(t.finishedAt - t.startedAt)} (` +
-        t.stages.map((s) => `${s.name}${s.status === 'success' || !s.status ? '' : ` (${s.status})`} ${seconds(s.ms)}`).join(', ') +
+        t.stages
+          .map(
+            (s) =>
+              `${s.name}${s.status === 'success' || !s.status ? '' : ` (${s.status})`} ${seconds(s.ms)}`,
+          )
+          .join(', ') +
         `) + ${seconds(m.ended - t.finishedAt)} job end to exit`
       : `  ${round}${name}: ${seconds(m.ms)} wall, no run recorded`,
     `      CPU: panel process ${m.usage.cpu.toFixed(1)} s, its restic and helpers ` +
@@ -129,7 +134,9 @@ export function summary(r: Results): string {
   lines.push(['peak memory (restic)', mb(peaks.panelRestic), mb(peaks.restic), '', ''])
 
   const each = (name: CaseName, col: 'panel' | 'restic' | 'tar') =>
-    r.rounds.map((round) => round.cases[name][col]).map((c) => (ok(c) ? (c.ms / 1000).toFixed(2) : 'x'))
+    r.rounds
+      .map((round) => round.cases[name][col])
+      .map((c) => (ok(c) ? (c.ms / 1000).toFixed(2) : 'x'))
   return [
     `panel backup benchmark, BENCH_SCALE=${r.scale}` +
       (many ? `, ${r.rounds.length} rounds (median shown)` : ''),

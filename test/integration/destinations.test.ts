@@ -125,3 +125,31 @@ describe('secret fields (a driver with every field type)', async () => {
     expect(readSecrets(deps.config.secretKey, alice.id, listDestinations(deps.db, alice.id)[0]!).password).toBe('new-one')
   })
 })
+
+describe('Test connection', async () => {
+  const { readdirSync, writeFileSync, mkdirSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const deps = freshDeps()
+  await addTenant(deps, 'alice')
+  const c = new Client(deps)
+  await c.login('alice')
+
+  it('writes, reads back and removes a probe, keeping the typed form', async () => {
+    const res = await c.post('/backups/destinations/new/local/test', { name: 'Typed name', 's.folder': 'probe-here' }, { htmx: true })
+    expect(res.status).toBe(200)
+    expect(res.body).toContain('Test passed.')
+    expect(res.body).toContain('value="Typed name"')
+    expect(readdirSync(join(deps.config.localRoot, 'alice', 'probe-here'))).toEqual([])
+    expect((await c.get('/backups/destinations')).body).not.toContain('Typed name')
+  })
+
+  it('says plainly what is wrong, and flags bad fields', async () => {
+    mkdirSync(join(deps.config.localRoot, 'alice'), { recursive: true })
+    writeFileSync(join(deps.config.localRoot, 'alice', 'blocked'), 'a file where a folder should be')
+    const res = await c.post('/backups/destinations/new/local/test', { name: 'X', 's.folder': 'blocked/inner' }, { htmx: true })
+    expect(res.body).toMatch(/<strong>Test failed. <\/strong>\w/)
+    const bad = await c.post('/backups/destinations/new/local/test', { name: 'X', 's.folder': '../etc' })
+    expect(bad.body).toContain('Fix the highlighted fields first.')
+    expect(bad.body).toContain('id="f-s-folder-error"')
+  })
+})

@@ -1,0 +1,49 @@
+import type { Destination, Tenant } from '../db/schema.ts'
+import type { DestinationDeps } from './destinations.ts'
+import { readSecrets } from './destinations.ts'
+import { parseSettings } from '../drivers/spec.ts'
+import { probe } from '../drivers/probe.ts'
+import { StorageError } from '../drivers/types.ts'
+import { guardPolicy } from '../db/settings.ts'
+import { NotFoundError } from '../errors.ts'
+
+export type TestResult =
+  | { ok: true; message: string; pinned: Record<string, string> }
+  | { ok: false; message: string; errors?: Record<string, string> }
+
+/**
+ * Test connection from form text (blank secrets fall back to the stored destination's):
+ * pins what the driver pins on first contact, then writes, reads back, lists and removes a
+ * probe object. Never throws for a connection problem; says what went wrong in plain words.
+ */
+export async function testConnection(
+  deps: DestinationDeps & { localRoot: string },
+  tenant: Tenant,
+  type: string,
+  raw: Record<string, string | undefined>,
+  existing: Destination | null,
+): Promise<TestResult> {
+  const entry = deps.drivers[type]
+  if (!entry) throw new NotFoundError('That destination type')
+  const stored = existing ? readSecrets(deps.secretKey, tenant.id, existing) : {}
+  let parsed = parseSettings(entry.settings, raw, stored)
+  if (!parsed.ok) return { ok: false, message: 'Fix the highlighted fields first.', errors: parsed.errors }
+  const ctx = { tenantName: tenant.name, localRoot: deps.localRoot, guard: guardPolicy(deps.db) }
+  const signal = AbortSignal.timeout(30_000)
+  let driver
+  try {
+    const pinned = (await entry.pin?.(parsed.settings, parsed.secrets, ctx)) ?? {}
+    if (Object.keys(pinned).length) {
+      parsed = parseSettings(entry.settings, { ...raw, ...pinned }, stored)
+      if (!parsed.ok) return { ok: false, message: 'The server answered with something unexpected.', errors: parsed.errors }
+    }
+    driver = entry.open(parsed.settings, parsed.secrets, ctx)
+    const message = await probe(driver, signal)
+    return { ok: true, message, pinned }
+  } catch (err) {
+    if (signal.aborted) return { ok: false, message: 'Timed out after 30 seconds without an answer.' }
+    return { ok: false, message: err instanceof StorageError ? err.message : (err as Error).message }
+  } finally {
+    await driver?.close?.().catch(() => {})
+  }
+}

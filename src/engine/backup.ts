@@ -173,7 +173,7 @@ async function backupTo(deps: EngineDeps, t: Target): Promise<Outcome> {
     skipRetention(deps, t, 'the snapshot failed')
     return { status: 'failed', reason, permanent: isPermanent(cause) }
   } finally {
-    await repo?.bridge.close()
+    await repo?.close()
   }
 }
 

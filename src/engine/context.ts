@@ -5,7 +5,7 @@ import type { Registry } from '../drivers/registry.ts'
 import type { Driver } from '../drivers/types.ts'
 import { StorageError } from '../drivers/types.ts'
 import { readSecrets } from '../domain/destinations.ts'
-import { withRetry } from '../drivers/with-retry.ts'
+import { withLimit, withRetry } from '../drivers/with-retry.ts'
 import { repositoryFor, repositoryPassword, markInitialized } from '../db/repositories.ts'
 import { startBridge, type Bridge } from './bridge.ts'
 import { runRestic, type ResticEnv } from './restic.ts'
@@ -16,7 +16,15 @@ import { guardPolicy } from '../db/settings.ts'
 export type EngineDeps = { db: Db; config: Config; drivers: Registry }
 
 /** A restic repository opened through a fresh storage bridge for one job. */
-export type OpenRepo = { env: ResticEnv; bridge: Bridge; driver: Driver; repositoryId: number; storageError: () => StorageError | null }
+export type OpenRepo = {
+  env: ResticEnv
+  bridge: Bridge
+  driver: Driver
+  repositoryId: number
+  storageError: () => StorageError | null
+  /** Stops the bridge and releases the destination's connections. */
+  close(): Promise<void>
+}
 
 /**
  * Opens the tenant's repository on `dest` behind a loopback bridge: restic sees only the
@@ -39,15 +47,20 @@ export async function openRepository(
   const abort = new AbortController()
   signal.addEventListener('abort', () => abort.abort(signal.reason), { once: true })
   let fatal: StorageError | null = null
-  // watch() sits under withRetry so the first disk-full or permanent error stops restic at once.
-  const driver = withRetry(watch(raw, (err) => {
+  // watch() sits under withRetry so the first disk-full or permanent error stops restic at once;
+  // withLimit keeps restic's parallel requests within what the destination tolerates.
+  const driver = withLimit(withRetry(watch(raw, (err) => {
     if (err.code === 'NotFound') return
     if (err.permanent || /full/i.test(err.message)) {
       fatal ??= err
       abort.abort(err)
     }
-  }))
+  })), raw.capabilities.maxConnections)
   const bridge = await startBridge(driver)
+  const close = async () => {
+    await bridge.close()
+    await raw.close?.().catch(() => {})
+  }
   const repo = repositoryFor(deps.db, deps.config.secretKey, tenant.id, dest.id)
   const env: ResticEnv = {
     repository: bridge.url,
@@ -70,10 +83,10 @@ export async function openRepository(
     // at a time, so its locks are dead ones restic itself cannot prove stale.
     if (opts.clearLocks && exists) await runRestic(['unlock', '--remove-all'], env)
   } catch (err) {
-    await bridge.close()
+    await close()
     throw fatal ?? err
   }
-  return { env, bridge, driver, repositoryId: repo.id, storageError: () => fatal }
+  return { env, bridge, driver, repositoryId: repo.id, storageError: () => fatal, close }
 }
 
 /** Calls `onError` for every StorageError the driver rejects with, then rethrows it. */

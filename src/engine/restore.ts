@@ -90,7 +90,7 @@ export async function runRestoreJob(deps: EngineDeps, job: Job, signal: AbortSig
       }
       await emptyDirAs(who, join(work, 'restore')).catch(() => {})
     } finally {
-      await repo.bridge.close()
+      await repo.close()
     }
     finishRun(db, run.id, 'success')
     logRun(db, run.id, 'info', 'Restore finished.')

@@ -30,7 +30,7 @@ export async function withRepository<T>(
   try {
     return await fn(repo)
   } finally {
-    await repo.bridge.close()
+    await repo.close()
   }
 }
 

@@ -7,12 +7,11 @@ import { getTenant, listTenantDatabases } from '../db/tenants.ts'
 import { getDestination, listDestinations } from '../db/destinations.ts'
 import { createRun, finishRun, finishStage, logRun, setRunProgress, startStage } from '../db/runs.ts'
 import { dbConnOf } from '../domain/databases.ts'
-import { StorageError } from '../drivers/types.ts'
 import { dumpDatabase } from './dumps.ts'
 import { emptyDirAs, writeFileAs } from './as-tenant.ts'
 import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
 import { openRepository, type EngineDeps } from './context.ts'
-import { EXIT_PARTIAL, ResticError, runRestic } from './restic.ts'
+import { EXIT_PARTIAL, runRestic } from './restic.ts'
 import { plainReason, isPermanent, JobFailed } from './failure.ts'
 
 type Outcome = { status: 'success' | 'partial' | 'failed'; reason?: string; permanent?: boolean; bytes?: number }
@@ -204,4 +203,3 @@ async function retention(deps: EngineDeps, t: Target, env: Parameters<typeof run
   }
 }
 
-export { ResticError, StorageError }

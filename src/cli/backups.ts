@@ -22,7 +22,7 @@ import type { Tenant } from '../db/schema.ts'
  * `panel serve` running). Returns the job's final status.
  */
 async function waitFor(deps: CliDeps, tenantId: number, jobId: number): Promise<'done' | 'failed'> {
-  const runner = startRunner({ db: deps.db, handlers: jobHandlers(deps), concurrency: 1, pollMs: 300, onError: () => {} })
+  const runner = startRunner({ db: deps.db, handlers: jobHandlers(deps), concurrency: 1, pollMs: 100, onError: () => {} })
   try {
     for (;;) {
       const job = getJob(deps.db, tenantId, jobId)
@@ -31,7 +31,7 @@ async function waitFor(deps: CliDeps, tenantId: number, jobId: number): Promise<
         process.stderr.write(`panel: attempt ${job.attempts} failed, will retry: ${job.lastError}\n`)
         return 'failed'
       }
-      await new Promise((r) => setTimeout(r, 300))
+      await new Promise((r) => setTimeout(r, 100))
     }
   } finally {
     await runner.stop()

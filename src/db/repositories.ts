@@ -34,3 +34,13 @@ export function repositoryPassword(key: Buffer, repo: Repository): string {
 export function markInitialized(db: Db, id: number): void {
   db.update(repositories).set({ initializedAt: new Date() }).where(eq(repositories.id, id)).run()
 }
+
+/** True when the repository was never pruned or not in the last day. */
+export function pruneDue(db: Db, id: number, now = Date.now()): boolean {
+  const row = db.select({ prunedAt: repositories.prunedAt }).from(repositories).where(eq(repositories.id, id)).get()
+  return !row?.prunedAt || now - row.prunedAt.getTime() > 24 * 3600_000
+}
+
+export function markPruned(db: Db, id: number): void {
+  db.update(repositories).set({ prunedAt: new Date() }).where(eq(repositories.id, id)).run()
+}

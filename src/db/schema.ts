@@ -269,6 +269,8 @@ export const repositories = sqliteTable(
       .references(() => destinations.id, { onDelete: 'cascade' }),
     passwordSealed: text('password_sealed').notNull(),
     initializedAt: integer('initialized_at', { mode: 'timestamp_ms' }),
+    /** Last `restic prune`: forgotten data is reclaimed at most daily, not after every backup. */
+    prunedAt: integer('pruned_at', { mode: 'timestamp_ms' }),
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex('repositories_destination').on(t.destinationId)],

@@ -10,7 +10,8 @@ import { dbConnOf } from '../domain/databases.ts'
 import { dumpDatabase } from './dumps.ts'
 import { emptyDirAs, writeFileAs } from './as-tenant.ts'
 import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
-import { openRepository, type EngineDeps } from './context.ts'
+import { openRepository, type EngineDeps, type OpenRepo } from './context.ts'
+import { markPruned, pruneDue } from '../db/repositories.ts'
 import { EXIT_PARTIAL, runRestic } from './restic.ts'
 import { plainReason, isPermanent, JobFailed } from './failure.ts'
 
@@ -125,7 +126,7 @@ type Target = {
 async function backupTo(deps: EngineDeps, t: Target): Promise<Outcome> {
   const { db } = deps
   const stage = startStage(db, t.runId, 'snapshot', t.dest.id)
-  let repo: Awaited<ReturnType<typeof openRepository>> | null = null
+  let repo: OpenRepo | null = null
   try {
     repo = await openRepository(deps, t.tenant, t.dest, t.work, t.who, t.signal, { create: true, clearLocks: t.retryAfterCrash })
     const unreadable: string[] = []
@@ -162,7 +163,7 @@ async function backupTo(deps: EngineDeps, t: Target): Promise<Outcome> {
       return { status: 'partial', reason: `${t.dest.name}: ${message}`, bytes }
     }
     finishStage(db, stage.id, 'success', { bytes, snapshotId, message: `Snapshot ${snapshotId?.slice(0, 8)} stored on ${t.dest.name}.` })
-    await retention(deps, t, repo.env)
+    await retention(deps, t, repo)
     return { status: 'success', bytes }
   } catch (err) {
     const cause = repo?.storageError() ?? err
@@ -181,8 +182,12 @@ function skipRetention(deps: EngineDeps, t: Target, why: string) {
   finishStage(deps.db, stage.id, 'skipped', { message: `Skipped because ${why}; nothing was deleted.` })
 }
 
-/** `forget --prune` for this policy's snapshots only; restic always keeps the newest one. */
-async function retention(deps: EngineDeps, t: Target, env: Parameters<typeof runRestic>[1]) {
+/**
+ * `forget` for this policy's snapshots only (restic always keeps the newest), then `prune` to
+ * reclaim the space, at most once a day per repository: pruning rereads the index and costs
+ * more than a no-change backup, and forgotten snapshots are already gone from listings.
+ */
+async function retention(deps: EngineDeps, t: Target, repo: OpenRepo) {
   const stage = startStage(deps.db, t.runId, 'retention', t.dest.id)
   const p = t.policy
   const keep = [
@@ -191,12 +196,21 @@ async function retention(deps: EngineDeps, t: Target, env: Parameters<typeof run
   ].filter(([, n]) => Number(n) > 0).flatMap(([flag, n]) => [String(flag), String(n)])
   try {
     let removed = 0
-    await runRestic(['forget', '--json', '--prune', '--tag', `policy:${p.id}`, '--group-by', '', ...keep], env, {
+    await runRestic(['forget', '--json', '--tag', `policy:${p.id}`, '--group-by', '', ...keep], repo.env, {
       onJson: (m) => {
         for (const group of Array.isArray(m) ? m : [m]) removed += (group?.remove ?? []).length
       },
     })
-    finishStage(deps.db, stage.id, 'success', { message: removed ? `Removed ${removed} old snapshot(s).` : 'Nothing to remove.' })
+    let pruned = false
+    if (removed && pruneDue(deps.db, repo.repositoryId)) {
+      await runRestic(['prune'], repo.env)
+      markPruned(deps.db, repo.repositoryId)
+      pruned = true
+    }
+    const message = !removed
+      ? 'Nothing to remove.'
+      : `Removed ${removed} old snapshot(s); ${pruned ? 'their space was reclaimed.' : 'their space is reclaimed at the next daily prune.'}`
+    finishStage(deps.db, stage.id, 'success', { message })
   } catch (err) {
     finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
     throw err

@@ -80,9 +80,13 @@ export async function runRestoreJob(deps: EngineDeps, job: Job, signal: AbortSig
         const from = staging + home
         if (p.mode === 'inplace') await runAs(who, 'cp', ['-a', '--remove-destination', '--', `${from}/.`, `${home}/`])
         else {
-          const target = join(home, p.newName!)
-          await runAs(who, 'mkdir', ['--', target])
-          await runAs(who, 'cp', ['-a', '--', `${from}/.`, `${target}/`])
+          // One rename when work dir and home share a filesystem; mv copies across otherwise.
+          // -T with a new name: an existing folder of that name is never merged into.
+          await runAs(who, 'mv', ['-T', '--no-clobber', '--', from, join(home, p.newName!)])
+          await runAs(who, 'test', ['-e', from]).then(
+            () => Promise.reject(new Error(`A folder named “${p.newName}” already exists in your home.`)),
+            () => undefined,
+          )
         }
         await runAs(who, 'rm', ['-rf', '--', staging])
         const where = p.mode === 'inplace' ? 'in place' : `into ${p.newName}`

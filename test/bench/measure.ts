@@ -175,7 +175,8 @@ export async function stopStarted(): Promise<void> {
 
 /**
  * Runs `cmd args` (no shell) with optional stdin text, timing wall clock from spawn to exit and
- * sampling peak memory. Never rejects for a non-zero exit: the caller decides what failed.
+ * sampling memory and CPU (`Usage`). Never rejects for a non-zero exit: the caller decides what
+ * failed. Rejects with `Interrupted` once the benchmark is stopping.
  */
 export function measure(
   cmd: string,

@@ -101,6 +101,28 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
     expect(listRuns(deps.db, alice.tenant.id).filter((r) => r.jobId === a.job.id)).toHaveLength(1)
   })
 
+  it('retention forgets beyond the policy and prunes at most once a day', async () => {
+    const destId = deps.db.query.destinations.findFirst().sync()!.id
+    const policyId = policy(deps, alice.tenant.id, [destId], { name: 'Retention', exclude: 'hardlink-root' })
+    const messages: string[] = []
+    for (let i = 0; i < 3; i++) {
+      const { job } = requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
+      runner.wake()
+      await waitJob(deps, alice.tenant.id, job.id)
+      const run = listRuns(deps.db, alice.tenant.id).find((r) => r.jobId === job.id)!
+      messages.push(runStagesOf(deps.db, run.id).find((s) => s.name === 'retention')!.message!)
+    }
+    // keep-daily 7: today's earlier snapshot is forgotten each time; prune ran once today.
+    expect(messages).toEqual([
+      'Nothing to remove.',
+      'Removed 1 old snapshot(s); their space was reclaimed.',
+      'Removed 1 old snapshot(s); their space is reclaimed at the next daily prune.',
+    ])
+    const dest = getDestination(deps.db, alice.tenant.id, destId)
+    const mine = (await listSnapshots(deps, alice.tenant, dest)).filter((s) => s.tags.includes(`policy:${policyId}`))
+    expect(mine).toHaveLength(1)
+  })
+
   it('stock restic, given only the recovery kit, restores the repository byte for byte', async () => {
     const dest = getDestination(deps.db, alice.tenant.id, deps.db.query.destinations.findFirst().sync()!.id)
     const kit = recoveryKit(deps, alice.tenant, dest)

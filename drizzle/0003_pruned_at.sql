@@ -1,0 +1,1 @@
+ALTER TABLE `repositories` ADD `pruned_at` integer;

@@ -2,6 +2,7 @@ import type { Spec } from './spec.ts'
 import type { Driver } from './types.ts'
 import type { GuardPolicy } from './guard.ts'
 import { local } from './local/index.ts'
+import { webdav } from './webdav/index.ts'
 
 /**
  * Where a driver instance works: the tenant it serves, the admin's local backup root, and the
@@ -35,6 +36,6 @@ export type DriverEntry = {
 export type Registry = Record<string, DriverEntry>
 
 /** Every destination type, listed explicitly (restic's all.go): no import side effects. */
-export const drivers = { local } satisfies Registry
+export const drivers = { local, webdav } satisfies Registry
 
 export type DriverType = keyof typeof drivers

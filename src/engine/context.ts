@@ -21,6 +21,7 @@ export type OpenRepo = {
   bridge: Bridge
   driver: Driver
   repositoryId: number
+  /** Why the destination failed (a fatal error, else the last one restic retried past), if it did. */
   storageError: () => StorageError | null
   /** Stops the bridge and releases the destination's connections. */
   close(): Promise<void>
@@ -47,10 +48,13 @@ export async function openRepository(
   const abort = new AbortController()
   signal.addEventListener('abort', () => abort.abort(signal.reason), { once: true })
   let fatal: StorageError | null = null
+  // The last error restic retried past: if restic then gives up, this is the plain reason.
+  let last: StorageError | null = null
   // watch() sits under withRetry so the first disk-full or permanent error stops restic at once;
   // withLimit keeps restic's parallel requests within what the destination tolerates.
   const driver = withLimit(withRetry(watch(raw, (err) => {
     if (err.code === 'NotFound') return
+    last = err
     if (err.permanent || /full/i.test(err.message)) {
       fatal ??= err
       abort.abort(err)
@@ -86,7 +90,7 @@ export async function openRepository(
     await close()
     throw fatal ?? err
   }
-  return { env, bridge, driver, repositoryId: repo.id, storageError: () => fatal, close }
+  return { env, bridge, driver, repositoryId: repo.id, storageError: () => fatal ?? last, close }
 }
 
 /** Calls `onError` for every StorageError the driver rejects with, then rethrows it. */

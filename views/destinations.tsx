@@ -2,6 +2,7 @@ import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf, SpecField, TextInput, type Errors } from './fields.tsx'
 import type { DriverEntry, Registry } from '../src/drivers/registry.ts'
 import { isSecret } from '../src/drivers/spec.ts'
+import { DropboxBox } from './dropbox.tsx'
 
 export type DestinationRow = {
   id: number
@@ -153,12 +154,17 @@ export function DestinationForm(props: {
 export function DestinationFormPage(props: {
   ctx: PageCtx
   form: Parameters<typeof DestinationForm>[0]
+  /** For a saved Dropbox destination: whether a refresh token is stored. */
+  dropboxConnected?: boolean
 }) {
   const title = props.form.id ? `Edit ${props.form.name}` : `New ${props.form.driver.label} destination`
   return (
     <Layout ctx={props.ctx} title={title} active="destinations">
       <PageHead title={title} lead={props.form.driver.description} />
       <DestinationForm {...props.form} />
+      {props.form.type === 'dropbox' && props.form.id && (
+        <DropboxBox csrf={props.ctx.csrf} id={props.form.id} connected={Boolean(props.dropboxConnected)} />
+      )}
     </Layout>
   )
 }

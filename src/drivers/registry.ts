@@ -3,6 +3,7 @@ import type { Driver } from './types.ts'
 import type { GuardPolicy } from './guard.ts'
 import { local } from './local/index.ts'
 import { webdav } from './webdav/index.ts'
+import { dropbox } from './dropbox/index.ts'
 
 /**
  * Where a driver instance works: the tenant it serves, the admin's local backup root, and the
@@ -36,6 +37,6 @@ export type DriverEntry = {
 export type Registry = Record<string, DriverEntry>
 
 /** Every destination type, listed explicitly (restic's all.go): no import side effects. */
-export const drivers = { local, webdav } satisfies Registry
+export const drivers = { local, webdav, dropbox } satisfies Registry
 
 export type DriverType = keyof typeof drivers

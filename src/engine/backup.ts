@@ -196,6 +196,7 @@ async function retention(deps: EngineDeps, t: Target, repo: OpenRepo) {
   ].filter(([, n]) => Number(n) > 0).flatMap(([flag, n]) => [String(flag), String(n)])
   try {
     let removed = 0
+    await runRestic(['unlock'], repo.env) // stale locks only: forget and prune need the repo to themselves
     await runRestic(['forget', '--json', '--tag', `policy:${p.id}`, '--group-by', '', ...keep], repo.env, {
       onJson: (m) => {
         for (const group of Array.isArray(m) ? m : [m]) removed += (group?.remove ?? []).length

@@ -34,7 +34,17 @@ export async function runVerify(
 async function checkOne(deps: EngineDeps, tenant: Tenant, dest: Destination, runId: number, subset: string, signal?: AbortSignal) {
   const stage = startStage(deps.db, runId, 'check', dest.id)
   try {
-    await withRepository(deps, tenant, dest, (repo) => runRestic(['check', `--read-data-subset=${subset}`], repo.env), signal)
+    await withRepository(
+      deps,
+      tenant,
+      dest,
+      async (repo) => {
+        // A run cut off with its destination gone leaves a lock restic proves stale but keeps.
+        await runRestic(['unlock'], repo.env)
+        await runRestic(['check', `--read-data-subset=${subset}`], repo.env)
+      },
+      signal,
+    )
     const message = `Repository is healthy (structure checked, ${subset} of the data re-read).`
     finishStage(deps.db, stage.id, 'success', { message })
     return { destination: dest.name, ok: true, message }

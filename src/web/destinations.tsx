@@ -5,6 +5,7 @@ import { isSecret } from '../drivers/spec.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { typeAllowed } from '../db/settings.ts'
 import { testConnection } from '../domain/test-connection.ts'
+import { settingsAsText } from '../domain/settings-text.ts'
 import { DestinationForm, DestinationFormPage, DestinationsPage, TypePickerPage } from '../../views/destinations.tsx'
 import { type AppEnv, type Ctx, type Form, idParam, isHtmx, pageCtx, readForm, redirectTo, str, tenantOf } from './context.ts'
 
@@ -114,7 +115,7 @@ async function test(c: Ctx, type: string, id: number | null) {
   const pinned = result.ok ? result.pinned : {}
   if (existing && Object.keys(pinned).length) {
     // Pinned on first contact (an SSH host key): stored now, checked on every connection after.
-    saveDestination(deps, tenant.id, type, existing.id, { name: existing.name, settings: { ...describeSettings(existing), ...pinned } })
+    saveDestination(deps, tenant.id, type, existing.id, { name: existing.name, settings: { ...settingsAsText(existing.settings), ...pinned } })
   }
   const stored = existing ? describeDestination(deps, tenant.id, existing).values : {}
   const props = {
@@ -131,10 +132,6 @@ async function test(c: Ctx, type: string, id: number | null) {
   return c.html(<DestinationFormPage ctx={pageCtx(c)} form={props} />)
 }
 
-/** A stored destination's non-secret settings as form text (secrets stay blank: kept as stored). */
-function describeSettings(dest: { settings: Record<string, unknown> }): Record<string, string> {
-  return Object.fromEntries(Object.entries(dest.settings).map(([k, v]) => [k, v === null || v === undefined ? '' : v === true ? 'on' : String(v)]).filter(([, v]) => v !== 'false'))
-}
 
 destinationRoutes.post('/new/:type/test', (c) => test(c, newTypeOf(c), null))
 
@@ -143,7 +140,7 @@ destinationRoutes.get('/:id', (c) => {
   const dest = getDestination(c.get('deps').db, tenant.id, idParam(c))
   const shown = describeDestination(secretDeps(c), tenant.id, dest)
   const form = { csrf: c.get('csrf'), type: dest.type, driver: driverOf(c, dest.type), id: dest.id, name: dest.name, values: shown.values, errors: {} }
-  return c.html(<DestinationFormPage ctx={pageCtx(c)} form={form} />)
+  return c.html(<DestinationFormPage ctx={pageCtx(c)} form={form} dropboxConnected={shown.values.refreshToken === true} />)
 })
 
 destinationRoutes.post('/:id', (c) => {

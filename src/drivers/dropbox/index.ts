@@ -1,0 +1,68 @@
+import type { DriverContext } from '../registry.ts'
+import { StorageError } from '../types.ts'
+import { dropboxApi } from './api.ts'
+import { dropboxDriver } from './driver.ts'
+import { rootOf, settings, type DropboxSettings } from './settings.ts'
+
+export { authorizeUrl, exchangeCode, newCodeVerifier } from './oauth.ts'
+
+const folderOf = (values: Record<string, unknown>, ctx: DriverContext) =>
+  rootOf(String((values as Partial<DropboxSettings>).remotePath ?? ''), ctx.tenantName)
+
+export const dropbox = {
+  label: 'Dropbox',
+  description:
+    'Your Dropbox, through a Dropbox app you create; press Connect Dropbox once to sign in.',
+  settings,
+  /**
+   * A driver on `/<remote path>/<tenant>` (inside the app folder for app-folder apps). Throws
+   * BadConfig while the destination has no refresh token (Connect Dropbox not done yet).
+   */
+  open(values: Record<string, unknown>, secrets: Record<string, string>, ctx: DriverContext) {
+    const { appKey } = values as Partial<DropboxSettings>
+    const { appSecret, refreshToken } = secrets
+    if (!appKey || !appSecret)
+      throw new StorageError('BadConfig', 'Enter the Dropbox app key and app secret.')
+    if (!refreshToken) {
+      throw new StorageError(
+        'BadConfig',
+        'Dropbox is not connected yet: press Connect Dropbox to sign in.',
+      )
+    }
+    return dropboxDriver(
+      dropboxApi({ appKey, appSecret, refreshToken }, ctx.guard),
+      folderOf(values, ctx),
+    )
+  },
+  /**
+   * restic has no Dropbox backend: stock restic reaches the repository through rclone
+   * (`rclone:` repositories), with an rclone remote named `dropbox` defined by the environment.
+   */
+  repository(values: Record<string, unknown>, secrets: Record<string, string>, ctx: DriverContext) {
+    const path = folderOf(values, ctx).slice(1)
+    const { appKey = '' } = values as Partial<DropboxSettings>
+    // An expired placeholder access token: rclone renews it from the refresh token at once.
+    const token = JSON.stringify({
+      access_token: '',
+      token_type: 'bearer',
+      refresh_token: secrets.refreshToken ?? '',
+      expiry: '2000-01-01T00:00:00Z',
+    })
+    return {
+      repository: `rclone:dropbox:${path}`,
+      env: {
+        RCLONE_CONFIG_DROPBOX_TYPE: 'dropbox',
+        RCLONE_CONFIG_DROPBOX_CLIENT_ID: String(appKey),
+        RCLONE_CONFIG_DROPBOX_CLIENT_SECRET: secrets.appSecret ?? '',
+        RCLONE_CONFIG_DROPBOX_TOKEN: token,
+      },
+      note:
+        'restic has no Dropbox backend of its own; it reaches Dropbox through rclone (install rclone, https://rclone.org). ' +
+        'The variables above define an rclone remote named “dropbox”; the same remote in rclone.conf is:\n' +
+        '[dropbox]\ntype = dropbox\nclient_id = <app key>\nclient_secret = <app secret>\n' +
+        'token = {"access_token":"","token_type":"bearer","refresh_token":"<refresh token>","expiry":"2000-01-01T00:00:00Z"}\n' +
+        `Then: restic -r rclone:dropbox:${path} snapshots. ` +
+        `Or serve it once and use restic's REST backend: rclone serve restic dropbox:${path} & restic -r rest:http://127.0.0.1:8080/ snapshots.`,
+    }
+  },
+}

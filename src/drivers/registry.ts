@@ -2,6 +2,7 @@ import type { Spec } from './spec.ts'
 import type { Driver } from './types.ts'
 import type { GuardPolicy } from './guard.ts'
 import { local } from './local/index.ts'
+import { s3 } from './s3/index.ts'
 import { webdav } from './webdav/index.ts'
 import { dropbox } from './dropbox/index.ts'
 
@@ -37,6 +38,6 @@ export type DriverEntry = {
 export type Registry = Record<string, DriverEntry>
 
 /** Every destination type, listed explicitly (restic's all.go): no import side effects. */
-export const drivers = { local, webdav, dropbox } satisfies Registry
+export const drivers = { local, s3, webdav, dropbox } satisfies Registry
 
 export type DriverType = keyof typeof drivers

@@ -58,6 +58,8 @@ export async function startBridge(
       log(`bridge: ${req.method} refused: wrong or missing credentials`)
       return send(res, 401, 'unauthorized', { 'WWW-Authenticate': 'Basic realm="restic"' })
     }
+    // pipeline() detaches the socket from a failed upload; keep it to close it ourselves.
+    const socket = req.socket
     void serve(driver, req, res, counts).catch((err) => {
       const path = (req.url ?? '').split('?')[0]
       const code = err instanceof StorageError ? err.code : undefined
@@ -65,6 +67,9 @@ export async function startBridge(
       if (res.headersSent) res.destroy()
       else if (code === 'NotFound') send(res, 404, 'not found')
       else send(res, 500, code ? `storage error (${code})` : 'internal error')
+      // An upload cut off before its body was read would leave restic waiting on this
+      // connection until keep-alive ends (a minute): close it so restic retries at once.
+      if (!req.complete) res.once('finish', () => socket.destroy())
     })
   })
   // Outlive Go's idle connections a little less eagerly than Node's 5 s default.

@@ -196,11 +196,18 @@ async function retention(deps: EngineDeps, t: Target, repo: OpenRepo) {
   ].filter(([, n]) => Number(n) > 0).flatMap(([flag, n]) => [String(flag), String(n)])
   try {
     let removed = 0
-    await runRestic(['unlock'], repo.env) // stale locks only: forget and prune need the repo to themselves
-    await runRestic(['forget', '--json', '--tag', `policy:${p.id}`, '--group-by', '', ...keep], repo.env, {
-      onJson: (m) => {
-        for (const group of Array.isArray(m) ? m : [m]) removed += (group?.remove ?? []).length
-      },
+    const forget = () =>
+      runRestic(['forget', '--json', '--tag', `policy:${p.id}`, '--group-by', '', ...keep], repo.env, {
+        onJson: (m) => {
+          for (const group of Array.isArray(m) ? m : [m]) removed += (group?.remove ?? []).length
+        },
+      })
+    await forget().catch(async (err) => {
+      // A run cut off with its destination gone leaves a lock restic proves stale but keeps:
+      // `unlock` (stale locks only) and try once more.
+      if (!/unlock|locked/i.test(String(err?.message))) throw err
+      await runRestic(['unlock'], repo.env)
+      await forget()
     })
     let pruned = false
     if (removed && pruneDue(deps.db, repo.repositoryId)) {

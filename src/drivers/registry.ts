@@ -5,6 +5,7 @@ import { local } from './local/index.ts'
 import { s3 } from './s3/index.ts'
 import { webdav } from './webdav/index.ts'
 import { dropbox } from './dropbox/index.ts'
+import { azure } from './azure/index.ts'
 
 /**
  * Where a driver instance works: the tenant it serves, the admin's local backup root, and the
@@ -38,6 +39,6 @@ export type DriverEntry = {
 export type Registry = Record<string, DriverEntry>
 
 /** Every destination type, listed explicitly (restic's all.go): no import side effects. */
-export const drivers = { local, s3, webdav, dropbox } satisfies Registry
+export const drivers = { local, s3, webdav, dropbox, azure } satisfies Registry
 
 export type DriverType = keyof typeof drivers

@@ -3,6 +3,7 @@ import type { Driver } from './types.ts'
 import type { GuardPolicy } from './guard.ts'
 import { local } from './local/index.ts'
 import { s3 } from './s3/index.ts'
+import { sftp } from './sftp/index.ts'
 import { webdav } from './webdav/index.ts'
 import { dropbox } from './dropbox/index.ts'
 import { azure } from './azure/index.ts'
@@ -39,6 +40,6 @@ export type DriverEntry = {
 export type Registry = Record<string, DriverEntry>
 
 /** Every destination type, listed explicitly (restic's all.go): no import side effects. */
-export const drivers = { local, s3, webdav, dropbox, azure } satisfies Registry
+export const drivers = { local, s3, sftp, webdav, dropbox, azure } satisfies Registry
 
 export type DriverType = keyof typeof drivers

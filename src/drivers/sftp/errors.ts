@@ -17,24 +17,33 @@ export function classify(err: unknown, where: Where = {}): StorageError {
   const e = err as (Error & { code?: unknown; level?: string }) | undefined
   const server = where.server ?? 'the server'
   const message = String(e?.message ?? err)
-  const make = (code: StorageError['code'], text: string) => new StorageError(code, text, { cause: err })
+  const make = (code: StorageError['code'], text: string) =>
+    new StorageError(code, text, { cause: err })
   if (e?.name === 'AbortError') return make('Transient', 'the operation was cancelled')
 
   if (typeof e?.code === 'number') {
     if (e.code === NO_SUCH_FILE) return make('NotFound', 'the object does not exist')
     if (e.code === PERMISSION_DENIED) {
-      return make('BadConfig', `no write permission in ${where.path ?? 'the remote path'} on ${server}`)
+      return make(
+        'BadConfig',
+        `no write permission in ${where.path ?? 'the remote path'} on ${server}`,
+      )
     }
     return make('Transient', `the SFTP server reported a failure (${message})`)
   }
   if (e?.level === 'client-authentication') {
     return make('AuthFailed', `bad credentials: ${server} refused the user name, password or key`)
   }
-  if (/no passphrase given|bad passphrase|passphrase.*(wrong|incorrect)|bad decrypt/i.test(message)) {
+  if (
+    /no passphrase given|bad passphrase|passphrase.*(wrong|incorrect)|bad decrypt/i.test(message)
+  ) {
     return make('AuthFailed', 'the private key’s passphrase is missing or wrong')
   }
   if (/privateKey|private key|Unsupported key format|Unsupported OpenSSH key/i.test(message)) {
-    return make('BadConfig', 'the private key could not be read: use an RSA, ECDSA or ed25519 key in OpenSSH or PEM format')
+    return make(
+      'BadConfig',
+      'the private key could not be read: use an RSA, ECDSA or ed25519 key in OpenSSH or PEM format',
+    )
   }
   switch (e?.code) {
     case 'ECONNREFUSED':
@@ -51,8 +60,13 @@ export function classify(err: unknown, where: Where = {}): StorageError {
     case 'EPIPE':
       return make('Transient', `the connection to ${server} was lost`)
   }
-  if (e?.level === 'client-timeout') return make('Transient', `timed out waiting for ${server} to answer`)
-  if (/No response from server|Not connected|channel.*(closed|open failure)|Unable to start subsystem|closed/i.test(message)) {
+  if (e?.level === 'client-timeout')
+    return make('Transient', `timed out waiting for ${server} to answer`)
+  if (
+    /No response from server|Not connected|channel.*(closed|open failure)|Unable to start subsystem|closed/i.test(
+      message,
+    )
+  ) {
     return make('Transient', `the connection to ${server} was lost`)
   }
   if (e?.level === 'protocol' || e?.level === 'handshake') {

@@ -5,7 +5,8 @@ export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/
 
 /** A host name, IPv4 or (bracketed or not) IPv6 address: no scheme, user, port or path. */
 function hostProblem(host: string): string | undefined {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(host)) return 'Enter only the host name, without sftp:// or ssh://.'
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(host))
+    return 'Enter only the host name, without sftp:// or ssh://.'
   if (host.includes('@')) return 'Enter the user name in the User field, not in the host.'
   if (!/^(\[[0-9a-f:.]+\]|[0-9a-f:]*:[0-9a-f:.]*|[A-Za-z0-9._-]+)$/i.test(host)) {
     return 'Enter a host name such as backup.example.com or an IP address (the port has its own field).'
@@ -49,7 +50,15 @@ export const settings = [
     help: 'The SSH server’s host name or IP address.',
     check: hostProblem,
   },
-  { name: 'port', label: 'Port', type: 'number', default: 22, min: 1, max: 65535, help: 'Usually 22.' },
+  {
+    name: 'port',
+    label: 'Port',
+    type: 'number',
+    default: 22,
+    min: 1,
+    max: 65535,
+    help: 'Usually 22.',
+  },
   {
     name: 'path',
     label: 'Remote path',
@@ -61,7 +70,12 @@ export const settings = [
     check: pathProblem,
   },
   { name: 'user', label: 'User', type: 'text', required: true, placeholder: 'backup' },
-  { name: 'password', label: 'Password', type: 'secret', help: 'Leave blank to log in with a private key only.' },
+  {
+    name: 'password',
+    label: 'Password',
+    type: 'secret',
+    help: 'Leave blank to log in with a private key only.',
+  },
   {
     name: 'privateKey',
     label: 'Private key',
@@ -71,7 +85,12 @@ export const settings = [
     help: 'An RSA, ECDSA or ed25519 private key, in OpenSSH or PEM format. Its public half goes into ~/.ssh/authorized_keys on the server.',
     check: keyProblem,
   },
-  { name: 'passphrase', label: 'Key passphrase', type: 'secret', help: 'Only when the private key is protected by one.' },
+  {
+    name: 'passphrase',
+    label: 'Key passphrase',
+    type: 'secret',
+    help: 'Only when the private key is protected by one.',
+  },
   {
     name: 'hostKey',
     label: 'Host key fingerprint',

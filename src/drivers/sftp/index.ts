@@ -1,0 +1,94 @@
+import { posix } from 'node:path'
+import type { DriverContext } from '../registry.ts'
+import { StorageError } from '../types.ts'
+import { settings, type SftpSettings } from './settings.ts'
+import { sftpDriver } from './driver.ts'
+import { readHostKey, type Target } from './connect.ts'
+import { hostKeyChanged } from './errors.ts'
+
+type Values = Record<string, unknown>
+
+const text = (v: unknown) => (typeof v === 'string' ? v.trim() : '')
+const portOf = (values: Values) =>
+  typeof values.port === 'number' && values.port > 0 ? values.port : 22
+
+/**
+ * The remote folder for this tenant: `<path>/<tenant>`. A path without a leading `/` is inside
+ * the login folder (SFTP resolves it there); `~/` means the same and is dropped, as SFTP does
+ * not expand it.
+ */
+export function remoteRoot(values: Values, ctx: DriverContext): string {
+  const path = text(values.path).replace(/^~(\/|$)/, '') || '.'
+  return posix.join(path, ctx.tenantName)
+}
+
+function target(values: Values, secrets: Record<string, string>, ctx: DriverContext): Target {
+  return {
+    host: text(values.host).replace(/^\[|\]$/g, ''),
+    port: portOf(values),
+    user: text(values.user),
+    password: secrets.password || undefined,
+    privateKey: secrets.privateKey || undefined,
+    passphrase: secrets.passphrase || undefined,
+    guard: ctx.guard,
+  }
+}
+
+const pinned = (values: Values) => text(values.hostKey).replace(/=+$/, '')
+
+/**
+ * Reads the server's host key fingerprint (OpenSSH's `SHA256:…`) for the panel to store in the
+ * `hostKey` setting at Test connection. When a key is already pinned, a different one is
+ * refused (BadConfig) instead of silently re-pinned. No credential is sent.
+ */
+export async function pinHostKey(
+  values: Values,
+  secrets: Record<string, string>,
+  ctx: DriverContext,
+): Promise<{ fingerprint: string }> {
+  const t = target(values, secrets, ctx)
+  if (!t.host) throw new StorageError('BadConfig', 'No host name was given.')
+  const fingerprint = await readHostKey(t)
+  const expected = pinned(values)
+  if (expected && expected !== fingerprint) throw hostKeyChanged(expected, fingerprint)
+  return { fingerprint }
+}
+
+export const sftp = {
+  label: 'SSH/SFTP',
+  description: 'Any server you can log in to with SSH: a NAS, a VPS or a storage box.',
+  settings,
+  pinHostKey,
+  /** Test connection pins the host key on first contact; a pinned key is checked, not replaced. */
+  async pin(values: Values, secrets: Record<string, string>, ctx: DriverContext): Promise<Record<string, string>> {
+    const { fingerprint } = await pinHostKey(values, secrets, ctx)
+    return pinned(values) ? {} : { hostKey: fingerprint }
+  },
+  /** `<path>/<tenant>` on the server; every call refuses until the host key is pinned. */
+  open(values: Values, secrets: Record<string, string>, ctx: DriverContext) {
+    return sftpDriver({
+      ...target(values, secrets, ctx),
+      root: remoteRoot(values, ctx),
+      hostKey: pinned(values),
+    })
+  },
+  repository(values: Values, _secrets: Record<string, string>, ctx: DriverContext) {
+    const { host, port, user } = target(values, {}, ctx)
+    const root = remoteRoot(values, ctx)
+    const name = host.includes(':') ? `[${host}]` : host
+    // restic's short form cannot carry a port or an IPv6 address; its URL form drops the first
+    // `/` of the path, so an absolute path shows two.
+    const short = port === 22 && !host.includes(':')
+    const repository = short
+      ? `sftp:${user}@${name}:${root}`
+      : `sftp://${user}@${name}:${port}/${root}`
+    const key = pinned(values)
+    const note =
+      `restic’s sftp backend runs your system’s ssh client, so set up the login there first: put the private key in ~/.ssh (for example ~/.ssh/id_ed25519, chmod 600) or load it into ssh-agent, or type the password when ssh asks for it. ` +
+      `Check the server’s host key when ssh asks to trust it${key ? `: it must be ${key}` : ''}. ` +
+      `Test with: ssh ${port === 22 ? '' : `-p ${port} `}${user}@${name}`
+    return { repository, note }
+  },
+}
+
+export type { SftpSettings }

@@ -1,11 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
-  accessSync,
   chmodSync,
   chownSync,
   closeSync,
-  constants,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -15,9 +13,9 @@ import {
   writeFileSync,
 } from 'node:fs'
 import { request } from 'node:http'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort, stopProcess, systemUser, waitReady, which } from './process.ts'
 
 /** A throwaway Apache httpd serving WebDAV (mod_dav_fs) on loopback, one per test file. */
 export type ApacheDav = {
@@ -150,7 +148,12 @@ export async function startApacheDav(
       const log = openSync(join(dir, 'stderr.log'), 'a')
       server = spawn(HTTPD, ['-f', conf, '-DFOREGROUND'], { stdio: ['ignore', log, log] })
       closeSync(log)
-      if (await waitReady(server, port)) return
+      if (
+        await waitReady(server, () =>
+          answers(port).then((up) => up || Promise.reject(new Error('not up yet'))),
+        )
+      )
+        return
       if (attempt < 3) continue // most likely the port was taken meanwhile
       const logs = ['stderr.log', 'error.log'].map((f) => readIfThere(join(dir, f))).join('\n')
       throw new Error(`apache2 did not start:\n${logs}`)
@@ -161,7 +164,11 @@ export async function startApacheDav(
     const log = openSync(join(dir, 'stderr.log'), 'a')
     server = spawn(HTTPD, ['-f', conf, '-DFOREGROUND'], { stdio: ['ignore', log, log] })
     closeSync(log)
-    if (!(await waitReady(server, port))) {
+    if (
+      !(await waitReady(server, () =>
+        answers(port).then((up) => up || Promise.reject(new Error('not up yet'))),
+      ))
+    ) {
       throw new Error(
         `apache2 did not restart on port ${port}:\n${readIfThere(join(dir, 'error.log'))}`,
       )
@@ -222,35 +229,6 @@ function readIfThere(file: string): string {
   }
 }
 
-function which(name: string): string | undefined {
-  for (const dir of `${process.env.PATH ?? ''}:/usr/sbin:/sbin`.split(':').filter(Boolean)) {
-    try {
-      accessSync(join(dir, name), constants.X_OK)
-      return join(dir, name)
-    } catch {
-      // not here
-    }
-  }
-  return undefined
-}
-
-function systemUser(name: string): { uid: number; gid: number } {
-  const line = readFileSync('/etc/passwd', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`${name}:`))
-  if (!line) throw new Error(`There is no "${name}" system user to run the server as.`)
-  const [, , uid, gid] = line.split(':')
-  return { uid: Number(uid), gid: Number(gid) }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
 /** Any HTTP answer (a 401 is fine) means the server is up. */
 function answers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -265,24 +243,4 @@ function answers(port: number): Promise<boolean> {
     req.on('timeout', () => req.destroy())
     req.end()
   })
-}
-
-/** Polls until the server answers (true), or it exits or 30 s pass (false). */
-async function waitReady(server: ChildProcess, port: number): Promise<boolean> {
-  const deadline = Date.now() + 30_000
-  while (Date.now() < deadline && server.exitCode === null && server.signalCode === null) {
-    if (await answers(port)) return true
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  if (server.exitCode === null) server.kill('SIGKILL')
-  return false
-}
-
-/** SIGTERM: httpd stops at once, killing its children and the requests they serve. */
-async function stopProcess(child: ChildProcess): Promise<void> {
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-  await exited
-  clearTimeout(timer)
 }

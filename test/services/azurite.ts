@@ -9,10 +9,10 @@ import {
   rmSync,
   statSync,
 } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob'
+import { freePort } from './process.ts'
 
 /** Azurite's well-known development account (public, documented, not a secret). */
 export const DEV_ACCOUNT = 'devstoreaccount1'
@@ -145,14 +145,6 @@ export async function startAzurite(): Promise<AzuriteServer> {
     },
     stop,
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 /** Polls `ready` until it holds (true), or the server exits or 30 s pass (false). */

@@ -2,10 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { accessSync, chownSync, closeSync, constants, mkdtempSync, openSync } from 'node:fs'
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { DbConn } from '../../src/engine/dumps.ts'
+import { freePort, stopProcess, systemUser, waitReady } from './process.ts'
 
 /** A throwaway PostgreSQL server on loopback, one per test file. */
 export type PostgresServer = {
@@ -139,46 +139,6 @@ function binary(name: string): string | undefined {
     }
   }
   return undefined
-}
-
-function systemUser(name: string): { uid: number; gid: number } {
-  const line = readFileSync('/etc/passwd', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`${name}:`))
-  if (!line) throw new Error(`There is no "${name}" system user to run the server as.`)
-  const [, , uid, gid] = line.split(':')
-  return { uid: Number(uid), gid: Number(gid) }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-/** Polls `probe` until it succeeds (true) or the server exits or 30 s pass (false). */
-async function waitReady(server: ChildProcess, probe: () => Promise<unknown>): Promise<boolean> {
-  const deadline = Date.now() + 30_000
-  while (Date.now() < deadline && server.exitCode === null && server.signalCode === null) {
-    try {
-      await probe()
-      return true
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
-  if (server.exitCode === null) server.kill('SIGKILL')
-  return false
-}
-
-async function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  child.kill(signal)
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-  await exited
-  clearTimeout(timer)
 }
 
 type RunOptions = { input?: string; owner?: { uid: number; gid: number } | null; cwd?: string }

@@ -99,12 +99,3 @@ export function latestBackupStages(db: Db, tenantId: number) {
     .all()
 }
 
-/** The tenant's runs that are queued or running right now. */
-export function activeRuns(db: Db, tenantId: number): Run[] {
-  return db
-    .select()
-    .from(runs)
-    .where(and(eq(runs.tenantId, tenantId), inArray(runs.status, ['queued', 'running'])))
-    .orderBy(desc(runs.id))
-    .all()
-}

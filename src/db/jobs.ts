@@ -258,8 +258,11 @@ export function countRunning(db: Db): number {
   return db.select({ n: count() }).from(jobs).where(eq(jobs.status, 'running')).get()?.n ?? 0
 }
 
-/** `paused`: '1' or '0'. `concurrency`: jobs per runner process, overriding its option. */
-export type RunnerSettingKey = 'paused' | 'concurrency'
+/**
+ * `paused`: '1' or '0'. `concurrency`: jobs per runner process, overriding its option.
+ * `uploadLimit`: KiB/s each backup may send to its destination; unset or '0' means no limit.
+ */
+export type RunnerSettingKey = 'paused' | 'concurrency' | 'uploadLimit'
 
 export function getRunnerSetting(db: Db, key: RunnerSettingKey): string | undefined {
   return db.select().from(runnerSettings).where(eq(runnerSettings.key, key)).get()?.value
@@ -270,6 +273,12 @@ export function setRunnerSetting(db: Db, key: RunnerSettingKey, value: string): 
     .values({ key, value })
     .onConflictDoUpdate({ target: runnerSettings.key, set: { value } })
     .run()
+}
+
+/** The admin's upload limit per backup in KiB/s, or null for none. */
+export function uploadLimitKiB(db: Db): number | null {
+  const n = Number(getRunnerSetting(db, 'uploadLimit'))
+  return Number.isInteger(n) && n > 0 ? n : null
 }
 
 /** The tenant's queued and running jobs, newest first. */

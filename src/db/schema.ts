@@ -18,6 +18,16 @@ export const tenants = sqliteTable('tenants', {
   systemUser: text('system_user'),
   timezone: text('timezone').notNull().default('UTC'),
   disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+  /** Per-tenant limits set by the admin; null means the panel-wide default (Policy limits). */
+  quotaBytes: integer('quota_bytes'),
+  quotaSnapshots: integer('quota_snapshots'),
+  quotaRunsPerDay: integer('quota_runs_per_day'),
+  /** Where notices go and when: every run, failures only (default), or never. */
+  notifyEmail: text('notify_email'),
+  notifyMode: text('notify_mode', { enum: ['every', 'failures', 'never'] }).notNull().default('failures'),
+  /** Webhook for run results: JSON POSTed through the outbound guard, HMAC-SHA256 signed. */
+  webhookUrl: text('webhook_url'),
+  webhookSecretSealed: text('webhook_secret_sealed'),
   createdAt: createdAt(),
 })
 
@@ -27,6 +37,8 @@ export const users = sqliteTable('users', {
   /** argon2id PHC string; null until the account sets a password (one-time link). */
   passwordHash: text('password_hash'),
   role: text('role', { enum: ['admin', 'tenant'] }).notNull(),
+  /** Where admins get backup-token and failure notices. */
+  email: text('email'),
   tenantId: integer('tenant_id').references(() => tenants.id, { onDelete: 'cascade' }),
   createdAt: createdAt(),
 })
@@ -271,6 +283,10 @@ export const repositories = sqliteTable(
     initializedAt: integer('initialized_at', { mode: 'timestamp_ms' }),
     /** Last `restic prune`: forgotten data is reclaimed at most daily, not after every backup. */
     prunedAt: integer('pruned_at', { mode: 'timestamp_ms' }),
+    /** Size on the destination and snapshot count after the last backup (restic stats). */
+    storedBytes: integer('stored_bytes'),
+    snapshotCount: integer('snapshot_count'),
+    statsAt: integer('stats_at', { mode: 'timestamp_ms' }),
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex('repositories_destination').on(t.destinationId)],
@@ -284,6 +300,9 @@ export const scheduleState = sqliteTable('schedule_state', {
   lastSlotAt: integer('last_slot_at', { mode: 'timestamp_ms' }),
   missedCount: integer('missed_count').notNull().default(0),
   lastMissedAt: integer('last_missed_at', { mode: 'timestamp_ms' }),
+  /** Last weekly `restic check --read-data-subset` and last monthly test restore, enqueued. */
+  lastCheckAt: integer('last_check_at', { mode: 'timestamp_ms' }),
+  lastTestRestoreAt: integer('last_test_restore_at', { mode: 'timestamp_ms' }),
 })
 
 /** Admin settings for the whole panel (allowed destination types, outbound allowlist), JSON values. */
@@ -308,3 +327,142 @@ export type Job = typeof jobs.$inferSelect
 export type Run = typeof runs.$inferSelect
 export type RunStage = typeof runStages.$inferSelect
 export type Repository = typeof repositories.$inferSelect
+
+/**
+ * One row per tenant, kept current when a run finishes or the scheduler looks ahead, so the
+ * admin Tenants page filters, sorts and paginates 10,000 tenants in SQL without scanning runs.
+ */
+export const tenantHealth = sqliteTable(
+  'tenant_health',
+  {
+    tenantId: integer('tenant_id')
+      .primaryKey()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    lastRunId: integer('last_run_id'),
+    lastRunStatus: text('last_run_status'),
+    lastRunAt: integer('last_run_at', { mode: 'timestamp_ms' }),
+    lastSuccessAt: integer('last_success_at', { mode: 'timestamp_ms' }),
+    /** Backup runs failed in a row since the last success. */
+    failingStreak: integer('failing_streak').notNull().default(0),
+    lastError: text('last_error'),
+    missedCount: integer('missed_count').notNull().default(0),
+    storedBytes: integer('stored_bytes').notNull().default(0),
+    snapshotCount: integer('snapshot_count').notNull().default(0),
+    nextRunAt: integer('next_run_at', { mode: 'timestamp_ms' }),
+    lastVerifiedAt: integer('last_verified_at', { mode: 'timestamp_ms' }),
+    lastVerifiedOk: integer('last_verified_ok', { mode: 'boolean' }),
+    updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
+  },
+  (t) => [
+    index('tenant_health_success_idx').on(t.lastSuccessAt),
+    index('tenant_health_streak_idx').on(t.failingStreak),
+    index('tenant_health_bytes_idx').on(t.storedBytes),
+    index('tenant_health_next_idx').on(t.nextRunAt),
+    index('tenant_health_verified_idx').on(t.lastVerifiedAt),
+    index('tenant_health_missed_idx').on(t.missedCount),
+  ],
+)
+
+/** Result of a verified restore (test restore into a sandbox) or a data check, per destination. */
+export const verifications = sqliteTable(
+  'verifications',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    policyId: integer('policy_id').references(() => policies.id, { onDelete: 'set null' }),
+    destinationId: integer('destination_id').references(() => destinations.id, { onDelete: 'set null' }),
+    runId: integer('run_id').references(() => runs.id, { onDelete: 'set null' }),
+    /** `check`: restic check --read-data-subset; `restore`: test restore into a sandbox. */
+    mode: text('mode', { enum: ['check', 'restore'] }).notNull(),
+    snapshotId: text('snapshot_id'),
+    ok: integer('ok', { mode: 'boolean' }).notNull(),
+    durationMs: integer('duration_ms').notNull(),
+    /** Plain-words outcome: files compared, tables counted per database, or what failed. */
+    message: text('message'),
+    details: text('details', { mode: 'json' }).$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('verifications_tenant_idx').on(t.tenantId, t.id), index('verifications_policy_idx').on(t.policyId, t.id)],
+)
+
+/** The backup token (OpenProject flow): only its SHA-256 stored; valid from `activeFrom`. */
+export const backupTokens = sqliteTable('backup_tokens', {
+  tenantId: integer('tenant_id')
+    .primaryKey()
+    .references(() => tenants.id, { onDelete: 'cascade' }),
+  userId: integer('user_id').references(() => users.id, { onDelete: 'set null' }),
+  tokenHash: text('token_hash').notNull(),
+  activeFrom: integer('active_from', { mode: 'timestamp_ms' }).notNull(),
+  createdAt: createdAt(),
+})
+
+/** Per-tenant API keys for /api/v1 (Bearer); only the SHA-256 stored, a short prefix shown. */
+export const apiKeys = sqliteTable(
+  'api_keys',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    keyHash: text('key_hash').notNull().unique(),
+    prefix: text('prefix').notNull(),
+    lastUsedAt: integer('last_used_at', { mode: 'timestamp_ms' }),
+    createdAt: createdAt(),
+  },
+  (t) => [index('api_keys_tenant_idx').on(t.tenantId)],
+)
+
+/** Who did what, when and from where. Never secrets, never file contents. */
+export const auditLog = sqliteTable(
+  'audit_log',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    at: integer('at', { mode: 'timestamp_ms' }).notNull().default(now),
+    /** The acting user; null for the runner, the CLI or an API key (see `actor`). */
+    userId: integer('user_id').references(() => users.id, { onDelete: 'set null' }),
+    /** Who, in words: a username, `cli`, `runner`, or `api:<key prefix>`. */
+    actor: text('actor').notNull(),
+    tenantId: integer('tenant_id').references(() => tenants.id, { onDelete: 'cascade' }),
+    /** Dotted verb: `login.ok`, `login.failed`, `destination.create`, `restore.start`… */
+    action: text('action').notNull(),
+    target: text('target'),
+    /** Client address for web and API requests. */
+    ip: text('ip'),
+    details: text('details', { mode: 'json' }).$type<Record<string, unknown>>(),
+  },
+  (t) => [
+    index('audit_tenant_idx').on(t.tenantId, t.id),
+    index('audit_action_idx').on(t.action, t.id),
+    index('audit_at_idx').on(t.at),
+  ],
+)
+
+/** Outgoing notices (e-mail, webhook), sent by the runner with retries; kept as history. */
+export const notifications = sqliteTable(
+  'notifications',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    tenantId: integer('tenant_id').references(() => tenants.id, { onDelete: 'cascade' }),
+    channel: text('channel', { enum: ['email', 'webhook'] }).notNull(),
+    /** E-mail address or webhook URL. */
+    recipient: text('recipient').notNull(),
+    event: text('event').notNull(),
+    subject: text('subject').notNull(),
+    body: text('body').notNull(),
+    status: text('status', { enum: ['pending', 'sent', 'failed'] }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    error: text('error'),
+    createdAt: createdAt(),
+    sentAt: integer('sent_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [index('notifications_status_idx').on(t.status, t.id), index('notifications_tenant_idx').on(t.tenantId, t.id)],
+)
+
+export type TenantHealth = typeof tenantHealth.$inferSelect
+export type Verification = typeof verifications.$inferSelect
+export type ApiKey = typeof apiKeys.$inferSelect
+export type AuditEntry = typeof auditLog.$inferSelect
+export type Notification = typeof notifications.$inferSelect

@@ -12,6 +12,7 @@ import { emptyDirAs, writeFileAs } from './as-tenant.ts'
 import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
 import { openRepository, type EngineDeps, type OpenRepo } from './context.ts'
 import { markPruned, pruneDue } from '../db/repositories.ts'
+import { uploadLimitKiB } from '../db/jobs.ts'
 import { EXIT_PARTIAL, runRestic } from './restic.ts'
 import { plainReason, isPermanent, JobFailed } from './failure.ts'
 
@@ -133,7 +134,9 @@ async function backupTo(deps: EngineDeps, t: Target): Promise<Outcome> {
     let summary: Record<string, any> | null = null
     let last = 0
     const paths = t.lists.include ? t.paths.filter((p) => p !== t.tenant.homeDir) : t.paths
+    const limit = uploadLimitKiB(db)
     const args = [
+      ...(limit ? ['--limit-upload', String(limit)] : []),
       'backup', '--json', '--host', t.tenant.name, '--tag', `policy:${t.policy.id}`, '--tag', `run:${t.runId}`,
       '--exclude-file', t.lists.exclude, ...(t.lists.include ? ['--files-from', t.lists.include] : []), '--', ...paths,
     ]

@@ -6,6 +6,7 @@ import { freshDeps } from '../helpers.ts'
 import { localDestination, policy, realTenant, removeUsers, rootAvailable, waitJob } from '../support/tenants.ts'
 import { requestBackup } from '../../src/domain/jobs.ts'
 import { runs } from '../../src/db/schema.ts'
+import { setRunnerSetting } from '../../src/db/jobs.ts'
 import { runVerify } from '../../src/engine/verify.ts'
 
 describe.runIf(rootAvailable())('a runner killed mid-backup', () => {
@@ -32,7 +33,9 @@ describe.runIf(rootAvailable())('a runner killed mid-backup', () => {
 
   it('is picked up again after the lease expires; history shows the interruption; restic check passes', async () => {
     const files: Record<string, Buffer> = {}
-    for (let i = 0; i < 12; i++) files[`media/file-${i}.bin`] = randomBytes(8_000_000)
+    for (let i = 0; i < 12; i++) files[`media/file-${i}.bin`] = randomBytes(4_000_000)
+    // 48 MB at the admin's upload limit of 8 MiB/s takes ~6 s: long enough to kill it mid-way
+    setRunnerSetting(deps.db, 'uploadLimit', '8192')
     const { tenant } = await realTenant(deps, 'crash', files)
     const dest = localDestination(deps, tenant.id)
     const policyId = policy(deps, tenant.id, [dest.id])

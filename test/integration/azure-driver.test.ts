@@ -30,7 +30,7 @@ import {
 import { azure } from '../../src/drivers/azure/index.ts'
 import { drivers } from '../../src/drivers/registry.ts'
 import { saveDestination } from '../../src/domain/destinations.ts'
-import { requestBackup, requestRestore } from '../../src/domain/jobs.ts'
+import { requestBackup } from '../../src/domain/jobs.ts'
 import { getJob } from '../../src/db/jobs.ts'
 import { listRuns } from '../../src/db/runs.ts'
 import { runLogs, runStages, runs as runsTable } from '../../src/db/schema.ts'
@@ -56,6 +56,7 @@ import {
   startAzurite,
   type AzuriteServer,
 } from '../services/azurite.ts'
+import { restoreAndCompare } from '../support/restore.ts'
 
 const CONTAINER = 'panel'
 const LOOPBACK: GuardPolicy = { allow: ['127.0.0.1', 'localhost', '::1'] }
@@ -633,24 +634,7 @@ describe.runIf(requireAzurite() && rootAvailable())(
       expect((await waitJob(deps, alice.tenant.id, job.id, 120_000)).status).toBe('done')
       expect(listRuns(deps.db, alice.tenant.id)[0]!.status).toBe('success')
 
-      const [snapshot] = await listSnapshots(deps, alice.tenant, dest)
-      const restore = requestRestore(deps.db, alice.tenant.id, {
-        destinationId: dest.id,
-        snapshot: snapshot!.id,
-        paths: [],
-        mode: 'copy',
-        newName: 'restored',
-      })
-      runner.wake()
-      expect((await waitJob(deps, alice.tenant.id, restore.id, 120_000)).status).toBe('done')
-      for (const rel of Object.keys(files)) {
-        expect(
-          readFileSync(join(alice.home, 'restored', rel)).equals(
-            readFileSync(join(alice.home, rel)),
-          ),
-          rel,
-        ).toBe(true)
-      }
+      await restoreAndCompare(deps, runner, alice.tenant, dest, files)
 
       // restic 0.14 only reaches https://<account>.blob.core.windows.net, so it cannot open the
       // repository on Azurite directly: the kit says so, and stock restic opens a plain copy.

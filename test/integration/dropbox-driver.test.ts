@@ -22,15 +22,16 @@ import { freshDeps } from '../helpers.ts'
 import { policy, realTenant, removeUsers, rootAvailable, waitJob } from '../support/tenants.ts'
 import { drivers } from '../../src/drivers/registry.ts'
 import { saveDestination } from '../../src/domain/destinations.ts'
-import { requestBackup, requestRestore } from '../../src/domain/jobs.ts'
+import { requestBackup } from '../../src/domain/jobs.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
 import { getJob } from '../../src/db/jobs.ts'
 import { runLogs, runStages, runs as runsTable } from '../../src/db/schema.ts'
-import { listSnapshots, withRepository } from '../../src/engine/snapshots.ts'
+import { withRepository } from '../../src/engine/snapshots.ts'
 import { runRestic } from '../../src/engine/restic.ts'
 import { recoveryKit } from '../../src/engine/recovery.ts'
 import { runVerify } from '../../src/engine/verify.ts'
+import { restoreAndCompare } from '../support/restore.ts'
 
 const LOOPBACK: GuardPolicy = { allow: ['127.0.0.1', 'localhost', '::1'] }
 let fake: DropboxFake
@@ -594,19 +595,7 @@ describe.runIf(rootAvailable())('backups to Dropbox through the runner', () => {
     expect(fake.stats.requests['files/upload_session/finish']).toBeGreaterThan(0) // packs over 8 MiB
     expect(visible('/panel-backups/alice/config')).toHaveLength(1)
 
-    const [snapshot] = await listSnapshots(deps, alice.tenant, dest)
-    const restore = requestRestore(deps.db, alice.tenant.id, {
-      destinationId: dest.id,
-      snapshot: snapshot!.id,
-      paths: [],
-      mode: 'copy',
-      newName: 'restored',
-    })
-    runner.wake()
-    expect((await waitJob(deps, alice.tenant.id, restore.id, 120_000)).status).toBe('done')
-    for (const [rel, data] of Object.entries(files)) {
-      expect(readFileSync(join(alice.home, 'restored', rel)).equals(data), rel).toBe(true)
-    }
+    await restoreAndCompare(deps, runner, alice.tenant, dest, files)
     expect(recoveryKit(deps, alice.tenant, dest).repository).toBe(
       'rclone:dropbox:panel-backups/alice',
     )

@@ -26,16 +26,16 @@ import {
 import { drivers } from '../../src/drivers/registry.ts'
 import { s3 } from '../../src/drivers/s3/index.ts'
 import { readSecrets, saveDestination } from '../../src/domain/destinations.ts'
-import { requestBackup, requestRestore } from '../../src/domain/jobs.ts'
+import { requestBackup } from '../../src/domain/jobs.ts'
 import { testConnection } from '../../src/domain/test-connection.ts'
 import { getDestination } from '../../src/db/destinations.ts'
 import { listRuns } from '../../src/db/runs.ts'
 import { runLogs, runStages, runs as runsTable } from '../../src/db/schema.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
-import { listSnapshots } from '../../src/engine/snapshots.ts'
 import { recoveryKit } from '../../src/engine/recovery.ts'
 import { runVerify } from '../../src/engine/verify.ts'
+import { restoreAndCompare } from '../support/restore.ts'
 
 const SECRET = `S3-SECRET-${randomBytes(8).toString('hex')}` // s3rver accepts any secret for its key id
 const FILES: Record<string, string | Buffer> = {
@@ -166,21 +166,7 @@ describe.runIf(rootAvailable() && requireS3rver())(
         expect(p.cmdline).not.toContain(server.endpoint)
       }
 
-      const [snapshot] = await listSnapshots(deps, alice.tenant, destNamed('S3'))
-      const restore = requestRestore(deps.db, alice.tenant.id, {
-        destinationId: dest.id,
-        snapshot: snapshot!.id,
-        paths: [],
-        mode: 'copy',
-        newName: 'restored',
-      })
-      runner.wake()
-      expect((await waitJob(deps, alice.tenant.id, restore.id, 120_000)).status).toBe('done')
-      for (const [rel, data] of Object.entries(FILES)) {
-        expect(readFileSync(join(alice.home, 'restored', rel)).equals(Buffer.from(data)), rel).toBe(
-          true,
-        )
-      }
+      await restoreAndCompare(deps, runner, alice.tenant, dest, FILES)
     }, 240_000)
 
     it('stock restic opens that repository directly on s3rver with the recovery kit', () => {

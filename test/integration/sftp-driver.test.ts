@@ -3,14 +3,13 @@ import { freshDeps } from '../helpers.ts'
 import { policy, realTenant, removeUsers, rootAvailable, waitJob } from '../support/tenants.ts'
 import { drivers } from '../../src/drivers/registry.ts'
 import { saveDestination, readSecrets } from '../../src/domain/destinations.ts'
-import { requestBackup, requestRestore } from '../../src/domain/jobs.ts'
+import { requestBackup } from '../../src/domain/jobs.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
 import { listRuns } from '../../src/db/runs.ts'
 import { getJob } from '../../src/db/jobs.ts'
 import { guardPolicy, setAdminSetting } from '../../src/db/settings.ts'
 import { runLogs, runStages, runs as runsTable, type Destination } from '../../src/db/schema.ts'
-import { listSnapshots } from '../../src/engine/snapshots.ts'
 import { recoveryKit } from '../../src/engine/recovery.ts'
 import { runVerify } from '../../src/engine/verify.ts'
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -41,6 +40,7 @@ import { driverConformance, keys, putBytes, readAll } from '../drivers/suite.ts'
 import { probe } from '../../src/drivers/probe.ts'
 import { StorageError } from '../../src/drivers/types.ts'
 import { makeKey, requireSshd, startSshd, type SshServer } from '../services/sshd.ts'
+import { restoreAndCompare } from '../support/restore.ts'
 
 const LOOPBACK = { allow: ['127.0.0.1', 'localhost', '::1'] }
 const run = requireSshd()
@@ -398,21 +398,7 @@ describe.runIf(run && rootAvailable())('sftp destination through the runner', ()
     const done = await waitJob(deps, tenant.tenant.id, job.id, 120_000).finally(spy.stop)
     expect(done.status, done.lastError ?? '').toBe('done')
     expect(existsSync(join(remote(), 'config'))).toBe(true)
-    const [snapshot] = await listSnapshots(deps, tenant.tenant, dest)
-    const restore = requestRestore(deps.db, tenant.tenant.id, {
-      destinationId: dest.id,
-      snapshot: snapshot!.id,
-      paths: [],
-      mode: 'copy',
-      newName: 'restored',
-    })
-    runner.wake()
-    expect((await waitJob(deps, tenant.tenant.id, restore.id, 120_000)).status).toBe('done')
-    for (const [rel, data] of Object.entries(files)) {
-      expect(readFileSync(join(tenant.home, 'restored', rel)).equals(Buffer.from(data)), rel).toBe(
-        true,
-      )
-    }
+    await restoreAndCompare(deps, runner, tenant.tenant, dest, files)
   }, 180_000)
 
   it('stock restic opens the repository over sftp and restores byte for byte', async () => {

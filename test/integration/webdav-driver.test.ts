@@ -26,14 +26,14 @@ import { freshDeps } from '../helpers.ts'
 import { policy, realTenant, removeUsers, rootAvailable, waitJob } from '../support/tenants.ts'
 import { drivers } from '../../src/drivers/registry.ts'
 import { saveDestination } from '../../src/domain/destinations.ts'
-import { requestBackup, requestRestore } from '../../src/domain/jobs.ts'
+import { requestBackup } from '../../src/domain/jobs.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
 import { listRuns } from '../../src/db/runs.ts'
 import { runLogs, runStages, runs as runsTable } from '../../src/db/schema.ts'
-import { listSnapshots } from '../../src/engine/snapshots.ts'
 import { recoveryKit } from '../../src/engine/recovery.ts'
 import { runVerify } from '../../src/engine/verify.ts'
+import { restoreAndCompare } from '../support/restore.ts'
 
 const LOOPBACK: GuardPolicy = { allow: ['127.0.0.1', 'localhost', '::1'] }
 const hasApache = requireApacheDav()
@@ -489,23 +489,7 @@ describe.runIf(hasApache && rootAvailable())('backups to WebDAV through the runn
     expect(spy.seen.restic).toBeGreaterThan(0)
     expect(spy.seen.leaks).toEqual([])
 
-    const [snapshot] = await listSnapshots(deps, alice.tenant, dest)
-    const restore = requestRestore(deps.db, alice.tenant.id, {
-      destinationId: dest.id,
-      snapshot: snapshot!.id,
-      paths: [],
-      mode: 'copy',
-      newName: 'restored',
-    })
-    runner.wake()
-    const restored = await waitJob(deps, alice.tenant.id, restore.id, 120_000)
-    expect(restored.status, restored.lastError ?? '').toBe('done')
-    for (const [rel, data] of Object.entries(files)) {
-      // equals(), not toEqual(): a deep compare of 3 MB takes vitest half a minute.
-      expect(readFileSync(join(alice.home, 'restored', rel)).equals(Buffer.from(data)), rel).toBe(
-        true,
-      )
-    }
+    await restoreAndCompare(deps, runner, alice.tenant, dest, files)
 
     const kit = recoveryKit(deps, alice.tenant, dest)
     expect(kit.repository).toBe('rclone:panelwebdav:panel/backups/alice')

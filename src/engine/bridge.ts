@@ -11,6 +11,9 @@ import { Transform, pipeline, type Readable } from 'node:stream'
 import { pipeline as pump } from 'node:stream/promises'
 import { StorageError, type Driver } from '../drivers/types.ts'
 
+/** The error a driver's retry of a bridge upload meets: restic re-sends it, not the driver. */
+export const NOT_REREADABLE = 'a bridge upload cannot be re-read'
+
 /** A running bridge; see `startBridge`. */
 export type Bridge = {
   /** `rest:http://<user>:<pass>@127.0.0.1:<port>/` for RESTIC_REPOSITORY. Secret: never log it. */
@@ -184,7 +187,7 @@ async function upload(
   let opened = false
   const open = (): Readable => {
     // The body streams past once; a retry has to come from restic re-sending the request.
-    if (opened) throw new StorageError('Transient', 'a bridge upload cannot be re-read')
+    if (opened) throw new StorageError('Transient', NOT_REREADABLE)
     opened = true
     // Errors reach the driver through the counter; the callback only keeps pipeline quiet.
     return pipeline(req, counter(onBytes), () => {})

@@ -7,13 +7,19 @@ import { StorageError } from '../drivers/types.ts'
 import { readSecrets } from '../domain/destinations.ts'
 import { withLimit, withRetry } from '../drivers/with-retry.ts'
 import { repositoryFor, repositoryPassword, markInitialized } from '../db/repositories.ts'
-import { startBridge, type Bridge } from './bridge.ts'
+import { NOT_REREADABLE, startBridge, type Bridge } from './bridge.ts'
 import { runRestic, type ResticEnv } from './restic.ts'
 import type { RunAs } from './isolation.ts'
 import { join } from 'node:path'
-import { guardPolicy } from '../db/settings.ts'
+import { guardPolicy, localRootOf } from '../db/settings.ts'
 
 export type EngineDeps = { db: Db; config: Config; drivers: Registry }
+
+/**
+ * How long a destination may fail every request before the attempt stops: restic 0.14 would
+ * otherwise retry for about five minutes. The job itself is retried later with backoff.
+ */
+export const GIVE_UP_MS = 60_000
 
 /** A restic repository opened through a fresh storage bridge for one job. */
 export type OpenRepo = {
@@ -30,7 +36,7 @@ export type OpenRepo = {
 /**
  * Opens the tenant's repository on `dest` behind a loopback bridge: restic sees only the
  * bridge URL and the repository password. A storage error that retrying cannot fix (or a full
- * disk) aborts restic at once instead of letting it retry for a minute.
+ * disk) aborts restic at once; a destination that fails every request for GIVE_UP_MS does too.
  */
 export async function openRepository(
   deps: EngineDeps,
@@ -44,22 +50,46 @@ export async function openRepository(
   const entry = deps.drivers[dest.type]
   if (!entry) throw new StorageError('BadConfig', `Unknown destination type “${dest.type}”.`)
   const secrets = readSecrets(deps.config.secretKey, tenant.id, dest)
-  const raw = entry.open(dest.settings, secrets, { tenantName: tenant.name, localRoot: deps.config.localRoot, guard: guardPolicy(deps.db) })
+  const raw = entry.open(dest.settings, secrets, {
+    tenantName: tenant.name,
+    localRoot: localRootOf(deps.db, deps.config),
+    guard: guardPolicy(deps.db),
+  })
   const abort = new AbortController()
   signal.addEventListener('abort', () => abort.abort(signal.reason), { once: true })
   let fatal: StorageError | null = null
   // The last error restic retried past: if restic then gives up, this is the plain reason.
   let last: StorageError | null = null
+  // When the current run of failures began; any success ends it.
+  let failingSince: number | null = null
+  const giveUp = (err: StorageError) => {
+    fatal ??= err
+    abort.abort(err)
+  }
   // watch() sits under withRetry so the first disk-full or permanent error stops restic at once;
   // withLimit keeps restic's parallel requests within what the destination tolerates.
-  const driver = withLimit(withRetry(watch(raw, (err) => {
-    if (err.code === 'NotFound') return
-    last = err
-    if (err.permanent || /full/i.test(err.message)) {
-      fatal ??= err
-      abort.abort(err)
-    }
-  })), raw.capabilities.maxConnections)
+  const watched = watch(
+    raw,
+    (err) => {
+      // A retried bridge upload says nothing about the destination; restic re-sends it.
+      if (err.code === 'NotFound' || err.message === NOT_REREADABLE) return
+      last = err
+      failingSince ??= Date.now()
+      if (err.permanent || /full/i.test(err.message)) giveUp(err)
+      else if (Date.now() - failingSince > GIVE_UP_MS) {
+        const secs = Math.round(GIVE_UP_MS / 1000)
+        giveUp(
+          new StorageError(
+            err.code,
+            `${err.message} (still failing after ${secs} s; stopped this attempt)`,
+            { cause: err },
+          ),
+        )
+      }
+    },
+    () => void (failingSince = null),
+  )
+  const driver = withLimit(withRetry(watched), raw.capabilities.maxConnections)
   const bridge = await startBridge(driver)
   const close = async () => {
     await bridge.close()
@@ -76,10 +106,12 @@ export async function openRepository(
   try {
     const exists = await raw.stat('config').then(
       () => true,
-      (err) => (err instanceof StorageError && err.code === 'NotFound' ? false : Promise.reject(err)),
+      (err) =>
+        err instanceof StorageError && err.code === 'NotFound' ? false : Promise.reject(err),
     )
     if (!exists) {
-      if (!opts.create) throw new StorageError('NotFound', 'There is no backup repository at this destination yet.')
+      if (!opts.create)
+        throw new StorageError('NotFound', 'There is no backup repository at this destination yet.')
       await runRestic(['init'], env)
     }
     if (!repo.initializedAt) markInitialized(deps.db, repo.id)
@@ -93,13 +125,20 @@ export async function openRepository(
   return { env, bridge, driver, repositoryId: repo.id, storageError: () => fatal ?? last, close }
 }
 
-/** Calls `onError` for every StorageError the driver rejects with, then rethrows it. */
-function watch(driver: Driver, onError: (err: StorageError) => void): Driver {
+/** Calls `onError` for every StorageError the driver rejects with (then rethrows), `onOk` on success. */
+function watch(driver: Driver, onError: (err: StorageError) => void, onOk: () => void): Driver {
   const seen = <T>(p: Promise<T>) =>
-    p.catch((err) => {
-      if (err instanceof StorageError) onError(err)
-      throw err
-    })
+    p.then(
+      (value) => {
+        onOk()
+        return value
+      },
+      (err) => {
+        if (err instanceof StorageError && err.code !== 'NotFound') onError(err)
+        else onOk()
+        throw err
+      },
+    )
   return {
     capabilities: driver.capabilities,
     put: (key, open, o) => seen(driver.put(key, open, o)),

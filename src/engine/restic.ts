@@ -3,6 +3,9 @@ import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import type { RunAs } from './isolation.ts'
 
+/** How long a cancelled restic may take to remove its lock before it is killed. */
+const ABORT_GRACE_MS = 10_000
+
 /** restic's exit status 3: the snapshot was made but some files could not be read. */
 export const EXIT_PARTIAL = 3
 
@@ -38,13 +41,22 @@ function environment(env: ResticEnv): NodeJS.ProcessEnv {
 
 /** Turns restic's stderr into one plain sentence, with the bridge credentials scrubbed. */
 function reason(stderr: string, env: ResticEnv): { text: string; permanent: boolean } {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean)
-  const scrub = (s: string) => s.split(env.repository).join('<repository>').split(env.password).join('<password>')
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+  const scrub = (s: string) =>
+    s.split(env.repository).join('<repository>').split(env.password).join('<password>')
   const all = scrub(lines.join('\n'))
   if (/wrong password|no key found/i.test(all)) {
-    return { text: 'The repository password is wrong: restic could not open the repository.', permanent: true }
+    return {
+      text: 'The repository password is wrong: restic could not open the repository.',
+      permanent: true,
+    }
   }
-  if (/repository master key and config already initialized|config file already exists/i.test(all)) {
+  if (
+    /repository master key and config already initialized|config file already exists/i.test(all)
+  ) {
     return { text: 'A repository already exists there with a different password.', permanent: true }
   }
   if (/no space left|disk is full|ENOSPC/i.test(all)) {
@@ -53,7 +65,9 @@ function reason(stderr: string, env: ResticEnv): { text: string; permanent: bool
   if (/not writable|permission denied|EACCES/i.test(all) && /\bsave\b|\bcreate\b|500/i.test(all)) {
     return { text: 'The destination refused the write (not writable).', permanent: false }
   }
-  const last = scrub(lines.filter((l) => !/^(Fatal: )?$/.test(l)).at(-1) ?? 'restic failed without a message')
+  const last = scrub(
+    lines.filter((l) => !/^(Fatal: )?$/.test(l)).at(-1) ?? 'restic failed without a message',
+  )
   return { text: last.replace(/^Fatal: /, ''), permanent: false }
 }
 
@@ -104,9 +118,14 @@ export function runRestic(
       })
     } else child.stdout.resume()
     child.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') reject(new ResticError('restic is not installed (apt-get install restic).', null, true))
-      else if (err.name === 'AbortError') reject(new ResticError('The job was cancelled.', null, false))
-      else reject(new ResticError(err.message, null, false))
+      if (err.code === 'ENOENT')
+        reject(new ResticError('restic is not installed (apt-get install restic).', null, true))
+      else if (err.name === 'AbortError') {
+        // Node has sent SIGINT: restic removes its lock and exits, and 'close' settles. It must
+        // not outlive its job (the bridge is about to close), so it is killed after a grace period.
+        const kill = setTimeout(() => child.kill('SIGKILL'), ABORT_GRACE_MS)
+        child.once('close', () => clearTimeout(kill))
+      } else reject(new ResticError(err.message, null, false))
     })
     child.on('close', (code) => {
       const exit = code ?? -1
@@ -121,7 +140,9 @@ export function runRestic(
 /** Collects the whole JSON document restic prints (for snapshots, ls without streaming). */
 export async function resticJson<T>(args: string[], env: ResticEnv): Promise<T[]> {
   const out: T[] = []
-  await runRestic([...args, '--json'], env, { onJson: (m) => (Array.isArray(m) ? out.push(...m) : out.push(m)) })
+  await runRestic([...args, '--json'], env, {
+    onJson: (m) => (Array.isArray(m) ? out.push(...m) : out.push(m)),
+  })
   return out
 }
 
@@ -139,7 +160,8 @@ export const MIN_RESTIC = '0.14.0'
 
 /** A warning for admins when restic is missing or older than MIN_RESTIC; null when fine. */
 export function resticProblem(version: string | null): string | null {
-  if (!version) return 'restic is not installed, so no backup can run. Install it: apt-get install restic'
+  if (!version)
+    return 'restic is not installed, so no backup can run. Install it: apt-get install restic'
   const [a, b] = version.split('.').map(Number)
   const [ma, mb] = MIN_RESTIC.split('.').map(Number)
   if (a! < ma! || (a === ma && b! < mb!)) {

@@ -1,7 +1,7 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf, SpecField, TextInput, type Errors } from './fields.tsx'
 import type { DriverEntry, Registry } from '../src/drivers/registry.ts'
-import { isSecret } from '../src/drivers/spec.ts'
+import { isSecret, warningsOf } from '../src/drivers/spec.ts'
 import { DropboxBox } from './dropbox.tsx'
 
 export type DestinationRow = {
@@ -20,6 +20,9 @@ function summary(driver: DriverEntry | undefined, values: Record<string, unknown
     .map((f) => `${f.label}: ${String(values[f.name])}`)
     .join(' · ')
 }
+
+/** Driver messages may start in lower case ("bucket … does not exist"); shown as a sentence. */
+const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1)
 
 export function DestinationsPage(props: { ctx: PageCtx; rows: DestinationRow[]; drivers: Registry }) {
   return (
@@ -56,7 +59,12 @@ export function DestinationsPage(props: { ctx: PageCtx; rows: DestinationRow[]; 
                   <td>
                     <span class="badge">{props.drivers[d.type]?.label ?? d.type}</span>
                   </td>
-                  <td class="muted">{summary(props.drivers[d.type], d.values)}</td>
+                  <td class="muted">
+                    {summary(props.drivers[d.type], d.values)}
+                    {Object.values(warningsOf(props.drivers[d.type]?.settings ?? [], d.values)).map((w) => (
+                      <p class="field-warning">{w}</p>
+                    ))}
+                  </td>
                   <td>{d.usedBy.length ? d.usedBy.join(', ') : <span class="muted">—</span>}</td>
                   <td class="actions">
                     <a class="button small" href={`/backups/destinations/${d.id}`}>
@@ -109,15 +117,26 @@ export function DestinationForm(props: {
   name: string
   values: Record<string, unknown>
   errors: Errors
-  testResult?: { ok: boolean; message: string }
+  /** Pinned settings (an SSH host key) are named in the result so the tenant sees what was pinned. */
+  testResult?: { ok: boolean; message: string; pinned?: Record<string, string> }
 }) {
   const action = props.id ? `/backups/destinations/${props.id}` : `/backups/destinations/new/${props.type}`
   const testAction = `${action}/test`
   const basic = props.driver.settings.filter((f) => !f.advanced)
   const advanced = props.driver.settings.filter((f) => f.advanced)
   const advancedError = advanced.some((f) => props.errors[f.name])
+  // Open when something in it was set (a pinned host key, a CA), so a swapped-in form keeps it in view.
+  const advancedSet = advanced.some((f) => {
+    const v = props.values[f.name]
+    if (isSecret(f)) return false
+    if (f.type === 'checkbox') return Boolean(v) !== Boolean(f.default)
+    return v !== '' && v != null && String(v) !== String(f.default ?? '')
+  })
+  const warnings = warningsOf(props.driver.settings, props.values)
+  const pinned = Object.entries(props.testResult?.pinned ?? {})
+  const labelOf = (name: string) => props.driver.settings.find((f) => f.name === name)?.label ?? name
   const field = (f: (typeof basic)[number]) => (
-    <SpecField field={f} value={props.values[f.name]} error={props.errors[f.name]} prefix="s." />
+    <SpecField field={f} value={props.values[f.name]} error={props.errors[f.name]} warning={warnings[f.name]} prefix="s." />
   )
   return (
     <form method="post" action={action} class="card form" novalidate hx-post={action} hx-target="this" hx-swap="outerHTML">
@@ -125,7 +144,7 @@ export function DestinationForm(props: {
       <TextInput name="name" label="Name" value={props.name} error={props.errors.name} required placeholder="e.g. Nightly on this server" />
       {basic.map(field)}
       {advanced.length > 0 && (
-        <details class="advanced" open={advancedError}>
+        <details class="advanced" open={advancedError || advancedSet}>
           <summary>Advanced settings</summary>
           {advanced.map(field)}
         </details>
@@ -133,7 +152,21 @@ export function DestinationForm(props: {
       {props.testResult && (
         <div class={`flash ${props.testResult.ok ? 'flash-ok' : 'flash-error'}`} role="status" id="test-result">
           <strong>{props.testResult.ok ? 'Test passed. ' : 'Test failed. '}</strong>
-          {props.testResult.message}
+          {sentence(props.testResult.message)}
+          {pinned.map(([name, value]) => (
+            <p class="pinned">
+              {labelOf(name)} <code>{value}</code> pinned: every later connection is checked against it.
+            </p>
+          ))}
+        </div>
+      )}
+      {props.testResult && Object.keys(warnings).length > 0 && (
+        <div class="flash flash-warn" role="status" id="test-warnings">
+          {Object.entries(warnings).map(([name, w]) => (
+            <p>
+              <strong>{labelOf(name)}:</strong> {w}
+            </p>
+          ))}
         </div>
       )}
       <div class="form-actions">
@@ -162,7 +195,7 @@ export function DestinationFormPage(props: {
     <Layout ctx={props.ctx} title={title} active="destinations">
       <PageHead title={title} lead={props.form.driver.description} />
       <DestinationForm {...props.form} />
-      {props.form.type === 'dropbox' && props.form.id && (
+      {props.form.type === 'dropbox' && (
         <DropboxBox csrf={props.ctx.csrf} id={props.form.id} connected={Boolean(props.dropboxConnected)} />
       )}
     </Layout>

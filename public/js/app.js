@@ -32,3 +32,24 @@ document.addEventListener('htmx:responseError', (event) => {
   box.textContent = text || `The panel answered with an error (${xhr.status}).`
   toast.replaceChildren(box)
 })
+
+// The panel never sends a secret back, so a form htmx swaps in (Test connection, a field error)
+// arrives with its secret fields blank: put back what was typed in this page, or pressing Save
+// after a passing test would store the destination without its password.
+let typedSecrets = null
+document.addEventListener('htmx:beforeSwap', (event) => {
+  const form = event.detail.target
+  if (!(form instanceof HTMLFormElement)) return
+  const values = [...form.querySelectorAll('[data-secret]')].filter((el) => el.value).map((el) => [el.name, el.value])
+  typedSecrets = values.length ? { action: form.getAttribute('action'), values } : null
+})
+document.addEventListener('htmx:afterSwap', () => {
+  if (!typedSecrets) return
+  const { action, values } = typedSecrets
+  typedSecrets = null
+  const form = [...document.querySelectorAll('form')].find((f) => f.getAttribute('action') === action)
+  for (const [name, value] of values) {
+    const el = form?.querySelector(`[data-secret][name="${CSS.escape(name)}"]`)
+    if (el && !el.value) el.value = value
+  }
+})

@@ -21,6 +21,11 @@ export type Field = {
   placeholder?: string
   /** Extra rule on a present value; returns a sentence saying what is wrong. */
   check?: (value: string) => string | undefined
+  /**
+   * Advice on a valid value that is still saved (e.g. an archive storage class): a sentence shown
+   * beside the field, in the destination list and with Test connection; never blocks saving.
+   */
+  warn?: (value: string) => string | undefined
 }
 
 export type Spec = readonly Field[]
@@ -95,6 +100,21 @@ function checkValue(field: Field, text: string): string | undefined {
 
 function isOn(text: string): boolean {
   return text === 'on' || text === 'true' || text === '1' || text === 'yes'
+}
+
+/**
+ * The warnings a spec's `warn` rules raise for these values (form text or stored settings),
+ * keyed by field name. Secrets are never looked at.
+ */
+export function warningsOf(spec: Spec, values: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const field of spec) {
+    const value = values[field.name]
+    if (!field.warn || isSecret(field) || value === null || value === undefined || value === '') continue
+    const warning = field.warn(String(value))
+    if (warning) out[field.name] = warning
+  }
+  return out
 }
 
 /** Values safe to show: secrets become `true` when stored (never the value). */

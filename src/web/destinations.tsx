@@ -3,10 +3,11 @@ import { deleteDestination, getDestination, listDestinations, policiesUsing } fr
 import { describeDestination, saveDestination } from '../domain/destinations.ts'
 import { isSecret } from '../drivers/spec.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
-import { typeAllowed } from '../db/settings.ts'
+import { localRootOf, typeAllowed } from '../db/settings.ts'
 import { testConnection } from '../domain/test-connection.ts'
 import { settingsAsText } from '../domain/settings-text.ts'
 import { DestinationForm, DestinationFormPage, DestinationsPage, TypePickerPage } from '../../views/destinations.tsx'
+import { auditWeb } from './audit-trail.ts'
 import { type AppEnv, type Ctx, type Form, idParam, isHtmx, pageCtx, readForm, redirectTo, str, tenantOf } from './context.ts'
 
 export const destinationRoutes = new Hono<AppEnv>()
@@ -83,7 +84,12 @@ async function save(c: Ctx, type: string, id: number | null) {
   const name = str(form, 'name')
   try {
     const dest = saveDestination(secretDeps(c), tenant.id, type, id, { name, settings: raw })
+    auditWeb(c, id ? 'destination.update' : 'destination.create', { target: dest.name, details: { type } })
     const text = id ? `Destination “${dest.name}” saved.` : `Destination “${dest.name}” added.`
+    // A new Dropbox destination is not usable until connected: go where Connect Dropbox is.
+    if (!id && type === 'dropbox') {
+      return redirectTo(c, `/backups/destinations/${dest.id}`, { kind: 'ok', text: `${text} Now press Connect Dropbox.` })
+    }
     return redirectTo(c, '/backups/destinations', { kind: 'ok', text })
   } catch (err) {
     if (!(err instanceof InputError)) throw err
@@ -111,8 +117,9 @@ async function test(c: Ctx, type: string, id: number | null) {
   const raw = settingsInput(form, type, c)
   const deps = secretDeps(c)
   const existing = id ? getDestination(deps.db, tenant.id, id) : null
-  const result = await testConnection({ ...deps, localRoot: c.get('deps').config.localRoot }, tenant, type, raw, existing)
+  const result = await testConnection({ ...deps, localRoot: localRootOf(deps.db, c.get('deps').config) }, tenant, type, raw, existing)
   const pinned = result.ok ? result.pinned : {}
+  auditWeb(c, 'destination.test', { target: existing?.name ?? (str(form, 'name').trim() || null), details: { type, ok: result.ok } })
   if (existing && Object.keys(pinned).length) {
     // Pinned on first contact (an SSH host key): stored now, checked on every connection after.
     saveDestination(deps, tenant.id, type, existing.id, { name: existing.name, settings: { ...settingsAsText(existing.settings), ...pinned } })
@@ -162,5 +169,6 @@ destinationRoutes.post('/:id/delete', (c) => {
     if (!(err instanceof ConflictError)) throw err
     return redirectTo(c, '/backups/destinations', { kind: 'error', text: err.message })
   }
+  auditWeb(c, 'destination.delete', { target: dest.name, details: { type: dest.type } })
   return redirectTo(c, '/backups/destinations', { kind: 'ok', text: `Destination “${dest.name}” deleted.` })
 })

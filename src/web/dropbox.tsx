@@ -10,6 +10,7 @@ import { StorageError } from '../drivers/types.ts'
 import { NotFoundError } from '../errors.ts'
 import { open, seal } from '../secret-box.ts'
 import { DropboxConnectPage } from '../../views/dropbox.tsx'
+import { auditWeb } from './audit-trail.ts'
 import { type AppEnv, type Ctx, idParam, isSecure, pageCtx, readForm, redirectTo, str, tenantOf } from './context.ts'
 
 /** The Connect Dropbox flow (OAuth code flow, PKCE), for saved Dropbox destinations. */
@@ -72,17 +73,19 @@ async function finish(c: Ctx, destinationId: number, code: string): Promise<stri
     return err instanceof StorageError ? err.message : 'Dropbox could not be reached. Try again.'
   }
   deleteCookie(c, COOKIE, { path: '/backups/destinations' })
+  auditWeb(c, 'dropbox.connect', { target: dest.name })
   return null
 }
 
 dropboxRoutes.post('/:id/dropbox/finish', async (c) => {
   const id = idParam(c)
-  const error = await finish(c, id, str(await readForm(c), 'code'))
+  const code = str(await readForm(c), 'code')
+  const error = await finish(c, id, code)
   if (!error) return redirectTo(c, `/backups/destinations/${id}`, { kind: 'ok', text: 'Dropbox connected.' })
   const dest = dropboxDestination(c, id)
   const p = pending(c)
   const url = p ? authorizeUrl(String(dest.settings.appKey), { redirectUri: redirectUri(c), state: p.state, codeVerifier: p.verifier }) : `/backups/destinations/${id}`
-  return c.html(<DropboxConnectPage ctx={pageCtx(c)} id={id} name={dest.name} url={url} error={error} />, 422)
+  return c.html(<DropboxConnectPage ctx={pageCtx(c)} id={id} name={dest.name} url={url} error={error} code={code} />, 422)
 })
 
 /** Dropbox's redirect back (https base URL only); the state ties it to this browser's start. */

@@ -86,6 +86,12 @@ export const STORAGE_CLASSES = [
 /** Storage classes whose objects must be thawed before anything can read them. */
 export const COLD_CLASSES: readonly string[] = ['GLACIER', 'DEEP_ARCHIVE']
 
+/** The warning for an archive storage class: saved, but snapshots there are not directly restorable. */
+export function coldClassWarning(storageClass: string): string | undefined {
+  if (!COLD_CLASSES.includes(storageClass)) return undefined
+  return `Snapshots stored as ${storageClass} are not directly restorable: restic must read the objects, so every archived object has to be restored (thawed) at the provider first, which takes hours and costs extra, and backups that need to read the repository fail meanwhile. GLACIER_IR is cheap and readable at once.`
+}
+
 const label = (c: string) => (COLD_CLASSES.includes(c) ? `${c} (not directly restorable)` : c)
 
 export const settings = [
@@ -159,7 +165,8 @@ export const settings = [
     type: 'select',
     default: 'STANDARD',
     choices: STORAGE_CLASSES.map((c) => ({ value: c, label: label(c) })),
-    help: 'Warning: GLACIER and DEEP_ARCHIVE are not directly restorable. Every object must first be restored (thawed) at the provider, which takes hours and costs extra, and backups that need to read the repository fail meanwhile. GLACIER_IR and the others are readable at once.',
+    help: 'How the provider stores your backups. GLACIER and DEEP_ARCHIVE are not directly restorable (archived objects must be thawed first); GLACIER_IR and the others are readable at once.',
+    warn: coldClassWarning,
   },
   {
     name: 'partSizeMb',

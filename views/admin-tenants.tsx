@@ -1,54 +1,40 @@
+import type { Child } from 'hono/jsx'
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf, FieldError, Row, TextInput, type Errors } from './fields.tsx'
 import type { Tenant, TenantDatabase } from '../src/db/schema.ts'
 import { TIMEZONES } from '../src/schedule.ts'
+import type { HealthFilter, HealthPage, HealthQuery } from '../src/db/health-list.ts'
+import { HealthSearch, HealthTable } from './admin-health.tsx'
 
-export function TenantsPage(props: { ctx: PageCtx; tenants: (Tenant & { databases: number })[] }) {
+/**
+ * Admin > Tenants: every tenant's backup health, filtered, sorted and paginated from the query
+ * string (HealthTable is the fragment htmx swaps).
+ */
+export function TenantsPage(props: {
+  ctx: PageCtx
+  query: HealthQuery
+  result: HealthPage
+  counts: Record<HealthFilter, number>
+  now: Date
+}) {
+  const none = props.counts.all === 0 && !props.query.q
   return (
     <Layout ctx={props.ctx} title="Tenants" active="tenants">
-      <PageHead title="Tenants" lead="Hosting accounts on this server and their backup settings.">
+      <PageHead title="Tenants" lead="Every hosting account and the health of its backups.">
         <a class="button primary" href="/admin/tenants/new">
           Add tenant
         </a>
       </PageHead>
-      {props.tenants.length === 0 ? (
+      {none ? (
         <div class="card empty">
           <h2>No tenants yet</h2>
           <p>Add a tenant to give a hosting user their own Backups pages.</p>
         </div>
       ) : (
-        <div class="card table-card">
-          <table>
-            <thead>
-              <tr>
-                <th>Tenant</th>
-                <th>Home directory</th>
-                <th>System user</th>
-                <th>Databases</th>
-                <th>Status</th>
-                <th></th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.tenants.map((t) => (
-                <tr>
-                  <td class="strong">{t.name}</td>
-                  <td class="mono">{t.homeDir}</td>
-                  <td class="mono">{t.systemUser ?? '—'}</td>
-                  <td>{t.databases}</td>
-                  <td>
-                    {t.disabled ? <span class="badge badge-muted">Disabled</span> : <span class="badge badge-ok">Active</span>}
-                  </td>
-                  <td class="actions">
-                    <a class="button small" href={`/admin/tenants/${t.id}`}>
-                      Edit
-                    </a>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <>
+          <HealthSearch query={props.query} />
+          <HealthTable query={props.query} result={props.result} counts={props.counts} now={props.now} />
+        </>
       )}
     </Layout>
   )
@@ -212,11 +198,16 @@ export function EditTenantPage(props: {
   values: TenantFormValues
   errors: Errors
   databases: TenantDatabase[]
+  /** More cards below the form (e.g. the backup token). */
+  extra?: Child
 }) {
   const t = props.tenant
   return (
     <Layout ctx={props.ctx} title={`Tenant ${t.name}`} active="tenants">
       <PageHead title={t.name} lead={t.disabled ? 'Disabled: cannot sign in; backups paused.' : 'Active tenant.'}>
+        <a class="button" href={`/admin/tenants/${t.id}/runs`}>
+          Health and runs
+        </a>
         <form method="post" action={`/admin/tenants/${t.id}/${t.disabled ? 'enable' : 'disable'}`}>
           <Csrf token={props.ctx.csrf} />
           <button class={t.disabled ? 'button' : 'button danger'} type="submit">
@@ -228,6 +219,7 @@ export function EditTenantPage(props: {
         <TenantForm csrf={props.ctx.csrf} values={props.values} errors={props.errors} tenantId={t.id} />
         <DatabasesCard csrf={props.ctx.csrf} tenantId={t.id} databases={props.databases} />
       </div>
+      {props.extra}
     </Layout>
   )
 }

@@ -4,7 +4,15 @@ import type { Run, RunStage } from '../src/db/schema.ts'
 import { bytes, duration, relative } from './format.ts'
 
 const stageLabel = (name: string) =>
-  name === 'snapshot' ? 'Snapshot' : name === 'retention' ? 'Retention' : name.startsWith('dump:') ? `Dump ${name.slice(5)}` : name.replace(/-/g, ' ')
+  name === 'snapshot'
+    ? 'Snapshot'
+    : name === 'retention'
+      ? 'Retention'
+      : name.startsWith('dump:')
+        ? `Dump ${name.slice(5)}`
+        : name.startsWith('load:')
+          ? `Load ${name.slice(5)} into a scratch database`
+          : (name.charAt(0).toUpperCase() + name.slice(1)).replace(/-/g, ' ')
 
 export function RunPage(props: {
   ctx: PageCtx
@@ -12,12 +20,22 @@ export function RunPage(props: {
   policyName: string | null
   stages: (RunStage & { destinationName: string | null })[]
   logs: { at: Date; level: string; message: string }[]
+  /** Nav entry to highlight; default the tenant's Overview (admins pass 'tenants'). */
+  active?: string
+  /** A way back, e.g. to the admin's list of this tenant's runs. */
+  back?: { href: string; label: string }
 }) {
   const { run } = props
-  const title = `${run.kind === 'backup' ? 'Backup' : run.kind === 'restore' ? 'Restore' : 'Verify'} run #${run.id}`
+  const verifyKind = props.stages.some((s) => s.name === 'test-restore') ? 'Test restore' : 'Data check'
+  const title = `${run.kind === 'backup' ? 'Backup' : run.kind === 'restore' ? 'Restore' : verifyKind} run #${run.id}`
   return (
-    <Layout ctx={props.ctx} title={title} active="overview">
+    <Layout ctx={props.ctx} title={title} active={props.active ?? 'overview'}>
       <PageHead title={title} lead={props.policyName ? `Policy “${props.policyName}”, ${run.trigger}` : `Started by ${run.trigger}`}>
+        {props.back && (
+          <a class="button" href={props.back.href}>
+            {props.back.label}
+          </a>
+        )}
         <Badge status={run.status} />
       </PageHead>
       {run.error && <div class={`flash ${run.status === 'partial' ? 'flash-warn' : 'flash-error'}`}>{run.error}</div>}

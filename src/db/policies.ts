@@ -9,6 +9,7 @@ import {
   type Policy,
 } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
+import { refreshTenantHealth } from './health.ts'
 
 export type PolicyFields = Omit<Policy, 'id' | 'tenantId' | 'createdAt' | 'updatedAt'>
 
@@ -75,7 +76,7 @@ export function savePolicyRow(
   destinationIds: number[],
   databaseIds: number[],
 ): number {
-  return db.transaction((tx) => {
+  const saved = db.transaction((tx) => {
     let policyId = id
     if (policyId === null) {
       policyId = tx.insert(policies).values({ tenantId, ...fields }).returning().get().id
@@ -102,6 +103,8 @@ export function savePolicyRow(
     }
     return pid
   })
+  refreshTenantHealth(db, tenantId) // next run and missed count follow the enabled schedules
+  return saved
 }
 
 export function deletePolicy(db: Db, tenantId: number, id: number): void {
@@ -110,6 +113,7 @@ export function deletePolicy(db: Db, tenantId: number, id: number): void {
     .where(and(eq(policies.tenantId, tenantId), eq(policies.id, id)))
     .run()
   if (res.changes === 0) throw new NotFoundError('That policy')
+  refreshTenantHealth(db, tenantId)
 }
 
 /** The subset of `ids` that are databases assigned to this tenant. */

@@ -44,3 +44,8 @@ export function pruneDue(db: Db, id: number, now = Date.now()): boolean {
 export function markPruned(db: Db, id: number): void {
   db.update(repositories).set({ prunedAt: new Date() }).where(eq(repositories.id, id)).run()
 }
+
+/** Size on the destination and snapshot count, as restic last reported them. */
+export function setRepositoryStats(db: Db, id: number, stats: { storedBytes: number; snapshotCount: number }): void {
+  db.update(repositories).set({ ...stats, statsAt: new Date() }).where(eq(repositories.id, id)).run()
+}

@@ -1,7 +1,8 @@
-import { and, desc, eq, inArray, sql } from 'drizzle-orm'
+import { and, count, desc, eq, inArray, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { runLogs, runStages, runs, type Run, type RunStage } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
+import { refreshTenantHealth } from './health.ts'
 
 export type RunKind = Run['kind']
 export type StageStatus = RunStage['status']
@@ -28,10 +29,15 @@ export function finishRun(
   status: 'success' | 'partial' | 'failed',
   fields: { error?: string | null; bytes?: number | null } = {},
 ): void {
-  db.update(runs)
+  const row = db
+    .update(runs)
     .set({ status, error: fields.error ?? null, bytes: fields.bytes ?? null, finishedAt: new Date(), progress: null })
     .where(eq(runs.id, runId))
-    .run()
+    .returning({ tenantId: runs.tenantId, kind: runs.kind })
+    .get()
+  // The admin's Tenants page reads tenant_health, never runs: keep it current per backup run,
+  // and per verify run (it records the last verified restore before finishing).
+  if (row && row.kind !== 'restore') refreshTenantHealth(db, row.tenantId)
 }
 
 export function startStage(db: Db, runId: number, name: string, destinationId: number | null = null): RunStage {
@@ -66,10 +72,29 @@ export function listRuns(db: Db, tenantId: number, opts: { policyId?: number; li
   return db.select().from(runs).where(where).orderBy(desc(runs.id)).limit(opts.limit ?? 50).all()
 }
 
+/** One page (1-based, newest first) of the tenant's runs of every kind, and their number. */
+export function pageOfRuns(db: Db, tenantId: number, page: number, size = 50): { rows: Run[]; total: number } {
+  const total = db.select({ n: count() }).from(runs).where(eq(runs.tenantId, tenantId)).get()?.n ?? 0
+  const rows = db
+    .select()
+    .from(runs)
+    .where(eq(runs.tenantId, tenantId))
+    .orderBy(desc(runs.id))
+    .limit(size)
+    .offset((Math.max(1, page) - 1) * size)
+    .all()
+  return { rows, total }
+}
+
 export function getRun(db: Db, tenantId: number, id: number): Run {
   const row = db.select().from(runs).where(and(eq(runs.tenantId, tenantId), eq(runs.id, id))).get()
   if (!row) throw new NotFoundError('That run')
   return row
+}
+
+/** The newest run a job produced (a retried job has one per attempt), or undefined before it starts. */
+export function latestRunOfJob(db: Db, tenantId: number, jobId: number): Run | undefined {
+  return db.select().from(runs).where(and(eq(runs.tenantId, tenantId), eq(runs.jobId, jobId))).orderBy(desc(runs.id)).get()
 }
 
 export function runStagesOf(db: Db, runId: number): RunStage[] {

@@ -2,6 +2,7 @@ import { and, asc, count, eq } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { tenantDatabases, tenants, users, type Tenant } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
+import { insertEmptyHealth, refreshTenantHealth } from './health.ts'
 
 export type TenantFields = {
   name: string
@@ -32,6 +33,7 @@ export function insertTenant(db: Db, fields: TenantFields, passwordHash: string)
     tx.insert(users)
       .values({ username: fields.name, passwordHash, role: 'tenant', tenantId: tenant.id })
       .run()
+    insertEmptyHealth(tx, tenant.id)
     return tenant
   })
 }
@@ -42,6 +44,7 @@ export function updateTenant(
   fields: Omit<TenantFields, 'name'> & { disabled?: boolean },
 ): void {
   db.update(tenants).set(fields).where(eq(tenants.id, id)).run()
+  if (fields.disabled !== undefined) refreshTenantHealth(db, id) // a disabled tenant has no next run
 }
 
 export function tenantUser(db: Db, tenantId: number) {

@@ -1,0 +1,171 @@
+import { and, asc, count, desc, eq, gt, isNull, lt, sql, type SQL } from 'drizzle-orm'
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core'
+import type { Db } from './client.ts'
+import { tenantHealth, tenants } from './schema.ts'
+
+/** A tenant is stale when its last good backup is older than this. */
+export const STALE_MS = 48 * 3600_000
+export const HEALTH_PAGE_SIZE = 50
+
+export const HEALTH_FILTERS = ['all', 'failing', 'stale', 'never', 'missed', 'disabled'] as const
+export type HealthFilter = (typeof HEALTH_FILTERS)[number]
+/** Filters with their own tenant_health index that, in a working fleet, match few tenants. */
+const SELECTIVE = new Set<HealthFilter>(['failing', 'stale', 'never', 'missed'])
+
+// Each sort column has its own index on tenant_health (tenants.name its unique index); the
+// tenant id breaks ties, which those indexes already carry as the rowid, so pages are stable.
+const SORTS = {
+  name: tenants.name,
+  'last-success': tenantHealth.lastSuccessAt,
+  streak: tenantHealth.failingStreak,
+  missed: tenantHealth.missedCount,
+  stored: tenantHealth.storedBytes,
+  'next-run': tenantHealth.nextRunAt,
+  verified: tenantHealth.lastVerifiedAt,
+} as const
+export type HealthSort = keyof typeof SORTS
+export const HEALTH_SORTS = Object.keys(SORTS) as HealthSort[]
+
+/** What the admin's Tenants page shows; every field comes from the query string. */
+export type HealthQuery = {
+  filter: HealthFilter
+  sort: HealthSort
+  dir: 'asc' | 'desc'
+  /** 1-based. */
+  page: number
+  /** Part of the tenant name, '' for any. */
+  q: string
+}
+
+export const DEFAULT_HEALTH_QUERY: HealthQuery = {
+  filter: 'all',
+  sort: 'name',
+  dir: 'asc',
+  page: 1,
+  q: '',
+}
+
+/** Reads the query string leniently: anything unknown falls back to the default. */
+export function parseHealthQuery(get: (key: string) => string | undefined): HealthQuery {
+  const d = DEFAULT_HEALTH_QUERY
+  const filter = HEALTH_FILTERS.find((f) => f === get('filter')) ?? d.filter
+  const sort = HEALTH_SORTS.find((s) => s === get('sort')) ?? d.sort
+  const dir = get('dir') === 'desc' ? 'desc' : get('dir') === 'asc' ? 'asc' : d.dir
+  const page = Math.min(Math.max(Number.parseInt(get('page') ?? '', 10) || 1, 1), 1_000_000)
+  const q = (get('q') ?? '').trim().toLowerCase().slice(0, 64)
+  return { filter, sort, dir, page, q }
+}
+
+export type HealthRow = {
+  tenantId: number
+  name: string
+  homeDir: string
+  disabled: boolean
+  lastRunId: number | null
+  lastRunStatus: string | null
+  lastRunAt: Date | null
+  lastSuccessAt: Date | null
+  failingStreak: number
+  lastError: string | null
+  missedCount: number
+  storedBytes: number
+  snapshotCount: number
+  nextRunAt: Date | null
+  lastVerifiedAt: Date | null
+  lastVerifiedOk: boolean | null
+}
+
+export type HealthPage = { rows: HealthRow[]; total: number; page: number; pages: number }
+
+function filterOf(query: HealthQuery, now: Date): SQL | undefined {
+  const h = tenantHealth
+  const parts: (SQL | undefined)[] = []
+  if (query.filter === 'failing') parts.push(gt(h.failingStreak, 0))
+  if (query.filter === 'stale') parts.push(lt(h.lastSuccessAt, new Date(now.getTime() - STALE_MS)))
+  if (query.filter === 'never') parts.push(isNull(h.lastSuccessAt))
+  if (query.filter === 'missed') parts.push(gt(h.missedCount, 0))
+  if (query.filter === 'disabled') parts.push(eq(tenants.disabled, true))
+  if (query.q)
+    parts.push(sql`${tenants.name} like ${`%${query.q.replace(/[\\%_]/g, '\\$&')}%`} escape '\\'`)
+  return parts.length ? and(...parts) : undefined
+}
+
+/**
+ * One page of tenants with their health, filtered, sorted and counted in SQL on tenant_health
+ * joined to tenants (two indexed statements, whatever the number of tenants or runs). A page
+ * past the end gives the last page. Stale: last good backup older than STALE_MS; never: no
+ * good backup at all.
+ */
+export function listTenantHealth(db: Db, query: HealthQuery, now = new Date()): HealthPage {
+  const where = filterOf(query, now)
+  const total = countWhere(db, query, where)
+  const pages = Math.max(1, Math.ceil(total / HEALTH_PAGE_SIZE))
+  const page = Math.min(query.page, pages)
+  const order = query.dir === 'desc' ? desc : asc
+  // With a selective filter, SQLite should find the few rows through the filter's index and
+  // sort them, not walk the sort column's index over every tenant: `+col` hides that index.
+  const key = (col: SQLiteColumn) => (SELECTIVE.has(query.filter) ? sql`+${col}` : col)
+  const rows = db
+    .select({
+      tenantId: tenantHealth.tenantId,
+      name: tenants.name,
+      homeDir: tenants.homeDir,
+      disabled: tenants.disabled,
+      lastRunId: tenantHealth.lastRunId,
+      lastRunStatus: tenantHealth.lastRunStatus,
+      lastRunAt: tenantHealth.lastRunAt,
+      lastSuccessAt: tenantHealth.lastSuccessAt,
+      failingStreak: tenantHealth.failingStreak,
+      lastError: tenantHealth.lastError,
+      missedCount: tenantHealth.missedCount,
+      storedBytes: tenantHealth.storedBytes,
+      snapshotCount: tenantHealth.snapshotCount,
+      nextRunAt: tenantHealth.nextRunAt,
+      lastVerifiedAt: tenantHealth.lastVerifiedAt,
+      lastVerifiedOk: tenantHealth.lastVerifiedOk,
+    })
+    .from(tenantHealth)
+    .innerJoin(tenants, eq(tenants.id, tenantHealth.tenantId))
+    .where(where)
+    .orderBy(
+      ...(query.sort === 'name'
+        ? [order(key(tenants.name))]
+        : [order(key(SORTS[query.sort])), order(key(tenantHealth.tenantId))]),
+    )
+    .limit(HEALTH_PAGE_SIZE)
+    .offset((page - 1) * HEALTH_PAGE_SIZE)
+    .all()
+  return { rows, total, page, pages }
+}
+
+/**
+ * Counts on tenant_health alone (its covering indexes) unless the filter needs tenants' columns:
+ * every health row has its tenant (foreign key, cascade), so the join would only cost lookups.
+ */
+function countWhere(db: Db, query: HealthQuery, where: SQL | undefined): number {
+  const base = db.select({ n: count() }).from(tenantHealth)
+  const needsTenants = query.filter === 'disabled' || query.q !== ''
+  const scoped = needsTenants
+    ? base.innerJoin(tenants, eq(tenants.id, tenantHealth.tenantId))
+    : base
+  return scoped.where(where).get()?.n ?? 0
+}
+
+/** How many tenants each filter shows, with the query's name search applied (the filter tabs). */
+export function countTenantHealth(
+  db: Db,
+  query: HealthQuery,
+  now = new Date(),
+): Record<HealthFilter, number> {
+  const out = {} as Record<HealthFilter, number>
+  for (const filter of HEALTH_FILTERS) {
+    const q = { ...query, filter }
+    out[filter] = countWhere(db, q, filterOf(q, now))
+  }
+  return out
+}
+
+/** One tenant's health row; undefined until it was first computed. */
+export function tenantHealthOf(db: Db, tenantId: number) {
+  return db.select().from(tenantHealth).where(eq(tenantHealth.tenantId, tenantId)).get()
+}

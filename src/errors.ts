@@ -18,3 +18,6 @@ export class InputError extends Error {
 export class ConflictError extends Error {
   readonly code = 'Conflict'
 }
+
+/** A limit the admin set has been reached (on-demand runs per day, quotas); says which and until when. */
+export class LimitError extends ConflictError {}

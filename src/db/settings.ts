@@ -1,15 +1,34 @@
+import { eq } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { panelSettings } from './schema.ts'
 import type { GuardPolicy } from '../drivers/guard.ts'
+import type { Config } from '../config.ts'
 
 export type AdminSettings = {
   /** Destination types tenants may add; null means every type. */
   allowedTypes: string[] | null
   /** Hosts or CIDR ranges the outbound guard lets through (e.g. a storage server on the LAN). */
   outboundAllow: string[]
+  /** Panel-wide default limits per tenant (a tenant's own quota columns override them); null = none. */
+  quotaBytes: number | null
+  quotaSnapshots: number | null
+  /** On-demand backups (web, CLI, API) per tenant in any 24 hours; 0 turns them off. */
+  quotaRunsPerDay: number | null
+  /** Shortest time between two scheduled backups a policy may ask for, in minutes. */
+  minIntervalMinutes: number | null
+  /** Where Local destinations live; null means the configured PANEL_LOCAL_ROOT. */
+  localRoot: string | null
 }
 
-const defaults: AdminSettings = { allowedTypes: null, outboundAllow: [] }
+const defaults: AdminSettings = {
+  allowedTypes: null,
+  outboundAllow: [],
+  quotaBytes: null,
+  quotaSnapshots: null,
+  quotaRunsPerDay: null,
+  minIntervalMinutes: null,
+  localRoot: null,
+}
 
 export function getAdminSettings(db: Db): AdminSettings {
   const out = { ...defaults }
@@ -19,7 +38,12 @@ export function getAdminSettings(db: Db): AdminSettings {
   return out
 }
 
+/** Stores one setting; null removes it, which gives back its default (every nullable default is null). */
 export function setAdminSetting<K extends keyof AdminSettings>(db: Db, key: K, value: AdminSettings[K]): void {
+  if (value === null) {
+    db.delete(panelSettings).where(eq(panelSettings.key, key)).run()
+    return
+  }
   db.insert(panelSettings).values({ key, value }).onConflictDoUpdate({ target: panelSettings.key, set: { value } }).run()
 }
 
@@ -27,6 +51,11 @@ export function setAdminSetting<K extends keyof AdminSettings>(db: Db, key: K, v
 export function guardPolicy(db: Db, env: NodeJS.ProcessEnv = process.env): GuardPolicy {
   const fromEnv = (env.PANEL_OUTBOUND_ALLOW ?? '').split(',').map((s) => s.trim()).filter(Boolean)
   return { allow: [...getAdminSettings(db).outboundAllow, ...fromEnv] }
+}
+
+/** The folder Local destinations live under: the admin's setting, else `config.localRoot`. */
+export function localRootOf(db: Db, config: Pick<Config, 'localRoot'>): string {
+  return getAdminSettings(db).localRoot ?? config.localRoot
 }
 
 export function typeAllowed(db: Db, type: string): boolean {

@@ -4,6 +4,8 @@ import { findPolicyByName, ownedDatabaseIds, savePolicyRow, type PolicyFields } 
 import { InputError } from '../errors.ts'
 import { PRESETS, nextRuns, type Preset } from '../schedule.ts'
 import { labelProblem } from './names.ts'
+import { intervalProblem } from './limits.ts'
+import { getAdminSettings } from '../db/settings.ts'
 
 export type PolicyInput = {
   name: string
@@ -110,6 +112,8 @@ export function savePolicy(db: Db, tenantId: number, id: number | null, input: P
   if (input.preset !== 'custom' && !(input.preset in PRESETS)) errors.cron = 'Choose a schedule.'
   const check = nextRuns(cron, input.timezone)
   if (!check.ok) errors[check.error.startsWith('Unknown time zone') ? 'timezone' : 'cron'] = check.error
+  const tooOften = intervalProblem(cron, input.timezone, getAdminSettings(db).minIntervalMinutes)
+  if (tooOften && !errors.cron) errors.cron = tooOften
 
   const keep: Record<string, number> = {}
   for (const field of RETENTION) {

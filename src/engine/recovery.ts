@@ -3,7 +3,7 @@ import { findRepository, repositoryPassword } from '../db/repositories.ts'
 import { readSecrets } from '../domain/destinations.ts'
 import { NotFoundError } from '../errors.ts'
 import type { EngineDeps } from './context.ts'
-import { guardPolicy } from '../db/settings.ts'
+import { guardPolicy, localRootOf } from '../db/settings.ts'
 
 export type RecoveryKit = { repository: string; password: string; command: string; note: string }
 
@@ -21,7 +21,7 @@ export function recoveryKit(deps: EngineDeps, tenant: Tenant, dest: Destination)
   const entry = deps.drivers[dest.type]
   if (!entry) throw new NotFoundError('That destination type')
   const secrets = readSecrets(deps.config.secretKey, tenant.id, dest)
-  const location = entry.repository(dest.settings, secrets, { tenantName: tenant.name, localRoot: deps.config.localRoot, guard: guardPolicy(deps.db) })
+  const location = entry.repository(dest.settings, secrets, { tenantName: tenant.name, localRoot: localRootOf(deps.db, deps.config), guard: guardPolicy(deps.db) })
   const password = repositoryPassword(deps.config.secretKey, repo)
   const command =
     `export RESTIC_REPOSITORY=${quote(location.repository)} RESTIC_PASSWORD=${quote(password)}` +

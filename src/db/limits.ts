@@ -1,0 +1,60 @@
+import { and, asc, eq, gte, sql } from 'drizzle-orm'
+import type { Db } from './client.ts'
+import { jobs, repositories, tenants } from './schema.ts'
+
+/** Triggers that count as on-demand: everything a person or script starts, not the schedule. */
+export const ON_DEMAND_TRIGGERS = ['manual', 'cli', 'api'] as const
+
+/** A tenant's own limits; null means the panel-wide default applies. */
+export type TenantQuotas = {
+  quotaBytes: number | null
+  quotaSnapshots: number | null
+  quotaRunsPerDay: number | null
+}
+
+export function setTenantQuotas(db: Db, tenantId: number, quotas: TenantQuotas): void {
+  db.update(tenants).set(quotas).where(eq(tenants.id, tenantId)).run()
+}
+
+/**
+ * What the tenant's repositories hold, summed over destinations, as last measured after a
+ * backup (repositories never measured count as 0).
+ */
+export function storedUsage(db: Db, tenantId: number): { bytes: number; snapshots: number } {
+  const row = db
+    .select({
+      bytes: sql<number>`coalesce(sum(${repositories.storedBytes}), 0)`,
+      snapshots: sql<number>`coalesce(sum(${repositories.snapshotCount}), 0)`,
+    })
+    .from(repositories)
+    .where(eq(repositories.tenantId, tenantId))
+    .get()
+  return { bytes: Number(row?.bytes ?? 0), snapshots: Number(row?.snapshots ?? 0) }
+}
+
+/**
+ * When each on-demand backup job of the tenant created at or after `since` was queued, oldest
+ * first. Jobs, not runs, are counted: a retried job is one backup however many attempts it takes.
+ */
+export function onDemandSince(db: Db, tenantId: number, since: Date): Date[] {
+  const trigger = sql`json_extract(${jobs.payload}, '$.trigger')`
+  return db
+    .select({ at: jobs.createdAt })
+    .from(jobs)
+    .where(
+      and(
+        eq(jobs.tenantId, tenantId),
+        eq(jobs.kind, 'backup'),
+        gte(jobs.createdAt, since),
+        sql`${trigger} in ('manual', 'cli', 'api')`,
+      ),
+    )
+    .orderBy(asc(jobs.createdAt), asc(jobs.id))
+    .all()
+    .map((r) => r.at)
+}
+
+/** Every tenant's name and home folder (admin checks, e.g. where the local backup root may be). */
+export function tenantHomes(db: Db): { name: string; homeDir: string }[] {
+  return db.select({ name: tenants.name, homeDir: tenants.homeDir }).from(tenants).all()
+}

@@ -1,0 +1,129 @@
+import { and, desc, eq, inArray, sql } from 'drizzle-orm'
+import type { Db } from './client.ts'
+import { jobs, policies, runs, tenants, type Job, type Run } from './schema.ts'
+
+/** Why a queued job is not next, in words; null when the runner may claim it now. */
+export type QueueWait = 'disabled' | 'busy' | 'later' | null
+
+export type QueuedJob = Job & { tenantName: string; policyName: string | null; wait: QueueWait }
+
+export type RunningJob = Job & { tenantName: string; policyName: string | null; run: Run | null }
+
+/*
+ * The runner's own pick order (jobs.ts PICK) applied to the whole queue: claimable jobs first,
+ * tenant whose latest job is oldest first, then due time; jobs that cannot be claimed yet (not
+ * due, tenant disabled, or the tenant already has a job running) follow by due time.
+ */
+const ORDER = `
+  select j.id,
+    case when t.disabled then 'disabled'
+         when exists (select 1 from jobs r where r.tenant_id = j.tenant_id and r.status = 'running') then 'busy'
+         when j.run_at > @now then 'later' end as wait
+  from jobs j join tenants t on t.id = j.tenant_id
+  where j.status = 'queued'
+  order by wait is not null,
+    case when wait is null then (select max(p.updated_at) from jobs p
+      where p.tenant_id = j.tenant_id and p.status in ('running', 'done', 'failed')) end asc nulls first,
+    j.run_at, j.id
+  limit @limit`
+
+const policyName = sql<string | null>`(select ${policies.name} from ${policies}
+  where ${policies.id} = json_extract(${jobs.payload}, '$.policyId') and ${policies.tenantId} = ${jobs.tenantId})`
+
+function withNames(db: Db, ids: number[]) {
+  if (!ids.length)
+    return new Map<number, { job: Job; tenantName: string; policyName: string | null }>()
+  const rows = db
+    .select({ job: jobs, tenantName: tenants.name, policyName })
+    .from(jobs)
+    .innerJoin(tenants, eq(tenants.id, jobs.tenantId))
+    .where(inArray(jobs.id, ids))
+    .all()
+  return new Map(rows.map((r) => [r.job.id, r]))
+}
+
+/** Admin view: the first `limit` queued jobs of every tenant, in the order the runner claims them. */
+export function queuedInClaimOrder(db: Db, now = new Date(), limit = 100): QueuedJob[] {
+  const order = db.$client.prepare(ORDER).all({ now: now.getTime(), limit }) as {
+    id: number
+    wait: QueueWait
+  }[]
+  const named = withNames(
+    db,
+    order.map((o) => o.id),
+  )
+  return order.flatMap((o) => {
+    const row = named.get(o.id)
+    return row
+      ? [{ ...row.job, tenantName: row.tenantName, policyName: row.policyName, wait: o.wait }]
+      : []
+  })
+}
+
+/** Queued jobs in all, and how many of them are due now. */
+export function queueCounts(db: Db, now = new Date()): { queued: number; due: number } {
+  const row = db
+    .select({
+      queued: sql<number>`count(*)`,
+      due: sql<number>`coalesce(sum(${jobs.runAt} <= ${now.getTime()}), 0)`,
+    })
+    .from(jobs)
+    .where(eq(jobs.status, 'queued'))
+    .get()
+  return { queued: Number(row?.queued ?? 0), due: Number(row?.due ?? 0) }
+}
+
+/** Admin view: every running job with its tenant, policy and the run it is writing progress to. */
+export function runningJobs(db: Db): RunningJob[] {
+  const rows = db
+    .select({ job: jobs, tenantName: tenants.name, policyName })
+    .from(jobs)
+    .innerJoin(tenants, eq(tenants.id, jobs.tenantId))
+    .where(eq(jobs.status, 'running'))
+    .orderBy(jobs.updatedAt, jobs.id)
+    .all()
+  if (!rows.length) return []
+  // The newest run of each job is the current attempt's.
+  const current = new Map<number, Run>()
+  const list = db
+    .select()
+    .from(runs)
+    .where(
+      inArray(
+        runs.jobId,
+        rows.map((r) => r.job.id),
+      ),
+    )
+    .orderBy(desc(runs.id))
+    .all()
+  for (const run of list)
+    if (run.jobId !== null && !current.has(run.jobId)) current.set(run.jobId, run)
+  return rows.map((r) => {
+    const run = current.get(r.job.id) ?? null
+    return {
+      ...r.job,
+      tenantName: r.tenantName,
+      policyName: r.policyName,
+      run: run?.status === 'running' ? run : null,
+    }
+  })
+}
+
+/**
+ * Removes a job that is still queued and returns it; null when it is gone or already claimed.
+ * One statement, so it cannot race the runner's claim: a job claimed first is left alone.
+ */
+export function cancelQueuedJob(db: Db, id: number): (Job & { tenantName: string }) | null {
+  const job = db
+    .delete(jobs)
+    .where(and(eq(jobs.id, id), eq(jobs.status, 'queued')))
+    .returning()
+    .get()
+  if (!job) return null
+  const tenant = db
+    .select({ name: tenants.name })
+    .from(tenants)
+    .where(eq(tenants.id, job.tenantId))
+    .get()
+  return { ...job, tenantName: tenant?.name ?? '?' }
+}

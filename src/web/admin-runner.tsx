@@ -1,0 +1,177 @@
+import { Hono } from 'hono'
+import os from 'node:os'
+import type { Db } from '../db/client.ts'
+import { getRunnerSetting, setRunnerSetting, uploadLimitKiB } from '../db/jobs.ts'
+import {
+  cancelQueuedJob,
+  queueCounts,
+  queuedInClaimOrder,
+  runningJobs,
+} from '../db/runner-queue.ts'
+import {
+  AdminRunnerPage,
+  RunnerLiveSection,
+  type RunnerFormValues,
+  type RunnerLive,
+} from '../../views/admin-runner.tsx'
+import { auditWeb } from './audit-trail.ts'
+import {
+  type AppEnv,
+  type Ctx,
+  idParam,
+  isHtmx,
+  pageCtx,
+  readForm,
+  redirectTo,
+  str,
+} from './context.ts'
+
+/** Admin > Runner, mounted under /admin (behind its admin guard) at /admin/runner. */
+export const adminRunnerRoutes = new Hono<AppEnv>()
+
+const MAX_CONCURRENCY = 64
+const MAX_UPLOAD_MIB = 10_000
+
+function live(db: Db): RunnerLive {
+  const now = new Date()
+  return {
+    paused: getRunnerSetting(db, 'paused') === '1',
+    running: runningJobs(db),
+    queue: queuedInClaimOrder(db, now),
+    counts: queueCounts(db, now),
+  }
+}
+
+/** KiB/s as the MiB/s the admin typed: 10240 → "10", 512 → "0.5". */
+function mib(kib: number | null): string {
+  return kib === null ? '' : String(Number((kib / 1024).toFixed(3)))
+}
+
+function currentValues(db: Db): RunnerFormValues {
+  return {
+    concurrency: getRunnerSetting(db, 'concurrency') ?? '',
+    uploadLimit: mib(uploadLimitKiB(db)),
+  }
+}
+
+function defaultConcurrency(c: Ctx): string {
+  const set = c.get('deps').config.concurrency
+  return set
+    ? `PANEL_CONCURRENCY (${set})`
+    : `the number of CPU cores (${os.availableParallelism()} here)`
+}
+
+function page(
+  c: Ctx,
+  values: RunnerFormValues,
+  errors: Record<string, string>,
+  status: 200 | 422 = 200,
+) {
+  const { db } = c.get('deps')
+  const view = (
+    <AdminRunnerPage
+      ctx={pageCtx(c)}
+      live={live(db)}
+      values={values}
+      errors={errors}
+      defaultConcurrency={defaultConcurrency(c)}
+    />
+  )
+  return c.html(view, status)
+}
+
+adminRunnerRoutes.get('/', (c) => page(c, currentValues(c.get('deps').db), {}))
+
+adminRunnerRoutes.get('/live', (c) => {
+  if (!isHtmx(c)) return c.redirect('/admin/runner')
+  return c.html(<RunnerLiveSection csrf={c.get('csrf')} live={live(c.get('deps').db)} />)
+})
+
+for (const action of ['pause', 'resume'] as const) {
+  adminRunnerRoutes.post(`/${action}`, (c) => {
+    const { db } = c.get('deps')
+    setRunnerSetting(db, 'paused', action === 'pause' ? '1' : '0')
+    auditWeb(c, `runner.${action}`, { tenantId: null })
+    const text =
+      action === 'pause'
+        ? 'Runner paused: no new job starts; running jobs finish.'
+        : 'Runner resumed.'
+    return redirectTo(c, '/admin/runner', { kind: 'ok', text })
+  })
+}
+
+/** Validates the settings form; blank concurrency means each process's default, blank limit none. */
+function parseSettings(values: RunnerFormValues) {
+  const errors: Record<string, string> = {}
+  let concurrency = ''
+  if (values.concurrency) {
+    const n = Number(values.concurrency)
+    if (!/^\d+$/.test(values.concurrency) || n < 1 || n > MAX_CONCURRENCY) {
+      errors.concurrency = `Use a whole number from 1 to ${MAX_CONCURRENCY}, or leave it blank for the default.`
+    } else concurrency = String(n)
+  }
+  let uploadKiB = 0
+  if (values.uploadLimit) {
+    const n = Number(values.uploadLimit)
+    uploadKiB = Math.round(n * 1024)
+    if (!/^\d+(\.\d+)?$/.test(values.uploadLimit) || uploadKiB < 1 || n > MAX_UPLOAD_MIB) {
+      errors.uploadLimit = `Use MiB per second like 10 or 0.5 (at most ${MAX_UPLOAD_MIB}), or leave it blank for no limit.`
+    }
+  }
+  return { errors, concurrency, uploadKiB }
+}
+
+adminRunnerRoutes.post('/settings', async (c) => {
+  const { db } = c.get('deps')
+  const form = await readForm(c)
+  const values = {
+    concurrency: str(form, 'concurrency').trim(),
+    uploadLimit: str(form, 'uploadLimit').trim(),
+  }
+  const { errors, concurrency, uploadKiB } = parseSettings(values)
+  if (Object.keys(errors).length) return page(c, values, errors, 422)
+  const before = {
+    concurrency: getRunnerSetting(db, 'concurrency') ?? '',
+    uploadKiB: uploadLimitKiB(db) ?? 0,
+  }
+  if (before.concurrency !== concurrency) {
+    setRunnerSetting(db, 'concurrency', concurrency)
+    auditWeb(c, 'runner.concurrency', {
+      tenantId: null,
+      details: { from: before.concurrency || 'default', to: concurrency || 'default' },
+    })
+  }
+  if (before.uploadKiB !== uploadKiB) {
+    setRunnerSetting(db, 'uploadLimit', String(uploadKiB))
+    const kib = (n: number) => (n ? `${n} KiB/s` : 'none')
+    auditWeb(c, 'runner.upload-limit', {
+      tenantId: null,
+      details: { from: kib(before.uploadKiB), to: kib(uploadKiB) },
+    })
+  }
+  return redirectTo(c, '/admin/runner', { kind: 'ok', text: 'Runner settings saved.' })
+})
+
+adminRunnerRoutes.post('/jobs/:id/cancel', (c) => {
+  const { db } = c.get('deps')
+  const job = cancelQueuedJob(db, idParam(c))
+  if (!job) {
+    const text = 'That job is no longer queued (it started or finished), so it was not cancelled.'
+    return redirectTo(c, '/admin/runner', { kind: 'error', text })
+  }
+  const payload = job.payload as { policyId?: number; trigger?: string }
+  auditWeb(c, 'job.cancel', {
+    tenantId: job.tenantId,
+    target: `${job.kind} job ${job.id}`,
+    details: {
+      tenant: job.tenantName,
+      policyId: payload.policyId ?? null,
+      trigger: payload.trigger ?? null,
+      attempts: job.attempts,
+    },
+  })
+  return redirectTo(c, '/admin/runner', {
+    kind: 'ok',
+    text: `Cancelled the queued ${job.kind} of ${job.tenantName}.`,
+  })
+})

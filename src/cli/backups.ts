@@ -8,6 +8,7 @@ import { getJob } from '../db/jobs.ts'
 import { runStagesOf } from '../db/runs.ts'
 import { runs } from '../db/schema.ts'
 import { requestBackup, requestRestore } from '../domain/jobs.ts'
+import { requestVerify } from '../domain/verify.ts'
 import { InputError, NotFoundError } from '../errors.ts'
 import { listSnapshots } from '../engine/snapshots.ts'
 import { runVerify } from '../engine/verify.ts'
@@ -16,6 +17,8 @@ import { startRunner } from '../runner/runner.ts'
 import { jobHandlers } from '../runner/handlers.ts'
 import { desc, eq } from 'drizzle-orm'
 import type { Tenant } from '../db/schema.ts'
+import { auditCli } from './audit.ts'
+import { restoreFacts } from '../domain/audit-facts.ts'
 
 /**
  * Waits for a job, running jobs in this process meanwhile (so `--wait` works with or without
@@ -84,6 +87,7 @@ export const backupCommands: Record<string, Command> = {
       if (!policies.length) throw new InputError({ policy: opts.policy ? `No policy named “${opts.policy}”.` : `${tenant.name} has no policy yet.` })
       for (const policy of policies) {
         const { job, created } = requestBackup(deps.db, tenant.id, policy.id, 'cli')
+        auditCli(deps.db, 'backup.request', { tenantId: tenant.id, target: policy.name, details: { job: job.id, queued: created } })
         if (!opts.wait) {
           const out = { jobId: job.id, policy: policy.name, status: created ? 'queued' : 'already queued' }
           console.log(opts.json ? JSON.stringify(out) : `Backup of “${policy.name}” ${out.status} (job ${job.id}).`)
@@ -128,21 +132,47 @@ export const backupCommands: Record<string, Command> = {
       const snap = snapshot === 'latest' ? latest : snapshots.find((s) => s.id.startsWith(snapshot))
       if (!snap) throw new NotFoundError(`Snapshot “${snapshot}” on “${dest.name}”`)
       const paths = ((opts.path as string[]) ?? []).map((p) => (p.startsWith('/') ? p : `${tenant.homeDir}/${p}`.replace(/\/+$/, '')))
-      const job = requestRestore(deps.db, tenant.id, {
-        destinationId: dest.id, snapshot: snap.id, paths, databaseId, mode: opts.to ? 'copy' : 'inplace', newName: opts.to, trigger: 'cli',
-      })
+      const request = {
+        destinationId: dest.id, snapshot: snap.id, paths, databaseId, mode: opts.to ? ('copy' as const) : ('inplace' as const), newName: opts.to, trigger: 'cli' as const,
+      }
+      const job = requestRestore(deps.db, tenant.id, request)
+      auditCli(deps.db, 'restore.start', { tenantId: tenant.id, target: snap.shortId, details: restoreFacts(dest.name, request, opts.database, job.id) })
       if (!opts.wait) return void console.log(opts.json ? JSON.stringify({ jobId: job.id, status: 'queued' }) : `Restore queued (job ${job.id}).`)
       await waitFor(deps, tenant.id, job.id)
       report(lastRunOf(deps, job.id), Boolean(opts.json), job.id)
     },
   },
   verify: {
-    usage: 'verify <tenant> [--destination <name>] [--subset <n%>] [--json]',
-    options: { destination: { type: 'string' }, subset: { type: 'string' }, json: { type: 'boolean' } },
+    usage: 'verify <tenant> [--policy <name>] [--restore] [--wait] [--destination <name>] [--subset <n%>] [--json]',
+    options: {
+      destination: { type: 'string' }, subset: { type: 'string' }, json: { type: 'boolean' },
+      policy: { type: 'string' }, restore: { type: 'boolean' }, wait: { type: 'boolean' },
+    },
     async run(deps, [tenantName], opts) {
       const tenant = tenantByName(deps.db, tenantName)
-      const dest = opts.destination ? destinationOf(deps, tenant, opts.destination) : undefined
       if (opts.subset && !/^\d{1,3}(\.\d+)?%$|^\d+\/\d+$/.test(opts.subset)) throw new UsageError('--subset takes a percentage like 10% or n/m')
+      if (opts.policy || opts.restore) {
+        // Per policy, as jobs: a data check, or with --restore a test restore into a sandbox.
+        if (opts.destination) throw new UsageError('--destination applies only to the repository check without --policy/--restore')
+        const policies = listPolicies(deps.db, tenant.id).filter((p) => !opts.policy || p.name === opts.policy)
+        if (!policies.length) throw new InputError({ policy: opts.policy ? `No policy named “${opts.policy}”.` : `${tenant.name} has no policy yet.` })
+        const mode = opts.restore ? 'restore' : 'check'
+        const what = opts.restore ? 'Test restore' : 'Data check'
+        for (const policy of policies) {
+          const { job, created } = requestVerify(deps.db, tenant.id, policy.id, mode, 'cli', { subset: opts.subset })
+          auditCli(deps.db, 'verify.request', { tenantId: tenant.id, target: policy.name, details: { mode, job: job.id } })
+          if (!opts.wait) {
+            const out = { jobId: job.id, policy: policy.name, mode, status: created ? 'queued' : 'already queued' }
+            console.log(opts.json ? JSON.stringify(out) : `${what} of “${policy.name}” ${out.status} (job ${job.id}).`)
+            continue
+          }
+          await waitFor(deps, tenant.id, job.id)
+          report(lastRunOf(deps, job.id), Boolean(opts.json), job.id)
+        }
+        return
+      }
+      const dest = opts.destination ? destinationOf(deps, tenant, opts.destination) : undefined
+      auditCli(deps.db, 'verify.request', { tenantId: tenant.id, target: dest?.name ?? null, details: opts.subset ? { subset: opts.subset } : {} })
       const { results } = await runVerify(deps, tenant, { destinationId: dest?.id, subset: opts.subset, trigger: 'cli' })
       if (opts.json) console.log(JSON.stringify(results, null, 2))
       else for (const r of results) console.log(`${r.destination}: ${r.ok ? 'ok' : 'FAILED'} ${r.message}`)
@@ -155,7 +185,9 @@ export const backupCommands: Record<string, Command> = {
     options: { destination: { type: 'string' }, json: { type: 'boolean' } },
     run(deps, [tenantName], opts) {
       const tenant = tenantByName(deps.db, tenantName)
-      const kit = recoveryKit(deps, tenant, destinationOf(deps, tenant, opts.destination))
+      const dest = destinationOf(deps, tenant, opts.destination)
+      const kit = recoveryKit(deps, tenant, dest)
+      auditCli(deps.db, 'recovery.view', { tenantId: tenant.id, target: dest.name })
       if (opts.json) console.log(JSON.stringify({ repository: kit.repository, password: kit.password, command: kit.command }, null, 2))
       else console.log(`Repository: ${kit.repository}\nPassword:   ${kit.password}\n\n${kit.command}\n\n${kit.note}`)
     },

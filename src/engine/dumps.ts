@@ -48,6 +48,7 @@ const ENGINES = {
     dump: (db: string) => [...MARIADB_DUMP, db],
     load: (db: string) => ['--binary-mode', db],
     create: (db: string) => ['--batch', '-e', `CREATE DATABASE \`${db}\``],
+    drop: (db: string) => ['--batch', '-e', `DROP DATABASE IF EXISTS \`${db}\``],
     count: (db: string) => [
       '--batch',
       '--skip-column-names',
@@ -69,6 +70,7 @@ const ENGINES = {
       ...['-q', '-v', 'VERBOSITY=verbose', '--dbname=postgres', '-c'],
       `CREATE DATABASE "${db}" TEMPLATE template0`,
     ],
+    drop: (db: string) => [...PSQL, ...['-q', '--dbname=postgres', '-c'], `DROP DATABASE IF EXISTS "${db}"`],
     count: (db: string) => [
       ...PSQL,
       ...['-A', '-t', '-c'],
@@ -160,6 +162,15 @@ export async function countTables(conn: DbConn, opts: ToolOptions): Promise<numb
     throw new Error(`${tool.label} printed "${out.trim().slice(0, 80)}" instead of a table count`)
   }
   return count
+}
+
+/**
+ * Drops `conn.name` if it exists (PostgreSQL: via the maintenance database `postgres`). Used for
+ * the scratch databases a verified restore loads dumps into; never call it with a tenant's own.
+ */
+export async function dropDatabase(conn: DbConn, opts: ToolOptions): Promise<void> {
+  const tool = findTool(conn, 'client')
+  await withCredentials(conn, opts, (creds) => runTool(tool, creds, ENGINES[conn.engine].drop(conn.name), opts, {}))
 }
 
 type Tool = { path: string; label: string }

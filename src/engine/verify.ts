@@ -1,38 +1,135 @@
 import type { Destination, Job, Tenant } from '../db/schema.ts'
 import { getTenant } from '../db/tenants.ts'
 import { listDestinations } from '../db/destinations.ts'
+import { getPolicy, type PolicyWithLinks } from '../db/policies.ts'
 import { findRepository } from '../db/repositories.ts'
 import { createRun, finishRun, finishStage, logRun, startStage } from '../db/runs.ts'
+import { recordVerification } from '../db/verifications.ts'
+import { notify } from '../notify/notify.ts'
 import type { EngineDeps } from './context.ts'
 import { runRestic } from './restic.ts'
 import { withRepository } from './snapshots.ts'
 import { JobFailed, plainReason } from './failure.ts'
+import { damageReport, plainDuration, resticFailure } from './damage.ts'
+import { runTestRestore, type VerifyResult } from './test-restore.ts'
+
+/** What a verify job does: `check` (default) re-reads data; `restore` is a test restore. */
+export type VerifyPayload = {
+  mode?: 'check' | 'restore'
+  policyId?: number
+  destinationId?: number
+  subset?: string
+  trigger?: 'manual' | 'cli' | 'schedule' | 'api'
+}
+
+const WEEK = 7 * 86_400_000
 
 /**
- * `restic check --read-data-subset` on each of the tenant's repositories (or one destination):
- * verifies the structure and re-reads a sample of the data.
+ * The weekly check's share of the data: one of four slices by week number, so every pack is
+ * re-read once every four weeks while each check reads about a quarter.
+ */
+export function rotatingSubset(now = Date.now()): string {
+  return `${(Math.floor(now / WEEK) % 4) + 1}/4`
+}
+
+/**
+ * `restic check --read-data-subset` on each repository of a policy's destinations (or all of
+ * the tenant's, or one destination): verifies the structure and re-reads a sample of the data.
+ * With a policy, records one `check` verification per destination before the run finishes and
+ * raises `verify.failed` when any failed.
  */
 export async function runVerify(
   deps: EngineDeps,
   tenant: Tenant,
-  opts: { destinationId?: number; subset?: string; jobId?: number | null; trigger?: 'manual' | 'cli' | 'schedule' },
+  opts: {
+    destinationId?: number
+    policyId?: number
+    subset?: string
+    jobId?: number | null
+    trigger?: VerifyPayload['trigger']
+  },
   signal?: AbortSignal,
-): Promise<{ runId: number; results: { destination: string; ok: boolean; message: string }[] }> {
+): Promise<{ runId: number; results: VerifyResult[] }> {
   const { db } = deps
+  const policy: PolicyWithLinks | null = opts.policyId
+    ? getPolicy(db, tenant.id, opts.policyId)
+    : null
+  const inPolicy = policy ? new Set(policy.destinations.map((d) => d.id)) : null
   const dests = listDestinations(db, tenant.id).filter(
-    (d) => (!opts.destinationId || d.id === opts.destinationId) && findRepository(db, tenant.id, d.id)?.initializedAt,
+    (d) =>
+      (!opts.destinationId || d.id === opts.destinationId) &&
+      (!inPolicy || inPolicy.has(d.id)) &&
+      findRepository(db, tenant.id, d.id)?.initializedAt,
   )
-  const run = createRun(db, tenant.id, { kind: 'verify', trigger: opts.trigger ?? 'manual', jobId: opts.jobId ?? null, policyId: null })
-  const results: { destination: string; ok: boolean; message: string }[] = []
-  for (const dest of dests) results.push(await checkOne(deps, tenant, dest, run.id, opts.subset ?? '10%', signal))
+  const run = createRun(db, tenant.id, {
+    kind: 'verify',
+    trigger: opts.trigger ?? 'manual',
+    jobId: opts.jobId ?? null,
+    policyId: policy?.id ?? null,
+  })
+  const subset = opts.subset ?? '10%'
+  if (policy)
+    logRun(
+      db,
+      run.id,
+      'info',
+      `Data check of policy “${policy.name}” started (${subset} of the data).`,
+    )
+  const results: VerifyResult[] = []
+  for (const dest of dests) {
+    const started = Date.now()
+    const r = await checkOne(deps, tenant, dest, run.id, subset, signal)
+    results.push(r)
+    const durationMs = Date.now() - started
+    if (policy)
+      recordVerification(db, tenant.id, {
+        policyId: policy.id,
+        destinationId: dest.id,
+        runId: run.id,
+        mode: 'check',
+        ok: r.ok,
+        durationMs,
+        message: r.message,
+      })
+  }
   const failed = results.filter((r) => !r.ok)
-  const error = dests.length === 0 ? 'There is no repository to verify yet: run a backup first.' : failed.map((r) => `${r.destination}: ${r.message}`).join(' ')
-  finishRun(db, run.id, dests.length && !failed.length ? 'success' : 'failed', { error: error || null })
+  const error =
+    dests.length === 0
+      ? 'There is no repository to verify yet: run a backup first.'
+      : failed.map((r) => `${r.destination}: ${r.message}`).join(' ')
+  if (policy && !dests.length)
+    recordVerification(db, tenant.id, {
+      policyId: policy.id,
+      destinationId: null,
+      runId: run.id,
+      mode: 'check',
+      ok: false,
+      durationMs: 0,
+      message: error,
+    })
+  const ok = dests.length > 0 && !failed.length
+  finishRun(db, run.id, ok ? 'success' : 'failed', { error: error || null })
+  if (!ok && policy)
+    notify(deps, {
+      type: 'verify.failed',
+      tenantId: tenant.id,
+      runId: run.id,
+      policy: policy.name,
+      reason: error,
+    })
   return { runId: run.id, results }
 }
 
-async function checkOne(deps: EngineDeps, tenant: Tenant, dest: Destination, runId: number, subset: string, signal?: AbortSignal) {
+async function checkOne(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+  runId: number,
+  subset: string,
+  signal?: AbortSignal,
+) {
   const stage = startStage(deps.db, runId, 'check', dest.id)
+  const started = Date.now()
   try {
     await withRepository(
       deps,
@@ -41,11 +138,20 @@ async function checkOne(deps: EngineDeps, tenant: Tenant, dest: Destination, run
       async (repo) => {
         // A run cut off with its destination gone leaves a lock restic proves stale but keeps.
         await runRestic(['unlock'], repo.env)
-        await runRestic(['check', `--read-data-subset=${subset}`], repo.env)
+        const { code, stderr } = await runRestic(
+          ['check', `--read-data-subset=${subset}`],
+          repo.env,
+          { okCodes: [0, 1] },
+        )
+        if (code !== 0)
+          throw new Error(
+            damageReport(stderr, repo.env) ??
+              plainReason(repo.storageError() ?? new Error(resticFailure(stderr, repo.env))),
+          )
       },
       signal,
     )
-    const message = `Repository is healthy (structure checked, ${subset} of the data re-read).`
+    const message = `Repository is healthy (structure checked, ${describeSubset(subset)} of the data re-read in ${plainDuration(Date.now() - started)}).`
     finishStage(deps.db, stage.id, 'success', { message })
     return { destination: dest.name, ok: true, message }
   } catch (err) {
@@ -55,10 +161,40 @@ async function checkOne(deps: EngineDeps, tenant: Tenant, dest: Destination, run
   }
 }
 
+function describeSubset(subset: string): string {
+  const m = subset.match(/^(\d+)\/(\d+)$/)
+  return m ? `part ${m[1]} of ${m[2]}` : subset
+}
+
+/** One attempt of a verify job: a data check or a test restore, per the payload's mode. */
 export async function runVerifyJob(deps: EngineDeps, job: Job, signal: AbortSignal): Promise<void> {
   const tenant = getTenant(deps.db, job.tenantId)
-  const p = job.payload as { destinationId?: number }
-  const { results } = await runVerify(deps, tenant, { destinationId: p.destinationId, jobId: job.id, trigger: 'manual' }, signal)
+  const p = job.payload as VerifyPayload
+  const trigger = p.trigger ?? 'manual'
+  const { results } =
+    p.mode === 'restore' && p.policyId
+      ? await runTestRestore(
+          deps,
+          tenant,
+          getPolicy(deps.db, tenant.id, p.policyId),
+          { destinationId: p.destinationId, jobId: job.id, trigger },
+          signal,
+        )
+      : await runVerify(
+          deps,
+          tenant,
+          {
+            destinationId: p.destinationId,
+            policyId: p.policyId,
+            subset: p.subset ?? (p.policyId ? rotatingSubset() : undefined),
+            jobId: job.id,
+            trigger,
+          },
+          signal,
+        )
   const bad = results.filter((r) => !r.ok)
-  if (bad.length) throw new JobFailed(bad.map((r) => `${r.destination}: ${r.message}`).join(' '), true)
+  if (bad.length)
+    throw new JobFailed(bad.map((r) => `${r.destination}: ${r.message}`).join(' '), true)
+  if (!results.length)
+    throw new JobFailed('There is nothing to verify yet: run a backup first.', true)
 }

@@ -1,0 +1,37 @@
+import type { Db } from '../db/client.ts'
+import { enqueue, startQueuedNow } from '../db/jobs.ts'
+import { getPolicy } from '../db/policies.ts'
+import { markVerifyEnqueued, verifyDedupeKey, type VerifyMode } from '../db/verifications.ts'
+import type { Job } from '../db/schema.ts'
+
+/**
+ * Queues a data check or a test restore of one of the tenant's policies now. Shares the
+ * scheduler's dedupe key, so a pending scheduled one is pulled forward instead of doubled, and
+ * restarts the policy's weekly/monthly clock.
+ */
+export function requestVerify(
+  db: Db,
+  tenantId: number,
+  policyId: number,
+  mode: VerifyMode,
+  trigger: 'manual' | 'cli' | 'api',
+  extra: { subset?: string } = {},
+): { job: Job; created: boolean } {
+  const policy = getPolicy(db, tenantId, policyId)
+  const now = new Date()
+  const res = enqueue(db, {
+    kind: 'verify',
+    tenantId,
+    payload: {
+      mode,
+      policyId: policy.id,
+      trigger,
+      ...(extra.subset ? { subset: extra.subset } : {}),
+    },
+    dedupeKey: verifyDedupeKey(policy.id, mode),
+    maxAttempts: 1,
+  })
+  if (!res.created) startQueuedNow(db, tenantId, res.job.id, now)
+  markVerifyEnqueued(db, policy.id, mode, now)
+  return res
+}

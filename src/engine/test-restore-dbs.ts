@@ -1,0 +1,78 @@
+import type { Db } from '../db/client.ts'
+import { listTenantDatabases } from '../db/tenants.ts'
+import { finishStage, startStage } from '../db/runs.ts'
+import type { EngineDeps } from './context.ts'
+import type { ResticEnv } from './restic.ts'
+import type { ListedDump } from './snapshot-listing.ts'
+import { loadIntoScratch } from './scratch-db.ts'
+import type { Target } from './test-restore.ts'
+
+/** The stage being worked on, so a failure is recorded on the right one. */
+export type StageCursor = { id: number; start(name: string): void }
+
+export function stageCursor(db: Db, runId: number, destinationId: number): StageCursor {
+  const cursor: StageCursor = {
+    id: 0,
+    start: (name) => {
+      cursor.id = startStage(db, runId, name, destinationId).id
+    },
+  }
+  return cursor
+}
+
+/**
+ * Loads each dump of the snapshot into its own scratch database (stage `load:<name>`) and
+ * checks that every table the dump declares loaded. Dumps of databases no longer assigned to
+ * the tenant are skipped: their connection is gone. Appends "<db>: N tables loaded" to `parts`
+ * and returns the table count per database; throws on the first failure.
+ */
+export async function loadDumps(
+  deps: EngineDeps,
+  t: Target,
+  cursor: StageCursor,
+  o: {
+    env: ResticEnv
+    snapshot: string
+    dumps: ListedDump[]
+    parts: string[]
+    progress: (text: string, part: number) => void
+  },
+): Promise<Record<string, number>> {
+  const { db } = deps
+  const assigned = listTenantDatabases(db, t.tenant.id)
+  const tables: Record<string, number> = {}
+  for (const dump of o.dumps) {
+    cursor.start(`load:${dump.name}`)
+    o.progress(`Loading ${dump.name} into a scratch database…`, 0.8)
+    const row = assigned.find((d) => d.engine === dump.engine && d.name === dump.name)
+    if (!row) {
+      finishStage(db, cursor.id, 'skipped', {
+        message: `${dump.name} is no longer assigned to you, so it was not loaded.`,
+      })
+      o.parts.push(`${dump.name}: skipped (no longer assigned)`)
+      continue
+    }
+    const r = await loadIntoScratch({
+      secretKey: deps.config.secretKey,
+      row,
+      env: o.env,
+      snapshot: o.snapshot,
+      dumpPath: dump.path,
+      work: t.work,
+      who: t.who,
+      signal: t.signal,
+    })
+    tables[dump.name] = r.tables
+    if (r.tables < r.declared) {
+      throw new Error(
+        `${dump.name}: only ${r.tables} of the ${r.declared} tables in the dump loaded.`,
+      )
+    }
+    const loaded = `${dump.name}: ${r.tables} table${r.tables === 1 ? '' : 's'} loaded`
+    finishStage(db, cursor.id, 'success', {
+      message: `${loaded} into the scratch database ${r.scratch}, dropped again afterwards.`,
+    })
+    o.parts.push(loaded)
+  }
+  return tables
+}

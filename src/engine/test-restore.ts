@@ -1,0 +1,273 @@
+import type { Destination, Tenant } from '../db/schema.ts'
+import type { PolicyWithLinks } from '../db/policies.ts'
+import { getDestination } from '../db/destinations.ts'
+import {
+  createRun,
+  finishRun,
+  finishStage,
+  logRun,
+  setRunProgress,
+  startStage,
+} from '../db/runs.ts'
+import { recordVerification } from '../db/verifications.ts'
+import { notify } from '../notify/notify.ts'
+import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
+import { openRepository, type EngineDeps, type OpenRepo } from './context.ts'
+import { resticJson, runRestic } from './restic.ts'
+import { makeSandbox, openFolders, removeSandbox, statAs } from './sandbox.ts'
+import { compareSample, listSnapshot } from './snapshot-listing.ts'
+import { loadDumps, stageCursor } from './test-restore-dbs.ts'
+import { damageReport, plainBytes, plainDuration, resticFailure } from './damage.ts'
+import { plainReason } from './failure.ts'
+
+export type VerifyResult = { destination: string; ok: boolean; message: string }
+
+export type Target = {
+  tenant: Tenant
+  policy: PolicyWithLinks
+  dest: Destination
+  runId: number
+  who: RunAs
+  work: string
+  signal: AbortSignal
+  step: number
+  of: number
+}
+
+/**
+ * The monthly (or on demand) verified restore of a policy: on each of its destinations, the
+ * latest snapshot tagged `policy:<id>` is restored into a 0700 sandbox in the tenant's work dir
+ * as the tenant (with restic's `--verify` re-reading every restored file), a sample of files is
+ * compared with `restic ls`, and every database dump in it is loaded into a scratch database
+ * whose tables are counted. Sandbox and scratch databases are removed whatever happens. Each
+ * destination records a `verifications` row (before the run finishes) and a failure raises
+ * `verify.failed`.
+ */
+export async function runTestRestore(
+  deps: EngineDeps,
+  tenant: Tenant,
+  policy: PolicyWithLinks,
+  opts: {
+    destinationId?: number
+    jobId?: number | null
+    trigger?: 'manual' | 'cli' | 'schedule' | 'api'
+  },
+  signal = new AbortController().signal,
+): Promise<{ runId: number; results: VerifyResult[] }> {
+  const { db } = deps
+  const run = createRun(db, tenant.id, {
+    kind: 'verify',
+    trigger: opts.trigger ?? 'manual',
+    jobId: opts.jobId ?? null,
+    policyId: policy.id,
+  })
+  logRun(db, run.id, 'info', `Test restore of policy “${policy.name}” started.`)
+  const dests = policy.destinations
+    .filter((d) => !opts.destinationId || d.id === opts.destinationId)
+    .map((d) => getDestination(db, tenant.id, d.id))
+  const results: VerifyResult[] = []
+  try {
+    const who = runAsFor(tenant)
+    const work = tenantWorkDir(deps.config.workDir, tenant.name, who)
+    for (const [step, dest] of dests.entries()) {
+      if (signal.aborted) break
+      results.push(
+        await testRestoreOn(deps, {
+          tenant,
+          policy,
+          dest,
+          runId: run.id,
+          who,
+          work,
+          signal,
+          step,
+          of: dests.length,
+        }),
+      )
+    }
+  } catch (err) {
+    // Isolation problems (no system user) stop the run before any destination.
+    results.push({ destination: '—', ok: false, message: plainReason(err) })
+    recordVerification(db, tenant.id, {
+      policyId: policy.id,
+      destinationId: null,
+      runId: run.id,
+      mode: 'restore',
+      ok: false,
+      durationMs: 0,
+      message: plainReason(err),
+    })
+  }
+  const failed = results.filter((r) => !r.ok)
+  const none =
+    dests.length === 0 ? `Policy “${policy.name}” has no destination to restore from.` : null
+  const reason = none ?? failed.map((r) => `${r.destination}: ${r.message}`).join(' ')
+  if (none)
+    recordVerification(db, tenant.id, {
+      policyId: policy.id,
+      destinationId: null,
+      runId: run.id,
+      mode: 'restore',
+      ok: false,
+      durationMs: 0,
+      message: none,
+    })
+  const ok = !none && !failed.length && !signal.aborted
+  logRun(
+    db,
+    run.id,
+    ok ? 'info' : 'error',
+    ok ? 'Test restore finished: every check passed.' : `Test restore failed: ${reason}`,
+  )
+  finishRun(db, run.id, ok ? 'success' : 'failed', {
+    error: ok ? null : reason || 'The test restore was cancelled.',
+  })
+  if (!ok)
+    notify(deps, {
+      type: 'verify.failed',
+      tenantId: tenant.id,
+      runId: run.id,
+      policy: policy.name,
+      reason: reason || 'cancelled',
+    })
+  return { runId: run.id, results }
+}
+
+async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult> {
+  const { db } = deps
+  const cursor = stageCursor(db, t.runId, t.dest.id)
+  cursor.start('test-restore')
+  const parts: string[] = []
+  const details: Record<string, unknown> = {}
+  let repo: OpenRepo | null = null
+  let sandbox: string | null = null
+  let snapshotId: string | null = null
+  let restoreStart = 0
+  let restoreMs = 0
+  let failure: string | null = null
+  const home = t.tenant.homeDir + '/'
+  const inHome = (p: string) => (p.startsWith(home) ? p.slice(home.length) : p)
+  const progress = (text: string, part: number) =>
+    setRunProgress(db, t.runId, {
+      stage: 'verify',
+      destination: t.dest.name,
+      text,
+      percent: Math.round(((t.step + part) / t.of) * 100),
+    })
+  try {
+    progress(`Opening the repository on ${t.dest.name}…`, 0)
+    repo = await openRepository(deps, t.tenant, t.dest, t.work, t.who, t.signal, { create: false })
+    const env = repo.env
+    const snaps = await resticJson<{ id: string; time: string; tags?: string[] }>(
+      ['snapshots', '--tag', `policy:${t.policy.id}`],
+      env,
+    )
+    const snap = snaps
+      .filter((s) => !s.tags?.includes('safety'))
+      .sort((a, b) => b.time.localeCompare(a.time))[0]
+    if (!snap)
+      throw new Error(
+        `There is no snapshot of policy “${t.policy.name}” on ${t.dest.name} to test yet.`,
+      )
+    snapshotId = snap.id
+    const listing = await listSnapshot(env, snap.id, t.tenant.homeDir)
+    Object.assign(details, {
+      files: listing.files,
+      bytes: listing.bytes,
+      sampled: listing.sample.length,
+    })
+    sandbox = await makeSandbox(t.who, t.work, `verify-${t.runId}-${t.dest.id}`)
+    progress(`Restoring ${listing.files.toLocaleString('en')} files into a sandbox…`, 0.1)
+    restoreStart = Date.now()
+    const { code, stderr } = await runRestic(
+      ['restore', snap.id, '--target', sandbox, '--verify'],
+      env,
+      { okCodes: [0, 1] },
+    )
+    restoreMs = Date.now() - restoreStart
+    if (code !== 0) {
+      const damage = damageReport(stderr, env, (p) =>
+        inHome(p.startsWith(sandbox!) ? p.slice(sandbox!.length) : p),
+      )
+      throw new Error(
+        damage ?? plainReason(repo.storageError() ?? new Error(resticFailure(stderr, env))),
+      )
+    }
+    const restored = `Restored ${listing.files.toLocaleString('en')} files (${plainBytes(listing.bytes)}) in ${plainDuration(restoreMs)}`
+    finishStage(db, cursor.id, 'success', {
+      snapshotId,
+      bytes: listing.bytes,
+      message: `${restored} from snapshot ${snap.id.slice(0, 8)} into a sandbox; restic re-read every restored file and its content matches.`,
+    })
+    parts.push(restored)
+
+    cursor.start('compare-files')
+    progress('Comparing files with the snapshot listing…', 0.7)
+    // Folders restored without search permission would hide their files from the comparison.
+    await openFolders(t.who, sandbox)
+    const root = sandbox
+    const stats = await statAs(
+      t.who,
+      listing.sample.map((f) => root + f.path),
+    )
+    const bad = compareSample(listing.sample, stats, inHome)
+    if (bad.length) {
+      throw new Error(
+        `${bad.length} of ${listing.sample.length} sampled files differ from the snapshot listing: ${bad.slice(0, 3).join('; ')}${bad.length > 3 ? '; …' : ''}.`,
+      )
+    }
+    const matched = `${listing.sample.length} sampled files match`
+    finishStage(db, cursor.id, 'success', {
+      message: `${matched} the snapshot listing (present, same size and permissions).`,
+    })
+    parts.push(matched)
+
+    details.tables = await loadDumps(deps, t, cursor, {
+      env,
+      snapshot: snap.id,
+      dumps: listing.dumps,
+      parts,
+      progress,
+    })
+  } catch (err) {
+    failure = plainReason(err)
+    finishStage(db, cursor.id, 'failed', { message: failure })
+    logRun(db, t.runId, 'error', `${t.dest.name}: ${failure}`)
+  } finally {
+    if (restoreStart && !restoreMs) restoreMs = Date.now() - restoreStart
+    if (sandbox) failure = await cleanup(deps, t, sandbox, failure)
+    await repo?.close()
+  }
+  const ok = failure === null
+  const message = ok ? `${parts.join('; ')}.` : failure!
+  recordVerification(db, t.tenant.id, {
+    policyId: t.policy.id,
+    destinationId: t.dest.id,
+    runId: t.runId,
+    mode: 'restore',
+    snapshotId,
+    ok,
+    durationMs: restoreMs,
+    message,
+    details,
+  })
+  return { destination: t.dest.name, ok, message }
+}
+
+/** Removes the sandbox; a sandbox left behind is itself a failure of the verification. */
+async function cleanup(
+  deps: EngineDeps,
+  t: Target,
+  sandbox: string,
+  failure: string | null,
+): Promise<string | null> {
+  const stage = startStage(deps.db, t.runId, 'cleanup', t.dest.id)
+  try {
+    await removeSandbox(t.who, sandbox)
+    finishStage(deps.db, stage.id, 'success', { message: 'Sandbox removed.' })
+    return failure
+  } catch (err) {
+    finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
+    return failure ? `${failure} ${plainReason(err)}` : plainReason(err)
+  }
+}

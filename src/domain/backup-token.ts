@@ -1,0 +1,121 @@
+import { timingSafeEqual } from 'node:crypto'
+import { encodeBase32LowerCaseNoPadding } from '@oslojs/encoding'
+import type { Db } from '../db/client.ts'
+import type { Config } from '../config.ts'
+import type { Tenant, User } from '../db/schema.ts'
+import { getBackupToken, putBackupToken, setBackupTokenActiveFrom } from '../db/access.ts'
+import { audit } from '../db/audit.ts'
+import { hashToken } from '../auth/session.ts'
+import { verifyPassword } from '../auth/password.ts'
+import { lockedFor, recordFailure } from '../auth/throttle.ts'
+import { notify } from '../notify/notify.ts'
+import { ConflictError, InputError } from '../errors.ts'
+
+/** The word typed to confirm, as in OpenProject's flow. */
+export const CONFIRM_WORD = 'create'
+
+export type TokenState =
+  | { status: 'none' }
+  | { status: 'active'; createdAt: Date }
+  | { status: 'pending'; createdAt: Date; activeFrom: Date }
+
+export type TokenCheck =
+  { ok: true } | { ok: false; reason: 'missing' | 'invalid' | 'not_active'; activeFrom?: Date }
+
+/** Who acts and from where, for the audit log. */
+export type Actor = { actor: string; userId?: number | null; ip?: string | null }
+
+/** Whether the tenant has a token, and since/from when it is valid. Never the token itself. */
+export function backupTokenState(db: Db, tenantId: number, now = new Date()): TokenState {
+  const row = getBackupToken(db, tenantId)
+  if (!row) return { status: 'none' }
+  if (row.activeFrom.getTime() > now.getTime())
+    return { status: 'pending', createdAt: row.createdAt, activeFrom: row.activeFrom }
+  return { status: 'active', createdAt: row.createdAt }
+}
+
+/**
+ * Creates or resets the tenant's backup token (OpenProject's flow). `confirm` must be the word
+ * `create`; an account with a password must give it (wrong guesses count towards the sign-in
+ * lock). An account without a password (single sign-on) gets a token that becomes valid only
+ * after `config.tokenDelayHours`, unless an admin allows it now. Only the SHA-256 is stored;
+ * the returned token is the only copy. Raises `token.created` / `token.reset` to every admin.
+ * Throws InputError keyed `confirm` / `password`, storing nothing.
+ */
+export async function issueBackupToken(
+  deps: { db: Db; config: Config },
+  tenant: Tenant,
+  user: User,
+  input: { confirm: string; password: string },
+  who: Actor,
+): Promise<{ token: string; activeFrom: Date; reset: boolean }> {
+  const { db, config } = deps
+  const errors: Record<string, string> = {}
+  if (input.confirm.trim() !== CONFIRM_WORD)
+    errors.confirm = `Type the word “${CONFIRM_WORD}” to confirm.`
+  if (user.passwordHash) {
+    const key = `user:${user.username}` as const
+    if (lockedFor(db, [key]) > 0) errors.password = 'Too many wrong passwords. Try again later.'
+    else if (!input.password) errors.password = 'Enter your account password.'
+    else if (!(await verifyPassword(user.passwordHash, input.password))) {
+      recordFailure(db, [key])
+      errors.password = 'That is not your password.'
+    }
+  }
+  if (Object.keys(errors).length) throw new InputError(errors)
+  const token = `bt_${encodeBase32LowerCaseNoPadding(crypto.getRandomValues(new Uint8Array(20)))}`
+  const now = Date.now()
+  const delayed = !user.passwordHash && config.tokenDelayHours > 0
+  const activeFrom = new Date(delayed ? now + config.tokenDelayHours * 3600_000 : now)
+  const { reset } = putBackupToken(db, tenant.id, {
+    userId: user.id,
+    tokenHash: hashToken(token),
+    activeFrom,
+  })
+  audit(db, {
+    ...who,
+    tenantId: tenant.id,
+    action: reset ? 'token.reset' : 'token.create',
+    target: 'backup token',
+    details: { activeFrom: activeFrom.toISOString(), delayed },
+  })
+  notify(deps, {
+    type: reset ? 'token.reset' : 'token.created',
+    tenantId: tenant.id,
+    by: user.username,
+    activeFrom,
+  })
+  return { token, activeFrom, reset }
+}
+
+/** Checks a presented backup token against the tenant's stored hash, in constant time. */
+export function checkBackupToken(
+  db: Db,
+  tenantId: number,
+  presented: string | undefined,
+  now = new Date(),
+): TokenCheck {
+  if (!presented) return { ok: false, reason: 'missing' }
+  const row = getBackupToken(db, tenantId)
+  if (!row) return { ok: false, reason: 'invalid' }
+  const given = Buffer.from(hashToken(presented), 'hex')
+  const stored = Buffer.from(row.tokenHash, 'hex')
+  if (given.length !== stored.length || !timingSafeEqual(given, stored))
+    return { ok: false, reason: 'invalid' }
+  if (row.activeFrom.getTime() > now.getTime())
+    return { ok: false, reason: 'not_active', activeFrom: row.activeFrom }
+  return { ok: true }
+}
+
+/**
+ * Skips the waiting period of the tenant's token (an admin's decision, from the admin page or
+ * `panel token allow-now`). `already` when it was valid anyway. ConflictError without a token.
+ */
+export function allowBackupTokenNow(db: Db, tenant: Tenant, who: Actor): { already: boolean } {
+  const state = backupTokenState(db, tenant.id)
+  if (state.status === 'none') throw new ConflictError(`“${tenant.name}” has no backup token yet.`)
+  if (state.status === 'active') return { already: true }
+  setBackupTokenActiveFrom(db, tenant.id, new Date())
+  audit(db, { ...who, tenantId: tenant.id, action: 'token.allow_now', target: 'backup token' })
+  return { already: false }
+}

@@ -1,0 +1,112 @@
+import { Hono } from 'hono'
+import { listApiKeys } from '../db/access.ts'
+import { backupTokenState, issueBackupToken } from '../domain/backup-token.ts'
+import { createApiKey, revokeApiKey } from '../domain/api-keys.ts'
+import { InputError } from '../errors.ts'
+import {
+  AccessPage,
+  KeysCard,
+  TokenCard,
+  type KeysCardProps,
+  type TokenCardProps,
+} from '../../views/access.tsx'
+import {
+  type AppEnv,
+  type Ctx,
+  clientIp,
+  idParam,
+  isHtmx,
+  pageCtx,
+  readForm,
+  redirectTo,
+  str,
+  tenantOf,
+} from './context.ts'
+
+/** Backups > Access: the backup token (OpenProject's flow) and the tenant's API keys. */
+export const accessRoutes = new Hono<AppEnv>()
+
+function who(c: Ctx) {
+  const user = c.get('auth').user!
+  return { actor: user.username, userId: user.id, ip: clientIp(c) }
+}
+
+function tokenProps(c: Ctx, extra: Partial<TokenCardProps> = {}): Omit<TokenCardProps, 'csrf'> {
+  const { db, config } = c.get('deps')
+  const tenant = tenantOf(c)
+  return {
+    state: backupTokenState(db, tenant.id),
+    timezone: tenant.timezone,
+    hasPassword: Boolean(c.get('auth').user!.passwordHash),
+    delayHours: config.tokenDelayHours,
+    ...extra,
+  }
+}
+
+function keyProps(c: Ctx, extra: Partial<KeysCardProps> = {}): Omit<KeysCardProps, 'csrf'> {
+  const tenant = tenantOf(c)
+  return { keys: listApiKeys(c.get('deps').db, tenant.id), timezone: tenant.timezone, ...extra }
+}
+
+/** The whole page, or just the card an htmx form swaps. Secrets shown once are never cached. */
+function render(
+  c: Ctx,
+  card: 'token' | 'keys',
+  token: Partial<TokenCardProps>,
+  keys: Partial<KeysCardProps>,
+  status: 200 | 422 = 200,
+) {
+  c.header('Cache-Control', 'no-store')
+  const csrf = c.get('csrf')
+  if (isHtmx(c)) {
+    return c.html(
+      card === 'token' ? (
+        <TokenCard csrf={csrf} {...tokenProps(c, token)} />
+      ) : (
+        <KeysCard csrf={csrf} {...keyProps(c, keys)} />
+      ),
+      status,
+    )
+  }
+  return c.html(
+    <AccessPage ctx={pageCtx(c)} token={tokenProps(c, token)} keys={keyProps(c, keys)} />,
+    status,
+  )
+}
+
+accessRoutes.get('/', (c) => render(c, 'token', {}, {}))
+
+accessRoutes.post('/token', async (c) => {
+  const form = await readForm(c)
+  const input = { confirm: str(form, 'confirm'), password: str(form, 'password') }
+  try {
+    const { token } = await issueBackupToken(
+      c.get('deps'),
+      tenantOf(c),
+      c.get('auth').user!,
+      input,
+      who(c),
+    )
+    return render(c, 'token', { fresh: token }, {})
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err
+    return render(c, 'token', { errors: err.errors, confirm: input.confirm }, {}, 422)
+  }
+})
+
+accessRoutes.post('/keys', async (c) => {
+  const name = str(await readForm(c), 'name')
+  try {
+    const { key, row } = createApiKey(c.get('deps').db, tenantOf(c).id, name, who(c))
+    return render(c, 'keys', {}, { fresh: { key, name: row.name } })
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err
+    return render(c, 'keys', {}, { error: err.errors.name, name }, 422)
+  }
+})
+
+accessRoutes.post('/keys/:id/revoke', (c) => {
+  const row = revokeApiKey(c.get('deps').db, tenantOf(c).id, idParam(c), who(c))
+  if (isHtmx(c)) return render(c, 'keys', {}, {})
+  return redirectTo(c, '/backups/access', { kind: 'ok', text: `Key “${row.name}” revoked.` })
+})

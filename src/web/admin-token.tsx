@@ -1,0 +1,36 @@
+import { Hono } from 'hono'
+import { getTenant } from '../db/tenants.ts'
+import { allowBackupTokenNow, backupTokenState } from '../domain/backup-token.ts'
+import { AdminTokenCard } from '../../views/admin-token.tsx'
+import { type AppEnv, type Ctx, clientIp, idParam, redirectTo } from './context.ts'
+
+/** Mounted under /admin/tenants, behind the admin guard. */
+export const adminTokenRoutes = new Hono<AppEnv>()
+
+/** Skips the waiting period of a tenant's backup token (accounts without a password). */
+adminTokenRoutes.post('/:id/token/allow-now', (c) => {
+  const { db } = c.get('deps')
+  const tenant = getTenant(db, idParam(c))
+  const user = c.get('auth').user!
+  const { already } = allowBackupTokenNow(db, tenant, {
+    actor: user.username,
+    userId: user.id,
+    ip: clientIp(c),
+  })
+  const text = already
+    ? `The backup token of “${tenant.name}” was already valid.`
+    : `The backup token of “${tenant.name}” is valid now.`
+  return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text })
+})
+
+/** The card for the admin's tenant page. */
+export function adminTokenCard(c: Ctx, tenant: { id: number; timezone: string }) {
+  return (
+    <AdminTokenCard
+      csrf={c.get('csrf')}
+      tenantId={tenant.id}
+      state={backupTokenState(c.get('deps').db, tenant.id)}
+      timezone={tenant.timezone}
+    />
+  )
+}

@@ -1,0 +1,126 @@
+import { Hono } from 'hono'
+import { getTenant, tenantUser } from '../db/tenants.ts'
+import { listNotifications } from '../db/notifications.ts'
+import { InputError } from '../errors.ts'
+import { generateSecret, saveNotifySettings } from '../notify/settings.ts'
+import { queueTestNotice } from '../notify/notify.ts'
+import {
+  NotificationHistory,
+  NotificationsPage,
+  NotifyForm,
+  type NotifyFormValues,
+} from '../../views/notifications.tsx'
+import {
+  type AppEnv,
+  type Ctx,
+  isHtmx,
+  pageCtx,
+  readForm,
+  redirectTo,
+  str,
+  tenantOf,
+} from './context.ts'
+import type { Errors } from '../../views/fields.tsx'
+import { auditWeb } from './audit-trail.ts'
+
+export const notificationRoutes = new Hono<AppEnv>()
+
+/** The page with `values` in the form (the stored settings, or what was just typed). */
+function page(c: Ctx, values: NotifyFormValues | null, errors: Errors = {}) {
+  const { db, config } = c.get('deps')
+  const tenant = getTenant(db, tenantOf(c).id)
+  const secretStored = Boolean(tenant.webhookSecretSealed)
+  const shown: NotifyFormValues = values ?? {
+    email: tenant.notifyEmail ?? '',
+    mode: tenant.notifyMode,
+    webhookUrl: tenant.webhookUrl ?? '',
+    // Offered once, before any secret is stored; a stored secret is never rendered back.
+    webhookSecret: secretStored ? '' : generateSecret(),
+  }
+  return (
+    <NotificationsPage
+      ctx={pageCtx(c)}
+      values={shown}
+      errors={errors}
+      secretStored={secretStored}
+      emailOn={Boolean(config.smtp)}
+      accountEmail={tenantUser(db, tenant.id)?.email ?? null}
+      history={listNotifications(db, tenant.id)}
+    />
+  )
+}
+
+notificationRoutes.get('/', (c) => c.html(page(c, null)))
+
+notificationRoutes.get('/history', (c) => {
+  const { db } = c.get('deps')
+  return c.html(<NotificationHistory rows={listNotifications(db, tenantOf(c).id)} />)
+})
+
+notificationRoutes.post('/', async (c) => {
+  const deps = c.get('deps')
+  const tenant = getTenant(deps.db, tenantOf(c).id)
+  const form = await readForm(c)
+  const values: NotifyFormValues = {
+    email: str(form, 'email'),
+    mode: str(form, 'mode'),
+    webhookUrl: str(form, 'webhookUrl'),
+    webhookSecret: str(form, 'webhookSecret'),
+  }
+  try {
+    await saveNotifySettings(deps, tenant, values)
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err
+    if (!isHtmx(c)) return c.html(page(c, values, err.errors), 422)
+    const accountEmail = tenantUser(deps.db, tenant.id)?.email ?? null
+    const fragment = (
+      <NotifyForm
+        csrf={c.get('csrf')}
+        values={values}
+        errors={err.errors}
+        secretStored={Boolean(tenant.webhookSecretSealed)}
+        accountEmail={accountEmail}
+      />
+    )
+    return c.html(fragment, 422)
+  }
+  // Which settings changed shape, not their values (an address or URL is the tenant's own).
+  const details = {
+    mode: values.mode,
+    email: Boolean(values.email.trim()),
+    webhook: Boolean(values.webhookUrl.trim()),
+    secretChanged: Boolean(values.webhookSecret.trim()),
+  }
+  auditWeb(c, 'notifications.update', { details })
+  return redirectTo(c, '/backups/notifications', {
+    kind: 'ok',
+    text: 'Notification settings saved.',
+  })
+})
+
+/** Queues a test to the saved address and webhook; the history shows how it went. */
+notificationRoutes.post('/test', (c) => {
+  const deps = c.get('deps')
+  const tenant = tenantOf(c)
+  let note: string | undefined
+  let error: string | undefined
+  try {
+    const words = queueTestNotice(deps, tenant.id).map((ch) =>
+      ch === 'email' ? 'an e-mail' : 'a webhook call',
+    )
+    note = `Test queued: ${words.join(' and ')}. Its status shows below within a few seconds.`
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err
+    error = err.message
+  }
+  if (!isHtmx(c)) {
+    return redirectTo(
+      c,
+      '/backups/notifications',
+      error ? { kind: 'error', text: error } : { kind: 'ok', text: note! },
+    )
+  }
+  return c.html(
+    <NotificationHistory rows={listNotifications(deps.db, tenant.id)} note={note} error={error} />,
+  )
+})

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 
 /** Typed configuration, read once from the environment at start. */
@@ -22,6 +23,22 @@ export type Config = {
   concurrency: number | undefined
   /** Job lease length; a crashed runner's jobs return after it (PANEL_LEASE_MS, default 30 s). */
   leaseMs: number
+  /** Bearer token that lets a Prometheus scraper read /metrics without a session (PANEL_METRICS_TOKEN); null: admins only. */
+  metricsToken: string | null
+  /** Hours before a backup token made by an account without a password is valid (PANEL_TOKEN_DELAY_HOURS, default 24). */
+  tokenDelayHours: number
+  /** Outgoing mail server (SMTP_*); null when SMTP_HOST is unset: e-mail notices are off. */
+  smtp: SmtpConfig | null
+}
+
+/** SMTP settings for notices; `secure` is TLS from the first byte (port 465), else STARTTLS when offered. */
+export type SmtpConfig = {
+  host: string
+  port: number
+  secure: boolean
+  user: string | null
+  password: string | null
+  from: string
 }
 
 export class ConfigError extends Error {}
@@ -52,7 +69,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     runner: env.PANEL_RUNNER !== '0',
     concurrency: env.PANEL_CONCURRENCY ? Number(env.PANEL_CONCURRENCY) : undefined,
     leaseMs: Number(env.PANEL_LEASE_MS) || 30_000,
+    metricsToken: metricsTokenOf(env.PANEL_METRICS_TOKEN),
+    tokenDelayHours: hoursOf(env.PANEL_TOKEN_DELAY_HOURS, 24, 'PANEL_TOKEN_DELAY_HOURS'),
+    smtp: loadSmtp(env),
   }
+}
+
+function hoursOf(text: string | undefined, fallback: number, name: string): number {
+  if (text === undefined || text === '') return fallback
+  const hours = Number(text)
+  if (!Number.isFinite(hours) || hours < 0) throw new ConfigError(`${name} must be a number of hours, 0 or more`)
+  return hours
+}
+
+function loadSmtp(env: NodeJS.ProcessEnv): SmtpConfig | null {
+  if (!env.SMTP_HOST) return null
+  const secure = /^(1|true|yes)$/i.test(env.SMTP_SECURE ?? '')
+  const port = Number(env.SMTP_PORT || (secure ? 465 : 587))
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError('SMTP_PORT must be 1-65535')
+  return {
+    host: env.SMTP_HOST,
+    port,
+    secure,
+    user: env.SMTP_USER || null,
+    password: env.SMTP_PASSWORD || null,
+    from: env.SMTP_FROM || `Panel Backups <backups@${hostname()}>`,
+  }
+}
+
+/** A scrape token short enough to guess is refused at start rather than trusted. */
+function metricsTokenOf(text: string | undefined): string | null {
+  const token = text?.trim()
+  if (!token) return null
+  if (token.length < 16) throw new ConfigError('PANEL_METRICS_TOKEN must be at least 16 characters')
+  return token
 }
 
 function loadSecretKey(dataDir: string, fromEnv: string | undefined): Buffer {

@@ -9,16 +9,19 @@ import { resticProblem, resticVersion } from './engine/restic.ts'
 import { startRunner } from './runner/runner.ts'
 import { startScheduler } from './runner/scheduler.ts'
 import { jobHandlers } from './runner/handlers.ts'
+import { startSender } from './notify/sender.ts'
 
-/** The shared runner and scheduler; `wake` makes the runner poll now. */
+/** The shared runner, scheduler and notice sender; `wake` makes the runner poll now. */
 async function startWorkers(db: Db, config: Config) {
   const problem = resticProblem(await resticVersion())
   if (problem) console.error(`WARNING: ${problem}`)
   const runner = startRunner({ db, handlers: jobHandlers({ db, config, drivers }), concurrency: config.concurrency, leaseMs: config.leaseMs })
-  const scheduler = startScheduler(db, { onEnqueue: () => runner.wake() })
+  const scheduler = startScheduler(db, { onEnqueue: () => runner.wake(), notices: { db, config } })
+  const sender = startSender({ db, config })
+  if (!config.smtp) console.error('E-mail notices are off: set SMTP_HOST (and SMTP_PORT, SMTP_FROM…) to send them.')
   const stop = async () => {
     scheduler.stop()
-    await runner.stop()
+    await Promise.all([runner.stop(), sender.stop()])
   }
   return { problem, wake: () => runner.wake(), stop }
 }

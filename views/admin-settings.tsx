@@ -1,3 +1,4 @@
+import type { Child } from 'hono/jsx'
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Checkbox, Csrf, FieldError, Row, type Errors } from './fields.tsx'
 import type { Registry } from '../src/drivers/registry.ts'
@@ -8,6 +9,10 @@ export function AdminSettingsPage(props: {
   allowed: string[]
   allowlist: string
   errors: Errors
+  /** The signed-in admin's own notices card (src/web/admin-email.tsx). */
+  notices?: Child
+  /** Per-tenant limit defaults, minimum schedule interval and local root (views/limits.tsx). */
+  limits?: Child
 }) {
   return (
     <Layout ctx={props.ctx} title="Policy limits" active="settings">
@@ -32,12 +37,14 @@ export function AdminSettingsPage(props: {
             {props.allowlist}
           </textarea>
         </Row>
+        {props.limits}
         <div class="form-actions">
           <button class="button primary" type="submit">
             Save limits
           </button>
         </div>
       </form>
+      {props.notices}
     </Layout>
   )
 }

@@ -17,23 +17,35 @@ export function FieldError(props: { id: string; error?: string }) {
   )
 }
 
-/** Label, control, help and error, wired together for screen readers. */
+/** A non-blocking note on a field's value (the value is still accepted). */
+export function FieldWarning(props: { id: string; warning?: string }) {
+  if (!props.warning) return null
+  return (
+    <p class="field-warning" id={`${props.id}-warning`} role="status">
+      {props.warning}
+    </p>
+  )
+}
+
+/** Label, control, help, warning and error, wired together for screen readers. */
 export function Row(props: {
   id: string
   label: string
   help?: Child
   error?: string
+  warning?: string
   children: Child
   required?: boolean
 }) {
   return (
-    <div class={props.error ? 'field has-error' : 'field'}>
+    <div class={props.error ? 'field has-error' : props.warning ? 'field has-warning' : 'field'}>
       <label for={props.id}>
         {props.label}
         {props.required && <span class="req" aria-hidden="true"> *</span>}
       </label>
       {props.children}
       {props.help && <p class="help">{props.help}</p>}
+      <FieldWarning id={props.id} warning={props.warning} />
       <FieldError id={props.id} error={props.error} />
     </div>
   )
@@ -72,6 +84,35 @@ export function TextInput(props: {
   )
 }
 
+/**
+ * A form that works as a plain POST and, with htmx, swaps `target` (itself by default) for the
+ * answer, so a 422 shows the errors in place; carries the CSRF token.
+ */
+export function SwapForm(props: {
+  action: string
+  csrf: string
+  target?: string
+  id?: string
+  class?: string
+  children: Child
+}) {
+  return (
+    <form
+      id={props.id}
+      method="post"
+      action={props.action}
+      class={props.class ?? 'form'}
+      novalidate
+      hx-post={props.action}
+      hx-target={props.target ?? 'this'}
+      hx-swap="outerHTML"
+    >
+      <Csrf token={props.csrf} />
+      {props.children}
+    </form>
+  )
+}
+
 export function Checkbox(props: { name: string; label: string; checked: boolean; help?: Child; value?: string }) {
   const id = `f-${props.name}${props.value ? '-' + props.value : ''}`
   return (
@@ -87,13 +128,14 @@ export function Checkbox(props: { name: string; label: string; checked: boolean;
 
 /**
  * One control generated from a driver's settings field. Secrets never carry their value:
- * `value` for a secret is only "is a value stored".
+ * `value` for a secret is only "is a value stored"; their controls are marked `data-secret` so
+ * the page script can keep what was typed when htmx swaps the form (the server never echoes it).
  */
-export function SpecField(props: { field: Field; value: unknown; error?: string; prefix: string }) {
-  const { field, error } = props
+export function SpecField(props: { field: Field; value: unknown; error?: string; warning?: string; prefix: string }) {
+  const { field, error, warning } = props
   const name = `${props.prefix}${field.name}`
   const id = `f-${name.replace(/\W/g, '-')}`
-  const describedBy = error ? `${id}-error` : undefined
+  const describedBy = [error && `${id}-error`, warning && `${id}-warning`].filter(Boolean).join(' ') || undefined
   const common = {
     id,
     name,
@@ -108,6 +150,7 @@ export function SpecField(props: { field: Field; value: unknown; error?: string;
           {field.label}
           {field.help && <span class="help">{field.help}</span>}
         </label>
+        <FieldWarning id={id} warning={warning} />
         <FieldError id={id} error={error} />
       </div>
     )
@@ -119,9 +162,9 @@ export function SpecField(props: { field: Field; value: unknown; error?: string;
     const placeholder = stored ? '•••••••• stored (leave blank to keep)' : field.placeholder
     control =
       field.type === 'textarea' ? (
-        <textarea {...common} rows={4} placeholder={placeholder} autocomplete="off" spellcheck={false}></textarea>
+        <textarea {...common} data-secret="1" rows={4} placeholder={placeholder} autocomplete="off" spellcheck={false}></textarea>
       ) : (
-        <input {...common} type="password" value="" placeholder={placeholder} autocomplete="new-password" />
+        <input {...common} data-secret="1" type="password" value="" placeholder={placeholder} autocomplete="new-password" />
       )
   } else if (field.type === 'select') {
     control = (
@@ -152,7 +195,7 @@ export function SpecField(props: { field: Field; value: unknown; error?: string;
     )
   }
   return (
-    <Row id={id} label={field.label} help={field.help} error={error} required={field.required && !(isSecret(field) && props.value === true)}>
+    <Row id={id} label={field.label} help={field.help} error={error} warning={warning} required={field.required && !(isSecret(field) && props.value === true)}>
       {control}
     </Row>
   )

@@ -29,13 +29,18 @@ const tenantNav: NavItem[] = [
   { href: '/backups', label: 'Overview', key: 'overview' },
   { href: '/backups/destinations', label: 'Destinations', key: 'destinations' },
   { href: '/backups/settings', label: 'Settings', key: 'settings' },
+  { href: '/backups/notifications', label: 'Notifications', key: 'notifications' },
   { href: '/backups/restore', label: 'Restore', key: 'restore' },
   { href: '/backups/recovery', label: 'Recovery kit', key: 'recovery' },
+  { href: '/backups/access', label: 'Access', key: 'access' },
+  { href: '/backups/activity-log', label: 'Activity log', key: 'activity-log' },
 ]
 
 const adminNav: NavItem[] = [
   { href: '/admin/tenants', label: 'Tenants', key: 'tenants' },
   { href: '/admin/settings', label: 'Policy limits', key: 'settings' },
+  { href: '/admin/runner', label: 'Runner', key: 'runner' },
+  { href: '/admin/audit', label: 'Audit log', key: 'audit' },
 ]
 
 export function Layout(props: { ctx: PageCtx; title: string; active?: string; children: Child }) {

@@ -1,9 +1,12 @@
+import type { Child } from 'hono/jsx'
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf } from './fields.tsx'
 import type { PolicyWithLinks } from '../src/db/policies.ts'
 import type { Job, Run, RunStage } from '../src/db/schema.ts'
 import { formatInZone, nextRuns } from '../src/schedule.ts'
 import { bytes, duration, relative, statusBadge } from './format.ts'
+import { VerifiedCell, verifyRunLabel } from './verified.tsx'
+import type { Verification } from '../src/db/schema.ts'
 
 export function Badge(props: { status: string }) {
   const b = statusBadge(props.status)
@@ -22,7 +25,15 @@ export function Activity(props: { items: ActiveItem[] }) {
       {props.items.map(({ job, run, policyName }) => {
         const p = (run?.progress ?? {}) as Record<string, number | string>
         const percent = Number(p.percent ?? 0)
-        const label = job.kind === 'backup' ? `Backing up “${policyName ?? '?'}”` : job.kind === 'restore' ? 'Restoring' : 'Verifying'
+        const mode = (job.payload as { mode?: string }).mode
+        const label =
+          job.kind === 'backup'
+            ? `Backing up “${policyName ?? '?'}”`
+            : job.kind === 'restore'
+              ? 'Restoring'
+              : mode === 'restore'
+                ? `Test restore of “${policyName ?? '?'}”`
+                : `Checking${policyName ? ` “${policyName}”` : ''}`
         return (
           <div class="card activity">
             <div class="activity-head">
@@ -46,7 +57,9 @@ export function Activity(props: { items: ActiveItem[] }) {
                   : 'Waiting for the runner…'
                 : p.stage === 'snapshot'
                   ? `${percent}% · ${p.filesDone ?? 0} of ${p.totalFiles ?? '?'} files · ${bytes(Number(p.bytesDone ?? 0))} of ${bytes(Number(p.totalBytes ?? 0))} · to ${p.destination}`
-                  : 'Preparing…'}
+                  : typeof p.text === 'string'
+                    ? p.text
+                    : 'Preparing…'}
             </p>
           </div>
         )
@@ -60,8 +73,12 @@ export function OverviewPage(props: {
   policies: PolicyWithLinks[]
   destinationCount: number
   last: Map<string, LastResult>
+  /** Latest test restore per `<policyId>:<destinationId>`. */
+  verified?: Map<string, Verification>
   active: ActiveItem[]
-  history: (Run & { policyName: string | null })[]
+  history: (Run & { policyName: string | null; verifyMode?: Verification['mode'] | null })[]
+  /** Usage against the admin's limits (views/usage.tsx), when any applies. */
+  usage?: Child
 }) {
   const rows = props.policies.flatMap((p) => p.destinations.map((d) => ({ p, d })))
   return (
@@ -93,6 +110,7 @@ export function OverviewPage(props: {
                 <th>Size added</th>
                 <th>Took</th>
                 <th>Next run</th>
+                <th>Verified restore</th>
                 <th></th>
               </tr>
             </thead>
@@ -117,12 +135,23 @@ export function OverviewPage(props: {
                     <td>{last ? bytes(last.stage.bytes) : '—'}</td>
                     <td>{last ? duration(last.stage.startedAt, last.stage.finishedAt) : '—'}</td>
                     <td>{p.enabled && next.ok ? formatInZone(next.next[0]!, p.timezone) : 'Paused'}</td>
-                    <td class="actions">
+                    <td>
+                      <VerifiedCell v={props.verified?.get(`${p.id}:${d.id}`)} />
+                    </td>
+                    <td class="actions row-actions">
                       {first && (
                         <form method="post" action={`/backups/policies/${p.id}/run`}>
                           <Csrf token={props.ctx.csrf} />
                           <button class="button small primary" type="submit">
                             Back up now
+                          </button>
+                        </form>
+                      )}
+                      {first && (
+                        <form method="post" action={`/backups/policies/${p.id}/verify`}>
+                          <Csrf token={props.ctx.csrf} />
+                          <button class="button small" type="submit" title="Restore the latest snapshot into a sandbox, check files and databases, then remove it">
+                            Test restore now
                           </button>
                         </form>
                       )}
@@ -134,6 +163,7 @@ export function OverviewPage(props: {
           </table>
         </div>
       )}
+      {props.usage}
       {props.history.length > 0 && (
         <>
           <h2 class="section-title">Run history</h2>
@@ -155,7 +185,7 @@ export function OverviewPage(props: {
                     <td>
                       <a href={`/backups/runs/${r.id}`}>#{r.id}</a>
                     </td>
-                    <td>{r.kind === 'backup' ? `Backup “${r.policyName ?? 'deleted policy'}”` : r.kind === 'restore' ? 'Restore' : 'Verify'}</td>
+                    <td>{r.kind === 'backup' ? `Backup “${r.policyName ?? 'deleted policy'}”` : r.kind === 'restore' ? 'Restore' : verifyRunLabel(r.verifyMode ?? null, r.policyName)}</td>
                     <td>
                       <Badge status={r.status} />
                     </td>

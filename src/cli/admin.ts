@@ -4,6 +4,7 @@ import { hashPassword, passwordProblem } from '../auth/password.ts'
 import { createLoginLink, findUserByName, insertAdmin } from '../db/users.ts'
 import { tenantNameProblem } from '../domain/names.ts'
 import { InputError } from '../errors.ts'
+import { auditCli } from './audit.ts'
 
 export const adminCommands: Record<string, Command> = {
   'admin create': {
@@ -19,6 +20,7 @@ export const adminCommands: Record<string, Command> = {
       const pw = passwordProblem(password)
       if (pw) throw new InputError({ password: pw })
       insertAdmin(db, name, await hashPassword(password))
+      auditCli(db, 'admin.create', { target: name })
       console.log(`Admin "${name}" created.`)
     },
   },
@@ -28,7 +30,10 @@ export const adminCommands: Record<string, Command> = {
     run({ db, baseUrl }, [name = 'admin']) {
       const user = findUserByName(db, name)
       if (!user || user.role !== 'admin') throw new InputError({ name: `No admin named “${name}”.` })
-      console.log(`${baseUrl}/login/link/${createLoginLink(db, user.id)}`)
+      const link = createLoginLink(db, user.id)
+      // The link is a credential: the log says one was made, never what it is.
+      auditCli(db, 'admin.link', { target: name })
+      console.log(`${baseUrl}/login/link/${link}`)
     },
   },
 }

@@ -4,6 +4,7 @@ import { tenantByName } from './tenants.ts'
 import { describeDestination, saveDestination } from '../domain/destinations.ts'
 import { listDestinations } from '../db/destinations.ts'
 import type { Spec } from '../drivers/spec.ts'
+import { auditCli } from './audit.ts'
 
 export const destinationCommands: Record<string, Command> = {
   'destination add': {
@@ -36,6 +37,7 @@ export const destinationCommands: Record<string, Command> = {
         }
       }
       const dest = saveDestination(deps, tenant.id, opts.type, null, { name: opts.name ?? '', settings })
+      auditCli(deps.db, 'destination.create', { tenantId: tenant.id, target: dest.name, details: { type: opts.type } })
       console.log(`Destination "${dest.name}" added (id ${dest.id}).`)
     },
   },

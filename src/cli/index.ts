@@ -9,6 +9,7 @@ import { tenantCommands } from './tenants.ts'
 import { destinationCommands } from './destinations.ts'
 import { policyCommands } from './policies.ts'
 import { backupCommands } from './backups.ts'
+import { tokenCommands } from './tokens.ts'
 import type { Config } from '../config.ts'
 
 export type CliDeps = { db: Db; secretKey: Buffer; drivers: typeof drivers; baseUrl: string; config: Config }
@@ -26,6 +27,7 @@ const commands: Record<string, Command> = {
   ...destinationCommands,
   ...policyCommands,
   ...backupCommands,
+  ...tokenCommands,
 }
 
 function usage(): string {

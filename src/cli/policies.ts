@@ -8,6 +8,7 @@ import { listTenantDatabases } from '../db/tenants.ts'
 import { newPolicyInput, savePolicy, RETENTION } from '../domain/policies.ts'
 import { InputError } from '../errors.ts'
 import { nextRuns } from '../schedule.ts'
+import { auditCli } from './audit.ts'
 
 const flag = (field: string) => field.replace(/[A-Z]/g, (ch) => '-' + ch.toLowerCase())
 
@@ -57,6 +58,7 @@ export const policyCommands: Record<string, Command> = {
       }
       for (const f of RETENTION) input[f] = intOption(opts[flag(f)], flag(f)) ?? input[f]
       const id = savePolicy(db, tenant.id, null, input)
+      auditCli(db, 'policy.create', { tenantId: tenant.id, target: input.name.trim() })
       console.log(`Policy "${input.name}" created (id ${id}).`)
     },
   },

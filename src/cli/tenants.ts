@@ -5,6 +5,7 @@ import { assignDatabase } from '../domain/databases.ts'
 import { findTenantByName, listTenantDatabases, listTenants } from '../db/tenants.ts'
 import { NotFoundError } from '../errors.ts'
 import type { Db } from '../db/client.ts'
+import { auditCli } from './audit.ts'
 
 export function tenantByName(db: Db, name: string | undefined) {
   if (!name) throw new UsageError('give the tenant name')
@@ -33,6 +34,7 @@ export const tenantCommands: Record<string, Command> = {
         systemUser: opts['system-user'] ?? '',
         timezone: opts.timezone ?? 'UTC',
       })
+      auditCli(db, 'tenant.create', { tenantId: tenant.id, target: tenant.name })
       console.log(`Tenant "${tenant.name}" created (id ${tenant.id}).`)
     },
   },
@@ -77,6 +79,7 @@ export const tenantCommands: Record<string, Command> = {
         username: opts.user ?? '',
         password,
       })
+      auditCli(db, 'database.assign', { tenantId: tenant.id, target: dbName, details: { tenant: tenant.name, engine: opts.engine } })
       console.log(`Database ${opts.engine}:${dbName} assigned to "${tenant.name}".`)
     },
   },

@@ -2,6 +2,7 @@ import { and, asc, count, desc, eq, inArray, lt, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { jobs, runStages, runnerSettings, runs, tenants, type Job } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
+import { refreshTenantHealth } from './health.ts'
 
 export type { Job }
 export type JobKind = Job['kind']
@@ -79,10 +80,13 @@ function interruptRuns(db: Db, jobIds: number[], now: Date) {
       .where(and(inArray(runStages.runId, cut), eq(runStages.status, 'running')))
       .run()
   }
-  db.update(runs)
+  const cutRuns = db
+    .update(runs)
     .set({ status: 'interrupted', error: INTERRUPTED_RUN, finishedAt: now })
     .where(and(inArray(runs.jobId, jobIds), eq(runs.status, 'running')))
-    .run()
+    .returning({ tenantId: runs.tenantId })
+    .all()
+  for (const tenantId of new Set(cutRuns.map((r) => r.tenantId))) refreshTenantHealth(db, tenantId, now)
 }
 
 /**
@@ -198,10 +202,12 @@ export function failJob(
         .set({ status: 'failed', leaseExpiresAt: null, lastError, updatedAt: now })
         .where(eq(jobs.id, jobId))
         .run()
-      db.update(runs)
+      const cut = db
+        .update(runs)
         .set({ status: 'failed', error: lastError, finishedAt: now })
         .where(and(eq(runs.jobId, jobId), eq(runs.status, 'running')))
         .run()
+      if (cut.changes) refreshTenantHealth(db, job.tenantId, now)
       return 'failed'
     }
     const runAt = new Date(now.getTime() + backoffSeconds(job.attempts) * 1000)
@@ -228,6 +234,14 @@ export function releaseJob(db: Db, jobId: number, owner: string, now = new Date(
     if (res.changes) interruptRuns(db, [jobId], now)
     return res.changes > 0
   })
+}
+
+/** Moves the tenant's queued job's start to now if it was due later (an on-demand request). */
+export function startQueuedNow(db: Db, tenantId: number, jobId: number, now = new Date()): void {
+  db.update(jobs)
+    .set({ runAt: now, updatedAt: now })
+    .where(and(eq(jobs.tenantId, tenantId), eq(jobs.id, jobId), eq(jobs.status, 'queued'), sql`${jobs.runAt} > ${now.getTime()}`))
+    .run()
 }
 
 /** The tenant's job; throws NotFoundError for another tenant's or a missing id. */

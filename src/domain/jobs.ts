@@ -1,8 +1,9 @@
 import type { Db } from '../db/client.ts'
-import { enqueue } from '../db/jobs.ts'
+import { activeJobs, enqueue } from '../db/jobs.ts'
 import { getPolicy } from '../db/policies.ts'
 import { getDestination } from '../db/destinations.ts'
-import { listTenantDatabases } from '../db/tenants.ts'
+import { getTenant, listTenantDatabases } from '../db/tenants.ts'
+import { assertOnDemandAllowed } from './limits.ts'
 import { InputError } from '../errors.ts'
 import { folderProblem } from '../drivers/local/settings.ts'
 import { databaseNameProblem } from './tenants.ts'
@@ -11,7 +12,10 @@ import type { Job } from '../db/schema.ts'
 
 /**
  * Queues a backup of a policy. At most one backup per policy is queued or running: a second
- * trigger while one is pending returns the pending job (`created: false`).
+ * trigger while one is pending returns the pending job (`created: false`). On-demand triggers
+ * (manual, cli, api) count against the tenant's runs per day: past it, LimitError says how
+ * many were used and when the next is possible. Count and insert share one immediate
+ * transaction, so two clicks at once cannot both take the last one.
  */
 export function requestBackup(
   db: Db,
@@ -20,12 +24,17 @@ export function requestBackup(
   trigger: 'manual' | 'cli' | 'api' | 'schedule',
 ): { job: Job; created: boolean } {
   const policy = getPolicy(db, tenantId, policyId)
-  return enqueue(db, {
-    kind: 'backup',
-    tenantId,
-    payload: { policyId: policy.id, trigger },
-    dedupeKey: `backup:policy:${policy.id}`,
-  })
+  const dedupeKey = `backup:policy:${policy.id}`
+  return db.$client
+    .transaction(() => {
+      if (trigger !== 'schedule') {
+        const pending = activeJobs(db, tenantId).find((j) => j.dedupeKey === dedupeKey)
+        if (pending) return { job: pending, created: false }
+        assertOnDemandAllowed(db, getTenant(db, tenantId))
+      }
+      return enqueue(db, { kind: 'backup', tenantId, payload: { policyId: policy.id, trigger }, dedupeKey })
+    })
+    .immediate()
 }
 
 /** Validates a restore request against the tenant's own objects and queues it. */

@@ -11,10 +11,12 @@ import { dumpDatabase } from './dumps.ts'
 import { emptyDirAs, writeFileAs } from './as-tenant.ts'
 import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
 import { openRepository, type EngineDeps, type OpenRepo } from './context.ts'
-import { markPruned, pruneDue } from '../db/repositories.ts'
+import { markPruned, pruneDue, setRepositoryStats } from '../db/repositories.ts'
 import { uploadLimitKiB } from '../db/jobs.ts'
-import { EXIT_PARTIAL, runRestic } from './restic.ts'
+import { EXIT_PARTIAL, resticJson, runRestic } from './restic.ts'
 import { plainReason, isPermanent, JobFailed } from './failure.ts'
+import { quotaProblem } from '../domain/limits.ts'
+import { raiseBackupResult } from '../notify/backup-result.ts'
 
 type Outcome = { status: 'success' | 'partial' | 'failed'; reason?: string; permanent?: boolean; bytes?: number }
 
@@ -33,6 +35,9 @@ export async function runBackupJob(deps: EngineDeps, job: Job, signal: AbortSign
   const outcomes: Outcome[] = []
   const scratch = mkdtempSync(join(tmpdir(), 'panel-run-'))
   try {
+    // Over a storage or snapshot limit: fail at once and for good (retrying cannot fix it).
+    const overQuota = quotaProblem(db, tenant)
+    if (overQuota) throw new JobFailed(overQuota, true)
     const who = runAsFor(tenant)
     const work = tenantWorkDir(deps.config.workDir, tenant.name, who)
     const paths = await prepareSources(deps, tenant, policy, run.id, work, who, signal, outcomes)
@@ -54,6 +59,11 @@ export async function runBackupJob(deps: EngineDeps, job: Job, signal: AbortSign
   const reason = failed.map((o) => o.reason).filter(Boolean).join(' ') || outcomes.find((o) => o.reason)?.reason || null
   finishRun(db, run.id, status, { error: status === 'success' ? null : reason, bytes })
   logRun(db, run.id, status === 'failed' ? 'error' : 'info', `Backup finished: ${status}.`)
+  // A cut-off attempt (runner stopping, lease lost) is retried, not reported.
+  if (!signal.aborted) {
+    const final = !failed.length || failed.every((o) => o.permanent) || job.attempts >= job.maxAttempts
+    raiseBackupResult(deps, { tenantId: tenant.id, runId: run.id, jobId: job.id, policy, status, reason, bytes, final })
+  }
   if (failed.length) throw new JobFailed(reason ?? 'The backup failed.', failed.every((o) => o.permanent))
   return run.id
 }
@@ -167,6 +177,7 @@ async function backupTo(deps: EngineDeps, t: Target): Promise<Outcome> {
     }
     finishStage(db, stage.id, 'success', { bytes, snapshotId, message: `Snapshot ${snapshotId?.slice(0, 8)} stored on ${t.dest.name}.` })
     await retention(deps, t, repo)
+    await recordStats(deps, t, repo)
     return { status: 'success', bytes }
   } catch (err) {
     const cause = repo?.storageError() ?? err
@@ -228,3 +239,20 @@ async function retention(deps: EngineDeps, t: Target, repo: OpenRepo) {
   }
 }
 
+
+/**
+ * Stored size and snapshot count of the repository after retention, for the admin's Tenants
+ * page and quotas: one `restic stats --mode raw-data` (it reads the index only and reports both).
+ * The backup itself is done, so a failure here is a warning in the log, never a failed run.
+ */
+async function recordStats(deps: EngineDeps, t: Target, repo: OpenRepo) {
+  try {
+    const [stats] = await resticJson<{ total_size?: number; snapshots_count?: number }>(['stats', '--mode', 'raw-data'], repo.env)
+    setRepositoryStats(deps.db, repo.repositoryId, {
+      storedBytes: Number(stats?.total_size ?? 0),
+      snapshotCount: Number(stats?.snapshots_count ?? 0),
+    })
+  } catch (err) {
+    logRun(deps.db, t.runId, 'warn', `${t.dest.name}: could not measure the stored size: ${plainReason(err)}`)
+  }
+}

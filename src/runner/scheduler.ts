@@ -3,7 +3,11 @@ import { CronExpressionParser } from 'cron-parser'
 import { eq } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { enqueue } from '../db/jobs.ts'
+import { enqueueDueVerifications } from './verify-schedule.ts'
+import { backfillTenantHealth, refreshTenantHealth } from '../db/health.ts'
 import { policies, scheduleState, tenants, type Policy } from '../db/schema.ts'
+import { notify, type NotifyDeps } from '../notify/notify.ts'
+import type { NotifyEvent } from '../notify/events.ts'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -57,15 +61,19 @@ function slotsOf(policy: Policy, now: Date): Slots | null {
 }
 
 /**
- * Turns due schedule slots into backup jobs. Per policy: the latest slot <= now, if later than
+ * Turns due schedule slots into backup jobs, and due weekly checks / monthly test restores into
+ * verify jobs (enqueueDueVerifications). Per policy: the latest slot <= now, if later than
  * the baseline (the last slot handled; first time the policy's creation; never before its last
  * edit, so a changed schedule does not fire for slots of the old one), becomes one job at
  * slot + spreadMs with dedupe key `backup:policy:<id>`. Slots skipped between the baseline and
  * the latest one count as missed, and so does the latest one when first seen over an hour late.
- * Disabled policies and tenants only advance their baseline. All in one BEGIN IMMEDIATE
- * transaction, so runner processes ticking at once enqueue each slot once.
+ * Disabled policies and tenants only advance their baseline. Tenants whose slot advanced get
+ * their health row (next run, missed count) recomputed. All in one BEGIN IMMEDIATE
+ * transaction, so runner processes ticking at once enqueue each slot once. With `notices`, each
+ * policy that missed slots raises one 'schedule.missed' after the transaction commits.
  */
-export function tickScheduler(db: Db, now = new Date()): { enqueued: number; missed: number } {
+export function tickScheduler(db: Db, now = new Date(), notices?: NotifyDeps): { enqueued: number; missed: number } {
+  const missedEvents: NotifyEvent[] = []
   const tick = () => {
     const rows = db
       .select({ policy: policies, tenantDisabled: tenants.disabled, state: scheduleState })
@@ -75,7 +83,10 @@ export function tickScheduler(db: Db, now = new Date()): { enqueued: number; mis
       .all()
     let enqueued = 0
     let missed = 0
+    // Tenants whose next slot or missed count moved: their health row is recomputed below.
+    const touched = new Set<number>()
     for (const { policy, tenantDisabled, state } of rows) {
+      enqueued += enqueueDueVerifications(db, policy, state, tenantDisabled, now)
       const slots = slotsOf(policy, now)
       if (!slots) continue
       const base = Math.max(
@@ -98,6 +109,7 @@ export function tickScheduler(db: Db, now = new Date()): { enqueued: number; mis
         if (res.created) enqueued++
       }
       missed += missedNow.count
+      if (missedNow.last) missedEvents.push({ type: 'schedule.missed', tenantId: policy.tenantId, policy: policy.name, slot: missedNow.last })
       const lastMissedAt = missedNow.last ?? state?.lastMissedAt ?? null
       const missedCount = (state?.missedCount ?? 0) + missedNow.count
       db.insert(scheduleState)
@@ -107,10 +119,15 @@ export function tickScheduler(db: Db, now = new Date()): { enqueued: number; mis
           set: { lastSlotAt: latest, missedCount, lastMissedAt },
         })
         .run()
+      touched.add(policy.tenantId)
     }
+    for (const tenantId of touched) refreshTenantHealth(db, tenantId, now)
+    backfillTenantHealth(db, now)
     return { enqueued, missed }
   }
-  return db.$client.transaction(tick).immediate()
+  const result = db.$client.transaction(tick).immediate()
+  if (notices) for (const e of missedEvents) notify(notices, e)
+  return result
 }
 
 export type SchedulerOptions = {
@@ -120,6 +137,8 @@ export type SchedulerOptions = {
   onEnqueue?: (count: number) => void
   /** Default console.error; a failed tick is retried at the next interval. */
   onError?: (err: unknown) => void
+  /** Raise 'schedule.missed' notices (the serve/runner process passes its db and config). */
+  notices?: NotifyDeps
 }
 
 /** Ticks now and then every `intervalMs` until `stop()`. */
@@ -128,7 +147,7 @@ export function startScheduler(db: Db, opts: SchedulerOptions = {}): { stop(): v
   const onError = opts.onError ?? ((err: unknown) => console.error('scheduler:', err))
   const run = () => {
     try {
-      const { enqueued } = tickScheduler(db)
+      const { enqueued } = tickScheduler(db, new Date(), opts.notices)
       if (enqueued) onEnqueue?.(enqueued)
     } catch (err) {
       onError(err)

@@ -1,13 +1,21 @@
 import { Hono } from 'hono'
-import { countDatabasesByTenant, deleteTenantDatabase, getTenant, listTenantDatabases, listTenants } from '../db/tenants.ts'
+import { deleteTenantDatabase, getTenant, listTenantDatabases } from '../db/tenants.ts'
 import { createTenant, editTenant, setTenantDisabled, type TenantInput } from '../domain/tenants.ts'
 import { assignDatabase } from '../domain/databases.ts'
 import { InputError, NotFoundError } from '../errors.ts'
-import { DatabasesCard, EditTenantPage, NewTenantPage, TenantForm, TenantsPage, type TenantFormValues } from '../../views/admin-tenants.tsx'
+import { DatabasesCard, EditTenantPage, NewTenantPage, TenantForm, type TenantFormValues } from '../../views/admin-tenants.tsx'
+import { adminHealthRoutes } from './admin-health.tsx'
 import { type AppEnv, type Form, all, idParam, isHtmx, pageCtx, readForm, redirectTo, str } from './context.ts'
 import { getAdminSettings, setAdminSetting } from '../db/settings.ts'
 import { AdminSettingsPage } from '../../views/admin-settings.tsx'
+import { adminEmailCard, adminEmailRoutes } from './admin-email.tsx'
 import { isIP } from 'node:net'
+import { adminRunnerRoutes } from './admin-runner.tsx'
+import { adminLimitsRoutes, limitsFromForm, tenantLimitsCard } from './admin-limits.tsx'
+import { limitsText, parseLimits, saveLimitSettings } from '../domain/limit-settings.ts'
+import { PanelLimitsFields } from '../../views/limits.tsx'
+import { auditWeb } from './audit-trail.ts'
+import { adminTokenCard, adminTokenRoutes } from './admin-token.tsx'
 
 export const adminRoutes = new Hono<AppEnv>()
 
@@ -17,6 +25,9 @@ adminRoutes.use('*', async (c, next) => {
   if (user.role !== 'admin') throw new NotFoundError()
   await next()
 })
+
+adminRoutes.route('/runner', adminRunnerRoutes)
+adminRoutes.route('/settings/email', adminEmailRoutes)
 
 function tenantInput(form: Form): TenantInput {
   return {
@@ -35,12 +46,8 @@ function formValues(input: TenantInput): TenantFormValues {
 
 adminRoutes.get('/', (c) => c.redirect('/admin/tenants'))
 
-adminRoutes.get('/tenants', (c) => {
-  const { db } = c.get('deps')
-  const counts = countDatabasesByTenant(db)
-  const tenants = listTenants(db).map((t) => ({ ...t, databases: counts.get(t.id) ?? 0 }))
-  return c.html(<TenantsPage ctx={pageCtx(c)} tenants={tenants} />)
-})
+// The Tenants list (backup health) and the drill-down into a tenant's runs.
+adminRoutes.route('/', adminHealthRoutes)
 
 adminRoutes.get('/tenants/new', (c) => {
   const values = { name: '', homeDir: '', systemUser: '', timezone: 'UTC' }
@@ -51,6 +58,7 @@ adminRoutes.post('/tenants', async (c) => {
   const input = tenantInput(await readForm(c))
   try {
     const tenant = await createTenant(c.get('deps').db, input)
+    auditWeb(c, 'tenant.create', { tenantId: tenant.id, target: tenant.name })
     return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text: `Tenant “${tenant.name}” added.` })
   } catch (err) {
     if (!(err instanceof InputError)) throw err
@@ -65,9 +73,12 @@ adminRoutes.get('/tenants/:id', (c) => {
   const tenant = getTenant(db, idParam(c))
   const values = { name: tenant.name, homeDir: tenant.homeDir, systemUser: tenant.systemUser ?? '', timezone: tenant.timezone }
   return c.html(
-    <EditTenantPage ctx={pageCtx(c)} tenant={tenant} values={values} errors={{}} databases={listTenantDatabases(db, tenant.id)} />,
+    <EditTenantPage ctx={pageCtx(c)} tenant={tenant} values={values} errors={{}} databases={listTenantDatabases(db, tenant.id)} extra={<>{tenantLimitsCard(c, tenant)}{adminTokenCard(c, tenant)}</>} />,
   )
 })
+
+adminRoutes.route('/tenants', adminTokenRoutes)
+adminRoutes.route('/tenants', adminLimitsRoutes)
 
 adminRoutes.post('/tenants/:id', async (c) => {
   const { db } = c.get('deps')
@@ -75,6 +86,11 @@ adminRoutes.post('/tenants/:id', async (c) => {
   const input = { ...tenantInput(await readForm(c)), name: tenant.name }
   try {
     await editTenant(db, tenant.id, input)
+    // Which fields changed, never their values (the password least of all).
+    const before = { homeDir: tenant.homeDir, systemUser: tenant.systemUser ?? '', timezone: tenant.timezone }
+    const changed: string[] = (Object.keys(before) as (keyof typeof before)[]).filter((k) => before[k] !== input[k])
+    if (input.password) changed.push('password')
+    auditWeb(c, 'tenant.update', { tenantId: tenant.id, target: tenant.name, details: { changed } })
     return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text: 'Tenant saved.' })
   } catch (err) {
     if (!(err instanceof InputError)) throw err
@@ -83,7 +99,8 @@ adminRoutes.post('/tenants/:id', async (c) => {
       return c.html(<TenantForm csrf={c.get('csrf')} values={values} errors={err.errors} tenantId={tenant.id} />, 422)
     }
     const dbs = listTenantDatabases(db, tenant.id)
-    return c.html(<EditTenantPage ctx={pageCtx(c)} tenant={tenant} values={values} errors={err.errors} databases={dbs} />, 422)
+    const extra = <>{tenantLimitsCard(c, tenant)}{adminTokenCard(c, tenant)}</>
+    return c.html(<EditTenantPage ctx={pageCtx(c)} tenant={tenant} values={values} errors={err.errors} databases={dbs} extra={extra} />, 422)
   }
 })
 
@@ -92,6 +109,7 @@ for (const action of ['disable', 'enable'] as const) {
     const { db } = c.get('deps')
     const tenant = getTenant(db, idParam(c))
     setTenantDisabled(db, tenant.id, action === 'disable')
+    auditWeb(c, `tenant.${action}`, { tenantId: tenant.id, target: tenant.name })
     const text = action === 'disable' ? `“${tenant.name}” is disabled and signed out.` : `“${tenant.name}” is enabled.`
     return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text })
   })
@@ -113,6 +131,7 @@ adminRoutes.post('/tenants/:id/databases', async (c) => {
       username: str(form, 'username'),
       password: str(form, 'password'),
     })
+    auditWeb(c, 'database.assign', { tenantId: tenant.id, target: name, details: { tenant: tenant.name, engine } })
   } catch (err) {
     if (!(err instanceof InputError)) throw err
     error = err.message
@@ -137,7 +156,10 @@ adminRoutes.post('/tenants/:id/databases', async (c) => {
 adminRoutes.post('/tenants/:id/databases/:dbId/delete', (c) => {
   const { db } = c.get('deps')
   const tenant = getTenant(db, idParam(c))
-  deleteTenantDatabase(db, tenant.id, idParam(c, 'dbId'))
+  const dbId = idParam(c, 'dbId')
+  const removed = listTenantDatabases(db, tenant.id).find((d) => d.id === dbId)
+  deleteTenantDatabase(db, tenant.id, dbId)
+  if (removed) auditWeb(c, 'database.remove', { tenantId: tenant.id, target: removed.name, details: { tenant: tenant.name, engine: removed.engine } })
   if (!isHtmx(c)) return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text: 'Database removed.' })
   return c.html(<DatabasesCard csrf={c.get('csrf')} tenantId={tenant.id} databases={listTenantDatabases(db, tenant.id)} />)
 })
@@ -147,7 +169,8 @@ adminRoutes.get('/settings', (c) => {
   const { db, drivers } = c.get('deps')
   const s = getAdminSettings(db)
   const allowed = s.allowedTypes ?? Object.keys(drivers)
-  return c.html(<AdminSettingsPage ctx={pageCtx(c)} drivers={drivers} allowed={allowed} allowlist={s.outboundAllow.join('\n')} errors={{}} />)
+  const limits = <PanelLimitsFields values={limitsText(s)} errors={{}} configuredRoot={c.get('deps').config.localRoot} />
+  return c.html(<AdminSettingsPage ctx={pageCtx(c)} drivers={drivers} allowed={allowed} allowlist={s.outboundAllow.join('\n')} errors={{}} notices={adminEmailCard(c)} limits={limits} />)
 })
 
 /** A host name, an IP address, or a CIDR range. */
@@ -165,6 +188,7 @@ function allowEntryProblem(entry: string): string | undefined {
 
 adminRoutes.post('/settings', async (c) => {
   const { db, drivers } = c.get('deps')
+  const before = JSON.stringify(getAdminSettings(db))
   const form = await readForm(c)
   const types = all(form, 'types').filter((t) => t in drivers)
   const entries = str(form, 'allowlist').split(/\r?\n/).map((l) => l.trim()).filter(Boolean)
@@ -172,11 +196,20 @@ adminRoutes.post('/settings', async (c) => {
   const bad = entries.map(allowEntryProblem).find(Boolean)
   if (bad) errors.allowlist = bad
   if (!types.length) errors.types = 'Allow at least one destination type.'
+  const typedLimits = limitsFromForm(form)
+  const limits = parseLimits(db, typedLimits, errors)
   if (Object.keys(errors).length) {
-    const page = <AdminSettingsPage ctx={pageCtx(c)} drivers={drivers} allowed={types} allowlist={str(form, 'allowlist')} errors={errors} />
+    const fields = <PanelLimitsFields values={typedLimits} errors={errors} configuredRoot={c.get('deps').config.localRoot} />
+    const page = <AdminSettingsPage ctx={pageCtx(c)} drivers={drivers} allowed={types} allowlist={str(form, 'allowlist')} errors={errors} limits={fields} />
     return c.html(page, 422)
   }
   setAdminSetting(db, 'allowedTypes', types.length === Object.keys(drivers).length ? null : types)
   setAdminSetting(db, 'outboundAllow', entries)
+  saveLimitSettings(db, limits)
+  const after = getAdminSettings(db)
+  const old = JSON.parse(before) as Record<string, unknown>
+  // The names of the settings that changed, not their values.
+  const keys = Object.keys(after).filter((k) => JSON.stringify(old[k]) !== JSON.stringify((after as Record<string, unknown>)[k]))
+  auditWeb(c, 'settings.update', { tenantId: null, details: { changed: keys } })
   return redirectTo(c, '/admin/settings', { kind: 'ok', text: 'Limits saved.' })
 })

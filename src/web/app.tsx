@@ -11,7 +11,10 @@ import { ErrorPage } from '../../views/error.tsx'
 import { type AppEnv, type Ctx, type Deps, isSecure, pageCtx, readForm, str } from './context.ts'
 import { SESSION_COOKIE, authRoutes } from './auth.tsx'
 import { adminRoutes } from './admin.tsx'
+import { adminAuditRoutes } from './admin-audit.tsx'
+import { metricsRoutes } from './metrics.ts'
 import { tenantRoutes } from './tenant.tsx'
+import { apiRoutes } from './api/index.ts'
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url))
 const htmxPath = createRequire(import.meta.url).resolve('htmx.org/dist/htmx.min.js')
@@ -43,6 +46,8 @@ export function createApp(deps: Deps) {
 
   app.use('*', async (c, next) => {
     c.set('deps', deps)
+    // The JSON API reads no cookies (Bearer key only), so neither CSRF nor sessions apply there.
+    if (isApiPath(c.req.path)) return next()
     const key = deps.config.secretKey
     let secret = getCookie(c, CSRF_COOKIE)
     const fresh = !secret
@@ -83,7 +88,10 @@ export function createApp(deps: Deps) {
   })
   app.route('/', authRoutes)
   app.route('/admin', adminRoutes)
+  app.route('/admin/audit', adminAuditRoutes)
+  app.route('/metrics', metricsRoutes)
   app.route('/backups', tenantRoutes)
+  app.route('/api/v1', apiRoutes(deps))
 
   app.notFound((c) => errorPage(c as Ctx, 404, 'That page does not exist or is not yours.'))
   app.onError((err, c) => {
@@ -96,6 +104,10 @@ export function createApp(deps: Deps) {
     return errorPage(ctx, 500, 'The panel hit an unexpected error. It has been logged; try again.')
   })
   return app
+}
+
+function isApiPath(path: string): boolean {
+  return path === '/api/v1' || path.startsWith('/api/v1/')
 }
 
 function errorPage(c: Ctx, status: number, message: string) {

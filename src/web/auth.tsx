@@ -1,6 +1,5 @@
 import { Hono } from 'hono'
 import { deleteCookie, setCookie } from 'hono/cookie'
-import { getConnInfo } from '@hono/node-server/conninfo'
 import { CSRF_COOKIE, newCsrfSecret } from '../auth/csrf.ts'
 import { passwordProblem, hashPassword, verifyPassword } from '../auth/password.ts'
 import { createSession, generateSessionToken, invalidateSession } from '../auth/session.ts'
@@ -9,19 +8,25 @@ import { consumeLoginLink, findUserByName, peekLoginLink, setPasswordHash } from
 import { getTenant } from '../db/tenants.ts'
 import { LoginPage, SetPasswordPage } from '../../views/login.tsx'
 import { ErrorPage } from '../../views/error.tsx'
-import { type AppEnv, type Ctx, isSecure, pageCtx, readForm, redirectTo, str } from './context.ts'
+import { type AppEnv, type Ctx, clientIp, isSecure, pageCtx, readForm, redirectTo, str } from './context.ts'
+import { audit } from '../db/audit.ts'
 import type { User } from '../db/schema.ts'
 
 export const SESSION_COOKIE = 'panel_session'
 
 export const authRoutes = new Hono<AppEnv>()
 
-function clientAddress(c: Ctx): string {
-  try {
-    return getConnInfo(c).remote.address ?? 'unknown'
-  } catch {
-    return 'unknown'
-  }
+/** Records a sign-in attempt under the name that was typed (never the password). */
+function auditLogin(c: Ctx, action: 'login.ok' | 'login.failed', username: string, user?: User, reason?: string) {
+  audit(c.get('deps').db, {
+    // Capped: the name field is free text an attacker controls.
+    actor: username.slice(0, 64) || '(blank)',
+    userId: user?.id ?? null,
+    tenantId: user?.tenantId ?? null,
+    action,
+    ip: clientIp(c),
+    details: reason ? { reason } : null,
+  })
 }
 
 function homeOf(user: User): string {
@@ -61,29 +66,38 @@ authRoutes.post('/login', async (c) => {
   const username = str(form, 'username').trim().toLowerCase()
   const password = str(form, 'password')
   const next = str(form, 'next')
-  const keys: ThrottleKey[] = [`user:${username}`, `ip:${clientAddress(c)}`]
+  const keys: ThrottleKey[] = [`user:${username}`, `ip:${clientIp(c)}`]
   const render = (error: string, status: 401 | 403 | 429) =>
     c.html(<LoginPage ctx={pageCtx(c)} username={username} error={error} next={next} />, status)
 
   const wait = lockedFor(db, keys)
-  if (wait > 0) return render(`Too many failed sign-ins. Try again in ${minutes(wait)}.`, 429)
+  if (wait > 0) {
+    auditLogin(c, 'login.failed', username, username ? findUserByName(db, username) : undefined, 'locked')
+    return render(`Too many failed sign-ins. Try again in ${minutes(wait)}.`, 429)
+  }
   const user = username ? findUserByName(db, username) : undefined
   const ok = await verifyPassword(user?.passwordHash ?? null, password)
   if (!user || !ok) {
     recordFailure(db, keys)
+    auditLogin(c, 'login.failed', username, user, user ? 'wrong password' : 'unknown user')
     return render('Wrong username or password.', 401)
   }
   clearFailures(db, `user:${username}`)
   if (user.tenantId && getTenant(db, user.tenantId).disabled) {
+    auditLogin(c, 'login.failed', username, user, 'disabled')
     return render('This account is disabled. Contact your hosting provider.', 403)
   }
   signIn(c, user)
+  auditLogin(c, 'login.ok', username, user)
   return redirectTo(c, safeNext(next, user))
 })
 
 authRoutes.post('/logout', (c) => {
-  const { session } = c.get('auth')
-  if (session) invalidateSession(c.get('deps').db, session.id)
+  const { session, user } = c.get('auth')
+  if (session) {
+    invalidateSession(c.get('deps').db, session.id)
+    audit(c.get('deps').db, { actor: user.username, userId: user.id, tenantId: user.tenantId, action: 'logout', ip: clientIp(c) })
+  }
   deleteCookie(c, SESSION_COOKIE, { path: '/' })
   setCookie(c, CSRF_COOKIE, newCsrfSecret(), { path: '/', httpOnly: true, sameSite: 'Lax', secure: isSecure(c) })
   return redirectTo(c, '/login')
@@ -112,5 +126,6 @@ authRoutes.post('/login/link/:token', async (c) => {
   if (!user) return c.html(<ErrorPage ctx={pageCtx(c)} status={404} message={expiredLink} />, 404)
   setPasswordHash(db, user.id, hash)
   signIn(c, user)
+  audit(db, { actor: user.username, userId: user.id, tenantId: user.tenantId, action: 'login.link', ip: clientIp(c) })
   return redirectTo(c, homeOf(user), { kind: 'ok', text: 'Password saved. You are signed in.' })
 })

@@ -5,16 +5,28 @@ import { listDestinations } from '../db/destinations.ts'
 import { activeJobs } from '../db/jobs.ts'
 import { listPolicies } from '../db/policies.ts'
 import { getRun, latestBackupStages, listRuns, runLogsOf, runStagesOf } from '../db/runs.ts'
-import { runs } from '../db/schema.ts'
+import { runs, type Job } from '../db/schema.ts'
 import { requestBackup } from '../domain/jobs.ts'
+import { requestVerify } from '../domain/verify.ts'
+import { latestVerifications, verificationsOfRuns } from '../db/verifications.ts'
+import { ConflictError } from '../errors.ts'
+import { storedUsage } from '../db/limits.ts'
+import { limitsOf, onDemandUsage } from '../domain/limits.ts'
+import { UsageCard } from '../../views/usage.tsx'
 import { Activity, OverviewPage, type ActiveItem, type LastResult } from '../../views/overview.tsx'
 import { RunPage } from '../../views/run.tsx'
+import { getPolicy } from '../db/policies.ts'
+import { auditWeb } from './audit-trail.ts'
 import { type AppEnv, idParam, isHtmx, pageCtx, redirectTo, tenantOf } from './context.ts'
 
 export const backupRoutes = new Hono<AppEnv>()
 
 function activity(db: Db, tenantId: number, policyNames: Map<number, string>): ActiveItem[] {
-  return activeJobs(db, tenantId).map((job) => {
+  const now = Date.now()
+  // A job first due later (a verification spread over the coming hours) is not activity yet:
+  // listing it would keep the page polling and never reload it when Back up now finishes.
+  const current = (job: Job) => job.status === 'running' || job.attempts > 0 || job.runAt.getTime() <= now
+  return activeJobs(db, tenantId).filter(current).map((job) => {
     const run = db.select().from(runs).where(eq(runs.jobId, job.id)).orderBy(desc(runs.id)).get() ?? null
     const policyId = (job.payload as { policyId?: number }).policyId
     return { job, run: run?.status === 'running' ? run : null, policyName: policyId ? (policyNames.get(policyId) ?? null) : null }
@@ -31,15 +43,25 @@ backupRoutes.get('/', (c) => {
     const key = `${r.run.policyId}:${r.stage.destinationId}`
     if (!last.has(key)) last.set(key, r)
   }
-  const history = listRuns(db, tenant.id, { limit: 20 }).map((r) => ({ ...r, policyName: r.policyId ? (names.get(r.policyId) ?? null) : null }))
+  const runs20 = listRuns(db, tenant.id, { limit: 20 })
+  const modes = new Map(verificationsOfRuns(db, tenant.id, runs20.map((r) => r.id)).map((v) => [v.runId, v.mode]))
+  // A verify run still going has no verification yet: its job says which kind it is.
+  for (const r of runs20) {
+    if (r.kind !== 'verify' || modes.has(r.id) || !r.jobId) continue
+    const mode = activeJobs(db, tenant.id).find((j) => j.id === r.jobId)?.payload.mode
+    if (mode === 'check' || mode === 'restore') modes.set(r.id, mode)
+  }
+  const history = runs20.map((r) => ({ ...r, policyName: r.policyId ? (names.get(r.policyId) ?? null) : null, verifyMode: modes.get(r.id) ?? null }))
   return c.html(
     <OverviewPage
       ctx={pageCtx(c)}
       policies={policies}
       destinationCount={listDestinations(db, tenant.id).length}
       last={last}
+      verified={latestVerifications(db, tenant.id, 'restore')}
       active={activity(db, tenant.id, names)}
       history={history}
+      usage={<UsageCard stored={storedUsage(db, tenant.id)} limits={limitsOf(db, tenant)} onDemand={onDemandUsage(db, tenant)} timezone={tenant.timezone} />}
     />,
   )
 })
@@ -57,9 +79,31 @@ backupRoutes.get('/activity', (c) => {
 backupRoutes.post('/policies/:id/run', (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  const { created } = requestBackup(db, tenant.id, idParam(c), 'manual')
+  let requested: ReturnType<typeof requestBackup>
+  try {
+    requested = requestBackup(db, tenant.id, idParam(c), 'manual')
+  } catch (err) {
+    // Past the on-demand limit: the Overview says so, and when the next one is possible.
+    if (err instanceof ConflictError) return redirectTo(c, '/backups', { kind: 'error', text: err.message })
+    throw err
+  }
+  const { job, created } = requested
+  const policy = getPolicy(db, tenant.id, idParam(c))
+  auditWeb(c, 'backup.request', { target: policy.name, details: { job: job.id, queued: created } })
   c.get('deps').wake?.()
   const text = created ? 'Backup queued: progress shows below.' : 'A backup of this policy is already queued or running.'
+  return redirectTo(c, '/backups', { kind: 'ok', text })
+})
+
+backupRoutes.post('/policies/:id/verify', (c) => {
+  const { db } = c.get('deps')
+  const tenant = tenantOf(c)
+  const { job, created } = requestVerify(db, tenant.id, idParam(c), 'restore', 'manual')
+  auditWeb(c, 'verify.request', { target: getPolicy(db, tenant.id, idParam(c)).name, details: { mode: 'restore', job: job.id, queued: created } })
+  c.get('deps').wake?.()
+  const text = created
+    ? 'Test restore queued: the latest snapshot is restored into a sandbox and checked, then removed.'
+    : 'A test restore of this policy is already queued or running; it starts now.'
   return redirectTo(c, '/backups', { kind: 'ok', text })
 })
 

@@ -1,5 +1,6 @@
 import type { Context } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
+import { getConnInfo } from '@hono/node-server/conninfo'
 import type { Config } from '../config.ts'
 import type { Db } from '../db/client.ts'
 import type { Registry } from '../drivers/registry.ts'
@@ -29,6 +30,18 @@ export type AppEnv = {
 export type Ctx = Context<AppEnv>
 
 const FLASH_COOKIE = 'panel_flash'
+
+/**
+ * The client's address as the socket saw it (proxy headers are not trusted: anyone can send
+ * them). `unknown` when the request did not come through a socket, e.g. `app.request()`.
+ */
+export function clientIp(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}
 
 /** True when the request is an htmx request for a fragment. */
 export function isHtmx(c: Ctx): boolean {

@@ -6,6 +6,7 @@ import { RETENTION, cronOf, newPolicyInput, savePolicy, type PolicyInput } from 
 import { InputError } from '../errors.ts'
 import { presetOf } from '../schedule.ts'
 import { PoliciesPage, PolicyForm, PolicyFormPage, SchedulePreview, type PolicyFormProps } from '../../views/policies.tsx'
+import { auditWeb } from './audit-trail.ts'
 import { type AppEnv, type Ctx, type Form, has, idParam, ids, isHtmx, pageCtx, readForm, redirectTo, str, tenantOf } from './context.ts'
 import type { PolicyWithLinks } from '../db/policies.ts'
 
@@ -96,6 +97,7 @@ async function save(c: Ctx, id: number | null) {
   const input = policyInput(await readForm(c), tenant.timezone)
   try {
     savePolicy(c.get('deps').db, tenant.id, id, input)
+    auditWeb(c, id ? 'policy.update' : 'policy.create', { target: input.name.trim() })
     const text = id ? `Policy “${input.name.trim()}” saved.` : `Policy “${input.name.trim()}” created.`
     return redirectTo(c, '/backups/settings', { kind: 'ok', text })
   } catch (err) {
@@ -122,5 +124,6 @@ policyRoutes.post('/:id/delete', (c) => {
   const tenant = tenantOf(c)
   const policy = getPolicy(c.get('deps').db, tenant.id, idParam(c))
   deletePolicy(c.get('deps').db, tenant.id, policy.id)
+  auditWeb(c, 'policy.delete', { target: policy.name })
   return redirectTo(c, '/backups/settings', { kind: 'ok', text: `Policy “${policy.name}” deleted.` })
 })

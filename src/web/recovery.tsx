@@ -5,6 +5,7 @@ import { verifyPassword } from '../auth/password.ts'
 import { lockedFor, recordFailure } from '../auth/throttle.ts'
 import { recoveryKit } from '../engine/recovery.ts'
 import { RecoveryPage } from '../../views/recovery.tsx'
+import { auditWeb } from './audit-trail.ts'
 import { type AppEnv, type Ctx, pageCtx, readForm, str, tenantOf } from './context.ts'
 
 export const recoveryRoutes = new Hono<AppEnv>()
@@ -30,9 +31,11 @@ recoveryRoutes.post('/', async (c) => {
   if (lockedFor(db, [key]) > 0) return retry('Too many wrong passwords. Try again later.', 429)
   if (!(await verifyPassword(user.passwordHash, str(form, 'password')))) {
     recordFailure(db, [key])
+    auditWeb(c, 'recovery.denied', { target: dest.name, details: { reason: 'wrong password' } })
     return retry('That is not your password.', 401)
   }
   const kit = recoveryKit({ db, config, drivers }, tenant, dest)
+  auditWeb(c, 'recovery.view', { target: dest.name })
   c.header('Cache-Control', 'no-store')
   return c.html(<RecoveryPage ctx={pageCtx(c)} destinations={[]} kit={{ ...kit, destination: dest.name }} />)
 })

@@ -10,6 +10,8 @@ import { InputError, NotFoundError } from '../errors.ts'
 import { listDir, listSnapshots, streamTar } from '../engine/snapshots.ts'
 import { plainReason } from '../engine/failure.ts'
 import { BrowsePage, RestorePage, TreeLevel } from '../../views/restore.tsx'
+import { auditWeb } from './audit-trail.ts'
+import { restoreFacts } from '../domain/audit-facts.ts'
 import { type AppEnv, type Ctx, idParam, pageCtx, readForm, redirectTo, str, all, tenantOf } from './context.ts'
 
 export const restoreRoutes = new Hono<AppEnv>()
@@ -80,6 +82,7 @@ restoreRoutes.get('/:dest/:snap/download', async (c) => {
   streamTar(engineDeps(c), tenant, dest, snapshot.id, path, (tar) => tar.pipe(out), abort.signal).catch((err) =>
     out.destroy(err),
   )
+  auditWeb(c, 'download', { target: `${snapshot.shortId}:${path}`, details: { destination: dest.name, snapshot: snapshot.id, path } })
   const name = `${tenant.name}-${snapshot.shortId}-${posix.basename(path)}.tar`.replace(/[^\w.-]/g, '_')
   c.header('Content-Type', 'application/x-tar')
   c.header('Content-Disposition', `attachment; filename="${name}"`)
@@ -91,20 +94,24 @@ restoreRoutes.post('/:dest/:snap', async (c) => {
   const { tenant, dest, snapshot } = await snapshotOf(c)
   const form = await readForm(c)
   const isDb = str(form, 'what') === 'database'
+  const request = {
+    destinationId: dest.id,
+    snapshot: snapshot.id,
+    paths: isDb ? [] : all(form, 'paths').map((p) => homePath(c, p)),
+    databaseId: isDb ? Number(str(form, 'database')) : undefined,
+    mode: str(form, 'mode') === 'inplace' ? ('inplace' as const) : ('copy' as const),
+    newName: str(form, 'newName'),
+    trigger: 'manual' as const,
+  }
+  let jobId: number
   try {
-    requestRestore(c.get('deps').db, tenant.id, {
-      destinationId: dest.id,
-      snapshot: snapshot.id,
-      paths: isDb ? [] : all(form, 'paths').map((p) => homePath(c, p)),
-      databaseId: isDb ? Number(str(form, 'database')) : undefined,
-      mode: str(form, 'mode') === 'inplace' ? 'inplace' : 'copy',
-      newName: str(form, 'newName'),
-      trigger: 'manual',
-    })
+    jobId = requestRestore(c.get('deps').db, tenant.id, request).id
   } catch (err) {
     if (!(err instanceof InputError)) throw err
     return browse(c, err.errors, 422)
   }
+  const database = isDb ? listTenantDatabases(c.get('deps').db, tenant.id).find((d) => d.id === request.databaseId)?.name : undefined
+  auditWeb(c, 'restore.start', { target: snapshot.shortId, details: restoreFacts(dest.name, request, database, jobId) })
   c.get('deps').wake?.()
   return redirectTo(c, '/backups', { kind: 'ok', text: 'Restore queued: progress shows below.' })
 })

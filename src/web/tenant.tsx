@@ -6,6 +6,9 @@ import { dropboxRoutes } from './dropbox.tsx'
 import { policyRoutes } from './policies.tsx'
 import { restoreRoutes } from './restore.tsx'
 import { recoveryRoutes } from './recovery.tsx'
+import { notificationRoutes } from './notifications.tsx'
+import { activityLogRoutes } from './activity-log.tsx'
+import { accessRoutes } from './access.tsx'
 
 export const tenantRoutes = new Hono<AppEnv>()
 
@@ -22,3 +25,6 @@ tenantRoutes.route('/destinations', destinationRoutes)
 tenantRoutes.route('/settings', policyRoutes)
 tenantRoutes.route('/restore', restoreRoutes)
 tenantRoutes.route('/recovery', recoveryRoutes)
+tenantRoutes.route('/notifications', notificationRoutes)
+tenantRoutes.route('/activity-log', activityLogRoutes)
+tenantRoutes.route('/access', accessRoutes)

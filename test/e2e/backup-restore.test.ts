@@ -1,19 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { SHOTS, browserAvailable, launch } from './browser.ts'
-import { PASSWORD, freshDeps } from '../helpers.ts'
+import { browserAvailable, launch, servePanel, shot, signIn, type Panel } from './browser.ts'
+import { freshDeps } from '../helpers.ts'
 import { localDestination, policy, realTenant, removeUsers, rootAvailable } from '../support/tenants.ts'
 import { requireMariaDb, startMariaDb, type MariaDbServer } from '../services/mariadb.ts'
 import { assignDatabase } from '../../src/domain/databases.ts'
 
-const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
-
 describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb())('back up and restore in Chromium', () => {
   const deps = freshDeps()
-  let server: ChildProcess
+  let server: Panel
   let url = ''
   let browser: Browser
   let page: Page
@@ -32,35 +29,21 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb())('back 
     })
     const dest = localDestination(deps, t.tenant.id, 'nightly', 'On this server')
     policy(deps, t.tenant.id, [dest.id], { name: 'Nightly', databaseIds: [shop.id] })
-    server = spawn('node', ['src/bin.js', 'serve'], {
-      env: { ...process.env, PANEL_DATA_DIR: deps.config.dataDir, PANEL_SECRET_KEY: deps.config.secretKey.toString('hex'), PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    url = await new Promise<string>((resolve, reject) => {
-      let out = ''
-      server.stdout!.on('data', (d) => {
-        out += d
-        const m = out.match(/Panel listening on (http:\/\/\S+)/)
-        if (m) resolve(m[1]!)
-      })
-      server.on('exit', (code) => reject(new Error(`panel exited ${code}: ${out}`)))
-    })
+    server = await servePanel(deps)
+    url = server.url
     browser = await launch()
     page = await browser.newPage({ viewport: { width: 1280, height: 860 }, acceptDownloads: true })
     page.setDefaultTimeout(20_000)
   })
   afterAll(async () => {
     await browser?.close()
-    server?.kill()
+    server?.proc.kill()
     await maria?.stop()
     removeUsers()
   })
 
   it('backs up now with visible progress and a green result', async () => {
-    await page.goto(`${url}/login`)
-    await page.fill('#f-username', 'shop')
-    await page.fill('#f-password', PASSWORD)
-    await page.click('button:has-text("Sign in")')
+    await signIn(page, url, 'shop')
     await page.click('button:has-text("Back up now")')
     await page.waitForSelector('#activity .activity progress')
     await shot(page, '20-backup-running')
@@ -92,7 +75,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb())('back 
     expect(readFileSync(target, 'utf8')).toBe('<h1>Shop v1</h1>\n')
     expect(existsSync(join(home, 'from-backup', 'public_html', 'img'))).toBe(false)
     // The Overview reloads itself when the restore job ends; the history then shows it green.
-    await page.waitForSelector('tr:has-text("Restore") >> .badge-ok', { timeout: 30_000 })
+    await page.waitForSelector('tr:has(td:text-is("Restore")) >> .badge-ok', { timeout: 30_000 })
     await shot(page, '24-after-restore')
   })
 
@@ -110,7 +93,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb())('back 
       if (count !== '3') await new Promise((r) => setTimeout(r, 200))
     }
     expect(count).toBe('3')
-    await page.waitForSelector('tr:has-text("Restore") >> .badge-ok')
+    await page.waitForSelector('tr:has(td:text-is("Restore")) >> .badge-ok')
     await shot(page, '26-after-database-restore')
   })
 })

@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type Browser } from 'playwright-core'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { PASSWORD } from '../helpers.ts'
+import type { Deps } from '../../src/web/context.ts'
 
 export const CHROMIUM = '/usr/bin/chromium'
 export const SHOTS = join(import.meta.dirname, 'screenshots')
@@ -10,8 +12,11 @@ export const SHOTS = join(import.meta.dirname, 'screenshots')
 /** In CI a missing browser fails the run; on a laptop the suite is skipped, loudly. */
 export function browserAvailable(): boolean {
   if (existsSync(CHROMIUM)) return true
-  if (process.env.CI === 'true') throw new Error(`CI=true but ${CHROMIUM} is missing: apt-get install chromium`)
-  console.warn(`\n*** SKIPPING browser tests: ${CHROMIUM} not found (apt-get install chromium) ***\n`)
+  if (process.env.CI === 'true')
+    throw new Error(`CI=true but ${CHROMIUM} is missing: apt-get install chromium`)
+  console.warn(
+    `\n*** SKIPPING browser tests: ${CHROMIUM} not found (apt-get install chromium) ***\n`,
+  )
   return false
 }
 
@@ -33,27 +38,83 @@ export function launch(): Promise<Browser> {
 
 export type Server = { url: string; firstLink: string; proc: ChildProcess; output: () => string }
 
-/** Starts `panel serve` on a free port with a fresh data dir; resolves with its sign-in link. */
-export function startPanel(): Promise<Server> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'panel-e2e-'))
+/** A running `panel serve`: its base address, the process, and everything it printed so far. */
+export type Panel = { url: string; proc: ChildProcess; output: () => string }
+
+const START_TIMEOUT_MS = 30_000
+
+/**
+ * Spawns `node src/bin.js serve` on a free loopback port with `env` on top of this process's
+ * environment, and resolves once `ready` finds what it needs in the output (stdout and stderr).
+ * Rejects with the output so far when the panel exits first or has not started within 30 s.
+ */
+function spawnPanel<T>(
+  env: Record<string, string>,
+  ready: (out: string) => T | undefined,
+): Promise<T & Panel> {
   const proc = spawn('node', ['src/bin.js', 'serve'], {
-    env: { ...process.env, PANEL_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
+  const output = () => out
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`panel did not start:\n${out}`)), 30_000)
+    const timer = setTimeout(() => {
+      proc.kill()
+      reject(new Error(`panel did not start within ${START_TIMEOUT_MS / 1000} s:\n${out}`))
+    }, START_TIMEOUT_MS)
     const onData = (chunk: Buffer) => {
       out += chunk.toString()
       const url = out.match(/Panel listening on (http:\/\/\S+)/)?.[1]
-      const link = out.match(/(http:\/\/\S+\/login\/link\/\S+)/)?.[1]
-      if (url && link) {
+      const extra = url ? ready(out) : undefined
+      if (url && extra) {
         clearTimeout(timer)
-        resolve({ url, firstLink: link, proc, output: () => out })
+        resolve({ ...extra, url, proc, output })
       }
     }
     proc.stdout!.on('data', onData)
     proc.stderr!.on('data', onData)
-    proc.on('exit', (code) => reject(new Error(`panel exited with ${code}:\n${out}`)))
+    proc.on('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`panel exited with ${code}:\n${out}`))
+    })
   })
+}
+
+/** Starts `panel serve` on a free port with a fresh data dir; resolves with its sign-in link. */
+export function startPanel(): Promise<Server> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'panel-e2e-'))
+  return spawnPanel({ PANEL_DATA_DIR: dataDir }, (out) => {
+    const firstLink = out.match(/(http:\/\/\S+\/login\/link\/\S+)/)?.[1]
+    return firstLink ? { firstLink } : undefined
+  })
+}
+
+/**
+ * Starts `panel serve` on a free port over the data dir and secret key of `deps` (a test's
+ * freshDeps(), already holding its tenants); `env` adds or overrides variables, for example
+ * `{ PANEL_RUNNER: '0' }` to serve pages without the runner. Kill `proc` when done.
+ */
+export function servePanel(deps: Deps, env: Record<string, string> = {}): Promise<Panel> {
+  return spawnPanel(
+    {
+      PANEL_DATA_DIR: deps.config.dataDir,
+      PANEL_SECRET_KEY: deps.config.secretKey.toString('hex'),
+      ...env,
+    },
+    () => ({}),
+  )
+}
+
+/** Saves a full-page screenshot as test/e2e/screenshots/<name>.png. */
+export function shot(page: Page, name: string): Promise<Buffer> {
+  return page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
+}
+
+/** Signs `username` in on the panel's login page with the test password (PASSWORD). */
+export async function signIn(page: Page, url: string, username: string): Promise<void> {
+  await page.goto(`${url}/login`)
+  await page.fill('#f-username', username)
+  await page.fill('#f-password', PASSWORD)
+  await page.click('button:has-text("Sign in")')
 }

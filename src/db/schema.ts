@@ -29,7 +29,7 @@ export const tenants = sqliteTable('tenants', {
   webhookUrl: text('webhook_url'),
   webhookSecretSealed: text('webhook_secret_sealed'),
   createdAt: createdAt(),
-})
+}, (t) => [index('tenants_disabled_idx').on(t.disabled)])
 
 export const users = sqliteTable('users', {
   id: integer('id').primaryKey({ autoIncrement: true }),
@@ -225,7 +225,12 @@ export const runs = sqliteTable(
     finishedAt: integer('finished_at', { mode: 'timestamp_ms' }),
     createdAt: createdAt(),
   },
-  (t) => [index('runs_tenant_idx').on(t.tenantId, t.id), index('runs_policy_idx').on(t.policyId, t.id)],
+  (t) => [
+    index('runs_tenant_idx').on(t.tenantId, t.id),
+    index('runs_policy_idx').on(t.policyId, t.id),
+    // Tenant health: the last success and the failing streak without walking a long history.
+    index('runs_tenant_kind_status_idx').on(t.tenantId, t.kind, t.status, t.id),
+  ],
 )
 
 /** Each stage of a run (dump, snapshot, retention, restore…), per destination where it applies. */

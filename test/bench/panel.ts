@@ -11,6 +11,8 @@ const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 /** The panel CLI against a fresh data directory, as `panel <verb>` from the repository root. */
 export type Panel = {
   dataDir: string
+  /** Every command's environment (PANEL_DATA_DIR, PANEL_SECRET_KEY, …); add to it in place. */
+  env: NodeJS.ProcessEnv
   /** Runs `node src/bin.js ...args`; resolves with the measurement whatever the exit status. */
   cli(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<Measured>
 }
@@ -43,6 +45,7 @@ export function panelCli(root: string): Panel {
   })
   return {
     dataDir,
+    env,
     cli: (args, opts = {}) =>
       measure(process.execPath, ['src/bin.js', ...args], { env, cwd: REPO_ROOT, ...opts }),
   }

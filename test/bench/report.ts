@@ -33,6 +33,8 @@ export type Results = {
   load: { start: number; end: number }
   cli: { help: number; list: number } | null
   rounds: Round[]
+  /** More blocks to print under the main table (e.g. the remote destinations). */
+  sections?: string[]
 }
 
 const MB = 1024 * 1024
@@ -48,7 +50,7 @@ const median = (xs: number[]) => {
 }
 
 /** The median of a column over rounds; the first error when any round failed. */
-function combine(cells: Cell[]): Cell {
+export function combine(cells: Cell[]): Cell {
   const failed = cells.find((c) => c && 'error' in c)
   if (failed) return failed
   const times = cells.filter(ok).map((c) => c.ms)
@@ -60,7 +62,7 @@ export function ratio(a: Cell, b: Cell): string {
   return ok(a) && ok(b) ? `${(a.ms / b.ms).toFixed(2)}x` : '-'
 }
 
-function cell(c: Cell, notes: string[]): string {
+export function cell(c: Cell, notes: string[]): string {
   if (!c) return '-'
   if ('ms' in c) return seconds(c.ms)
   notes.push(c.error)
@@ -68,7 +70,7 @@ function cell(c: Cell, notes: string[]): string {
 }
 
 /** Aligned columns, error notes under them (numbered as in the cells). */
-function table(lines: string[][], notes: string[]): string {
+export function table(lines: string[][], notes: string[]): string {
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)) + 3)
   const out = lines.map((l) =>
     l
@@ -153,6 +155,7 @@ export function summary(r: Results): string {
       : 'panel CLI fixed cost: not measured (setup failed)',
     '',
     table(lines, notes),
+    ...(r.sections ?? []).flatMap((s) => ['', s]),
     ...(many
       ? [
           '',

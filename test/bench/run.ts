@@ -3,6 +3,8 @@
  * same generated tenant home, in one run. Prints timings and ratios; never passes or fails on
  * a threshold. BENCH_SCALE (default 1) scales the dataset, 0.05 for a quick look;
  * BENCH_ROUNDS (default 1) repeats every case from fresh repositories and prints medians.
+ * The panel's first and no-change backups are also timed to each remote destination type on
+ * its loopback server (remotes.ts), as ratios to the Local ones.
  */
 import { execFileSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
@@ -20,9 +22,13 @@ import {
   removeSystemUser,
   type Panel,
 } from './panel.ts'
+import { runRemotes, type RemoteResult } from './remote-round.ts'
+import { remoteFailed, remoteSummary } from './remote-report.ts'
+import { remoteAvailability } from './remotes.ts'
 import { summary, type Round } from './report.ts'
 import { runRound } from './round.ts'
 import { digestTree } from './tree.ts'
+import { benchAdminPage } from './admin-page.ts'
 
 const scale = Number(process.env.BENCH_SCALE ?? 1)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 1)
@@ -72,6 +78,8 @@ if (interrupted) process.exitCode = 130
 
 async function main(root: string) {
   const loadStart = loadavg()[0]!
+  // Before any work: under CI=true a missing remote server fails the run here.
+  const remotes = remoteAvailability(log)
   // The tenant's user must be able to reach its home inside our temp dir.
   chmodSync(root, 0o711)
   const home = join(root, 'home')
@@ -101,8 +109,10 @@ async function main(root: string) {
   }
 
   const results: Round[] = []
+  const remoteResults: RemoteResult[][] = []
   for (let n = 1; n <= rounds; n++) {
     results.push(await runRound({ root, home, data, panel, panelProblem, timeoutMs, log }, n))
+    remoteResults.push(await runRemotes({ panel, panelProblem, timeoutMs, log }, remotes, n))
   }
 
   console.log(
@@ -116,15 +126,17 @@ async function main(root: string) {
       load: { start: loadStart, end: loadavg()[0]! },
       cli: panelProblem ? null : await cliStartup(panel),
       rounds: results,
+      sections: [remoteSummary(remoteResults, results)],
     }),
   )
+  console.log(await benchAdminPage(log)) // Admin > Tenants at 10,000 tenants (admin-page.ts)
   const failed = results.some(
     (r) =>
       Object.values(r.cases).some((c) =>
         [c.panel, c.restic, c.tar].some((x) => x && 'error' in x),
       ) || r.checks.some((c) => c.includes('DIFFERS')),
   )
-  if (failed) process.exitCode = 1
+  if (failed || remoteFailed(remoteResults)) process.exitCode = 1
 }
 
 /** Median wall time of `panel help` (start-up only) and `panel tenant list` (plus the database). */

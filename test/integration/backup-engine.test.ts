@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync, chmodSync, readdirSync } from 'node:fs'
+import { existsSync, statSync, linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync, chmodSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
@@ -12,7 +12,7 @@ import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
 import { listRuns, runStagesOf } from '../../src/db/runs.ts'
 import { repositories, runLogs, runStages, runs as runsTable } from '../../src/db/schema.ts'
-import { repositoryPassword } from '../../src/db/repositories.ts'
+import { findRepository, repositoryPassword } from '../../src/db/repositories.ts'
 import { listSnapshots, streamTar } from '../../src/engine/snapshots.ts'
 import { recoveryKit } from '../../src/engine/recovery.ts'
 import { getDestination } from '../../src/db/destinations.ts'
@@ -119,8 +119,18 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
       'Removed 1 old snapshot(s); their space is reclaimed at the next daily prune.',
     ])
     const dest = getDestination(deps.db, alice.tenant.id, destId)
-    const mine = (await listSnapshots(deps, alice.tenant, dest)).filter((s) => s.tags.includes(`policy:${policyId}`))
+    const all = await listSnapshots(deps, alice.tenant, dest)
+    const mine = all.filter((s) => s.tags.includes(`policy:${policyId}`))
     expect(mine).toHaveLength(1)
+    // What the admin's Tenants page and the quotas count is what the repository holds.
+    const repoDir = join(deps.config.localRoot, 'alice', 'repo')
+    const onDisk = readdirSync(repoDir, { recursive: true, encoding: 'utf8' })
+      .map((rel) => statSync(join(repoDir, rel)))
+      .filter((st) => st.isFile())
+      .reduce((sum, st) => sum + st.size, 0)
+    const repo = findRepository(deps.db, alice.tenant.id, destId)!
+    expect(repo.snapshotCount).toBe(all.length)
+    expect(repo.storedBytes).toBe(onDisk)
   })
 
   it('stock restic, given only the recovery kit, restores the repository byte for byte', async () => {

@@ -1,14 +1,9 @@
-/** "3.2 MB", "512 B". */
+import { gib } from '../src/domain/limits.ts'
+
+/** "3.2 MiB", "512 B": binary units everywhere, as the admin's limits are set in GiB. */
 export function bytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return '—'
-  const units = ['B', 'KB', 'MB', 'GB', 'TB']
-  let v = n
-  let i = 0
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000
-    i++
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`
+  return gib(n)
 }
 
 /** "2 min ago", "in 3 h", from a date relative to now. */

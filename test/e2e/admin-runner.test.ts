@@ -40,8 +40,8 @@ describe.runIf(browserAvailable())('Admin > Runner in Chromium', () => {
       percent: 30,
       filesDone: 300,
       totalFiles: 1000,
-      bytesDone: 30e6,
-      totalBytes: 100e6,
+      bytesDone: 30 * 2 ** 20,
+      totalBytes: 100 * 2 ** 20,
       destination: 'Offsite S3',
     })
     server = await servePanel(deps, { PANEL_RUNNER: '0' })
@@ -64,7 +64,7 @@ describe.runIf(browserAvailable())('Admin > Runner in Chromium', () => {
     const bar = page.locator('#runner-live progress')
     expect(await bar.getAttribute('value')).toBe('30')
     expect(await page.textContent('#runner-live')).toContain(
-      '30% · 300 of 1000 files · 30.0 MB of 100.0 MB · to Offsite S3',
+      '30% · 300 of 1000 files · 30 MiB of 100 MiB · to Offsite S3',
     )
     await shot(page, 'runner-01-running')
 
@@ -73,8 +73,8 @@ describe.runIf(browserAvailable())('Admin > Runner in Chromium', () => {
       percent: 75,
       filesDone: 750,
       totalFiles: 1000,
-      bytesDone: 75e6,
-      totalBytes: 100e6,
+      bytesDone: 75 * 2 ** 20,
+      totalBytes: 100 * 2 ** 20,
       destination: 'Offsite S3',
     })
     await page.waitForSelector('#runner-live progress[value="75"]')

@@ -172,8 +172,8 @@ describe('Admin > Runner', async () => {
       percent: 42,
       filesDone: 21,
       totalFiles: 50,
-      bytesDone: 4_200_000,
-      totalBytes: 10_000_000,
+      bytesDone: 4 * 2 ** 20,
+      totalBytes: 10 * 2 ** 20,
       destination: 'Offsite',
     })
     const live = await admin.get('/admin/runner/live', { 'hx-request': 'true' })
@@ -182,7 +182,7 @@ describe('Admin > Runner', async () => {
     )
     expect(live.body).toContain('Running now (1)')
     expect(live.body).toMatch(/<progress class="progress" max="100" value="42"/)
-    expect(live.body).toContain('42% · 21 of 50 files · 4.2 MB of 10.0 MB · to Offsite')
+    expect(live.body).toContain('42% · 21 of 50 files · 4 MiB of 10 MiB · to Offsite')
     expect(live.body).toContain('host-a:1:test')
     expect(live.body).not.toContain('<html') // a fragment, not a page
     expect((await admin.get('/admin/runner/live')).location).toBe('/admin/runner')

@@ -1,5 +1,5 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
-import { Csrf, SwapForm, TextInput, type Errors } from './fields.tsx'
+import { DangerButton, SwapForm, TextInput, type Errors } from './fields.tsx'
 import { formatInZone } from '../src/schedule.ts'
 import type { TokenState } from '../src/domain/backup-token.ts'
 import type { ApiKey } from '../src/db/schema.ts'
@@ -154,19 +154,13 @@ export function KeysCard(props: KeysCardProps) {
                 <td>{when(k.createdAt, props.timezone)}</td>
                 <td>{when(k.lastUsedAt, props.timezone)}</td>
                 <td class="actions">
-                  <form method="post" action={`/backups/access/keys/${k.id}/revoke`}>
-                    <Csrf token={props.csrf} />
-                    <button
-                      class="button small danger-ghost"
-                      type="submit"
-                      hx-post={`/backups/access/keys/${k.id}/revoke`}
-                      hx-target="#api-keys"
-                      hx-swap="outerHTML"
-                      hx-confirm={`Revoke “${k.name}”? Scripts using it stop working at once.`}
-                    >
-                      Revoke
-                    </button>
-                  </form>
+                  <DangerButton
+                    action={`/backups/access/keys/${k.id}/revoke`}
+                    csrf={props.csrf}
+                    target="#api-keys"
+                    confirm={`Revoke “${k.name}”? Scripts using it stop working at once.`}
+                    label="Revoke"
+                  />
                 </td>
               </tr>
             ))}

@@ -1,5 +1,5 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
-import { Csrf, TextInput, type Errors } from './fields.tsx'
+import { Csrf, DangerButton, TextInput, type Errors } from './fields.tsx'
 import { Badge } from './overview.tsx'
 import { bytes, duration, relative } from './format.ts'
 import type { QueuedJob, RunningJob } from '../src/db/runner-queue.ts'
@@ -158,17 +158,12 @@ export function RunnerLiveSection(props: { csrf: string; live: RunnerLive }) {
                     {job.lastError ?? '—'}
                   </td>
                   <td class="actions">
-                    <form method="post" action={`/admin/runner/jobs/${job.id}/cancel`}>
-                      <Csrf token={props.csrf} />
-                      <button
-                        class="button small danger-ghost"
-                        type="submit"
-                        hx-post={`/admin/runner/jobs/${job.id}/cancel`}
-                        hx-confirm={`Cancel this ${job.kind} of ${job.tenantName}? It is removed from the queue.`}
-                      >
-                        Cancel
-                      </button>
-                    </form>
+                    <DangerButton
+                      action={`/admin/runner/jobs/${job.id}/cancel`}
+                      csrf={props.csrf}
+                      confirm={`Cancel this ${job.kind} of ${job.tenantName}? It is removed from the queue.`}
+                      label="Cancel"
+                    />
                   </td>
                 </tr>
               ))}

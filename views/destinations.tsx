@@ -1,5 +1,5 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
-import { Csrf, SpecField, TextInput, type Errors } from './fields.tsx'
+import { Csrf, DangerButton, SpecField, TextInput, type Errors } from './fields.tsx'
 import type { DriverEntry, Registry } from '../src/drivers/registry.ts'
 import { isSecret, warningsOf } from '../src/drivers/spec.ts'
 import { DropboxBox } from './dropbox.tsx'
@@ -70,17 +70,12 @@ export function DestinationsPage(props: { ctx: PageCtx; rows: DestinationRow[]; 
                     <a class="button small" href={`/backups/destinations/${d.id}`}>
                       Edit
                     </a>
-                    <form method="post" action={`/backups/destinations/${d.id}/delete`}>
-                      <Csrf token={props.ctx.csrf} />
-                      <button
-                        class="button small danger-ghost"
-                        type="submit"
-                        hx-post={`/backups/destinations/${d.id}/delete`}
-                        hx-confirm={`Delete the destination “${d.name}”? Backups already stored there are not removed.`}
-                      >
-                        Delete
-                      </button>
-                    </form>
+                    <DangerButton
+                      action={`/backups/destinations/${d.id}/delete`}
+                      csrf={props.ctx.csrf}
+                      confirm={`Delete the destination “${d.name}”? Backups already stored there are not removed.`}
+                      label="Delete"
+                    />
                   </td>
                 </tr>
               ))}

@@ -113,6 +113,35 @@ export function SwapForm(props: {
   )
 }
 
+/**
+ * A small destructive button (delete, revoke, cancel) that POSTs `action` with the CSRF token
+ * after the browser confirms `confirm`; works without JavaScript as a plain form.
+ */
+export function DangerButton(props: {
+  action: string
+  csrf: string
+  confirm: string
+  label: string
+  /** With htmx: what the answer replaces (outerHTML); default the page's own handling. */
+  target?: string
+}) {
+  return (
+    <form method="post" action={props.action}>
+      <Csrf token={props.csrf} />
+      <button
+        class="button small danger-ghost"
+        type="submit"
+        hx-post={props.action}
+        hx-target={props.target}
+        hx-swap={props.target ? 'outerHTML' : undefined}
+        hx-confirm={props.confirm}
+      >
+        {props.label}
+      </button>
+    </form>
+  )
+}
+
 export function Checkbox(props: { name: string; label: string; checked: boolean; help?: Child; value?: string }) {
   const id = `f-${props.name}${props.value ? '-' + props.value : ''}`
   return (

@@ -1,5 +1,5 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
-import { Checkbox, Csrf, FieldError, Row, TextInput, type Errors } from './fields.tsx'
+import { Checkbox, Csrf, DangerButton, FieldError, Row, TextInput, type Errors } from './fields.tsx'
 import type { PolicyWithLinks } from '../src/db/policies.ts'
 import type { PolicyInput } from '../src/domain/policies.ts'
 import { PRESETS, TIMEZONES, formatInZone, nextRuns, presetOf } from '../src/schedule.ts'
@@ -85,12 +85,12 @@ export function PoliciesPage(props: { ctx: PageCtx; policies: PolicyWithLinks[];
                     <a class="button small" href={`/backups/settings/${p.id}`}>
                       Edit
                     </a>
-                    <form method="post" action={`/backups/settings/${p.id}/delete`}>
-                      <Csrf token={props.ctx.csrf} />
-                      <button class="button small danger-ghost" type="submit" hx-post={`/backups/settings/${p.id}/delete`} hx-confirm={`Delete the policy “${p.name}”? Stored backups are kept.`}>
-                        Delete
-                      </button>
-                    </form>
+                    <DangerButton
+                      action={`/backups/settings/${p.id}/delete`}
+                      csrf={props.ctx.csrf}
+                      confirm={`Delete the policy “${p.name}”? Stored backups are kept.`}
+                      label="Delete"
+                    />
                   </div>
                 </header>
                 <dl class="facts">

@@ -27,6 +27,8 @@ export type Config = {
   metricsToken: string | null
   /** Hours before a backup token made by an account without a password is valid (PANEL_TOKEN_DELAY_HOURS, default 24). */
   tokenDelayHours: number
+  /** Days audit entries are kept (PANEL_AUDIT_DAYS, default 365; 0 keeps them forever). */
+  auditDays: number
   /** Outgoing mail server (SMTP_*); null when SMTP_HOST is unset: e-mail notices are off. */
   smtp: SmtpConfig | null
 }
@@ -71,6 +73,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     leaseMs: Number(env.PANEL_LEASE_MS) || 30_000,
     metricsToken: metricsTokenOf(env.PANEL_METRICS_TOKEN),
     tokenDelayHours: hoursOf(env.PANEL_TOKEN_DELAY_HOURS, 24, 'PANEL_TOKEN_DELAY_HOURS'),
+    auditDays: daysOf(env.PANEL_AUDIT_DAYS, 365, 'PANEL_AUDIT_DAYS'),
     smtp: loadSmtp(env),
   }
 }
@@ -80,6 +83,13 @@ function hoursOf(text: string | undefined, fallback: number, name: string): numb
   const hours = Number(text)
   if (!Number.isFinite(hours) || hours < 0) throw new ConfigError(`${name} must be a number of hours, 0 or more`)
   return hours
+}
+
+function daysOf(text: string | undefined, fallback: number, name: string): number {
+  if (text === undefined || text === '') return fallback
+  const days = Number(text)
+  if (!Number.isInteger(days) || days < 0) throw new ConfigError(`${name} must be a whole number of days, 0 or more`)
+  return days
 }
 
 function loadSmtp(env: NodeJS.ProcessEnv): SmtpConfig | null {

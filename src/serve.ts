@@ -16,7 +16,7 @@ async function startWorkers(db: Db, config: Config) {
   const problem = resticProblem(await resticVersion())
   if (problem) console.error(`WARNING: ${problem}`)
   const runner = startRunner({ db, handlers: jobHandlers({ db, config, drivers }), concurrency: config.concurrency, leaseMs: config.leaseMs })
-  const scheduler = startScheduler(db, { onEnqueue: () => runner.wake(), notices: { db, config } })
+  const scheduler = startScheduler(db, { onEnqueue: () => runner.wake(), notices: { db, config }, housekeeping: { auditDays: config.auditDays } })
   const sender = startSender({ db, config })
   if (!config.smtp) console.error('E-mail notices are off: set SMTP_HOST (and SMTP_PORT, SMTP_FROM…) to send them.')
   const stop = async () => {

@@ -8,9 +8,12 @@ import { DeliveryError } from './delivery-error.ts'
 /** A webhook call gives up after this long, connect to last byte. */
 export const WEBHOOK_TIMEOUT_MS = 10_000
 
-/** `sha256=<hex HMAC-SHA256 of the raw body under the secret>`, the X-Panel-Signature value. */
-export function signature(secret: string, body: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`
+/**
+ * The X-Panel-Signature value: `sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">` under the
+ * secret. Signing the timestamp too lets a receiver refuse an old call replayed later.
+ */
+export function signature(secret: string, timestamp: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`
 }
 
 /** URL problems a tenant can fix, in words; null when `url` is an acceptable webhook URL. */
@@ -59,6 +62,7 @@ export async function postWebhook(
   const u = new URL(url)
   const lib = u.protocol === 'https:' ? https : http
   const bytes = Buffer.from(body)
+  const timestamp = String(Math.floor((extra.at ?? new Date()).getTime() / 1000))
   const status = await new Promise<number>((resolve, reject) => {
     const req = lib.request(u, {
       method: 'POST',
@@ -75,8 +79,8 @@ export async function postWebhook(
         'User-Agent': 'panel-backups-webhook',
         'X-Panel-Event': extra.event,
         'X-Panel-Delivery': String(extra.delivery),
-        'X-Panel-Timestamp': String(Math.floor((extra.at ?? new Date()).getTime() / 1000)),
-        'X-Panel-Signature': signature(secret, body),
+        'X-Panel-Timestamp': timestamp,
+        'X-Panel-Signature': signature(secret, timestamp, body),
       },
     })
     req.on('response', (res) => {

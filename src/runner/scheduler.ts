@@ -3,6 +3,7 @@ import { CronExpressionParser } from 'cron-parser'
 import { eq } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { enqueue } from '../db/jobs.ts'
+import { pruneHistory } from '../db/housekeeping.ts'
 import { enqueueDueVerifications } from './verify-schedule.ts'
 import { backfillTenantHealth, refreshTenantHealth } from '../db/health.ts'
 import { policies, scheduleState, tenants, type Policy } from '../db/schema.ts'
@@ -139,16 +140,25 @@ export type SchedulerOptions = {
   onError?: (err: unknown) => void
   /** Raise 'schedule.missed' notices (the serve/runner process passes its db and config). */
   notices?: NotifyDeps
+  /** Trim old audit entries and notices (pruneHistory) at start and every 6 hours. */
+  housekeeping?: { auditDays: number }
 }
+
+const HOUSEKEEPING_MS = 6 * HOUR
 
 /** Ticks now and then every `intervalMs` until `stop()`. */
 export function startScheduler(db: Db, opts: SchedulerOptions = {}): { stop(): void } {
   const { intervalMs = 30_000, onEnqueue } = opts
   const onError = opts.onError ?? ((err: unknown) => console.error('scheduler:', err))
+  let keptAt = 0
   const run = () => {
     try {
       const { enqueued } = tickScheduler(db, new Date(), opts.notices)
       if (enqueued) onEnqueue?.(enqueued)
+      if (opts.housekeeping && Date.now() - keptAt >= HOUSEKEEPING_MS) {
+        keptAt = Date.now()
+        pruneHistory(db, opts.housekeeping)
+      }
     } catch (err) {
       onError(err)
     }

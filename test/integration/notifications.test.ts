@@ -238,7 +238,8 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
     const hook = await until('the webhook call', () =>
       hooks().find((h) => h.headers['x-panel-event'] === 'backup.failed'),
     )
-    const expected = 'sha256=' + createHmac('sha256', secret).update(hook.body).digest('hex')
+    const signed = `${hook.headers['x-panel-timestamp']}.${hook.body}`
+    const expected = 'sha256=' + createHmac('sha256', secret).update(signed).digest('hex')
     expect(hook.headers['x-panel-signature']).toBe(expected)
     expect(Number(hook.headers['x-panel-timestamp'])).toBeGreaterThan(1_700_000_000)
     expect(hook.headers['content-type']).toBe('application/json')

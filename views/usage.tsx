@@ -79,8 +79,9 @@ export function UsageCard(props: UsageProps) {
       </dl>
       {over && (
         <p class="form-error">
-          Your backups are over a limit, so new backups are refused. Ask your administrator to raise
-          the limit.
+          Your backups are over a limit. The next backup first applies your retention settings;
+          if that does not free enough, it is refused. Keep fewer snapshots under Settings, or ask
+          your administrator to raise the limit.
         </p>
       )}
       {exhausted && (

@@ -93,7 +93,8 @@ export function assertOnDemandAllowed(db: Db, tenant: Tenant, now = new Date()):
 export function quotaProblem(db: Db, tenant: Tenant): string | null {
   const limits = limitsOf(db, tenant)
   const usage = storedUsage(db, tenant.id)
-  const ask = 'Ask your administrator to raise the limit.'
+  const ask =
+    'Keep fewer snapshots (retention under Settings) and back up again, or ask your administrator to raise the limit.'
   if (limits.bytes !== null && usage.bytes > limits.bytes) {
     return `Backup refused: your backups use ${gib(usage.bytes)}, ${gib(usage.bytes - limits.bytes)} over the storage limit of ${gib(limits.bytes)}. ${ask}`
   }

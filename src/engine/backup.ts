@@ -11,11 +11,11 @@ import { dumpDatabase } from './dumps.ts'
 import { emptyDirAs, writeFileAs } from './as-tenant.ts'
 import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
 import { openRepository, type EngineDeps, type OpenRepo } from './context.ts'
-import { markPruned, pruneDue, setRepositoryStats } from '../db/repositories.ts'
+import { recordStats, retention, skipRetention } from './retention.ts'
 import { uploadLimitKiB } from '../db/jobs.ts'
 import { EXIT_PARTIAL, runRestic } from './restic.ts'
 import { plainReason, isPermanent, JobFailed } from './failure.ts'
-import { quotaProblem } from '../domain/limits.ts'
+import { reclaimForQuota } from './quota.ts'
 import { raiseBackupResult } from '../notify/backup-result.ts'
 
 type Outcome = { status: 'success' | 'partial' | 'failed'; reason?: string; permanent?: boolean; bytes?: number }
@@ -35,11 +35,12 @@ export async function runBackupJob(deps: EngineDeps, job: Job, signal: AbortSign
   const outcomes: Outcome[] = []
   const scratch = mkdtempSync(join(tmpdir(), 'panel-run-'))
   try {
-    // Over a storage or snapshot limit: fail at once and for good (retrying cannot fix it).
-    const overQuota = quotaProblem(db, tenant)
-    if (overQuota) throw new JobFailed(overQuota, true)
     const who = runAsFor(tenant)
     const work = tenantWorkDir(deps.config.workDir, tenant.name, who)
+    // Over a storage or snapshot limit even after applying retention: fail at once and for
+    // good (retrying cannot fix it; keeping fewer snapshots or a higher limit can).
+    const overQuota = await reclaimForQuota(deps, { tenant, policy, runId: run.id, work, who, signal })
+    if (overQuota) throw new JobFailed(overQuota, true)
     const paths = await prepareSources(deps, tenant, policy, run.id, work, who, signal, outcomes)
     const lists = writeLists(scratch, tenant, policy)
     const dests = policy.destinations.map((d) => getDestination(db, tenant.id, d.id))
@@ -188,75 +189,5 @@ async function backupTo(deps: EngineDeps, t: Target): Promise<Outcome> {
     return { status: 'failed', reason, permanent: isPermanent(cause) }
   } finally {
     await repo?.close()
-  }
-}
-
-function skipRetention(deps: EngineDeps, t: Target, why: string) {
-  const stage = startStage(deps.db, t.runId, 'retention', t.dest.id)
-  finishStage(deps.db, stage.id, 'skipped', { message: `Skipped because ${why}; nothing was deleted.` })
-}
-
-/**
- * `forget` for this policy's snapshots only (restic always keeps the newest), then `prune` to
- * reclaim the space, at most once a day per repository: pruning rereads the index and costs
- * more than a no-change backup, and forgotten snapshots are already gone from listings.
- */
-async function retention(deps: EngineDeps, t: Target, repo: OpenRepo) {
-  const stage = startStage(deps.db, t.runId, 'retention', t.dest.id)
-  const p = t.policy
-  const keep = [
-    ['--keep-last', p.keepLast], ['--keep-daily', p.keepDaily], ['--keep-weekly', p.keepWeekly],
-    ['--keep-monthly', p.keepMonthly], ['--keep-yearly', p.keepYearly],
-  ].filter(([, n]) => Number(n) > 0).flatMap(([flag, n]) => [String(flag), String(n)])
-  try {
-    let removed = 0
-    const forget = () =>
-      runRestic(['forget', '--json', '--tag', `policy:${p.id}`, '--group-by', '', ...keep], repo.env, {
-        onJson: (m) => {
-          for (const group of Array.isArray(m) ? m : [m]) removed += (group?.remove ?? []).length
-        },
-      })
-    await forget().catch(async (err) => {
-      // A run cut off with its destination gone leaves a lock restic proves stale but keeps:
-      // `unlock` (stale locks only) and try once more.
-      if (!/unlock|locked/i.test(String(err?.message))) throw err
-      await runRestic(['unlock'], repo.env)
-      await forget()
-    })
-    let pruned = false
-    if (removed && pruneDue(deps.db, repo.repositoryId)) {
-      await runRestic(['prune'], repo.env)
-      markPruned(deps.db, repo.repositoryId)
-      pruned = true
-    }
-    const message = !removed
-      ? 'Nothing to remove.'
-      : `Removed ${removed} old snapshot(s); ${pruned ? 'their space was reclaimed.' : 'their space is reclaimed at the next daily prune.'}`
-    finishStage(deps.db, stage.id, 'success', { message })
-  } catch (err) {
-    finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
-    throw err
-  }
-}
-
-
-/**
- * Stored size and snapshot count of the repository after retention, for the admin's Tenants
- * page and quotas: the sizes of every object the destination holds for it and the number of
- * files under `snapshots/` (restic writes one per snapshot). A listing through the driver is
- * far cheaper than `restic stats`, which walks every snapshot's tree. The backup itself is
- * done, so a failure here is a warning in the log, never a failed run.
- */
-async function recordStats(deps: EngineDeps, t: Target, repo: OpenRepo) {
-  try {
-    let storedBytes = 0
-    let snapshotCount = 0
-    for await (const o of repo.driver.list('', { signal: t.signal })) {
-      storedBytes += o.size
-      if (o.key.startsWith('snapshots/')) snapshotCount++
-    }
-    setRepositoryStats(deps.db, repo.repositoryId, { storedBytes, snapshotCount })
-  } catch (err) {
-    logRun(deps.db, t.runId, 'warn', `${t.dest.name}: could not measure the stored size: ${plainReason(err)}`)
   }
 }

@@ -9,7 +9,7 @@ import { insertAdmin } from '../../src/db/users.ts'
 import { getAdminSettings, localRootOf, setAdminSetting } from '../../src/db/settings.ts'
 import { getTenant } from '../../src/db/tenants.ts'
 import { listRuns } from '../../src/db/runs.ts'
-import { auditLog, jobs, repositories, tenants } from '../../src/db/schema.ts'
+import { auditLog, jobs, policies, repositories, runLogs, tenants } from '../../src/db/schema.ts'
 import { requestBackup } from '../../src/domain/jobs.ts'
 import { GIB, clock } from '../../src/domain/limits.ts'
 import { ConflictError } from '../../src/errors.ts'
@@ -289,7 +289,7 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
     expect(page).toMatch(
       /<dt>Snapshots<\/dt><dd>12<span class="muted"> of 30<\/span><\/dd><progress class="progress" max="30" value="12"/,
     )
-    expect(page).toContain('Your backups are over a limit, so new backups are refused.')
+    expect(page).toContain('Your backups are over a limit. The next backup first applies your retention settings')
   })
 })
 
@@ -332,36 +332,50 @@ describe.runIf(rootAvailable())(
       expect(existsSync(join(deps.config.localRoot, 'alice', 'repo'))).toBe(false)
     })
 
-    it('fails at once, without retrying, when stored bytes are over the limit, saying by how much', async () => {
-      db.update(tenants).set({ quotaBytes: GIB }).where(eq(tenants.id, alice.tenant.id)).run()
-      db.update(repositories)
-        .set({ storedBytes: 1.5 * GIB, snapshotCount: 1 })
-        .run()
+    const logOf = (runId: number) =>
+      db.select().from(runLogs).where(eq(runLogs.runId, runId)).all().map((l) => l.message).join('\n')
+
+    it('fails at once, without retrying, when stored bytes stay over the limit, saying by how much', async () => {
+      // The repository itself (config, keys, one snapshot) holds a few KiB: over 1,000 bytes.
+      db.update(tenants).set({ quotaBytes: 1000 }).where(eq(tenants.id, alice.tenant.id)).run()
       const dest = getDestination(db, alice.tenant.id, destId)
       const before = (await listSnapshots(deps, alice.tenant, dest)).length
       const { job, run } = await backup()
       expect(job).toMatchObject({ status: 'failed', attempts: 1 })
-      const reason =
-        'Backup refused: your backups use 1.5 GiB, 512 MiB over the storage limit of 1 GiB. Ask your administrator to raise the limit.'
-      expect(job.lastError).toBe(reason)
-      expect(run).toMatchObject({ status: 'failed', error: reason })
+      expect(job.lastError).toMatch(
+        /^Backup refused: your backups use [\d.]+ KiB, [\d.]+ KiB over the storage limit of 1000 B\. Keep fewer snapshots \(retention under Settings\) and back up again, or ask your administrator to raise the limit\.$/,
+      )
+      expect(run).toMatchObject({ status: 'failed', error: job.lastError })
+      expect(logOf(run.id)).toContain('Applying the retention settings first to free space.')
       expect((await listSnapshots(deps, alice.tenant, dest)).length).toBe(before)
     })
 
-    it('fails the same way over the snapshot limit, and backs up again once the limit is raised', async () => {
-      db.update(tenants)
-        .set({ quotaBytes: null, quotaSnapshots: 2 })
-        .where(eq(tenants.id, alice.tenant.id))
-        .run()
-      db.update(repositories).set({ storedBytes: 1000, snapshotCount: 5 }).run()
+    it('over the snapshot limit, applies the retention the tenant lowered and then backs up', async () => {
+      db.update(tenants).set({ quotaBytes: null }).where(eq(tenants.id, alice.tenant.id)).run()
+      const keep = (keepLast: number) =>
+        db.update(policies)
+          .set({ keepLast, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, keepYearly: 0 })
+          .where(eq(policies.id, policyId))
+          .run()
+      keep(5)
+      expect((await backup()).run.status).toBe('success')
+      expect((await backup()).run.status).toBe('success')
+      const dest = getDestination(db, alice.tenant.id, destId)
+      expect(await listSnapshots(deps, alice.tenant, dest)).toHaveLength(3)
+
+      db.update(tenants).set({ quotaSnapshots: 2 }).where(eq(tenants.id, alice.tenant.id)).run()
       const refused = await backup()
       expect(refused.job).toMatchObject({ status: 'failed', attempts: 1 })
       expect(refused.run.error).toBe(
-        'Backup refused: you have 5 snapshots, 3 over the limit of 2. Ask your administrator to raise the limit.',
+        'Backup refused: you have 3 snapshots, 1 over the limit of 2. Keep fewer snapshots (retention under Settings) and back up again, or ask your administrator to raise the limit.',
       )
-      db.update(tenants).set({ quotaSnapshots: 10 }).where(eq(tenants.id, alice.tenant.id)).run()
+
+      keep(1) // the tenant keeps fewer snapshots: the next backup frees space first
       const ok = await backup()
       expect(ok.run.status).toBe('success')
+      expect(logOf(ok.run.id)).toContain('Applying the retention settings first to free space.')
+      expect(await listSnapshots(deps, alice.tenant, dest)).toHaveLength(1)
+      expect(db.select().from(repositories).where(eq(repositories.destinationId, destId)).get()!.snapshotCount).toBe(1)
     })
   },
 )

@@ -1,6 +1,7 @@
 import type { Command } from './index.ts'
 import { UsageError, printTable, readStdin } from './io.ts'
 import { createTenant } from '../domain/tenants.ts'
+import { removeTenant } from '../domain/remove-tenant.ts'
 import { assignDatabase } from '../domain/databases.ts'
 import { findTenantByName, listTenantDatabases, listTenants } from '../db/tenants.ts'
 import { NotFoundError } from '../errors.ts'
@@ -53,6 +54,22 @@ export const tenantCommands: Record<string, Command> = {
       }))
       if (opts.json) console.log(JSON.stringify(rows, null, 2))
       else printTable(rows, ['name', 'home', 'systemUser', 'timezone', 'disabled', 'databases'])
+    },
+  },
+  'tenant remove': {
+    usage: 'tenant remove <name> --yes   (its backups stay on their destinations)',
+    options: { yes: { type: 'boolean' } },
+    run({ db }, [name], opts) {
+      const tenant = tenantByName(db, name)
+      if (!opts.yes) {
+        throw new UsageError(
+          `this removes "${tenant.name}" and its policies, destinations and history from the panel; add --yes to confirm`,
+        )
+      }
+      const kept = removeTenant(db, tenant)
+      auditCli(db, 'tenant.remove', { target: tenant.name, details: { destinationsKept: kept.length } })
+      console.log(`Tenant "${tenant.name}" removed. Its home, system user and stored backups were left in place.`)
+      for (const d of kept) console.log(`  backups kept on ${d.type} destination "${d.name}"`)
     },
   },
   'db assign': {

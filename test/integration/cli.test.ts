@@ -82,4 +82,15 @@ describe('panel CLI', () => {
     expect(res.code).toBe(0)
     expect(JSON.parse(res.out)[0].name).toBe('alice')
   })
+
+  it('removes a tenant only with --yes, saying its stored backups stay', () => {
+    const unconfirmed = panel(['tenant', 'remove', 'alice'])
+    expect(unconfirmed.code).not.toBe(0)
+    expect(unconfirmed.err).toMatch(/add --yes to confirm/)
+    const removed = panel(['tenant', 'remove', 'alice', '--yes'])
+    expect(removed).toMatchObject({ code: 0 })
+    expect(removed.out).toContain('Its home, system user and stored backups were left in place.')
+    expect(removed.out).toContain('backups kept on local destination "Here"')
+    expect(JSON.parse(panel(['tenant', 'list', '--json']).out)).toEqual([])
+  })
 })

@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, sql } from 'drizzle-orm'
+import { and, asc, eq, gte, inArray, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { jobs, repositories, tenants } from './schema.ts'
 
@@ -44,9 +44,10 @@ export function onDemandSince(db: Db, tenantId: number, since: Date): Date[] {
     .where(
       and(
         eq(jobs.tenantId, tenantId),
-        eq(jobs.kind, 'backup'),
+        // Test restores and data checks started by hand cost like a backup.
+        inArray(jobs.kind, ['backup', 'verify']),
         gte(jobs.createdAt, since),
-        sql`${trigger} in ('manual', 'cli', 'api')`,
+        inArray(trigger, [...ON_DEMAND_TRIGGERS]),
       ),
     )
     .orderBy(asc(jobs.createdAt), asc(jobs.id))

@@ -1,5 +1,7 @@
 import type { Db } from '../db/client.ts'
-import { enqueue, startQueuedNow } from '../db/jobs.ts'
+import { activeJobs, enqueue, startQueuedNow } from '../db/jobs.ts'
+import { getTenant } from '../db/tenants.ts'
+import { assertOnDemandAllowed } from './limits.ts'
 import { getPolicy } from '../db/policies.ts'
 import { markVerifyEnqueued, verifyDedupeKey, type VerifyMode } from '../db/verifications.ts'
 import type { Job } from '../db/schema.ts'
@@ -7,7 +9,8 @@ import type { Job } from '../db/schema.ts'
 /**
  * Queues a data check or a test restore of one of the tenant's policies now. Shares the
  * scheduler's dedupe key, so a pending scheduled one is pulled forward instead of doubled, and
- * restarts the policy's weekly/monthly clock.
+ * restarts the policy's weekly/monthly clock. A new one counts against the tenant's on-demand
+ * runs per day like Back up now (LimitError past it); count and insert share one transaction.
  */
 export function requestVerify(
   db: Db,
@@ -19,19 +22,26 @@ export function requestVerify(
 ): { job: Job; created: boolean } {
   const policy = getPolicy(db, tenantId, policyId)
   const now = new Date()
-  const res = enqueue(db, {
-    kind: 'verify',
-    tenantId,
-    payload: {
-      mode,
-      policyId: policy.id,
-      trigger,
-      ...(extra.subset ? { subset: extra.subset } : {}),
-    },
-    dedupeKey: verifyDedupeKey(policy.id, mode),
-    maxAttempts: 1,
-  })
-  if (!res.created) startQueuedNow(db, tenantId, res.job.id, now)
-  markVerifyEnqueued(db, policy.id, mode, now)
-  return res
+  const dedupeKey = verifyDedupeKey(policy.id, mode)
+  return db.$client
+    .transaction(() => {
+      const pending = activeJobs(db, tenantId).some((j) => j.dedupeKey === dedupeKey)
+      if (!pending) assertOnDemandAllowed(db, getTenant(db, tenantId), now)
+      const res = enqueue(db, {
+        kind: 'verify',
+        tenantId,
+        payload: {
+          mode,
+          policyId: policy.id,
+          trigger,
+          ...(extra.subset ? { subset: extra.subset } : {}),
+        },
+        dedupeKey,
+        maxAttempts: 1,
+      })
+      if (!res.created) startQueuedNow(db, tenantId, res.job.id, now)
+      markVerifyEnqueued(db, policy.id, mode, now)
+      return res
+    })
+    .immediate()
 }

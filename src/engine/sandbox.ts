@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { runAs } from './as-tenant.ts'
 import type { RunAs } from './isolation.ts'
@@ -19,6 +20,15 @@ export async function makeSandbox(who: RunAs, work: string, name: string): Promi
   await runAs(who, 'rm', ['-rf', '--', dir])
   await runAs(who, 'mkdir', ['-m', '0700', '--', dir])
   return dir
+}
+
+/** Removes every `verify-*` sandbox under `<work>/restore` (a crashed test restore's). */
+export async function removeLeftoverSandboxes(who: RunAs, work: string): Promise<void> {
+  const root = join(work, 'restore')
+  const names = await readdir(root).catch(() => [] as string[])
+  for (const name of names.filter((n) => /^verify-[a-z0-9-]+$/.test(n))) {
+    await removeSandbox(who, join(root, name))
+  }
 }
 
 /**

@@ -14,7 +14,7 @@ import { notify } from '../notify/notify.ts'
 import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
 import { openRepository, type EngineDeps, type OpenRepo } from './context.ts'
 import { resticJson, runRestic } from './restic.ts'
-import { makeSandbox, openFolders, removeSandbox, statAs } from './sandbox.ts'
+import { makeSandbox, openFolders, removeLeftoverSandboxes, removeSandbox, statAs } from './sandbox.ts'
 import { compareSample, listSnapshot } from './snapshot-listing.ts'
 import { loadDumps, stageCursor } from './test-restore-dbs.ts'
 import { damageReport, plainBytes, plainDuration, resticFailure } from './damage.ts'
@@ -69,6 +69,8 @@ export async function runTestRestore(
   try {
     const who = runAsFor(tenant)
     const work = tenantWorkDir(deps.config.workDir, tenant.name, who)
+    // Sandboxes of an attempt that died with its runner (one job per tenant: none is in use).
+    await removeLeftoverSandboxes(who, work)
     for (const [step, dest] of dests.entries()) {
       if (signal.aborted) break
       results.push(
@@ -122,7 +124,8 @@ export async function runTestRestore(
   finishRun(db, run.id, ok ? 'success' : 'failed', {
     error: ok ? null : reason || 'The test restore was cancelled.',
   })
-  if (!ok)
+  // A cut-off attempt (runner stopping, lease lost) is run again, not reported.
+  if (!ok && !signal.aborted)
     notify(deps, {
       type: 'verify.failed',
       tenantId: tenant.id,
@@ -240,7 +243,8 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
   }
   const ok = failure === null
   const message = ok ? `${parts.join('; ')}.` : failure!
-  recordVerification(db, t.tenant.id, {
+  if (!t.signal.aborted)
+    recordVerification(db, t.tenant.id, {
     policyId: t.policy.id,
     destinationId: t.dest.id,
     runId: t.runId,

@@ -81,7 +81,8 @@ export async function runVerify(
     const r = await checkOne(deps, tenant, dest, run.id, subset, signal)
     results.push(r)
     const durationMs = Date.now() - started
-    if (policy)
+    // A cut-off attempt (runner stopping, lease lost) proves nothing: it is run again, not recorded.
+    if (policy && !signal?.aborted)
       recordVerification(db, tenant.id, {
         policyId: policy.id,
         destinationId: dest.id,
@@ -109,7 +110,7 @@ export async function runVerify(
     })
   const ok = dests.length > 0 && !failed.length
   finishRun(db, run.id, ok ? 'success' : 'failed', { error: error || null })
-  if (!ok && policy)
+  if (!ok && policy && !signal?.aborted)
     notify(deps, {
       type: 'verify.failed',
       tenantId: tenant.id,

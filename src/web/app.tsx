@@ -80,6 +80,8 @@ export function createApp(deps: Deps) {
     }
     c.set('auth', auth)
     await next()
+    // The same URL answers a fragment to htmx and a page otherwise: caches must keep both apart.
+    c.res.headers.append('Vary', 'HX-Request')
   })
 
   app.get('/', (c) => {

@@ -16,11 +16,13 @@ export const SESSION_COOKIE = 'panel_session'
 
 export const authRoutes = new Hono<AppEnv>()
 
-/** Records a sign-in attempt under the name that was typed (never the password). */
+/**
+ * Records a sign-in attempt under the account it matched. A name that matches no account is not
+ * kept: people type their password into the name field, and the audit log must never hold one.
+ */
 function auditLogin(c: Ctx, action: 'login.ok' | 'login.failed', username: string, user?: User, reason?: string) {
   audit(c.get('deps').db, {
-    // Capped: the name field is free text an attacker controls.
-    actor: username.slice(0, 64) || '(blank)',
+    actor: user ? user.username : username ? '(unknown user)' : '(blank)',
     userId: user?.id ?? null,
     tenantId: user?.tenantId ?? null,
     action,

@@ -9,7 +9,7 @@ import { runs, type Job } from '../db/schema.ts'
 import { requestBackup } from '../domain/jobs.ts'
 import { requestVerify } from '../domain/verify.ts'
 import { latestVerifications, verificationsOfRuns } from '../db/verifications.ts'
-import { ConflictError } from '../errors.ts'
+import { LimitError } from '../errors.ts'
 import { storedUsage } from '../db/limits.ts'
 import { limitsOf, onDemandUsage } from '../domain/limits.ts'
 import { UsageCard } from '../../views/usage.tsx'
@@ -84,7 +84,7 @@ backupRoutes.post('/policies/:id/run', (c) => {
     requested = requestBackup(db, tenant.id, idParam(c), 'manual')
   } catch (err) {
     // Past the on-demand limit: the Overview says so, and when the next one is possible.
-    if (err instanceof ConflictError) return redirectTo(c, '/backups', { kind: 'error', text: err.message })
+    if (err instanceof LimitError) return redirectTo(c, '/backups', { kind: 'error', text: err.message })
     throw err
   }
   const { job, created } = requested
@@ -98,7 +98,14 @@ backupRoutes.post('/policies/:id/run', (c) => {
 backupRoutes.post('/policies/:id/verify', (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  const { job, created } = requestVerify(db, tenant.id, idParam(c), 'restore', 'manual')
+  let requested: ReturnType<typeof requestVerify>
+  try {
+    requested = requestVerify(db, tenant.id, idParam(c), 'restore', 'manual')
+  } catch (err) {
+    if (err instanceof LimitError) return redirectTo(c, '/backups', { kind: 'error', text: err.message })
+    throw err
+  }
+  const { job, created } = requested
   auditWeb(c, 'verify.request', { target: getPolicy(db, tenant.id, idParam(c)).name, details: { mode: 'restore', job: job.id, queued: created } })
   c.get('deps').wake?.()
   const text = created

@@ -43,9 +43,16 @@ export function clientIp(c: Context): string {
   }
 }
 
-/** True when the request is an htmx request for a fragment. */
+/**
+ * True when the request is an htmx request for a fragment. A history restore (back button or
+ * reload after hx-push-url) asks with HX-Request too, but needs the whole page.
+ */
 export function isHtmx(c: Ctx): boolean {
-  return c.req.header('hx-request') === 'true' && c.req.header('hx-boosted') !== 'true'
+  return (
+    c.req.header('hx-request') === 'true' &&
+    c.req.header('hx-boosted') !== 'true' &&
+    c.req.header('hx-history-restore-request') !== 'true'
+  )
 }
 
 export function isSecure(c: Ctx): boolean {

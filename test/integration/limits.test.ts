@@ -256,6 +256,12 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
     })
     expect(cli.status).toBe(1)
     expect(cli.stderr.trim()).toBe(`panel: ${message}`)
+    // Test restore now costs like a backup: refused on the page with the same words.
+    await tenant.post(`/backups/policies/${policyId}/verify`, {})
+    expect((await tenant.get('/backups')).body).toContain(
+      `<div class="flash flash-error" role="status">${message}</div>`,
+    )
+    expect(db.select().from(jobs).all()).toHaveLength(before)
     expect(requestBackup(db, alice.id, policyId, 'schedule').created).toBe(true)
     db.update(jobs).set({ status: 'done' }).run()
 

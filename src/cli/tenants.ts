@@ -1,7 +1,7 @@
 import type { Command } from './index.ts'
 import { UsageError, printTable, readStdin } from './io.ts'
 import { createTenant } from '../domain/tenants.ts'
-import { removeTenant } from '../domain/remove-tenant.ts'
+import { removeTenant, retireTenantFiles } from '../domain/remove-tenant.ts'
 import { assignDatabase } from '../domain/databases.ts'
 import { findTenantByName, listTenantDatabases, listTenants } from '../db/tenants.ts'
 import { NotFoundError } from '../errors.ts'
@@ -59,7 +59,7 @@ export const tenantCommands: Record<string, Command> = {
   'tenant remove': {
     usage: 'tenant remove <name> --yes   (its backups stay on their destinations)',
     options: { yes: { type: 'boolean' } },
-    run({ db }, [name], opts) {
+    run({ db, config }, [name], opts) {
       const tenant = tenantByName(db, name)
       if (!opts.yes) {
         throw new UsageError(
@@ -67,9 +67,11 @@ export const tenantCommands: Record<string, Command> = {
         )
       }
       const kept = removeTenant(db, tenant)
+      const localMoved = retireTenantFiles(db, config, tenant.name)
       auditCli(db, 'tenant.remove', { target: tenant.name, details: { destinationsKept: kept.length } })
       console.log(`Tenant "${tenant.name}" removed. Its home, system user and stored backups were left in place.`)
       for (const d of kept) console.log(`  backups kept on ${d.type} destination "${d.name}"`)
+      if (localMoved) console.log(`  its Local backups are now in ${localMoved}`)
     },
   },
   'db assign': {

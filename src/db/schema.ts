@@ -230,6 +230,8 @@ export const runs = sqliteTable(
     index('runs_policy_idx').on(t.policyId, t.id),
     // Tenant health: the last success and the failing streak without walking a long history.
     index('runs_tenant_kind_status_idx').on(t.tenantId, t.kind, t.status, t.id),
+    // A job's runs: `--wait`, the API's job status, the Runner page, interrupted attempts.
+    index('runs_job_idx').on(t.jobId, t.id),
   ],
 )
 

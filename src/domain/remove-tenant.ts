@@ -1,5 +1,9 @@
-import { and, eq } from 'drizzle-orm'
+import { existsSync, renameSync, rmSync } from 'node:fs'
+import { eq, and } from 'drizzle-orm'
+import { join } from 'node:path'
 import type { Db } from '../db/client.ts'
+import type { Config } from '../config.ts'
+import { localRootOf } from '../db/settings.ts'
 import {
   destinations,
   jobs,
@@ -12,26 +16,49 @@ import { ConflictError } from '../errors.ts'
 
 /**
  * Removes a tenant from the panel: its account, sessions, policies, destinations, queue and
- * history. Never touches its home, its system user or the backups stored on its destinations:
- * those repositories stay where they are and open with the recovery kit or stock restic.
- * Refused while one of its jobs is running. Returns the destinations whose backups were kept.
+ * history, in one immediate transaction (no runner can claim its job meanwhile). Refused while
+ * one of its jobs is running. Returns the destinations whose stored backups were kept.
  */
 export function removeTenant(db: Db, tenant: Tenant): Destination[] {
-  return db.transaction((tx) => {
-    const running = tx
-      .select({ id: jobs.id })
-      .from(jobs)
-      .where(and(eq(jobs.tenantId, tenant.id), eq(jobs.status, 'running')))
-      .get()
-    if (running) {
-      throw new ConflictError(
-        `“${tenant.name}” has a job running (#${running.id}); wait for it to end or pause the runner first.`,
-      )
-    }
-    const kept = tx.select().from(destinations).where(eq(destinations.tenantId, tenant.id)).all()
-    // Policies first: a destination in use by a policy is protected from deletion on purpose.
-    tx.delete(policies).where(eq(policies.tenantId, tenant.id)).run()
-    tx.delete(tenants).where(eq(tenants.id, tenant.id)).run()
-    return kept
-  })
+  return db.$client
+    .transaction(() => {
+      const running = db
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(eq(jobs.tenantId, tenant.id), eq(jobs.status, 'running')))
+        .get()
+      if (running) {
+        throw new ConflictError(
+          `“${tenant.name}” has a job running (#${running.id}); wait for it to end or pause the runner first.`,
+        )
+      }
+      const kept = db.select().from(destinations).where(eq(destinations.tenantId, tenant.id)).all()
+      // Policies first: a destination in use by a policy is protected from deletion on purpose.
+      db.delete(policies).where(eq(policies.tenantId, tenant.id)).run()
+      db.delete(tenants).where(eq(tenants.id, tenant.id)).run()
+      return kept
+    })
+    .immediate()
+}
+
+/**
+ * After removeTenant: the tenant's work dir (restic cache, dumps) is deleted, and its Local
+ * backups folder is renamed to `.removed-<name>-<time>` under the local root, so a later tenant
+ * of the same name starts empty while the old backups stay restorable with the recovery kit.
+ * Never touches the home or the system user. Returns where the Local backups now are, if any.
+ */
+export function retireTenantFiles(
+  db: Db,
+  config: Pick<Config, 'localRoot' | 'workDir'>,
+  name: string,
+  now = new Date(),
+): string | null {
+  // rmSync unlinks symlinks it meets rather than following them.
+  rmSync(join(config.workDir, name), { recursive: true, force: true })
+  const local = join(localRootOf(db, config), name)
+  if (!existsSync(local)) return null
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')
+  const moved = join(localRootOf(db, config), `.removed-${name}-${stamp}`)
+  renameSync(local, moved)
+  return moved
 }

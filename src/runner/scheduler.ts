@@ -69,12 +69,16 @@ function slotsOf(policy: Policy, now: Date): Slots | null {
  * slot + spreadMs with dedupe key `backup:policy:<id>`. Slots skipped between the baseline and
  * the latest one count as missed, and so does the latest one when first seen over an hour late.
  * Disabled policies and tenants only advance their baseline. Tenants whose slot advanced get
- * their health row (next run, missed count) recomputed. All in one BEGIN IMMEDIATE
- * transaction, so runner processes ticking at once enqueue each slot once. With `notices`, each
+ * their health row (next run, missed count) recomputed after the commit. The slots are handled in
+ * one BEGIN IMMEDIATE transaction, so runner processes ticking at once enqueue each slot once. With `notices`, each
  * policy that missed slots raises one 'schedule.missed' after the transaction commits.
  */
 export function tickScheduler(db: Db, now = new Date(), notices?: NotifyDeps): { enqueued: number; missed: number } {
   const missedEvents: NotifyEvent[] = []
+  // Tenants whose next slot or missed count moved: their health row is recomputed after the
+  // commit, each refresh its own short write, so claims and heartbeats never wait behind
+  // thousands of them when many policies share a slot (00:00).
+  const touched = new Set<number>()
   const tick = () => {
     const rows = db
       .select({ policy: policies, tenantDisabled: tenants.disabled, state: scheduleState })
@@ -84,8 +88,6 @@ export function tickScheduler(db: Db, now = new Date(), notices?: NotifyDeps): {
       .all()
     let enqueued = 0
     let missed = 0
-    // Tenants whose next slot or missed count moved: their health row is recomputed below.
-    const touched = new Set<number>()
     for (const { policy, tenantDisabled, state } of rows) {
       enqueued += enqueueDueVerifications(db, policy, state, tenantDisabled, now)
       const slots = slotsOf(policy, now)
@@ -122,11 +124,11 @@ export function tickScheduler(db: Db, now = new Date(), notices?: NotifyDeps): {
         .run()
       touched.add(policy.tenantId)
     }
-    for (const tenantId of touched) refreshTenantHealth(db, tenantId, now)
-    backfillTenantHealth(db, now)
     return { enqueued, missed }
   }
   const result = db.$client.transaction(tick).immediate()
+  for (const tenantId of touched) refreshTenantHealth(db, tenantId, now)
+  backfillTenantHealth(db, now)
   if (notices) for (const e of missedEvents) notify(notices, e)
   return result
 }

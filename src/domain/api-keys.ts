@@ -1,4 +1,3 @@
-import { encodeBase32LowerCaseNoPadding } from '@oslojs/encoding'
 import type { Db } from '../db/client.ts'
 import type { ApiKey, Tenant } from '../db/schema.ts'
 import {
@@ -9,7 +8,7 @@ import {
   touchApiKey,
 } from '../db/access.ts'
 import { audit } from '../db/audit.ts'
-import { hashToken } from '../auth/session.ts'
+import { generateSessionToken, hashToken } from '../auth/session.ts'
 import { InputError } from '../errors.ts'
 import type { Actor } from './backup-token.ts'
 
@@ -36,7 +35,7 @@ export function createApiKey(
       name: `You have ${MAX_API_KEYS} keys already; revoke one you no longer use first.`,
     })
   }
-  const key = `pk_${encodeBase32LowerCaseNoPadding(crypto.getRandomValues(new Uint8Array(20)))}`
+  const key = `pk_${generateSessionToken()}`
   const row = insertApiKey(db, tenantId, {
     name,
     keyHash: hashToken(key),

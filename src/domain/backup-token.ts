@@ -1,11 +1,10 @@
 import { timingSafeEqual } from 'node:crypto'
-import { encodeBase32LowerCaseNoPadding } from '@oslojs/encoding'
 import type { Db } from '../db/client.ts'
 import type { Config } from '../config.ts'
 import type { Tenant, User } from '../db/schema.ts'
 import { getBackupToken, putBackupToken, setBackupTokenActiveFrom } from '../db/access.ts'
 import { audit } from '../db/audit.ts'
-import { hashToken } from '../auth/session.ts'
+import { generateSessionToken, hashToken } from '../auth/session.ts'
 import { verifyPassword } from '../auth/password.ts'
 import { lockedFor, recordFailure } from '../auth/throttle.ts'
 import { notify } from '../notify/notify.ts'
@@ -63,7 +62,7 @@ export async function issueBackupToken(
     }
   }
   if (Object.keys(errors).length) throw new InputError(errors)
-  const token = `bt_${encodeBase32LowerCaseNoPadding(crypto.getRandomValues(new Uint8Array(20)))}`
+  const token = `bt_${generateSessionToken()}`
   const now = Date.now()
   const delayed = !user.passwordHash && config.tokenDelayHours > 0
   const activeFrom = new Date(delayed ? now + config.tokenDelayHours * 3600_000 : now)

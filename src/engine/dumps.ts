@@ -115,12 +115,15 @@ export async function dumpDatabase(
 export async function loadDump(
   conn: DbConn,
   input: string | NodeJS.ReadableStream,
-  opts: ToolOptions & { create: boolean },
+  opts: ToolOptions & { create: boolean; onCreated?: () => void },
 ): Promise<void> {
   try {
     const tool = findTool(conn, 'client')
     await withCredentials(conn, opts, async (creds) => {
-      if (opts.create) await createDatabase(conn, tool, creds, opts)
+      if (opts.create) {
+        await createDatabase(conn, tool, creds, opts)
+        opts.onCreated?.()
+      }
       const file =
         typeof input === 'string'
           ? await pinned(input, (path) => open(path, constants.O_RDONLY | constants.O_NOFOLLOW))

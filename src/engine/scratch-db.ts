@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto'
 import { Transform, pipeline, type Readable } from 'node:stream'
 import type { TenantDatabase } from '../db/schema.ts'
 import { dbConnOf } from '../domain/databases.ts'
-import { ConflictError } from '../errors.ts'
 import { countTables, dropDatabase, loadDump } from './dumps.ts'
 import type { RunAs } from './isolation.ts'
 import { runRestic, type ResticEnv } from './restic.ts'
@@ -18,7 +17,7 @@ export type ScratchLoad = { scratch: string; tables: number; declared: number }
  * Streams a dump out of a snapshot (`restic dump`) into a newly created scratch database
  * reached with the tenant database's own credentials, counts the tables the dump declares
  * (`CREATE TABLE` lines) and the tables that loaded, then drops the scratch database whatever
- * happened (unless creating it failed because the name was taken: that one is not ours).
+ * happened, if this load created it (a taken name or a refused CREATE is not ours to drop).
  */
 export async function loadIntoScratch(opts: {
   secretKey: Buffer
@@ -34,7 +33,8 @@ export async function loadIntoScratch(opts: {
   const conn = dbConnOf(opts.secretKey, opts.row, scratch)
   // Cleanup runs even after a cancel, so it gets no signal.
   const tools = { workDir: opts.work, runAs: opts.who }
-  let ours = true
+  // Dropped afterwards only if this load created it (a name taken or a refused CREATE is not ours).
+  let created = false
   let failure: string | null = null
   let result: ScratchLoad | null = null
   try {
@@ -48,12 +48,12 @@ export async function loadIntoScratch(opts: {
           tableCounter((n) => (declared += n)),
           () => {},
         )
-        loading = loadDump(conn, counted, { ...tools, signal: opts.signal, create: true }).catch(
-          (err) => {
-            if (err instanceof ConflictError) ours = false
-            throw err
-          },
-        )
+        loading = loadDump(conn, counted, {
+          ...tools,
+          signal: opts.signal,
+          create: true,
+          onCreated: () => void (created = true),
+        })
       },
     })
     // Both sides settle; the loader's reason wins, as restic then only reports a broken pipe.
@@ -68,7 +68,7 @@ export async function loadIntoScratch(opts: {
   } catch (err) {
     failure = scratchProblem(opts.row, err)
   }
-  if (ours) {
+  if (created) {
     await dropDatabase(conn, tools).catch((err: Error) => {
       const left = `${opts.row.name}: the scratch database ${scratch} could not be dropped (${err.message}); drop it by hand.`
       failure = failure ? `${failure} ${left}` : left

@@ -161,6 +161,8 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
     progress(`Opening the repository on ${t.dest.name}…`, 0)
     repo = await openRepository(deps, t.tenant, t.dest, t.work, t.who, t.signal, { create: false })
     const env = repo.env
+    // A crashed prune's stale lock would otherwise fail the check (stale locks only go).
+    await runRestic(['unlock'], env)
     const snaps = await resticJson<{ id: string; time: string; tags?: string[] }>(
       ['snapshots', '--tag', `policy:${t.policy.id}`],
       env,

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
 import { PASSWORD, addTenant, freshDeps } from '../helpers.ts'
-import { browserAvailable, launch, servePanel, shot, signIn, type Panel } from './browser.ts'
+import {
+  browserAvailable,
+  launch,
+  servePanel,
+  shot,
+  signIn,
+  stopPanel,
+  type Panel,
+} from './browser.ts'
 
 describe.runIf(browserAvailable())('Backups > Access in Chromium', () => {
   let server: Panel
@@ -19,7 +27,7 @@ describe.runIf(browserAvailable())('Backups > Access in Chromium', () => {
   })
   afterAll(async () => {
     await browser?.close()
-    server?.proc.kill()
+    await stopPanel(server)
   })
 
   it('tenant creates a backup token after typing create and the password; it is shown once', async () => {

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { and, eq } from 'drizzle-orm'
 import type { Browser, Page } from 'playwright-core'
-import { browserAvailable, launch, servePanel, shot, signIn, type Panel } from './browser.ts'
+import {
+  browserAvailable,
+  launch,
+  servePanel,
+  shot,
+  signIn,
+  stopPanel,
+  type Panel,
+} from './browser.ts'
 import { PASSWORD, freshDeps } from '../helpers.ts'
 import {
   localDestination,
@@ -94,7 +102,7 @@ describe.runIf(browserAvailable() && rootAvailable())(
 
     afterAll(async () => {
       await browser?.close()
-      server?.proc.kill()
+      await stopPanel(server)
       removeUsers()
     })
 
@@ -156,9 +164,19 @@ describe.runIf(browserAvailable() && rootAvailable())(
       await page.fill('input[name=q]', 'broken')
       await page.waitForURL(/q=broken/)
       await page.waitForSelector('#tenant-health tbody >> text=brokenco')
-      await page.click('.filter-tabs >> text=All')
-      await page.waitForURL((u) => u.search.includes('q=broken') && !u.search.includes('filter='))
+      // "co" matches both names: under Failing only brokenco shows; All brings goodco back
+      // while keeping the search.
+      await page.fill('input[name=q]', 'co')
+      await page.waitForURL(/q=co(&|$)/)
+      expect(page.url()).toContain('filter=failing')
+      await page.waitForSelector('#tenant-health tbody >> text=brokenco')
       expect(await page.textContent('#tenant-health tbody')).not.toContain('goodco')
+      await page.click('.filter-tabs >> text=All')
+      await page.waitForURL(
+        (u) => u.searchParams.get('q') === 'co' && !u.searchParams.has('filter'),
+      )
+      await page.waitForSelector('#tenant-health tbody >> text=goodco')
+      expect(await page.textContent('#tenant-health tbody')).toContain('brokenco')
       await shot(page, '54-admin-tenants-search')
     })
   },

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { eq } from 'drizzle-orm'
 import type { Browser, Page } from 'playwright-core'
-import { browserAvailable, launch, servePanel, shot, signIn, type Panel } from './browser.ts'
+import {
+  browserAvailable,
+  launch,
+  servePanel,
+  shot,
+  signIn,
+  stopPanel,
+  type Panel,
+} from './browser.ts'
 import { PASSWORD, addTenant, freshDeps } from '../helpers.ts'
 import { hashPassword } from '../../src/auth/password.ts'
 import { insertAdmin } from '../../src/db/users.ts'
@@ -53,7 +61,7 @@ describe.runIf(browserAvailable())('Admin > Runner in Chromium', () => {
   })
   afterAll(async () => {
     await browser?.close()
-    server?.proc.kill()
+    await stopPanel(server)
   })
 
   it('shows the running backup with a progress bar that moves without a reload', async () => {

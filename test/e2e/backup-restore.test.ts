@@ -2,7 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { browserAvailable, launch, servePanel, shot, signIn, type Panel } from './browser.ts'
+import {
+  browserAvailable,
+  launch,
+  servePanel,
+  shot,
+  signIn,
+  stopPanel,
+  type Panel,
+} from './browser.ts'
 import { freshDeps } from '../helpers.ts'
 import { localDestination, policy, realTenant, removeUsers, rootAvailable } from '../support/tenants.ts'
 import { requireMariaDb, startMariaDb, type MariaDbServer } from '../services/mariadb.ts'
@@ -37,7 +45,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb())('back 
   })
   afterAll(async () => {
     await browser?.close()
-    server?.proc.kill()
+    await stopPanel(server)
     await maria?.stop()
     removeUsers()
   })

@@ -93,7 +93,7 @@ export function startPanel(): Promise<Server> {
 /**
  * Starts `panel serve` on a free port over the data dir and secret key of `deps` (a test's
  * freshDeps(), already holding its tenants); `env` adds or overrides variables, for example
- * `{ PANEL_RUNNER: '0' }` to serve pages without the runner. Kill `proc` when done.
+ * `{ PANEL_RUNNER: '0' }` to serve pages without the runner. Stop it with stopPanel when done.
  */
 export function servePanel(deps: Deps, env: Record<string, string> = {}): Promise<Panel> {
   return spawnPanel(
@@ -104,6 +104,32 @@ export function servePanel(deps: Deps, env: Record<string, string> = {}): Promis
     },
     () => ({}),
   )
+}
+
+const STOP_TIMEOUT_MS = 5_000
+
+/**
+ * Stops a panel started by servePanel/startPanel and resolves once its process has exited:
+ * SIGTERM first, SIGKILL if it is still running after 5 s. Safe to call on `undefined` or on a
+ * panel that already exited, so afterAll can call it unconditionally.
+ */
+export async function stopPanel(panel: Pick<Panel, 'proc'> | undefined): Promise<void> {
+  const proc = panel?.proc
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+  proc.kill('SIGTERM')
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = await Promise.race([
+    exited.then(() => false),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), STOP_TIMEOUT_MS)
+    }),
+  ])
+  clearTimeout(timer)
+  if (timedOut) {
+    proc.kill('SIGKILL')
+    await exited
+  }
 }
 
 /** Saves a full-page screenshot as test/e2e/screenshots/<name>.png. */

@@ -4,7 +4,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { browserAvailable, launch, servePanel, shot, signIn, type Panel } from './browser.ts'
+import {
+  browserAvailable,
+  launch,
+  servePanel,
+  shot,
+  signIn,
+  stopPanel,
+  type Panel,
+} from './browser.ts'
 import { freshDeps } from '../helpers.ts'
 import { realTenant, removeUsers, rootAvailable } from '../support/tenants.ts'
 import { requireS3rver, startS3rver, type S3rverServer } from '../services/s3rver.ts'
@@ -79,7 +87,7 @@ describe.runIf(ready)('remote destinations in Chromium: form, test, back up, res
 
   afterAll(async () => {
     await browser?.close()
-    panel?.proc.kill()
+    await stopPanel(panel)
     await Promise.allSettled([
       s3?.stop(),
       ssh?.stop(),
@@ -100,8 +108,19 @@ describe.runIf(ready)('remote destinations in Chromium: form, test, back up, res
   }
 
   /** Presses Test connection and returns the result box's text once it shows. */
+  /**
+   * Presses Test connection and returns the new result. An earlier result stays on the page
+   * until htmx swaps in the answered form, so this waits for the /test answer and for the old
+   * form to leave the page before reading.
+   */
   async function testConnection(ok: boolean): Promise<string> {
+    const oldForm = await page.$('form:has(button:has-text("Test connection"))')
+    const answered = page.waitForResponse(
+      (r) => r.request().method() === 'POST' && new URL(r.url()).pathname.endsWith('/test'),
+    )
     await page.click('button:has-text("Test connection")')
+    await answered
+    if (oldForm) await page.waitForFunction((form) => !form.isConnected, oldForm)
     const box = page.locator(`#test-result.${ok ? 'flash-ok' : 'flash-error'}`)
     await box.waitFor()
     return (await box.textContent()) ?? ''
@@ -231,6 +250,7 @@ describe.runIf(ready)('remote destinations in Chromium: form, test, back up, res
           // An archive class is accepted, with a warning beside the field and with the result.
           await page.selectOption('#f-s-storageClass', 'DEEP_ARCHIVE')
           await testConnection(true)
+          await page.waitForSelector('#test-warnings:has-text("DEEP_ARCHIVE")')
           expect(await page.textContent('#f-s-storageClass-warning')).toContain(
             'not directly restorable',
           )

@@ -3,7 +3,15 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { browserAvailable, launch, servePanel, shot, signIn, type Panel } from './browser.ts'
+import {
+  browserAvailable,
+  launch,
+  servePanel,
+  shot,
+  signIn,
+  stopPanel,
+  type Panel,
+} from './browser.ts'
 import { PASSWORD, addTenant, freshDeps } from '../helpers.ts'
 import { localDestination, policy } from '../support/tenants.ts'
 import { hashPassword } from '../../src/auth/password.ts'
@@ -39,7 +47,7 @@ describe.runIf(browserAvailable())('Policy limits in Chromium', () => {
   })
   afterAll(async () => {
     await browser?.close()
-    server?.proc.kill()
+    await stopPanel(server)
   })
 
   it('admin sets panel-wide limits, fixing a bad local root beside its field', async () => {

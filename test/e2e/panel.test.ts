@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { SHOTS, browserAvailable, launch, startPanel, type Server } from './browser.ts'
+import { SHOTS, browserAvailable, launch, startPanel, stopPanel, type Server } from './browser.ts'
 
-const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true })
 
 describe.runIf(browserAvailable())('the panel in Chromium', () => {
   let server: Server
@@ -18,7 +19,7 @@ describe.runIf(browserAvailable())('the panel in Chromium', () => {
   })
   afterAll(async () => {
     await browser?.close()
-    server?.proc.kill()
+    await stopPanel(server)
   })
 
   it('admin signs in with the one-time link and adds a tenant', async () => {

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
-import { browserAvailable, launch, servePanel, shot, signIn, type Panel } from './browser.ts'
+import {
+  browserAvailable,
+  launch,
+  servePanel,
+  shot,
+  signIn,
+  stopPanel,
+  type Panel,
+} from './browser.ts'
 import { freshDeps } from '../helpers.ts'
 import {
   localDestination,
@@ -52,7 +60,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb())(
     }, 120_000)
     afterAll(async () => {
       await browser?.close()
-      server?.proc.kill()
+      await stopPanel(server)
       await maria?.stop()
       removeUsers()
     })

@@ -650,11 +650,9 @@ describe.runIf(rootAvailable())('backups to Dropbox through the runner', () => {
         'the backup to fail',
       )
       // The engine stops an attempt once the destination has failed every request for a minute.
-      console.log(
-        `backup failed ${Math.round((Date.now() - t0) / 1000)} s after Dropbox went away: ${current.lastError}`,
-      )
-      expect(current.status).toBe('queued') // transient: the job will be retried
-      expect(current.lastError).toMatch(/^Killed: .*still failing after 60 s/)
+      const seen = `backup failed ${Math.round((Date.now() - t0) / 1000)} s after Dropbox went away: ${current.lastError}`
+      expect(current.status, seen).toBe('queued') // transient: the job will be retried
+      expect(current.lastError, seen).toMatch(/^Killed: .*still failing after 60 s/)
       expect(driverErrors).toContain(`connection to Dropbox refused by 127.0.0.1:${fake.port}`)
       await runner.stop()
     } finally {

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PASSWORD, freshDeps } from '../helpers.ts'
-import { servePanel, type Panel } from '../e2e/browser.ts'
+import { servePanel, stopPanel, type Panel } from '../e2e/browser.ts'
 import {
   localDestination,
   policy,
@@ -34,14 +34,25 @@ function readmeScript(): string {
 describe.runIf(rootAvailable())('the README’s curl script against a real `panel serve`', () => {
   const deps = freshDeps()
   const media = randomBytes(200_000)
-  const work = mkdtempSync(join(tmpdir(), 'pull-script-'))
-  const outDir = join(work, 'backups')
-  const configFile = join(work, 'panel-pull.env')
-  const script = join(work, 'panel-pull')
+  // Every temp dir this file makes, removed in afterAll.
+  const temps: string[] = []
+  const tempDir = (prefix: string) => {
+    const dir = mkdtempSync(join(tmpdir(), prefix))
+    temps.push(dir)
+    return dir
+  }
+  let work = ''
+  let outDir = ''
+  let configFile = ''
+  let script = ''
   let server: Panel
   let home = ''
 
   beforeAll(async () => {
+    work = tempDir('pull-script-')
+    outDir = join(work, 'backups')
+    configFile = join(work, 'panel-pull.env')
+    script = join(work, 'panel-pull')
     const erin = await realTenant(deps, 'erin', {
       'public_html/index.html': '<h1>erin</h1>\n',
       'media/clip.bin': media,
@@ -55,10 +66,13 @@ describe.runIf(rootAvailable())('the README’s curl script against a real `pane
       pollMs: 100,
       onError: () => {},
     })
-    const { job } = requestBackup(deps.db, erin.tenant.id, policyId, 'manual')
-    runner.wake()
-    expect((await waitJob(deps, erin.tenant.id, job.id)).status).toBe('done')
-    await runner.stop()
+    try {
+      const { job } = requestBackup(deps.db, erin.tenant.id, policyId, 'manual')
+      runner.wake()
+      expect((await waitJob(deps, erin.tenant.id, job.id)).status).toBe('done')
+    } finally {
+      await runner.stop()
+    }
     const { key } = createApiKey(deps.db, erin.tenant.id, 'nas', { actor: 'erin' })
     const { token } = await issueBackupToken(
       deps,
@@ -78,9 +92,10 @@ describe.runIf(rootAvailable())('the README’s curl script against a real `pane
       writeFileSync(join(outDir, `backup-2020-01-${day}T000000Z.tar`), 'old')
     server = await servePanel(deps, { PANEL_RUNNER: '0' })
   }, 120_000)
-  afterAll(() => {
-    server?.proc.kill('SIGTERM')
+  afterAll(async () => {
+    await stopPanel(server)
     removeUsers()
+    for (const dir of temps) rmSync(dir, { recursive: true, force: true })
   })
 
   function pull(env: Record<string, string> = {}) {
@@ -109,7 +124,7 @@ describe.runIf(rootAvailable())('the README’s curl script against a real `pane
     expect(files[1]).toMatch(
       new RegExp(`^backup-${new Date().toISOString().slice(0, 4)}-\\d\\d-\\d\\dT\\d{6}Z\\.tar$`),
     )
-    const dir = mkdtempSync(join(tmpdir(), 'pulled-'))
+    const dir = tempDir('pulled-')
     execFileSync('tar', ['-xf', join(outDir, files[1]!), '-C', dir])
     expect(readFileSync(join(dir, home, 'public_html/index.html'), 'utf8')).toBe('<h1>erin</h1>\n')
     expect(readFileSync(join(dir, home, 'media/clip.bin')).equals(media)).toBe(true)

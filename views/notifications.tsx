@@ -153,14 +153,15 @@ export function NotifyForm(props: {
         error={errors.webhookSecret}
         help={
           props.secretStored
-            ? 'Stored. Leave blank to keep it, or type a new one. Each call carries X-Panel-Signature: sha256=<HMAC-SHA256 of the body with this secret>.'
-            : 'Copy this generated secret to your receiver before saving (or type your own); it is not shown again. Each call carries X-Panel-Signature: sha256=<HMAC-SHA256 of the body with this secret>.'
+            ? 'Stored. Leave blank to keep it, or type a new one. Each call carries X-Panel-Signature: sha256=<HMAC-SHA256 of "<timestamp>.<body>" with this secret>.'
+            : 'Copy this generated secret to your receiver before saving (or type your own); it is not shown again. Each call carries X-Panel-Signature: sha256=<HMAC-SHA256 of "<timestamp>.<body>" with this secret>.'
         }
       >
         <input
           id="f-webhookSecret"
           name="webhookSecret"
           type="text"
+          data-secret="1"
           class="mono"
           autocomplete="off"
           spellcheck={false}

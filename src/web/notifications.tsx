@@ -50,7 +50,11 @@ function page(c: Ctx, values: NotifyFormValues | null, errors: Errors = {}) {
   )
 }
 
-notificationRoutes.get('/', (c) => c.html(page(c, null)))
+notificationRoutes.get('/', (c) => {
+  // The page may offer a freshly generated webhook secret: never cached.
+  c.header('Cache-Control', 'no-store')
+  return c.html(page(c, null))
+})
 
 notificationRoutes.get('/history', (c) => {
   const { db } = c.get('deps')
@@ -71,6 +75,9 @@ notificationRoutes.post('/', async (c) => {
     await saveNotifySettings(deps, tenant, values)
   } catch (err) {
     if (!(err instanceof InputError)) throw err
+    // A typed secret is never sent back (with htmx, the page's script puts it back in place).
+    values.webhookSecret = ''
+    c.header('Cache-Control', 'no-store')
     if (!isHtmx(c)) return c.html(page(c, values, err.errors), 422)
     const accountEmail = tenantUser(deps.db, tenant.id)?.email ?? null
     const fragment = (

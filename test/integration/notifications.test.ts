@@ -104,10 +104,13 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
   })
 
   it('refuses a bad e-mail address beside the field, keeping what was typed', async () => {
-    const res = await saveSettings({ email: 'nina at example' })
+    const res = await saveSettings({ email: 'nina at example', webhookSecret: 'typed-secret-2718' })
     expect(res.status).toBe(422)
     expect(res.body).toContain('is not an e-mail address')
     expect(res.body).toContain('value="nina at example"')
+    // What was typed into the secret field is not sent back.
+    expect(res.body).not.toContain('typed-secret-2718')
+    expect(res.headers.get('cache-control')).toBe('no-store')
     expect((await saveSettings({ email: 'nina@example.com' })).status).toBe(303)
   })
 

@@ -124,7 +124,13 @@ async function findSnapshot(c: ApiCtx, dest: Destination, id: string): Promise<S
   } catch (err) {
     throw unreadable(err)
   }
-  const found = id === 'latest' ? snapshots[0] : snapshots.find((s) => s.id.startsWith(id))
+  const matches = id === 'latest' ? snapshots.slice(0, 1) : snapshots.filter((s) => s.id.startsWith(id))
+  if (matches.length > 1) {
+    throw new ApiError(422, 'invalid', `“${id}” matches ${matches.length} snapshots: give more of its id.`, {
+      id: 'Ambiguous snapshot id.',
+    })
+  }
+  const found = matches[0]
   if (!found)
     throw new ApiError(
       404,

@@ -132,9 +132,15 @@ export function OverviewPage(props: {
                         <span class="badge badge-muted">No backups yet</span>
                       )}
                     </td>
-                    <td>{last ? bytes(last.stage.bytes) : '—'}</td>
+                    <td class="nowrap">{last ? bytes(last.stage.bytes) : '—'}</td>
                     <td>{last ? duration(last.stage.startedAt, last.stage.finishedAt) : '—'}</td>
-                    <td>{p.enabled && next.ok ? formatInZone(next.next[0]!, p.timezone) : 'Paused'}</td>
+                    <td class="nowrap">
+                      {p.enabled && next.ok ? (
+                        <span title={formatInZone(next.next[0]!, p.timezone)}>{relative(next.next[0]!)}</span>
+                      ) : (
+                        'Paused'
+                      )}
+                    </td>
                     <td>
                       <VerifiedCell v={props.verified?.get(`${p.id}:${d.id}`)} />
                     </td>

@@ -71,7 +71,7 @@ export function UsageCard(props: UsageProps) {
           stops
         />
         <Meter
-          label="On-demand backups, last 24 h"
+          label="On-demand runs, last 24 h"
           used={onDemand.used}
           limit={onDemand.limit}
           text={String}

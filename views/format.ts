@@ -1,9 +1,9 @@
-import { gib } from '../src/domain/limits.ts'
+import { formatBytes, formatDuration } from '../src/units.ts'
 
 /** "3.2 MiB", "512 B": binary units everywhere, as the admin's limits are set in GiB. */
 export function bytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return '—'
-  return gib(n)
+  return formatBytes(n)
 }
 
 /** "2 min ago", "in 3 h", from a date relative to now. */
@@ -20,9 +20,7 @@ export function relative(date: Date | string | null | undefined, now = Date.now(
 
 export function duration(start: Date | null | undefined, end: Date | null | undefined): string {
   if (!start) return '—'
-  const ms = (end ?? new Date()).getTime() - start.getTime()
-  const s = Math.round(ms / 1000)
-  return s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`
+  return formatDuration((end ?? new Date()).getTime() - start.getTime())
 }
 
 const statusClass: Record<string, string> = {

@@ -1,5 +1,6 @@
 import type { Limits, OnDemandUsage } from '../src/domain/limits.ts'
-import { clock, gib } from '../src/domain/limits.ts'
+import { clock } from '../src/domain/limits.ts'
+import { formatBytes } from '../src/units.ts'
 
 export type UsageProps = {
   stored: { bytes: number; snapshots: number }
@@ -62,7 +63,7 @@ export function UsageCard(props: UsageProps) {
     <section class="card usage" id="usage">
       <h2>Usage and limits</h2>
       <dl class="facts">
-        <Meter label="Stored data" used={stored.bytes} limit={limits.bytes} text={gib} stops />
+        <Meter label="Stored data" used={stored.bytes} limit={limits.bytes} text={formatBytes} stops />
         <Meter
           label="Snapshots"
           used={stored.snapshots}

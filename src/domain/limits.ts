@@ -5,6 +5,7 @@ import { onDemandSince, storedUsage } from '../db/limits.ts'
 import { LimitError } from '../errors.ts'
 import { CronExpressionParser } from 'cron-parser'
 import { nextRuns } from '../schedule.ts'
+import { formatBytes } from '../units.ts'
 
 const DAY_MS = 24 * 3600 * 1000
 export const GIB = 1024 ** 3
@@ -26,20 +27,6 @@ export function limitsOf(
     snapshots: tenant.quotaSnapshots ?? d.quotaSnapshots,
     runsPerDay: tenant.quotaRunsPerDay ?? d.quotaRunsPerDay,
   }
-}
-
-/** "12.5 GiB", "300 MiB": limits are set in GiB, so usage against them is shown in the same units. */
-export function gib(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
-  let v = n
-  let i = 0
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  const text =
-    i === 0 || Number.isInteger(v) ? String(v) : v.toFixed(v < 10 ? 2 : 1).replace(/\.?0+$/, '')
-  return `${text} ${units[i]}`
 }
 
 /** "14:05" in the given zone: when the next on-demand backup is possible. */
@@ -96,7 +83,7 @@ export function quotaProblem(db: Db, tenant: Tenant): string | null {
   const ask =
     'Keep fewer snapshots (retention under Settings) and back up again, or ask your administrator to raise the limit.'
   if (limits.bytes !== null && usage.bytes > limits.bytes) {
-    return `Backup refused: your backups use ${gib(usage.bytes)}, ${gib(usage.bytes - limits.bytes)} over the storage limit of ${gib(limits.bytes)}. ${ask}`
+    return `Backup refused: your backups use ${formatBytes(usage.bytes)}, ${formatBytes(usage.bytes - limits.bytes)} over the storage limit of ${formatBytes(limits.bytes)}. ${ask}`
   }
   if (limits.snapshots !== null && usage.snapshots > limits.snapshots) {
     const over = usage.snapshots - limits.snapshots

@@ -1,4 +1,4 @@
-import type { ResticEnv } from './restic.ts'
+import { lastLine, scrubber, type ResticEnv } from './restic.ts'
 
 /**
  * What restic's stderr says about damaged repository data, in plain words, or null when it
@@ -11,9 +11,7 @@ export function damageReport(
   env: Pick<ResticEnv, 'repository' | 'password'>,
   showPath: (path: string) => string = (p) => p,
 ): string | null {
-  const scrub = (s: string) =>
-    s.split(env.repository).join('<repository>').split(env.password).join('<password>')
-  const lines = scrub(stderr)
+  const lines = scrubber(env)(stderr)
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean)
@@ -52,36 +50,5 @@ export function resticFailure(
   stderr: string,
   env: Pick<ResticEnv, 'repository' | 'password'>,
 ): string {
-  const damage = damageReport(stderr, env)
-  if (damage) return damage
-  const scrub = (s: string) =>
-    s.split(env.repository).join('<repository>').split(env.password).join('<password>')
-  const last = stderr
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !/^Fatal:\s*$/.test(l))
-    .at(-1)
-  return scrub(last ?? 'restic failed without a message').replace(/^Fatal: /, '')
-}
-
-/** "56.2 MB", "512 B" (the Overview's units). */
-export function plainBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB']
-  let v = n
-  let i = 0
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000
-    i++
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`
-}
-
-/** "12 s", "3 min 4 s". */
-export function plainDuration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000))
-  return s < 60
-    ? `${s} s`
-    : s < 3600
-      ? `${Math.floor(s / 60)} min ${s % 60} s`
-      : `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`
+  return damageReport(stderr, env) ?? lastLine(stderr, env)
 }

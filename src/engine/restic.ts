@@ -39,15 +39,26 @@ function environment(env: ResticEnv): NodeJS.ProcessEnv {
   }
 }
 
-/** Turns restic's stderr into one plain sentence, with the bridge credentials scrubbed. */
-function reason(stderr: string, env: ResticEnv): { text: string; permanent: boolean } {
-  const lines = stderr
+type Secrets = Pick<ResticEnv, 'repository' | 'password'>
+
+/** Replaces the bridge URL (with its credentials) and the repository password in text. */
+export function scrubber(env: Secrets): (text: string) => string {
+  return (s) => s.split(env.repository).join('<repository>').split(env.password).join('<password>')
+}
+
+/** restic's last meaningful stderr line, scrubbed, without its "Fatal: " prefix. */
+export function lastLine(stderr: string, env: Secrets): string {
+  const last = stderr
     .split('\n')
     .map((l) => l.trim())
-    .filter(Boolean)
-  const scrub = (s: string) =>
-    s.split(env.repository).join('<repository>').split(env.password).join('<password>')
-  const all = scrub(lines.join('\n'))
+    .filter((l) => l && !/^Fatal:\s*$/.test(l))
+    .at(-1)
+  return scrubber(env)(last ?? 'restic failed without a message').replace(/^Fatal: /, '')
+}
+
+/** Turns restic's stderr into one plain sentence, with the bridge credentials scrubbed. */
+function reason(stderr: string, env: ResticEnv): { text: string; permanent: boolean } {
+  const all = scrubber(env)(stderr.trim())
   if (/wrong password|no key found/i.test(all)) {
     return {
       text: 'The repository password is wrong: restic could not open the repository.',
@@ -65,10 +76,7 @@ function reason(stderr: string, env: ResticEnv): { text: string; permanent: bool
   if (/not writable|permission denied|EACCES/i.test(all) && /\bsave\b|\bcreate\b|500/i.test(all)) {
     return { text: 'The destination refused the write (not writable).', permanent: false }
   }
-  const last = scrub(
-    lines.filter((l) => !/^(Fatal: )?$/.test(l)).at(-1) ?? 'restic failed without a message',
-  )
-  return { text: last.replace(/^Fatal: /, ''), permanent: false }
+  return { text: lastLine(stderr, env), permanent: false }
 }
 
 /**

@@ -17,7 +17,8 @@ import { resticJson, runRestic } from './restic.ts'
 import { makeSandbox, openFolders, removeLeftoverSandboxes, removeSandbox, statAs } from './sandbox.ts'
 import { compareSample, listSnapshot } from './snapshot-listing.ts'
 import { loadDumps, stageCursor } from './test-restore-dbs.ts'
-import { damageReport, plainBytes, plainDuration, resticFailure } from './damage.ts'
+import { damageReport, resticFailure } from './damage.ts'
+import { formatBytes, formatDuration } from '../units.ts'
 import { plainReason } from './failure.ts'
 
 export type VerifyResult = { destination: string; ok: boolean; message: string }
@@ -198,7 +199,7 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
         damage ?? plainReason(repo.storageError() ?? new Error(resticFailure(stderr, env))),
       )
     }
-    const restored = `Restored ${listing.files.toLocaleString('en')} files (${plainBytes(listing.bytes)}) in ${plainDuration(restoreMs)}`
+    const restored = `Restored ${listing.files.toLocaleString('en')} files (${formatBytes(listing.bytes)}) in ${formatDuration(restoreMs)}`
     finishStage(db, cursor.id, 'success', {
       snapshotId,
       bytes: listing.bytes,

@@ -10,7 +10,8 @@ import type { EngineDeps } from './context.ts'
 import { runRestic } from './restic.ts'
 import { withRepository } from './snapshots.ts'
 import { JobFailed, plainReason } from './failure.ts'
-import { damageReport, plainDuration, resticFailure } from './damage.ts'
+import { damageReport, resticFailure } from './damage.ts'
+import { formatDuration } from '../units.ts'
 import { runTestRestore, type VerifyResult } from './test-restore.ts'
 
 /** What a verify job does: `check` (default) re-reads data; `restore` is a test restore. */
@@ -152,7 +153,7 @@ async function checkOne(
       },
       signal,
     )
-    const message = `Repository is healthy (structure checked, ${describeSubset(subset)} of the data re-read in ${plainDuration(Date.now() - started)}).`
+    const message = `Repository is healthy (structure checked, ${describeSubset(subset)} of the data re-read in ${formatDuration(Date.now() - started)}).`
     finishStage(deps.db, stage.id, 'success', { message })
     return { destination: dest.name, ok: true, message }
   } catch (err) {

@@ -3,7 +3,8 @@ import { getTenant, listTenantDatabases } from '../db/tenants.ts'
 import { getAdminSettings } from '../db/settings.ts'
 import { setTenantQuotas, storedUsage } from '../db/limits.ts'
 import type { Tenant } from '../db/schema.ts'
-import { gib, onDemandUsage } from '../domain/limits.ts'
+import { onDemandUsage } from '../domain/limits.ts'
+import { formatBytes } from '../units.ts'
 import {
   parseQuotas,
   quotaText,
@@ -62,7 +63,7 @@ export function tenantLimitsCard(
       errors={errors}
       defaults={quotaText(getAdminSettings(db))}
       usage={{
-        stored: gib(usage.bytes),
+        stored: formatBytes(usage.bytes),
         snapshots: usage.snapshots,
         onDemand: onDemandUsage(db, tenant).used,
       }}

@@ -152,7 +152,7 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
       expect(v.durationMs).toBeGreaterThan(0)
       // 3 home files + 2 dumps + the panel settings file, all of them sampled.
       expect(v.message).toMatch(
-        /^Restored 6 files \([\d.]+ MB\) in \d+ s; 6 sampled files match; shop: 2 tables loaded; blog: 3 tables loaded\.$/,
+        /^Restored 6 files \([\d.]+ MiB\) in \d+ s; 6 sampled files match; shop: 2 tables loaded; blog: 3 tables loaded\.$/,
       )
       const stages = runStagesOf(deps.db, run.id).map((s) => [s.name, s.status])
       expect(stages).toEqual([

@@ -1,6 +1,7 @@
 import { eq, lt } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { loginThrottle } from '../db/schema.ts'
+import { verifyPassword } from './password.ts'
 
 const WINDOW = 15 * 60 * 1000
 
@@ -37,7 +38,10 @@ export function recordFailure(db: Db, keys: ThrottleKey[], now = Date.now()): vo
         over >= 0 ? new Date(now + Math.min(WINDOW * 2 ** Math.min(over, 7), 24 * 3600_000)) : null
       tx.insert(loginThrottle)
         .values({ key, failures, windowStart, lockedUntil })
-        .onConflictDoUpdate({ target: loginThrottle.key, set: { failures, windowStart, lockedUntil } })
+        .onConflictDoUpdate({
+          target: loginThrottle.key,
+          set: { failures, windowStart, lockedUntil },
+        })
         .run()
     }
   })
@@ -52,4 +56,23 @@ export function pruneThrottle(db: Db, now = Date.now()): void {
   db.delete(loginThrottle)
     .where(lt(loginThrottle.windowStart, new Date(now - 24 * 3600_000)))
     .run()
+}
+
+/**
+ * Re-confirms a signed-in user's password before a sensitive step (recovery kit, backup token),
+ * throttled like sign-in: wrong guesses count towards the same lock. Null when it matches, else
+ * the message to show beside the password field and whether the account is locked for now.
+ */
+export async function confirmPassword(
+  db: Db,
+  user: { username: string; passwordHash: string | null },
+  password: string,
+): Promise<{ message: string; locked: boolean } | null> {
+  const key: ThrottleKey = `user:${user.username}`
+  if (lockedFor(db, [key]) > 0)
+    return { message: 'Too many wrong passwords. Try again later.', locked: true }
+  if (!password) return { message: 'Enter your account password.', locked: false }
+  if (await verifyPassword(user.passwordHash, password)) return null
+  recordFailure(db, [key])
+  return { message: 'That is not your password.', locked: false }
 }

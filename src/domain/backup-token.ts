@@ -5,8 +5,7 @@ import type { Tenant, User } from '../db/schema.ts'
 import { getBackupToken, putBackupToken, setBackupTokenActiveFrom } from '../db/access.ts'
 import { audit } from '../db/audit.ts'
 import { generateSessionToken, hashToken } from '../auth/session.ts'
-import { verifyPassword } from '../auth/password.ts'
-import { lockedFor, recordFailure } from '../auth/throttle.ts'
+import { confirmPassword } from '../auth/throttle.ts'
 import { notify } from '../notify/notify.ts'
 import { ConflictError, InputError } from '../errors.ts'
 
@@ -53,13 +52,8 @@ export async function issueBackupToken(
   if (input.confirm.trim() !== CONFIRM_WORD)
     errors.confirm = `Type the word “${CONFIRM_WORD}” to confirm.`
   if (user.passwordHash) {
-    const key = `user:${user.username}` as const
-    if (lockedFor(db, [key]) > 0) errors.password = 'Too many wrong passwords. Try again later.'
-    else if (!input.password) errors.password = 'Enter your account password.'
-    else if (!(await verifyPassword(user.passwordHash, input.password))) {
-      recordFailure(db, [key])
-      errors.password = 'That is not your password.'
-    }
+    const refused = await confirmPassword(db, user, input.password)
+    if (refused) errors.password = refused.message
   }
   if (Object.keys(errors).length) throw new InputError(errors)
   const token = `bt_${generateSessionToken()}`

@@ -1,8 +1,7 @@
 import { Hono } from 'hono'
 import { getDestination, listDestinations } from '../db/destinations.ts'
 import { findRepository } from '../db/repositories.ts'
-import { verifyPassword } from '../auth/password.ts'
-import { lockedFor, recordFailure } from '../auth/throttle.ts'
+import { confirmPassword } from '../auth/throttle.ts'
 import { recoveryKit } from '../engine/recovery.ts'
 import { RecoveryPage } from '../../views/recovery.tsx'
 import { auditWeb } from './audit-trail.ts'
@@ -25,14 +24,11 @@ recoveryRoutes.post('/', async (c) => {
   const user = c.get('auth').user!
   const form = await readForm(c)
   const dest = getDestination(db, tenant.id, Number(str(form, 'destination')) || 0)
-  const key = `user:${user.username}` as const
-  const retry = (error: string, status: 401 | 429) =>
-    c.html(<RecoveryPage ctx={pageCtx(c)} destinations={withRepos(c)} chosen={dest.id} error={error} />, status)
-  if (lockedFor(db, [key]) > 0) return retry('Too many wrong passwords. Try again later.', 429)
-  if (!(await verifyPassword(user.passwordHash, str(form, 'password')))) {
-    recordFailure(db, [key])
-    auditWeb(c, 'recovery.denied', { target: dest.name, details: { reason: 'wrong password' } })
-    return retry('That is not your password.', 401)
+  const refused = await confirmPassword(db, user, str(form, 'password'))
+  if (refused) {
+    if (!refused.locked) auditWeb(c, 'recovery.denied', { target: dest.name, details: { reason: 'wrong password' } })
+    const page = <RecoveryPage ctx={pageCtx(c)} destinations={withRepos(c)} chosen={dest.id} error={refused.message} />
+    return c.html(page, refused.locked ? 429 : 401)
   }
   const kit = recoveryKit({ db, config, drivers }, tenant, dest)
   auditWeb(c, 'recovery.view', { target: dest.name })

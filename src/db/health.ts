@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { tenantHealth } from './schema.ts'
 import { nextRuns } from '../schedule.ts'
+import { storedUsage } from './limits.ts'
 
 /** Backup statuses that end a run; queued and running runs do not count yet. */
 const FINISHED = `('success', 'partial', 'failed', 'interrupted')`
@@ -21,8 +22,8 @@ function stmt(client: Client, text: string): Statement {
   return s
 }
 
-// Every statement reads one tenant through an index led by tenant_id (runs_tenant_idx,
-// verifications_tenant_idx, policies_tenant_name, destinations_tenant_name), so a refresh
+// Every statement reads one tenant through an index led by tenant_id (runs_tenant_kind_status_idx,
+// verifications_tenant_idx, policies_tenant_name; storedUsage by repositories), so a refresh
 // after each run costs the same at 10 tenants or 10,000.
 const LAST_RUN = `
   select id, status, error, finished_at as at from runs
@@ -46,10 +47,6 @@ const POLICIES = `
   join tenants t on t.id = p.tenant_id
   left join schedule_state s on s.policy_id = p.id
   where p.tenant_id = ? and p.enabled = 1`
-const STORED = `
-  select coalesce(sum(r.stored_bytes), 0) as bytes, coalesce(sum(r.snapshot_count), 0) as snaps
-  from destinations d join repositories r on r.destination_id = d.id
-  where d.tenant_id = ?`
 const VERIFIED = `
   select created_at as at, ok from verifications
   where tenant_id = ? and mode = 'restore'
@@ -93,7 +90,8 @@ export function refreshTenantHealth(db: Db, tenantId: number, now = new Date()):
     missed: number
     disabled: number
   }[]
-  const stored = q(STORED).get(tenantId) as Row
+  // The same sums the quotas check, so the admin page and a refusal never disagree.
+  const stored = storedUsage(db, tenantId)
   const verified = q(VERIFIED).get(tenantId) as Row | undefined
   const date = (v: unknown) => (typeof v === 'number' ? new Date(v) : null)
   const active = policies.filter((p) => !p.disabled)
@@ -105,8 +103,8 @@ export function refreshTenantHealth(db: Db, tenantId: number, now = new Date()):
     failingStreak: streak,
     lastError: last && last.status !== 'success' ? ((last.error as string | null) ?? null) : null,
     missedCount: policies.reduce((n, p) => n + p.missed, 0),
-    storedBytes: Number(stored.bytes),
-    snapshotCount: Number(stored.snaps),
+    storedBytes: stored.bytes,
+    snapshotCount: stored.snapshots,
     nextRunAt: earliestNextRun(active, now),
     lastVerifiedAt: date(verified?.at),
     lastVerifiedOk: verified ? Boolean(verified.ok) : null,

@@ -1,6 +1,6 @@
 import { and, asc, eq, gte, inArray, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
-import { jobs, repositories, tenants } from './schema.ts'
+import { destinations, jobs, repositories, tenants } from './schema.ts'
 
 /** Triggers that count as on-demand: everything a person or script starts, not the schedule. */
 export const ON_DEMAND_TRIGGERS = ['manual', 'cli', 'api'] as const
@@ -18,7 +18,8 @@ export function setTenantQuotas(db: Db, tenantId: number, quotas: TenantQuotas):
 
 /**
  * What the tenant's repositories hold, summed over destinations, as last measured after a
- * backup (repositories never measured count as 0).
+ * backup (repositories never measured count as 0). Reached through the tenant's destinations
+ * (indexed by tenant), as it runs after every run for the admin's health page.
  */
 export function storedUsage(db: Db, tenantId: number): { bytes: number; snapshots: number } {
   const row = db
@@ -26,8 +27,9 @@ export function storedUsage(db: Db, tenantId: number): { bytes: number; snapshot
       bytes: sql<number>`coalesce(sum(${repositories.storedBytes}), 0)`,
       snapshots: sql<number>`coalesce(sum(${repositories.snapshotCount}), 0)`,
     })
-    .from(repositories)
-    .where(eq(repositories.tenantId, tenantId))
+    .from(destinations)
+    .innerJoin(repositories, eq(repositories.destinationId, destinations.id))
+    .where(eq(destinations.tenantId, tenantId))
     .get()
   return { bytes: Number(row?.bytes ?? 0), snapshots: Number(row?.snapshots ?? 0) }
 }

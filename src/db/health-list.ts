@@ -45,13 +45,18 @@ export const DEFAULT_HEALTH_QUERY: HealthQuery = {
   q: '',
 }
 
+/** A 1-based page number from the query string: anything else is page 1. */
+export function pageParam(text: string | undefined): number {
+  return Math.min(Math.max(Number.parseInt(text ?? '', 10) || 1, 1), 1_000_000)
+}
+
 /** Reads the query string leniently: anything unknown falls back to the default. */
 export function parseHealthQuery(get: (key: string) => string | undefined): HealthQuery {
   const d = DEFAULT_HEALTH_QUERY
   const filter = HEALTH_FILTERS.find((f) => f === get('filter')) ?? d.filter
   const sort = HEALTH_SORTS.find((s) => s === get('sort')) ?? d.sort
   const dir = get('dir') === 'desc' ? 'desc' : get('dir') === 'asc' ? 'asc' : d.dir
-  const page = Math.min(Math.max(Number.parseInt(get('page') ?? '', 10) || 1, 1), 1_000_000)
+  const page = pageParam(get('page'))
   const q = (get('q') ?? '').trim().toLowerCase().slice(0, 64)
   return { filter, sort, dir, page, q }
 }

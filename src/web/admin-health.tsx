@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import {
   countTenantHealth,
   listTenantHealth,
+  pageParam,
   parseHealthQuery,
   tenantHealthOf,
 } from '../db/health-list.ts'
@@ -40,7 +41,7 @@ adminHealthRoutes.get('/tenants', (c) => {
 adminHealthRoutes.get('/tenants/:id/runs', (c) => {
   const { db } = c.get('deps')
   const tenant = getTenant(db, idParam(c))
-  let page = Math.min(Math.max(Number.parseInt(c.req.query('page') ?? '', 10) || 1, 1), 1_000_000)
+  let page = pageParam(c.req.query('page'))
   let { rows, total } = pageOfRuns(db, tenant.id, page, RUNS_PER_PAGE)
   const pages = Math.max(1, Math.ceil(total / RUNS_PER_PAGE))
   if (page > pages) ({ rows, total } = pageOfRuns(db, tenant.id, (page = pages), RUNS_PER_PAGE))

@@ -188,7 +188,7 @@ function allowEntryProblem(entry: string): string | undefined {
 
 adminRoutes.post('/settings', async (c) => {
   const { db, drivers } = c.get('deps')
-  const before = JSON.stringify(getAdminSettings(db))
+  const before: Record<string, unknown> = getAdminSettings(db)
   const form = await readForm(c)
   const types = all(form, 'types').filter((t) => t in drivers)
   const entries = str(form, 'allowlist').split(/\r?\n/).map((l) => l.trim()).filter(Boolean)
@@ -200,16 +200,15 @@ adminRoutes.post('/settings', async (c) => {
   const limits = parseLimits(db, typedLimits, errors)
   if (Object.keys(errors).length) {
     const fields = <PanelLimitsFields values={typedLimits} errors={errors} configuredRoot={c.get('deps').config.localRoot} />
-    const page = <AdminSettingsPage ctx={pageCtx(c)} drivers={drivers} allowed={types} allowlist={str(form, 'allowlist')} errors={errors} limits={fields} />
+    const page = <AdminSettingsPage ctx={pageCtx(c)} drivers={drivers} allowed={types} allowlist={str(form, 'allowlist')} errors={errors} notices={adminEmailCard(c)} limits={fields} />
     return c.html(page, 422)
   }
   setAdminSetting(db, 'allowedTypes', types.length === Object.keys(drivers).length ? null : types)
   setAdminSetting(db, 'outboundAllow', entries)
   saveLimitSettings(db, limits)
   const after = getAdminSettings(db)
-  const old = JSON.parse(before) as Record<string, unknown>
   // The names of the settings that changed, not their values.
-  const keys = Object.keys(after).filter((k) => JSON.stringify(old[k]) !== JSON.stringify((after as Record<string, unknown>)[k]))
+  const keys = Object.keys(after).filter((k) => JSON.stringify(before[k]) !== JSON.stringify((after as Record<string, unknown>)[k]))
   auditWeb(c, 'settings.update', { tenantId: null, details: { changed: keys } })
   return redirectTo(c, '/admin/settings', { kind: 'ok', text: 'Limits saved.' })
 })

@@ -46,9 +46,10 @@ backupRoutes.get('/', (c) => {
   const runs20 = listRuns(db, tenant.id, { limit: 20 })
   const modes = new Map(verificationsOfRuns(db, tenant.id, runs20.map((r) => r.id)).map((v) => [v.runId, v.mode]))
   // A verify run still going has no verification yet: its job says which kind it is.
+  const pending = new Map(activeJobs(db, tenant.id).map((j) => [j.id, j]))
   for (const r of runs20) {
     if (r.kind !== 'verify' || modes.has(r.id) || !r.jobId) continue
-    const mode = activeJobs(db, tenant.id).find((j) => j.id === r.jobId)?.payload.mode
+    const mode = pending.get(r.jobId)?.payload.mode
     if (mode === 'check' || mode === 'restore') modes.set(r.id, mode)
   }
   const history = runs20.map((r) => ({ ...r, policyName: r.policyId ? (names.get(r.policyId) ?? null) : null, verifyMode: modes.get(r.id) ?? null }))

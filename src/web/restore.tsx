@@ -1,13 +1,13 @@
 import { Hono } from 'hono'
-import { PassThrough, Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { posix } from 'node:path'
 import { getDestination, listDestinations } from '../db/destinations.ts'
 import { listPolicies } from '../db/policies.ts'
 import { findRepository } from '../db/repositories.ts'
 import { listTenantDatabases } from '../db/tenants.ts'
 import { requestRestore } from '../domain/jobs.ts'
-import { InputError, NotFoundError } from '../errors.ts'
-import { listDir, listSnapshots, streamTar } from '../engine/snapshots.ts'
+import { ConflictError, InputError, NotFoundError } from '../errors.ts'
+import { listDir, listSnapshots, openTar } from '../engine/snapshots.ts'
 import { plainReason } from '../engine/failure.ts'
 import { BrowsePage, RestorePage, TreeLevel } from '../../views/restore.tsx'
 import { auditWeb } from './audit-trail.ts'
@@ -76,12 +76,12 @@ restoreRoutes.get('/:dest/:snap/tree', async (c) => {
 restoreRoutes.get('/:dest/:snap/download', async (c) => {
   const { tenant, dest, snapshot } = await snapshotOf(c)
   const path = homePath(c, c.req.query('path') ?? '')
-  const out = new PassThrough()
-  const abort = new AbortController()
-  out.on('close', () => abort.abort())
-  streamTar(engineDeps(c), tenant, dest, snapshot.id, path, (tar) => tar.pipe(out), abort.signal).catch((err) =>
-    out.destroy(err),
-  )
+  let out: Readable
+  try {
+    out = await openTar(engineDeps(c), tenant, dest, snapshot.id, path)
+  } catch (err) {
+    throw new ConflictError(`The download could not start: ${plainReason(err)}`)
+  }
   auditWeb(c, 'download', { target: `${snapshot.shortId}:${path}`, details: { destination: dest.name, snapshot: snapshot.id, path } })
   const name = `${tenant.name}-${snapshot.shortId}-${posix.basename(path)}.tar`.replace(/[^\w.-]/g, '_')
   c.header('Content-Type', 'application/x-tar')

@@ -1,11 +1,11 @@
 import { Hono } from 'hono'
-import { PassThrough, Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { posix } from 'node:path'
 import { getDestination, listDestinations } from '../../db/destinations.ts'
 import { findRepository } from '../../db/repositories.ts'
 import { getPolicy } from '../../db/policies.ts'
 import type { Destination } from '../../db/schema.ts'
-import { listDir, listSnapshots, streamTar, type Snapshot } from '../../engine/snapshots.ts'
+import { listDir, listSnapshots, openTar, type Snapshot } from '../../engine/snapshots.ts'
 import { plainReason } from '../../engine/failure.ts'
 import { ApiError, unreadable } from './errors.ts'
 import { type ApiCtx, type ApiEnv, auditApi, optionalId, requireBackupToken } from './context.ts'
@@ -172,23 +172,9 @@ snapshotRoutes.get('/:id/download', async (c) => {
   const dest = downloadDestination(c)
   const snapshot = await findSnapshot(c, dest, id)
   await checkPath(c, dest, snapshot, path)
-  const out = new PassThrough()
-  const abort = new AbortController()
-  out.on('close', () => abort.abort())
+  let out: Readable
   try {
-    await new Promise<void>((resolve, reject) => {
-      const sink = (tar: Readable) => {
-        tar.once('data', () => resolve())
-        tar.pipe(out)
-      }
-      streamTar(engineDeps(c), tenant, dest, snapshot.id, path, sink, abort.signal).then(
-        resolve,
-        (err) => {
-          reject(err)
-          out.destroy(err)
-        },
-      )
-    })
+    out = await openTar(engineDeps(c), tenant, dest, snapshot.id, path)
   } catch (err) {
     throw unreadable(err)
   }

@@ -10,12 +10,19 @@ import { startRunner } from './runner/runner.ts'
 import { startScheduler } from './runner/scheduler.ts'
 import { jobHandlers } from './runner/handlers.ts'
 import { startSender } from './notify/sender.ts'
+import { raiseGaveUp } from './notify/backup-result.ts'
 
 /** The shared runner, scheduler and notice sender; `wake` makes the runner poll now. */
 async function startWorkers(db: Db, config: Config) {
   const problem = resticProblem(await resticVersion())
   if (problem) console.error(`WARNING: ${problem}`)
-  const runner = startRunner({ db, handlers: jobHandlers({ db, config, drivers }), concurrency: config.concurrency, leaseMs: config.leaseMs })
+  const runner = startRunner({
+    db,
+    handlers: jobHandlers({ db, config, drivers }),
+    concurrency: config.concurrency,
+    leaseMs: config.leaseMs,
+    onGaveUp: (job) => raiseGaveUp({ db, config }, job),
+  })
   const scheduler = startScheduler(db, { onEnqueue: () => runner.wake(), notices: { db, config }, housekeeping: { auditDays: config.auditDays } })
   const sender = startSender({ db, config })
   if (!config.smtp) console.error('E-mail notices are off: set SMTP_HOST (and SMTP_PORT, SMTP_FROM…) to send them.')

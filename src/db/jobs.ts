@@ -92,14 +92,14 @@ function interruptRuns(db: Db, jobIds: number[], now: Date) {
 /**
  * Running jobs whose lease expired before `now` go back to the queue, attempts kept; a job that
  * has used all its attempts this way fails instead, so a job that kills its runner every time
- * does not loop forever.
+ * does not loop forever. Returns the jobs that failed so.
  */
-function expireLeases(db: Db, now: Date) {
+function expireLeases(db: Db, now: Date): Job[] {
   const exhausted = db
     .update(jobs)
     .set({ status: 'failed', leaseOwner: null, leaseExpiresAt: null, lastError: GAVE_UP })
     .where(and(eq(jobs.status, 'running'), lt(jobs.leaseExpiresAt, now), sql`${jobs.attempts} >= ${jobs.maxAttempts}`))
-    .returning({ id: jobs.id })
+    .returning()
     .all()
   interruptRuns(
     db,
@@ -117,6 +117,7 @@ function expireLeases(db: Db, now: Date) {
     expired.map((j) => j.id),
     now,
   )
+  return exhausted
 }
 
 // Fair between tenants: the tenant whose latest claimed/finished job is oldest goes first.
@@ -134,10 +135,19 @@ const PICK = `
  * transaction, so concurrent runner processes never get the same job. First returns expired
  * leases to the queue (their running runs rows become 'interrupted'). Never picks a job of a
  * disabled tenant or of a tenant that already has a running job. Increments `attempts`.
+ * `onGaveUp` hears of each job failed because its last attempt died with its runner, after
+ * the commit (nobody else would ever report it).
  */
-export function claimJob(db: Db, owner: string, leaseMs: number, now = new Date()): Job | null {
-  return immediate(db, () => {
-    expireLeases(db, now)
+export function claimJob(
+  db: Db,
+  owner: string,
+  leaseMs: number,
+  now = new Date(),
+  onGaveUp?: (job: Job) => void,
+): Job | null {
+  let gaveUp: Job[] = []
+  const claimed = immediate(db, () => {
+    gaveUp = expireLeases(db, now)
     const picked = db.$client.prepare(PICK).get(now.getTime()) as { id: number } | undefined
     if (!picked) return null
     const job = db
@@ -154,6 +164,8 @@ export function claimJob(db: Db, owner: string, leaseMs: number, now = new Date(
       .get()
     return job ?? null
   })
+  for (const job of gaveUp) onGaveUp?.(job)
+  return claimed
 }
 
 const ours = (jobId: number, owner: string) =>

@@ -1,6 +1,7 @@
 import { and, desc, eq, inArray, isNull, lt, ne, or } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
-import { runs } from '../db/schema.ts'
+import { policies, runs, type Job } from '../db/schema.ts'
+import { latestRunOfJob } from '../db/runs.ts'
 import { notify, type NotifyDeps } from './notify.ts'
 
 export type BackupResult = {
@@ -58,5 +59,31 @@ export function raiseBackupResult(deps: NotifyDeps, r: BackupResult): void {
     }
   } catch (err) {
     console.error(`notify: the result of run ${r.runId} was not queued:`, err)
+  }
+}
+
+/**
+ * Tells of a job that failed for good because its last attempt died with its runner: a backup
+ * as 'backup.failed', a test restore or data check as 'verify.failed', on its interrupted run.
+ */
+export function raiseGaveUp(deps: NotifyDeps, job: Job): void {
+  try {
+    const policyId = Number((job.payload as { policyId?: unknown }).policyId) || null
+    const run = latestRunOfJob(deps.db, job.tenantId, job.id)
+    if (!policyId || !run || (job.kind !== 'backup' && job.kind !== 'verify')) return
+    const policy = deps.db
+      .select({ name: policies.name })
+      .from(policies)
+      .where(eq(policies.id, policyId))
+      .get()
+    const event = {
+      tenantId: job.tenantId,
+      runId: run.id,
+      policy: policy?.name ?? `#${policyId}`,
+      reason: job.lastError ?? 'The runner stopped during every attempt.',
+    }
+    notify(deps, { type: job.kind === 'backup' ? 'backup.failed' : 'verify.failed', ...event })
+  } catch (err) {
+    console.error(`notify: job ${job.id} gave up unreported:`, err)
   }
 }

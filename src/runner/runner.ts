@@ -39,6 +39,8 @@ export type RunnerOptions = {
   stopTimeoutMs?: number
   /** Errors that must not kill the loop (database busy, handler bugs); default console.error. */
   onError?: (err: unknown, job?: Job) => void
+  /** A job failed for good because its last attempt died with its runner (see claimJob). */
+  onGaveUp?: (job: Job) => void
 }
 
 export type Runner = {
@@ -98,7 +100,7 @@ export function startRunner(opts: RunnerOptions): Runner {
       if (getRunnerSetting(db, 'paused') !== '1') {
         const max = limit()
         while (!stopped && active.size < max) {
-          const job = claimJob(db, owner, leaseMs)
+          const job = claimJob(db, owner, leaseMs, new Date(), opts.onGaveUp)
           if (!job) break
           launch(job)
         }

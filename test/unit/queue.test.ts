@@ -137,7 +137,12 @@ describe('claim', () => {
       .values({ tenantId: t, jobId: j.id, kind: 'backup', trigger: 'manual', status: 'running' })
       .returning()
       .get()
-    expect(claimJob(db, 'w', 10_000, at(22))).toBeNull()
+    const gaveUp: number[] = []
+    expect(claimJob(db, 'w', 10_000, at(22), (g) => gaveUp.push(g.id))).toBeNull()
+    // Told once, so the runner can report a failure nobody else would.
+    expect(gaveUp).toEqual([j.id])
+    expect(claimJob(db, 'w', 10_000, at(33), (g) => gaveUp.push(g.id))).toBeNull()
+    expect(gaveUp).toEqual([j.id])
     const final = db.select().from(jobs).where(eq(jobs.id, j.id)).get()!
     expect(final).toMatchObject({ status: 'failed', attempts: 2 })
     expect(final.lastError).toMatch(/stopped during every attempt/)

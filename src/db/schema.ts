@@ -294,9 +294,69 @@ export const repositories = sqliteTable(
     storedBytes: integer('stored_bytes'),
     snapshotCount: integer('snapshot_count'),
     statsAt: integer('stats_at', { mode: 'timestamp_ms' }),
+    /** Last full sync of the snapshot catalog with `restic snapshots`. */
+    snapshotsSyncedAt: integer('snapshots_synced_at', { mode: 'timestamp_ms' }),
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex('repositories_destination').on(t.destinationId)],
+)
+
+/**
+ * The panel's catalog of each repository's snapshots, so pages and `latest` never wait on restic.
+ * The runner records what it makes and forgets; a sync with `restic snapshots` fills in the rest.
+ */
+export const snapshots = sqliteTable(
+  'snapshots',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    destinationId: integer('destination_id')
+      .notNull()
+      .references(() => destinations.id, { onDelete: 'cascade' }),
+    /** restic's full snapshot id (64 hex). */
+    snapshotId: text('snapshot_id').notNull(),
+    time: integer('time', { mode: 'timestamp_ms' }).notNull(),
+    tags: text('tags', { mode: 'json' }).notNull().$type<string[]>(),
+    paths: text('paths', { mode: 'json' }).notNull().$type<string[]>(),
+    /** 'policy': a backup of a policy; 'safety': taken before a restore in place; 'other'. */
+    kind: text('kind', { enum: ['policy', 'safety', 'other'] }).notNull(),
+    policyId: integer('policy_id'),
+    /** Every stage that fed it succeeded (all dumps, no unreadable file): `latest` picks only these. */
+    complete: integer('complete', { mode: 'boolean' }).notNull(),
+    /** `<engine>-<name>` of each database whose good dump the snapshot holds. */
+    databases: text('databases', { mode: 'json' }).notNull().$type<string[]>(),
+    /** Bytes of the files it holds (restic's total processed), when known. */
+    bytes: integer('bytes'),
+    files: integer('files'),
+    runId: integer('run_id'),
+    /** When the file index (snapshot_files) was built, and last used (oldest indexes are dropped). */
+    indexedAt: integer('indexed_at', { mode: 'timestamp_ms' }),
+    indexUsedAt: integer('index_used_at', { mode: 'timestamp_ms' }),
+  },
+  (t) => [
+    uniqueIndex('snapshots_dest_snapshot').on(t.destinationId, t.snapshotId),
+    index('snapshots_tenant_time_idx').on(t.tenantId, t.time),
+  ],
+)
+
+/** One row per node of an indexed snapshot (`restic ls --json`), for browsing and search. */
+export const snapshotFiles = sqliteTable(
+  'snapshot_files',
+  {
+    snapshotRowId: integer('snapshot_row_id')
+      .notNull()
+      .references(() => snapshots.id, { onDelete: 'cascade' }),
+    parent: text('parent').notNull(),
+    name: text('name').notNull(),
+    type: text('type', { enum: ['dir', 'file', 'symlink', 'other'] }).notNull(),
+    size: integer('size').notNull(),
+    mtime: integer('mtime', { mode: 'timestamp_ms' }),
+    /** The name was not valid UTF-8: restic printed U+FFFD for its bytes. */
+    lossy: integer('lossy', { mode: 'boolean' }).notNull().default(false),
+  },
+  (t) => [primaryKey({ columns: [t.snapshotRowId, t.parent, t.name] })],
 )
 
 /** Scheduler bookkeeping per policy: the last slot turned into a job, and missed slots. */
@@ -473,3 +533,5 @@ export type Verification = typeof verifications.$inferSelect
 export type ApiKey = typeof apiKeys.$inferSelect
 export type AuditEntry = typeof auditLog.$inferSelect
 export type Notification = typeof notifications.$inferSelect
+export type SnapshotRow = typeof snapshots.$inferSelect
+export type SnapshotFile = typeof snapshotFiles.$inferSelect

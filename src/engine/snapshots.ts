@@ -5,13 +5,38 @@ import { StorageError } from '../drivers/types.ts'
 import { runAsFor, tenantWorkDir } from './isolation.ts'
 import { openRepository, type EngineDeps, type OpenRepo } from './context.ts'
 import { resticJson, runRestic } from './restic.ts'
+import type { SnapshotRow } from '../db/schema.ts'
+import { NotFoundError } from '../errors.ts'
+import {
+  catalogOf,
+  catalogSyncedAt,
+  childrenOf,
+  dropOldIndexes,
+  getCatalogSnapshot,
+  saveIndex,
+  setDatabases,
+  syncCatalog,
+  touchIndex,
+  type IndexedNode,
+} from '../db/snapshots.ts'
 
+/** A snapshot in the panel's catalog, as pages, the API and the CLI show it. */
 export type Snapshot = {
   id: string
   shortId: string
   time: string
   paths: string[]
   tags: string[]
+  kind: SnapshotRow['kind']
+  policyId: number | null
+  /** Every stage that fed it succeeded: only these can be `latest`. */
+  complete: boolean
+  /** `<engine>-<name>` of each database whose good dump it holds. */
+  databases: string[]
+  bytes: number | null
+  files: number | null
+  /** The catalog row (for the file index). */
+  rowId: number
 }
 export type TreeNode = {
   name: string
@@ -19,13 +44,35 @@ export type TreeNode = {
   type: 'dir' | 'file' | 'symlink' | 'other'
   size: number
   mtime: string
+  /** The name is not valid UTF-8 (shown with U+FFFD); restored by pattern. */
+  lossy?: boolean
 }
 
 const SNAPSHOT_ID = /^[0-9a-f]{8,64}$/
 
+/** How old a catalog may be before a page syncs it with restic again. */
+export const CATALOG_MAX_AGE_MS = 3600_000
+
 export function checkSnapshotId(id: string): string {
   if (!SNAPSHOT_ID.test(id)) throw new StorageError('NotFound', 'No such snapshot.')
   return id
+}
+
+export function toSnapshot(r: SnapshotRow): Snapshot {
+  return {
+    id: r.snapshotId,
+    shortId: r.snapshotId.slice(0, 8),
+    time: r.time.toISOString(),
+    paths: r.paths,
+    tags: r.tags,
+    kind: r.kind,
+    policyId: r.policyId,
+    complete: r.complete,
+    databases: r.databases,
+    bytes: r.bytes,
+    files: r.files,
+    rowId: r.id,
+  }
 }
 
 /** Runs `fn` with the tenant's repository on `dest` open behind a bridge, as the tenant. */
@@ -46,55 +93,155 @@ export async function withRepository<T>(
   }
 }
 
-/** Snapshots on a destination, newest first; [] when nothing was ever backed up there. */
+/** Lists the repository with restic and brings the panel's catalog in line with it. */
+export async function syncSnapshots(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+  repo: OpenRepo,
+): Promise<void> {
+  const raw = await resticJson<any>(['snapshots'], repo.env)
+  const listed = raw.map((s) => ({
+    id: String(s.id),
+    time: String(s.time),
+    tags: s.tags ?? [],
+    paths: s.paths ?? [],
+  }))
+  syncCatalog(deps.db, tenant.id, dest.id, repo.repositoryId, listed)
+}
+
+/**
+ * Snapshots on a destination, newest first, fresh from restic (the catalog is synced on the
+ * way); [] when nothing was ever backed up there. Pages use `catalogSnapshots` instead.
+ */
 export async function listSnapshots(
   deps: EngineDeps,
   tenant: Tenant,
   dest: Destination,
 ): Promise<Snapshot[]> {
   if (!findRepository(deps.db, tenant.id, dest.id)?.initializedAt) return []
-  const raw = await withRepository(deps, tenant, dest, (repo) =>
-    resticJson<any>(['snapshots'], repo.env),
-  )
-  return raw
-    .map((s) => ({
-      id: s.id,
-      shortId: s.short_id,
-      time: s.time,
-      paths: s.paths ?? [],
-      tags: s.tags ?? [],
-    }))
-    .sort((a, b) => b.time.localeCompare(a.time))
+  await withRepository(deps, tenant, dest, (repo) => syncSnapshots(deps, tenant, dest, repo))
+  return catalogOf(deps.db, tenant.id, dest.id).map(toSnapshot)
 }
 
-/** The direct children of `dir` in a snapshot (lazy tree browsing). */
+/**
+ * Snapshots on a destination from the panel's catalog, newest first: restic is asked only when
+ * the catalog was never synced or is older than `maxAgeMs` (the runner records what it makes).
+ */
+export async function catalogSnapshots(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+  maxAgeMs = CATALOG_MAX_AGE_MS,
+): Promise<Snapshot[]> {
+  const repo = findRepository(deps.db, tenant.id, dest.id)
+  if (!repo?.initializedAt) return []
+  const synced = catalogSyncedAt(deps.db, repo.id)
+  if (!synced || Date.now() - synced.getTime() > maxAgeMs) return listSnapshots(deps, tenant, dest)
+  return catalogOf(deps.db, tenant.id, dest.id).map(toSnapshot)
+}
+
+/** One snapshot by full id (from the catalog, synced when the id is not known yet); NotFound otherwise. */
+export async function findSnapshot(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+  id: string,
+): Promise<Snapshot> {
+  const known = (await catalogSnapshots(deps, tenant, dest)).find((s) => s.id === id)
+  if (known) return known
+  const fresh = (await listSnapshots(deps, tenant, dest)).find((s) => s.id === id)
+  if (!fresh) throw new NotFoundError('That snapshot')
+  return fresh
+}
+
+/**
+ * Builds the file index of a snapshot once (one `restic ls --json`), so browsing and search
+ * never run restic again. Old snapshots without `db:` tags learn their dumps from it.
+ */
+export async function ensureIndex(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+  snap: Snapshot,
+): Promise<void> {
+  const row = getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id)
+  if (row.indexedAt) {
+    if (!row.indexUsedAt || Date.now() - row.indexUsedAt.getTime() > 60_000)
+      touchIndex(deps.db, row.id)
+    return
+  }
+  const nodes: IndexedNode[] = []
+  let files = 0
+  let bytes = 0
+  const dumps: string[] = []
+  await withRepository(deps, tenant, dest, (repo) =>
+    runRestic(['ls', '--json', snap.id], repo.env, {
+      onJson: (m) => {
+        if (m?.struct_type !== 'node' || typeof m.path !== 'string') return
+        const path = String(m.path)
+        const i = path.lastIndexOf('/')
+        const parent = i <= 0 ? '/' : path.slice(0, i)
+        const name = path.slice(i + 1)
+        const type = kind(m.type)
+        if (type === 'file') {
+          files++
+          bytes += Number(m.size ?? 0)
+        }
+        const dump = name.match(/^(mariadb|postgresql)-(.+)\.sql$/)
+        if (dump && type === 'file' && parent.endsWith('/dumps') && snap.paths.includes(parent))
+          dumps.push(`${dump[1]}-${dump[2]}`)
+        nodes.push({
+          parent,
+          name,
+          type,
+          size: Number(m.size ?? 0),
+          mtime: m.mtime ? new Date(m.mtime) : null,
+          lossy: name.includes('\uFFFD'),
+        })
+      },
+    }),
+  )
+  saveIndex(deps.db, row.id, nodes, { files, bytes })
+  if (!row.databases.length && dumps.length && row.kind !== 'other')
+    setDatabases(deps.db, row.id, dumps)
+  dropOldIndexes(deps.db, tenant.id)
+}
+
+/** The direct children of `dir` in a snapshot, from its file index (built on first use). */
 export async function listDir(
   deps: EngineDeps,
   tenant: Tenant,
   dest: Destination,
-  snapshot: string,
+  snapshot: string | Snapshot,
   dir: string,
 ): Promise<TreeNode[]> {
-  checkSnapshotId(snapshot)
-  // An absolute path cannot be taken for an option, and restic ls reads `--` as a filter.
+  const snap =
+    typeof snapshot === 'string'
+      ? await findSnapshot(deps, tenant, dest, checkSnapshotId(snapshot))
+      : snapshot
   if (!dir.startsWith('/')) throw new StorageError('NotFound', 'No such folder in the snapshot.')
-  const nodes = await withRepository(deps, tenant, dest, (repo) =>
-    resticJson<any>(['ls', snapshot, dir], repo.env),
-  )
+  await ensureIndex(deps, tenant, dest, snap)
   const base = dir.replace(/\/+$/, '') || '/'
-  return nodes
-    .filter((n) => n.struct_type === 'node' && n.path !== base && parentOf(n.path) === base)
-    .map((n) => ({
-      name: n.name,
-      path: n.path,
-      type: kind(n.type),
-      size: n.size ?? 0,
-      mtime: n.mtime,
-    }))
-    .sort(
-      (a, b) =>
-        (a.type === 'dir' ? 0 : 1) - (b.type === 'dir' ? 0 : 1) || a.name.localeCompare(b.name),
-    )
+  return childrenOf(deps.db, snap.rowId, base).map((n) => toNode(n))
+}
+
+export function toNode(n: {
+  parent: string
+  name: string
+  type: TreeNode['type']
+  size: number
+  mtime: Date | null
+  lossy: boolean
+}): TreeNode {
+  return {
+    name: n.name,
+    path: n.parent === '/' ? `/${n.name}` : `${n.parent}/${n.name}`,
+    type: n.type,
+    size: n.size,
+    mtime: n.mtime ? n.mtime.toISOString() : '',
+    lossy: n.lossy,
+  }
 }
 
 function parentOf(path: string): string {

@@ -1,0 +1,329 @@
+import { and, asc, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
+import type { Db } from './client.ts'
+import {
+  repositories,
+  runStages,
+  runs,
+  snapshotFiles,
+  snapshots,
+  type SnapshotRow,
+} from './schema.ts'
+import { NotFoundError } from '../errors.ts'
+
+/** A snapshot as restic lists it (`restic snapshots --json`). */
+export type ListedSnapshot = { id: string; time: string; tags: string[]; paths: string[] }
+
+/** Tag that marks a snapshot taken before a restore in place. */
+export const SAFETY_TAG = 'safety'
+/** Tag for a policy snapshot that lacks something it should hold (a dump failed). */
+export const INCOMPLETE_TAG = 'incomplete'
+
+/** `db:<engine>-<name>`: the snapshot holds a good dump of that database. */
+export const dbTag = (engine: string, name: string) => `db:${engine}-${name}`
+
+/** What the tags say: kind, policy, databases with a good dump, and whether something is missing. */
+export function factsOf(tags: string[]) {
+  const policy = tags.find((t) => t.startsWith('policy:'))
+  const kind: SnapshotRow['kind'] = tags.includes(SAFETY_TAG)
+    ? 'safety'
+    : policy
+      ? 'policy'
+      : 'other'
+  return {
+    kind,
+    policyId: policy ? Number(policy.slice(7)) || null : null,
+    databases: tags.filter((t) => t.startsWith('db:')).map((t) => t.slice(3)),
+    incomplete: tags.includes(INCOMPLETE_TAG),
+  }
+}
+
+/** Records a snapshot the runner just made (or updates it). */
+export function recordSnapshot(
+  db: Db,
+  tenantId: number,
+  destinationId: number,
+  s: ListedSnapshot & {
+    complete: boolean
+    bytes?: number | null
+    files?: number | null
+    runId?: number | null
+  },
+): SnapshotRow {
+  const f = factsOf(s.tags)
+  const values = {
+    tenantId,
+    destinationId,
+    snapshotId: s.id,
+    time: new Date(s.time),
+    tags: s.tags,
+    paths: s.paths,
+    kind: f.kind,
+    policyId: f.policyId,
+    complete: s.complete && f.kind !== 'safety',
+    databases: f.databases,
+    bytes: s.bytes ?? null,
+    files: s.files ?? null,
+    runId: s.runId ?? null,
+  }
+  return db
+    .insert(snapshots)
+    .values(values)
+    .onConflictDoUpdate({ target: [snapshots.destinationId, snapshots.snapshotId], set: values })
+    .returning()
+    .get()
+}
+
+/** Drops forgotten snapshots (and their file index) from the catalog. */
+export function removeSnapshots(
+  db: Db,
+  tenantId: number,
+  destinationId: number,
+  ids: string[],
+): void {
+  if (!ids.length) return
+  db.delete(snapshots)
+    .where(
+      and(
+        eq(snapshots.tenantId, tenantId),
+        eq(snapshots.destinationId, destinationId),
+        inArray(snapshots.snapshotId, ids),
+      ),
+    )
+    .run()
+}
+
+/** True when a run recorded this snapshot's stage as partial (some files were unreadable). */
+function recordedPartial(db: Db, tenantId: number, snapshotId: string): boolean {
+  const row = db
+    .select({ status: runStages.status })
+    .from(runStages)
+    .innerJoin(runs, eq(runs.id, runStages.runId))
+    .where(and(eq(runs.tenantId, tenantId), eq(runStages.snapshotId, snapshotId)))
+    .get()
+  return row?.status === 'partial'
+}
+
+/**
+ * Makes the catalog of one repository match what restic listed: new snapshots are added (complete
+ * unless their tags or the run history say otherwise), vanished ones dropped, known ones keep what
+ * the runner recorded (size, completeness, file index).
+ */
+export function syncCatalog(
+  db: Db,
+  tenantId: number,
+  destinationId: number,
+  repositoryId: number,
+  listed: ListedSnapshot[],
+): void {
+  db.transaction((tx) => {
+    const known = new Map(
+      tx
+        .select()
+        .from(snapshots)
+        .where(and(eq(snapshots.tenantId, tenantId), eq(snapshots.destinationId, destinationId)))
+        .all()
+        .map((r) => [r.snapshotId, r]),
+    )
+    const seen = new Set<string>()
+    for (const s of listed) {
+      seen.add(s.id)
+      const row = known.get(s.id)
+      if (row) {
+        if (row.time.getTime() !== new Date(s.time).getTime()) {
+          tx.update(snapshots)
+            .set({ time: new Date(s.time) })
+            .where(eq(snapshots.id, row.id))
+            .run()
+        }
+        continue
+      }
+      const f = factsOf(s.tags)
+      const complete = f.kind === 'policy' && !f.incomplete && !recordedPartial(db, tenantId, s.id)
+      recordSnapshot(db, tenantId, destinationId, { ...s, complete })
+    }
+    const gone = [...known.keys()].filter((id) => !seen.has(id))
+    removeSnapshots(db, tenantId, destinationId, gone)
+    tx.update(repositories)
+      .set({ snapshotsSyncedAt: new Date() })
+      .where(eq(repositories.id, repositoryId))
+      .run()
+  })
+}
+
+/** The catalog of one destination (or all of the tenant's), newest first. */
+export function catalogOf(db: Db, tenantId: number, destinationId?: number): SnapshotRow[] {
+  const where =
+    destinationId === undefined
+      ? eq(snapshots.tenantId, tenantId)
+      : and(eq(snapshots.tenantId, tenantId), eq(snapshots.destinationId, destinationId))
+  return db
+    .select()
+    .from(snapshots)
+    .where(where)
+    .orderBy(desc(snapshots.time), desc(snapshots.id))
+    .all()
+}
+
+/** One snapshot of the tenant on a destination by its full id; NotFoundError otherwise. */
+export function getCatalogSnapshot(
+  db: Db,
+  tenantId: number,
+  destinationId: number,
+  snapshotId: string,
+): SnapshotRow {
+  const row = db
+    .select()
+    .from(snapshots)
+    .where(
+      and(
+        eq(snapshots.tenantId, tenantId),
+        eq(snapshots.destinationId, destinationId),
+        eq(snapshots.snapshotId, snapshotId),
+      ),
+    )
+    .get()
+  if (!row) throw new NotFoundError('That snapshot')
+  return row
+}
+
+/**
+ * What `latest` means everywhere: the newest complete policy snapshot (never a safety snapshot,
+ * never one with a failed dump or unreadable files), optionally of one policy, optionally holding
+ * a good dump of `database` (`<engine>-<name>`). `rows` newest first.
+ */
+export function latestComplete<
+  T extends Pick<SnapshotRow, 'kind' | 'complete' | 'policyId' | 'databases'>,
+>(rows: T[], opts: { policyId?: number; database?: string } = {}): T | undefined {
+  return rows.find(
+    (r) =>
+      r.kind === 'policy' &&
+      (opts.database ? r.databases.includes(opts.database) : r.complete) &&
+      (opts.policyId === undefined || r.policyId === opts.policyId),
+  )
+}
+
+/** When the catalog of a repository was last synced with restic (null: never). */
+export function catalogSyncedAt(db: Db, repositoryId: number): Date | null {
+  return (
+    db
+      .select({ at: repositories.snapshotsSyncedAt })
+      .from(repositories)
+      .where(eq(repositories.id, repositoryId))
+      .get()?.at ?? null
+  )
+}
+
+// ---- the file index of a snapshot ----
+
+export type IndexedNode = {
+  parent: string
+  name: string
+  type: 'dir' | 'file' | 'symlink' | 'other'
+  size: number
+  mtime: Date | null
+  lossy: boolean
+}
+
+/** Replaces the file index of a snapshot row, in one transaction. */
+export function saveIndex(
+  db: Db,
+  rowId: number,
+  nodes: Iterable<IndexedNode>,
+  totals: { files: number; bytes: number },
+): void {
+  db.transaction((tx) => {
+    tx.delete(snapshotFiles).where(eq(snapshotFiles.snapshotRowId, rowId)).run()
+    let batch: (typeof snapshotFiles.$inferInsert)[] = []
+    const flush = () => {
+      if (batch.length) tx.insert(snapshotFiles).values(batch).onConflictDoNothing().run()
+      batch = []
+    }
+    for (const n of nodes) {
+      batch.push({ snapshotRowId: rowId, ...n })
+      if (batch.length >= 500) flush()
+    }
+    flush()
+    const now = new Date()
+    tx.update(snapshots)
+      .set({
+        indexedAt: now,
+        indexUsedAt: now,
+        files: totals.files,
+        bytes: sql`coalesce(${snapshots.bytes}, ${totals.bytes})`,
+      })
+      .where(eq(snapshots.id, rowId))
+      .run()
+  })
+}
+
+/** The direct children of `parent` in an indexed snapshot: folders first, then by name. */
+export function childrenOf(db: Db, rowId: number, parent: string) {
+  return db
+    .select()
+    .from(snapshotFiles)
+    .where(and(eq(snapshotFiles.snapshotRowId, rowId), eq(snapshotFiles.parent, parent)))
+    .orderBy(sql`${snapshotFiles.type} <> 'dir'`, asc(snapshotFiles.name))
+    .all()
+}
+
+/** One node of an indexed snapshot by its full path, or undefined. */
+export function nodeAt(db: Db, rowId: number, path: string) {
+  const i = path.lastIndexOf('/')
+  const parent = i <= 0 ? '/' : path.slice(0, i)
+  return db
+    .select()
+    .from(snapshotFiles)
+    .where(
+      and(
+        eq(snapshotFiles.snapshotRowId, rowId),
+        eq(snapshotFiles.parent, parent),
+        eq(snapshotFiles.name, path.slice(i + 1)),
+      ),
+    )
+    .get()
+}
+
+/** Nodes whose name contains `q` (case-insensitive for ASCII), at most `limit`. */
+export function searchIndex(db: Db, rowId: number, q: string, limit = 200) {
+  const pattern = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+  return db
+    .select()
+    .from(snapshotFiles)
+    .where(
+      and(
+        eq(snapshotFiles.snapshotRowId, rowId),
+        sql`${snapshotFiles.name} LIKE ${pattern} ESCAPE '\\'`,
+      ),
+    )
+    .orderBy(asc(snapshotFiles.parent), asc(snapshotFiles.name))
+    .limit(limit)
+    .all()
+}
+
+/** Records which databases' dumps a snapshot holds (learnt from its file index). */
+export function setDatabases(db: Db, rowId: number, databases: string[]): void {
+  db.update(snapshots).set({ databases }).where(eq(snapshots.id, rowId)).run()
+}
+
+export function touchIndex(db: Db, rowId: number): void {
+  db.update(snapshots).set({ indexUsedAt: new Date() }).where(eq(snapshots.id, rowId)).run()
+}
+
+/** Keeps the file index of the `keep` most recently used snapshots per tenant; drops the rest. */
+export function dropOldIndexes(db: Db, tenantId: number, keep = 6): void {
+  const rows = db
+    .select({ id: snapshots.id })
+    .from(snapshots)
+    .where(and(eq(snapshots.tenantId, tenantId), isNotNull(snapshots.indexedAt)))
+    .orderBy(desc(snapshots.indexUsedAt))
+    .all()
+  const old = rows.slice(keep).map((r) => r.id)
+  if (!old.length) return
+  db.transaction((tx) => {
+    tx.delete(snapshotFiles).where(inArray(snapshotFiles.snapshotRowId, old)).run()
+    tx.update(snapshots)
+      .set({ indexedAt: null, indexUsedAt: null })
+      .where(inArray(snapshots.id, old))
+      .run()
+  })
+}

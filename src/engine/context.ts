@@ -102,6 +102,7 @@ export async function openRepository(
     cacheDir: join(work, 'cache'),
     runAs: who,
     signal: abort.signal,
+    timezone: tenant.timezone,
   }
   try {
     const exists = await raw.stat('config').then(

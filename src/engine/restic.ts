@@ -26,6 +26,8 @@ export type ResticEnv = {
   cacheDir: string
   runAs: RunAs
   signal?: AbortSignal
+  /** The tenant's IANA time zone: restic's days, weeks and months (retention) are theirs. */
+  timezone?: string
 }
 
 function environment(env: ResticEnv): NodeJS.ProcessEnv {
@@ -36,6 +38,7 @@ function environment(env: ResticEnv): NodeJS.ProcessEnv {
     RESTIC_PASSWORD: env.password,
     RESTIC_CACHE_DIR: env.cacheDir,
     RESTIC_PROGRESS_FPS: '2',
+    TZ: env.timezone || 'UTC',
   }
 }
 

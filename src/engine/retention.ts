@@ -5,6 +5,7 @@ import { markPruned, pruneDue, setRepositoryStats } from '../db/repositories.ts'
 import type { EngineDeps, OpenRepo } from './context.ts'
 import { runRestic } from './restic.ts'
 import { plainReason } from './failure.ts'
+import { catalogOf, removeSnapshots } from '../db/snapshots.ts'
 
 /** What retention works on: one policy's snapshots in one destination's repository, for a run. */
 export type Scope = {
@@ -22,17 +23,40 @@ export function skipRetention(deps: EngineDeps, t: Scope, why: string) {
   })
 }
 
+/** Safety snapshots (taken before a restore in place) are kept this many days, then forgotten. */
+export const SAFETY_KEEP_DAYS = 14
+
+type Listed = { id: string; time: string; tags?: string[] | null }
+
 /**
- * `forget` for this policy's snapshots only (restic always keeps the newest), then `prune` to
- * reclaim the space, at most once a day per repository: pruning rereads the index and costs
- * more than a no-change backup, and forgotten snapshots are already gone from listings.
- * `pruneNow` prunes whatever the date (a tenant over its storage limit needs the space back).
+ * Which of `remove` must stay anyway: for each of the policy's databases, the newest snapshot
+ * (among `all`) that holds a good dump of it, so a database whose dump fails for weeks keeps its
+ * last copy whatever the retention settings say.
+ */
+export function protectedSnapshots(all: Listed[], databases: string[]): Set<string> {
+  const keep = new Set<string>()
+  const newestFirst = [...all].sort((a, b) => b.time.localeCompare(a.time))
+  for (const name of databases) {
+    const newest = newestFirst.find((s) => (s.tags ?? []).includes(`db:${name}`))
+    if (newest) keep.add(newest.id)
+  }
+  return keep
+}
+
+/**
+ * Retention for one policy in one repository: restic computes what the policy's keep rules
+ * (in the tenant's time zone) would forget, the panel takes out the newest snapshot holding each
+ * of the policy's database dumps, adds safety snapshots older than SAFETY_KEEP_DAYS, and forgets
+ * exactly those. Then `prune` reclaims the space, at most once a day per repository (pruning
+ * rereads the index and costs more than a no-change backup); `pruneNow` prunes whatever the
+ * date (a tenant over its storage limit needs the space back). Callers run it only after a run
+ * whose every stage succeeded.
  */
 export async function retention(
   deps: EngineDeps,
   t: Scope,
   repo: OpenRepo,
-  opts: { pruneNow?: boolean } = {},
+  opts: { pruneNow?: boolean; now?: number } = {},
 ) {
   const stage = startStage(deps.db, t.runId, 'retention', t.dest.id)
   const p = t.policy
@@ -46,38 +70,61 @@ export async function retention(
     .filter(([, n]) => Number(n) > 0)
     .flatMap(([flag, n]) => [String(flag), String(n)])
   try {
-    let removed = 0
-    const forget = () =>
+    const all: Listed[] = []
+    const wouldGo: Listed[] = []
+    const plan = () =>
       runRestic(
-        ['forget', '--json', '--tag', `policy:${p.id}`, '--group-by', '', ...keep],
+        ['forget', '--dry-run', '--json', '--tag', `policy:${p.id}`, '--group-by', '', ...keep],
         repo.env,
         {
           onJson: (m) => {
-            for (const group of Array.isArray(m) ? m : [m]) removed += (group?.remove ?? []).length
+            for (const group of Array.isArray(m) ? m : [m]) {
+              all.push(...(group?.keep ?? []), ...(group?.remove ?? []))
+              wouldGo.push(...(group?.remove ?? []))
+            }
           },
         },
       )
-    await forget().catch(async (err) => {
-      // A run cut off with its destination gone leaves a lock restic proves stale but keeps:
-      // `unlock` (stale locks only) and try once more.
-      if (!/unlock|locked/i.test(String(err?.message))) throw err
-      await runRestic(['unlock'], repo.env)
-      await forget()
-    })
+    await unlockingRetry(plan, repo)
+    const kept = protectedSnapshots(all, p.databases.map((d) => `${d.engine}-${d.name}`))
+    const policyIds = wouldGo.filter((s) => !kept.has(s.id)).map((s) => s.id)
+    const cutoff = (opts.now ?? Date.now()) - SAFETY_KEEP_DAYS * 86_400_000
+    const safetyIds = catalogOf(deps.db, t.dest.tenantId, t.dest.id)
+      .filter((r) => r.kind === 'safety' && r.time.getTime() < cutoff)
+      .map((r) => r.snapshotId)
+    const ids = [...policyIds, ...safetyIds]
+    if (ids.length) await unlockingRetry(() => runRestic(['forget', ...ids], repo.env), repo)
+    removeSnapshots(deps.db, t.dest.tenantId, t.dest.id, ids)
     let pruned = false
-    if (removed && (opts.pruneNow || pruneDue(deps.db, repo.repositoryId))) {
+    if (ids.length && (opts.pruneNow || pruneDue(deps.db, repo.repositoryId))) {
       await runRestic(['prune'], repo.env)
       markPruned(deps.db, repo.repositoryId)
       pruned = true
     }
-    const message = !removed
-      ? 'Nothing to remove.'
-      : `Removed ${removed} old snapshot(s); ${pruned ? 'their space was reclaimed.' : 'their space is reclaimed at the next daily prune.'}`
-    finishStage(deps.db, stage.id, 'success', { message })
+    const spared = wouldGo.length - policyIds.length
+    const parts = [
+      !ids.length
+        ? 'Nothing to remove.'
+        : `Removed ${ids.length} old snapshot(s)${safetyIds.length ? ` (${safetyIds.length} safety copies older than ${SAFETY_KEEP_DAYS} days)` : ''}; ${pruned ? 'their space was reclaimed.' : 'their space is reclaimed at the next daily prune.'}`,
+    ]
+    if (spared) parts.push(`Kept ${spared} older snapshot(s) because each holds the newest copy of a database.`)
+    finishStage(deps.db, stage.id, 'success', { message: parts.join(' ') })
   } catch (err) {
     finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
     throw err
   }
+}
+
+/**
+ * A run cut off with its destination gone leaves a lock restic proves stale but keeps: `unlock`
+ * (stale locks only) and try once more.
+ */
+async function unlockingRetry<T>(fn: () => Promise<T>, repo: OpenRepo): Promise<T> {
+  return fn().catch(async (err) => {
+    if (!/unlock|locked/i.test(String(err?.message))) throw err
+    await runRestic(['unlock'], repo.env)
+    return fn()
+  })
 }
 
 /**

@@ -129,12 +129,10 @@ export function syncCatalog(
       seen.add(s.id)
       const row = known.get(s.id)
       if (row) {
-        if (row.time.getTime() !== new Date(s.time).getTime()) {
-          tx.update(snapshots)
-            .set({ time: new Date(s.time) })
-            .where(eq(snapshots.id, row.id))
-            .run()
-        }
+        const time = new Date(s.time)
+        const same = row.time.getTime() === time.getTime() && String(row.paths) === String(s.paths)
+        if (!same)
+          tx.update(snapshots).set({ time, paths: s.paths }).where(eq(snapshots.id, row.id)).run()
         continue
       }
       const f = factsOf(s.tags)

@@ -4,6 +4,7 @@ import { readSecrets } from '../domain/destinations.ts'
 import { NotFoundError } from '../errors.ts'
 import type { EngineDeps } from './context.ts'
 import { guardPolicy, localRootOf } from '../db/settings.ts'
+import { catalogOf, latestComplete } from '../db/snapshots.ts'
 
 export type RecoveryKit = { repository: string; password: string; command: string; note: string }
 
@@ -26,6 +27,23 @@ export function recoveryKit(deps: EngineDeps, tenant: Tenant, dest: Destination)
   const command =
     `export RESTIC_REPOSITORY=${quote(location.repository)} RESTIC_PASSWORD=${quote(password)}` +
     Object.entries(location.env ?? {}).map(([k, v]) => ` ${k}=${quote(v)}`).join('') +
-    `\nrestic snapshots\nrestic restore latest --target ./restored`
+    `\nrestic snapshots\n${restoreLine(deps, tenant, dest)}`
   return { repository: location.repository, password, command, note: location.note ?? '' }
+}
+
+/**
+ * The restore line of the kit: the newest complete backup by id. Stock restic's `latest` is
+ * simply the newest snapshot, which may be a safety copy taken before a restore in place, so
+ * the kit names the snapshot the panel means by "latest" and says how to choose another.
+ */
+function restoreLine(deps: EngineDeps, tenant: Tenant, dest: Destination): string {
+  const newest = latestComplete(catalogOf(deps.db, tenant.id, dest.id))
+  if (!newest) {
+    return `# Choose a snapshot tagged policy:… from the list above (not one tagged safety):\nrestic restore <snapshot id> --target ./restored`
+  }
+  const when = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: tenant.timezone }).format(newest.time)
+  return (
+    `# Your newest complete backup (${when}, ${tenant.timezone}); restic's own "latest" may be a safety copy.\n` +
+    `restic restore ${newest.snapshotId.slice(0, 8)} --target ./restored`
+  )
 }

@@ -13,7 +13,9 @@ import { recordVerification } from '../db/verifications.ts'
 import { notify } from '../notify/notify.ts'
 import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
 import { openRepository, type EngineDeps, type OpenRepo } from './context.ts'
-import { resticJson, runRestic } from './restic.ts'
+import { runRestic } from './restic.ts'
+import { syncSnapshots } from './snapshots.ts'
+import { catalogOf, latestComplete } from '../db/snapshots.ts'
 import { makeSandbox, openFolders, removeLeftoverSandboxes, removeSandbox, statAs } from './sandbox.ts'
 import { compareSample, listSnapshot } from './snapshot-listing.ts'
 import { loadDumps, stageCursor } from './test-restore-dbs.ts'
@@ -164,19 +166,14 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
     const env = repo.env
     // A crashed prune's stale lock would otherwise fail the check (stale locks only go).
     await runRestic(['unlock'], env)
-    const snaps = await resticJson<{ id: string; time: string; tags?: string[] }>(
-      ['snapshots', '--tag', `policy:${t.policy.id}`],
-      env,
-    )
-    const snap = snaps
-      .filter((s) => !s.tags?.includes('safety'))
-      .sort((a, b) => b.time.localeCompare(a.time))[0]
+    await syncSnapshots(deps, t.tenant, t.dest, repo)
+    const snap = latestComplete(catalogOf(db, t.tenant.id, t.dest.id), { policyId: t.policy.id })
     if (!snap)
       throw new Error(
-        `There is no snapshot of policy “${t.policy.name}” on ${t.dest.name} to test yet.`,
+        `There is no complete backup of policy “${t.policy.name}” on ${t.dest.name} to test yet.`,
       )
-    snapshotId = snap.id
-    const listing = await listSnapshot(env, snap.id, t.tenant.homeDir)
+    snapshotId = snap.snapshotId
+    const listing = await listSnapshot(env, snap.snapshotId, t.tenant.homeDir)
     Object.assign(details, {
       files: listing.files,
       bytes: listing.bytes,
@@ -186,7 +183,7 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
     progress(`Restoring ${listing.files.toLocaleString('en')} files into a sandbox…`, 0.1)
     restoreStart = Date.now()
     const { code, stderr } = await runRestic(
-      ['restore', snap.id, '--target', sandbox, '--verify'],
+      ['restore', snap.snapshotId, '--target', sandbox, '--verify'],
       env,
       { okCodes: [0, 1] },
     )
@@ -203,7 +200,7 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
     finishStage(db, cursor.id, 'success', {
       snapshotId,
       bytes: listing.bytes,
-      message: `${restored} from snapshot ${snap.id.slice(0, 8)} into a sandbox; restic re-read every restored file and its content matches.`,
+      message: `${restored} from snapshot ${snap.snapshotId.slice(0, 8)} into a sandbox; restic re-read every restored file and its content matches.`,
     })
     parts.push(restored)
 
@@ -230,7 +227,7 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
 
     details.tables = await loadDumps(deps, t, cursor, {
       env,
-      snapshot: snap.id,
+      snapshot: snap.snapshotId,
       dumps: listing.dumps,
       parts,
       progress,

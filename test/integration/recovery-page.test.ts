@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { Client, PASSWORD, addTenant, freshDeps } from '../helpers.ts'
 import { saveDestination } from '../../src/domain/destinations.ts'
+import { recordSnapshot } from '../../src/db/snapshots.ts'
 import { markInitialized, repositoryFor, repositoryPassword } from '../../src/db/repositories.ts'
 
 describe('recovery kit page', async () => {
@@ -25,12 +26,18 @@ describe('recovery kit page', async () => {
   })
 
   it('shows location, password and the stock restic command, uncached', async () => {
+    const good = 'a1'.repeat(32)
+    const safety = 'b2'.repeat(32)
+    recordSnapshot(deps.db, alice.id, dest.id, { id: good, time: '2026-12-01T02:30:00Z', tags: ['policy:1'], paths: ['/home/alice'], complete: true })
+    recordSnapshot(deps.db, alice.id, dest.id, { id: safety, time: '2026-12-02T09:30:00Z', tags: ['safety'], paths: ['/home/alice'], complete: false })
     const res = await c.post('/backups/recovery', { destination: String(dest.id), password: PASSWORD })
     expect(res.status).toBe(200)
     expect(res.headers.get('cache-control')).toBe('no-store')
     expect(res.body).toContain(password)
     expect(res.body).toContain(`${deps.config.localRoot}/alice/kit`)
-    expect(res.body).toContain('restic restore latest --target ./restored')
+    // The newest complete backup by id: stock restic's "latest" would be the safety copy.
+    expect(res.body).toContain(`restic restore ${good.slice(0, 8)} --target ./restored`)
+    expect(res.body).not.toContain(safety.slice(0, 8))
   })
 
   it('is a 404 for another tenant’s destination', async () => {

@@ -82,10 +82,11 @@ export async function withRepository<T>(
   dest: Destination,
   fn: (repo: OpenRepo) => Promise<T>,
   signal = new AbortController().signal,
+  opts: { create?: boolean } = {},
 ): Promise<T> {
   const who = runAsFor(tenant)
   const work = tenantWorkDir(deps.config.workDir, tenant.name, who)
-  const repo = await openRepository(deps, tenant, dest, work, who, signal, { create: false })
+  const repo = await openRepository(deps, tenant, dest, work, who, signal, { create: opts.create ?? false })
   try {
     return await fn(repo)
   } finally {

@@ -18,7 +18,7 @@ import { jobHandlers } from '../../src/runner/handlers.ts'
 import { listRuns, runStagesOf } from '../../src/db/runs.ts'
 import { getDestination } from '../../src/db/destinations.ts'
 import { getPolicy } from '../../src/db/policies.ts'
-import { tenantDatabases, tenants, type Destination } from '../../src/db/schema.ts'
+import { jobs, tenantDatabases, tenants, type Destination } from '../../src/db/schema.ts'
 import { getTenant } from '../../src/db/tenants.ts'
 import { catalogOf, latestComplete } from '../../src/db/snapshots.ts'
 import { listSnapshots, withRepository } from '../../src/engine/snapshots.ts'
@@ -84,55 +84,61 @@ describe.runIf(rootAvailable() && requireMariaDb())(
 
     const backup = async () => {
       const { job } = requestBackup(deps.db, t.tenant.id, policyId, 'manual')
+      // One attempt per run: each failed attempt stands for a failed night.
+      deps.db.update(jobs).set({ maxAttempts: 1 }).where(eq(jobs.id, job.id)).run()
       runner.wake()
       await waitJob(deps, t.tenant.id, job.id)
       return listRuns(deps.db, t.tenant.id).find((r) => r.jobId === job.id)!
     }
     const dest = (): Destination => getDestination(deps.db, t.tenant.id, destId)
 
-    it('a failed dump keeps every older snapshot: the only copy of the database survives a week of failures', async () => {
-      const good = await backup()
-      expect(good.status).toBe('success')
-      const [first] = await listSnapshots(deps, t.tenant, dest())
-      expect(first!.databases).toEqual(['mariadb-shop'])
+    it(
+      'a failed dump keeps every older snapshot: the only copy of the database survives a week of failures',
+      { timeout: 90_000 },
+      async () => {
+        const good = await backup()
+        expect(good.status).toBe('success')
+        const [first] = await listSnapshots(deps, t.tenant, dest())
+        expect(first!.databases).toEqual(['mariadb-shop'])
 
-      // The database server is "down": its port points nowhere.
-      const closed = await freePort()
-      deps.db
-        .update(tenantDatabases)
-        .set({ port: closed })
-        .where(eq(tenantDatabases.id, dbId))
-        .run()
-      try {
-        for (let day = 0; day < 3; day++) {
-          const run = await backup()
-          expect(run.status).toBe('failed')
-          const stages = Object.fromEntries(
-            runStagesOf(deps.db, run.id).map((s) => [s.name, s.status]),
-          )
-          expect(stages).toMatchObject({
-            'dump:shop': 'failed',
-            snapshot: 'success',
-            retention: 'skipped',
-          })
-        }
-      } finally {
+        // The database server is "down": its port points nowhere.
+        const closed = await freePort()
         deps.db
           .update(tenantDatabases)
-          .set({ port: maria.port })
+          .set({ port: closed })
           .where(eq(tenantDatabases.id, dbId))
           .run()
-      }
-      const all = await listSnapshots(deps, t.tenant, dest())
-      expect(all).toHaveLength(4)
-      // The first snapshot (the only one with the dump) is still there, and it is what `latest` means.
-      expect(all.map((s) => s.id)).toContain(first!.id)
-      expect(all.filter((s) => s.databases.includes('mariadb-shop')).map((s) => s.id)).toEqual([
-        first!.id,
-      ])
-      expect(latestComplete(catalogOf(deps.db, t.tenant.id, destId))!.snapshotId).toBe(first!.id)
-      expect(all.filter((s) => s.tags.includes('incomplete'))).toHaveLength(3)
-    })
+        try {
+          for (let day = 0; day < 3; day++) {
+            const run = await backup()
+            expect(run.status).toBe('failed')
+            const stages = Object.fromEntries(
+              runStagesOf(deps.db, run.id).map((s) => [s.name, s.status]),
+            )
+            expect(stages).toMatchObject({
+              'dump:shop': 'failed',
+              snapshot: 'success',
+              retention: 'skipped',
+            })
+          }
+        } finally {
+          deps.db
+            .update(tenantDatabases)
+            .set({ port: maria.port })
+            .where(eq(tenantDatabases.id, dbId))
+            .run()
+        }
+        const all = await listSnapshots(deps, t.tenant, dest())
+        expect(all).toHaveLength(4)
+        // The first snapshot (the only one with the dump) is still there, and it is what `latest` means.
+        expect(all.map((s) => s.id)).toContain(first!.id)
+        expect(all.filter((s) => s.databases.includes('mariadb-shop')).map((s) => s.id)).toEqual([
+          first!.id,
+        ])
+        expect(latestComplete(catalogOf(deps.db, t.tenant.id, destId))!.snapshotId).toBe(first!.id)
+        expect(all.filter((s) => s.tags.includes('incomplete'))).toHaveLength(3)
+      },
+    )
 
     it('after the database is back, a good run applies retention again and keeps only its own snapshot', async () => {
       const run = await backup()
@@ -185,8 +191,9 @@ describe.runIf(rootAvailable() && requireMariaDb())(
     })
 
     it('counts days in the tenant’s time zone', async () => {
-      // 23:30 and 00:30 UTC: two days in UTC, one day (00:30 and 01:30) in Berlin.
-      const kept = async (name: string, timezone: string) => {
+      // The same two instants, 23:30 and 00:30 UTC: two days in UTC, one day (00:30 and 01:30) in
+      // Berlin. restic takes each snapshot's day from the zone it ran in: the tenant's.
+      const kept = async (name: string, timezone: string, times: string[]) => {
         const other = await realTenant(deps, name, { 'a.txt': 'a' })
         deps.db.update(tenants).set({ timezone }).where(eq(tenants.id, other.tenant.id)).run()
         const tenant = getTenant(deps.db, other.tenant.id)
@@ -212,8 +219,7 @@ describe.runIf(rootAvailable() && requireMariaDb())(
           tenant,
           d,
           async (repo) => {
-            for (const time of ['2026-01-01 23:30:00', '2026-01-02 00:30:00']) {
-              const utc = { ...repo.env, timezone: 'UTC' }
+            for (const time of times) {
               await runRestic(
                 [
                   'backup',
@@ -226,7 +232,7 @@ describe.runIf(rootAvailable() && requireMariaDb())(
                   '--',
                   other.home,
                 ],
-                utc,
+                repo.env,
               )
             }
             const scope = {
@@ -242,11 +248,13 @@ describe.runIf(rootAvailable() && requireMariaDb())(
         )
         return (await listSnapshots(deps, tenant, d)).map((s) => s.time)
       }
-      expect(await kept('utcday', 'UTC')).toEqual([
+      expect(await kept('utcday', 'UTC', ['2026-01-01 23:30:00', '2026-01-02 00:30:00'])).toEqual([
         '2026-01-02T00:30:00.000Z',
         '2026-01-01T23:30:00.000Z',
       ])
-      expect(await kept('berlinday', 'Europe/Berlin')).toEqual(['2026-01-02T00:30:00.000Z'])
+      expect(
+        await kept('berlinday', 'Europe/Berlin', ['2026-01-02 00:30:00', '2026-01-02 01:30:00']),
+      ).toEqual(['2026-01-02T00:30:00.000Z'])
     })
 
     it('forgets safety snapshots after 14 days, and only those', async () => {

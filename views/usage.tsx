@@ -1,9 +1,12 @@
 import type { Limits, OnDemandUsage } from '../src/domain/limits.ts'
 import { clock } from '../src/domain/limits.ts'
 import { formatBytes } from '../src/units.ts'
+import { SAFETY_KEEP_DAYS } from '../src/db/snapshots.ts'
 
 export type UsageProps = {
   stored: { bytes: number; snapshots: number }
+  /** Safety snapshots taken before restores in place (counted in snapshots, kept 14 days). */
+  safety?: number
   limits: Limits
   onDemand: OnDemandUsage
   timezone: string
@@ -63,7 +66,13 @@ export function UsageCard(props: UsageProps) {
     <section class="card usage" id="usage">
       <h2>Usage and limits</h2>
       <dl class="facts">
-        <Meter label="Stored data" used={stored.bytes} limit={limits.bytes} text={formatBytes} stops />
+        <Meter
+          label="Stored data"
+          used={stored.bytes}
+          limit={limits.bytes}
+          text={formatBytes}
+          stops
+        />
         <Meter
           label="Snapshots"
           used={stored.snapshots}
@@ -78,11 +87,18 @@ export function UsageCard(props: UsageProps) {
           text={String}
         />
       </dl>
+      {(props.safety ?? 0) > 0 && (
+        <p class="muted small">
+          Snapshots include {props.safety} safety {props.safety === 1 ? 'copy' : 'copies'} taken
+          before a restore replaced your files or a database; each is kept for {SAFETY_KEEP_DAYS}{' '}
+          days (Restore &gt; Safety copies).
+        </p>
+      )}
       {over && (
         <p class="form-error">
-          Your backups are over a limit. The next backup first applies your retention settings;
-          if that does not free enough, it is refused. Keep fewer snapshots under Settings, or ask
-          your administrator to raise the limit.
+          Your backups are over a limit. The next backup first applies your retention settings; if
+          that does not free enough, it is refused. Keep fewer snapshots under Settings, or ask your
+          administrator to raise the limit.
         </p>
       )}
       {exhausted && (

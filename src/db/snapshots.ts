@@ -15,6 +15,8 @@ export type ListedSnapshot = { id: string; time: string; tags: string[]; paths: 
 
 /** Tag that marks a snapshot taken before a restore in place. */
 export const SAFETY_TAG = 'safety'
+/** Safety snapshots (taken before a restore in place) are kept this many days, then forgotten. */
+export const SAFETY_KEEP_DAYS = 14
 /** Tag for a policy snapshot that lacks something it should hold (a dump failed). */
 export const INCOMPLETE_TAG = 'incomplete'
 
@@ -197,6 +199,17 @@ export function latestComplete<
       r.kind === 'policy' &&
       (opts.database ? r.databases.includes(opts.database) : r.complete) &&
       (opts.policyId === undefined || r.policyId === opts.policyId),
+  )
+}
+
+/** How many safety snapshots (taken before restores in place) the tenant holds now. */
+export function safetyCount(db: Db, tenantId: number): number {
+  return (
+    db
+      .select({ n: sql<number>`count(*)` })
+      .from(snapshots)
+      .where(and(eq(snapshots.tenantId, tenantId), eq(snapshots.kind, 'safety')))
+      .get()?.n ?? 0
   )
 }
 

@@ -5,7 +5,7 @@ import { markPruned, pruneDue, setRepositoryStats } from '../db/repositories.ts'
 import type { EngineDeps, OpenRepo } from './context.ts'
 import { runRestic } from './restic.ts'
 import { plainReason } from './failure.ts'
-import { catalogOf, removeSnapshots } from '../db/snapshots.ts'
+import { SAFETY_KEEP_DAYS, catalogOf, removeSnapshots } from '../db/snapshots.ts'
 
 /** What retention works on: one policy's snapshots in one destination's repository, for a run. */
 export type Scope = {
@@ -22,9 +22,6 @@ export function skipRetention(deps: EngineDeps, t: Scope, why: string) {
     message: `Skipped because ${why}; nothing was deleted.`,
   })
 }
-
-/** Safety snapshots (taken before a restore in place) are kept this many days, then forgotten. */
-export const SAFETY_KEEP_DAYS = 14
 
 type Listed = { id: string; time: string; tags?: string[] | null }
 
@@ -86,7 +83,10 @@ export async function retention(
         },
       )
     await unlockingRetry(plan, repo)
-    const kept = protectedSnapshots(all, p.databases.map((d) => `${d.engine}-${d.name}`))
+    const kept = protectedSnapshots(
+      all,
+      p.databases.map((d) => `${d.engine}-${d.name}`),
+    )
     const policyIds = wouldGo.filter((s) => !kept.has(s.id)).map((s) => s.id)
     const cutoff = (opts.now ?? Date.now()) - SAFETY_KEEP_DAYS * 86_400_000
     const safetyIds = catalogOf(deps.db, t.dest.tenantId, t.dest.id)
@@ -107,7 +107,10 @@ export async function retention(
         ? 'Nothing to remove.'
         : `Removed ${ids.length} old snapshot(s)${safetyIds.length ? ` (${safetyIds.length} safety copies older than ${SAFETY_KEEP_DAYS} days)` : ''}; ${pruned ? 'their space was reclaimed.' : 'their space is reclaimed at the next daily prune.'}`,
     ]
-    if (spared) parts.push(`Kept ${spared} older snapshot(s) because each holds the newest copy of a database.`)
+    if (spared)
+      parts.push(
+        `Kept ${spared} older snapshot(s) because each holds the newest copy of a database.`,
+      )
     finishStage(deps.db, stage.id, 'success', { message: parts.join(' ') })
   } catch (err) {
     finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })

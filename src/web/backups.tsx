@@ -11,6 +11,7 @@ import { requestVerify } from '../domain/verify.ts'
 import { latestVerifications, verificationsOfRuns } from '../db/verifications.ts'
 import { LimitError } from '../errors.ts'
 import { storedUsage } from '../db/limits.ts'
+import { safetyCount } from '../db/snapshots.ts'
 import { limitsOf, onDemandUsage } from '../domain/limits.ts'
 import { UsageCard } from '../../views/usage.tsx'
 import { Activity, OverviewPage, type ActiveItem, type LastResult } from '../../views/overview.tsx'
@@ -25,12 +26,20 @@ function activity(db: Db, tenantId: number, policyNames: Map<number, string>): A
   const now = Date.now()
   // A job first due later (a verification spread over the coming hours) is not activity yet:
   // listing it would keep the page polling and never reload it when Back up now finishes.
-  const current = (job: Job) => job.status === 'running' || job.attempts > 0 || job.runAt.getTime() <= now
-  return activeJobs(db, tenantId).filter(current).map((job) => {
-    const run = db.select().from(runs).where(eq(runs.jobId, job.id)).orderBy(desc(runs.id)).get() ?? null
-    const policyId = (job.payload as { policyId?: number }).policyId
-    return { job, run: run?.status === 'running' ? run : null, policyName: policyId ? (policyNames.get(policyId) ?? null) : null }
-  })
+  const current = (job: Job) =>
+    job.status === 'running' || job.attempts > 0 || job.runAt.getTime() <= now
+  return activeJobs(db, tenantId)
+    .filter(current)
+    .map((job) => {
+      const run =
+        db.select().from(runs).where(eq(runs.jobId, job.id)).orderBy(desc(runs.id)).get() ?? null
+      const policyId = (job.payload as { policyId?: number }).policyId
+      return {
+        job,
+        run: run?.status === 'running' ? run : null,
+        policyName: policyId ? (policyNames.get(policyId) ?? null) : null,
+      }
+    })
 }
 
 backupRoutes.get('/', (c) => {
@@ -44,7 +53,13 @@ backupRoutes.get('/', (c) => {
     if (!last.has(key)) last.set(key, r)
   }
   const runs20 = listRuns(db, tenant.id, { limit: 20 })
-  const modes = new Map(verificationsOfRuns(db, tenant.id, runs20.map((r) => r.id)).map((v) => [v.runId, v.mode]))
+  const modes = new Map(
+    verificationsOfRuns(
+      db,
+      tenant.id,
+      runs20.map((r) => r.id),
+    ).map((v) => [v.runId, v.mode]),
+  )
   // A verify run still going has no verification yet: its job says which kind it is.
   const pending = new Map(activeJobs(db, tenant.id).map((j) => [j.id, j]))
   for (const r of runs20) {
@@ -52,7 +67,11 @@ backupRoutes.get('/', (c) => {
     const mode = pending.get(r.jobId)?.payload.mode
     if (mode === 'check' || mode === 'restore') modes.set(r.id, mode)
   }
-  const history = runs20.map((r) => ({ ...r, policyName: r.policyId ? (names.get(r.policyId) ?? null) : null, verifyMode: modes.get(r.id) ?? null }))
+  const history = runs20.map((r) => ({
+    ...r,
+    policyName: r.policyId ? (names.get(r.policyId) ?? null) : null,
+    verifyMode: modes.get(r.id) ?? null,
+  }))
   return c.html(
     <OverviewPage
       ctx={pageCtx(c)}
@@ -62,7 +81,15 @@ backupRoutes.get('/', (c) => {
       verified={latestVerifications(db, tenant.id, 'restore')}
       active={activity(db, tenant.id, names)}
       history={history}
-      usage={<UsageCard stored={storedUsage(db, tenant.id)} limits={limitsOf(db, tenant)} onDemand={onDemandUsage(db, tenant)} timezone={tenant.timezone} />}
+      usage={
+        <UsageCard
+          stored={storedUsage(db, tenant.id)}
+          safety={safetyCount(db, tenant.id)}
+          limits={limitsOf(db, tenant)}
+          onDemand={onDemandUsage(db, tenant)}
+          timezone={tenant.timezone}
+        />
+      }
     />,
   )
 })
@@ -85,14 +112,17 @@ backupRoutes.post('/policies/:id/run', (c) => {
     requested = requestBackup(db, tenant.id, idParam(c), 'manual')
   } catch (err) {
     // Past the on-demand limit: the Overview says so, and when the next one is possible.
-    if (err instanceof LimitError) return redirectTo(c, '/backups', { kind: 'error', text: err.message })
+    if (err instanceof LimitError)
+      return redirectTo(c, '/backups', { kind: 'error', text: err.message })
     throw err
   }
   const { job, created } = requested
   const policy = getPolicy(db, tenant.id, idParam(c))
   auditWeb(c, 'backup.request', { target: policy.name, details: { job: job.id, queued: created } })
   c.get('deps').wake?.()
-  const text = created ? 'Backup queued: progress shows below.' : 'A backup of this policy is already queued or running.'
+  const text = created
+    ? 'Backup queued: progress shows below.'
+    : 'A backup of this policy is already queued or running.'
   return redirectTo(c, '/backups', { kind: 'ok', text })
 })
 
@@ -103,11 +133,15 @@ backupRoutes.post('/policies/:id/verify', (c) => {
   try {
     requested = requestVerify(db, tenant.id, idParam(c), 'restore', 'manual')
   } catch (err) {
-    if (err instanceof LimitError) return redirectTo(c, '/backups', { kind: 'error', text: err.message })
+    if (err instanceof LimitError)
+      return redirectTo(c, '/backups', { kind: 'error', text: err.message })
     throw err
   }
   const { job, created } = requested
-  auditWeb(c, 'verify.request', { target: getPolicy(db, tenant.id, idParam(c)).name, details: { mode: 'restore', job: job.id, queued: created } })
+  auditWeb(c, 'verify.request', {
+    target: getPolicy(db, tenant.id, idParam(c)).name,
+    details: { mode: 'restore', job: job.id, queued: created },
+  })
   c.get('deps').wake?.()
   const text = created
     ? 'Test restore queued: the latest snapshot is restored into a sandbox and checked, then removed.'
@@ -120,7 +154,20 @@ backupRoutes.get('/runs/:id', (c) => {
   const tenant = tenantOf(c)
   const run = getRun(db, tenant.id, idParam(c))
   const dests = new Map(listDestinations(db, tenant.id).map((d) => [d.id, d.name]))
-  const stages = runStagesOf(db, run.id).map((s) => ({ ...s, destinationName: s.destinationId ? (dests.get(s.destinationId) ?? null) : null }))
-  const policyName = run.policyId ? (listPolicies(db, tenant.id).find((p) => p.id === run.policyId)?.name ?? null) : null
-  return c.html(<RunPage ctx={pageCtx(c)} run={run} policyName={policyName} stages={stages} logs={runLogsOf(db, run.id)} />)
+  const stages = runStagesOf(db, run.id).map((s) => ({
+    ...s,
+    destinationName: s.destinationId ? (dests.get(s.destinationId) ?? null) : null,
+  }))
+  const policyName = run.policyId
+    ? (listPolicies(db, tenant.id).find((p) => p.id === run.policyId)?.name ?? null)
+    : null
+  return c.html(
+    <RunPage
+      ctx={pageCtx(c)}
+      run={run}
+      policyName={policyName}
+      stages={stages}
+      logs={runLogsOf(db, run.id)}
+    />,
+  )
 })

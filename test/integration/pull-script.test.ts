@@ -16,7 +16,8 @@ import {
 } from '../support/tenants.ts'
 import { createApiKey } from '../../src/domain/api-keys.ts'
 import { issueBackupToken } from '../../src/domain/backup-token.ts'
-import { requestBackup } from '../../src/domain/jobs.ts'
+import { requestBackup, requestRestore } from '../../src/domain/jobs.ts'
+import { catalogOf } from '../../src/db/snapshots.ts'
 import { tenantUser } from '../../src/db/tenants.ts'
 import { startRunner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
@@ -150,5 +151,40 @@ describe.runIf(rootAvailable())('the README’s curl script against a real `pane
     const missing = pull({ PANEL_PULL_CONFIG: join(work, 'none.env') })
     expect(missing.code).not.toBe(0)
     expect(missing.err).toContain('PANEL_API_KEY')
+  })
+  it('after a restore in place, still saves the full backup, not the safety snapshot', async () => {
+    // The restore's safety snapshot (only the restored file) becomes the newest snapshot.
+    const tenant = deps.db.query.tenants.findFirst().sync()!
+    const dest = deps.db.query.destinations.findFirst().sync()!
+    const [snap] = catalogOf(deps.db, tenant.id, dest.id)
+    const runner = startRunner({
+      db: deps.db,
+      handlers: jobHandlers(deps),
+      pollMs: 100,
+      onError: () => {},
+    })
+    try {
+      const job = requestRestore(deps.db, tenant.id, {
+        destinationId: dest.id,
+        snapshot: snap!.snapshotId,
+        paths: [join(home, 'public_html/index.html')],
+        mode: 'inplace',
+      })
+      runner.wake()
+      expect((await waitJob(deps, tenant.id, job.id)).status).toBe('done')
+    } finally {
+      await runner.stop()
+    }
+    const newest = catalogOf(deps.db, tenant.id, dest.id)[0]!
+    expect(newest.kind).toBe('safety')
+    for (const f of readdirSync(outDir)) rmSync(join(outDir, f))
+    const res = pull()
+    expect(res.err).toBe('')
+    expect(res.code).toBe(0)
+    const [saved] = readdirSync(outDir)
+    const dir = tempDir('pulled-again-')
+    execFileSync('tar', ['-xf', join(outDir, saved!), '-C', dir])
+    expect(readFileSync(join(dir, home, 'public_html/index.html'), 'utf8')).toBe('<h1>erin</h1>\n')
+    expect(readFileSync(join(dir, home, 'media/clip.bin')).equals(media)).toBe(true)
   })
 })

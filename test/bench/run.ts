@@ -29,6 +29,7 @@ import { summary, type Round } from './report.ts'
 import { runRound } from './round.ts'
 import { digestTree } from './tree.ts'
 import { benchAdminPage } from './admin-page.ts'
+import { benchRestoreBrowse } from './restore-browse.ts'
 
 const scale = Number(process.env.BENCH_SCALE ?? 1)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 1)
@@ -130,6 +131,7 @@ async function main(root: string) {
     }),
   )
   console.log(await benchAdminPage(log)) // Admin > Tenants at 10,000 tenants (admin-page.ts)
+  console.log(await benchRestoreBrowse(log)) // Restore page on a 20,000-file snapshot
   const failed = results.some(
     (r) =>
       Object.values(r.cases).some((c) =>

@@ -7,9 +7,11 @@ import { listTenantDatabases } from '../db/tenants.ts'
 import { getJob } from '../db/jobs.ts'
 import { runStagesOf } from '../db/runs.ts'
 import { runs } from '../db/schema.ts'
-import { requestBackup, requestRestore } from '../domain/jobs.ts'
+import { requestBackup } from '../domain/jobs.ts'
+import { requestRestoreChecked } from '../domain/restore-request.ts'
+import { latestComplete } from '../db/snapshots.ts'
 import { requestVerify } from '../domain/verify.ts'
-import { InputError, NotFoundError } from '../errors.ts'
+import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { listSnapshots } from '../engine/snapshots.ts'
 import { runVerify } from '../engine/verify.ts'
 import { recoveryKit } from '../engine/recovery.ts'
@@ -122,20 +124,27 @@ export const backupCommands: Record<string, Command> = {
       const tenant = tenantByName(deps.db, tenantName)
       if (!snapshot) throw new UsageError('give the snapshot id (see: panel snapshots <tenant>)')
       const dest = destinationOf(deps, tenant, opts.destination)
-      let databaseId: number | undefined
-      if (opts.database) {
-        databaseId = listTenantDatabases(deps.db, tenant.id).find((d) => d.name === opts.database)?.id
-        if (!databaseId) throw new InputError({ database: `No database “${opts.database}” is assigned to ${tenant.name}.` })
-      }
+      const row = opts.database ? listTenantDatabases(deps.db, tenant.id).find((d) => d.name === opts.database) : undefined
+      if (opts.database && !row) throw new InputError({ database: `No database “${opts.database}” is assigned to ${tenant.name}.` })
+      const databaseId = row?.id
+      // Fresh from restic (the catalog is synced on the way): `latest` must not miss a new backup.
       const snapshots = await listSnapshots(deps, tenant, dest)
-      const latest = snapshots.find((s) => !s.tags.includes('safety'))
-      const snap = snapshot === 'latest' ? latest : snapshots.find((s) => s.id.startsWith(snapshot))
-      if (!snap) throw new NotFoundError(`Snapshot “${snapshot}” on “${dest.name}”`)
+      let snap
+      if (snapshot === 'latest') {
+        // A database: the newest policy snapshot holding its good dump; files: the newest complete one.
+        snap = latestComplete(snapshots, row ? { database: `${row.engine}-${row.name}` } : {})
+        if (!snap) throw new ConflictError(row ? `No backup on “${dest.name}” holds the database ${row.name} yet.` : `No complete backup on “${dest.name}” yet.`)
+      } else {
+        const found = snapshots.filter((s) => s.id.startsWith(snapshot))
+        if (found.length > 1) throw new UsageError(`“${snapshot}” matches ${found.length} snapshots: give more of the id`)
+        snap = found[0]
+        if (!snap) throw new NotFoundError(`Snapshot “${snapshot}” on “${dest.name}”`)
+      }
       const paths = ((opts.path as string[]) ?? []).map((p) => (p.startsWith('/') ? p : `${tenant.homeDir}/${p}`.replace(/\/+$/, '')))
       const request = {
         destinationId: dest.id, snapshot: snap.id, paths, databaseId, mode: opts.to ? ('copy' as const) : ('inplace' as const), newName: opts.to, trigger: 'cli' as const,
       }
-      const job = requestRestore(deps.db, tenant.id, request)
+      const job = await requestRestoreChecked(deps, tenant, request)
       auditCli(deps.db, 'restore.start', { tenantId: tenant.id, target: snap.shortId, details: restoreFacts(dest.name, request, opts.database, job.id) })
       if (!opts.wait) return void console.log(opts.json ? JSON.stringify({ jobId: job.id, status: 'queued' }) : `Restore queued (job ${job.id}).`)
       await waitFor(deps, tenant.id, job.id)

@@ -1,27 +1,48 @@
 import type { Job, Tenant } from '../db/schema.ts'
 import { getDestination } from '../db/destinations.ts'
 import { listTenantDatabases } from '../db/tenants.ts'
-import { InputError } from '../errors.ts'
+import { ConflictError, InputError } from '../errors.ts'
 import type { EngineDeps } from '../engine/context.ts'
+import { plainReason } from '../engine/failure.ts'
 import type { RestorePayload } from '../engine/restore.ts'
+import { databaseNameTaken, nameTaken } from '../engine/restore-db.ts'
 import { ensureIndex, findSnapshot } from '../engine/snapshots.ts'
 import { requestRestore } from './jobs.ts'
+import { databaseNameProblem } from './tenants.ts'
 
 /**
- * Checks a restore request against what the snapshot really holds, then queues it: the web form,
- * the CLI and the API all come through here. Field errors are InputErrors keyed like the form.
+ * Checks a restore request against what the snapshot really holds and, for a database under a
+ * new name, against the database server (asked as the tenant's database user: is the name
+ * free?), then queues it: the web form, the CLI and the API all come through here. Field
+ * errors are InputErrors keyed like the form (`database`, `newName`); a server that cannot be
+ * asked is a ConflictError. The job checks all of it again when it runs.
  */
-export async function requestRestoreChecked(deps: EngineDeps, tenant: Tenant, input: RestorePayload): Promise<Job> {
+export async function requestRestoreChecked(
+  deps: EngineDeps,
+  tenant: Tenant,
+  input: RestorePayload,
+): Promise<Job> {
   const dest = getDestination(deps.db, tenant.id, input.destinationId)
   const snap = await findSnapshot(deps, tenant, dest, input.snapshot)
   if (input.databaseId !== undefined) {
     const row = listTenantDatabases(deps.db, tenant.id).find((d) => d.id === input.databaseId)
     if (row) {
+      const errors: Record<string, string> = {}
       await ensureIndex(deps, tenant, dest, snap)
       const fresh = await findSnapshot(deps, tenant, dest, input.snapshot)
       if (!fresh.databases.includes(`${row.engine}-${row.name}`)) {
-        throw new InputError({ database: `This backup holds no copy of the database ${row.name}: choose another backup.` })
+        errors.database = `This backup holds no copy of the database ${row.name}: choose another backup.`
       }
+      const name = input.newName?.trim() ?? ''
+      if (input.mode === 'copy' && name && !databaseNameProblem(name)) {
+        const taken = await databaseNameTaken(deps, tenant, row, name).catch((err) => {
+          throw new ConflictError(
+            `The database server could not be asked whether ${name} is free: ${plainReason(err)}`,
+          )
+        })
+        if (taken) errors.newName = nameTaken(name)
+      }
+      if (Object.keys(errors).length) throw new InputError(errors)
     }
   }
   return requestRestore(deps.db, tenant.id, input)

@@ -36,6 +36,15 @@ const ENGINES = {
     load: (db: string) => ['--binary-mode', db],
     create: (db: string) => ['--batch', '-e', `CREATE DATABASE \`${db}\``],
     drop: (db: string) => ['--batch', '-e', `DROP DATABASE IF EXISTS \`${db}\``],
+    // SCHEMATA lists only the databases the user may see: a hidden taken name still makes
+    // CREATE fail, and a failed CREATE is never dropped.
+    exists: (db: string, via: string) => [
+      '--batch',
+      '--skip-column-names',
+      '-e',
+      `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${db}'`,
+      via,
+    ],
     count: (db: string) => [
       '--batch',
       '--skip-column-names',
@@ -57,7 +66,17 @@ const ENGINES = {
       ...['-q', '-v', 'VERBOSITY=verbose', '--dbname=postgres', '-c'],
       `CREATE DATABASE "${db}" TEMPLATE template0`,
     ],
-    drop: (db: string) => [...PSQL, ...['-q', '--dbname=postgres', '-c'], `DROP DATABASE IF EXISTS "${db}"`],
+    drop: (db: string) => [
+      ...PSQL,
+      ...['-q', '--dbname=postgres', '-c'],
+      `DROP DATABASE IF EXISTS "${db}"`,
+    ],
+    exists: (db: string, via: string) => [
+      ...PSQL,
+      ...['-A', '-t', '-c'],
+      `SELECT count(*) FROM pg_catalog.pg_database WHERE datname = '${db}'`,
+      `--dbname=${via}`,
+    ],
     count: (db: string) => [
       ...PSQL,
       ...['-A', '-t', '-c'],
@@ -107,7 +126,8 @@ export async function dumpDatabase(
 /**
  * Loads a dump into `conn.name`: a file path (no symlink followed) or a stream, which is always
  * consumed or destroyed. With `create`, first runs CREATE DATABASE (PostgreSQL: from template0,
- * via the maintenance database `postgres`), throwing a ConflictError if it already exists.
+ * via the maintenance database `postgres`), throwing a ConflictError if it already exists and
+ * CreateDenied if the user may not create it.
  * PostgreSQL loads in one transaction; MariaDB runs with --binary-mode, which also disables
  * client commands such as `\!`. psql still honours its meta-commands, so a dump that is not the
  * panel's own must be loaded with `runAs` set.
@@ -156,13 +176,48 @@ export async function countTables(conn: DbConn, opts: ToolOptions): Promise<numb
 
 /**
  * Drops `conn.name` if it exists (PostgreSQL: via the maintenance database `postgres`). Used for
- * the scratch databases a verified restore loads dumps into; never call it with a tenant's own.
+ * the scratch databases a verified restore loads dumps into and for a database a restore has just
+ * created itself; never call it with a tenant's own.
  */
 export async function dropDatabase(conn: DbConn, opts: ToolOptions): Promise<void> {
   const tool = findTool(conn, 'client')
-  await withCredentials(conn, opts, (creds) => runTool(tool, creds, ENGINES[conn.engine].drop(conn.name), opts, {}))
+  await withCredentials(conn, opts, (creds) =>
+    runTool(tool, creds, ENGINES[conn.engine].drop(conn.name), opts, {}),
+  )
 }
 
+/**
+ * True when a database called `name` exists on the server of `conn`, asked as `conn`'s user
+ * through `conn.name` (a database that user can reach). MariaDB shows a user only the databases
+ * it has rights on, so false there means "not visible", and CREATE still has the last word.
+ */
+export async function databaseExists(
+  conn: DbConn,
+  name: string,
+  opts: ToolOptions,
+): Promise<boolean> {
+  checkName(name)
+  const tool = findTool(conn, 'client')
+  const args = ENGINES[conn.engine].exists(name, conn.name)
+  const out = await withCredentials(conn, opts, (creds) => runTool(tool, creds, args, opts, {}))
+  if (!/^\d+$/.test(out.trim())) {
+    throw new Error(`${tool.label} printed "${out.trim().slice(0, 80)}" instead of a count`)
+  }
+  return Number(out.trim()) > 0
+}
+
+/** CREATE DATABASE was refused for lack of rights (MariaDB 1044/1227, PostgreSQL 42501). */
+export class CreateDenied extends Error {
+  readonly permanent = true
+  constructor(
+    message: string,
+    readonly database: string,
+    /** MariaDB's account as the server named it (`'user'@'host'`), when it did. */
+    readonly account: string | null,
+  ) {
+    super(message)
+  }
+}
 
 async function createDatabase(conn: DbConn, tool: Tool, creds: Creds, opts: ToolOptions) {
   try {
@@ -174,17 +229,24 @@ async function createDatabase(conn: DbConn, tool: Tool, creds: Creds, opts: Tool
         `Database "${conn.name}" already exists; restore into a new name or without creating it.`,
       )
     }
+    const message = (err as Error).message
+    if (/\bERROR (1044|1227)\b|\b42501:/.test(message)) {
+      const account = message.match(/for user ('[^']*'@'[^']*')/)?.[1] ?? null
+      throw new CreateDenied(message, conn.name, account)
+    }
     throw err
+  }
+}
+
+function checkName(name: string): void {
+  if (!DB_NAME.test(name)) {
+    throw new Error(`"${name}" is not a valid database name: use 1-64 letters, digits, _, $ and -.`)
   }
 }
 
 /** Checks the name (before any use) and finds the program on PATH. */
 function findTool(conn: DbConn, kind: 'dumper' | 'client'): Tool {
-  if (!DB_NAME.test(conn.name)) {
-    throw new Error(
-      `"${conn.name}" is not a valid database name: use 1-64 letters, digits, _, $ and -.`,
-    )
-  }
+  checkName(conn.name)
   const names = ENGINES[conn.engine][kind]
   const dirs = (process.env.PATH || DEFAULT_PATH).split(':').filter(Boolean)
   for (const name of names) {

@@ -1,22 +1,24 @@
-import { join, posix } from 'node:path'
+import { readdir } from 'node:fs/promises'
+import { dirname, join, posix } from 'node:path'
 import type { Job } from '../db/schema.ts'
-import { getTenant, listTenantDatabases } from '../db/tenants.ts'
+import { getTenant } from '../db/tenants.ts'
 import { getDestination } from '../db/destinations.ts'
 import { createRun, finishRun, finishStage, logRun, startStage } from '../db/runs.ts'
-import { dbConnOf } from '../domain/databases.ts'
-import { loadDump } from './dumps.ts'
-import { runAs, emptyDirAs } from './as-tenant.ts'
-import { runAsFor, tenantWorkDir } from './isolation.ts'
+import { runAs } from './as-tenant.ts'
+import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
 import { openRepository, type EngineDeps } from './context.ts'
 import { runRestic } from './restic.ts'
-import { checkSnapshotId } from './snapshots.ts'
+import { checkSnapshotId, ensureIndex, findSnapshot } from './snapshots.ts'
 import { JobFailed, isPermanent, plainReason } from './failure.ts'
+import { removeSandbox, statAs } from './sandbox.ts'
+import { restoreDatabase } from './restore-db.ts'
+import { listExisting, takeSafetySnapshot, type RestoreCtx } from './restore-safety.ts'
 
 /** What to restore. Paths are absolute paths inside the snapshot, under the tenant's home. */
 export type RestorePayload = {
   destinationId: number
   snapshot: string
-  /** Empty: the whole home. */
+  /** Empty: the whole home. A name shown with U+FFFD (not UTF-8) is restored by pattern. */
   paths: string[]
   /** Restore this database's dump instead of files. */
   databaseId?: number
@@ -27,72 +29,59 @@ export type RestorePayload = {
   trigger?: 'manual' | 'cli' | 'api'
 }
 
-/** One attempt of a restore job, every file operation as the tenant's user. */
-export async function runRestoreJob(deps: EngineDeps, job: Job, signal: AbortSignal): Promise<number> {
+/**
+ * One attempt of a restore job, every file operation as the tenant's user. A restore in place
+ * first keeps what it overwrites as a safety snapshot and says where; a failed restore leaves
+ * no staging copy and no database it created behind.
+ */
+export async function runRestoreJob(
+  deps: EngineDeps,
+  job: Job,
+  signal: AbortSignal,
+): Promise<number> {
   const { db } = deps
   const p = job.payload as RestorePayload
   const tenant = getTenant(db, job.tenantId)
   const dest = getDestination(db, tenant.id, p.destinationId)
-  const run = createRun(db, tenant.id, { kind: 'restore', trigger: p.trigger ?? 'manual', jobId: job.id, policyId: null })
-  let stage = startStage(db, run.id, 'prepare', dest.id)
+  const run = createRun(db, tenant.id, {
+    kind: 'restore',
+    trigger: p.trigger ?? 'manual',
+    jobId: job.id,
+    policyId: null,
+  })
+  let stageId = startStage(db, run.id, 'prepare', dest.id).id
+  let ctx: RestoreCtx | null = null
+  let who: RunAs = null
+  let staging: string | null = null
   try {
     checkSnapshotId(p.snapshot)
-    const who = runAsFor(tenant)
+    who = runAsFor(tenant)
     const work = tenantWorkDir(deps.config.workDir, tenant.name, who)
+    await removeLeftovers(who, work)
+    const snap = await findSnapshot(deps, tenant, dest, p.snapshot)
+    if (p.databaseId) await ensureIndex(deps, tenant, dest, snap)
     const repo = await openRepository(deps, tenant, dest, work, who, signal, { create: false })
     try {
-      finishStage(db, stage.id, 'success', { message: `Repository on ${dest.name} opened.` })
-      const home = tenant.homeDir
-      const paths = p.paths.length ? p.paths : [home]
-      for (const path of paths) {
-        if (path !== home && !path.startsWith(home + '/')) throw new JobFailed(`“${path}” is outside your home folder.`, true)
-        if (posix.normalize(path) !== path) throw new JobFailed(`“${path}” is not a plain path.`, true)
+      finishStage(db, stageId, 'success', { message: `Repository on ${dest.name} opened.` })
+      ctx = {
+        deps,
+        tenant,
+        dest,
+        runId: run.id,
+        snap,
+        repo,
+        work,
+        who,
+        signal,
+        start: (name) => void (stageId = startStage(db, run.id, name, dest.id).id),
+        finish: (status, fields) => finishStage(db, stageId, status, fields),
+        safety: null,
       }
-      if (p.mode === 'inplace') {
-        stage = startStage(db, run.id, 'safety-snapshot', dest.id)
-        const safety = p.databaseId ? [join(work, 'dumps')] : paths
-        let snapshotId: string | null = null
-        await runRestic(['backup', '--json', '--host', tenant.name, '--tag', 'safety', '--tag', `run:${run.id}`, '--', ...safety], repo.env, {
-          okCodes: [0, 3],
-          onJson: (m) => m.message_type === 'summary' && (snapshotId = m.snapshot_id),
-        })
-        finishStage(db, stage.id, 'success', { snapshotId, message: `Safety snapshot ${String(snapshotId).slice(0, 8)} taken before restoring in place.` })
+      if (p.databaseId) await restoreDatabase(ctx, { ...p, databaseId: p.databaseId })
+      else {
+        staging = join(work, 'restore', `run-${run.id}`)
+        await restoreFiles(ctx, p, staging)
       }
-      stage = startStage(db, run.id, p.databaseId ? 'restore-database' : 'restore-files', dest.id)
-      if (p.databaseId) {
-        const row = listTenantDatabases(db, tenant.id).find((d) => d.id === p.databaseId)
-        if (!row) throw new JobFailed('That database is not assigned to you.', true)
-        const name = p.mode === 'copy' ? p.newName! : row.name
-        const conn = dbConnOf(deps.config.secretKey, row, name)
-        const dumpPath = join(work, 'dumps', `${row.engine}-${row.name}.sql`)
-        let loading: Promise<void> = Promise.resolve()
-        const dumping = runRestic(['dump', p.snapshot, dumpPath], repo.env, {
-          stdout: (s) => (loading = loadDump(conn, s, { workDir: work, runAs: who, create: p.mode === 'copy', signal })),
-        })
-        // Both sides at once: a load that fails early must not leave restic's rejection unheard.
-        await Promise.all([dumping, Promise.resolve().then(() => loading)])
-        finishStage(db, stage.id, 'success', { message: `Database ${row.name} restored ${p.mode === 'copy' ? `as ${name}` : 'in place'}.` })
-      } else {
-        const staging = join(work, 'restore', `run-${run.id}`)
-        await runAs(who, 'mkdir', ['-p', '--', staging])
-        const includes = paths.flatMap((path) => ['--include', path])
-        await runRestic(['restore', p.snapshot, '--target', staging, ...includes], repo.env)
-        const from = staging + home
-        if (p.mode === 'inplace') await runAs(who, 'cp', ['-a', '--remove-destination', '--', `${from}/.`, `${home}/`])
-        else {
-          // One rename when work dir and home share a filesystem; mv copies across otherwise.
-          // -T with a new name: an existing folder of that name is never merged into.
-          await runAs(who, 'mv', ['-T', '--no-clobber', '--', from, join(home, p.newName!)])
-          await runAs(who, 'test', ['-e', from]).then(
-            () => Promise.reject(new Error(`A folder named “${p.newName}” already exists in your home.`)),
-            () => undefined,
-          )
-        }
-        await runAs(who, 'rm', ['-rf', '--', staging])
-        const where = p.mode === 'inplace' ? 'in place' : `into ${p.newName}`
-        finishStage(db, stage.id, 'success', { message: `Restored ${p.paths.length ? p.paths.length + ' path(s)' : 'everything'} ${where}.` })
-      }
-      await emptyDirAs(who, join(work, 'restore')).catch(() => {})
     } finally {
       await repo.close()
     }
@@ -100,9 +89,126 @@ export async function runRestoreJob(deps: EngineDeps, job: Job, signal: AbortSig
     logRun(db, run.id, 'info', 'Restore finished.')
     return run.id
   } catch (err) {
-    finishStage(db, stage.id, 'failed', { message: plainReason(err) })
-    finishRun(db, run.id, 'failed', { error: plainReason(err) })
-    logRun(db, run.id, 'error', plainReason(err))
-    throw new JobFailed(plainReason(err), isPermanent(err))
+    const reason = plainReason(err)
+    const safety = ctx?.safety
+    const text = safety ? `${reason} ${safety}` : reason
+    finishStage(db, stageId, 'failed', { message: reason })
+    finishRun(db, run.id, 'failed', { error: text })
+    logRun(db, run.id, 'error', text)
+    throw new JobFailed(text, isPermanent(err))
+  } finally {
+    if (staging) await removeStaging(db, run.id, who, staging)
+  }
+}
+
+async function restoreFiles(ctx: RestoreCtx, p: RestorePayload, staging: string): Promise<void> {
+  const { who } = ctx
+  const home = ctx.tenant.homeDir
+  const paths = p.paths.length ? p.paths : [home]
+  for (const path of paths) {
+    if (path !== home && !path.startsWith(home + '/'))
+      throw new JobFailed(`“${path}” is outside your home folder.`, true)
+    if (posix.normalize(path) !== path) throw new JobFailed(`“${path}” is not a plain path.`, true)
+  }
+  const target = p.mode === 'copy' ? join(home, p.newName ?? '') : null
+  if (target && (await statAs(who, [target]))[0]?.type !== 'missing') {
+    throw new JobFailed(
+      `A folder named “${p.newName}” already exists in your home: choose another name.`,
+      true,
+    )
+  }
+  if (!target) await safetyCopy(ctx, paths, staging)
+  ctx.start('restore-files')
+  await runAs(who, 'mkdir', ['-m', '0700', '--', staging])
+  const includes = paths.flatMap((path) => ['--include', includePattern(path)])
+  await runRestic(['restore', ctx.snap.id, '--target', staging, ...includes], ctx.repo.env)
+  const from = staging + home
+  if ((await statAs(who, [from]))[0]?.type !== 'dir') {
+    throw new JobFailed('Nothing you chose is in this backup.', true)
+  }
+  if (!target) {
+    await runAs(who, 'cp', ['-a', '--remove-destination', '--', `${from}/.`, `${home}/`]).catch(
+      (err: Error) => {
+        const why = err.message.replace(/^cp failed: (cp: )?/, '')
+        // Not retried: a retry would first take a safety copy of a half-restored home.
+        throw new JobFailed(`Some files could not be put back in your home: ${why}.`, true)
+      },
+    )
+  } else {
+    // One rename when work dir and home share a filesystem; mv copies across otherwise.
+    // -T with a new name: an existing folder of that name is never merged into.
+    await runAs(who, 'mkdir', ['-p', '--', dirname(target)])
+    await runAs(who, 'mv', ['-T', '--no-clobber', '--', from, target])
+    await runAs(who, 'test', ['-e', from]).then(
+      () =>
+        Promise.reject(
+          new JobFailed(`A folder named “${p.newName}” already exists in your home.`, true),
+        ),
+      () => undefined,
+    )
+  }
+  const what = p.paths.length ? `${p.paths.length} path(s)` : 'everything'
+  const where = target ? `into ${p.newName}` : 'in place'
+  ctx.finish('success', { message: `Restored ${what} ${where}.` })
+}
+
+/** Keeps what a restore in place overwrites: only the paths that exist now (none: skipped). */
+async function safetyCopy(ctx: RestoreCtx, paths: string[], staging: string): Promise<void> {
+  ctx.start('safety-snapshot')
+  const list = `${staging}.paths`
+  const existing = await listExisting(ctx.who, paths, list)
+  if (!existing) {
+    ctx.finish('skipped', {
+      message:
+        'None of what you restore exists in your home now, so there was nothing to keep first.',
+    })
+    return
+  }
+  const label = safetyLabel(paths, ctx.tenant.homeDir)
+  await takeSafetySnapshot(ctx, {
+    args: ['--files-from-raw', list],
+    extraTags: [],
+    label: `Before restoring ${label}`,
+    what: 'Your files as they were before this restore are kept as a safety copy',
+    allowPartial: true,
+  })
+}
+
+/** "your home folder", "public_html/index.php" or "3 paths". */
+function safetyLabel(paths: string[], home: string): string {
+  if (paths.length > 1) return `${paths.length} paths`
+  const path = paths[0]!
+  return path === home ? 'your home folder' : path.slice(home.length + 1)
+}
+
+/**
+ * A restic `--include` pattern matching exactly `path`: glob characters escaped, and each U+FFFD
+ * (one byte that is not UTF-8 in restic's JSON) matching any one byte.
+ */
+export function includePattern(path: string): string {
+  return path.replace(/[*?[\\]/g, (c) => `\\${c}`).replace(/\uFFFD/g, '?')
+}
+
+/** Removes the staging copy and its path list, as the tenant; a failure is logged, not thrown. */
+async function removeStaging(db: EngineDeps['db'], runId: number, who: RunAs, staging: string) {
+  try {
+    await runAs(who, 'rm', ['-f', '--', `${staging}.paths`])
+    if ((await statAs(who, [staging]))[0]?.type !== 'missing') await removeSandbox(who, staging)
+  } catch (err) {
+    logRun(
+      db,
+      runId,
+      'warn',
+      `The staging copy ${staging} could not be removed: ${plainReason(err)}`,
+    )
+  }
+}
+
+/** Staging copies of attempts that died with their runner (one job per tenant: none is in use). */
+async function removeLeftovers(who: RunAs, work: string): Promise<void> {
+  const root = join(work, 'restore')
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    if (/^run-\d+\.paths$/.test(name)) await runAs(who, 'rm', ['-f', '--', join(root, name)])
+    else if (/^run-\d+$/.test(name)) await removeSandbox(who, join(root, name))
   }
 }

@@ -100,7 +100,8 @@ function recordedPartial(db: Db, tenantId: number, snapshotId: string): boolean 
     .select({ status: runStages.status })
     .from(runStages)
     .innerJoin(runs, eq(runs.id, runStages.runId))
-    .where(and(eq(runs.tenantId, tenantId), eq(runStages.snapshotId, snapshotId)))
+    // Stages hold the id restic's summary printed: short in restic 0.14, full in later ones.
+    .where(and(eq(runs.tenantId, tenantId), sql`${snapshotId} LIKE ${runStages.snapshotId} || '%'`))
     .get()
   return row?.status === 'partial'
 }
@@ -127,9 +128,18 @@ export function syncCatalog(
         .map((r) => [r.snapshotId, r]),
     )
     const seen = new Set<string>()
+    // restic 0.14's backup summary gives the short id: the runner's row learns the full one here.
+    const short = [...known.values()].filter((r) => r.snapshotId.length < 64)
     for (const s of listed) {
       seen.add(s.id)
-      const row = known.get(s.id)
+      let row = known.get(s.id)
+      const byPrefix = row ? undefined : short.find((r) => s.id.startsWith(r.snapshotId))
+      if (byPrefix) {
+        tx.update(snapshots).set({ snapshotId: s.id }).where(eq(snapshots.id, byPrefix.id)).run()
+        known.delete(byPrefix.snapshotId)
+        row = { ...byPrefix, snapshotId: s.id }
+        known.set(s.id, row)
+      }
       if (row) {
         const time = new Date(s.time)
         const same = row.time.getTime() === time.getTime() && String(row.paths) === String(s.paths)

@@ -325,7 +325,7 @@ async function backupTo(
     })
     const s = summary as Record<string, any> | null
     const bytes = Number(s?.data_added ?? 0)
-    const snapshotId = s?.snapshot_id ? String(s.snapshot_id) : null
+    const snapshotId = s?.snapshot_id ? repo.fullId(String(s.snapshot_id)) : null
     if (snapshotId) {
       recordSnapshot(db, t.tenant.id, t.dest.id, {
         id: snapshotId,

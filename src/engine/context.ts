@@ -29,6 +29,8 @@ export type OpenRepo = {
   repositoryId: number
   /** Why the destination failed (a fatal error, else the last one restic retried past), if it did. */
   storageError: () => StorageError | null
+  /** The full id of a snapshot this repository handle stored, from restic's (short) summary id. */
+  fullId(id: string): string
   /** Stops the bridge and releases the destination's connections. */
   close(): Promise<void>
 }
@@ -62,6 +64,7 @@ export async function openRepository(
   let last: StorageError | null = null
   // When the current run of failures began; any success ends it.
   let failingSince: number | null = null
+  const written: string[] = []
   const giveUp = (err: StorageError) => {
     fatal ??= err
     abort.abort(err)
@@ -88,6 +91,7 @@ export async function openRepository(
       }
     },
     () => void (failingSince = null),
+    written,
   )
   const driver = withLimit(withRetry(watched), raw.capabilities.maxConnections)
   const bridge = await startBridge(driver)
@@ -123,11 +127,25 @@ export async function openRepository(
     await close()
     throw fatal ?? err
   }
-  return { env, bridge, driver, repositoryId: repo.id, storageError: () => fatal ?? last, close }
+  const fullId = (id: string) => written.find((w) => w.startsWith(id)) ?? id
+  return {
+    env,
+    bridge,
+    driver,
+    repositoryId: repo.id,
+    storageError: () => fatal ?? last,
+    fullId,
+    close,
+  }
 }
 
 /** Calls `onError` for every StorageError the driver rejects with (then rethrows), `onOk` on success. */
-function watch(driver: Driver, onError: (err: StorageError) => void, onOk: () => void): Driver {
+function watch(
+  driver: Driver,
+  onError: (err: StorageError) => void,
+  onOk: () => void,
+  written: string[],
+): Driver {
   const seen = <T>(p: Promise<T>) =>
     p.then(
       (value) => {
@@ -142,7 +160,11 @@ function watch(driver: Driver, onError: (err: StorageError) => void, onOk: () =>
     )
   return {
     capabilities: driver.capabilities,
-    put: (key, open, o) => seen(driver.put(key, open, o)),
+    put: (key, open, o) => {
+      // restic 0.14's summary gives only a short snapshot id; the object it writes has the full one.
+      if (key.startsWith('snapshots/')) written.push(key.slice('snapshots/'.length))
+      return seen(driver.put(key, open, o))
+    },
     get: (key, o) => seen(driver.get(key, o)),
     list: (prefix, o) => driver.list(prefix, o),
     stat: (key, o) => seen(driver.stat(key, o)),

@@ -5,14 +5,42 @@ import { getDestination, listDestinations } from '../db/destinations.ts'
 import { listPolicies } from '../db/policies.ts'
 import { findRepository } from '../db/repositories.ts'
 import { listTenantDatabases } from '../db/tenants.ts'
-import { requestRestore } from '../domain/jobs.ts'
+import { requestRestoreChecked } from '../domain/restore-request.ts'
+import { getCatalogSnapshot, nodeAt, searchIndex, childrenOf } from '../db/snapshots.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
-import { listDir, listSnapshots, openTar } from '../engine/snapshots.ts'
+import { openTar } from '../engine/snapshots.ts'
+import {
+  catalogSnapshots,
+  ensureIndex,
+  findSnapshot,
+  toNode,
+  toSnapshot,
+  type Snapshot,
+} from '../engine/snapshots.ts'
 import { plainReason } from '../engine/failure.ts'
-import { BrowsePage, RestorePage, TreeLevel } from '../../views/restore.tsx'
+import {
+  BrowsePage,
+  ConfirmPage,
+  RestorePage,
+  TreeFragment,
+  type PostedRestore,
+  type TreeView,
+} from '../../views/restore.tsx'
+import { safeZone } from '../../views/restore-parts.tsx'
 import { auditWeb } from './audit-trail.ts'
 import { restoreFacts } from '../domain/audit-facts.ts'
-import { type AppEnv, type Ctx, idParam, pageCtx, readForm, redirectTo, str, all, tenantOf } from './context.ts'
+import {
+  type AppEnv,
+  type Ctx,
+  all,
+  idParam,
+  isHtmx,
+  pageCtx,
+  readForm,
+  redirectTo,
+  str,
+  tenantOf,
+} from './context.ts'
 
 export const restoreRoutes = new Hono<AppEnv>()
 
@@ -32,46 +60,164 @@ async function snapshotOf(c: Ctx) {
   const tenant = tenantOf(c)
   const dest = getDestination(c.get('deps').db, tenant.id, idParam(c, 'dest'))
   const id = c.req.param('snap') ?? ''
-  const snapshot = (await listSnapshots(engineDeps(c), tenant, dest)).find((s) => s.id === id)
-  if (!snapshot) throw new NotFoundError('That snapshot')
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new NotFoundError('That snapshot')
+  let snapshot: Snapshot
+  try {
+    snapshot = await findSnapshot(engineDeps(c), tenant, dest, id)
+  } catch (err) {
+    if (err instanceof NotFoundError) throw err
+    throw new ConflictError(`The backups on ${dest.name} could not be read: ${plainReason(err)}`)
+  }
   return { tenant, dest, snapshot, base: `/backups/restore/${dest.id}/${snapshot.id}` }
+}
+
+type Loaded = Awaited<ReturnType<typeof snapshotOf>>
+
+/** The snapshot with its file index built (one restic run, the first time), fresh from SQLite. */
+async function indexed(c: Ctx, { tenant, dest, snapshot }: Loaded): Promise<Snapshot> {
+  try {
+    await ensureIndex(engineDeps(c), tenant, dest, snapshot)
+  } catch (err) {
+    throw new ConflictError(`The file list of this backup could not be read: ${plainReason(err)}`)
+  }
+  return toSnapshot(getCatalogSnapshot(c.get('deps').db, tenant.id, dest.id, snapshot.id))
+}
+
+/** True for a plain absolute path strictly inside `home`. */
+function underHome(home: string, path: string): boolean {
+  return posix.normalize(path) === path && path.startsWith(home + '/')
+}
+
+/** A path inside the home that the snapshot's index holds. */
+function inSnapshot(c: Ctx, snap: Snapshot, home: string, path: string): boolean {
+  return underHome(home, path) && nodeAt(c.get('deps').db, snap.rowId, path) !== undefined
+}
+
+/** The snapshot holds the home or something in it (a safety copy holds just what it saved). */
+function holdsHome(snap: Snapshot, home: string): boolean {
+  return snap.paths.some((p) => p === home || p.startsWith(home + '/'))
+}
+
+const SEARCH_LIMIT = 200
+
+/**
+ * What the Files section shows: the folder `dir` (the home by default) or the hits of `q` in the
+ * whole snapshot, with `selected` kept ticked. A folder the snapshot does not hold is a 404 when
+ * asked for by link (`strict`), and the home when it only rode along with a posted form.
+ */
+function treeView(
+  c: Ctx,
+  loaded: Loaded,
+  snap: Snapshot,
+  o: { dir?: string; q?: string; selected: string[]; strict: boolean; error?: string },
+): TreeView {
+  const { db } = c.get('deps')
+  const home = loaded.tenant.homeDir
+  let dir = (o.dir ?? '').replace(/(.)\/+$/, '$1') || home
+  if (dir !== home && !(underHome(home, dir) && nodeAt(db, snap.rowId, dir)?.type === 'dir')) {
+    if (o.strict) throw new NotFoundError('That folder')
+    dir = home
+  }
+  const q = (o.q ?? '').trim().slice(0, 200)
+  const inside = (n: { parent: string }) => n.parent === home || n.parent.startsWith(home + '/')
+  const hits = q ? searchIndex(db, snap.rowId, q, SEARCH_LIMIT + 20).filter(inside) : []
+  const nodes = q ? hits.slice(0, SEARCH_LIMIT) : childrenOf(db, snap.rowId, dir)
+  return {
+    base: loaded.base,
+    home,
+    zone: safeZone(loaded.tenant.timezone),
+    dir,
+    q,
+    nodes: nodes.map((n) => toNode(n)),
+    searching: q !== '',
+    truncated: hits.length > SEARCH_LIMIT,
+    selected: [...new Set(o.selected)].filter((p) => inSnapshot(c, snap, home, p)),
+    error: o.error,
+  }
+}
+
+/**
+ * The browse page (or, to htmx, just the tree): from the file index only, so opening a folder or
+ * searching never runs restic. `posted` brings back a form with its errors (422).
+ */
+async function browse(
+  c: Ctx,
+  loaded: Loaded,
+  o: { dir?: string; q?: string; selected: string[]; posted?: PostedRestore },
+) {
+  const { tenant, dest, base } = loaded
+  const { db } = c.get('deps')
+  const snap = await indexed(c, loaded)
+  const home = tenant.homeDir
+  const hasHome = holdsHome(snap, home)
+  const tree = treeView(c, loaded, snap, {
+    ...o,
+    dir: hasHome ? o.dir : undefined,
+    q: hasHome ? o.q : undefined,
+    strict: !o.posted,
+    error: o.posted?.what === 'files' ? o.posted.errors.paths : undefined,
+  })
+  if (isHtmx(c) && !o.posted) return c.html(<TreeFragment view={tree} />)
+  const databases = listTenantDatabases(db, tenant.id)
+  const holds = (d: { engine: string; name: string }) =>
+    snap.databases.includes(`${d.engine}-${d.name}`)
+  const policy =
+    snap.policyId !== null
+      ? listPolicies(db, tenant.id).find((p) => p.id === snap.policyId)?.name
+      : undefined
+  return c.html(
+    <BrowsePage
+      ctx={pageCtx(c)}
+      base={base}
+      zone={safeZone(tenant.timezone)}
+      destName={dest.name}
+      policy={snap.kind === 'policy' ? (policy ?? 'A deleted policy') : 'Not made by a policy'}
+      snapshot={snap}
+      hasHome={hasHome}
+      tree={tree}
+      offered={databases.filter(holds)}
+      missing={databases.filter((d) => !holds(d))}
+      posted={o.posted}
+    />,
+    o.posted ? 422 : 200,
+  )
 }
 
 restoreRoutes.get('/', async (c) => {
   const tenant = tenantOf(c)
   const { db } = c.get('deps')
-  const dests = listDestinations(db, tenant.id).filter((d) => findRepository(db, tenant.id, d.id)?.initializedAt)
+  const dests = listDestinations(db, tenant.id).filter(
+    (d) => findRepository(db, tenant.id, d.id)?.initializedAt,
+  )
   const destinations = await Promise.all(
     dests.map(async (d) => {
       try {
-        return { id: d.id, name: d.name, snapshots: await listSnapshots(engineDeps(c), tenant, d) }
+        const snapshots = await catalogSnapshots(engineDeps(c), tenant, d)
+        return { id: d.id, name: d.name, snapshots }
       } catch (err) {
-        return { id: d.id, name: d.name, snapshots: [], error: `Could not list snapshots: ${plainReason(err)}` }
+        const error = `Could not list the backups: ${plainReason(err)}`
+        return { id: d.id, name: d.name, snapshots: [], error }
       }
     }),
   )
   const policyNames = new Map(listPolicies(db, tenant.id).map((p) => [p.id, p.name]))
-  return c.html(<RestorePage ctx={pageCtx(c)} destinations={destinations} policyNames={policyNames} />)
-})
-
-async function browse(c: Ctx, errors: Record<string, string> = {}, status: 200 | 422 = 200) {
-  const { tenant, dest, snapshot, base } = await snapshotOf(c)
-  const home = tenant.homeDir
-  const roots = snapshot.paths.includes(home) ? await listDir(engineDeps(c), tenant, dest, snapshot.id, home) : []
-  const databases = listTenantDatabases(c.get('deps').db, tenant.id)
   return c.html(
-    <BrowsePage ctx={pageCtx(c)} base={base} destName={dest.name} snapshot={snapshot} home={home} roots={roots} databases={databases} errors={errors} />,
-    status,
+    <RestorePage
+      ctx={pageCtx(c)}
+      zone={safeZone(tenant.timezone)}
+      destinations={destinations}
+      policyNames={policyNames}
+    />,
   )
-}
-
-restoreRoutes.get('/:dest/:snap', (c) => browse(c))
-
-restoreRoutes.get('/:dest/:snap/tree', async (c) => {
-  const { tenant, dest, snapshot, base } = await snapshotOf(c)
-  const path = homePath(c, c.req.query('path') ?? '')
-  return c.html(<TreeLevel base={base} nodes={await listDir(engineDeps(c), tenant, dest, snapshot.id, path)} />)
 })
+
+restoreRoutes.get('/:dest/:snap', async (c) =>
+  browse(c, await snapshotOf(c), {
+    dir: c.req.query('dir'),
+    q: c.req.query('q'),
+    selected: c.req.queries('paths') ?? [],
+  }),
+)
 
 restoreRoutes.get('/:dest/:snap/download', async (c) => {
   const { tenant, dest, snapshot } = await snapshotOf(c)
@@ -90,28 +236,79 @@ restoreRoutes.get('/:dest/:snap/download', async (c) => {
   return c.body(Readable.toWeb(out) as ReadableStream)
 })
 
+/**
+ * Starts a restore. Checked against the snapshot's index first (paths it holds, databases whose
+ * dump it holds); a restore in place without `confirm=yes` answers the confirmation page and
+ * queues nothing.
+ */
 restoreRoutes.post('/:dest/:snap', async (c) => {
-  const { tenant, dest, snapshot } = await snapshotOf(c)
+  const loaded = await snapshotOf(c)
+  const { tenant, dest, snapshot, base } = loaded
+  const { db } = c.get('deps')
   const form = await readForm(c)
-  const isDb = str(form, 'what') === 'database'
+  const what: PostedRestore['what'] = str(form, 'what') === 'database' ? 'database' : 'files'
+  const mode: PostedRestore['mode'] = str(form, 'mode') === 'inplace' ? 'inplace' : 'copy'
+  const paths = what === 'files' ? [...new Set(all(form, 'paths'))] : []
+  const dbText = str(form, 'database')
+  const databaseId =
+    what === 'database' ? (/^[1-9]\d{0,15}$/.test(dbText) ? Number(dbText) : 0) : undefined
+  const newName = str(form, 'newName')
+  const dir = str(form, 'dir')
+  const snap = await indexed(c, loaded)
+  const home = tenant.homeDir
+  const database = listTenantDatabases(db, tenant.id).find((d) => d.id === databaseId)
+  const errors: Record<string, string> = {}
+  if (what === 'database') {
+    if (!database) errors.database = 'Choose one of your databases.'
+    else if (!snap.databases.includes(`${database.engine}-${database.name}`))
+      errors.database = `This backup holds no copy of the database ${database.name}: choose another backup.`
+  } else if (!holdsHome(snap, home)) {
+    errors.paths = 'This backup holds no files from your home folder.'
+  } else if (paths.some((p) => !inSnapshot(c, snap, home, p))) {
+    errors.paths = 'Choose files and folders from this backup.'
+  }
+  const again = (errs: Record<string, string>) =>
+    browse(c, loaded, {
+      dir,
+      selected: paths,
+      posted: { what, databaseId, mode, newName, errors: errs },
+    })
+  if (Object.keys(errors).length) return again(errors)
+  if (mode === 'inplace' && str(form, 'confirm') !== 'yes') {
+    return c.html(
+      <ConfirmPage
+        ctx={pageCtx(c)}
+        base={base}
+        zone={safeZone(tenant.timezone)}
+        destName={dest.name}
+        snapshot={snap}
+        home={home}
+        paths={paths}
+        database={database}
+        dir={dir}
+      />,
+    )
+  }
   const request = {
     destinationId: dest.id,
     snapshot: snapshot.id,
-    paths: isDb ? [] : all(form, 'paths').map((p) => homePath(c, p)),
-    databaseId: isDb ? Number(str(form, 'database')) : undefined,
-    mode: str(form, 'mode') === 'inplace' ? ('inplace' as const) : ('copy' as const),
-    newName: str(form, 'newName'),
+    paths,
+    databaseId,
+    mode,
+    newName: mode === 'copy' ? newName : undefined,
     trigger: 'manual' as const,
   }
   let jobId: number
   try {
-    jobId = requestRestore(c.get('deps').db, tenant.id, request).id
+    jobId = (await requestRestoreChecked(engineDeps(c), tenant, request)).id
   } catch (err) {
     if (!(err instanceof InputError)) throw err
-    return browse(c, err.errors, 422)
+    return again(err.errors)
   }
-  const database = isDb ? listTenantDatabases(c.get('deps').db, tenant.id).find((d) => d.id === request.databaseId)?.name : undefined
-  auditWeb(c, 'restore.start', { target: snapshot.shortId, details: restoreFacts(dest.name, request, database, jobId) })
+  auditWeb(c, 'restore.start', {
+    target: snapshot.shortId,
+    details: restoreFacts(dest.name, request, database?.name, jobId),
+  })
   c.get('deps').wake?.()
   return redirectTo(c, '/backups', { kind: 'ok', text: 'Restore queued: progress shows below.' })
 })

@@ -1,0 +1,116 @@
+import type { Snapshot, TreeNode } from '../src/engine/snapshots.ts'
+import { INCOMPLETE_TAG } from '../src/db/snapshots.ts'
+
+/** The zone to show times in: the tenant's, or UTC when it is not one Intl knows. */
+export function safeZone(zone: string): string {
+  try {
+    new Intl.DateTimeFormat('en-GB', { timeZone: zone })
+    return zone
+  } catch {
+    return 'UTC'
+  }
+}
+
+function partsOf(at: Date | string, zone: string, opts: Intl.DateTimeFormatOptions) {
+  const date = typeof at === 'string' ? new Date(at) : at
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone: safeZone(zone),
+    hourCycle: 'h23',
+    ...opts,
+  }).formatToParts(date)
+  return (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? ''
+}
+
+const long = { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' } as const
+const clock = { hour: '2-digit', minute: '2-digit' } as const
+
+/** "Tue 3 Dec 2026, 02:30" in `zone`: how a snapshot is named on the Restore pages. */
+export function snapshotWhen(at: Date | string, zone: string): string {
+  const p = partsOf(at, zone, { ...long, ...clock })
+  return `${p('weekday')} ${p('day')} ${p('month')} ${p('year')}, ${p('hour')}:${p('minute')}`
+}
+
+/** "3 Dec 2026, 09:30" in `zone`. */
+export function dayTime(at: Date | string, zone: string): string {
+  const p = partsOf(at, zone, { day: 'numeric', month: 'short', year: 'numeric', ...clock })
+  return `${p('day')} ${p('month')} ${p('year')}, ${p('hour')}:${p('minute')}`
+}
+
+function numeric(at: Date | string, zone: string) {
+  return partsOf(at, zone, { year: 'numeric', month: '2-digit', day: '2-digit', ...clock })
+}
+
+/** A new folder name for restored files: `restored-2026-12-03-0930` (snapshot time, tenant zone). */
+export function suggestedFolder(at: Date | string, zone: string): string {
+  const p = numeric(at, zone)
+  return `restored-${p('year')}-${p('month')}-${p('day')}-${p('hour')}${p('minute')}`
+}
+
+/** A new database name: `shop_restored_20261203`, cut to fit the 64-character limit. */
+export function suggestedDatabase(name: string, at: Date | string, zone: string): string {
+  const p = numeric(at, zone)
+  const suffix = `_restored_${p('year')}${p('month')}${p('day')}`
+  return name.slice(0, 64 - suffix.length) + suffix
+}
+
+/** Why a policy snapshot is not complete, in words; null when it is (or is no policy snapshot). */
+export function incompleteReason(s: Snapshot): string | null {
+  if (s.kind !== 'policy' || s.complete) return null
+  return s.tags.includes(INCOMPLETE_TAG) ? 'a database dump failed' : 'some files could not be read'
+}
+
+export const engineLabel = (engine: string) =>
+  engine === 'mariadb' ? 'MariaDB' : engine === 'postgresql' ? 'PostgreSQL' : engine
+
+export const typeLabel: Record<TreeNode['type'], string> = {
+  dir: 'Folder',
+  file: 'File',
+  symlink: 'Link',
+  other: 'Other',
+}
+
+/** `path` as the tenant knows it: relative to their home ("Home folder" for the home itself). */
+export function inHome(home: string, path: string): string {
+  if (path === home) return 'Home folder'
+  return path.startsWith(home + '/') ? path.slice(home.length + 1) : path
+}
+
+/** A small shape per node type (folder, file, link), so the type never rests on colour alone. */
+export function TypeIcon(props: { type: TreeNode['type'] }) {
+  const common = {
+    class: `ico ico-${props.type}`,
+    width: '16',
+    height: '16',
+    viewBox: '0 0 16 16',
+    'aria-hidden': 'true',
+  }
+  if (props.type === 'dir')
+    return (
+      <svg {...common}>
+        <path d="M1.5 3.5h4l1.5 1.5h7.5v8.5h-13z" fill="currentColor" />
+      </svg>
+    )
+  if (props.type === 'symlink')
+    return (
+      <svg {...common}>
+        <path
+          d="M6.5 9.5l3-3M7 4.5l1.5-1.5a2.5 2.5 0 013.5 3.5L10.5 8M9 11.5L7.5 13a2.5 2.5 0 01-3.5-3.5L5.5 8"
+          fill="none"
+          stroke="currentColor"
+          stroke-width="1.6"
+          stroke-linecap="round"
+        />
+      </svg>
+    )
+  return (
+    <svg {...common}>
+      <path
+        d="M3.5 1.5h6l3 3v10h-9z M9.5 1.5v3h3"
+        fill="none"
+        stroke="currentColor"
+        stroke-width="1.4"
+        stroke-linejoin="round"
+      />
+    </svg>
+  )
+}

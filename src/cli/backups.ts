@@ -12,7 +12,7 @@ import { requestRestoreChecked } from '../domain/restore-request.ts'
 import { latestComplete } from '../db/snapshots.ts'
 import { requestVerify } from '../domain/verify.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
-import { listSnapshots } from '../engine/snapshots.ts'
+import { listSnapshots, type Snapshot } from '../engine/snapshots.ts'
 import { runVerify } from '../engine/verify.ts'
 import { recoveryKit } from '../engine/recovery.ts'
 import { startRunner } from '../runner/runner.ts'
@@ -106,12 +106,17 @@ export const backupCommands: Record<string, Command> = {
     async run(deps, [tenantName], opts) {
       const tenant = tenantByName(deps.db, tenantName)
       const dests = opts.destination ? [destinationOf(deps, tenant, opts.destination)] : listDestinations(deps.db, tenant.id)
-      const rows = []
+      const rows: (Snapshot & { destination: string })[] = []
       for (const dest of dests) {
         for (const s of await listSnapshots(deps, tenant, dest)) rows.push({ destination: dest.name, ...s })
       }
       if (opts.json) console.log(JSON.stringify(rows, null, 2))
-      else printTable(rows.map((r) => ({ ...r, id: r.shortId })), ['destination', 'id', 'time', 'tags', 'paths'])
+      else {
+        // What `latest` means for restore and the API: the newest complete policy snapshot.
+        const what = (r: Snapshot) =>
+          r.kind === 'safety' ? 'safety copy' : r.kind === 'other' ? 'other' : r.complete ? 'backup' : 'incomplete backup'
+        printTable(rows.map((r) => ({ ...r, id: r.shortId, kind: what(r), rowId: undefined })), ['destination', 'id', 'time', 'kind', 'tags', 'paths'])
+      }
     },
   },
   restore: {

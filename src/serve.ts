@@ -23,14 +23,35 @@ async function startWorkers(db: Db, config: Config) {
     leaseMs: config.leaseMs,
     onGaveUp: (job) => raiseGaveUp({ db, config }, job),
   })
-  const scheduler = startScheduler(db, { onEnqueue: () => runner.wake(), notices: { db, config }, housekeeping: { auditDays: config.auditDays } })
+  const scheduler = startScheduler(db, {
+    onEnqueue: () => runner.wake(),
+    notices: { db, config },
+    housekeeping: { auditDays: config.auditDays },
+  })
   const sender = startSender({ db, config })
-  if (!config.smtp) console.error('E-mail notices are off: set SMTP_HOST (and SMTP_PORT, SMTP_FROM…) to send them.')
+  if (!config.smtp)
+    console.error('E-mail notices are off: set SMTP_HOST (and SMTP_PORT, SMTP_FROM…) to send them.')
   const stop = async () => {
     scheduler.stop()
     await Promise.all([runner.stop(), sender.stop()])
   }
   return { problem, wake: () => runner.wake(), stop }
+}
+
+/**
+ * Last resort: an error nothing handled (a bug) is logged and the panel keeps serving every other
+ * tenant instead of dying. Not under vitest, where such an error must fail the test that caused it.
+ */
+function keepServing(): void {
+  if (process.env.VITEST) return
+  process.on('uncaughtException', (err) => {
+    console.error(`[panel] uncaught exception, still serving: ${err.stack ?? err.message}`)
+  })
+  process.on('unhandledRejection', (reason) => {
+    console.error(
+      `[panel] unhandled rejection, still serving: ${(reason as Error)?.stack ?? String(reason)}`,
+    )
+  })
 }
 
 function onSignals(stop: () => Promise<void>) {
@@ -41,6 +62,7 @@ function onSignals(stop: () => Promise<void>) {
 
 /** `panel serve`: migrate, first-start setup, then serve (with the runner unless disabled). */
 export async function startServer(): Promise<void> {
+  keepServing()
   const config = loadConfig()
   const db = openDb(config.dbPath)
   const linkPath = ensureAdmin(db)
@@ -56,7 +78,9 @@ export async function startServer(): Promise<void> {
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
     const url = panelUrl({ ...config, port: info.port })
     if (linkPath) {
-      console.log(`\nFirst start: sign in as "admin" once with this link (valid 24 hours):\n\n  ${url}${linkPath}\n`)
+      console.log(
+        `\nFirst start: sign in as "admin" once with this link (valid 24 hours):\n\n  ${url}${linkPath}\n`,
+      )
     }
     console.log(`Panel listening on ${url}${workers ? ' (runner on)' : ' (runner off)'}`)
   })
@@ -68,6 +92,7 @@ export async function startServer(): Promise<void> {
 
 /** `panel runner`: the runner and scheduler alone, no web server. */
 export async function startRunnerOnly(): Promise<void> {
+  keepServing()
   const config = loadConfig()
   const db = openDb(config.dbPath)
   const workers = await startWorkers(db, config)

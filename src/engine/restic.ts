@@ -90,7 +90,14 @@ function reason(stderr: string, env: ResticEnv): { text: string; permanent: bool
 export function runRestic(
   args: string[],
   env: ResticEnv,
-  opts: { onJson?: (msg: any) => void; okCodes?: number[]; stdout?: (s: Readable) => void } = {},
+  opts: {
+    onJson?: (msg: any) => void
+    okCodes?: number[]
+    /** Gets restic's stdout to read; restic's exit status, not the stream, tells how it ended. */
+    stdout?: (s: Readable) => void
+    /** How long restic may take to remove its lock once `env.signal` aborted (default 10 s). */
+    graceMs?: number
+  } = {},
 ): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn('restic', args, {
@@ -102,6 +109,10 @@ export function runRestic(
       killSignal: 'SIGINT',
     })
     let stderr = ''
+    // A pipe error (the reader went away) shows up as restic's exit status; unheard, it would
+    // take the whole panel down.
+    child.stdout.on('error', () => {})
+    child.stderr.on('error', () => {})
     child.stderr.setEncoding('utf8')
     child.stderr.on('data', (d: string) => {
       stderr = (stderr + d).slice(-20_000)
@@ -134,7 +145,7 @@ export function runRestic(
       else if (err.name === 'AbortError') {
         // Node has sent SIGINT: restic removes its lock and exits, and 'close' settles. It must
         // not outlive its job (the bridge is about to close), so it is killed after a grace period.
-        const kill = setTimeout(() => child.kill('SIGKILL'), ABORT_GRACE_MS)
+        const kill = setTimeout(() => child.kill('SIGKILL'), opts.graceMs ?? ABORT_GRACE_MS)
         child.once('close', () => clearTimeout(kill))
       } else reject(new ResticError(err.message, null, false))
     })

@@ -1,4 +1,3 @@
-import { PassThrough, type Readable } from 'node:stream'
 import type { Destination, Tenant } from '../db/schema.ts'
 import { findRepository } from '../db/repositories.ts'
 import { StorageError } from '../drivers/types.ts'
@@ -252,57 +251,4 @@ function parentOf(path: string): string {
 
 function kind(t: string): TreeNode['type'] {
   return t === 'dir' || t === 'file' || t === 'symlink' ? t : 'other'
-}
-
-/**
- * Streams `path` of a snapshot as a tar archive (restic dump --archive tar) into `sink`.
- * Resolves when restic is done.
- */
-export async function streamTar(
-  deps: EngineDeps,
-  tenant: Tenant,
-  dest: Destination,
-  snapshot: string,
-  path: string,
-  sink: (tar: Readable) => void,
-  signal?: AbortSignal,
-): Promise<void> {
-  checkSnapshotId(snapshot)
-  await withRepository(
-    deps,
-    tenant,
-    dest,
-    (repo) => runRestic(['dump', '--archive', 'tar', snapshot, path], repo.env, { stdout: sink }),
-    signal,
-  )
-}
-
-/**
- * `path` of a snapshot as a tar stream, handed out only once restic has produced its first
- * bytes: a repository that cannot be opened is still an error the caller can answer with, and a
- * failure later cuts the stream. Closing the stream stops restic.
- */
-export function openTar(
-  deps: EngineDeps,
-  tenant: Tenant,
-  dest: Destination,
-  snapshot: string,
-  path: string,
-): Promise<Readable> {
-  const out = new PassThrough()
-  const abort = new AbortController()
-  out.on('close', () => abort.abort())
-  return new Promise((resolve, reject) => {
-    const sink = (tar: Readable) => {
-      tar.once('data', () => resolve(out))
-      tar.pipe(out)
-    }
-    streamTar(deps, tenant, dest, snapshot, path, sink, abort.signal).then(
-      () => resolve(out),
-      (err) => {
-        reject(err)
-        out.destroy(err)
-      },
-    )
-  })
 }

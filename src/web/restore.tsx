@@ -8,7 +8,15 @@ import { listTenantDatabases } from '../db/tenants.ts'
 import { requestRestoreChecked } from '../domain/restore-request.ts'
 import { getCatalogSnapshot, nodeAt, searchIndex, childrenOf } from '../db/snapshots.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
-import { openTar } from '../engine/snapshots.ts'
+import {
+  DownloadLimitError,
+  downloadHeaders,
+  downloadTarget,
+  openDatabaseDownload,
+  openDownload,
+  type Download,
+} from '../engine/download.ts'
+import { ErrorPage } from '../../views/error.tsx'
 import {
   catalogSnapshots,
   ensureIndex,
@@ -219,21 +227,56 @@ restoreRoutes.get('/:dest/:snap', async (c) =>
   }),
 )
 
-restoreRoutes.get('/:dest/:snap/download', async (c) => {
-  const { tenant, dest, snapshot } = await snapshotOf(c)
-  const path = homePath(c, c.req.query('path') ?? '')
-  let out: Readable
+/**
+ * Answers with a download once it has started (a file as itself, a folder as .tar, a dump
+ * gzipped): a path or dump the snapshot lacks is a 404 page before restic runs, a third download
+ * at once a 429, a failure to start a 409. The client going away stops restic.
+ */
+async function sendDownload(
+  c: Ctx,
+  audit: { target: string; details: Record<string, unknown> },
+  open: () => Promise<Download>,
+) {
+  let download: Download
   try {
-    out = await openTar(engineDeps(c), tenant, dest, snapshot.id, path)
+    download = await open()
   } catch (err) {
+    if (err instanceof DownloadLimitError)
+      return c.html(<ErrorPage ctx={pageCtx(c)} status={429} message={err.message} />, 429)
+    if (err instanceof NotFoundError || err instanceof ConflictError) throw err
     throw new ConflictError(`The download could not start: ${plainReason(err)}`)
   }
-  auditWeb(c, 'download', { target: `${snapshot.shortId}:${path}`, details: { destination: dest.name, snapshot: snapshot.id, path } })
-  const name = `${tenant.name}-${snapshot.shortId}-${posix.basename(path)}.tar`.replace(/[^\w.-]/g, '_')
-  c.header('Content-Type', 'application/x-tar')
-  c.header('Content-Disposition', `attachment; filename="${name}"`)
-  c.header('Cache-Control', 'no-store')
-  return c.body(Readable.toWeb(out) as ReadableStream)
+  try {
+    auditWeb(c, 'download', audit)
+  } catch (err) {
+    download.body.destroy()
+    throw err
+  }
+  return c.body(Readable.toWeb(download.body) as ReadableStream, 200, downloadHeaders(download))
+}
+
+restoreRoutes.get('/:dest/:snap/download', async (c) => {
+  // Made now: the server aborts it when the client leaves only if it exists by then.
+  const signal = c.req.raw.signal
+  const { tenant, dest, snapshot } = await snapshotOf(c)
+  const path = homePath(c, c.req.query('path') ?? '')
+  const details = { destination: dest.name, snapshot: snapshot.id, path }
+  return sendDownload(c, { target: `${snapshot.shortId}:${path}`, details }, async () => {
+    const target = await downloadTarget(engineDeps(c), tenant, dest, snapshot, path)
+    return openDownload(engineDeps(c), tenant, dest, snapshot, target, signal)
+  })
+})
+
+restoreRoutes.get('/:dest/:snap/database/:db', async (c) => {
+  const signal = c.req.raw.signal
+  const { tenant, dest, snapshot } = await snapshotOf(c)
+  const id = idParam(c, 'db')
+  const database = listTenantDatabases(c.get('deps').db, tenant.id).find((d) => d.id === id)
+  if (!database) throw new NotFoundError('That database')
+  const details = { destination: dest.name, snapshot: snapshot.id, database: database.name }
+  return sendDownload(c, { target: `${snapshot.shortId}:${database.name}`, details }, () =>
+    openDatabaseDownload(engineDeps(c), tenant, dest, snapshot, database, signal),
+  )
 })
 
 /**

@@ -5,9 +5,17 @@ import { getDestination, listDestinations } from '../../db/destinations.ts'
 import { findRepository } from '../../db/repositories.ts'
 import { getPolicy } from '../../db/policies.ts'
 import type { Destination } from '../../db/schema.ts'
-import { listDir, listSnapshots, openTar, type Snapshot } from '../../engine/snapshots.ts'
+import { latestComplete } from '../../db/snapshots.ts'
+import { catalogSnapshots, listSnapshots, type Snapshot } from '../../engine/snapshots.ts'
+import {
+  DownloadLimitError,
+  downloadHeaders,
+  downloadTarget,
+  openDownload,
+} from '../../engine/download.ts'
 import { plainReason } from '../../engine/failure.ts'
-import { ApiError, unreadable } from './errors.ts'
+import { ConflictError, InputError, NotFoundError } from '../../errors.ts'
+import { ApiError, toApiError, unreadable } from './errors.ts'
 import { type ApiCtx, type ApiEnv, auditApi, optionalId, requireBackupToken } from './context.ts'
 
 /** Listing and downloading snapshots: backup data, so the backup token is required too. */
@@ -28,22 +36,23 @@ function withRepo(c: ApiCtx, dests: Destination[]) {
   return dests.filter((d) => findRepository(db, c.get('tenant').id, d.id)?.initializedAt)
 }
 
-/** `?policy=` narrows to that policy's snapshots (restic tag `policy:<id>`). */
+/** `?policy=` narrows to that policy's snapshots. */
 function policyFilter(c: ApiCtx) {
   const id = optionalId(c, 'policy')
   if (id === undefined) return { policy: undefined, keep: () => true }
   const policy = getPolicy(c.get('deps').db, c.get('tenant').id, id)
-  return { policy, keep: (s: Snapshot) => s.tags.includes(`policy:${policy.id}`) }
+  return { policy, keep: (s: Snapshot) => s.policyId === policy.id }
 }
 
 function snapshotJson(s: Snapshot) {
-  const tag = s.tags.find((t) => t.startsWith('policy:'))
   return {
     id: s.id,
     shortId: s.shortId,
     time: s.time,
     paths: s.paths,
-    policyId: tag ? Number(tag.slice(7)) : null,
+    policyId: s.policyId,
+    kind: s.kind,
+    complete: s.complete,
   }
 }
 
@@ -61,7 +70,9 @@ snapshotRoutes.get('/', async (c) => {
       try {
         return {
           ...base,
-          snapshots: (await listSnapshots(engineDeps(c), tenant, d)).filter(keep).map(snapshotJson),
+          snapshots: (await catalogSnapshots(engineDeps(c), tenant, d))
+            .filter(keep)
+            .map(snapshotJson),
         }
       } catch (err) {
         return { ...base, snapshots: [], error: `Could not list snapshots: ${plainReason(err)}` }
@@ -116,76 +127,92 @@ function requestedId(c: ApiCtx): string {
   return id
 }
 
+/**
+ * The snapshot `id` (a prefix of at least 8 hex digits) or `latest`: the newest complete policy
+ * snapshot (never a safety snapshot, never one with a failed dump), of `?policy=` if given.
+ */
 async function findSnapshot(c: ApiCtx, dest: Destination, id: string): Promise<Snapshot> {
-  const { keep } = policyFilter(c)
-  let snapshots: Snapshot[]
-  try {
-    snapshots = (await listSnapshots(engineDeps(c), c.get('tenant'), dest)).filter(keep)
-  } catch (err) {
-    throw unreadable(err)
+  const { policy, keep } = policyFilter(c)
+  const read = async (fresh: boolean) => {
+    try {
+      const all = fresh
+        ? await listSnapshots(engineDeps(c), c.get('tenant'), dest)
+        : await catalogSnapshots(engineDeps(c), c.get('tenant'), dest)
+      return all.filter(keep)
+    } catch (err) {
+      throw unreadable(err)
+    }
   }
-  const matches = id === 'latest' ? snapshots.slice(0, 1) : snapshots.filter((s) => s.id.startsWith(id))
+  const snapshots = await read(false)
+  if (id === 'latest') {
+    const latest = latestComplete(snapshots, { policyId: policy?.id })
+    if (!latest) {
+      const none = `There is no backup on “${dest.name}” yet.`
+      const partial = `There is no complete backup on “${dest.name}” yet: give a snapshot id to download another.`
+      throw new ApiError(404, 'not_found', snapshots.length ? partial : none)
+    }
+    return latest
+  }
+  const prefixed = (list: Snapshot[]) => list.filter((s) => s.id.startsWith(id))
+  let matches = prefixed(snapshots)
+  // A snapshot made since the catalog was last synced (by stock restic, say).
+  if (!matches.length) matches = prefixed(await read(true))
   if (matches.length > 1) {
-    throw new ApiError(422, 'invalid', `“${id}” matches ${matches.length} snapshots: give more of its id.`, {
-      id: 'Ambiguous snapshot id.',
-    })
+    throw new ApiError(
+      422,
+      'invalid',
+      `“${id}” matches ${matches.length} snapshots: give more of its id.`,
+      { id: 'Ambiguous snapshot id.' },
+    )
   }
   const found = matches[0]
-  if (!found)
-    throw new ApiError(
-      404,
-      'not_found',
-      id === 'latest'
-        ? `There is no backup on “${dest.name}” yet.`
-        : 'That snapshot does not exist or is not yours.',
-    )
+  if (!found) throw new ApiError(404, 'not_found', 'That snapshot does not exist or is not yours.')
   return found
 }
 
-/** A path below a snapshot's root must exist, else restic would fail after the headers went out. */
-async function checkPath(c: ApiCtx, dest: Destination, snapshot: Snapshot, path: string) {
-  if (path === '/' || snapshot.paths.includes(path)) return
-  const missing = new ApiError(
-    404,
-    'not_found',
-    `“${path}” is not in snapshot ${snapshot.shortId}.`,
+/** Engine errors before any byte was sent, as the API says them. */
+function downloadError(err: unknown): ApiError {
+  if (err instanceof DownloadLimitError) return new ApiError(429, 'limit_reached', err.message)
+  if (
+    err instanceof ApiError ||
+    err instanceof NotFoundError ||
+    err instanceof InputError ||
+    err instanceof ConflictError
   )
-  if (!snapshot.paths.some((root) => path.startsWith(root + '/'))) throw missing
-  let nodes
-  try {
-    nodes = await listDir(engineDeps(c), c.get('tenant'), dest, snapshot.id, posix.dirname(path))
-  } catch (err) {
-    throw unreadable(err)
-  }
-  if (!nodes.some((n) => n.path === path)) throw missing
+    return toApiError(err)
+  return unreadable(err)
 }
 
 /**
- * Streams a snapshot (default: all of it) or one path of it as a tar archive, like the Restore
- * page's download. The response starts only once restic produced its first bytes, so a failure
- * to open the repository is still a JSON error; a failure later cuts the stream (curl fails).
+ * Streams a snapshot (default: all of it) or one path of it, like the Restore page: a file as
+ * itself (its own name and type), a folder or everything as a .tar. The path is checked against
+ * the snapshot's file index first (404 when it lacks it); at most DOWNLOADS_PER_TENANT run at
+ * once (429). The response starts only once restic produced its first bytes, so a failure to
+ * open the repository is still a JSON error; a failure later cuts the stream (curl fails).
  */
 snapshotRoutes.get('/:id/download', async (c) => {
+  // Made now: the server aborts it when the client leaves only if it exists by then.
+  const signal = c.req.raw.signal
   const tenant = c.get('tenant')
   const id = requestedId(c)
   const path = requestedPath(c)
   const dest = downloadDestination(c)
   const snapshot = await findSnapshot(c, dest, id)
-  await checkPath(c, dest, snapshot, path)
-  let out: Readable
+  let download
   try {
-    out = await openTar(engineDeps(c), tenant, dest, snapshot.id, path)
+    const target = await downloadTarget(engineDeps(c), tenant, dest, snapshot, path)
+    download = await openDownload(engineDeps(c), tenant, dest, snapshot, target, signal)
   } catch (err) {
-    throw unreadable(err)
+    throw downloadError(err)
   }
-  auditApi(c, 'snapshot.download', snapshot.shortId, { destination: dest.name, path })
-  const name =
-    `${tenant.name}-${snapshot.time.slice(0, 10)}-${snapshot.shortId}-${path === '/' ? 'all' : posix.basename(path)}.tar`.replace(
-      /[^\w.-]/g,
-      '_',
-    )
-  c.header('Content-Type', 'application/x-tar')
-  c.header('Content-Disposition', `attachment; filename="${name}"`)
-  c.header('X-Snapshot-Id', snapshot.id)
-  return c.body(Readable.toWeb(out) as ReadableStream)
+  try {
+    auditApi(c, 'snapshot.download', snapshot.shortId, { destination: dest.name, path })
+  } catch (err) {
+    download.body.destroy()
+    throw err
+  }
+  return c.body(Readable.toWeb(download.body) as ReadableStream, 200, {
+    ...downloadHeaders(download),
+    'X-Snapshot-Id': snapshot.id,
+  })
 })

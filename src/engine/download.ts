@@ -1,0 +1,206 @@
+import { posix } from 'node:path'
+import type { Readable } from 'node:stream'
+import { createGzip } from 'node:zlib'
+import contentDisposition from 'content-disposition'
+import mime from 'mime-types'
+import type { Destination, Tenant, TenantDatabase } from '../db/schema.ts'
+import { getCatalogSnapshot, nodeAt } from '../db/snapshots.ts'
+import { ConflictError, LimitError, NotFoundError } from '../errors.ts'
+import type { EngineDeps } from './context.ts'
+import { byPattern } from './download-by-pattern.ts'
+import { cancellable, handOut, type Producer } from './download-stream.ts'
+import { checkSnapshotId, ensureIndex, withRepository, type Snapshot } from './snapshots.ts'
+
+/** Downloads one tenant may run at once: each holds a restic, its repository lock and a bridge. */
+export const DOWNLOADS_PER_TENANT = 2
+
+/** The tenant already runs DOWNLOADS_PER_TENANT downloads (HTTP 429). */
+export class DownloadLimitError extends LimitError {
+  constructor() {
+    super('A download is already running: wait for it to finish, then try again.')
+  }
+}
+
+const running = new Map<number, number>()
+
+/** Takes one of the tenant's download slots; the returned release may be called any number of times. */
+function takeSlot(tenantId: number): () => void {
+  const n = running.get(tenantId) ?? 0
+  if (n >= DOWNLOADS_PER_TENANT) throw new DownloadLimitError()
+  running.set(tenantId, n + 1)
+  let held = true
+  return () => {
+    if (!held) return
+    held = false
+    const left = (running.get(tenantId) ?? 1) - 1
+    if (left > 0) running.set(tenantId, left)
+    else running.delete(tenantId)
+  }
+}
+
+/** What `path` of a snapshot is, from its file index. */
+export type DownloadTarget = { path: string; type: 'file' | 'dir' }
+
+/** A download under way: its bytes and what the response says about them. */
+export type Download = { body: Readable; name: string; type: string }
+
+/**
+ * Checks `path` against the snapshot's file index (built on first use) before anything is
+ * dumped: NotFoundError when the snapshot does not hold it, ConflictError for a link or a
+ * special file (restic dumps only files and folders). `/` is the whole snapshot.
+ */
+export async function downloadTarget(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+  snap: Snapshot,
+  path: string,
+): Promise<DownloadTarget> {
+  if (path === '/') return { path, type: 'dir' }
+  await ensureIndex(deps, tenant, dest, snap)
+  const node = nodeAt(deps.db, snap.rowId, path)
+  if (!node) throw new NotFoundError(`“${path}” in snapshot ${snap.shortId}`)
+  if (node.type !== 'file' && node.type !== 'dir') {
+    throw new ConflictError(
+      `“${node.name}” is a ${node.type === 'symlink' ? 'link' : 'special file'}: download the folder that holds it.`,
+    )
+  }
+  return { path, type: node.type }
+}
+
+/**
+ * Starts downloading a checked target: a file as itself (its own name and type), a folder or
+ * the whole snapshot as a .tar. Resolves once the first bytes came, so a failure to start is
+ * still an error the caller can answer with; a later failure cuts the stream. Destroying the
+ * body or aborting `signal` stops restic (SIGINT, so it removes its lock). Takes one of the
+ * tenant's download slots until the download is over, however it ends (DownloadLimitError
+ * when none is free).
+ */
+export async function openDownload(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+  snap: Snapshot,
+  target: DownloadTarget,
+  signal?: AbortSignal,
+): Promise<Download> {
+  checkSnapshotId(snap.id)
+  const file = target.type === 'file'
+  const name = file ? posix.basename(target.path) : tarName(tenant, snap, target.path)
+  const type = file ? mime.lookup(name) || 'application/octet-stream' : 'application/x-tar'
+  // restic's JSON shows each byte of a name that is not UTF-8 as U+FFFD: `restic dump` cannot
+  // be given such a path, a restore by pattern can.
+  const produce = target.path.includes('\uFFFD')
+    ? byPattern(deps, tenant, dest, snap.id, target)
+    : dumped(deps, tenant, dest, [
+        'dump',
+        ...(file ? [] : ['--archive', 'tar']),
+        snap.id,
+        target.path,
+      ])
+  const body = await handOut(produce, { signal, release: takeSlot(tenant.id) })
+  return { body, name, type }
+}
+
+/**
+ * Starts downloading the dump of `database` a snapshot holds, gzipped, as
+ * `<name>-<YYYY-MM-DD-HHMM>.sql.gz` (the snapshot's time in the tenant's time zone).
+ * NotFoundError unless the snapshot holds a good dump of it. Like openDownload otherwise.
+ */
+export async function openDatabaseDownload(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+  snap: Snapshot,
+  database: Pick<TenantDatabase, 'engine' | 'name'>,
+  signal?: AbortSignal,
+): Promise<Download> {
+  checkSnapshotId(snap.id)
+  const missing = new NotFoundError(`A dump of “${database.name}” in snapshot ${snap.shortId}`)
+  // The index also teaches an old snapshot without `db:` tags which dumps it holds.
+  await ensureIndex(deps, tenant, dest, snap)
+  const key = `${database.engine}-${database.name}`
+  if (!getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id).databases.includes(key))
+    throw missing
+  const at = snap.paths
+    .filter((p) => p.endsWith('/dumps'))
+    .map((p) => `${p}/${key}.sql`)
+    .find((p) => nodeAt(deps.db, snap.rowId, p)?.type === 'file')
+  if (!at) throw missing
+  const body = await handOut(dumped(deps, tenant, dest, ['dump', snap.id, at]), {
+    signal,
+    release: takeSlot(tenant.id),
+    transform: createGzip(),
+  })
+  return {
+    body,
+    name: `${database.name}-${stamp(snap.time, tenant.timezone)}.sql.gz`,
+    type: 'application/gzip',
+  }
+}
+
+/** Response headers for a download: its type, its own file name (RFC 6266/5987), no caching. */
+export function downloadHeaders(d: Pick<Download, 'name' | 'type'>): Record<string, string> {
+  return {
+    'Content-Type': d.type,
+    'Content-Disposition': attachment(d.name),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+  }
+}
+
+/** `attachment; filename="…"` with an ASCII fallback, plus `filename*` for any other name. */
+export function attachment(name: string): string {
+  const fallback = name.replace(/[^\x20-\x7e]/g, '_')
+  return contentDisposition(name, { fallback })
+}
+
+function tarName(tenant: Tenant, snap: Snapshot, path: string): string {
+  const what = path === '/' ? 'all' : posix.basename(path)
+  return `${tenant.name}-${snap.time.slice(0, 10)}-${snap.shortId}-${what}.tar`
+}
+
+/** `YYYY-MM-DD-HHMM` of `iso` in `zone` (UTC when the zone is unknown). */
+function stamp(iso: string, zone: string): string {
+  const format = (timeZone: string) =>
+    new Intl.DateTimeFormat('en-GB', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    }).formatToParts(new Date(iso))
+  let parts: Intl.DateTimeFormatPart[]
+  try {
+    parts = format(zone)
+  } catch {
+    parts = format('UTC')
+  }
+  const p = Object.fromEntries(parts.map((x) => [x.type, x.value]))
+  return `${p.year}-${p.month}-${p.day}-${p.hour}${p.minute}`
+}
+
+/**
+ * Streams `path` of a snapshot as a tar archive (restic dump --archive tar) into `sink`, with no
+ * slot and no index check; resolves when restic is done. Routes use openDownload.
+ */
+export async function streamTar(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+  snapshot: string,
+  path: string,
+  sink: (tar: Readable) => void,
+  signal = new AbortController().signal,
+): Promise<void> {
+  checkSnapshotId(snapshot)
+  await dumped(deps, tenant, dest, ['dump', '--archive', 'tar', snapshot, path])(sink, signal)
+}
+
+/** `restic <args>` on the tenant's repository, its stdout being the download. */
+function dumped(deps: EngineDeps, tenant: Tenant, dest: Destination, args: string[]): Producer {
+  return (sink, signal) =>
+    withRepository(deps, tenant, dest, (repo) => cancellable(repo, args, sink), signal)
+}

@@ -10,9 +10,14 @@ import {
   type StoragePipelineOptions,
 } from '@azure/storage-blob'
 import { checkUrlHost, guardedLookup, type GuardPolicy } from '../guard.ts'
+import { keySegments, prefixFolder, type KeyRules } from '../keys.ts'
+import { byteRange } from '../streams.ts'
 import { StorageError, type Driver } from '../types.ts'
 import { classify, type Where } from './errors.ts'
 import { uploadBlob } from './upload.ts'
+
+/** Blob names (prefix included) are at most 1,024 characters: keep keys well under that. */
+const RULES: KeyRules = { maxLength: 900 }
 
 export type AzureConfig = {
   account: string
@@ -88,7 +93,10 @@ export function azureDriver(config: AzureConfig): Driver {
     signal?.aborted && !(err instanceof StorageError && err.code !== 'Transient')
       ? new StorageError('Transient', 'the operation was cancelled', { cause: err })
       : classify(err, where)
-  const blob = (key: string) => container.getBlockBlobClient(config.prefix + checkKey(key))
+  const blob = (key: string) => {
+    keySegments(key, RULES)
+    return container.getBlockBlobClient(config.prefix + key)
+  }
 
   return {
     capabilities: { atomicPut: true, rangeGet: true, maxConnections: 8 },
@@ -107,14 +115,10 @@ export function azureDriver(config: AzureConfig): Driver {
     async get(key, { range, signal } = {}) {
       try {
         const client = blob(key)
-        const start = range?.start ?? 0
-        const end = range?.end
-        if (!isOffset(start) || (end !== undefined && !isOffset(end))) {
-          throw new StorageError('BadConfig', 'invalid byte range')
-        }
+        const { start, end, empty } = byteRange(range)
         await ready()
         signal?.throwIfAborted()
-        if (end !== undefined && end <= start) {
+        if (empty) {
           await client.getProperties({ abortSignal: signal })
           return Readable.from([])
         }
@@ -133,7 +137,7 @@ export function azureDriver(config: AzureConfig): Driver {
 
     async *list(prefix, { signal } = {}) {
       try {
-        checkPrefix(prefix)
+        prefixFolder(prefix, RULES)
         await ready()
         signal?.throwIfAborted()
       } catch (err) {
@@ -197,31 +201,4 @@ function dropWhenIdle<A extends http.Agent>(agent: A): A {
     return socket
   }) as typeof agent.createConnection
   return agent
-}
-
-function invalid(key: string): StorageError {
-  return new StorageError('BadConfig', `invalid object key ${JSON.stringify(key)}`)
-}
-
-/** Keys are relative, `/`-separated, without empty, `.` or `..` segments (the Driver contract). */
-function checkKey(key: string): string {
-  const parts = key.split('/')
-  if (
-    key.includes('\0') ||
-    key.length > 900 ||
-    parts.some((p) => p === '' || p === '.' || p === '..')
-  )
-    throw invalid(key)
-  return key
-}
-
-/** A list prefix: as a key, except that its last segment may be partial or empty. */
-function checkPrefix(prefix: string) {
-  const parts = prefix.split('/').slice(0, -1)
-  if (prefix.includes('\0') || parts.some((p) => p === '' || p === '.' || p === '..'))
-    throw invalid(prefix)
-}
-
-function isOffset(n: number): boolean {
-  return Number.isSafeInteger(n) && n >= 0
 }

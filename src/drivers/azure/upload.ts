@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { addAbortSignal, type Readable } from 'node:stream'
 import type { BlockBlobClient } from '@azure/storage-blob'
-import { StorageError } from '../types.ts'
+import { chunked } from '../streams.ts'
 
 /** Block size: a restic pack (~16 MiB) is four blocks; objects up to this size are one Put Blob. */
 export const BLOCK_SIZE = 4 << 20
@@ -35,13 +35,13 @@ export async function uploadBlob(
   try {
     if (size <= BLOCK_SIZE) {
       let body: Buffer = Buffer.alloc(0)
-      for await (const block of blocksOf(source, size)) body = block
+      for await (const block of chunked(source, size, BLOCK_SIZE)) body = block
       await blob.upload(body, body.length, { abortSignal })
       return
     }
     const ids: string[] = []
     const prefix = randomUUID()
-    for await (const block of blocksOf(source, size)) {
+    for await (const block of chunked(source, size, BLOCK_SIZE)) {
       // Block ids: base64, all the same length within one blob.
       const id = Buffer.from(`${prefix}-${String(ids.length).padStart(6, '0')}`).toString('base64')
       ids.push(id)
@@ -68,37 +68,4 @@ export async function uploadBlob(
   } finally {
     signal?.removeEventListener('abort', onAbort)
   }
-}
-
-/**
- * `source` cut into BLOCK_SIZE buffers (the last one shorter; one empty buffer for size 0),
- * rejecting `Transient` as soon as it gives more than `size` bytes, or fewer at its end.
- */
-async function* blocksOf(source: Readable, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = []
-  let filled = 0
-  let total = 0
-  for await (const chunk of source) {
-    let buf: Buffer =
-      typeof chunk === 'string'
-        ? Buffer.from(chunk)
-        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-    total += buf.length
-    if (total > size)
-      throw new StorageError('Transient', `expected ${size} bytes but the source gave more`)
-    while (buf.length) {
-      const take = Math.min(buf.length, BLOCK_SIZE - filled)
-      parts.push(buf.subarray(0, take))
-      filled += take
-      buf = buf.subarray(take)
-      if (filled === BLOCK_SIZE) {
-        yield Buffer.concat(parts, filled)
-        parts = []
-        filled = 0
-      }
-    }
-  }
-  if (total !== size)
-    throw new StorageError('Transient', `expected ${size} bytes but the source gave ${total}`)
-  if (filled > 0 || size === 0) yield Buffer.concat(parts, filled)
 }

@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http'
-import { Readable, Transform, addAbortSignal } from 'node:stream'
+import { Readable, addAbortSignal } from 'node:stream'
+import { keySegments, prefixFolder } from '../keys.ts'
+import { byteRange, chunked, rangeHeader, slice } from '../streams.ts'
 import { StorageError, type Driver } from '../types.ts'
 import type { DropboxApi } from './api.ts'
 import { DropboxApiError } from './client.ts'
@@ -24,7 +26,7 @@ type Page = { entries: Metadata[]; cursor: string; has_more: boolean }
  */
 export function dropboxDriver(api: DropboxApi, root: string): Driver {
   const depth = root.split('/').length
-  const pathOf = (key: string) => `${root}/${segments(key).join('/')}`
+  const pathOf = (key: string) => `${root}/${keySegments(key).join('/')}`
   const fail = (err: unknown, signal?: AbortSignal) =>
     signal?.aborted && !(err instanceof StorageError && err.code !== 'Transient')
       ? new StorageError('Transient', 'the operation was cancelled', { cause: err })
@@ -48,11 +50,9 @@ export function dropboxDriver(api: DropboxApi, root: string): Driver {
           mute: true,
           strict_conflict: false,
         }
-        const source = open()
-        if (signal) addAbortSignal(signal, source)
         let session: string | undefined
         let offset = 0
-        for await (const chunk of pieces(source, size)) {
+        for await (const chunk of chunked(open(), size, CHUNK, signal)) {
           const last = offset + chunk.length === size
           if (last && session === undefined) {
             await api.upload('files/upload', commit, chunk, signal)
@@ -86,20 +86,14 @@ export function dropboxDriver(api: DropboxApi, root: string): Driver {
     async get(key, { range, signal } = {}) {
       try {
         const path = pathOf(key)
-        const start = range?.start ?? 0
-        const end = range?.end
-        if (!isOffset(start) || (end !== undefined && !isOffset(end))) {
-          throw new StorageError('BadConfig', 'invalid byte range')
-        }
+        const bytes = byteRange(range)
         signal?.throwIfAborted()
-        if (end !== undefined && end <= start) {
+        if (bytes.empty) {
           await driver.stat(key, { signal })
           return Readable.from([])
         }
-        const ranged = start > 0 || end !== undefined
-        const headers: Record<string, string> = ranged
-          ? { Range: `bytes=${start}-${end === undefined ? '' : end - 1}` }
-          : {}
+        const wanted = rangeHeader(bytes)
+        const headers: Record<string, string> = wanted ? { Range: wanted } : {}
         let res: IncomingMessage
         try {
           res = await api.download({ path }, headers, signal)
@@ -109,8 +103,8 @@ export function dropboxDriver(api: DropboxApi, root: string): Driver {
           throw err
         }
         let body: Readable = res
-        if (ranged && res.statusCode === 200) {
-          body = res.pipe(slice(start, end))
+        if (wanted && res.statusCode === 200) {
+          body = res.pipe(slice(bytes.start, bytes.end))
           res.on('error', (err) => body.destroy(err))
         }
         return signal ? addAbortSignal(signal, body) : body
@@ -120,10 +114,9 @@ export function dropboxDriver(api: DropboxApi, root: string): Driver {
     },
 
     async *list(prefix, { signal } = {}) {
-      const base = prefix.slice(0, prefix.lastIndexOf('/') + 1)
       let page: Page
       try {
-        if (prefix.includes('\0')) throw invalid(prefix)
+        const base = prefixFolder(prefix)
         const folder = base ? pathOf(base.slice(0, -1)) : root
         signal?.throwIfAborted()
         page = await api.rpc<Page>('files/list_folder', { path: folder, recursive: true }, signal)
@@ -179,74 +172,4 @@ export function dropboxDriver(api: DropboxApi, root: string): Driver {
     },
   }
   return driver
-}
-
-function invalid(key: string): StorageError {
-  return new StorageError('BadConfig', `invalid object key ${JSON.stringify(key)}`)
-}
-
-/** A key's segments; BadConfig for anything that could leave the root folder. */
-function segments(key: string): string[] {
-  const parts = key.split('/')
-  if (key.includes('\0') || parts.some((p) => p === '' || p === '.' || p === '..'))
-    throw invalid(key)
-  return parts
-}
-
-function isOffset(n: number): boolean {
-  return Number.isSafeInteger(n) && n >= 0
-}
-
-/**
- * `source` cut into CHUNK-sized Buffers; the last (possibly short or empty) one is yielded only
- * after the source ended with exactly `size` bytes, so a short or long source never commits.
- */
-async function* pieces(source: Readable, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = []
-  let have = 0
-  let sent = 0
-  let total = 0
-  try {
-    for await (const chunk of source) {
-      let buf: Buffer =
-        typeof chunk === 'string'
-          ? Buffer.from(chunk)
-          : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-      total += buf.length
-      if (total > size)
-        throw new StorageError('Transient', `expected ${size} bytes but the source gave more`)
-      while (buf.length) {
-        const take = Math.min(CHUNK - have, buf.length)
-        parts.push(buf.subarray(0, take))
-        have += take
-        buf = buf.subarray(take)
-        if (have === CHUNK && sent + CHUNK < size) {
-          yield Buffer.concat(parts)
-          sent += CHUNK
-          parts = []
-          have = 0
-        }
-      }
-    }
-  } catch (err) {
-    // Anything but our own error or a cancel is the source breaking off (a dropped upload).
-    if (err instanceof StorageError || (err as Error)?.name === 'AbortError') throw err
-    throw new StorageError('Transient', 'the upload source failed', { cause: err })
-  }
-  if (total !== size)
-    throw new StorageError('Transient', `expected ${size} bytes but the source gave ${total}`)
-  yield Buffer.concat(parts)
-}
-
-/** Bytes [start, end) of a stream that ignored the Range header. */
-function slice(start: number, end?: number): Transform {
-  let pos = 0
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      const from = Math.max(start - pos, 0)
-      const to = end === undefined ? chunk.length : Math.min(end - pos, chunk.length)
-      pos += chunk.length
-      done(null, to > from ? chunk.subarray(from, to) : undefined)
-    },
-  })
 }

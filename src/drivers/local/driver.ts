@@ -3,13 +3,15 @@ import { lstat, mkdir, open, readdir, rename, unlink, type FileHandle } from 'no
 import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { Readable, addAbortSignal } from 'node:stream'
+import { TEMP, keySegments, prefixFolder } from '../keys.ts'
+import { byteRange, counted } from '../streams.ts'
 import { StorageError, type Driver, type ObjectInfo } from '../types.ts'
 import { classify } from './errors.ts'
 
 const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY } = constants
 
-/** In-flight puts: `.<name>.tmp-<hex>`. Never listed, never accepted as a key. */
-const TEMP = /^\..+\.tmp-[0-9a-f]+$/
+/** Keys never name a temp file (`.<name>.tmp-<hex>`, see `put`). */
+const segments = (key: string) => keySegments(key, { temp: true })
 
 /**
  * Objects as files under `root`, one folder per `/` in the key (restic's own local layout when
@@ -63,11 +65,7 @@ export function localDriver(root: string): Driver {
     async get(key, { range, signal } = {}) {
       try {
         const parts = segments(key)
-        const start = range?.start ?? 0
-        const end = range?.end
-        if (!isOffset(start) || (end !== undefined && !isOffset(end))) {
-          throw new StorageError('BadConfig', 'invalid byte range')
-        }
+        const { start, end, empty } = byteRange(range)
         signal?.throwIfAborted()
         // O_NONBLOCK: a FIFO planted at the key must not hang the open.
         const fh = await open(await locate(parts, false), O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
@@ -75,9 +73,9 @@ export function localDriver(root: string): Driver {
           (s) => s.isFile(),
           () => false,
         )
-        if (!isFile || (end !== undefined && end <= start)) await fh.close()
+        if (!isFile || empty) await fh.close()
         if (!isFile) throw new StorageError('NotFound', 'the object does not exist')
-        if (end !== undefined && end <= start) return Readable.from([])
+        if (empty) return Readable.from([])
         // Our range is [start, end); Node's `end` is inclusive.
         const stream = fh.createReadStream({ start, end: end === undefined ? undefined : end - 1 })
         return signal ? addAbortSignal(signal, stream) : stream
@@ -87,12 +85,12 @@ export function localDriver(root: string): Driver {
     },
 
     async *list(prefix, { signal } = {}) {
-      const base = prefix.slice(0, prefix.lastIndexOf('/') + 1)
+      let base: string
       let dir: string
       try {
-        if (prefix.includes('\0')) throw invalid(prefix)
+        base = prefixFolder(prefix, { temp: true })
         signal?.throwIfAborted()
-        dir = await folder(root, base ? segments(base.slice(0, -1)) : [], false)
+        dir = await folder(root, base ? base.slice(0, -1).split('/') : [], false)
       } catch (err) {
         const e = fail(err, signal)
         if (e.code === 'NotFound') return
@@ -127,22 +125,6 @@ export function localDriver(root: string): Driver {
       }
     },
   }
-}
-
-function invalid(key: string): StorageError {
-  return new StorageError('BadConfig', `invalid object key ${JSON.stringify(key)}`)
-}
-
-/** A key's segments; BadConfig for anything that could leave root or hide as a temp file. */
-function segments(key: string): string[] {
-  const parts = key.split('/')
-  const bad = key.includes('\0') || parts.some((p) => p === '' || p === '.' || p === '..')
-  if (bad || TEMP.test(parts.at(-1)!)) throw invalid(key)
-  return parts
-}
-
-function isOffset(n: number): boolean {
-  return Number.isSafeInteger(n) && n >= 0
 }
 
 /**
@@ -186,27 +168,10 @@ async function folder(root: string, parts: string[], create: boolean): Promise<s
 
 /** Writes exactly `size` bytes of `source` at the start of `fh`; Transient on any other count. */
 async function copy(source: Readable, fh: FileHandle, size: number, signal?: AbortSignal) {
-  if (signal) addAbortSignal(signal, source)
   let written = 0
-  try {
-    for await (const chunk of source) {
-      const buf: Uint8Array = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
-      if (written + buf.length > size) {
-        written += buf.length
-        break // destroys the source: no point reading the rest
-      }
-      await writeAt(fh, buf, written)
-      written += buf.length
-    }
-  } catch (err) {
-    // Anything but a disk error or a cancel is the source breaking off (say, a dropped upload):
-    // do not blame the backup folder for it.
-    if (err instanceof StorageError || (err as Error)?.name === 'AbortError') throw err
-    throw new StorageError('Transient', 'the upload source failed', { cause: err })
-  }
-  if (written !== size) {
-    const got = written > size ? 'more' : String(written)
-    throw new StorageError('Transient', `expected ${size} bytes but the source gave ${got}`)
+  for await (const buf of counted(source, size, signal)) {
+    await writeAt(fh, buf, written)
+    written += buf.length
   }
 }
 

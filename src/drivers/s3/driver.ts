@@ -11,10 +11,12 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import type { GuardPolicy } from '../guard.ts'
+import { isKey, keySegments, prefixFolder } from '../keys.ts'
+import { byteRange, counted, rangeHeader } from '../streams.ts'
 import { StorageError, type Driver } from '../types.ts'
 import { connect, endpointOf } from './client.ts'
 import { classify } from './errors.ts'
-import { counted, exactly } from './streams.ts'
+import { exactly } from './range.ts'
 import type { S3Settings } from './settings.ts'
 
 const MiB = 1 << 20
@@ -108,21 +110,15 @@ export function s3Driver(
     async get(key, { range, signal } = {}) {
       try {
         const Key = base + checkKey(key)
-        const start = range?.start ?? 0
-        const end = range?.end
-        if (!isOffset(start) || (end !== undefined && !isOffset(end))) {
-          throw new StorageError('BadConfig', 'invalid byte range')
-        }
+        const bytes = byteRange(range)
+        const { start, end } = bytes
         signal?.throwIfAborted()
         const c = await ready()
-        if (end !== undefined && end <= start) {
+        if (bytes.empty) {
           await head(c, Key, signal)
           return Readable.from([])
         }
-        const Range =
-          start > 0 || end !== undefined
-            ? `bytes=${start}-${end === undefined ? '' : end - 1}`
-            : undefined
+        const Range = rangeHeader(bytes)
         // The signal cancels the request only until the answer starts: from then on it destroys
         // the body stream with an AbortError, as callers expect, instead of a connection error.
         const untilHeaders = new AbortController()
@@ -152,7 +148,7 @@ export function s3Driver(
     async *list(prefix, { signal } = {}) {
       let c: S3Client
       try {
-        checkPrefix(prefix)
+        prefixFolder(prefix)
         signal?.throwIfAborted()
         c = await ready()
       } catch (err) {
@@ -174,7 +170,7 @@ export function s3Driver(
         for (const o of page.Contents ?? []) {
           const key = o.Key?.startsWith(base) ? o.Key.slice(base.length) : undefined
           // Folder markers and keys other tools wrote that no driver call could name are skipped.
-          if (key !== undefined && validKey(key)) yield { key, size: o.Size ?? 0 }
+          if (key !== undefined && isKey(key)) yield { key, size: o.Size ?? 0 }
         }
         token = page.IsTruncated ? page.NextContinuationToken : undefined
       } while (token)
@@ -223,29 +219,8 @@ function scoped(c: S3Client, signal?: AbortSignal): S3Client {
   return Object.create(c, { send: { value: send } }) as S3Client
 }
 
-function validKey(key: string): boolean {
-  const parts = key.split('/')
-  return !key.includes('\0') && !parts.some((p) => p === '' || p === '.' || p === '..')
-}
-
 /** The key itself; BadConfig for anything that could leave the base prefix or name a folder. */
 function checkKey(key: string): string {
-  if (!validKey(key))
-    throw new StorageError('BadConfig', `invalid object key ${JSON.stringify(key)}`)
+  keySegments(key)
   return key
-}
-
-function checkPrefix(prefix: string): void {
-  const parts = prefix.split('/')
-  const last = parts.pop()!
-  const bad =
-    prefix.includes('\0') ||
-    last === '.' ||
-    last === '..' ||
-    parts.some((p) => p === '' || p === '.' || p === '..')
-  if (bad) throw new StorageError('BadConfig', `invalid list prefix ${JSON.stringify(prefix)}`)
-}
-
-function isOffset(n: number): boolean {
-  return Number.isSafeInteger(n) && n >= 0
 }

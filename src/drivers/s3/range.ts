@@ -1,30 +1,5 @@
-import { Readable, addAbortSignal } from 'node:stream'
+import { Readable } from 'node:stream'
 import { StorageError } from '../types.ts'
-
-/** Yields `source` while counting: Transient when it gives more or fewer than `size` bytes. */
-export async function* counted(
-  source: Readable,
-  size: number,
-  signal?: AbortSignal,
-): AsyncGenerator<Buffer> {
-  if (signal) addAbortSignal(signal, source)
-  let seen = 0
-  try {
-    for await (const chunk of source) {
-      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)
-      seen += buf.length
-      if (seen > size)
-        throw new StorageError('Transient', `expected ${size} bytes but the source gave more`)
-      yield buf
-    }
-  } catch (err) {
-    // Anything but a cancel is the source breaking off (say, a dropped upload to the bridge).
-    if (err instanceof StorageError || (err as Error)?.name === 'AbortError') throw err
-    throw new StorageError('Transient', 'the upload source failed', { cause: err })
-  }
-  if (seen !== size)
-    throw new StorageError('Transient', `expected ${size} bytes but the source gave ${seen}`)
-}
 
 /**
  * `body` cut to exactly [start, end) when the server answered more than asked: some ignore

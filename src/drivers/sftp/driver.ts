@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { posix } from 'node:path'
 import { PassThrough, Readable, addAbortSignal } from 'node:stream'
 import type { FileEntryWithStats } from 'ssh2'
+import { TEMP, keySegments, prefixFolder } from '../keys.ts'
+import { byteRange } from '../streams.ts'
 import { StorageError, type Driver, type ObjectInfo } from '../types.ts'
 import { classify } from './errors.ts'
 import { serverName, type Session, type Target } from './connect.ts'
@@ -9,8 +11,8 @@ import { connectionPool } from './pool.ts'
 import * as op from './ops.ts'
 import { upload } from './upload.ts'
 
-/** In-flight puts: `.<name>.tmp-<hex>`. Never listed, never accepted as a key. */
-const TEMP = /^\..+\.tmp-[0-9a-f]+$/
+/** Keys never name a temp file (`.<name>.tmp-<hex>`, see `put`). */
+const segments = (key: string) => keySegments(key, { temp: true })
 
 export type SftpOptions = Target & {
   /** The folder objects live under (absolute, or relative to the login folder). */
@@ -92,11 +94,7 @@ export function sftpDriver(o: SftpOptions): Driver {
 
     async get(key, { range, signal } = {}) {
       const parts = segments(key)
-      const start = range?.start ?? 0
-      const end = range?.end
-      if (!isOffset(start) || (end !== undefined && !isOffset(end))) {
-        throw new StorageError('BadConfig', 'invalid byte range')
-      }
+      const { start, end, empty } = byteRange(range)
       const release = hold()
       try {
         signal?.throwIfAborted()
@@ -106,7 +104,7 @@ export function sftpDriver(o: SftpOptions): Driver {
           await op.close(s.sftp, handle).catch(() => {})
           throw err
         })
-        if (!stats.isFile() || (end !== undefined && end <= start)) {
+        if (!stats.isFile() || empty) {
           await op.close(s.sftp, handle).catch(() => {})
           if (!stats.isFile()) throw new StorageError('NotFound', 'the object does not exist')
           release()
@@ -139,23 +137,7 @@ export function sftpDriver(o: SftpOptions): Driver {
     },
 
     async *list(prefix, { signal } = {}) {
-      if (
-        prefix.includes('\0') ||
-        prefix.startsWith('/') ||
-        prefix.split('/').some((p) => p === '.' || p === '..')
-      ) {
-        throw new StorageError('BadConfig', `invalid list prefix ${JSON.stringify(prefix)}`)
-      }
-      const base = prefix.slice(0, prefix.lastIndexOf('/') + 1)
-      if (
-        base &&
-        base
-          .split('/')
-          .slice(0, -1)
-          .some((p) => p === '')
-      ) {
-        throw new StorageError('BadConfig', `invalid list prefix ${JSON.stringify(prefix)}`)
-      }
+      const base = prefixFolder(prefix, { temp: true })
       const release = hold()
       try {
         if (signal?.aborted) throw fail(signal.reason, signal)
@@ -209,17 +191,4 @@ export function sftpDriver(o: SftpOptions): Driver {
 
     close,
   }
-}
-
-/** A key's segments; BadConfig for anything that could leave root or hide as a temp file. */
-function segments(key: string): string[] {
-  const parts = key.split('/')
-  const bad = key.includes('\0') || parts.some((p) => p === '' || p === '.' || p === '..')
-  if (bad || TEMP.test(parts.at(-1)!))
-    throw new StorageError('BadConfig', `invalid object key ${JSON.stringify(key)}`)
-  return parts
-}
-
-function isOffset(n: number): boolean {
-  return Number.isSafeInteger(n) && n >= 0
 }

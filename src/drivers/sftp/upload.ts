@@ -1,5 +1,6 @@
-import { Transform, Writable, type Readable } from 'node:stream'
+import { Writable, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { counter, sourceFailed } from '../streams.ts'
 import { StorageError } from '../types.ts'
 import type { Session } from './connect.ts'
 import * as op from './ops.ts'
@@ -14,39 +15,23 @@ export async function upload(
   size: number,
   signal?: AbortSignal,
 ) {
-  let count = 0
   let closed = false
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      count += chunk.length
-      if (count > size)
-        return done(
-          new StorageError('Transient', `expected ${size} bytes but the source gave more`),
-        )
-      done(null, chunk)
-    },
-  })
   const sink = new SftpSink(s, handle)
   try {
     let source: Readable
     try {
       source = openSource()
     } catch (err) {
-      throw err instanceof StorageError
-        ? err
-        : new StorageError('Transient', 'the upload source failed', { cause: err })
+      throw sourceFailed(err)
     }
     // Whichever stream failed first says whose fault it was: pipeline then destroys the rest.
     let first: 'source' | 'sink' | undefined
     source.once('error', () => (first ??= 'source'))
     sink.once('error', () => (first ??= 'sink'))
-    await pipeline(source, counter, sink, { signal }).catch((err) => {
+    await pipeline(source, counter(size), sink, { signal }).catch((err) => {
       if (first !== 'source' || err instanceof StorageError || err?.name === 'AbortError') throw err
-      // A source breaking off (say, a dropped upload) is not the server's fault.
-      throw new StorageError('Transient', 'the upload source failed', { cause: err })
+      throw sourceFailed(err)
     })
-    if (count !== size)
-      throw new StorageError('Transient', `expected ${size} bytes but the source gave ${count}`)
     if (s.fsync) await op.fsync(s.sftp, handle)
     closed = true
     await op.close(s.sftp, handle)

@@ -12,8 +12,13 @@ import {
   refuseRedirects,
   safeDecode,
 } from './transport.ts'
-import { exactly, slice } from './bytes.ts'
-import { TEMP, invalid, isOffset, segments } from './keys.ts'
+import { TEMP, keySegments, prefixFolder, type KeyRules } from '../keys.ts'
+import { byteRange, rangeHeader, slice } from '../streams.ts'
+import { exactly } from './bytes.ts'
+
+/** Keys never name a temp file (see `put`), nor hold a `\` (some servers read it as `/`). */
+const RULES: KeyRules = { temp: true, forbidden: /\\/ }
+const segments = (key: string) => keySegments(key, RULES)
 
 export type WebdavOptions = {
   /** The server's address, without a trailing slash. */
@@ -167,21 +172,15 @@ export function webdavDriver(opts: WebdavOptions): Driver {
     async get(key, { range, signal } = {}) {
       try {
         const parts = segments(key)
-        const start = range?.start ?? 0
-        const end = range?.end
-        if (!isOffset(start) || (end !== undefined && !isOffset(end))) {
-          throw new StorageError('BadConfig', 'invalid byte range')
-        }
+        const bytes = byteRange(range)
         signal?.throwIfAborted()
         await ready()
-        if (end !== undefined && end <= start) {
+        if (bytes.empty) {
           await statOf(parts, signal)
           return Readable.from([])
         }
-        const ranged = start > 0 || end !== undefined
-        const headers: Record<string, string> = ranged
-          ? { Range: `bytes=${start}-${end === undefined ? '' : end - 1}` }
-          : {}
+        const wanted = rangeHeader(bytes)
+        const headers: Record<string, string> = wanted ? { Range: wanted } : {}
         const res = await client
           .customRequest(pathOf(parts), { method: 'GET', headers, signal })
           .catch((err) => {
@@ -192,7 +191,8 @@ export function webdavDriver(opts: WebdavOptions): Driver {
         if (!res) return Readable.from([])
         let body = (res as unknown as { body: Readable }).body
         // A server that ignores Range sends everything: cut the range out here.
-        if (ranged && res.status !== 206) body = pipeline(body, slice(start, end), () => {})
+        if (wanted && res.status !== 206)
+          body = pipeline(body, slice(bytes.start, bytes.end), () => {})
         return signal ? addAbortSignal(signal, body) : body
       } catch (err) {
         throw fail(err, signal)
@@ -200,10 +200,9 @@ export function webdavDriver(opts: WebdavOptions): Driver {
     },
 
     async *list(prefix, { signal } = {}) {
-      const base = prefix.slice(0, prefix.lastIndexOf('/') + 1)
+      let base: string
       try {
-        if (prefix.includes('\0') || prefix.includes('\\')) throw invalid(prefix)
-        if (base) segments(base.slice(0, -1))
+        base = prefixFolder(prefix, RULES)
         signal?.throwIfAborted()
         await ready()
       } catch (err) {

@@ -250,7 +250,7 @@ function NodeRow(props: { view: TreeView; node: TreeNode; index: number; checked
           <a
             class="small"
             href={`${v.base}/download?path=${encodeURIComponent(n.path)}`}
-            aria-label={`Download ${n.name} as .tar`}
+            aria-label={n.type === 'dir' ? `Download ${n.name} as .tar` : `Download ${n.name}`}
           >
             Download
           </a>

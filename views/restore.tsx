@@ -18,6 +18,8 @@ export type DestSnapshots = { id: number; name: string; snapshots: Snapshot[]; e
 export function RestorePage(props: {
   ctx: PageCtx
   zone: string
+  /** The tenant's home: safety copies of files are named by their path in it. */
+  home: string
   destinations: DestSnapshots[]
   policyNames: Map<number, string>
 }) {
@@ -95,7 +97,7 @@ export function RestorePage(props: {
                     <tr>
                       <td>
                         <a class="snap-when" href={`/backups/restore/${d.id}/${s.id}`}>
-                          Before a restore on {dayTime(s.time, props.zone)}
+                          {safetyLabel(s, props.home)} on {dayTime(s.time, props.zone)}
                         </a>
                         <span class="snap-id">{s.shortId}</span>
                       </td>
@@ -143,4 +145,18 @@ function SnapshotRow(props: { s: Snapshot; href: string; zone: string; policy: s
       </td>
     </tr>
   )
+}
+
+/**
+ * What a safety copy kept, as the restore's run page names it: “Before restoring shop”,
+ * “Before restoring public_html/index.php”, “Before restoring 3 paths”.
+ */
+export function safetyLabel(s: Pick<Snapshot, 'databases' | 'paths'>, home: string): string {
+  const dbs = s.databases.map((d) => d.replace(/^(mariadb|postgresql)-/, ''))
+  if (dbs.length) return `Before restoring ${dbs.join(', ')}`
+  if (s.paths.length !== 1) return `Before restoring ${s.paths.length} paths`
+  const p = s.paths[0]!
+  const rel =
+    p === home ? 'your home folder' : p.startsWith(home + '/') ? p.slice(home.length + 1) : p
+  return `Before restoring ${rel}`
 }

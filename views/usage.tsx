@@ -89,9 +89,9 @@ export function UsageCard(props: UsageProps) {
       </dl>
       {(props.safety ?? 0) > 0 && (
         <p class="muted small">
-          Snapshots include {props.safety} safety {props.safety === 1 ? 'copy' : 'copies'} taken
-          before a restore replaced your files or a database; each is kept for {SAFETY_KEEP_DAYS}{' '}
-          days (Restore &gt; Safety copies).
+          You also have {props.safety} safety {props.safety === 1 ? 'copy' : 'copies'} taken before
+          a restore replaced your files or a database; each is kept for {SAFETY_KEEP_DAYS} days
+          (Restore &gt; Safety copies) and counts as a snapshot from the next backup on.
         </p>
       )}
       {over && (

@@ -9,6 +9,10 @@ import { databaseNameTaken, nameTaken } from '../engine/restore-db.ts'
 import { ensureIndex, findSnapshot } from '../engine/snapshots.ts'
 import { requestRestore } from './jobs.ts'
 import { databaseNameProblem } from './tenants.ts'
+import { folderProblem } from '../drivers/local/settings.ts'
+import { statAs } from '../engine/sandbox.ts'
+import { runAsFor } from '../engine/isolation.ts'
+import { join } from 'node:path'
 
 /**
  * Checks a restore request against what the snapshot really holds and, for a database under a
@@ -43,6 +47,17 @@ export async function requestRestoreChecked(
         if (taken) errors.newName = nameTaken(name)
       }
       if (Object.keys(errors).length) throw new InputError(errors)
+    }
+  } else if (input.mode === 'copy') {
+    // Asked as the tenant: a name already taken in the home is said beside the field, not later.
+    const name = input.newName?.trim() ?? ''
+    if (name && !folderProblem(name)) {
+      const [found] = await statAs(runAsFor(tenant), [join(tenant.homeDir, name)])
+      if (found && found.type !== 'missing') {
+        throw new InputError({
+          newName: `A folder named “${name}” already exists in your home: choose another name.`,
+        })
+      }
     }
   }
   return requestRestore(deps.db, tenant.id, input)

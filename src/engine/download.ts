@@ -157,7 +157,7 @@ export function attachment(name: string): string {
 
 function tarName(tenant: Tenant, snap: Snapshot, path: string): string {
   const what = path === '/' ? 'all' : posix.basename(path)
-  return `${tenant.name}-${snap.time.slice(0, 10)}-${snap.shortId}-${what}.tar`
+  return `${tenant.name}-${stamp(snap.time, tenant.timezone).slice(0, 10)}-${snap.shortId}-${what}.tar`
 }
 
 /** `YYYY-MM-DD-HHMM` of `iso` in `zone` (UTC when the zone is unknown). */

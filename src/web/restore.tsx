@@ -60,7 +60,8 @@ function engineDeps(c: Ctx) {
 /** A path the tenant may read from a snapshot: normal, absolute, inside their home. */
 function homePath(c: Ctx, path: string): string {
   const home = tenantOf(c).homeDir
-  if (posix.normalize(path) !== path || (path !== home && !path.startsWith(home + '/'))) throw new NotFoundError('That path')
+  if (posix.normalize(path) !== path || (path !== home && !path.startsWith(home + '/')))
+    throw new NotFoundError('That path')
   return path
 }
 
@@ -213,6 +214,7 @@ restoreRoutes.get('/', async (c) => {
     <RestorePage
       ctx={pageCtx(c)}
       zone={safeZone(tenant.timezone)}
+      home={tenant.homeDir}
       destinations={destinations}
       policyNames={policyNames}
     />,

@@ -2,9 +2,19 @@ import type { Readable } from 'node:stream'
 
 /**
  * The closed set of storage errors. `NotFound`, `AuthFailed` and `BadConfig` are permanent
- * (retrying does not help); `Transient` is the default for anything unclassified.
+ * (retrying does not help); `NoSpace` (the destination's disk or quota is full) is transient
+ * but never retried within an attempt: space is freed between attempts, not between requests;
+ * `Transient` is the default for anything unclassified.
  */
-export type StorageErrorCode = 'NotFound' | 'AuthFailed' | 'BadConfig' | 'Transient'
+export const STORAGE_ERROR_CODES = [
+  'NotFound',
+  'AuthFailed',
+  'BadConfig',
+  'NoSpace',
+  'Transient',
+] as const
+
+export type StorageErrorCode = (typeof STORAGE_ERROR_CODES)[number]
 
 export class StorageError extends Error {
   constructor(
@@ -16,8 +26,14 @@ export class StorageError extends Error {
     this.name = 'StorageError'
   }
 
+  /** Retrying later cannot help: the settings or the data must change first. */
   get permanent(): boolean {
-    return this.code !== 'Transient'
+    return this.code === 'NotFound' || this.code === 'AuthFailed' || this.code === 'BadConfig'
+  }
+
+  /** Worth trying again within the same attempt (only `Transient`). */
+  get retryable(): boolean {
+    return this.code === 'Transient'
   }
 }
 

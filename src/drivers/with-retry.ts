@@ -12,7 +12,7 @@ export type RetryOptions = {
 /**
  * Wraps `driver` so a call rejecting with a `Transient` StorageError is tried again, waiting
  * `baseMs × 2^attempt` ±50% (jitter spreads out clients that failed together). Permanent errors
- * are never retried, nor are non-StorageErrors (a bug, not weather), nor calls whose `signal`
+ * and `NoSpace` are never retried, nor are non-StorageErrors (a bug, not weather), nor calls whose `signal`
  * has fired. A retried put calls `open()` again; when `open()` itself throws, the put stops
  * there (the source failed, not the storage). A get is retried only while opening: an error in
  * the middle of its stream is the caller's. A list that fails starts over and skips the keys it
@@ -24,7 +24,7 @@ export function withRetry(
 ): Driver {
   /** Waits before try `attempt + 1`, or rethrows `err` when there is to be none. */
   async function pause(err: unknown, attempt: number, signal?: AbortSignal) {
-    const again = err instanceof StorageError && !err.permanent && attempt < retries
+    const again = err instanceof StorageError && err.retryable && attempt < retries
     if (!again || signal?.aborted) throw err
     const ms = baseMs * 2 ** attempt
     await sleep(ms / 2 + Math.random() * ms, undefined, { signal }).catch(() => {

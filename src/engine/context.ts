@@ -78,7 +78,7 @@ export async function openRepository(
       if (err.code === 'NotFound' || err.message === NOT_REREADABLE) return
       last = err
       failingSince ??= Date.now()
-      if (err.permanent || /full/i.test(err.message)) giveUp(err)
+      if (err.permanent || err.code === 'NoSpace') giveUp(err)
       else if (Date.now() - failingSince > GIVE_UP_MS) {
         const secs = Math.round(GIVE_UP_MS / 1000)
         giveUp(

@@ -24,7 +24,7 @@ export function plainReason(err: unknown): string {
 }
 
 export function isPermanent(err: unknown): boolean {
-  if (err instanceof StorageError) return err.permanent && !/full/i.test(err.message)
+  if (err instanceof StorageError) return err.permanent
   if (err instanceof ResticError || err instanceof IsolationError || err instanceof JobFailed) return err.permanent
   if (err instanceof NotFoundError) return true
   return false

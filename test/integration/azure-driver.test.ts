@@ -498,6 +498,7 @@ describe.runIf(requireAzurite())('Azure Blob driver (Azurite)', () => {
       [rest(404), 'NotFound', 'the object does not exist'],
       [rest(503, 'ServerBusy'), 'Transient', 'Azure is busy (too many requests); try again later'],
       [rest(429), 'Transient', 'Azure is busy (too many requests); try again later'],
+      [rest(507), 'NoSpace', 'the storage server is out of space'],
       [
         rest(500, 'InternalError'),
         'Transient',

@@ -271,12 +271,12 @@ describe('dropbox driver against the fake', () => {
     )
   })
 
-  it('says “Dropbox is full”, rate limits and server errors in plain words (all Transient)', async () => {
+  it('says “Dropbox is full” (NoSpace), rate limits and server errors (Transient) in plain words', async () => {
     const d = open()
     fake.options.quotaBytes = 0
     try {
       expect(await errorOf(putBytes(d, 'full', 'x'))).toMatchObject({
-        code: 'Transient',
+        code: 'NoSpace',
         message: expect.stringMatching(/^Dropbox is full/),
       })
     } finally {
@@ -323,7 +323,7 @@ describe('classify', () => {
     ],
     [api(409, 'path', 'path/not_found/..'), 'NotFound', /does not exist/],
     [api(409, 'path_lookup', 'path_lookup/not_found/..'), 'NotFound', /does not exist/],
-    [api(409, 'path', 'path/insufficient_space/..'), 'Transient', /^Dropbox is full/],
+    [api(409, 'path', 'path/insufficient_space/..'), 'NoSpace', /^Dropbox is full/],
     [
       api(409, 'lookup_failed', 'lookup_failed/incorrect_offset/..'),
       'Transient',

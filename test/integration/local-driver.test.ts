@@ -125,8 +125,8 @@ describe('classify', () => {
     ['ENOENT', 'NotFound', 'the object does not exist'],
     ['EACCES', 'BadConfig', 'the backup folder is not writable'],
     ['EPERM', 'BadConfig', 'the backup folder is not writable'],
-    ['ENOSPC', 'Transient', 'the backup disk is full'],
-    ['EDQUOT', 'Transient', 'the backup disk is full'],
+    ['ENOSPC', 'NoSpace', 'the backup disk is full'],
+    ['EDQUOT', 'NoSpace', 'the backup disk is full'],
     ['EIO', 'Transient', 'the backup folder failed (EIO)'],
   ])('%s → %s', (code, want, message) => {
     const err = classify(errno(code))

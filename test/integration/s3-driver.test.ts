@@ -534,6 +534,20 @@ describe('S3 errors a server answers, in plain words', () => {
       'bucket “backups” is in another region (eu-west-3): set Region to match',
       1,
     ],
+    [
+      507,
+      'XMinioStorageFull',
+      'NoSpace',
+      'the storage server is out of space (its disk or your quota is full)',
+      1,
+    ],
+    [
+      403,
+      'QuotaExceeded',
+      'NoSpace',
+      'the storage server is out of space (its disk or your quota is full)',
+      1,
+    ],
     [503, 'SlowDown', 'Transient', '127.0.0.1:PORT asked us to slow down or retry (SlowDown)', 2],
     [
       500,

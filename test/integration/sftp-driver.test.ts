@@ -707,6 +707,17 @@ describe('sftp settings, repository string and classify', () => {
     ],
     [sftpError(2, 'No such file'), 'NotFound', 'the object does not exist'],
     [sftpError(3, 'Permission denied'), 'BadConfig', 'no write permission in /srv/b on h:22'],
+    [
+      sftpError(14, 'No space on filesystem'),
+      'NoSpace',
+      'h:22 is out of space (its disk or your quota is full)',
+    ],
+    [
+      sftpError(15, 'Quota exceeded'),
+      'NoSpace',
+      'h:22 is out of space (its disk or your quota is full)',
+    ],
+    [sftpError(4, 'Failure'), 'Transient', 'the SFTP server reported a failure (Failure)'],
     [sockError('ECONNREFUSED'), 'Transient', 'connection refused by h:22'],
     [sockError('ETIMEDOUT'), 'Transient', 'timed out connecting to h:22'],
     [

@@ -210,7 +210,7 @@ describe.runIf(hasApache)('webdav driver against Apache mod_dav', () => {
     }
   })
 
-  it('reports a full server (507) as Transient “out of space”', async (ctx) => {
+  it('reports a full server (507) as NoSpace “out of space”', async (ctx) => {
     if (process.getuid?.() !== 0) ctx.skip()
     const d = driverFor({ path: 'tiny', tenant: 'full' })
     await putBytes(d, 'seed', 'x') // creates the folders
@@ -218,7 +218,7 @@ describe.runIf(hasApache)('webdav driver against Apache mod_dav', () => {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,uid=33,gid=33,mode=0755', 'tmpfs', mnt])
     try {
       const err = await errorOf(putBytes(d, 'big', randomBytes(3 << 20)))
-      expect(err.code).toBe('Transient')
+      expect(err.code).toBe('NoSpace')
       expect(err.message).toMatch(/^the server is out of space/)
       expect(await keys(d, '')).toEqual([])
     } finally {
@@ -323,7 +323,7 @@ describe('webdav settings and recovery kit', () => {
       [{ status: 403 }, 'BadConfig', /^no write permission/],
       [{ status: 404 }, 'NotFound', /does not exist/],
       [{ status: 409 }, 'NotFound', /does not exist/],
-      [{ status: 507 }, 'Transient', /^the server is out of space/],
+      [{ status: 507 }, 'NoSpace', /^the server is out of space/],
       [{ status: 502 }, 'Transient', /HTTP 502/],
       [{ status: 503 }, 'Transient', /HTTP 503/],
       [{ code: 'ECONNREFUSED' }, 'Transient', /^connection refused by h:443$/],

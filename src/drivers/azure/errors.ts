@@ -97,6 +97,8 @@ export function classify(err: unknown, where: Where = {}): StorageError {
     if (code === 'InvalidResourceName' || code === 'OutOfRangeInput') {
       return said('Azure refused the container or object name', 'BadConfig')
     }
+    // Azure has no quota error for blobs; compatible services answer a full disk with 507.
+    if (status === 507) return said('the storage server is out of space', 'NoSpace')
     if (status === 429 || code === 'ServerBusy')
       return said('Azure is busy (too many requests); try again later')
     if (status >= 500)

@@ -80,7 +80,7 @@ function fromApi(
     return make('AuthFailed', `Dropbox refused the sign-in (${tag || 'bad request'})`)
   if (status === 403) return make('BadConfig', 'Dropbox refused access to this account or feature')
   if (/insufficient_space/.test(summary)) {
-    return make('Transient', 'Dropbox is full: free up space or upgrade the Dropbox plan')
+    return make('NoSpace', 'Dropbox is full: free up space or upgrade the Dropbox plan')
   }
   if (status === 429 || /too_many_(write_operations|requests)/.test(summary)) {
     const wait = err.retryAfter !== undefined ? `; it asked us to wait ${err.retryAfter} s` : ''

@@ -27,7 +27,7 @@ export function classify(err: unknown): StorageError {
       return new StorageError('BadConfig', 'a folder is in the way of that object', { cause: err })
     case 'ENOSPC':
     case 'EDQUOT':
-      return new StorageError('Transient', 'the backup disk is full', { cause: err })
+      return new StorageError('NoSpace', 'the backup disk is full', { cause: err })
     default:
       return new StorageError(
         'Transient',

@@ -1,9 +1,15 @@
-import { StorageError, type StorageErrorCode } from '../types.ts'
+import { STORAGE_ERROR_CODES, StorageError, type StorageErrorCode } from '../types.ts'
 
 /** What the messages may name: the bucket, and the endpoint as `host:port`. */
 export type Where = { bucket: string; host: string }
 
-const CODES: readonly string[] = ['NotFound', 'AuthFailed', 'BadConfig', 'Transient']
+const CODES: readonly string[] = STORAGE_ERROR_CODES
+
+/**
+ * Error codes for a full disk or an exhausted quota: MinIO's (`XMinioStorageFull`, HTTP 507;
+ * a bucket quota), Ceph RGW's (`QuotaExceeded`, HTTP 403).
+ */
+const NO_SPACE = new Set(['XMinioStorageFull', 'XMinioAdminBucketQuotaExceeded', 'QuotaExceeded'])
 
 const TLS_UNTRUSTED = new Set([
   'SELF_SIGNED_CERT_IN_CHAIN',
@@ -83,6 +89,8 @@ export function classify(err: unknown, where: Where): StorageError {
   if (e.name === 'TimeoutError') return make('Transient', `timed out talking to ${where.host}`)
   const status = e.$metadata?.httpStatusCode ?? e.$response?.statusCode
   const s3code = e.Code ?? e.name ?? ''
+  if (NO_SPACE.has(s3code) || status === 507)
+    return make('NoSpace', 'the storage server is out of space (its disk or your quota is full)')
   switch (s3code) {
     case 'NoSuchBucket':
       return make('BadConfig', `bucket “${where.bucket}” does not exist`)

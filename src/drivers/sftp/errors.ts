@@ -3,6 +3,11 @@ import { StorageError } from '../types.ts'
 /** SFTP status codes (draft-ietf-secsh-filexfer-02, what OpenSSH speaks). */
 const NO_SUCH_FILE = 2
 const PERMISSION_DENIED = 3
+/**
+ * Later drafts' codes for a full disk and an exhausted quota, which some servers send. OpenSSH
+ * reports both as a plain failure (4), which stays Transient.
+ */
+const NO_SPACE = [14, 15]
 
 /** What a failed call was doing: `server` is `host:port` as the user typed it; `path` a folder. */
 export type Where = { server?: string; path?: string }
@@ -28,6 +33,9 @@ export function classify(err: unknown, where: Where = {}): StorageError {
         'BadConfig',
         `no write permission in ${where.path ?? 'the remote path'} on ${server}`,
       )
+    }
+    if (NO_SPACE.includes(e.code)) {
+      return make('NoSpace', `${server} is out of space (its disk or your quota is full)`)
     }
     return make('Transient', `the SFTP server reported a failure (${message})`)
   }

@@ -72,7 +72,7 @@ export function classify(err: unknown, origin = 'the server'): StorageError {
     }
     if (status === 507) {
       return new StorageError(
-        'Transient',
+        'NoSpace',
         'the server is out of space (its disk or your quota is full)',
         { cause: err },
       )

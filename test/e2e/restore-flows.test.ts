@@ -25,6 +25,7 @@ import { requireMariaDb, startMariaDb, type MariaDbServer } from '../services/ma
 import { requirePostgres, startPostgres, type PostgresServer } from '../services/postgres.ts'
 import { assignDatabase } from '../../src/domain/databases.ts'
 import { updateTenant } from '../../src/db/tenants.ts'
+import { safetyLabel } from '../../views/restore.tsx'
 import { catalogOf } from '../../src/db/snapshots.ts'
 
 /** Not UTC and not a whole hour off it, so a time shown in the wrong zone cannot pass. */
@@ -318,9 +319,10 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb() && requ
       await page.waitForSelector('h2:text-is("Safety copies")')
       const safety = catalogOf(deps.db, tenantId).filter((s) => s.kind === 'safety')
       expect(safety).toHaveLength(1)
-      const link = page.locator('a.snap-when:has-text("Before a restore on")')
+      // Named for what it kept, as the run page said.
+      const link = page.locator('a.snap-when:has-text("Before restoring")')
       expect(await link.allTextContents()).toEqual([
-        `Before a restore on ${dayTime(safety[0]!.time)}`,
+        `Before restoring public_html/index.html on ${dayTime(safety[0]!.time)}`,
       ])
       // The regular list still holds just the one backup.
       expect(await page.locator('.restore-dest tbody tr:has-text("Nightly")').count()).toBe(1)
@@ -436,10 +438,11 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb() && requ
       await page.waitForSelector('h2:text-is("Safety copies")')
       const safety = catalogOf(deps.db, tenantId).filter((s) => s.kind === 'safety')
       expect(safety).toHaveLength(3)
-      const links = page.locator('a.snap-when:has-text("Before a restore on")')
+      const links = page.locator('a.snap-when:has-text("Before restoring")')
       expect(await links.allTextContents()).toEqual(
-        safety.map((s) => `Before a restore on ${dayTime(s.time)}`),
+        safety.map((s) => `${safetyLabel(s, home)} on ${dayTime(s.time)}`),
       )
+      expect(await links.first().textContent()).toContain('Before restoring shop on')
       await shots('11-list-safety-copies', true)
       // The newest, taken before shop was overwritten, holds shop as it was: with the kettle.
       await links.first().click()

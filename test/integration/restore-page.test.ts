@@ -295,7 +295,7 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
 
     const list = await a.get('/backups/restore')
     expect(list.body).toContain('Safety copies')
-    expect(list.body).toContain('Before a restore on ')
+    expect(list.body).toContain('Before restoring public_html/index.html on ')
     // The safety copy holds just the overwritten file, and is browsable and restorable like any backup.
     const dest = getDestination(deps.db, alice.tenant.id, Number(base.split('/')[3]))
     const safety = (await catalogSnapshots(deps, alice.tenant, dest)).find(

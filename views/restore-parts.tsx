@@ -1,23 +1,39 @@
 import type { Snapshot, TreeNode } from '../src/engine/snapshots.ts'
 import { INCOMPLETE_TAG } from '../src/db/snapshots.ts'
 
+const zones = new Map<string, string>()
+const formats = new Map<string, Intl.DateTimeFormat>()
+
 /** The zone to show times in: the tenant's, or UTC when it is not one Intl knows. */
 export function safeZone(zone: string): string {
-  try {
-    new Intl.DateTimeFormat('en-GB', { timeZone: zone })
-    return zone
-  } catch {
-    return 'UTC'
+  let safe = zones.get(zone)
+  if (safe === undefined) {
+    try {
+      new Intl.DateTimeFormat('en-GB', { timeZone: zone })
+      safe = zone
+    } catch {
+      safe = 'UTC'
+    }
+    zones.set(zone, safe)
   }
+  return safe
 }
 
+// A tree of hundreds of files formats hundreds of times: one formatter per zone and style,
+// as building an Intl.DateTimeFormat costs far more than using one.
 function partsOf(at: Date | string, zone: string, opts: Intl.DateTimeFormatOptions) {
   const date = typeof at === 'string' ? new Date(at) : at
-  const parts = new Intl.DateTimeFormat('en-GB', {
-    timeZone: safeZone(zone),
-    hourCycle: 'h23',
-    ...opts,
-  }).formatToParts(date)
+  const key = `${zone}|${JSON.stringify(opts)}`
+  let format = formats.get(key)
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-GB', {
+      timeZone: safeZone(zone),
+      hourCycle: 'h23',
+      ...opts,
+    })
+    formats.set(key, format)
+  }
+  const parts = format.formatToParts(date)
   return (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? ''
 }
 

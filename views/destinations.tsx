@@ -2,7 +2,7 @@ import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf, DangerButton, SpecField, TextInput, type Errors } from './fields.tsx'
 import type { DriverEntry, Registry } from '../src/drivers/registry.ts'
 import { isSecret, warningsOf } from '../src/drivers/spec.ts'
-import { DropboxBox } from './dropbox.tsx'
+import { ConnectBox } from './connect.tsx'
 
 export type DestinationRow = {
   id: number
@@ -113,7 +113,7 @@ export function DestinationForm(props: {
   values: Record<string, unknown>
   errors: Errors
   /** Pinned settings (an SSH host key) are named in the result so the tenant sees what was pinned. */
-  testResult?: { ok: boolean; message: string; pinned?: Record<string, string> }
+  testResult?: { ok: boolean; message: string; pinned?: Record<string, unknown> }
 }) {
   const action = props.id ? `/backups/destinations/${props.id}` : `/backups/destinations/new/${props.type}`
   const testAction = `${action}/test`
@@ -150,7 +150,7 @@ export function DestinationForm(props: {
           {sentence(props.testResult.message)}
           {pinned.map(([name, value]) => (
             <p class="pinned">
-              {labelOf(name)} <code>{value}</code> pinned: every later connection is checked against it.
+              {labelOf(name)} <code>{String(value)}</code> pinned: every later connection is checked against it.
             </p>
           ))}
         </div>
@@ -182,16 +182,23 @@ export function DestinationForm(props: {
 export function DestinationFormPage(props: {
   ctx: PageCtx
   form: Parameters<typeof DestinationForm>[0]
-  /** For a saved Dropbox destination: whether a refresh token is stored. */
-  dropboxConnected?: boolean
+  /** For a saved destination whose type has a sign-in (`driver.connect`): whether it is done. */
+  connected?: boolean
 }) {
+  const { connect } = props.form.driver
   const title = props.form.id ? `Edit ${props.form.name}` : `New ${props.form.driver.label} destination`
   return (
     <Layout ctx={props.ctx} title={title} active="destinations">
       <PageHead title={title} lead={props.form.driver.description} />
       <DestinationForm {...props.form} />
-      {props.form.type === 'dropbox' && (
-        <DropboxBox csrf={props.ctx.csrf} id={props.form.id} connected={Boolean(props.dropboxConnected)} />
+      {connect && (
+        <ConnectBox
+          csrf={props.ctx.csrf}
+          type={props.form.type}
+          service={connect.service}
+          id={props.form.id}
+          connected={Boolean(props.connected)}
+        />
       )}
     </Layout>
   )

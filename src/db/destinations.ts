@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray } from 'drizzle-orm'
+import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { destinations, policies, policyDestinations, type Destination } from './schema.ts'
 import { ConflictError, NotFoundError } from '../errors.ts'
@@ -53,6 +53,30 @@ export function updateDestination(
 ): void {
   db.update(destinations)
     .set({ ...fields, updatedAt: new Date() })
+    .where(and(eq(destinations.tenantId, tenantId), eq(destinations.id, id)))
+    .run()
+}
+
+/**
+ * Merges `settings` into a destination's stored settings, keys not named kept (SQLite's
+ * json_patch, so a concurrent save of other fields is not undone; a null value removes its
+ * key); with `secrets`, replaces its sealed secrets too. For values a driver produced itself (a
+ * pinned host key, a refresh token): they never go through form text.
+ */
+export function mergeDestinationSettings(
+  db: Db,
+  tenantId: number,
+  id: number,
+  settings: Record<string, unknown>,
+  secrets?: string,
+): void {
+  const patch = JSON.stringify(settings)
+  db.update(destinations)
+    .set({
+      settings: sql`json_patch(${destinations.settings}, ${patch})`,
+      ...(secrets === undefined ? {} : { secrets }),
+      updatedAt: new Date(),
+    })
     .where(and(eq(destinations.tenantId, tenantId), eq(destinations.id, id)))
     .run()
 }

@@ -3,11 +3,12 @@ import {
   findDestinationByName,
   getDestination,
   insertDestination,
+  mergeDestinationSettings,
   updateDestination,
 } from '../db/destinations.ts'
 import type { Destination } from '../db/schema.ts'
 import type { Registry } from '../drivers/registry.ts'
-import { parseSettings, redact } from '../drivers/spec.ts'
+import { parseSettings, redact, valuesOf, type Spec } from '../drivers/spec.ts'
 import { open, seal } from '../secret-box.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { typeAllowed } from '../db/settings.ts'
@@ -22,6 +23,34 @@ const secretContext = (tenantId: number) => `destination-secrets:tenant:${tenant
 
 export function readSecrets(key: Buffer, tenantId: number, dest: Destination): Record<string, string> {
   return dest.secrets ? JSON.parse(open(key, dest.secrets, secretContext(tenantId))) : {}
+}
+
+/** A saved destination's settings and secrets as its driver takes them: typed by its `spec`. */
+export function storedValues<S extends Spec>(key: Buffer, tenantId: number, dest: Destination, spec: S) {
+  return valuesOf(spec, dest.settings, readSecrets(key, tenantId, dest))
+}
+
+/**
+ * Stores what a driver produced for a saved destination, which nobody typed: `settings` (a host
+ * key pinned at Test connection) merged into its stored settings, `secrets` (a refresh token
+ * from Connect) into its sealed secrets; everything else stays as stored.
+ */
+export function mergeDestination(
+  deps: DestinationDeps,
+  tenantId: number,
+  id: number,
+  patch: { settings?: Record<string, unknown>; secrets?: Record<string, string> },
+): void {
+  deps.db.transaction((tx) => {
+    const db = tx as unknown as Db
+    let sealed: string | undefined
+    if (patch.secrets) {
+      const stored = readSecrets(deps.secretKey, tenantId, getDestination(db, tenantId, id))
+      const secrets = JSON.stringify({ ...stored, ...patch.secrets })
+      sealed = seal(deps.secretKey, secrets, secretContext(tenantId))
+    }
+    mergeDestinationSettings(db, tenantId, id, patch.settings ?? {}, sealed)
+  })
 }
 
 /** What a page may show of a destination: settings with each secret reduced to "is set". */

@@ -8,13 +8,14 @@ import { guardPolicy } from '../db/settings.ts'
 import { NotFoundError } from '../errors.ts'
 
 export type TestResult =
-  | { ok: true; message: string; pinned: Record<string, string> }
+  | { ok: true; message: string; pinned: Record<string, unknown> }
   | { ok: false; message: string; errors?: Record<string, string> }
 
 /**
  * Test connection from form text (blank secrets fall back to the stored destination's):
  * pins what the driver pins on first contact, then writes, reads back, lists and removes a
  * probe object. Never throws for a connection problem; says what went wrong in plain words.
+ * `pinned` is for the caller to keep: `mergeDestination` for a saved destination.
  */
 export async function testConnection(
   deps: DestinationDeps & { localRoot: string },
@@ -26,18 +27,14 @@ export async function testConnection(
   const entry = deps.drivers[type]
   if (!entry) throw new NotFoundError('That destination type')
   const stored = existing ? readSecrets(deps.secretKey, tenant.id, existing) : {}
-  let parsed = parseSettings(entry.settings, raw, stored)
+  const parsed = parseSettings(entry.settings, raw, stored)
   if (!parsed.ok) return { ok: false, message: 'Fix the highlighted fields first.', errors: parsed.errors }
   const ctx = { tenantName: tenant.name, localRoot: deps.localRoot, guard: guardPolicy(deps.db) }
   const signal = AbortSignal.timeout(30_000)
   let driver
   try {
     const pinned = (await entry.pin?.(parsed.settings, parsed.secrets, ctx)) ?? {}
-    if (Object.keys(pinned).length) {
-      parsed = parseSettings(entry.settings, { ...raw, ...pinned }, stored)
-      if (!parsed.ok) return { ok: false, message: 'The server answered with something unexpected.', errors: parsed.errors }
-    }
-    driver = entry.open(parsed.settings, parsed.secrets, ctx)
+    driver = entry.open(Object.assign({}, parsed.settings, pinned), parsed.secrets, ctx)
     const message = await probe(driver, signal)
     return { ok: true, message, pinned }
   } catch (err) {

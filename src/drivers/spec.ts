@@ -30,33 +30,89 @@ export type Field = {
 
 export type Spec = readonly Field[]
 
-type ValueOf<F extends Field> = F['type'] extends 'number'
+/** A setting as stored: a number field's value (null when blank), a checkbox's, or text. */
+export type Value = string | number | boolean | null
+
+type ValueOfType<T extends FieldType> = T extends 'number'
   ? number | null
-  : F['type'] extends 'checkbox'
+  : T extends 'checkbox'
     ? boolean
     : string
 
-/** The settings object type a spec describes. */
-export type SettingsOf<S extends Spec> = { [F in S[number] as F['name']]: ValueOf<F> }
+/** Whether a field is secret: `boolean` for a field not known statically (any driver's). */
+type IsSecret<F extends Field> = F extends { secret: true } | { type: 'secret' }
+  ? true
+  : F extends { type: Exclude<FieldType, 'secret'>; secret?: false } // literal fields
+    ? false
+    : boolean
+
+// Plain mapped types, no conditional around them: the registry compares entries of different
+// specs, which TypeScript only allows when it can measure how a spec's type varies.
+
+/** The (non-secret) settings a spec describes, as `parseSettings` and `settingsOf` give them. */
+export type SettingsOf<S extends Spec> = {
+  [F in S[number] as IsSecret<F> extends true ? never : F['name']]: ValueOfType<F['type']>
+}
+
+/** The secrets a spec describes: each one present only when set. */
+export type SecretsOf<S extends Spec> = {
+  [F in S[number] as IsSecret<F> extends false ? never : F['name']]?: string
+}
 
 export function isSecret(field: Field): boolean {
   return field.secret === true || field.type === 'secret'
 }
 
-export type Parsed =
-  | { ok: true; settings: Record<string, unknown>; secrets: Record<string, string> }
+/**
+ * Stored values (settings JSON from the database, or any plain object) typed by the spec: each
+ * non-secret field as its type reads it, missing or mistyped ones as a blank form would give
+ * them (text `''`, number `null`, checkbox `false`). Other keys are dropped.
+ */
+export function settingsOf<S extends Spec>(spec: S, values: Record<string, unknown>): SettingsOf<S> {
+  const out: Record<string, Value> = {}
+  for (const field of spec) {
+    if (isSecret(field)) continue
+    const v = values[field.name]
+    if (field.type === 'number') out[field.name] = typeof v === 'number' && Number.isFinite(v) ? v : null
+    else if (field.type === 'checkbox') out[field.name] = v === true
+    else out[field.name] = typeof v === 'string' ? v : v == null ? '' : String(v)
+  }
+  return out as SettingsOf<S>
+}
+
+/** Stored secrets typed by the spec: its secret fields that are set, nothing else. */
+export function secretsOf<S extends Spec>(spec: S, secrets: Partial<Record<string, string>>): SecretsOf<S> {
+  const out: Record<string, string> = {}
+  for (const field of spec) {
+    const v = secrets[field.name]
+    if (isSecret(field) && typeof v === 'string' && v) out[field.name] = v
+  }
+  return out as SecretsOf<S>
+}
+
+/** A destination's stored settings and secrets, typed by its driver's spec. */
+export function valuesOf<S extends Spec>(
+  spec: S,
+  settings: Record<string, unknown>,
+  secrets: Partial<Record<string, string>>,
+): { settings: SettingsOf<S>; secrets: SecretsOf<S> } {
+  return { settings: settingsOf(spec, settings), secrets: secretsOf(spec, secrets) }
+}
+
+export type Parsed<S extends Spec = Spec> =
+  | { ok: true; settings: SettingsOf<S>; secrets: SecretsOf<S> }
   | { ok: false; errors: Record<string, string> }
 
 /**
  * Validates raw form text against a spec. Secret fields left blank keep `storedSecrets`.
  * Returns plain settings and secrets separately so only the latter get sealed.
  */
-export function parseSettings(
-  spec: Spec,
+export function parseSettings<S extends Spec>(
+  spec: S,
   raw: Record<string, string | undefined>,
-  storedSecrets: Record<string, string> = {},
-): Parsed {
-  const settings: Record<string, unknown> = {}
+  storedSecrets: Partial<Record<string, string>> = {},
+): Parsed<S> {
+  const settings: Record<string, Value> = {}
   const secrets: Record<string, string> = {}
   const errors: Record<string, string> = {}
   for (const field of spec) {
@@ -81,7 +137,8 @@ export function parseSettings(
     if (problem) errors[field.name] = problem
     else settings[field.name] = field.type === 'number' ? Number(text) : text
   }
-  return Object.keys(errors).length ? { ok: false, errors } : { ok: true, settings, secrets }
+  if (Object.keys(errors).length) return { ok: false, errors }
+  return { ok: true, settings: settings as SettingsOf<S>, secrets: secrets as SecretsOf<S> }
 }
 
 function checkValue(field: Field, text: string): string | undefined {
@@ -121,7 +178,7 @@ export function warningsOf(spec: Spec, values: Record<string, unknown>): Record<
 export function redact(
   spec: Spec,
   settings: Record<string, unknown>,
-  secrets: Record<string, string>,
+  secrets: Partial<Record<string, string>>,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const field of spec) {

@@ -4,7 +4,7 @@ import type { Destination, Tenant } from '../db/schema.ts'
 import type { Registry } from '../drivers/registry.ts'
 import type { Driver } from '../drivers/types.ts'
 import { StorageError } from '../drivers/types.ts'
-import { readSecrets } from '../domain/destinations.ts'
+import { storedValues } from '../domain/destinations.ts'
 import { withLimit, withRetry } from '../drivers/with-retry.ts'
 import { repositoryFor, repositoryPassword, markInitialized } from '../db/repositories.ts'
 import { NOT_REREADABLE, startBridge, type Bridge } from './bridge.ts'
@@ -51,8 +51,8 @@ export async function openRepository(
 ): Promise<OpenRepo> {
   const entry = deps.drivers[dest.type]
   if (!entry) throw new StorageError('BadConfig', `Unknown destination type “${dest.type}”.`)
-  const secrets = readSecrets(deps.config.secretKey, tenant.id, dest)
-  const raw = entry.open(dest.settings, secrets, {
+  const { settings, secrets } = storedValues(deps.config.secretKey, tenant.id, dest, entry.settings)
+  const raw = entry.open(settings, secrets, {
     tenantName: tenant.name,
     localRoot: localRootOf(deps.db, deps.config),
     guard: guardPolicy(deps.db),

@@ -1,6 +1,6 @@
 import type { Destination, Tenant } from '../db/schema.ts'
 import { findRepository, repositoryPassword } from '../db/repositories.ts'
-import { readSecrets } from '../domain/destinations.ts'
+import { storedValues } from '../domain/destinations.ts'
 import { NotFoundError } from '../errors.ts'
 import type { EngineDeps } from './context.ts'
 import { guardPolicy, localRootOf } from '../db/settings.ts'
@@ -21,8 +21,8 @@ export function recoveryKit(deps: EngineDeps, tenant: Tenant, dest: Destination)
   if (!repo?.initializedAt) throw new NotFoundError(`A repository on “${dest.name}”`)
   const entry = deps.drivers[dest.type]
   if (!entry) throw new NotFoundError('That destination type')
-  const secrets = readSecrets(deps.config.secretKey, tenant.id, dest)
-  const location = entry.repository(dest.settings, secrets, { tenantName: tenant.name, localRoot: localRootOf(deps.db, deps.config), guard: guardPolicy(deps.db) })
+  const { settings, secrets } = storedValues(deps.config.secretKey, tenant.id, dest, entry.settings)
+  const location = entry.repository(settings, secrets, { tenantName: tenant.name, localRoot: localRootOf(deps.db, deps.config), guard: guardPolicy(deps.db) })
   const password = repositoryPassword(deps.config.secretKey, repo)
   const command =
     `export RESTIC_REPOSITORY=${quote(location.repository)} RESTIC_PASSWORD=${quote(password)}` +

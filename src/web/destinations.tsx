@@ -1,11 +1,10 @@
 import { Hono } from 'hono'
 import { deleteDestination, getDestination, listDestinations, policiesUsing } from '../db/destinations.ts'
-import { describeDestination, saveDestination } from '../domain/destinations.ts'
+import { describeDestination, mergeDestination, saveDestination } from '../domain/destinations.ts'
 import { isSecret } from '../drivers/spec.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { localRootOf, typeAllowed } from '../db/settings.ts'
 import { testConnection } from '../domain/test-connection.ts'
-import { settingsAsText } from '../domain/settings-text.ts'
 import { DestinationForm, DestinationFormPage, DestinationsPage, TypePickerPage } from '../../views/destinations.tsx'
 import { auditWeb } from './audit-trail.ts'
 import { type AppEnv, type Ctx, type Form, idParam, isHtmx, pageCtx, readForm, redirectTo, str, tenantOf } from './context.ts'
@@ -86,9 +85,10 @@ async function save(c: Ctx, type: string, id: number | null) {
     const dest = saveDestination(secretDeps(c), tenant.id, type, id, { name, settings: raw })
     auditWeb(c, id ? 'destination.update' : 'destination.create', { target: dest.name, details: { type } })
     const text = id ? `Destination “${dest.name}” saved.` : `Destination “${dest.name}” added.`
-    // A new Dropbox destination is not usable until connected: go where Connect Dropbox is.
-    if (!id && type === 'dropbox') {
-      return redirectTo(c, `/backups/destinations/${dest.id}`, { kind: 'ok', text: `${text} Now press Connect Dropbox.` })
+    // A destination with a sign-in (`entry.connect`) is not usable until connected: go there.
+    const connect = driverOf(c, type).connect
+    if (!id && connect) {
+      return redirectTo(c, `/backups/destinations/${dest.id}`, { kind: 'ok', text: `${text} Now press Connect ${connect.service}.` })
     }
     return redirectTo(c, '/backups/destinations', { kind: 'ok', text })
   } catch (err) {
@@ -122,7 +122,7 @@ async function test(c: Ctx, type: string, id: number | null) {
   auditWeb(c, 'destination.test', { target: existing?.name ?? (str(form, 'name').trim() || null), details: { type, ok: result.ok } })
   if (existing && Object.keys(pinned).length) {
     // Pinned on first contact (an SSH host key): stored now, checked on every connection after.
-    saveDestination(deps, tenant.id, type, existing.id, { name: existing.name, settings: { ...settingsAsText(existing.settings), ...pinned } })
+    mergeDestination(deps, tenant.id, existing.id, { settings: pinned })
   }
   const stored = existing ? describeDestination(deps, tenant.id, existing).values : {}
   const props = {
@@ -131,7 +131,8 @@ async function test(c: Ctx, type: string, id: number | null) {
     driver: driverOf(c, type),
     id: id ?? undefined,
     name: str(form, 'name'),
-    values: echoValues(c, type, { ...raw, ...pinned }, stored),
+    // A new destination keeps the pin in its form, so Add destination stores it.
+    values: { ...echoValues(c, type, raw, stored), ...pinned },
     errors: result.ok ? {} : (result.errors ?? {}),
     testResult: result,
   }
@@ -146,8 +147,10 @@ destinationRoutes.get('/:id', (c) => {
   const tenant = tenantOf(c)
   const dest = getDestination(c.get('deps').db, tenant.id, idParam(c))
   const shown = describeDestination(secretDeps(c), tenant.id, dest)
-  const form = { csrf: c.get('csrf'), type: dest.type, driver: driverOf(c, dest.type), id: dest.id, name: dest.name, values: shown.values, errors: {} }
-  return c.html(<DestinationFormPage ctx={pageCtx(c)} form={form} dropboxConnected={shown.values.refreshToken === true} />)
+  const driver = driverOf(c, dest.type)
+  const form = { csrf: c.get('csrf'), type: dest.type, driver, id: dest.id, name: dest.name, values: shown.values, errors: {} }
+  const connected = driver.connect ? shown.values[driver.connect.secret] === true : undefined
+  return c.html(<DestinationFormPage ctx={pageCtx(c)} form={form} connected={connected} />)
 })
 
 destinationRoutes.post('/:id', (c) => {

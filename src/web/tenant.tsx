@@ -2,7 +2,7 @@ import { Hono } from 'hono'
 import { type AppEnv } from './context.ts'
 import { backupRoutes } from './backups.tsx'
 import { destinationRoutes } from './destinations.tsx'
-import { dropboxRoutes } from './dropbox.tsx'
+import { connectRoutes } from './connect.tsx'
 import { policyRoutes } from './policies.tsx'
 import { restoreRoutes } from './restore.tsx'
 import { recoveryRoutes } from './recovery.tsx'
@@ -20,7 +20,7 @@ tenantRoutes.use('*', async (c, next) => {
 })
 
 tenantRoutes.route('/', backupRoutes)
-tenantRoutes.route('/destinations', dropboxRoutes)
+tenantRoutes.route('/destinations', connectRoutes)
 tenantRoutes.route('/destinations', destinationRoutes)
 tenantRoutes.route('/settings', policyRoutes)
 tenantRoutes.route('/restore', restoreRoutes)

@@ -3,7 +3,7 @@ import { loadConfig } from '../../src/config.ts'
 import { openDb } from '../../src/db/client.ts'
 import { getAdminSettings, setAdminSetting } from '../../src/db/settings.ts'
 import { findTenantByName } from '../../src/db/tenants.ts'
-import { saveDestination } from '../../src/domain/destinations.ts'
+import { mergeDestination, saveDestination } from '../../src/domain/destinations.ts'
 import { testConnection } from '../../src/domain/test-connection.ts'
 import { drivers } from '../../src/drivers/registry.ts'
 import type { Spec } from '../../src/drivers/spec.ts'
@@ -61,10 +61,8 @@ async function addRemoteDestination(
       const fields = Object.entries(test.errors ?? {}).map(([k, v]) => ` ${k}: ${v}`)
       throw new Error(`Test connection failed: ${test.message}${fields.join(';')}`)
     }
-    saveDestination(deps, tenant.id, kind.type, null, {
-      name,
-      settings: { ...raw, ...test.pinned },
-    })
+    const dest = saveDestination(deps, tenant.id, kind.type, null, { name, settings: raw })
+    mergeDestination(deps, tenant.id, dest.id, { settings: test.pinned })
   } finally {
     db.$client.close()
   }

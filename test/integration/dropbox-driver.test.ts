@@ -149,7 +149,9 @@ describe('dropbox settings', () => {
       RCLONE_CONFIG_DROPBOX_CLIENT_ID: 'k1',
       RCLONE_CONFIG_DROPBOX_CLIENT_SECRET: 's1',
     })
-    expect(JSON.parse(repo.env.RCLONE_CONFIG_DROPBOX_TOKEN)).toMatchObject({ refresh_token: 'r1' })
+    expect(JSON.parse(repo.env!.RCLONE_CONFIG_DROPBOX_TOKEN!)).toMatchObject({
+      refresh_token: 'r1',
+    })
     expect(repo.note).toMatch(/rclone serve restic dropbox:backups\/alice/)
     expect(repo.note).not.toMatch(/s1|r1"/)
   })

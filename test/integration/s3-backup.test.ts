@@ -25,7 +25,7 @@ import {
 } from '../services/s3rver.ts'
 import { drivers } from '../../src/drivers/registry.ts'
 import { s3 } from '../../src/drivers/s3/index.ts'
-import { readSecrets, saveDestination } from '../../src/domain/destinations.ts'
+import { saveDestination, storedValues } from '../../src/domain/destinations.ts'
 import { requestBackup } from '../../src/domain/jobs.ts'
 import { testConnection } from '../../src/domain/test-connection.ts'
 import { getDestination } from '../../src/db/destinations.ts'
@@ -172,11 +172,8 @@ describe.runIf(rootAvailable() && requireS3rver())(
     it('stock restic opens that repository directly on s3rver with the recovery kit', () => {
       const dest = destNamed('S3')
       const kit = recoveryKit(deps, alice.tenant, dest)
-      const location = s3.repository(
-        dest.settings,
-        readSecrets(deps.config.secretKey, alice.tenant.id, dest),
-        ctx(),
-      )
+      const stored = storedValues(deps.config.secretKey, alice.tenant.id, dest, s3.settings)
+      const location = s3.repository(stored.settings, stored.secrets, ctx())
       expect(kit.repository).toBe(`s3:http://${server.endpoint}/backups/panel/repos/alice`)
       expect(kit.command).toContain(`AWS_SECRET_ACCESS_KEY='${SECRET}'`)
       const target = mkdtempSync(join(tmpdir(), 's3-kit-restore-'))

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freshDeps } from '../helpers.ts'
 import { policy, realTenant, removeUsers, rootAvailable, waitJob } from '../support/tenants.ts'
 import { drivers } from '../../src/drivers/registry.ts'
-import { saveDestination, readSecrets } from '../../src/domain/destinations.ts'
+import { saveDestination, storedValues } from '../../src/domain/destinations.ts'
 import { requestBackup } from '../../src/domain/jobs.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
@@ -364,7 +364,11 @@ describe.runIf(run && rootAvailable())('sftp destination through the runner', ()
       localRoot: deps.config.localRoot,
       guard: guardPolicy(deps.db),
     }
-    const { fingerprint } = await pinHostKey({ ...form, port: server.port }, secrets, ctx)
+    const { fingerprint } = await pinHostKey(
+      { ...form, port: server.port, hostKey: '' },
+      secrets,
+      ctx,
+    )
     dest = saveDestination(
       { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers },
       tenant.tenant.id,
@@ -503,8 +507,8 @@ describe.runIf(run && rootAvailable())('sftp destination through the runner', ()
     expect(results).toEqual([expect.objectContaining({ ok: true })])
     // No partial object is visible: the listing has no temp file, and every pack in it is named
     // by the SHA-256 of its bytes.
-    const secrets = readSecrets(deps.config.secretKey, tenant.tenant.id, dest)
-    const d = sftp.open(dest.settings, secrets, {
+    const stored = storedValues(deps.config.secretKey, tenant.tenant.id, dest, sftp.settings)
+    const d = sftp.open(stored.settings, stored.secrets, {
       tenantName: 'sftpt',
       localRoot: '',
       guard: guardPolicy(deps.db),

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, addTenant, freshDeps } from '../helpers.ts'
 import { requireSshd, startSshd, type SshServer } from '../services/sshd.ts'
 import { setAdminSetting } from '../../src/db/settings.ts'
-import { listDestinations } from '../../src/db/destinations.ts'
+import { getDestination, listDestinations } from '../../src/db/destinations.ts'
+import { readSecrets, saveDestination } from '../../src/domain/destinations.ts'
 
 describe.runIf(requireSshd())('SFTP Test connection pins the host key (through the pages)', () => {
   const deps = freshDeps()
@@ -34,8 +35,22 @@ describe.runIf(requireSshd())('SFTP Test connection pins the host key (through t
     expect(listDestinations(deps.db, tenantId)[0]!.settings.hostKey).toBe(server.fingerprint())
   })
 
+  it('pins a saved destination’s host key in its stored settings, leaving the rest as stored', async () => {
+    const deps_ = { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers }
+    const saved = saveDestination(deps_, tenantId, 'sftp', null, {
+      name: 'Unpinned', settings: { host: server.host, port: String(server.port), path: 'stored-path', user: server.user, password: server.password },
+    })
+    expect(saved.settings.hostKey).toBe('')
+    // What the form holds is tested, not saved: only the pin is stored.
+    const res = await c.post(`/backups/destinations/${saved.id}/test`, { ...form(), name: 'Unpinned', 's.password': '' }, { htmx: true })
+    expect(res.body).toContain('Test passed.')
+    const after = getDestination(deps.db, tenantId, saved.id)
+    expect(after.settings).toEqual({ ...saved.settings, hostKey: server.fingerprint() })
+    expect(readSecrets(deps.config.secretKey, tenantId, after)).toEqual({ password: server.password })
+  })
+
   it('refuses when the server’s host key changes, in plain words', async () => {
-    const [dest] = listDestinations(deps.db, tenantId)
+    const dest = listDestinations(deps.db, tenantId).find((d) => d.name === 'Storage box')
     const pinned = server.fingerprint()
     await server.restart({ newHostKey: true })
     const res = await c.post(`/backups/destinations/${dest!.id}/test`, { ...form(), 's.password': '', 's.hostKey': pinned }, { htmx: true })

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { webdav, rcloneObscure } from '../../src/drivers/webdav/index.ts'
 import { RedirectRefused, classify } from '../../src/drivers/webdav/errors.ts'
 import { probe } from '../../src/drivers/probe.ts'
-import { parseSettings } from '../../src/drivers/spec.ts'
+import { parseSettings, settingsOf } from '../../src/drivers/spec.ts'
 import { StorageError, type Driver } from '../../src/drivers/types.ts'
 import type { GuardPolicy } from '../../src/drivers/guard.ts'
 import { codeOf, driverConformance, keys, putBytes, readAll } from '../drivers/suite.ts'
@@ -375,7 +375,7 @@ describe('webdav settings and recovery kit', () => {
       RCLONE_CONFIG_PANELWEBDAV_URL: 'https://dav.example.com/remote.php/dav/files/me',
       RCLONE_CONFIG_PANELWEBDAV_USER: 'me',
     })
-    expect(repo.env.RCLONE_CONFIG_PANELWEBDAV_PASS).not.toBe('pw')
+    expect(repo.env!.RCLONE_CONFIG_PANELWEBDAV_PASS).not.toBe('pw')
     expect(repo.note).toContain(
       '[panelwebdav]\ntype = webdav\nurl = https://dav.example.com/remote.php/dav/files/me\nvendor = other\nuser = me\n',
     )
@@ -547,7 +547,7 @@ describe.runIf(hasApache && rootAvailable())('backups to WebDAV through the runn
     ])
     // Every object restic can see is whole: restic names files by the SHA-256 of their bytes.
     const d = webdav.open(
-      dest.settings,
+      settingsOf(webdav.settings, dest.settings),
       { password: SECRET },
       { tenantName: 'alice', localRoot: '/x', guard: LOOPBACK },
     )

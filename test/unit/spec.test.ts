@@ -1,5 +1,13 @@
-import { describe, expect, it } from 'vitest'
-import { parseSettings, redact, type Spec } from '../../src/drivers/spec.ts'
+import { describe, expect, expectTypeOf, it } from 'vitest'
+import {
+  parseSettings,
+  redact,
+  secretsOf,
+  settingsOf,
+  type SecretsOf,
+  type SettingsOf,
+  type Spec,
+} from '../../src/drivers/spec.ts'
 import { folderProblem } from '../../src/drivers/local/settings.ts'
 
 const spec = [
@@ -42,6 +50,33 @@ describe('settings spec parsing', () => {
 
   it('redacts secrets to "is set"', () => {
     expect(redact(spec, { host: 'h' }, { password: 'pw' })).toMatchObject({ host: 'h', password: true, key: false })
+  })
+})
+
+describe('settings typed by the spec', () => {
+  it('derives the settings and secrets types from the spec alone', () => {
+    expectTypeOf<SettingsOf<typeof spec>>().toEqualTypeOf<{
+      host: string
+      port: number | null
+      mode: string
+      tls: boolean
+      notes: string
+    }>()
+    expectTypeOf<SecretsOf<typeof spec>>().toEqualTypeOf<{ password?: string; key?: string }>()
+    const parsed = parseSettings(spec, { host: 'h', password: 'pw' })
+    if (parsed.ok) expectTypeOf(parsed.settings).toEqualTypeOf<SettingsOf<typeof spec>>()
+  })
+
+  it('reads stored values as a blank form would give what is missing, dropping the rest', () => {
+    expect(settingsOf(spec, { host: 'h', port: 22, tls: true, password: 'leaked?', other: 1 })).toEqual({
+      host: 'h',
+      port: 22,
+      mode: '',
+      tls: true,
+      notes: '',
+    })
+    expect(settingsOf(spec, { port: 'x', tls: 'on', notes: 7 })).toEqual({ host: '', port: null, mode: '', tls: false, notes: '7' })
+    expect(secretsOf(spec, { password: 'pw', key: '', host: 'not a secret' })).toEqual({ password: 'pw' })
   })
 })
 

@@ -1,21 +1,17 @@
-import type { DriverContext } from '../registry.ts'
+import { defineDriver, type DriverContext } from '../entry.ts'
 import { azureDriver } from './driver.ts'
 import { settings, type AzureSettings } from './settings.ts'
 
-type Values = Partial<Record<keyof AzureSettings, unknown>>
-
-const text = (v: unknown) => (typeof v === 'string' ? v.trim() : '')
-
 /** `<path>/<tenant>`: the folder inside the container this tenant's repository lives in. */
-function folderOf(values: Values, ctx: DriverContext): string {
-  const path = text(values.path).replace(/^\/+|\/+$/g, '')
+function folderOf(values: AzureSettings, ctx: DriverContext): string {
+  const path = values.path.trim().replace(/^\/+|\/+$/g, '')
   return path ? `${path}/${ctx.tenantName}` : ctx.tenantName
 }
 
-function endpointOf(values: Values): string {
+function endpointOf(values: AzureSettings): string {
   return (
-    text(values.endpoint).replace(/\/+$/, '') ||
-    `https://${text(values.accountName)}.blob.core.windows.net`
+    values.endpoint.trim().replace(/\/+$/, '') ||
+    `https://${values.accountName.trim()}.blob.core.windows.net`
   )
 }
 
@@ -26,11 +22,11 @@ function endpointOf(values: Values): string {
  * http endpoint (Azurite and most compatible services).
  */
 function endpointHelp(
-  values: Values,
+  values: AzureSettings,
   folder: string,
 ): { env?: Record<string, string>; note?: string } {
   const endpoint = endpointOf(values)
-  const account = text(values.accountName)
+  const account = values.accountName.trim()
   let url: URL
   try {
     url = new URL(endpoint)
@@ -51,7 +47,7 @@ function endpointHelp(
       note: `This account is on ${suffix}: AZURE_ENDPOINT_SUFFIX needs restic 0.16 or newer (older restic only reaches core.windows.net).`,
     }
   }
-  const container = text(values.container)
+  const container = values.container.trim()
   return {
     note:
       `Stock restic cannot reach the custom endpoint ${endpoint}: it only talks to https://<account>.blob.<Azure cloud>. ` +
@@ -61,34 +57,34 @@ function endpointHelp(
   }
 }
 
-export const azure = {
+export const azure = defineDriver({
   label: 'Azure Blob',
   description:
     'A container in an Azure storage account (or a compatible service), with an account key or a SAS token.',
   settings,
   /** Objects under `<path>/<tenant>/` in the container. */
-  open(values: Values, secrets: Record<string, string>, ctx: DriverContext) {
+  open(values, secrets, ctx) {
     return azureDriver({
-      account: text(values.accountName),
+      account: values.accountName.trim(),
       key: secrets.accountKey || undefined,
       sas: secrets.sasToken || undefined,
-      container: text(values.container),
+      container: values.container.trim(),
       prefix: `${folderOf(values, ctx)}/`,
       endpoint: endpointOf(values),
       guard: ctx.guard,
     })
   },
   /** `azure:<container>:/<path>/<tenant>` with the account name and key (or SAS) in the environment. */
-  repository(values: Values, secrets: Record<string, string>, ctx: DriverContext) {
+  repository(values, secrets, ctx) {
     const folder = folderOf(values, ctx)
     const { env: extra, note } = endpointHelp(values, folder)
-    const env: Record<string, string> = { AZURE_ACCOUNT_NAME: text(values.accountName) }
+    const env: Record<string, string> = { AZURE_ACCOUNT_NAME: values.accountName.trim() }
     if (secrets.accountKey) env.AZURE_ACCOUNT_KEY = secrets.accountKey
     else if (secrets.sasToken) env.AZURE_ACCOUNT_SAS = secrets.sasToken.replace(/^\?/, '')
     return {
-      repository: `azure:${text(values.container)}:/${folder}`,
+      repository: `azure:${values.container.trim()}:/${folder}`,
       env: { ...env, ...extra },
       note,
     }
   },
-}
+})

@@ -1,15 +1,15 @@
-import type { DriverContext } from '../registry.ts'
+import { defineDriver, type DriverContext } from '../entry.ts'
 import { StorageError } from '../types.ts'
 import { dropboxApi } from './api.ts'
 import { dropboxDriver } from './driver.ts'
+import { authorizeUrl, exchangeCode } from './oauth.ts'
 import { rootOf, settings, type DropboxSettings } from './settings.ts'
 
 export { authorizeUrl, exchangeCode, newCodeVerifier } from './oauth.ts'
 
-const folderOf = (values: Record<string, unknown>, ctx: DriverContext) =>
-  rootOf(String((values as Partial<DropboxSettings>).remotePath ?? ''), ctx.tenantName)
+const folderOf = (s: DropboxSettings, ctx: DriverContext) => rootOf(s.remotePath, ctx.tenantName)
 
-export const dropbox = {
+export const dropbox = defineDriver({
   label: 'Dropbox',
   description:
     'Your Dropbox, through a Dropbox app you create; press Connect Dropbox once to sign in.',
@@ -18,8 +18,8 @@ export const dropbox = {
    * A driver on `/<remote path>/<tenant>` (inside the app folder for app-folder apps). Throws
    * BadConfig while the destination has no refresh token (Connect Dropbox not done yet).
    */
-  open(values: Record<string, unknown>, secrets: Record<string, string>, ctx: DriverContext) {
-    const { appKey } = values as Partial<DropboxSettings>
+  open(s, secrets, ctx) {
+    const { appKey } = s
     const { appSecret, refreshToken } = secrets
     if (!appKey || !appSecret)
       throw new StorageError('BadConfig', 'Enter the Dropbox app key and app secret.')
@@ -31,16 +31,15 @@ export const dropbox = {
     }
     return dropboxDriver(
       dropboxApi({ appKey, appSecret, refreshToken }, ctx.guard),
-      folderOf(values, ctx),
+      folderOf(s, ctx),
     )
   },
   /**
    * restic has no Dropbox backend: stock restic reaches the repository through rclone
    * (`rclone:` repositories), with an rclone remote named `dropbox` defined by the environment.
    */
-  repository(values: Record<string, unknown>, secrets: Record<string, string>, ctx: DriverContext) {
-    const path = folderOf(values, ctx).slice(1)
-    const { appKey = '' } = values as Partial<DropboxSettings>
+  repository(s, secrets, ctx) {
+    const path = folderOf(s, ctx).slice(1)
     // An expired placeholder access token: rclone renews it from the refresh token at once.
     const token = JSON.stringify({
       access_token: '',
@@ -52,7 +51,7 @@ export const dropbox = {
       repository: `rclone:dropbox:${path}`,
       env: {
         RCLONE_CONFIG_DROPBOX_TYPE: 'dropbox',
-        RCLONE_CONFIG_DROPBOX_CLIENT_ID: String(appKey),
+        RCLONE_CONFIG_DROPBOX_CLIENT_ID: s.appKey,
         RCLONE_CONFIG_DROPBOX_CLIENT_SECRET: secrets.appSecret ?? '',
         RCLONE_CONFIG_DROPBOX_TOKEN: token,
       },
@@ -65,4 +64,21 @@ export const dropbox = {
         `Or serve it once and use restic's REST backend: rclone serve restic dropbox:${path} & restic -r rest:http://127.0.0.1:8080/ snapshots.`,
     }
   },
-}
+  /** Connect Dropbox: the OAuth code flow (PKCE) that stores the refresh token. */
+  connect: {
+    service: 'Dropbox',
+    secret: 'refreshToken',
+    authorizeUrl: (s, opts) => authorizeUrl(s.appKey, opts),
+    async exchange(s, secrets, code, { redirectUri, codeVerifier, guard }) {
+      const opts = { guard, codeVerifier }
+      const { refreshToken } = await exchangeCode(
+        s.appKey,
+        secrets.appSecret ?? '',
+        code,
+        redirectUri,
+        opts,
+      )
+      return refreshToken
+    },
+  },
+})

@@ -1,20 +1,23 @@
+import { join } from 'node:path'
+import { defineDriver, type DriverContext } from '../entry.ts'
 import { settings } from './settings.ts'
 import { localDriver } from './driver.ts'
-import { join } from 'node:path'
-import type { DriverContext } from '../registry.ts'
 
-const folderOf = (values: Record<string, unknown>, ctx: DriverContext) =>
-  join(ctx.localRoot, ctx.tenantName, String(values.folder))
+const folderOf = (s: { folder: string }, ctx: DriverContext) =>
+  join(ctx.localRoot, ctx.tenantName, s.folder)
 
-export const local = {
+export const local = defineDriver({
   label: 'Local',
   description: 'This server’s backup storage. Fast to restore; keep a remote copy too.',
   settings,
   /** `<localRoot>/<tenant>/<folder>`: tenants never choose raw paths. */
-  open(values: Record<string, unknown>, _secrets: Record<string, string>, ctx: DriverContext) {
-    return localDriver(folderOf(values, ctx))
+  open(s, _secrets, ctx) {
+    return localDriver(folderOf(s, ctx))
   },
-  repository(values: Record<string, unknown>, _secrets: Record<string, string>, ctx: DriverContext) {
-    return { repository: folderOf(values, ctx), note: 'A folder on this server; copy it anywhere and point restic at the copy.' }
+  repository(s, _secrets, ctx) {
+    return {
+      repository: folderOf(s, ctx),
+      note: 'A folder on this server; copy it anywhere and point restic at the copy.',
+    }
   },
-}
+})

@@ -8,7 +8,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { checkUrlHost, guardedLookup, type GuardPolicy } from '../guard.ts'
 import { StorageError } from '../types.ts'
 import { iamCredentials } from './iam.ts'
-import { iamProblem, type S3Settings } from './settings.ts'
+import { iamProblem, type S3Secrets, type S3Settings } from './settings.ts'
 
 /** Where the settings point: the endpoint URL (undefined: AWS) and `host:port` for messages. */
 export function endpointOf(s: S3Settings): { url?: string; host: string; https: boolean } {
@@ -30,7 +30,7 @@ export function awsHost(region: string): string {
  * Combinations of settings no single field can judge, as the sentence to show; undefined when
  * the settings are usable.
  */
-export function configProblem(s: S3Settings, secrets: Record<string, string>): string | undefined {
+export function configProblem(s: S3Settings, secrets: S3Secrets): string | undefined {
   if (s.insecureTls && s.endpointProtocol === 'http') {
     return 'Skipping TLS verification only applies to https endpoints: turn it off or choose https.'
   }
@@ -86,7 +86,7 @@ async function loadCa(ca: string): Promise<string> {
  */
 export async function connect(
   s: S3Settings,
-  secrets: Record<string, string>,
+  secrets: S3Secrets,
   guard: GuardPolicy,
 ): Promise<S3Client> {
   const problem = configProblem(s, secrets)

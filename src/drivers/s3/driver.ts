@@ -17,7 +17,7 @@ import { StorageError, type Driver } from '../types.ts'
 import { connect, endpointOf } from './client.ts'
 import { classify } from './errors.ts'
 import { exactly } from './range.ts'
-import type { S3Settings } from './settings.ts'
+import type { S3Secrets, S3Settings } from './settings.ts'
 
 const MiB = 1 << 20
 /** The part size when none is set (minio's and restic's choice). */
@@ -45,7 +45,7 @@ export function partSizeFor(size: number, settingMb: number | null, limit: numbe
  */
 export function s3Driver(
   s: S3Settings,
-  secrets: Record<string, string>,
+  secrets: S3Secrets,
   guard: GuardPolicy,
   base: string,
 ): Driver {

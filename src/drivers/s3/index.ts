@@ -1,24 +1,22 @@
-import type { DriverContext } from '../registry.ts'
+import { defineDriver, type DriverContext } from '../entry.ts'
 import { awsHost } from './client.ts'
 import { s3Driver } from './driver.ts'
 import { COLD_CLASSES, settings, type S3Settings } from './settings.ts'
 
 /** `<path>/<tenant>/`: the tenant's own prefix, so tenants sharing a bucket never collide. */
 function baseOf(s: S3Settings, ctx: DriverContext): string {
-  return [(s.path ?? '').replace(/\/+$/, ''), ctx.tenantName].filter(Boolean).join('/') + '/'
+  return [s.path.replace(/\/+$/, ''), ctx.tenantName].filter(Boolean).join('/') + '/'
 }
 
-export const s3 = {
+export const s3 = defineDriver({
   label: 'S3',
   description: 'AWS S3 or any S3-compatible storage: MinIO, Backblaze B2, Wasabi, Scaleway, Ceph…',
   settings,
-  open(values: Record<string, unknown>, secrets: Record<string, string>, ctx: DriverContext) {
-    const s = values as S3Settings
+  open(s, secrets, ctx) {
     return s3Driver(s, secrets, ctx.guard, baseOf(s, ctx))
   },
   /** `s3:<proto>://<endpoint>/<bucket>/<path>/<tenant>` with the AWS_* variables restic reads. */
-  repository(values: Record<string, unknown>, secrets: Record<string, string>, ctx: DriverContext) {
-    const s = values as S3Settings
+  repository(s, secrets, ctx) {
     const proto = s.endpointProtocol === 'http' ? 'http' : 'https'
     const host = s.endpoint || awsHost(s.region)
     const repository = `s3:${proto}://${host}/${s.bucket}/${baseOf(s, ctx).slice(0, -1)}`
@@ -54,4 +52,4 @@ export const s3 = {
     }
     return { repository, env, note: notes.join(' ') || undefined }
   },
-}
+})

@@ -1,4 +1,4 @@
-import type { SettingsOf, Spec } from '../spec.ts'
+import type { SecretsOf, SettingsOf, Spec } from '../spec.ts'
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 
@@ -222,3 +222,4 @@ export const settings = [
 ] as const satisfies Spec
 
 export type S3Settings = SettingsOf<typeof settings>
+export type S3Secrets = SecretsOf<typeof settings>

@@ -1,32 +1,28 @@
 import { posix } from 'node:path'
-import type { DriverContext } from '../registry.ts'
+import { defineDriver, type DriverContext } from '../entry.ts'
 import { StorageError } from '../types.ts'
-import { settings, type SftpSettings } from './settings.ts'
+import { settings, type SftpSecrets, type SftpSettings } from './settings.ts'
 import { sftpDriver } from './driver.ts'
 import { readHostKey, type Target } from './connect.ts'
 import { hostKeyChanged } from './errors.ts'
 
-type Values = Record<string, unknown>
-
-const text = (v: unknown) => (typeof v === 'string' ? v.trim() : '')
-const portOf = (values: Values) =>
-  typeof values.port === 'number' && values.port > 0 ? values.port : 22
+const portOf = (s: SftpSettings) => (s.port !== null && s.port > 0 ? s.port : 22)
 
 /**
  * The remote folder for this tenant: `<path>/<tenant>`. A path without a leading `/` is inside
  * the login folder (SFTP resolves it there); `~/` means the same and is dropped, as SFTP does
  * not expand it.
  */
-export function remoteRoot(values: Values, ctx: DriverContext): string {
-  const path = text(values.path).replace(/^~(\/|$)/, '') || '.'
+export function remoteRoot(s: SftpSettings, ctx: DriverContext): string {
+  const path = s.path.trim().replace(/^~(\/|$)/, '') || '.'
   return posix.join(path, ctx.tenantName)
 }
 
-function target(values: Values, secrets: Record<string, string>, ctx: DriverContext): Target {
+function target(s: SftpSettings, secrets: SftpSecrets, ctx: DriverContext): Target {
   return {
-    host: text(values.host).replace(/^\[|\]$/g, ''),
-    port: portOf(values),
-    user: text(values.user),
+    host: s.host.trim().replace(/^\[|\]$/g, ''),
+    port: portOf(s),
+    user: s.user.trim(),
     password: secrets.password || undefined,
     privateKey: secrets.privateKey || undefined,
     passphrase: secrets.passphrase || undefined,
@@ -34,7 +30,7 @@ function target(values: Values, secrets: Record<string, string>, ctx: DriverCont
   }
 }
 
-const pinned = (values: Values) => text(values.hostKey).replace(/=+$/, '')
+const pinned = (s: SftpSettings) => s.hostKey.trim().replace(/=+$/, '')
 
 /**
  * Reads the server's host key fingerprint (OpenSSH's `SHA256:…`) for the panel to store in the
@@ -42,39 +38,34 @@ const pinned = (values: Values) => text(values.hostKey).replace(/=+$/, '')
  * refused (BadConfig) instead of silently re-pinned. No credential is sent.
  */
 export async function pinHostKey(
-  values: Values,
-  secrets: Record<string, string>,
+  s: SftpSettings,
+  secrets: SftpSecrets,
   ctx: DriverContext,
 ): Promise<{ fingerprint: string }> {
-  const t = target(values, secrets, ctx)
+  const t = target(s, secrets, ctx)
   if (!t.host) throw new StorageError('BadConfig', 'No host name was given.')
   const fingerprint = await readHostKey(t)
-  const expected = pinned(values)
+  const expected = pinned(s)
   if (expected && expected !== fingerprint) throw hostKeyChanged(expected, fingerprint)
   return { fingerprint }
 }
 
-export const sftp = {
+export const sftp = defineDriver({
   label: 'SSH/SFTP',
   description: 'Any server you can log in to with SSH: a NAS, a VPS or a storage box.',
   settings,
-  pinHostKey,
   /** Test connection pins the host key on first contact; a pinned key is checked, not replaced. */
-  async pin(values: Values, secrets: Record<string, string>, ctx: DriverContext): Promise<Record<string, string>> {
-    const { fingerprint } = await pinHostKey(values, secrets, ctx)
-    return pinned(values) ? {} : { hostKey: fingerprint }
+  async pin(s, secrets, ctx) {
+    const { fingerprint } = await pinHostKey(s, secrets, ctx)
+    return pinned(s) ? {} : { hostKey: fingerprint }
   },
   /** `<path>/<tenant>` on the server; every call refuses until the host key is pinned. */
-  open(values: Values, secrets: Record<string, string>, ctx: DriverContext) {
-    return sftpDriver({
-      ...target(values, secrets, ctx),
-      root: remoteRoot(values, ctx),
-      hostKey: pinned(values),
-    })
+  open(s, secrets, ctx) {
+    return sftpDriver({ ...target(s, secrets, ctx), root: remoteRoot(s, ctx), hostKey: pinned(s) })
   },
-  repository(values: Values, _secrets: Record<string, string>, ctx: DriverContext) {
-    const { host, port, user } = target(values, {}, ctx)
-    const root = remoteRoot(values, ctx)
+  repository(s, _secrets, ctx) {
+    const { host, port, user } = target(s, {}, ctx)
+    const root = remoteRoot(s, ctx)
     const name = host.includes(':') ? `[${host}]` : host
     // restic's short form cannot carry a port or an IPv6 address; its URL form drops the first
     // `/` of the path, so an absolute path shows two.
@@ -82,13 +73,13 @@ export const sftp = {
     const repository = short
       ? `sftp:${user}@${name}:${root}`
       : `sftp://${user}@${name}:${port}/${root}`
-    const key = pinned(values)
+    const key = pinned(s)
     const note =
       `restic’s sftp backend runs your system’s ssh client, so set up the login there first: put the private key in ~/.ssh (for example ~/.ssh/id_ed25519, chmod 600) or load it into ssh-agent, or type the password when ssh asks for it. ` +
       `Check the server’s host key when ssh asks to trust it${key ? `: it must be ${key}` : ''}. ` +
       `Test with: ssh ${port === 22 ? '' : `-p ${port} `}${user}@${name}`
     return { repository, note }
   },
-}
+})
 
 export type { SftpSettings }

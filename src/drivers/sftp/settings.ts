@@ -1,4 +1,4 @@
-import type { SettingsOf, Spec } from '../spec.ts'
+import type { SecretsOf, SettingsOf, Spec } from '../spec.ts'
 
 /** OpenSSH's fingerprint form, as `ssh-keygen -lf` prints it: `SHA256:` + 43 base64 chars. */
 export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/
@@ -103,3 +103,4 @@ export const settings = [
 ] as const satisfies Spec
 
 export type SftpSettings = SettingsOf<typeof settings>
+export type SftpSecrets = SecretsOf<typeof settings>

@@ -1,5 +1,5 @@
 import { createCipheriv, randomBytes } from 'node:crypto'
-import type { DriverContext } from '../registry.ts'
+import { defineDriver, type DriverContext } from '../entry.ts'
 import { baseUrl, folderSegments, settings, type WebdavSettings } from './settings.ts'
 import { webdavDriver } from './driver.ts'
 
@@ -22,22 +22,21 @@ export function rcloneObscure(text: string, iv = randomBytes(16)): string {
 
 /** The tenant's folder below the URL: `<path>/<tenant>`, so tenants sharing a server never meet. */
 const folderOf = (values: WebdavSettings, ctx: DriverContext) => [
-  ...folderSegments(values.path ?? ''),
+  ...folderSegments(values.path),
   ctx.tenantName,
 ]
 
-export const webdav = {
+export const webdav = defineDriver({
   label: 'WebDAV',
   description:
     'A folder on a WebDAV server: Nextcloud, ownCloud, a NAS, or any server that speaks WebDAV.',
   settings,
   /** `<URL>/<path>/<tenant>`; folders are created on the first backup. */
-  open(values: Record<string, unknown>, secrets: Record<string, string>, ctx: DriverContext) {
-    const s = values as WebdavSettings
+  open(s, secrets, ctx) {
     return webdavDriver({
       url: baseUrl(s.url),
       folder: folderOf(s, ctx),
-      username: s.username ?? '',
+      username: s.username,
       password: secrets.password ?? '',
       guard: ctx.guard,
     })
@@ -46,8 +45,7 @@ export const webdav = {
    * restic has no WebDAV backend: it reaches the repository through rclone (`rclone:` repository,
    * which runs `rclone serve restic --stdio`), with the remote defined by environment variables.
    */
-  repository(values: Record<string, unknown>, secrets: Record<string, string>, ctx: DriverContext) {
-    const s = values as WebdavSettings
+  repository(s, secrets, ctx) {
     const url = baseUrl(s.url)
     const folder = folderOf(s, ctx).join('/')
     const env: Record<string, string> = {
@@ -71,4 +69,4 @@ export const webdav = {
     ].join('\n')
     return { repository: `rclone:${REMOTE}:${folder}`, env, note }
   },
-}
+})

@@ -1,4 +1,7 @@
-/** Domain errors; one `app.onError` and the CLI map them to pages, status codes and exits. */
+/**
+ * Domain errors (one `app.onError` and the CLI map them to pages, status codes and exits), and
+ * the one rule for job failures (JobFailed, isPermanent).
+ */
 export class NotFoundError extends Error {
   readonly code = 'NotFound'
   constructor(what = 'That page') {
@@ -21,3 +24,24 @@ export class ConflictError extends Error {
 
 /** A limit the admin set has been reached (on-demand runs per day, quotas); says which and until when. */
 export class LimitError extends ConflictError {}
+
+/** A job attempt that failed, in words a tenant can act on; `permanent`: no retry. */
+export class JobFailed extends Error {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
+    super(message)
+  }
+}
+
+/**
+ * Whether retrying cannot fix `err`, the one rule for every job: each error that knows says so
+ * in its `permanent` (JobFailed, StorageError by its code, ResticError by what restic said, a
+ * missing system user); a missing or foreign object (NotFoundError) stays missing. Anything
+ * else (a timeout, a crash) is worth another attempt.
+ */
+export function isPermanent(err: unknown): boolean {
+  if (err instanceof NotFoundError) return true
+  return (err as { permanent?: unknown } | null | undefined)?.permanent === true
+}

@@ -146,7 +146,7 @@ export function RunnerLiveSection(props: { csrf: string; live: RunnerLive }) {
                     {kindLabel[job.kind]}
                     {job.policyName && <span class="muted"> · {job.policyName}</span>}
                     <div class="muted small">
-                      {String((job.payload as { trigger?: string }).trigger ?? '')}
+                      {job.payload.trigger ?? ''}
                     </div>
                   </td>
                   <td>

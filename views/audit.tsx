@@ -1,7 +1,15 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { TextInput } from './fields.tsx'
 import type { AuditRow } from '../src/db/audit-log.ts'
-import type { AuditQueryValues } from '../src/web/audit-query.ts'
+
+/** What the filter form shows back: exactly what was typed. */
+export type AuditQueryValues = {
+  tenant: string
+  action: string
+  actor: string
+  from: string
+  to: string
+}
 
 /** Common action prefixes offered while typing in the Action filter. */
 const ACTION_HINTS = [

@@ -2,7 +2,8 @@ import type { Child } from 'hono/jsx'
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf } from './fields.tsx'
 import type { PolicyWithLinks } from '../src/db/policies.ts'
-import type { Job, Run, RunStage } from '../src/db/schema.ts'
+import type { Run, RunStage } from '../src/db/schema.ts'
+import type { Job } from '../src/db/job-payloads.ts'
 import { formatInZone, nextRuns } from '../src/schedule.ts'
 import { bytes, duration, relative, statusBadge } from './format.ts'
 import { VerifiedCell, verifyRunLabel } from './verified.tsx'
@@ -25,7 +26,7 @@ export function Activity(props: { items: ActiveItem[] }) {
       {props.items.map(({ job, run, policyName }) => {
         const p = (run?.progress ?? {}) as Record<string, number | string>
         const percent = Number(p.percent ?? 0)
-        const mode = (job.payload as { mode?: string }).mode
+        const mode = job.kind === 'verify' ? job.payload.mode : undefined
         const label =
           job.kind === 'backup'
             ? `Backing up “${policyName ?? '?'}”`

@@ -1,4 +1,5 @@
-import type { Limits, OnDemandUsage } from '../src/domain/limits.ts'
+import type { Limits } from '../src/db/limits.ts'
+import type { OnDemandUsage } from '../src/domain/limits.ts'
 import { clock } from '../src/domain/limits.ts'
 import { formatBytes } from '../src/units.ts'
 import { SAFETY_KEEP_DAYS } from '../src/db/snapshots.ts'

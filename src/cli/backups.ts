@@ -1,12 +1,11 @@
-import type { Command, CliDeps } from './index.ts'
+import type { Command, CliDeps } from './command.ts'
 import { UsageError, printTable } from './io.ts'
 import { tenantByName } from './tenants.ts'
 import { listPolicies } from '../db/policies.ts'
 import { findDestinationByName, listDestinations } from '../db/destinations.ts'
 import { listTenantDatabases } from '../db/tenants.ts'
 import { getJob } from '../db/jobs.ts'
-import { runStagesOf } from '../db/runs.ts'
-import { runs } from '../db/schema.ts'
+import { latestRunOfJob, runStagesOf } from '../db/runs.ts'
 import { requestBackup } from '../domain/jobs.ts'
 import { requestRestoreChecked } from '../domain/restore-request.ts'
 import { latestComplete } from '../db/snapshots.ts'
@@ -17,7 +16,6 @@ import { runVerify } from '../engine/verify.ts'
 import { recoveryKit } from '../engine/recovery.ts'
 import { startRunner } from '../runner/runner.ts'
 import { jobHandlers } from '../runner/handlers.ts'
-import { desc, eq } from 'drizzle-orm'
 import type { Tenant } from '../db/schema.ts'
 import { auditCli } from './audit.ts'
 import { restoreFacts } from '../domain/audit-facts.ts'
@@ -43,8 +41,8 @@ async function waitFor(deps: CliDeps, tenantId: number, jobId: number): Promise<
   }
 }
 
-function lastRunOf(deps: CliDeps, jobId: number) {
-  const run = deps.db.select().from(runs).where(eq(runs.jobId, jobId)).orderBy(desc(runs.id)).get()
+function lastRunOf(deps: CliDeps, tenantId: number, jobId: number) {
+  const run = latestRunOfJob(deps.db, tenantId, jobId)
   if (!run) return null
   const stages = runStagesOf(deps.db, run.id)
   const dests = new Map(listDestinations(deps.db, run.tenantId).map((d) => [d.id, d.name]))
@@ -96,7 +94,7 @@ export const backupCommands: Record<string, Command> = {
           continue
         }
         await waitFor(deps, tenant.id, job.id)
-        report(lastRunOf(deps, job.id), Boolean(opts.json), job.id)
+        report(lastRunOf(deps, tenant.id, job.id), Boolean(opts.json), job.id)
       }
     },
   },
@@ -153,7 +151,7 @@ export const backupCommands: Record<string, Command> = {
       auditCli(deps.db, 'restore.start', { tenantId: tenant.id, target: snap.shortId, details: restoreFacts(dest.name, request, opts.database, job.id) })
       if (!opts.wait) return void console.log(opts.json ? JSON.stringify({ jobId: job.id, status: 'queued' }) : `Restore queued (job ${job.id}).`)
       await waitFor(deps, tenant.id, job.id)
-      report(lastRunOf(deps, job.id), Boolean(opts.json), job.id)
+      report(lastRunOf(deps, tenant.id, job.id), Boolean(opts.json), job.id)
     },
   },
   verify: {
@@ -181,7 +179,7 @@ export const backupCommands: Record<string, Command> = {
             continue
           }
           await waitFor(deps, tenant.id, job.id)
-          report(lastRunOf(deps, job.id), Boolean(opts.json), job.id)
+          report(lastRunOf(deps, tenant.id, job.id), Boolean(opts.json), job.id)
         }
         return
       }

@@ -1,4 +1,4 @@
-import type { Command } from './index.ts'
+import type { Command } from './command.ts'
 import { UsageError, printTable } from './io.ts'
 import { tenantByName } from './tenants.ts'
 import { describeDestination, saveDestination } from '../domain/destinations.ts'

@@ -1,25 +1,16 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.ts'
-import { openDb, type Db } from '../db/client.ts'
+import { openDb } from '../db/client.ts'
 import { drivers } from '../drivers/registry.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { UsageError } from './io.ts'
+import type { Command } from './command.ts'
 import { adminCommands } from './admin.ts'
 import { tenantCommands } from './tenants.ts'
 import { destinationCommands } from './destinations.ts'
 import { policyCommands } from './policies.ts'
 import { backupCommands } from './backups.ts'
 import { tokenCommands } from './tokens.ts'
-import type { Config } from '../config.ts'
-
-export type CliDeps = { db: Db; secretKey: Buffer; drivers: typeof drivers; baseUrl: string; config: Config }
-
-/** A verb: its own options, and a function of the parsed positionals and values. */
-export type Command = {
-  usage: string
-  options: NonNullable<ParseArgsConfig['options']>
-  run: (deps: CliDeps, args: string[], opts: Record<string, any>) => Promise<void> | void
-}
 
 const commands: Record<string, Command> = {
   ...adminCommands,
@@ -82,11 +73,4 @@ function report(err: unknown, command: Command): number {
   }
   console.error(`panel: ${(err as Error).message?.split('\n')[0] ?? String(err)}`)
   return 1
-}
-
-/** Whole number option, or a UsageError naming the option. */
-export function intOption(value: unknown, name: string): string | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'string' || !/^\d+$/.test(value)) throw new UsageError(`--${name} must be a whole number`)
-  return value
 }

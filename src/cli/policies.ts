@@ -1,5 +1,4 @@
-import type { Command } from './index.ts'
-import { intOption } from './index.ts'
+import { intOption, type Command } from './command.ts'
 import { UsageError, printTable } from './io.ts'
 import { tenantByName } from './tenants.ts'
 import { findDestinationByName } from '../db/destinations.ts'

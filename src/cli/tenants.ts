@@ -1,4 +1,4 @@
-import type { Command } from './index.ts'
+import type { Command } from './command.ts'
 import { UsageError, printTable, readStdin } from './io.ts'
 import { createTenant } from '../domain/tenants.ts'
 import { removeTenant, retireTenantFiles } from '../domain/remove-tenant.ts'

@@ -1,4 +1,4 @@
-import type { Command } from './index.ts'
+import type { Command } from './command.ts'
 import { tenantByName } from './tenants.ts'
 import { allowBackupTokenNow, backupTokenState } from '../domain/backup-token.ts'
 

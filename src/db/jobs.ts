@@ -1,16 +1,16 @@
 import { and, asc, count, desc, eq, inArray, lt, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
-import { jobs, runStages, runnerSettings, runs, tenants, type Job } from './schema.ts'
+import { jobs, runnerSettings, tenants } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
-import { refreshTenantHealth } from './health.ts'
+import { closeRuns } from './runs.ts'
+import { typedJob, type Job, type JobKind, type JobPayloads } from './job-payloads.ts'
 
-export type { Job }
-export type JobKind = Job['kind']
+export type { Job, JobKind }
 
-export type EnqueueInput = {
-  kind: JobKind
+export type EnqueueInput<K extends JobKind> = {
+  kind: K
   tenantId: number
-  payload: Record<string, unknown>
+  payload: JobPayloads[K]
   /** Not before this time; default now. */
   runAt?: Date
   /** At most one queued or running job per key; default none. */
@@ -23,6 +23,7 @@ const ACTIVE = ['queued', 'running'] as const
 const INTERRUPTED_JOB = 'interrupted: the runner stopped during this job'
 const GAVE_UP = 'The runner stopped during every attempt of this job (crash or restart); it was not retried again.'
 const INTERRUPTED_RUN = 'The runner stopped during this run (crash or restart); it was retried.'
+const INTERRUPTED_STAGE = 'Interrupted: the runner stopped during this stage.'
 /** Backoff ceiling in seconds, so a job retried many times still runs hourly. */
 const MAX_BACKOFF_S = 3600
 
@@ -36,7 +37,10 @@ function immediate<T>(db: Db, fn: () => T): T {
  * is inserted and that job is returned with `created: false` (race-safe: the partial unique
  * index decides, inside one immediate transaction).
  */
-export function enqueue(db: Db, input: EnqueueInput): { job: Job; created: boolean } {
+export function enqueue<K extends JobKind>(
+  db: Db,
+  input: EnqueueInput<K>,
+): { job: Job<K>; created: boolean } {
   const now = new Date()
   return immediate(db, () => {
     const job = db
@@ -54,39 +58,21 @@ export function enqueue(db: Db, input: EnqueueInput): { job: Job; created: boole
       .onConflictDoNothing()
       .returning()
       .get()
-    if (job) return { job, created: true }
+    if (job) return { job: typedJob<K>(job), created: true }
     const existing = db
       .select()
       .from(jobs)
       .where(and(eq(jobs.dedupeKey, input.dedupeKey ?? ''), inArray(jobs.status, ACTIVE)))
       .get()
     if (!existing) throw new Error('enqueue: insert ignored but no active job holds the key')
-    return { job: existing, created: false }
+    return { job: typedJob<K>(existing), created: false }
   })
 }
 
-/** Marks the job's runs rows still 'running' as interrupted (the job is being retried). */
+/** Closes the jobs' runs still running as interrupted (each job is retried or given up). */
 function interruptRuns(db: Db, jobIds: number[], now: Date) {
-  if (!jobIds.length) return
-  const cut = db
-    .select({ id: runs.id })
-    .from(runs)
-    .where(and(inArray(runs.jobId, jobIds), eq(runs.status, 'running')))
-    .all()
-    .map((r) => r.id)
-  if (cut.length) {
-    db.update(runStages)
-      .set({ status: 'failed', message: 'Interrupted: the runner stopped during this stage.', finishedAt: now })
-      .where(and(inArray(runStages.runId, cut), eq(runStages.status, 'running')))
-      .run()
-  }
-  const cutRuns = db
-    .update(runs)
-    .set({ status: 'interrupted', error: INTERRUPTED_RUN, finishedAt: now })
-    .where(and(inArray(runs.jobId, jobIds), eq(runs.status, 'running')))
-    .returning({ tenantId: runs.tenantId })
-    .all()
-  for (const tenantId of new Set(cutRuns.map((r) => r.tenantId))) refreshTenantHealth(db, tenantId, now)
+  const fields = { error: INTERRUPTED_RUN, stageMessage: INTERRUPTED_STAGE }
+  closeRuns(db, { jobIds }, 'interrupted', fields, now)
 }
 
 /**
@@ -101,6 +87,7 @@ function expireLeases(db: Db, now: Date): Job[] {
     .where(and(eq(jobs.status, 'running'), lt(jobs.leaseExpiresAt, now), sql`${jobs.attempts} >= ${jobs.maxAttempts}`))
     .returning()
     .all()
+    .map((j) => typedJob(j))
   interruptRuns(
     db,
     exhausted.map((j) => j.id),
@@ -162,7 +149,7 @@ export function claimJob(
       .where(and(eq(jobs.id, picked.id), eq(jobs.status, 'queued')))
       .returning()
       .get()
-    return job ?? null
+    return job ? typedJob(job) : null
   })
   for (const job of gaveUp) onGaveUp?.(job)
   return claimed
@@ -214,12 +201,7 @@ export function failJob(
         .set({ status: 'failed', leaseExpiresAt: null, lastError, updatedAt: now })
         .where(eq(jobs.id, jobId))
         .run()
-      const cut = db
-        .update(runs)
-        .set({ status: 'failed', error: lastError, finishedAt: now })
-        .where(and(eq(runs.jobId, jobId), eq(runs.status, 'running')))
-        .run()
-      if (cut.changes) refreshTenantHealth(db, job.tenantId, now)
+      closeRuns(db, { jobIds: [jobId] }, 'failed', { error: lastError }, now)
       return 'failed'
     }
     const runAt = new Date(now.getTime() + backoffSeconds(job.attempts) * 1000)
@@ -264,7 +246,7 @@ export function getJob(db: Db, tenantId: number, id: number): Job {
     .where(and(eq(jobs.tenantId, tenantId), eq(jobs.id, id)))
     .get()
   if (!row) throw new NotFoundError('That job')
-  return row
+  return typedJob(row)
 }
 
 /** Admin view: every queued and running job with its tenant's name, running first. */
@@ -276,7 +258,7 @@ export function listQueue(db: Db): (Job & { tenantName: string })[] {
     .where(inArray(jobs.status, ACTIVE))
     .orderBy(desc(jobs.status), asc(jobs.runAt), asc(jobs.id))
     .all()
-    .map((r) => ({ ...r.job, tenantName: r.tenantName }))
+    .map((r) => ({ ...typedJob(r.job), tenantName: r.tenantName }))
 }
 
 /** Jobs running now, across all runner processes. */
@@ -315,4 +297,5 @@ export function activeJobs(db: Db, tenantId: number): Job[] {
     .where(and(eq(jobs.tenantId, tenantId), inArray(jobs.status, ACTIVE)))
     .orderBy(desc(jobs.id))
     .all()
+    .map((j) => typedJob(j))
 }

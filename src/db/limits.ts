@@ -1,9 +1,29 @@
 import { and, asc, eq, gte, inArray, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
-import { destinations, jobs, repositories, tenants } from './schema.ts'
+import { destinations, jobs, repositories, tenants, type Tenant } from './schema.ts'
+import { getAdminSettings } from './settings.ts'
 
 /** Triggers that count as on-demand: everything a person or script starts, not the schedule. */
 export const ON_DEMAND_TRIGGERS = ['manual', 'cli', 'api'] as const
+
+/** The limits that apply to a tenant: its own where the admin set one, else the panel default. */
+export type Limits = {
+  bytes: number | null
+  snapshots: number | null
+  runsPerDay: number | null
+}
+
+export function limitsOf(
+  db: Db,
+  tenant: Pick<Tenant, 'quotaBytes' | 'quotaSnapshots' | 'quotaRunsPerDay'>,
+): Limits {
+  const d = getAdminSettings(db)
+  return {
+    bytes: tenant.quotaBytes ?? d.quotaBytes,
+    snapshots: tenant.quotaSnapshots ?? d.quotaSnapshots,
+    runsPerDay: tenant.quotaRunsPerDay ?? d.quotaRunsPerDay,
+  }
+}
 
 /** A tenant's own limits; null means the panel-wide default applies. */
 export type TenantQuotas = {

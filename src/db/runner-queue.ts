@@ -1,6 +1,7 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
-import { jobs, policies, runs, tenants, type Job, type Run } from './schema.ts'
+import { jobs, policies, runs, tenants, type JobRow, type Run } from './schema.ts'
+import { typedJob, type Job } from './job-payloads.ts'
 
 /** Why a queued job is not next, in words; null when the runner may claim it now. */
 export type QueueWait = 'disabled' | 'busy' | 'later' | null
@@ -32,7 +33,7 @@ const policyName = sql<string | null>`(select ${policies.name} from ${policies}
 
 function withNames(db: Db, ids: number[]) {
   if (!ids.length)
-    return new Map<number, { job: Job; tenantName: string; policyName: string | null }>()
+    return new Map<number, { job: JobRow; tenantName: string; policyName: string | null }>()
   const rows = db
     .select({ job: jobs, tenantName: tenants.name, policyName })
     .from(jobs)
@@ -55,7 +56,7 @@ export function queuedInClaimOrder(db: Db, now = new Date(), limit = 100): Queue
   return order.flatMap((o) => {
     const row = named.get(o.id)
     return row
-      ? [{ ...row.job, tenantName: row.tenantName, policyName: row.policyName, wait: o.wait }]
+      ? [{ ...typedJob(row.job), tenantName: row.tenantName, policyName: row.policyName, wait: o.wait }]
       : []
   })
 }
@@ -101,7 +102,7 @@ export function runningJobs(db: Db): RunningJob[] {
   return rows.map((r) => {
     const run = current.get(r.job.id) ?? null
     return {
-      ...r.job,
+      ...typedJob(r.job),
       tenantName: r.tenantName,
       policyName: r.policyName,
       run: run?.status === 'running' ? run : null,
@@ -125,5 +126,5 @@ export function cancelQueuedJob(db: Db, id: number): (Job & { tenantName: string
     .from(tenants)
     .where(eq(tenants.id, job.tenantId))
     .get()
-  return { ...job, tenantName: tenant?.name ?? '?' }
+  return { ...typedJob(job), tenantName: tenant?.name ?? '?' }
 }

@@ -23,21 +23,61 @@ export function setRunProgress(db: Db, runId: number, progress: Record<string, u
   db.update(runs).set({ progress }).where(eq(runs.id, runId)).run()
 }
 
+/** How a run ended; 'interrupted': its runner stopped during it. */
+export type RunEnd = 'success' | 'partial' | 'failed' | 'interrupted'
+
+/**
+ * Closes runs, the only way a run leaves 'running': status, error, bytes and finish time set,
+ * live progress cleared. `{ runId }` closes that run; `{ jobIds }` closes those jobs' runs still
+ * running, and with `stageMessage` fails their running stages with it first. The admin's Tenants
+ * page reads tenant_health, never runs, so it is refreshed per backup or verify run closed (a
+ * verify run records the last verified restore before it is closed).
+ */
+export function closeRuns(
+  db: Db,
+  which: { runId: number } | { jobIds: number[] },
+  status: RunEnd,
+  fields: { error?: string | null; bytes?: number | null; stageMessage?: string } = {},
+  now = new Date(),
+): void {
+  const where =
+    'runId' in which
+      ? eq(runs.id, which.runId)
+      : and(inArray(runs.jobId, which.jobIds), eq(runs.status, 'running'))
+  if ('jobIds' in which && !which.jobIds.length) return
+  if (fields.stageMessage) {
+    const open = db.select({ id: runs.id }).from(runs).where(where).all().map((r) => r.id)
+    if (open.length) {
+      db.update(runStages)
+        .set({ status: 'failed', message: fields.stageMessage, finishedAt: now })
+        .where(and(inArray(runStages.runId, open), eq(runStages.status, 'running')))
+        .run()
+    }
+  }
+  const closed = db
+    .update(runs)
+    .set({
+      status,
+      error: fields.error ?? null,
+      bytes: fields.bytes ?? null,
+      finishedAt: now,
+      progress: null,
+    })
+    .where(where)
+    .returning({ tenantId: runs.tenantId, kind: runs.kind })
+    .all()
+  const tenants = new Set(closed.filter((r) => r.kind !== 'restore').map((r) => r.tenantId))
+  for (const tenantId of tenants) refreshTenantHealth(db, tenantId, now)
+}
+
+/** Closes one run (see closeRuns). */
 export function finishRun(
   db: Db,
   runId: number,
   status: 'success' | 'partial' | 'failed',
   fields: { error?: string | null; bytes?: number | null } = {},
 ): void {
-  const row = db
-    .update(runs)
-    .set({ status, error: fields.error ?? null, bytes: fields.bytes ?? null, finishedAt: new Date(), progress: null })
-    .where(eq(runs.id, runId))
-    .returning({ tenantId: runs.tenantId, kind: runs.kind })
-    .get()
-  // The admin's Tenants page reads tenant_health, never runs: keep it current per backup run,
-  // and per verify run (it records the last verified restore before finishing).
-  if (row && row.kind !== 'restore') refreshTenantHealth(db, row.tenantId)
+  closeRuns(db, { runId }, status, fields)
 }
 
 export function startStage(db: Db, runId: number, name: string, destinationId: number | null = null): RunStage {

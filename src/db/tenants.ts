@@ -1,7 +1,8 @@
 import { and, asc, count, eq } from 'drizzle-orm'
 import type { Db } from './client.ts'
-import { tenantDatabases, tenants, users, type Tenant } from './schema.ts'
+import { tenantDatabases, tenants, users, type Tenant, type TenantDatabase } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
+import { open, seal } from '../secret-box.ts'
 import { insertEmptyHealth, refreshTenantHealth } from './health.ts'
 
 export type TenantFields = {
@@ -67,6 +68,37 @@ export function insertTenantDatabase(
   name: string,
 ) {
   return db.insert(tenantDatabases).values({ tenantId, engine, name }).returning().get()
+}
+
+/** A tenant database and how to reach it; null host means the local default socket. */
+export type DbConn = {
+  engine: 'mariadb' | 'postgresql'
+  name: string
+  host: string | null
+  port: number | null
+  username: string | null
+  password: string | null
+}
+
+/** Associated data for a tenant's sealed database passwords. */
+const passwordContext = (tenantId: number) => `database-password:tenant:${tenantId}`
+
+export function sealDbPassword(key: Buffer, tenantId: number, password: string): string {
+  return seal(key, password, passwordContext(tenantId))
+}
+
+/** Connection details for one of the tenant's databases (or, by `name`, another on its server). */
+export function dbConnOf(key: Buffer, row: TenantDatabase, name = row.name): DbConn {
+  return {
+    engine: row.engine,
+    name,
+    host: row.host,
+    port: row.port,
+    username: row.username,
+    password: row.passwordSealed
+      ? open(key, row.passwordSealed, passwordContext(row.tenantId))
+      : null,
+  }
 }
 
 export function deleteTenantDatabase(db: Db, tenantId: number, id: number): void {

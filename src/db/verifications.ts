@@ -90,11 +90,6 @@ export function policyHasSnapshot(db: Db, policyId: number): boolean {
   return Boolean(row)
 }
 
-/** One pending check / test restore per policy: scheduled and on-demand requests share it. */
-export function verifyDedupeKey(policyId: number, mode: VerifyMode): string {
-  return `verify:${mode}:policy:${policyId}`
-}
-
 /** Notes that a check or test restore of the policy was queued, restarting its weekly/monthly clock. */
 export function markVerifyEnqueued(db: Db, policyId: number, mode: VerifyMode, at: Date): void {
   const set = mode === 'check' ? { lastCheckAt: at } : { lastTestRestoreAt: at }

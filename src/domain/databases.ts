@@ -1,29 +1,9 @@
 import { tenantDatabases, type TenantDatabase } from '../db/schema.ts'
 import { eq } from 'drizzle-orm'
-import type { DbConn } from '../engine/dumps.ts'
-import { open, seal } from '../secret-box.ts'
 import type { Db } from '../db/client.ts'
-import { insertTenantDatabase, listTenantDatabases } from '../db/tenants.ts'
+import { insertTenantDatabase, listTenantDatabases, sealDbPassword } from '../db/tenants.ts'
 import { InputError } from '../errors.ts'
-import { databaseNameProblem } from './tenants.ts'
-
-const context = (tenantId: number) => `database-password:tenant:${tenantId}`
-
-export function sealDbPassword(key: Buffer, tenantId: number, password: string): string {
-  return seal(key, password, context(tenantId))
-}
-
-/** Connection details for dumping one of the tenant's databases. */
-export function dbConnOf(key: Buffer, row: TenantDatabase, name = row.name): DbConn {
-  return {
-    engine: row.engine,
-    name,
-    host: row.host,
-    port: row.port,
-    username: row.username,
-    password: row.passwordSealed ? open(key, row.passwordSealed, context(row.tenantId)) : null,
-  }
-}
+import { databaseNameProblem } from './names.ts'
 
 export type AssignInput = {
   engine: 'mariadb' | 'postgresql'

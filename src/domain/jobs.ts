@@ -6,9 +6,8 @@ import { getTenant, listTenantDatabases } from '../db/tenants.ts'
 import { assertOnDemandAllowed } from './limits.ts'
 import { InputError } from '../errors.ts'
 import { folderProblem } from '../drivers/local/settings.ts'
-import { databaseNameProblem } from './tenants.ts'
-import type { RestorePayload } from '../engine/restore.ts'
-import type { Job } from '../db/schema.ts'
+import { databaseNameProblem } from './names.ts'
+import { policyJobKey, type Job, type RestorePayload } from '../db/job-payloads.ts'
 
 /**
  * Queues a backup of a policy. At most one backup per policy is queued or running: a second
@@ -24,7 +23,7 @@ export function requestBackup(
   trigger: 'manual' | 'cli' | 'api' | 'schedule',
 ): { job: Job; created: boolean } {
   const policy = getPolicy(db, tenantId, policyId)
-  const dedupeKey = `backup:policy:${policy.id}`
+  const dedupeKey = policyJobKey(policy.id, 'backup')
   return db.$client
     .transaction(() => {
       if (trigger !== 'schedule') {

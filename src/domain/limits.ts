@@ -1,33 +1,12 @@
 import type { Db } from '../db/client.ts'
 import type { Tenant } from '../db/schema.ts'
-import { getAdminSettings } from '../db/settings.ts'
-import { onDemandSince, storedUsage } from '../db/limits.ts'
+import { limitsOf, onDemandSince } from '../db/limits.ts'
 import { LimitError } from '../errors.ts'
 import { CronExpressionParser } from 'cron-parser'
 import { nextRuns } from '../schedule.ts'
-import { formatBytes } from '../units.ts'
 
 const DAY_MS = 24 * 3600 * 1000
 export const GIB = 1024 ** 3
-
-/** The limits that apply to a tenant: its own where the admin set one, else the panel default. */
-export type Limits = {
-  bytes: number | null
-  snapshots: number | null
-  runsPerDay: number | null
-}
-
-export function limitsOf(
-  db: Db,
-  tenant: Pick<Tenant, 'quotaBytes' | 'quotaSnapshots' | 'quotaRunsPerDay'>,
-): Limits {
-  const d = getAdminSettings(db)
-  return {
-    bytes: tenant.quotaBytes ?? d.quotaBytes,
-    snapshots: tenant.quotaSnapshots ?? d.quotaSnapshots,
-    runsPerDay: tenant.quotaRunsPerDay ?? d.quotaRunsPerDay,
-  }
-}
 
 /** "14:05" in the given zone: when the next on-demand backup is possible. */
 export function clock(date: Date, timezone: string): string {
@@ -71,25 +50,6 @@ export function assertOnDemandAllowed(db: Db, tenant: Tenant, now = new Date()):
   throw new LimitError(
     `You have used ${used} of ${limit} on-demand backups today; the next is possible after ${after}.`,
   )
-}
-
-/**
- * Why a backup of this tenant must not start, or null: its repositories already hold more
- * bytes or snapshots than its limit. Says which limit and by how much.
- */
-export function quotaProblem(db: Db, tenant: Tenant): string | null {
-  const limits = limitsOf(db, tenant)
-  const usage = storedUsage(db, tenant.id)
-  const ask =
-    'Keep fewer snapshots (retention under Settings) and back up again, or ask your administrator to raise the limit.'
-  if (limits.bytes !== null && usage.bytes > limits.bytes) {
-    return `Backup refused: your backups use ${formatBytes(usage.bytes)}, ${formatBytes(usage.bytes - limits.bytes)} over the storage limit of ${formatBytes(limits.bytes)}. ${ask}`
-  }
-  if (limits.snapshots !== null && usage.snapshots > limits.snapshots) {
-    const over = usage.snapshots - limits.snapshots
-    return `Backup refused: you have ${usage.snapshots} snapshots, ${over} over the limit of ${limits.snapshots}. ${ask}`
-  }
-  return null
 }
 
 function span(minutes: number): string {

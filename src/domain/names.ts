@@ -29,6 +29,14 @@ export function homeDirProblem(dir: string): string | undefined {
   return undefined
 }
 
+/** A database name: it reaches SQL text and tool arguments. */
+export function databaseNameProblem(name: string): string | undefined {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_$-]{0,63}$/.test(name)) {
+    return 'Use 1-64 characters: letters, digits, _, $ and -.'
+  }
+  return undefined
+}
+
 /** A display name for destinations and policies: short, printable, single line. */
 export function labelProblem(label: string, what: string): string | undefined {
   if (!label) return `${what} is required.`

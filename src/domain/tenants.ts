@@ -79,10 +79,3 @@ function fields(input: TenantInput) {
     timezone: input.timezone,
   }
 }
-
-export function databaseNameProblem(name: string): string | undefined {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_$-]{0,63}$/.test(name)) {
-    return 'Use 1-64 characters: letters, digits, _, $ and -.'
-  }
-  return undefined
-}

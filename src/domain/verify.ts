@@ -3,8 +3,8 @@ import { activeJobs, enqueue, startQueuedNow } from '../db/jobs.ts'
 import { getTenant } from '../db/tenants.ts'
 import { assertOnDemandAllowed } from './limits.ts'
 import { getPolicy } from '../db/policies.ts'
-import { markVerifyEnqueued, verifyDedupeKey, type VerifyMode } from '../db/verifications.ts'
-import type { Job } from '../db/schema.ts'
+import { markVerifyEnqueued, type VerifyMode } from '../db/verifications.ts'
+import { policyJobKey, type Job } from '../db/job-payloads.ts'
 
 /**
  * Queues a data check or a test restore of one of the tenant's policies now. Shares the
@@ -22,7 +22,7 @@ export function requestVerify(
 ): { job: Job; created: boolean } {
   const policy = getPolicy(db, tenantId, policyId)
   const now = new Date()
-  const dedupeKey = verifyDedupeKey(policy.id, mode)
+  const dedupeKey = policyJobKey(policy.id, mode)
   return db.$client
     .transaction(() => {
       const pending = activeJobs(db, tenantId).some((j) => j.dedupeKey === dedupeKey)

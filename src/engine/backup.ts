@@ -1,37 +1,23 @@
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Destination, Job, Tenant } from '../db/schema.ts'
+import type { Tenant } from '../db/schema.ts'
+import type { Job } from '../db/job-payloads.ts'
 import { getPolicy, type PolicyWithLinks } from '../db/policies.ts'
-import { getTenant, listTenantDatabases } from '../db/tenants.ts'
+import { dbConnOf, getTenant, listTenantDatabases } from '../db/tenants.ts'
 import { getDestination, listDestinations } from '../db/destinations.ts'
-import {
-  createRun,
-  finishRun,
-  finishStage,
-  logRun,
-  setRunProgress,
-  startStage,
-} from '../db/runs.ts'
-import { dbConnOf } from '../domain/databases.ts'
+import { finishStage, logRun, startStage } from '../db/runs.ts'
+import { INCOMPLETE_TAG, dbTag } from '../db/snapshots.ts'
 import { dumpDatabase } from './dumps.ts'
 import { emptyDirAs, writeFileAs } from './as-tenant.ts'
 import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
-import { openRepository, type EngineDeps, type OpenRepo } from './context.ts'
+import type { EngineDeps, OpenRepo } from './context.ts'
 import { recordStats, retention, skipRetention } from './retention.ts'
-import { uploadLimitKiB } from '../db/jobs.ts'
-import { EXIT_PARTIAL, runRestic } from './restic.ts'
-import { plainReason, isPermanent, JobFailed } from './failure.ts'
+import { JobFailed, isPermanent } from '../errors.ts'
+import { plainReason } from './failure.ts'
 import { reclaimForQuota } from './quota.ts'
-import { raiseBackupResult } from '../notify/backup-result.ts'
-import { INCOMPLETE_TAG, dbTag, recordSnapshot } from '../db/snapshots.ts'
-
-type Outcome = {
-  status: 'success' | 'partial' | 'failed'
-  reason?: string
-  permanent?: boolean
-  bytes?: number
-}
+import { withRun } from './run.ts'
+import { backupTo, type Outcome, type Sources, type Target } from './backup-destination.ts'
 
 /**
  * One attempt of a backup job: dumps, then per destination a restic snapshot through the
@@ -41,23 +27,59 @@ type Outcome = {
  */
 export async function runBackupJob(
   deps: EngineDeps,
-  job: Job,
+  job: Job<'backup'>,
   signal: AbortSignal,
 ): Promise<number> {
-  const { db } = deps
-  const payload = job.payload as {
-    policyId: number
-    trigger?: 'schedule' | 'manual' | 'cli' | 'api'
+  const tenant = getTenant(deps.db, job.tenantId)
+  const policy = getPolicy(deps.db, tenant.id, job.payload.policyId)
+  const spec = {
+    kind: 'backup' as const,
+    tenantId: tenant.id,
+    trigger: job.payload.trigger ?? 'manual',
+    job,
+    policy,
+    signal,
+    started: `Backup of policy “${policy.name}” started (attempt ${job.attempts}).`,
   }
-  const tenant = getTenant(db, job.tenantId)
-  const policy = getPolicy(db, tenant.id, payload.policyId)
-  const run = createRun(db, tenant.id, {
-    kind: 'backup',
-    trigger: payload.trigger ?? 'manual',
-    jobId: job.id,
-    policyId: policy.id,
+  const { runId } = await withRun(deps, spec, async (run) => {
+    const outcomes = await backupRun(deps, { job, tenant, policy, runId: run.id, signal })
+    const failed = outcomes.filter((o) => o.status === 'failed')
+    const status = failed.length
+      ? 'failed'
+      : outcomes.some((o) => o.status === 'partial')
+        ? 'partial'
+        : 'success'
+    const reason =
+      failed
+        .map((o) => o.reason)
+        .filter(Boolean)
+        .join(' ') ||
+      outcomes.find((o) => o.reason)?.reason ||
+      null
+    return {
+      status,
+      error: status === 'success' ? null : reason,
+      bytes: outcomes.reduce((n, o) => n + (o.bytes ?? 0), 0),
+      permanent: failed.every((o) => o.permanent),
+      log: `Backup finished: ${status}.`,
+    }
   })
-  logRun(db, run.id, 'info', `Backup of policy “${policy.name}” started (attempt ${job.attempts}).`)
+  return runId
+}
+
+/** The stages of one backup run, each one's outcome in order; never throws. */
+async function backupRun(
+  deps: EngineDeps,
+  r: {
+    job: Job<'backup'>
+    tenant: Tenant
+    policy: PolicyWithLinks
+    runId: number
+    signal: AbortSignal
+  },
+): Promise<Outcome[]> {
+  const { db } = deps
+  const { tenant, policy, signal } = r
   const outcomes: Outcome[] = []
   const scratch = mkdtempSync(join(tmpdir(), 'panel-run-'))
   try {
@@ -68,13 +90,13 @@ export async function runBackupJob(
     const overQuota = await reclaimForQuota(deps, {
       tenant,
       policy,
-      runId: run.id,
+      runId: r.runId,
       work,
       who,
       signal,
     })
     if (overQuota) throw new JobFailed(overQuota, true)
-    const sources = await prepareSources(deps, tenant, policy, run.id, work, who, signal, outcomes)
+    const sources = await prepareSources(deps, tenant, policy, r.runId, work, who, signal, outcomes)
     const lists = writeLists(scratch, tenant, policy)
     const dests = policy.destinations.map((d) => getDestination(db, tenant.id, d.id))
     const stored: Stored[] = []
@@ -85,7 +107,7 @@ export async function runBackupJob(
           tenant,
           policy,
           dest,
-          runId: run.id,
+          runId: r.runId,
           work,
           who,
           signal,
@@ -93,7 +115,7 @@ export async function runBackupJob(
           lists,
           index: i,
           of: dests.length,
-          retryAfterCrash: Boolean(job.lastError?.startsWith('interrupted')),
+          retryAfterCrash: Boolean(r.job.lastError?.startsWith('interrupted')),
         }
         const { outcome, repo } = await backupTo(deps, target)
         outcomes.push(outcome)
@@ -116,7 +138,7 @@ export async function runBackupJob(
             await retention(deps, target, repo)
           } catch (err) {
             const reason = `${target.dest.name}: retention failed: ${plainReason(repo.storageError() ?? err)}`
-            logRun(db, run.id, 'error', reason)
+            logRun(db, r.runId, 'error', reason)
             outcomes.push({ status: 'failed', reason, permanent: false })
           }
         }
@@ -127,47 +149,11 @@ export async function runBackupJob(
     }
   } catch (err) {
     outcomes.push({ status: 'failed', reason: plainReason(err), permanent: isPermanent(err) })
-    logRun(db, run.id, 'error', plainReason(err))
+    logRun(db, r.runId, 'error', plainReason(err))
   } finally {
     rmSync(scratch, { recursive: true, force: true })
   }
-  const failed = outcomes.filter((o) => o.status === 'failed')
-  const bytes = outcomes.reduce((n, o) => n + (o.bytes ?? 0), 0)
-  const status = failed.length
-    ? 'failed'
-    : outcomes.some((o) => o.status === 'partial')
-      ? 'partial'
-      : 'success'
-  const reason =
-    failed
-      .map((o) => o.reason)
-      .filter(Boolean)
-      .join(' ') ||
-    outcomes.find((o) => o.reason)?.reason ||
-    null
-  finishRun(db, run.id, status, { error: status === 'success' ? null : reason, bytes })
-  logRun(db, run.id, status === 'failed' ? 'error' : 'info', `Backup finished: ${status}.`)
-  // A cut-off attempt (runner stopping, lease lost) is retried, not reported.
-  if (!signal.aborted) {
-    const final =
-      !failed.length || failed.every((o) => o.permanent) || job.attempts >= job.maxAttempts
-    raiseBackupResult(deps, {
-      tenantId: tenant.id,
-      runId: run.id,
-      jobId: job.id,
-      policy,
-      status,
-      reason,
-      bytes,
-      final,
-    })
-  }
-  if (failed.length)
-    throw new JobFailed(
-      reason ?? 'The backup failed.',
-      failed.every((o) => o.permanent),
-    )
-  return run.id
+  return outcomes
 }
 
 /** Database dumps and the panel-settings file go into the work dir, inside the snapshot. */
@@ -215,8 +201,6 @@ async function prepareSources(
   return { paths, tags, complete: !tags.includes(INCOMPLETE_TAG) }
 }
 
-/** What goes into each snapshot of the run: paths, extra tags (`db:…`, `incomplete`). */
-type Sources = { paths: string[]; tags: string[]; complete: boolean }
 type Stored = { target: Target; repo: OpenRepo }
 
 /** The tenant's destinations and policies, without any secret, to rebuild their setup. */
@@ -248,120 +232,4 @@ function writeLists(scratch: string, tenant: Tenant, policy: PolicyWithLinks) {
     )
   }
   return { exclude, include }
-}
-
-type Target = {
-  tenant: Tenant
-  policy: PolicyWithLinks
-  dest: Destination
-  runId: number
-  work: string
-  who: RunAs
-  signal: AbortSignal
-  sources: Sources
-  lists: { exclude: string; include: string | null }
-  index: number
-  of: number
-  retryAfterCrash: boolean
-}
-
-/**
- * The snapshot on one destination. Returns the repository still open when a snapshot was stored,
- * so retention can follow once the whole run is known to be good; the caller closes it.
- */
-async function backupTo(
-  deps: EngineDeps,
-  t: Target,
-): Promise<{ outcome: Outcome; repo: OpenRepo | null }> {
-  const { db } = deps
-  const stage = startStage(db, t.runId, 'snapshot', t.dest.id)
-  let repo: OpenRepo | null = null
-  try {
-    repo = await openRepository(deps, t.tenant, t.dest, t.work, t.who, t.signal, {
-      create: true,
-      clearLocks: t.retryAfterCrash,
-    })
-    const unreadable: string[] = []
-    let summary: Record<string, any> | null = null
-    let last = 0
-    const paths = t.lists.include
-      ? t.sources.paths.filter((p) => p !== t.tenant.homeDir)
-      : t.sources.paths
-    const limit = uploadLimitKiB(db)
-    const tags = [`policy:${t.policy.id}`, `run:${t.runId}`, ...t.sources.tags]
-    const startedAt = new Date()
-    const args = [
-      ...(limit ? ['--limit-upload', String(limit)] : []),
-      'backup',
-      '--json',
-      '--host',
-      t.tenant.name,
-      ...tags.flatMap((tag) => ['--tag', tag]),
-      '--exclude-file',
-      t.lists.exclude,
-      ...(t.lists.include ? ['--files-from', t.lists.include] : []),
-      '--',
-      ...paths,
-    ]
-    const { code } = await runRestic(args, repo.env, {
-      okCodes: [0, EXIT_PARTIAL],
-      onJson: (m) => {
-        if (m.message_type === 'error' && m.item && unreadable.length < 200)
-          unreadable.push(String(m.item))
-        if (m.message_type === 'summary') summary = m
-        if (m.message_type === 'status' && Date.now() - last > 500) {
-          last = Date.now()
-          setRunProgress(db, t.runId, {
-            stage: 'snapshot',
-            destination: t.dest.name,
-            percent: Math.round(((t.index + (m.percent_done ?? 0)) / t.of) * 100),
-            filesDone: m.files_done ?? 0,
-            totalFiles: m.total_files ?? 0,
-            bytesDone: m.bytes_done ?? 0,
-            totalBytes: m.total_bytes ?? 0,
-          })
-        }
-      },
-    })
-    const s = summary as Record<string, any> | null
-    const bytes = Number(s?.data_added ?? 0)
-    const snapshotId = s?.snapshot_id ? repo.fullId(String(s.snapshot_id)) : null
-    if (snapshotId) {
-      recordSnapshot(db, t.tenant.id, t.dest.id, {
-        id: snapshotId,
-        time: startedAt.toISOString(),
-        tags,
-        paths,
-        complete: code === 0 && t.sources.complete,
-        bytes: s?.total_bytes_processed ?? null,
-        files: s?.total_files_processed ?? null,
-        runId: t.runId,
-      })
-    }
-    if (code === EXIT_PARTIAL) {
-      const message = `${unreadable.length} file(s) could not be read and are missing from snapshot ${snapshotId?.slice(0, 8) ?? ''}.`
-      finishStage(db, stage.id, 'partial', { bytes, snapshotId, message, details: { unreadable } })
-      logRun(
-        db,
-        t.runId,
-        'warn',
-        `${t.dest.name}: ${message} ${unreadable.slice(0, 20).join(', ')}`,
-      )
-      return { outcome: { status: 'partial', reason: `${t.dest.name}: ${message}`, bytes }, repo }
-    }
-    finishStage(db, stage.id, 'success', {
-      bytes,
-      snapshotId,
-      message: `Snapshot ${snapshotId?.slice(0, 8)} stored on ${t.dest.name}.`,
-    })
-    return { outcome: { status: 'success', bytes }, repo }
-  } catch (err) {
-    const cause = repo?.storageError() ?? err
-    const reason = `${t.dest.name}: ${plainReason(cause)}`
-    finishStage(db, stage.id, 'failed', { message: plainReason(cause) })
-    logRun(db, t.runId, 'error', reason)
-    skipRetention(deps, t, 'the snapshot failed')
-    await repo?.close()
-    return { outcome: { status: 'failed', reason, permanent: isPermanent(cause) }, repo: null }
-  }
 }

@@ -4,20 +4,11 @@ import { constants } from 'node:fs'
 import { open, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
+import type { DbConn } from '../db/tenants.ts'
 import type { RunAs } from './isolation.ts'
 
 // How the database tools (dump, load, count) are run: credentials in a 0600 file or the
 // environment, never argv; an argv array, never a shell; as the tenant's user.
-
-/** A tenant database and how to reach it; null host means the local default socket. */
-export type DbConn = {
-  engine: 'mariadb' | 'postgresql'
-  name: string
-  host: string | null
-  port: number | null
-  username: string | null
-  password: string | null
-}
 
 /** The system user the dump tools run as (the tenant's), or null for the panel's own user. */
 export type { RunAs }

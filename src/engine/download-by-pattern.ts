@@ -9,7 +9,7 @@ import { runAs } from './as-tenant.ts'
 import type { EngineDeps } from './context.ts'
 import { cancellable, type Producer } from './download-stream.ts'
 import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
-import { includePattern } from './restore.ts'
+import { includePattern } from './restic.ts'
 import { removeSandbox } from './sandbox.ts'
 import { withRepository } from './snapshots.ts'
 

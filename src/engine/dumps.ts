@@ -9,12 +9,12 @@ import {
   runTool,
   withCredentials,
   type Creds,
-  type DbConn,
   type Tool,
   type ToolOptions,
 } from './db-tools.ts'
+import type { DbConn } from '../db/tenants.ts'
 
-export type { DbConn, RunAs, ToolOptions } from './db-tools.ts'
+export type { RunAs, ToolOptions } from './db-tools.ts'
 
 // Same rule as databaseNameProblem() in domain/tenants.ts: names reach SQL text and argv, so no
 // quotes, dots, slashes, spaces, '=' or a leading '-'.

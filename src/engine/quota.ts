@@ -1,9 +1,11 @@
 import type { Tenant } from '../db/schema.ts'
+import type { Db } from '../db/client.ts'
 import type { PolicyWithLinks } from '../db/policies.ts'
 import { getDestination } from '../db/destinations.ts'
 import { findRepository } from '../db/repositories.ts'
 import { logRun } from '../db/runs.ts'
-import { quotaProblem } from '../domain/limits.ts'
+import { limitsOf, storedUsage } from '../db/limits.ts'
+import { formatBytes } from '../units.ts'
 import { openRepository, type EngineDeps } from './context.ts'
 import type { RunAs } from './isolation.ts'
 import { recordStats, retention } from './retention.ts'
@@ -51,4 +53,23 @@ export async function reclaimForQuota(
     }
   }
   return quotaProblem(deps.db, s.tenant)
+}
+
+/**
+ * Why a backup of this tenant must not start, or null: its repositories already hold more
+ * bytes or snapshots than its limit. Says which limit and by how much.
+ */
+function quotaProblem(db: Db, tenant: Tenant): string | null {
+  const limits = limitsOf(db, tenant)
+  const usage = storedUsage(db, tenant.id)
+  const ask =
+    'Keep fewer snapshots (retention under Settings) and back up again, or ask your administrator to raise the limit.'
+  if (limits.bytes !== null && usage.bytes > limits.bytes) {
+    return `Backup refused: your backups use ${formatBytes(usage.bytes)}, ${formatBytes(usage.bytes - limits.bytes)} over the storage limit of ${formatBytes(limits.bytes)}. ${ask}`
+  }
+  if (limits.snapshots !== null && usage.snapshots > limits.snapshots) {
+    const over = usage.snapshots - limits.snapshots
+    return `Backup refused: you have ${usage.snapshots} snapshots, ${over} over the limit of ${limits.snapshots}. ${ask}`
+  }
+  return null
 }

@@ -159,6 +159,14 @@ export function runRestic(
   })
 }
 
+/**
+ * A restic `--include` pattern matching exactly `path`: glob characters escaped, and each U+FFFD
+ * (one byte that is not UTF-8 in restic's JSON) matching any one byte.
+ */
+export function includePattern(path: string): string {
+  return path.replace(/[*?[\\]/g, (c) => `\\${c}`).replace(/\uFFFD/g, '?')
+}
+
 /** Collects the whole JSON document restic prints (for snapshots, ls without streaming). */
 export async function resticJson<T>(args: string[], env: ResticEnv): Promise<T[]> {
   const out: T[] = []

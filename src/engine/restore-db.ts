@@ -2,10 +2,9 @@ import { join } from 'node:path'
 import type { Db } from '../db/client.ts'
 import type { Tenant, TenantDatabase } from '../db/schema.ts'
 import { dbTag, nodeAt } from '../db/snapshots.ts'
-import { listTenantDatabases } from '../db/tenants.ts'
-import { dbConnOf } from '../domain/databases.ts'
-import { databaseNameProblem } from '../domain/tenants.ts'
-import { ConflictError } from '../errors.ts'
+import { dbConnOf, listTenantDatabases, type DbConn } from '../db/tenants.ts'
+import { databaseNameProblem } from '../domain/names.ts'
+import { ConflictError, JobFailed, isPermanent } from '../errors.ts'
 import { emptyDirAs } from './as-tenant.ts'
 import type { EngineDeps } from './context.ts'
 import {
@@ -14,9 +13,8 @@ import {
   dropDatabase,
   dumpDatabase,
   loadDump,
-  type DbConn,
 } from './dumps.ts'
-import { JobFailed, isPermanent, plainReason } from './failure.ts'
+import { plainReason } from './failure.ts'
 import { runAsFor, tenantWorkDir } from './isolation.ts'
 import { runRestic, type ResticEnv } from './restic.ts'
 import { takeSafetySnapshot, type RestoreCtx } from './restore-safety.ts'

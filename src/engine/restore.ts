@@ -1,33 +1,21 @@
 import { readdir } from 'node:fs/promises'
 import { dirname, join, posix } from 'node:path'
-import type { Job } from '../db/schema.ts'
+import type { Destination, Tenant } from '../db/schema.ts'
+import type { Job, RestorePayload } from '../db/job-payloads.ts'
 import { getTenant } from '../db/tenants.ts'
 import { getDestination } from '../db/destinations.ts'
-import { createRun, finishRun, finishStage, logRun, startStage } from '../db/runs.ts'
+import { finishStage, logRun, startStage } from '../db/runs.ts'
 import { runAs } from './as-tenant.ts'
 import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
 import { openRepository, type EngineDeps } from './context.ts'
-import { runRestic } from './restic.ts'
+import { includePattern, runRestic } from './restic.ts'
 import { checkSnapshotId, ensureIndex, findSnapshot } from './snapshots.ts'
-import { JobFailed, isPermanent, plainReason } from './failure.ts'
+import { JobFailed, isPermanent } from '../errors.ts'
+import { plainReason } from './failure.ts'
 import { removeSandbox, statAs } from './sandbox.ts'
 import { restoreDatabase } from './restore-db.ts'
 import { listExisting, takeSafetySnapshot, type RestoreCtx } from './restore-safety.ts'
-
-/** What to restore. Paths are absolute paths inside the snapshot, under the tenant's home. */
-export type RestorePayload = {
-  destinationId: number
-  snapshot: string
-  /** Empty: the whole home. A name shown with U+FFFD (not UTF-8) is restored by pattern. */
-  paths: string[]
-  /** Restore this database's dump instead of files. */
-  databaseId?: number
-  /** 'inplace' (after a safety snapshot) or 'copy' (a new folder / a database under a new name). */
-  mode: 'inplace' | 'copy'
-  /** For 'copy': a new folder relative to the home, or the new database name. */
-  newName?: string
-  trigger?: 'manual' | 'cli' | 'api'
-}
+import { withRun, type RunOutcome } from './run.ts'
 
 /**
  * One attempt of a restore job, every file operation as the tenant's user. A restore in place
@@ -36,20 +24,33 @@ export type RestorePayload = {
  */
 export async function runRestoreJob(
   deps: EngineDeps,
-  job: Job,
+  job: Job<'restore'>,
   signal: AbortSignal,
 ): Promise<number> {
-  const { db } = deps
-  const p = job.payload as RestorePayload
-  const tenant = getTenant(db, job.tenantId)
-  const dest = getDestination(db, tenant.id, p.destinationId)
-  const run = createRun(db, tenant.id, {
-    kind: 'restore',
+  const p = job.payload
+  const tenant = getTenant(deps.db, job.tenantId)
+  const dest = getDestination(deps.db, tenant.id, p.destinationId)
+  const spec = {
+    kind: 'restore' as const,
+    tenantId: tenant.id,
     trigger: p.trigger ?? 'manual',
-    jobId: job.id,
-    policyId: null,
-  })
-  let stageId = startStage(db, run.id, 'prepare', dest.id).id
+    job,
+    policy: null,
+    signal,
+  }
+  const { runId } = await withRun(deps, spec, (run) =>
+    restoreRun(deps, { tenant, dest, p, runId: run.id, signal }),
+  )
+  return runId
+}
+
+async function restoreRun(
+  deps: EngineDeps,
+  r: { tenant: Tenant; dest: Destination; p: RestorePayload; runId: number; signal: AbortSignal },
+): Promise<RunOutcome> {
+  const { db } = deps
+  const { tenant, dest, p, signal } = r
+  let stageId = startStage(db, r.runId, 'prepare', dest.id).id
   let ctx: RestoreCtx | null = null
   let who: RunAs = null
   let staging: string | null = null
@@ -67,37 +68,33 @@ export async function runRestoreJob(
         deps,
         tenant,
         dest,
-        runId: run.id,
+        runId: r.runId,
         snap,
         repo,
         work,
         who,
         signal,
-        start: (name) => void (stageId = startStage(db, run.id, name, dest.id).id),
+        start: (name) => void (stageId = startStage(db, r.runId, name, dest.id).id),
         finish: (status, fields) => finishStage(db, stageId, status, fields),
         safety: null,
       }
       if (p.databaseId) await restoreDatabase(ctx, { ...p, databaseId: p.databaseId })
       else {
-        staging = join(work, 'restore', `run-${run.id}`)
+        staging = join(work, 'restore', `run-${r.runId}`)
         await restoreFiles(ctx, p, staging)
       }
     } finally {
       await repo.close()
     }
-    finishRun(db, run.id, 'success')
-    logRun(db, run.id, 'info', 'Restore finished.')
-    return run.id
+    return { status: 'success', error: null, log: 'Restore finished.' }
   } catch (err) {
     const reason = plainReason(err)
     const safety = ctx?.safety
     const text = safety ? `${reason} ${safety}` : reason
     finishStage(db, stageId, 'failed', { message: reason })
-    finishRun(db, run.id, 'failed', { error: text })
-    logRun(db, run.id, 'error', text)
-    throw new JobFailed(text, isPermanent(err))
+    return { status: 'failed', error: text, permanent: isPermanent(err), log: text }
   } finally {
-    if (staging) await removeStaging(db, run.id, who, staging)
+    if (staging) await removeStaging(db, r.runId, who, staging)
   }
 }
 
@@ -179,14 +176,6 @@ function safetyLabel(paths: string[], home: string): string {
   if (paths.length > 1) return `${paths.length} paths`
   const path = paths[0]!
   return path === home ? 'your home folder' : path.slice(home.length + 1)
-}
-
-/**
- * A restic `--include` pattern matching exactly `path`: glob characters escaped, and each U+FFFD
- * (one byte that is not UTF-8 in restic's JSON) matching any one byte.
- */
-export function includePattern(path: string): string {
-  return path.replace(/[*?[\\]/g, (c) => `\\${c}`).replace(/\uFFFD/g, '?')
 }
 
 /** Removes the staging copy and its path list, as the tenant; a failure is logged, not thrown. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Transform, pipeline, type Readable } from 'node:stream'
 import type { TenantDatabase } from '../db/schema.ts'
-import { dbConnOf } from '../domain/databases.ts'
+import { dbConnOf } from '../db/tenants.ts'
 import { countTables, dropDatabase, loadDump } from './dumps.ts'
 import type { RunAs } from './isolation.ts'
 import { runRestic, type ResticEnv } from './restic.ts'

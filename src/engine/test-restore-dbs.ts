@@ -1,11 +1,12 @@
 import type { Db } from '../db/client.ts'
+import type { Tenant } from '../db/schema.ts'
 import { listTenantDatabases } from '../db/tenants.ts'
 import { finishStage, startStage } from '../db/runs.ts'
 import type { EngineDeps } from './context.ts'
 import type { ResticEnv } from './restic.ts'
+import type { RunAs } from './isolation.ts'
 import type { ListedDump } from './snapshot-listing.ts'
 import { loadIntoScratch } from './scratch-db.ts'
-import type { Target } from './test-restore.ts'
 
 /** The stage being worked on, so a failure is recorded on the right one. */
 export type StageCursor = { id: number; start(name: string): void }
@@ -28,7 +29,7 @@ export function stageCursor(db: Db, runId: number, destinationId: number): Stage
  */
 export async function loadDumps(
   deps: EngineDeps,
-  t: Target,
+  t: { tenant: Tenant; work: string; who: RunAs; signal: AbortSignal },
   cursor: StageCursor,
   o: {
     env: ResticEnv

@@ -1,16 +1,9 @@
 import type { Destination, Tenant } from '../db/schema.ts'
 import type { PolicyWithLinks } from '../db/policies.ts'
 import { getDestination } from '../db/destinations.ts'
-import {
-  createRun,
-  finishRun,
-  finishStage,
-  logRun,
-  setRunProgress,
-  startStage,
-} from '../db/runs.ts'
+import type { Job, Trigger } from '../db/job-payloads.ts'
+import { finishStage, logRun, setRunProgress, startStage } from '../db/runs.ts'
 import { recordVerification } from '../db/verifications.ts'
-import { notify } from '../notify/notify.ts'
 import { runAsFor, tenantWorkDir, type RunAs } from './isolation.ts'
 import { openRepository, type EngineDeps, type OpenRepo } from './context.ts'
 import { runRestic } from './restic.ts'
@@ -22,10 +15,12 @@ import { loadDumps, stageCursor } from './test-restore-dbs.ts'
 import { damageReport, resticFailure } from './damage.ts'
 import { formatBytes, formatDuration } from '../units.ts'
 import { plainReason } from './failure.ts'
+import { withRun } from './run.ts'
 
 export type VerifyResult = { destination: string; ok: boolean; message: string }
 
-export type Target = {
+/** One destination of a test restore run. */
+type Target = {
   tenant: Tenant
   policy: PolicyWithLinks
   dest: Destination
@@ -50,93 +45,64 @@ export async function runTestRestore(
   deps: EngineDeps,
   tenant: Tenant,
   policy: PolicyWithLinks,
-  opts: {
-    destinationId?: number
-    jobId?: number | null
-    trigger?: 'manual' | 'cli' | 'schedule' | 'api'
-  },
+  opts: { destinationId?: number; job?: Job<'verify'> | null; trigger?: Trigger },
   signal = new AbortController().signal,
 ): Promise<{ runId: number; results: VerifyResult[] }> {
   const { db } = deps
-  const run = createRun(db, tenant.id, {
-    kind: 'verify',
+  const spec = {
+    kind: 'verify' as const,
+    tenantId: tenant.id,
     trigger: opts.trigger ?? 'manual',
-    jobId: opts.jobId ?? null,
-    policyId: policy.id,
-  })
-  logRun(db, run.id, 'info', `Test restore of policy “${policy.name}” started.`)
-  const dests = policy.destinations
-    .filter((d) => !opts.destinationId || d.id === opts.destinationId)
-    .map((d) => getDestination(db, tenant.id, d.id))
-  const results: VerifyResult[] = []
-  try {
-    const who = runAsFor(tenant)
-    const work = tenantWorkDir(deps.config.workDir, tenant.name, who)
-    // Sandboxes of an attempt that died with its runner (one job per tenant: none is in use).
-    await removeLeftoverSandboxes(who, work)
-    for (const [step, dest] of dests.entries()) {
-      if (signal.aborted) break
-      results.push(
-        await testRestoreOn(deps, {
-          tenant,
-          policy,
-          dest,
-          runId: run.id,
-          who,
-          work,
-          signal,
-          step,
-          of: dests.length,
-        }),
-      )
-    }
-  } catch (err) {
-    // Isolation problems (no system user) stop the run before any destination.
-    results.push({ destination: '—', ok: false, message: plainReason(err) })
-    recordVerification(db, tenant.id, {
-      policyId: policy.id,
-      destinationId: null,
-      runId: run.id,
-      mode: 'restore',
-      ok: false,
-      durationMs: 0,
-      message: plainReason(err),
-    })
+    job: opts.job ?? null,
+    policy,
+    signal,
+    started: `Test restore of policy “${policy.name}” started.`,
   }
-  const failed = results.filter((r) => !r.ok)
-  const none =
-    dests.length === 0 ? `Policy “${policy.name}” has no destination to restore from.` : null
-  const reason = none ?? failed.map((r) => `${r.destination}: ${r.message}`).join(' ')
-  if (none)
-    recordVerification(db, tenant.id, {
-      policyId: policy.id,
-      destinationId: null,
-      runId: run.id,
-      mode: 'restore',
-      ok: false,
-      durationMs: 0,
-      message: none,
-    })
-  const ok = !none && !failed.length && !signal.aborted
-  logRun(
-    db,
-    run.id,
-    ok ? 'info' : 'error',
-    ok ? 'Test restore finished: every check passed.' : `Test restore failed: ${reason}`,
-  )
-  finishRun(db, run.id, ok ? 'success' : 'failed', {
-    error: ok ? null : reason || 'The test restore was cancelled.',
+  return withRun(deps, spec, async (run) => {
+    const dests = policy.destinations
+      .filter((d) => !opts.destinationId || d.id === opts.destinationId)
+      .map((d) => getDestination(db, tenant.id, d.id))
+    const results: VerifyResult[] = []
+    const failure = (message: string) =>
+      recordVerification(db, tenant.id, {
+        policyId: policy.id,
+        destinationId: null,
+        runId: run.id,
+        mode: 'restore',
+        ok: false,
+        durationMs: 0,
+        message,
+      })
+    try {
+      const who = runAsFor(tenant)
+      const work = tenantWorkDir(deps.config.workDir, tenant.name, who)
+      // Sandboxes of an attempt that died with its runner (one job per tenant: none is in use).
+      await removeLeftoverSandboxes(who, work)
+      for (const [step, dest] of dests.entries()) {
+        if (signal.aborted) break
+        const of = dests.length
+        const t = { tenant, policy, dest, runId: run.id, who, work, signal, step, of }
+        results.push(await testRestoreOn(deps, t))
+      }
+    } catch (err) {
+      // Isolation problems (no system user) stop the run before any destination.
+      results.push({ destination: '—', ok: false, message: plainReason(err) })
+      failure(plainReason(err))
+    }
+    const failed = results.filter((r) => !r.ok)
+    const none =
+      dests.length === 0 ? `Policy “${policy.name}” has no destination to restore from.` : null
+    const reason = none ?? failed.map((r) => `${r.destination}: ${r.message}`).join(' ')
+    if (none) failure(none)
+    const ok = !none && !failed.length && !signal.aborted
+    return {
+      status: ok ? 'success' : 'failed',
+      error: ok ? null : reason || 'The test restore was cancelled.',
+      permanent: true,
+      log: ok ? 'Test restore finished: every check passed.' : `Test restore failed: ${reason}`,
+      results,
+    }
   })
-  // A cut-off attempt (runner stopping, lease lost) is run again, not reported.
-  if (!ok && !signal.aborted)
-    notify(deps, {
-      type: 'verify.failed',
-      tenantId: tenant.id,
-      runId: run.id,
-      policy: policy.name,
-      reason: reason || 'cancelled',
-    })
-  return { runId: run.id, results }
 }
 
 async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult> {

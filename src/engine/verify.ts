@@ -1,27 +1,19 @@
-import type { Destination, Job, Tenant } from '../db/schema.ts'
+import type { Destination, Tenant } from '../db/schema.ts'
+import type { Job, Trigger } from '../db/job-payloads.ts'
 import { getTenant } from '../db/tenants.ts'
 import { listDestinations } from '../db/destinations.ts'
 import { getPolicy, type PolicyWithLinks } from '../db/policies.ts'
 import { findRepository } from '../db/repositories.ts'
-import { createRun, finishRun, finishStage, logRun, startStage } from '../db/runs.ts'
+import { finishStage, logRun, startStage } from '../db/runs.ts'
 import { recordVerification } from '../db/verifications.ts'
-import { notify } from '../notify/notify.ts'
 import type { EngineDeps } from './context.ts'
 import { runRestic } from './restic.ts'
 import { withRepository } from './snapshots.ts'
-import { JobFailed, plainReason } from './failure.ts'
+import { plainReason } from './failure.ts'
 import { damageReport, resticFailure } from './damage.ts'
 import { formatDuration } from '../units.ts'
 import { runTestRestore, type VerifyResult } from './test-restore.ts'
-
-/** What a verify job does: `check` (default) re-reads data; `restore` is a test restore. */
-export type VerifyPayload = {
-  mode?: 'check' | 'restore'
-  policyId?: number
-  destinationId?: number
-  subset?: string
-  trigger?: 'manual' | 'cli' | 'schedule' | 'api'
-}
+import { withRun } from './run.ts'
 
 const WEEK = 7 * 86_400_000
 
@@ -37,7 +29,7 @@ export function rotatingSubset(now = Date.now()): string {
  * `restic check --read-data-subset` on each repository of a policy's destinations (or all of
  * the tenant's, or one destination): verifies the structure and re-reads a sample of the data.
  * With a policy, records one `check` verification per destination before the run finishes and
- * raises `verify.failed` when any failed.
+ * raises `verify.failed` when any failed. As a job's run, a failure throws JobFailed (permanent).
  */
 export async function runVerify(
   deps: EngineDeps,
@@ -46,8 +38,8 @@ export async function runVerify(
     destinationId?: number
     policyId?: number
     subset?: string
-    jobId?: number | null
-    trigger?: VerifyPayload['trigger']
+    job?: Job<'verify'> | null
+    trigger?: Trigger
   },
   signal?: AbortSignal,
 ): Promise<{ runId: number; results: VerifyResult[] }> {
@@ -62,64 +54,55 @@ export async function runVerify(
       (!inPolicy || inPolicy.has(d.id)) &&
       findRepository(db, tenant.id, d.id)?.initializedAt,
   )
-  const run = createRun(db, tenant.id, {
-    kind: 'verify',
-    trigger: opts.trigger ?? 'manual',
-    jobId: opts.jobId ?? null,
-    policyId: policy?.id ?? null,
-  })
   const subset = opts.subset ?? '10%'
-  if (policy)
-    logRun(
-      db,
-      run.id,
-      'info',
-      `Data check of policy “${policy.name}” started (${subset} of the data).`,
-    )
-  const results: VerifyResult[] = []
-  for (const dest of dests) {
-    const started = Date.now()
-    const r = await checkOne(deps, tenant, dest, run.id, subset, signal)
-    results.push(r)
-    const durationMs = Date.now() - started
-    // A cut-off attempt (runner stopping, lease lost) proves nothing: it is run again, not recorded.
-    if (policy && !signal?.aborted)
+  const spec = {
+    kind: 'verify' as const,
+    tenantId: tenant.id,
+    trigger: opts.trigger ?? 'manual',
+    job: opts.job ?? null,
+    policy,
+    signal,
+    started: policy
+      ? `Data check of policy “${policy.name}” started (${subset} of the data).`
+      : undefined,
+  }
+  return withRun(deps, spec, async (run) => {
+    const results: VerifyResult[] = []
+    for (const dest of dests) {
+      const started = Date.now()
+      const r = await checkOne(deps, tenant, dest, run.id, subset, signal)
+      results.push(r)
+      const durationMs = Date.now() - started
+      // A cut-off attempt (runner stopping, lease lost) proves nothing: it is run again, not recorded.
+      if (policy && !signal?.aborted)
+        recordVerification(db, tenant.id, {
+          policyId: policy.id,
+          destinationId: dest.id,
+          runId: run.id,
+          mode: 'check',
+          ok: r.ok,
+          durationMs,
+          message: r.message,
+        })
+    }
+    const failed = results.filter((r) => !r.ok)
+    const error =
+      dests.length === 0
+        ? 'There is no repository to verify yet: run a backup first.'
+        : failed.map((r) => `${r.destination}: ${r.message}`).join(' ')
+    if (policy && !dests.length)
       recordVerification(db, tenant.id, {
         policyId: policy.id,
-        destinationId: dest.id,
+        destinationId: null,
         runId: run.id,
         mode: 'check',
-        ok: r.ok,
-        durationMs,
-        message: r.message,
+        ok: false,
+        durationMs: 0,
+        message: error,
       })
-  }
-  const failed = results.filter((r) => !r.ok)
-  const error =
-    dests.length === 0
-      ? 'There is no repository to verify yet: run a backup first.'
-      : failed.map((r) => `${r.destination}: ${r.message}`).join(' ')
-  if (policy && !dests.length)
-    recordVerification(db, tenant.id, {
-      policyId: policy.id,
-      destinationId: null,
-      runId: run.id,
-      mode: 'check',
-      ok: false,
-      durationMs: 0,
-      message: error,
-    })
-  const ok = dests.length > 0 && !failed.length
-  finishRun(db, run.id, ok ? 'success' : 'failed', { error: error || null })
-  if (!ok && policy && !signal?.aborted)
-    notify(deps, {
-      type: 'verify.failed',
-      tenantId: tenant.id,
-      runId: run.id,
-      policy: policy.name,
-      reason: error,
-    })
-  return { runId: run.id, results }
+    const ok = dests.length > 0 && !failed.length
+    return { status: ok ? 'success' : 'failed', error: error || null, permanent: true, results }
+  })
 }
 
 async function checkOne(
@@ -169,34 +152,20 @@ function describeSubset(subset: string): string {
 }
 
 /** One attempt of a verify job: a data check or a test restore, per the payload's mode. */
-export async function runVerifyJob(deps: EngineDeps, job: Job, signal: AbortSignal): Promise<void> {
+export async function runVerifyJob(
+  deps: EngineDeps,
+  job: Job<'verify'>,
+  signal: AbortSignal,
+): Promise<void> {
   const tenant = getTenant(deps.db, job.tenantId)
-  const p = job.payload as VerifyPayload
+  const p = job.payload
   const trigger = p.trigger ?? 'manual'
-  const { results } =
-    p.mode === 'restore' && p.policyId
-      ? await runTestRestore(
-          deps,
-          tenant,
-          getPolicy(deps.db, tenant.id, p.policyId),
-          { destinationId: p.destinationId, jobId: job.id, trigger },
-          signal,
-        )
-      : await runVerify(
-          deps,
-          tenant,
-          {
-            destinationId: p.destinationId,
-            policyId: p.policyId,
-            subset: p.subset ?? (p.policyId ? rotatingSubset() : undefined),
-            jobId: job.id,
-            trigger,
-          },
-          signal,
-        )
-  const bad = results.filter((r) => !r.ok)
-  if (bad.length)
-    throw new JobFailed(bad.map((r) => `${r.destination}: ${r.message}`).join(' '), true)
-  if (!results.length)
-    throw new JobFailed('There is nothing to verify yet: run a backup first.', true)
+  if (p.mode === 'restore' && p.policyId) {
+    const policy = getPolicy(deps.db, tenant.id, p.policyId)
+    await runTestRestore(deps, tenant, policy, { destinationId: p.destinationId, job, trigger }, signal)
+  } else {
+    const subset = p.subset ?? (p.policyId ? rotatingSubset() : undefined)
+    const opts = { destinationId: p.destinationId, policyId: p.policyId, subset, job, trigger }
+    await runVerify(deps, tenant, opts, signal)
+  }
 }

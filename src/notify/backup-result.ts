@@ -1,13 +1,16 @@
 import { and, desc, eq, inArray, isNull, lt, ne, or } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
-import { policies, runs, type Job } from '../db/schema.ts'
+import { policies, runs } from '../db/schema.ts'
 import { latestRunOfJob } from '../db/runs.ts'
+import { policyIdOf, type Job } from '../db/job-payloads.ts'
 import { notify, type NotifyDeps } from './notify.ts'
 
-export type BackupResult = {
+/** A finished backup or verify run of a policy, as the tenant is told of it. */
+export type RunResult = {
+  kind: 'backup' | 'verify'
   tenantId: number
   runId: number
-  jobId: number
+  jobId: number | null
   policy: { id: number; name: string }
   status: 'success' | 'partial' | 'failed'
   reason: string | null
@@ -20,7 +23,7 @@ export type BackupResult = {
  * The status of the policy's previous finished backup, from an earlier job (a retried job's
  * own failed attempts were never told, so they do not make a success a "recovery").
  */
-function previousStatus(db: Db, r: BackupResult) {
+function previousStatus(db: Db, r: RunResult) {
   return db
     .select({ status: runs.status })
     .from(runs)
@@ -31,7 +34,7 @@ function previousStatus(db: Db, r: BackupResult) {
         eq(runs.kind, 'backup'),
         lt(runs.id, r.runId),
         inArray(runs.status, ['success', 'partial', 'failed']),
-        or(isNull(runs.jobId), ne(runs.jobId, r.jobId)),
+        r.jobId === null ? undefined : or(isNull(runs.jobId), ne(runs.jobId, r.jobId)),
       ),
     )
     .orderBy(desc(runs.id))
@@ -40,12 +43,18 @@ function previousStatus(db: Db, r: BackupResult) {
 }
 
 /**
- * Raises the notice for a finished backup run: failed (last attempt only), partial, the first
- * success after a failed or incomplete run ('backup.recovered'), else success.
+ * The one place a run's result is told. A backup: failed (last attempt only), partial, the first
+ * success after a failed or incomplete run ('backup.recovered'), else success. A data check or
+ * test restore: 'verify.failed' when it failed (last attempt only); its success is not told.
  */
-export function raiseBackupResult(deps: NotifyDeps, r: BackupResult): void {
+export function raiseRunResult(deps: NotifyDeps, r: RunResult): void {
   try {
     const base = { tenantId: r.tenantId, runId: r.runId, policy: r.policy.name }
+    if (r.kind === 'verify') {
+      if (r.status === 'failed' && r.final)
+        notify(deps, { type: 'verify.failed', ...base, reason: r.reason ?? 'The check failed.' })
+      return
+    }
     const reason = r.reason ?? 'The backup did not finish.'
     if (r.status === 'failed') {
       if (r.final) notify(deps, { type: 'backup.failed', ...base, reason })
@@ -68,21 +77,25 @@ export function raiseBackupResult(deps: NotifyDeps, r: BackupResult): void {
  */
 export function raiseGaveUp(deps: NotifyDeps, job: Job): void {
   try {
-    const policyId = Number((job.payload as { policyId?: unknown }).policyId) || null
+    const policyId = policyIdOf(job)
     const run = latestRunOfJob(deps.db, job.tenantId, job.id)
-    if (!policyId || !run || (job.kind !== 'backup' && job.kind !== 'verify')) return
+    if (!policyId || !run || job.kind === 'restore') return
     const policy = deps.db
       .select({ name: policies.name })
       .from(policies)
-      .where(eq(policies.id, policyId))
+      .where(and(eq(policies.tenantId, job.tenantId), eq(policies.id, policyId)))
       .get()
-    const event = {
+    raiseRunResult(deps, {
+      kind: job.kind,
       tenantId: job.tenantId,
       runId: run.id,
-      policy: policy?.name ?? `#${policyId}`,
+      jobId: job.id,
+      policy: { id: policyId, name: policy?.name ?? `#${policyId}` },
+      status: 'failed',
       reason: job.lastError ?? 'The runner stopped during every attempt.',
-    }
-    notify(deps, { type: job.kind === 'backup' ? 'backup.failed' : 'verify.failed', ...event })
+      bytes: 0,
+      final: true,
+    })
   } catch (err) {
     console.error(`notify: job ${job.id} gave up unreported:`, err)
   }

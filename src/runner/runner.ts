@@ -10,23 +10,27 @@ import {
   releaseJob,
   setRunnerSetting,
   type Job,
+  type JobKind,
 } from '../db/jobs.ts'
-
-/** Thrown by a handler for a failure that retrying cannot fix (bad config, auth): no retry. */
-export class PermanentError extends Error {
-  readonly permanent = true
-}
+import { JobFailed, isPermanent } from '../errors.ts'
 
 /**
- * Runs one job. Must stop promptly when `signal` aborts (runner stopping, or the lease was lost
- * to another runner); `signal.reason` says which. Resolving marks the job done; throwing retries
- * it with backoff unless the error is permanent.
+ * Runs one job of kind K, its payload typed. Must stop promptly when `signal` aborts (runner
+ * stopping, or the lease was lost to another runner); `signal.reason` says which. Resolving
+ * marks the job done; throwing retries it with backoff unless the error is permanent
+ * (isPermanent: a JobFailed that says so, bad credentials, a missing object…).
  */
-export type JobHandler = (job: Job, ctx: { signal: AbortSignal; owner: string }) => Promise<void>
+export type JobHandler<K extends JobKind = JobKind> = (
+  job: Job<K>,
+  ctx: { signal: AbortSignal; owner: string },
+) => Promise<void>
+
+/** A handler per job kind. */
+export type Handlers = { [K in JobKind]?: JobHandler<K> }
 
 export type RunnerOptions = {
   db: Db
-  handlers: Partial<Record<Job['kind'], JobHandler>>
+  handlers: Handlers
   /** Jobs at once in this process; the `concurrency` runner setting overrides it when set. */
   concurrency?: number
   /** Lease owner id; default `hostname:pid:random`. */
@@ -64,10 +68,6 @@ export function pauseRunner(db: Db): void {
 
 export function resumeRunner(db: Db): void {
   setRunnerSetting(db, 'paused', '0')
-}
-
-function isPermanent(err: unknown): boolean {
-  return err instanceof PermanentError || (err as { permanent?: unknown })?.permanent === true
 }
 
 /**
@@ -139,8 +139,9 @@ export function startRunner(opts: RunnerOptions): Runner {
     let error: unknown
     let ok = false
     try {
-      const handler = handlers[job.kind]
-      if (!handler) throw new PermanentError(`This runner has no handler for ${job.kind} jobs.`)
+      // The handler of the job's own kind: the map pairs each kind with its payload type.
+      const handler = handlers[job.kind] as JobHandler | undefined
+      if (!handler) throw new JobFailed(`This runner has no handler for ${job.kind} jobs.`, true)
       await handler(job, { signal, owner })
       ok = true
     } catch (err) {

@@ -3,6 +3,7 @@ import { CronExpressionParser } from 'cron-parser'
 import { eq } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { enqueue } from '../db/jobs.ts'
+import { policyJobKey } from '../db/job-payloads.ts'
 import { pruneHistory } from '../db/housekeeping.ts'
 import { enqueueDueVerifications } from './verify-schedule.ts'
 import { backfillTenantHealth, refreshTenantHealth } from '../db/health.ts'
@@ -107,7 +108,7 @@ export function tickScheduler(db: Db, now = new Date(), notices?: NotifyDeps): {
           tenantId: policy.tenantId,
           payload: { policyId: policy.id, trigger: 'schedule', slot: latest.toISOString() },
           runAt: new Date(latest.getTime() + spread),
-          dedupeKey: `backup:policy:${policy.id}`,
+          dedupeKey: policyJobKey(policy.id, 'backup'),
         })
         if (res.created) enqueued++
       }

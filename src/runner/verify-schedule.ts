@@ -2,12 +2,8 @@ import { createHash } from 'node:crypto'
 import type { Db } from '../db/client.ts'
 import { enqueue } from '../db/jobs.ts'
 import type { Policy } from '../db/schema.ts'
-import {
-  markVerifyEnqueued,
-  policyHasSnapshot,
-  verifyDedupeKey,
-  type VerifyMode,
-} from '../db/verifications.ts'
+import { markVerifyEnqueued, policyHasSnapshot, type VerifyMode } from '../db/verifications.ts'
+import { policyJobKey } from '../db/job-payloads.ts'
 
 const DAY = 86_400_000
 /** How often each policy gets a data check and a test restore. */
@@ -52,7 +48,7 @@ export function enqueueDueVerifications(
       tenantId: policy.tenantId,
       payload: { mode, policyId: policy.id, trigger: 'schedule' },
       runAt: new Date(now.getTime() + verifySpreadMs(policy.id, mode)),
-      dedupeKey: verifyDedupeKey(policy.id, mode),
+      dedupeKey: policyJobKey(policy.id, mode),
       maxAttempts: 1,
     })
     if (res.created) created++

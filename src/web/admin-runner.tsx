@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import os from 'node:os'
 import type { Db } from '../db/client.ts'
 import { getRunnerSetting, setRunnerSetting, uploadLimitKiB } from '../db/jobs.ts'
+import { policyIdOf } from '../db/job-payloads.ts'
 import {
   cancelQueuedJob,
   queueCounts,
@@ -159,14 +160,13 @@ adminRunnerRoutes.post('/jobs/:id/cancel', (c) => {
     const text = 'That job is no longer queued (it started or finished), so it was not cancelled.'
     return redirectTo(c, '/admin/runner', { kind: 'error', text })
   }
-  const payload = job.payload as { policyId?: number; trigger?: string }
   auditWeb(c, 'job.cancel', {
     tenantId: job.tenantId,
     target: `${job.kind} job ${job.id}`,
     details: {
       tenant: job.tenantName,
-      policyId: payload.policyId ?? null,
-      trigger: payload.trigger ?? null,
+      policyId: policyIdOf(job),
+      trigger: job.payload.trigger ?? null,
       attempts: job.attempts,
     },
   })

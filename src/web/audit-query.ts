@@ -1,15 +1,7 @@
 import { findTenantByName } from '../db/tenants.ts'
 import type { AuditFilter } from '../db/audit-log.ts'
+import type { AuditQueryValues } from '../../views/audit.tsx'
 import type { Ctx } from './context.ts'
-
-/** What the filter form shows back: exactly what was typed. */
-export type AuditQueryValues = {
-  tenant: string
-  action: string
-  actor: string
-  from: string
-  to: string
-}
 
 export type AuditQuery = {
   filter: AuditFilter

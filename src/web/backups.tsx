@@ -1,18 +1,24 @@
 import { Hono } from 'hono'
-import { desc, eq } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { listDestinations } from '../db/destinations.ts'
-import { activeJobs } from '../db/jobs.ts'
+import { activeJobs, type Job } from '../db/jobs.ts'
+import { policyIdOf } from '../db/job-payloads.ts'
 import { listPolicies } from '../db/policies.ts'
-import { getRun, latestBackupStages, listRuns, runLogsOf, runStagesOf } from '../db/runs.ts'
-import { runs, type Job } from '../db/schema.ts'
+import {
+  getRun,
+  latestBackupStages,
+  latestRunOfJob,
+  listRuns,
+  runLogsOf,
+  runStagesOf,
+} from '../db/runs.ts'
 import { requestBackup } from '../domain/jobs.ts'
 import { requestVerify } from '../domain/verify.ts'
 import { latestVerifications, verificationsOfRuns } from '../db/verifications.ts'
 import { LimitError } from '../errors.ts'
-import { storedUsage } from '../db/limits.ts'
+import { limitsOf, storedUsage } from '../db/limits.ts'
 import { safetyCount } from '../db/snapshots.ts'
-import { limitsOf, onDemandUsage } from '../domain/limits.ts'
+import { onDemandUsage } from '../domain/limits.ts'
 import { UsageCard } from '../../views/usage.tsx'
 import { Activity, OverviewPage, type ActiveItem, type LastResult } from '../../views/overview.tsx'
 import { RunPage } from '../../views/run.tsx'
@@ -31,9 +37,8 @@ function activity(db: Db, tenantId: number, policyNames: Map<number, string>): A
   return activeJobs(db, tenantId)
     .filter(current)
     .map((job) => {
-      const run =
-        db.select().from(runs).where(eq(runs.jobId, job.id)).orderBy(desc(runs.id)).get() ?? null
-      const policyId = (job.payload as { policyId?: number }).policyId
+      const run = latestRunOfJob(db, tenantId, job.id) ?? null
+      const policyId = policyIdOf(job)
       return {
         job,
         run: run?.status === 'running' ? run : null,
@@ -64,8 +69,9 @@ backupRoutes.get('/', (c) => {
   const pending = new Map(activeJobs(db, tenant.id).map((j) => [j.id, j]))
   for (const r of runs20) {
     if (r.kind !== 'verify' || modes.has(r.id) || !r.jobId) continue
-    const mode = pending.get(r.jobId)?.payload.mode
-    if (mode === 'check' || mode === 'restore') modes.set(r.id, mode)
+    const job = pending.get(r.jobId)
+    const mode = job?.kind === 'verify' ? job.payload.mode : undefined
+    if (mode) modes.set(r.id, mode)
   }
   const history = runs20.map((r) => ({
     ...r,

@@ -119,7 +119,7 @@ describe('Admin > Runner', async () => {
     const old = enqueue(db, {
       kind: 'backup',
       tenantId: carol.id,
-      payload: { trigger: 'schedule' },
+      payload: { policyId: 0, trigger: 'schedule' },
     }).job
     db.update(jobs)
       .set({ status: 'done', updatedAt: new Date(now.getTime() - 60_000) })
@@ -128,7 +128,7 @@ describe('Admin > Runner', async () => {
     const carolJob = enqueue(db, {
       kind: 'backup',
       tenantId: carol.id,
-      payload: { trigger: 'manual' },
+      payload: { policyId: 0, trigger: 'manual' },
     }).job
     const bobPolicy = policy(deps, bob.id, [localDestination(deps, bob.id).id], {
       name: 'Shop files',
@@ -143,7 +143,7 @@ describe('Admin > Runner', async () => {
     const aliceJob = enqueue(db, {
       kind: 'backup',
       tenantId: alice.id,
-      payload: { trigger: 'cli' },
+      payload: { policyId: 0, trigger: 'cli' },
       runAt: later,
     }).job
     db.update(jobs)

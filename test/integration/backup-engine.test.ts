@@ -11,7 +11,13 @@ import { requestBackup, requestRestore } from '../../src/domain/jobs.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
 import { listRuns, runStagesOf } from '../../src/db/runs.ts'
-import { repositories, runLogs, runStages, runs as runsTable } from '../../src/db/schema.ts'
+import {
+  repositories,
+  runLogs,
+  runStages,
+  runs as runsTable,
+  type JobRow,
+} from '../../src/db/schema.ts'
 import { findRepository, repositoryPassword } from '../../src/db/repositories.ts'
 import { listSnapshots } from '../../src/engine/snapshots.ts'
 import { streamTar } from '../../src/engine/download.ts'
@@ -175,7 +181,7 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
       const { job } = requestBackup(deps.db, alice.tenant.id, pid, 'manual')
       runner.wake()
       const end = Date.now() + 90_000
-      let current = job
+      let current: JobRow = job
       while (Date.now() < end) {
         current = deps.db.query.jobs.findFirst({ where: (j, { eq }) => eq(j.id, job.id) }).sync()!
         if (current.lastError || current.status === 'failed') break

@@ -17,7 +17,7 @@ describe('removing a tenant', () => {
     const { job } = enqueue(db, {
       kind: 'backup',
       tenantId: gone.id,
-      payload: {},
+      payload: { policyId: 0 },
       runAt: new Date(),
     })
     db.update(jobs).set({ status: 'running' }).where(eq(jobs.id, job.id)).run()

@@ -29,9 +29,9 @@ import { listSnapshots, withRepository } from '../../src/engine/snapshots.ts'
 import { runRestic } from '../../src/engine/restic.ts'
 import { dumpDatabase } from '../../src/engine/dumps.ts'
 import { backupCommands } from '../../src/cli/backups.ts'
-import type { CliDeps } from '../../src/cli/index.ts'
+import type { CliDeps } from '../../src/cli/command.ts'
 import { InputError } from '../../src/errors.ts'
-import type { RestorePayload } from '../../src/engine/restore.ts'
+import type { RestorePayload } from '../../src/db/job-payloads.ts'
 
 const ZONE = 'Europe/Berlin'
 

@@ -30,8 +30,8 @@ import { getJob } from '../../src/db/jobs.ts'
 import { listDir, listSnapshots, withRepository } from '../../src/engine/snapshots.ts'
 import { runRestic } from '../../src/engine/restic.ts'
 import { backupCommands } from '../../src/cli/backups.ts'
-import type { CliDeps } from '../../src/cli/index.ts'
-import type { RestorePayload } from '../../src/engine/restore.ts'
+import type { CliDeps } from '../../src/cli/command.ts'
+import type { RestorePayload } from '../../src/db/job-payloads.ts'
 
 // "café.txt" in Latin-1: the byte 0xE9 alone is not UTF-8.
 const LOSSY = Buffer.from('caf\xe9.txt', 'latin1')

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { chownSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { DbConn } from '../../src/engine/dumps.ts'
+import type { DbConn } from '../../src/db/tenants.ts'
 import { freePort, stopProcess, systemUser, waitReady, which } from './process.ts'
 
 /** A throwaway MariaDB server on loopback, one per test file. */

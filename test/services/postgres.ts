@@ -4,7 +4,7 @@ import { accessSync, chownSync, closeSync, constants, mkdtempSync, openSync } fr
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { DbConn } from '../../src/engine/dumps.ts'
+import type { DbConn } from '../../src/db/tenants.ts'
 import { freePort, stopProcess, systemUser, waitReady } from './process.ts'
 
 /** A throwaway PostgreSQL server on loopback, one per test file. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { Readable } from 'node:stream'
 import { StorageError, type Driver } from '../../src/drivers/types.ts'
 import { withRetry } from '../../src/drivers/with-retry.ts'
-import { isPermanent } from '../../src/engine/failure.ts'
+import { isPermanent } from '../../src/errors.ts'
 
 /** A driver whose puts always fail with `err`, counting the tries. */
 function failing(err: StorageError) {

@@ -37,7 +37,7 @@ function job(
   tenantId: number,
   extra: { dedupeKey?: string; runAt?: Date; maxAttempts?: number } = {},
 ) {
-  return enqueue(db, { kind: 'backup', tenantId, payload: {}, runAt: T0, ...extra })
+  return enqueue(db, { kind: 'backup', tenantId, payload: { policyId: 1 }, runAt: T0, ...extra })
 }
 
 /** Claims (at `now`) until nothing is due, completing each job; returns the tenants in order. */

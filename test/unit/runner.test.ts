@@ -1,10 +1,10 @@
 import { eq } from 'drizzle-orm'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { freshDeps } from '../helpers.ts'
-import { jobs, runnerSettings, tenants, type Job } from '../../src/db/schema.ts'
-import { enqueue, getJob, setRunnerSetting } from '../../src/db/jobs.ts'
+import { jobs, runnerSettings, tenants } from '../../src/db/schema.ts'
+import { enqueue, getJob, setRunnerSetting, type Job } from '../../src/db/jobs.ts'
+import { JobFailed } from '../../src/errors.ts'
 import {
-  PermanentError,
   pauseRunner,
   resumeRunner,
   startRunner,
@@ -103,7 +103,7 @@ describe('runner', () => {
   })
 
   it.each([
-    ['PermanentError', new PermanentError('wrong password')],
+    ['JobFailed(…, true)', new JobFailed('wrong password', true)],
     ['permanent: true', Object.assign(new Error('wrong password'), { permanent: true })],
   ])('does not retry %s', async (_, err) => {
     const j = add()

@@ -1,0 +1,139 @@
+import type { Destination, Tenant } from '../db/schema.ts'
+import type { PolicyWithLinks } from '../db/policies.ts'
+import { finishStage, logRun, setRunProgress, startStage } from '../db/runs.ts'
+import { uploadLimitKiB } from '../db/jobs.ts'
+import { recordSnapshot } from '../db/snapshots.ts'
+import type { RunAs } from './isolation.ts'
+import { openRepository, type EngineDeps, type OpenRepo } from './context.ts'
+import { skipRetention } from './retention.ts'
+import { EXIT_PARTIAL, runRestic } from './restic.ts'
+import { isPermanent } from '../errors.ts'
+import { plainReason } from './failure.ts'
+
+/** How one stage of a backup ended. */
+export type Outcome = {
+  status: 'success' | 'partial' | 'failed'
+  reason?: string
+  permanent?: boolean
+  bytes?: number
+}
+
+/** What goes into each snapshot of the run: paths, extra tags (`db:…`, `incomplete`). */
+export type Sources = { paths: string[]; tags: string[]; complete: boolean }
+
+/** One destination of a backup run, and what goes into its snapshot. */
+export type Target = {
+  tenant: Tenant
+  policy: PolicyWithLinks
+  dest: Destination
+  runId: number
+  work: string
+  who: RunAs
+  signal: AbortSignal
+  sources: Sources
+  lists: { exclude: string; include: string | null }
+  index: number
+  of: number
+  retryAfterCrash: boolean
+}
+
+/**
+ * The snapshot on one destination. Returns the repository still open when a snapshot was stored,
+ * so retention can follow once the whole run is known to be good; the caller closes it.
+ */
+export async function backupTo(
+  deps: EngineDeps,
+  t: Target,
+): Promise<{ outcome: Outcome; repo: OpenRepo | null }> {
+  const { db } = deps
+  const stage = startStage(db, t.runId, 'snapshot', t.dest.id)
+  let repo: OpenRepo | null = null
+  try {
+    repo = await openRepository(deps, t.tenant, t.dest, t.work, t.who, t.signal, {
+      create: true,
+      clearLocks: t.retryAfterCrash,
+    })
+    const unreadable: string[] = []
+    let summary: Record<string, any> | null = null
+    let last = 0
+    const paths = t.lists.include
+      ? t.sources.paths.filter((p) => p !== t.tenant.homeDir)
+      : t.sources.paths
+    const limit = uploadLimitKiB(db)
+    const tags = [`policy:${t.policy.id}`, `run:${t.runId}`, ...t.sources.tags]
+    const startedAt = new Date()
+    const args = [
+      ...(limit ? ['--limit-upload', String(limit)] : []),
+      'backup',
+      '--json',
+      '--host',
+      t.tenant.name,
+      ...tags.flatMap((tag) => ['--tag', tag]),
+      '--exclude-file',
+      t.lists.exclude,
+      ...(t.lists.include ? ['--files-from', t.lists.include] : []),
+      '--',
+      ...paths,
+    ]
+    const { code } = await runRestic(args, repo.env, {
+      okCodes: [0, EXIT_PARTIAL],
+      onJson: (m) => {
+        if (m.message_type === 'error' && m.item && unreadable.length < 200)
+          unreadable.push(String(m.item))
+        if (m.message_type === 'summary') summary = m
+        if (m.message_type === 'status' && Date.now() - last > 500) {
+          last = Date.now()
+          setRunProgress(db, t.runId, {
+            stage: 'snapshot',
+            destination: t.dest.name,
+            percent: Math.round(((t.index + (m.percent_done ?? 0)) / t.of) * 100),
+            filesDone: m.files_done ?? 0,
+            totalFiles: m.total_files ?? 0,
+            bytesDone: m.bytes_done ?? 0,
+            totalBytes: m.total_bytes ?? 0,
+          })
+        }
+      },
+    })
+    const s = summary as Record<string, any> | null
+    const bytes = Number(s?.data_added ?? 0)
+    const snapshotId = s?.snapshot_id ? repo.fullId(String(s.snapshot_id)) : null
+    if (snapshotId) {
+      recordSnapshot(db, t.tenant.id, t.dest.id, {
+        id: snapshotId,
+        time: startedAt.toISOString(),
+        tags,
+        paths,
+        complete: code === 0 && t.sources.complete,
+        bytes: s?.total_bytes_processed ?? null,
+        files: s?.total_files_processed ?? null,
+        runId: t.runId,
+      })
+    }
+    if (code === EXIT_PARTIAL) {
+      const message = `${unreadable.length} file(s) could not be read and are missing from snapshot ${snapshotId?.slice(0, 8) ?? ''}.`
+      finishStage(db, stage.id, 'partial', { bytes, snapshotId, message, details: { unreadable } })
+      logRun(
+        db,
+        t.runId,
+        'warn',
+        `${t.dest.name}: ${message} ${unreadable.slice(0, 20).join(', ')}`,
+      )
+      return { outcome: { status: 'partial', reason: `${t.dest.name}: ${message}`, bytes }, repo }
+    }
+    finishStage(db, stage.id, 'success', {
+      bytes,
+      snapshotId,
+      message: `Snapshot ${snapshotId?.slice(0, 8)} stored on ${t.dest.name}.`,
+    })
+    return { outcome: { status: 'success', bytes }, repo }
+  } catch (err) {
+    const cause = repo?.storageError() ?? err
+    const reason = `${t.dest.name}: ${plainReason(cause)}`
+    finishStage(db, stage.id, 'failed', { message: plainReason(cause) })
+    logRun(db, t.runId, 'error', reason)
+    skipRetention(deps, t, 'the snapshot failed')
+    await repo?.close()
+    return { outcome: { status: 'failed', reason, permanent: isPermanent(cause) }, repo: null }
+  }
+}

@@ -1,0 +1,82 @@
+import type { Run } from '../db/schema.ts'
+import type { Job, Trigger } from '../db/job-payloads.ts'
+import { createRun, finishRun, logRun } from '../db/runs.ts'
+import { raiseRunResult } from '../notify/backup-result.ts'
+import type { EngineDeps } from './context.ts'
+import { JobFailed, isPermanent } from '../errors.ts'
+import { plainReason } from './failure.ts'
+
+/** How a run ended, as its body tells it. */
+export type RunOutcome = {
+  status: 'success' | 'partial' | 'failed'
+  /** Why it failed or what is incomplete, in words the tenant can act on; null on success. */
+  error: string | null
+  bytes?: number
+  /** A failure retrying cannot fix: the queue does not try the job again. */
+  permanent?: boolean
+  /** The run's last log line (an error line when it failed). */
+  log?: string
+}
+
+export type RunSpec = {
+  kind: Run['kind']
+  tenantId: number
+  trigger: Trigger
+  /** The job attempt this run is; null for a run outside the queue (the CLI's check). */
+  job: Job | null
+  /** The policy the run works for: a backup's, a verification's; told of the result. */
+  policy: { id: number; name: string } | null
+  /** Aborts when the attempt is cut off (runner stopping, lease lost). */
+  signal?: AbortSignal
+  /** The run's first log line. */
+  started?: string
+}
+
+/**
+ * One run from start to end, the same for every job kind: creates the run, lets `body` do the
+ * work and record its stages (a throw is a failed outcome), closes the run with the outcome,
+ * then tells the tenant (raiseRunResult), except for an attempt that was cut off: that one is
+ * retried, not reported. When a job's run failed, throws JobFailed with the run's error, so the
+ * queue retries it, or not when the outcome is permanent.
+ */
+export async function withRun<T extends RunOutcome>(
+  deps: EngineDeps,
+  spec: RunSpec,
+  body: (run: Run) => Promise<T>,
+): Promise<T & { runId: number }> {
+  const { db } = deps
+  const { job, policy } = spec
+  const run = createRun(db, spec.tenantId, {
+    kind: spec.kind,
+    trigger: spec.trigger,
+    jobId: job?.id ?? null,
+    policyId: policy?.id ?? null,
+  })
+  if (spec.started) logRun(db, run.id, 'info', spec.started)
+  let outcome: T | RunOutcome
+  try {
+    outcome = await body(run)
+  } catch (err) {
+    const reason = plainReason(err)
+    outcome = { status: 'failed', error: reason, permanent: isPermanent(err), log: reason }
+  }
+  const failed = outcome.status === 'failed'
+  if (outcome.log) logRun(db, run.id, failed ? 'error' : 'info', outcome.log)
+  finishRun(db, run.id, outcome.status, { error: outcome.error, bytes: outcome.bytes })
+  if (policy && spec.kind !== 'restore' && !spec.signal?.aborted) {
+    raiseRunResult(deps, {
+      kind: spec.kind,
+      tenantId: spec.tenantId,
+      runId: run.id,
+      jobId: job?.id ?? null,
+      policy,
+      status: outcome.status,
+      reason: outcome.error,
+      bytes: outcome.bytes ?? 0,
+      final: !failed || !job || Boolean(outcome.permanent) || job.attempts >= job.maxAttempts,
+    })
+  }
+  if (failed && job)
+    throw new JobFailed(outcome.error ?? `The ${spec.kind} failed.`, Boolean(outcome.permanent))
+  return { ...(outcome as T), runId: run.id }
+}

@@ -2,6 +2,39 @@ import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { destinations, policies, policyDestinations, type Destination } from './schema.ts'
 import { ConflictError, NotFoundError } from '../errors.ts'
+import { open, seal } from '../secret-box.ts'
+import { valuesOf, type Spec } from '../drivers/spec.ts'
+
+/** Associated data for a tenant's sealed destination secrets. */
+const secretContext = (tenantId: number) => `destination-secrets:tenant:${tenantId}`
+
+/** A destination's secret settings, unsealed ({} when it has none). */
+export function readSecrets(
+  key: Buffer,
+  tenantId: number,
+  dest: Destination,
+): Record<string, string> {
+  return dest.secrets ? JSON.parse(open(key, dest.secrets, secretContext(tenantId))) : {}
+}
+
+/** Seals a tenant's destination secrets for the `secrets` column. */
+export function sealSecrets(
+  key: Buffer,
+  tenantId: number,
+  secrets: Partial<Record<string, string>>,
+): string {
+  return seal(key, JSON.stringify(secrets), secretContext(tenantId))
+}
+
+/** A saved destination's settings and secrets as its driver takes them: typed by its `spec`. */
+export function storedValues<S extends Spec>(
+  key: Buffer,
+  tenantId: number,
+  dest: Destination,
+  spec: S,
+) {
+  return valuesOf(spec, dest.settings, readSecrets(key, tenantId, dest))
+}
 
 export type DestinationFields = {
   type: string

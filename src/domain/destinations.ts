@@ -4,12 +4,13 @@ import {
   getDestination,
   insertDestination,
   mergeDestinationSettings,
+  readSecrets,
+  sealSecrets,
   updateDestination,
 } from '../db/destinations.ts'
 import type { Destination } from '../db/schema.ts'
 import type { Registry } from '../drivers/registry.ts'
-import { parseSettings, redact, valuesOf, type Spec } from '../drivers/spec.ts'
-import { open, seal } from '../secret-box.ts'
+import { parseSettings, redact } from '../drivers/spec.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { typeAllowed } from '../db/settings.ts'
 import { labelProblem } from './names.ts'
@@ -17,18 +18,6 @@ import { labelProblem } from './names.ts'
 export type DestinationDeps = { db: Db; secretKey: Buffer; drivers: Registry }
 
 export type DestinationInput = { name: string; settings: Record<string, string | undefined> }
-
-/** Associated data for a tenant's sealed destination secrets. */
-const secretContext = (tenantId: number) => `destination-secrets:tenant:${tenantId}`
-
-export function readSecrets(key: Buffer, tenantId: number, dest: Destination): Record<string, string> {
-  return dest.secrets ? JSON.parse(open(key, dest.secrets, secretContext(tenantId))) : {}
-}
-
-/** A saved destination's settings and secrets as its driver takes them: typed by its `spec`. */
-export function storedValues<S extends Spec>(key: Buffer, tenantId: number, dest: Destination, spec: S) {
-  return valuesOf(spec, dest.settings, readSecrets(key, tenantId, dest))
-}
 
 /**
  * Stores what a driver produced for a saved destination, which nobody typed: `settings` (a host
@@ -46,8 +35,7 @@ export function mergeDestination(
     let sealed: string | undefined
     if (patch.secrets) {
       const stored = readSecrets(deps.secretKey, tenantId, getDestination(db, tenantId, id))
-      const secrets = JSON.stringify({ ...stored, ...patch.secrets })
-      sealed = seal(deps.secretKey, secrets, secretContext(tenantId))
+      sealed = sealSecrets(deps.secretKey, tenantId, { ...stored, ...patch.secrets })
     }
     mergeDestinationSettings(db, tenantId, id, patch.settings ?? {}, sealed)
   })
@@ -92,7 +80,7 @@ export function saveDestination(
   if (!parsed.ok) Object.assign(errors, parsed.errors)
   if (Object.keys(errors).length || !parsed.ok) throw new InputError(errors)
   const secrets = Object.keys(parsed.secrets).length
-    ? seal(deps.secretKey, JSON.stringify(parsed.secrets), secretContext(tenantId))
+    ? sealSecrets(deps.secretKey, tenantId, parsed.secrets)
     : null
   const fields = { name, settings: parsed.settings, secrets }
   if (!existing) return insertDestination(deps.db, tenantId, { type, ...fields })

@@ -1,6 +1,6 @@
 import type { Destination, Tenant } from '../db/schema.ts'
 import type { DestinationDeps } from './destinations.ts'
-import { readSecrets } from './destinations.ts'
+import { readSecrets } from '../db/destinations.ts'
 import { parseSettings } from '../drivers/spec.ts'
 import { probe } from '../drivers/probe.ts'
 import { StorageError } from '../drivers/types.ts'

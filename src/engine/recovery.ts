@@ -1,6 +1,6 @@
 import type { Destination, Tenant } from '../db/schema.ts'
 import { findRepository, repositoryPassword } from '../db/repositories.ts'
-import { storedValues } from '../domain/destinations.ts'
+import { storedValues } from '../db/destinations.ts'
 import { NotFoundError } from '../errors.ts'
 import type { EngineDeps } from './context.ts'
 import { guardPolicy, localRootOf } from '../db/settings.ts'

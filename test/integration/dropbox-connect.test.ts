@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, addTenant, freshDeps } from '../helpers.ts'
 import { startDropboxFake, type DropboxFake } from '../services/dropbox-fake.ts'
-import { readSecrets, saveDestination } from '../../src/domain/destinations.ts'
-import { getDestination } from '../../src/db/destinations.ts'
+import { saveDestination } from '../../src/domain/destinations.ts'
+import { getDestination, readSecrets } from '../../src/db/destinations.ts'
 import { setAdminSetting } from '../../src/db/settings.ts'
 
 describe('Connect Dropbox on the destination page (against the loopback fake)', () => {

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Client, addTenant, freshDeps } from '../helpers.ts'
 import { requireSshd, startSshd, type SshServer } from '../services/sshd.ts'
 import { setAdminSetting } from '../../src/db/settings.ts'
-import { getDestination, listDestinations } from '../../src/db/destinations.ts'
-import { readSecrets, saveDestination } from '../../src/domain/destinations.ts'
+import { getDestination, listDestinations, readSecrets } from '../../src/db/destinations.ts'
+import { saveDestination } from '../../src/domain/destinations.ts'
 
 describe.runIf(requireSshd())('SFTP Test connection pins the host key (through the pages)', () => {
   const deps = freshDeps()

@@ -5,12 +5,12 @@ import { drivers } from './drivers/registry.ts'
 import { ensureAdmin, panelUrl, seedDemo } from './setup.ts'
 import { pruneThrottle } from './auth/throttle.ts'
 import { createApp } from './web/app.tsx'
-import { resticProblem, resticVersion } from './engine/restic.ts'
+import { resticProblem, resticVersion } from './engine/restic/restic.ts'
 import { startRunner } from './runner/runner.ts'
 import { startScheduler } from './runner/scheduler.ts'
 import { jobHandlers } from './runner/handlers.ts'
 import { startSender } from './notify/sender.ts'
-import { raiseGaveUp } from './notify/backup-result.ts'
+import { raiseGaveUp } from './notify/run-result.ts'
 
 /** The shared runner, scheduler and notice sender; `wake` makes the runner poll now. */
 async function startWorkers(db: Db, config: Config) {

@@ -1,6 +1,6 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf, Row, TextInput } from './fields.tsx'
-import type { RecoveryKit } from '../src/engine/recovery.ts'
+import type { RecoveryKit } from '../src/engine/restic/recovery.ts'
 
 export function RecoveryPage(props: {
   ctx: PageCtx

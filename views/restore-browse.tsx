@@ -1,7 +1,7 @@
 import type { Child } from 'hono/jsx'
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf, FieldError, type Errors } from './fields.tsx'
-import type { Snapshot, TreeNode } from '../src/engine/snapshots.ts'
+import type { Snapshot, TreeNode } from '../src/engine/restic/snapshots.ts'
 import { bytes } from './format.ts'
 import {
   TypeIcon,

@@ -1,6 +1,6 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf } from './fields.tsx'
-import type { Snapshot } from '../src/engine/snapshots.ts'
+import type { Snapshot } from '../src/engine/restic/snapshots.ts'
 import { browseHref, type DatabaseChoice } from './restore-browse.tsx'
 import { engineLabel, inHome, snapshotWhen } from './restore-parts.tsx'
 

@@ -1,4 +1,4 @@
-import type { Snapshot, TreeNode } from '../src/engine/snapshots.ts'
+import type { Snapshot, TreeNode } from '../src/engine/restic/snapshots.ts'
 import { INCOMPLETE_TAG } from '../src/db/snapshots.ts'
 
 const zones = new Map<string, string>()

@@ -1,5 +1,5 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
-import type { Snapshot } from '../src/engine/snapshots.ts'
+import type { Snapshot } from '../src/engine/restic/snapshots.ts'
 import { bytes } from './format.ts'
 import { dayTime, incompleteReason, snapshotWhen } from './restore-parts.tsx'
 

@@ -3,7 +3,7 @@ import { UsageError, readStdin } from './io.ts'
 import { hashPassword, passwordProblem } from '../auth/password.ts'
 import { findUserByName, insertAdmin } from '../db/users.ts'
 import { createLoginLink } from '../auth/login-link.ts'
-import { tenantNameProblem } from '../domain/names.ts'
+import { tenantNameProblem } from '../names.ts'
 import { InputError } from '../errors.ts'
 import { auditCli } from './audit.ts'
 

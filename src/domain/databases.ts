@@ -3,7 +3,7 @@ import { eq } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { insertTenantDatabase, listTenantDatabases, sealDbPassword } from '../db/tenants.ts'
 import { InputError } from '../errors.ts'
-import { databaseNameProblem } from './names.ts'
+import { databaseNameProblem } from '../names.ts'
 
 export type AssignInput = {
   engine: 'mariadb' | 'postgresql'

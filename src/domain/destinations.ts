@@ -13,7 +13,7 @@ import type { Registry } from '../drivers/registry.ts'
 import { parseSettings, redact } from '../drivers/spec.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { typeAllowed } from '../db/settings.ts'
-import { labelProblem } from './names.ts'
+import { labelProblem } from '../names.ts'
 
 export type DestinationDeps = { db: Db; secretKey: Buffer; drivers: Registry }
 

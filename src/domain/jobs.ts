@@ -6,7 +6,7 @@ import { getTenant, listTenantDatabases } from '../db/tenants.ts'
 import { assertOnDemandAllowed } from './limits.ts'
 import { InputError } from '../errors.ts'
 import { folderProblem } from '../drivers/local/settings.ts'
-import { databaseNameProblem } from './names.ts'
+import { databaseNameProblem } from '../names.ts'
 import { policyJobKey, type Job, type RestorePayload } from '../db/job-payloads.ts'
 
 /**

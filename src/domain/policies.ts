@@ -3,7 +3,7 @@ import { ownedDestinationIds } from '../db/destinations.ts'
 import { findPolicyByName, ownedDatabaseIds, savePolicyRow, type PolicyFields } from '../db/policies.ts'
 import { InputError } from '../errors.ts'
 import { PRESETS, nextRuns, type Preset } from '../schedule.ts'
-import { labelProblem } from './names.ts'
+import { labelProblem } from '../names.ts'
 import { intervalProblem } from './limits.ts'
 import { getAdminSettings } from '../db/settings.ts'
 

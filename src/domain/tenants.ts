@@ -3,7 +3,7 @@ import { findTenantByName, getTenant, insertTenant, tenantUser, updateTenant } f
 import { findUserByName, setPasswordHash } from '../db/users.ts'
 import { hashPassword, passwordProblem } from '../auth/password.ts'
 import { invalidateUserSessions } from '../auth/session.ts'
-import { homeDirProblem, systemUserProblem, tenantNameProblem } from './names.ts'
+import { homeDirProblem, systemUserProblem, tenantNameProblem } from '../names.ts'
 import { isTimezone } from '../schedule.ts'
 import { InputError } from '../errors.ts'
 import type { Tenant } from '../db/schema.ts'

@@ -1,7 +1,7 @@
-import type { EngineDeps } from '../engine/context.ts'
-import { runBackupJob } from '../engine/backup.ts'
-import { runRestoreJob } from '../engine/restore.ts'
-import { runVerifyJob } from '../engine/verify.ts'
+import type { EngineDeps } from '../engine/deps.ts'
+import { runBackupJob } from '../engine/jobs/backup.ts'
+import { runRestoreJob } from '../engine/jobs/restore.ts'
+import { runVerifyJob } from '../engine/jobs/verify.ts'
 import type { Handlers } from './runner.ts'
 
 /** The engine behind each job kind. */

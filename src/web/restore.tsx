@@ -15,7 +15,7 @@ import {
   openDatabaseDownload,
   openDownload,
   type Download,
-} from '../engine/download.ts'
+} from '../engine/restic/download.ts'
 import { ErrorPage } from '../../views/error.tsx'
 import {
   catalogSnapshots,
@@ -24,8 +24,8 @@ import {
   toNode,
   toSnapshot,
   type Snapshot,
-} from '../engine/snapshots.ts'
-import { plainReason } from '../engine/failure.ts'
+} from '../engine/restic/snapshots.ts'
+import { plainReason } from '../engine/restic/failure.ts'
 import {
   BrowsePage,
   ConfirmPage,

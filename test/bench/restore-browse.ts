@@ -19,8 +19,8 @@ import { startRunner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
 import { catalogOf } from '../../src/db/snapshots.ts'
 import { getDestination } from '../../src/db/destinations.ts'
-import { withRepository } from '../../src/engine/snapshots.ts'
-import { resticJson } from '../../src/engine/restic.ts'
+import { withRepository } from '../../src/engine/restic/snapshots.ts'
+import { resticJson } from '../../src/engine/restic/restic.ts'
 import { between, rng } from './prng.ts'
 
 const TARGET_P95_MS = 50

@@ -8,7 +8,7 @@ import { requestBackup, requestRestore } from '../../src/domain/jobs.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
 import { listRuns, runStagesOf } from '../../src/db/runs.ts'
-import { listDir, listSnapshots } from '../../src/engine/snapshots.ts'
+import { listDir, listSnapshots } from '../../src/engine/restic/snapshots.ts'
 import { getDestination } from '../../src/db/destinations.ts'
 
 describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())('databases in backups (real MariaDB and PostgreSQL)', () => {

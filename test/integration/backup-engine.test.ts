@@ -19,9 +19,9 @@ import {
   type JobRow,
 } from '../../src/db/schema.ts'
 import { findRepository, repositoryPassword } from '../../src/db/repositories.ts'
-import { listSnapshots } from '../../src/engine/snapshots.ts'
-import { streamTar } from '../../src/engine/download.ts'
-import { recoveryKit } from '../../src/engine/recovery.ts'
+import { listSnapshots } from '../../src/engine/restic/snapshots.ts'
+import { streamTar } from '../../src/engine/restic/download.ts'
+import { recoveryKit } from '../../src/engine/restic/recovery.ts'
 import { getDestination } from '../../src/db/destinations.ts'
 import { seal } from '../../src/secret-box.ts'
 

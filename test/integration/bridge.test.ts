@@ -9,7 +9,7 @@ import { join, relative } from 'node:path'
 import { localDriver } from '../../src/drivers/local/driver.ts'
 import { StorageError, type Driver } from '../../src/drivers/types.ts'
 import { withLimit, withRetry } from '../../src/drivers/with-retry.ts'
-import { startBridge, type Bridge } from '../../src/engine/bridge.ts'
+import { startBridge, type Bridge } from '../../src/engine/restic/bridge.ts'
 
 const V2 = 'application/vnd.x.restic.rest.v2'
 const hex = (seed: string) => createHash('sha256').update(seed).digest('hex')

@@ -16,7 +16,7 @@ import { assignDatabase } from '../../src/domain/databases.ts'
 import { requestBackup } from '../../src/domain/jobs.ts'
 import { startRunner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
-import { listSnapshots, type Snapshot } from '../../src/engine/snapshots.ts'
+import { listSnapshots, type Snapshot } from '../../src/engine/restic/snapshots.ts'
 import { tenants } from '../../src/db/schema.ts'
 
 describe.runIf(rootAvailable() && requireMariaDb())(

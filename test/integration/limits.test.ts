@@ -15,7 +15,7 @@ import { GIB, clock } from '../../src/domain/limits.ts'
 import { ConflictError } from '../../src/errors.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
-import { listSnapshots } from '../../src/engine/snapshots.ts'
+import { listSnapshots } from '../../src/engine/restic/snapshots.ts'
 import { getDestination } from '../../src/db/destinations.ts'
 import { Client, PASSWORD, addTenant, freshDeps } from '../helpers.ts'
 import {

@@ -20,7 +20,7 @@ import { getDestination } from '../../src/db/destinations.ts'
 import { tenants } from '../../src/db/schema.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
-import { catalogSnapshots, type Snapshot } from '../../src/engine/snapshots.ts'
+import { catalogSnapshots, type Snapshot } from '../../src/engine/restic/snapshots.ts'
 import { snapshotWhen, suggestedDatabase, suggestedFolder } from '../../views/restore-parts.tsx'
 
 const ZONE = 'Europe/Berlin'

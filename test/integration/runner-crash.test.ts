@@ -7,7 +7,7 @@ import { localDestination, policy, realTenant, removeUsers, rootAvailable, waitJ
 import { requestBackup } from '../../src/domain/jobs.ts'
 import { runs } from '../../src/db/schema.ts'
 import { setRunnerSetting } from '../../src/db/jobs.ts'
-import { runVerify } from '../../src/engine/verify.ts'
+import { runVerify } from '../../src/engine/jobs/verify.ts'
 
 describe.runIf(rootAvailable())('a runner killed mid-backup', () => {
   const deps = freshDeps()

@@ -33,8 +33,8 @@ import { listRuns } from '../../src/db/runs.ts'
 import { runLogs, runStages, runs as runsTable } from '../../src/db/schema.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
-import { recoveryKit } from '../../src/engine/recovery.ts'
-import { runVerify } from '../../src/engine/verify.ts'
+import { recoveryKit } from '../../src/engine/restic/recovery.ts'
+import { runVerify } from '../../src/engine/jobs/verify.ts'
 import { restoreAndCompare } from '../support/restore.ts'
 
 const SECRET = `S3-SECRET-${randomBytes(8).toString('hex')}` // s3rver accepts any secret for its key id

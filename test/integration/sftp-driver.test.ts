@@ -10,8 +10,8 @@ import { listRuns } from '../../src/db/runs.ts'
 import { getJob } from '../../src/db/jobs.ts'
 import { guardPolicy, setAdminSetting } from '../../src/db/settings.ts'
 import { runLogs, runStages, runs as runsTable, type Destination } from '../../src/db/schema.ts'
-import { recoveryKit } from '../../src/engine/recovery.ts'
-import { runVerify } from '../../src/engine/verify.ts'
+import { recoveryKit } from '../../src/engine/restic/recovery.ts'
+import { runVerify } from '../../src/engine/jobs/verify.ts'
 import { execFileSync, spawnSync } from 'node:child_process'
 import {
   chmodSync,

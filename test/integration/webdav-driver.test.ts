@@ -31,8 +31,8 @@ import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
 import { listRuns } from '../../src/db/runs.ts'
 import { runLogs, runStages, runs as runsTable } from '../../src/db/schema.ts'
-import { recoveryKit } from '../../src/engine/recovery.ts'
-import { runVerify } from '../../src/engine/verify.ts'
+import { recoveryKit } from '../../src/engine/restic/recovery.ts'
+import { runVerify } from '../../src/engine/jobs/verify.ts'
 import { restoreAndCompare } from '../support/restore.ts'
 
 const LOOPBACK: GuardPolicy = { allow: ['127.0.0.1', 'localhost', '::1'] }

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { lookupUser } from '../../src/engine/isolation.ts'
+import { lookupUser } from '../../src/engine/host/isolation.ts'
 
 /** Shared by the throwaway test servers: finding binaries, ports, readiness and stopping. */
 

@@ -7,7 +7,7 @@ import { createTenant } from '../../src/domain/tenants.ts'
 import { saveDestination } from '../../src/domain/destinations.ts'
 import { newPolicyInput, savePolicy } from '../../src/domain/policies.ts'
 import { getJob } from '../../src/db/jobs.ts'
-import { lookupUser } from '../../src/engine/isolation.ts'
+import { lookupUser } from '../../src/engine/host/isolation.ts'
 import type { Deps } from '../../src/web/context.ts'
 import { PASSWORD } from '../helpers.ts'
 

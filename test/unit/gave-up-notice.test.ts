@@ -5,7 +5,7 @@ import { localDestination, policy } from '../support/tenants.ts'
 import { claimJob, enqueue } from '../../src/db/jobs.ts'
 import { createRun } from '../../src/db/runs.ts'
 import { notifications, tenants } from '../../src/db/schema.ts'
-import { raiseGaveUp } from '../../src/notify/backup-result.ts'
+import { raiseGaveUp } from '../../src/notify/run-result.ts'
 
 describe('a job whose last attempt died with its runner', () => {
   it('is reported as a failed backup on its interrupted run', async () => {

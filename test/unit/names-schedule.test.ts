@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { homeDirProblem, tenantNameProblem } from '../../src/domain/names.ts'
+import { homeDirProblem, tenantNameProblem } from '../../src/names.ts'
 import { nextRuns, presetOf } from '../../src/schedule.ts'
 
 describe('tenant names', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { resticProblem, resticVersion } from '../../src/engine/restic.ts'
+import { resticProblem, resticVersion } from '../../src/engine/restic/restic.ts'
 
 describe('restic version check', () => {
   it('says clearly when restic is missing or too old', () => {

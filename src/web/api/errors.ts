@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
 import { ConflictError, InputError, NotFoundError } from '../../errors.ts'
-import { plainReason } from '../../engine/failure.ts'
+import { plainReason } from '../../engine/restic/failure.ts'
 
 /** Stable machine-readable codes of the JSON API; the message beside them is plain words. */
 export type ApiErrorCode =

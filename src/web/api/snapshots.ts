@@ -6,14 +6,14 @@ import { findRepository } from '../../db/repositories.ts'
 import { getPolicy } from '../../db/policies.ts'
 import type { Destination } from '../../db/schema.ts'
 import { latestComplete } from '../../db/snapshots.ts'
-import { catalogSnapshots, listSnapshots, type Snapshot } from '../../engine/snapshots.ts'
+import { catalogSnapshots, listSnapshots, type Snapshot } from '../../engine/restic/snapshots.ts'
 import {
   DownloadLimitError,
   downloadHeaders,
   downloadTarget,
   openDownload,
-} from '../../engine/download.ts'
-import { plainReason } from '../../engine/failure.ts'
+} from '../../engine/restic/download.ts'
+import { plainReason } from '../../engine/restic/failure.ts'
 import { ConflictError, InputError, NotFoundError } from '../../errors.ts'
 import { ApiError, toApiError, unreadable } from './errors.ts'
 import { type ApiCtx, type ApiEnv, auditApi, optionalId, requireBackupToken } from './context.ts'

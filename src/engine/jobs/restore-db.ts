@@ -1,24 +1,24 @@
 import { join } from 'node:path'
-import type { Db } from '../db/client.ts'
-import type { Tenant, TenantDatabase } from '../db/schema.ts'
-import { dbTag, nodeAt } from '../db/snapshots.ts'
-import { dbConnOf, listTenantDatabases, type DbConn } from '../db/tenants.ts'
-import { databaseNameProblem } from '../domain/names.ts'
-import { ConflictError, JobFailed, isPermanent } from '../errors.ts'
-import { emptyDirAs } from './as-tenant.ts'
-import type { EngineDeps } from './context.ts'
+import type { Db } from '../../db/client.ts'
+import type { Tenant, TenantDatabase } from '../../db/schema.ts'
+import { dbTag, nodeAt } from '../../db/snapshots.ts'
+import { dbConnOf, listTenantDatabases, type DbConn } from '../../db/tenants.ts'
+import { databaseNameProblem } from '../../names.ts'
+import { ConflictError, JobFailed, isPermanent } from '../../errors.ts'
+import { emptyDirAs } from '../host/as-tenant.ts'
+import type { EngineDeps } from '../deps.ts'
 import {
   CreateDenied,
   databaseExists,
   dropDatabase,
   dumpDatabase,
   loadDump,
-} from './dumps.ts'
-import { plainReason } from './failure.ts'
-import { runAsFor, tenantWorkDir } from './isolation.ts'
-import { runRestic, type ResticEnv } from './restic.ts'
+} from '../host/dumps.ts'
+import { plainReason } from '../restic/failure.ts'
+import { runAsFor, tenantWorkDir } from '../host/isolation.ts'
+import { runRestic, type ResticEnv } from '../restic/restic.ts'
 import { takeSafetySnapshot, type RestoreCtx } from './restore-safety.ts'
-import type { Snapshot } from './snapshots.ts'
+import type { Snapshot } from '../restic/snapshots.ts'
 
 /**
  * Where a snapshot holds the dump of `row` (`<dumps folder>/<engine>-<name>.sql`, the dumps

@@ -1,10 +1,10 @@
-import type { Destination, Tenant } from '../db/schema.ts'
-import { findRepository, repositoryPassword } from '../db/repositories.ts'
-import { storedValues } from '../db/destinations.ts'
-import { NotFoundError } from '../errors.ts'
-import type { EngineDeps } from './context.ts'
-import { guardPolicy, localRootOf } from '../db/settings.ts'
-import { catalogOf, latestComplete } from '../db/snapshots.ts'
+import type { Destination, Tenant } from '../../db/schema.ts'
+import { findRepository, repositoryPassword } from '../../db/repositories.ts'
+import { storedValues } from '../../db/destinations.ts'
+import { NotFoundError } from '../../errors.ts'
+import type { EngineDeps } from '../deps.ts'
+import { guardPolicy, localRootOf } from '../../db/settings.ts'
+import { catalogOf, latestComplete } from '../../db/snapshots.ts'
 
 export type RecoveryKit = { repository: string; password: string; command: string; note: string }
 

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { Transform, pipeline, type Readable } from 'node:stream'
-import type { TenantDatabase } from '../db/schema.ts'
-import { dbConnOf } from '../db/tenants.ts'
-import { countTables, dropDatabase, loadDump } from './dumps.ts'
-import type { RunAs } from './isolation.ts'
-import { runRestic, type ResticEnv } from './restic.ts'
+import type { TenantDatabase } from '../../db/schema.ts'
+import { dbConnOf } from '../../db/tenants.ts'
+import { countTables, dropDatabase, loadDump } from '../host/dumps.ts'
+import type { RunAs } from '../host/isolation.ts'
+import { runRestic, type ResticEnv } from '../restic/restic.ts'
 
 /** A fresh name on the same server: `<db>_verify_<6 hex>`, within both engines' 63-64 limit. */
 export function scratchName(db: string): string {

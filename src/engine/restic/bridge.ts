@@ -9,7 +9,7 @@ import {
 import type { AddressInfo } from 'node:net'
 import { Transform, pipeline, type Readable } from 'node:stream'
 import { pipeline as pump } from 'node:stream/promises'
-import { StorageError, type Driver } from '../drivers/types.ts'
+import { StorageError, type Driver } from '../../drivers/types.ts'
 
 /** The error a driver's retry of a bridge upload meets: restic re-sends it, not the driver. */
 export const NOT_REREADABLE = 'a bridge upload cannot be re-read'

@@ -1,11 +1,12 @@
-import type { Destination, Tenant } from '../db/schema.ts'
-import { findRepository } from '../db/repositories.ts'
-import { StorageError } from '../drivers/types.ts'
-import { runAsFor, tenantWorkDir } from './isolation.ts'
-import { openRepository, type EngineDeps, type OpenRepo } from './context.ts'
+import type { Destination, Tenant } from '../../db/schema.ts'
+import { findRepository } from '../../db/repositories.ts'
+import { StorageError } from '../../drivers/types.ts'
+import { runAsFor, tenantWorkDir } from '../host/isolation.ts'
+import { openRepository, type OpenRepo } from './repository.ts'
+import type { EngineDeps } from '../deps.ts'
 import { resticJson, runRestic } from './restic.ts'
-import type { SnapshotRow } from '../db/schema.ts'
-import { NotFoundError } from '../errors.ts'
+import type { SnapshotRow } from '../../db/schema.ts'
+import { NotFoundError } from '../../errors.ts'
 import {
   catalogOf,
   catalogSyncedAt,
@@ -17,7 +18,7 @@ import {
   syncCatalog,
   touchIndex,
   type IndexedNode,
-} from '../db/snapshots.ts'
+} from '../../db/snapshots.ts'
 
 /** A snapshot in the panel's catalog, as pages, the API and the CLI show it. */
 export type Snapshot = {

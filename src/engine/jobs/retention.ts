@@ -1,11 +1,12 @@
-import type { Destination } from '../db/schema.ts'
-import type { PolicyWithLinks } from '../db/policies.ts'
-import { finishStage, logRun, startStage } from '../db/runs.ts'
-import { markPruned, pruneDue, setRepositoryStats } from '../db/repositories.ts'
-import type { EngineDeps, OpenRepo } from './context.ts'
-import { runRestic } from './restic.ts'
-import { plainReason } from './failure.ts'
-import { SAFETY_KEEP_DAYS, catalogOf, removeSnapshots } from '../db/snapshots.ts'
+import type { Destination } from '../../db/schema.ts'
+import type { PolicyWithLinks } from '../../db/policies.ts'
+import { finishStage, logRun, startStage } from '../../db/runs.ts'
+import { markPruned, pruneDue, setRepositoryStats } from '../../db/repositories.ts'
+import type { OpenRepo } from '../restic/repository.ts'
+import type { EngineDeps } from '../deps.ts'
+import { runRestic } from '../restic/restic.ts'
+import { plainReason } from '../restic/failure.ts'
+import { SAFETY_KEEP_DAYS, catalogOf, removeSnapshots } from '../../db/snapshots.ts'
 
 /** What retention works on: one policy's snapshots in one destination's repository, for a run. */
 export type Scope = {

@@ -1,7 +1,7 @@
 import { spawn, execFile } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
-import type { RunAs } from './isolation.ts'
+import type { RunAs } from '../host/isolation.ts'
 
 /** How long a cancelled restic may take to remove its lock before it is killed. */
 const ABORT_GRACE_MS = 10_000

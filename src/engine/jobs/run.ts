@@ -1,10 +1,10 @@
-import type { Run } from '../db/schema.ts'
-import type { Job, Trigger } from '../db/job-payloads.ts'
-import { createRun, finishRun, logRun } from '../db/runs.ts'
-import { raiseRunResult } from '../notify/backup-result.ts'
-import type { EngineDeps } from './context.ts'
-import { JobFailed, isPermanent } from '../errors.ts'
-import { plainReason } from './failure.ts'
+import type { Run } from '../../db/schema.ts'
+import type { Job, Trigger } from '../../db/job-payloads.ts'
+import { createRun, finishRun, logRun } from '../../db/runs.ts'
+import { raiseRunResult } from '../../notify/run-result.ts'
+import type { EngineDeps } from '../deps.ts'
+import { JobFailed, isPermanent } from '../../errors.ts'
+import { plainReason } from '../restic/failure.ts'
 
 /** How a run ended, as its body tells it. */
 export type RunOutcome = {

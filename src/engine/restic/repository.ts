@@ -1,19 +1,15 @@
-import type { Config } from '../config.ts'
-import type { Db } from '../db/client.ts'
-import type { Destination, Tenant } from '../db/schema.ts'
-import type { Registry } from '../drivers/registry.ts'
-import type { Driver } from '../drivers/types.ts'
-import { StorageError } from '../drivers/types.ts'
-import { storedValues } from '../db/destinations.ts'
-import { withLimit, withRetry } from '../drivers/with-retry.ts'
-import { repositoryFor, repositoryPassword, markInitialized } from '../db/repositories.ts'
+import type { Destination, Tenant } from '../../db/schema.ts'
+import type { EngineDeps } from '../deps.ts'
+import type { Driver } from '../../drivers/types.ts'
+import { StorageError } from '../../drivers/types.ts'
+import { storedValues } from '../../db/destinations.ts'
+import { withLimit, withRetry } from '../../drivers/with-retry.ts'
+import { repositoryFor, repositoryPassword, markInitialized } from '../../db/repositories.ts'
 import { NOT_REREADABLE, startBridge, type Bridge } from './bridge.ts'
 import { runRestic, type ResticEnv } from './restic.ts'
-import type { RunAs } from './isolation.ts'
+import type { RunAs } from '../host/isolation.ts'
 import { join } from 'node:path'
-import { guardPolicy, localRootOf } from '../db/settings.ts'
-
-export type EngineDeps = { db: Db; config: Config; drivers: Registry }
+import { guardPolicy, localRootOf } from '../../db/settings.ts'
 
 /**
  * How long a destination may fail every request before the attempt stops: restic 0.14 would

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { chmodSync, chownSync, lstatSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { TENANT_NAME } from '../domain/names.ts'
+import { TENANT_NAME } from '../../names.ts'
 
 /** The uid/gid a tenant's processes run as; null when the panel is not root (development). */
 export type RunAs = { uid: number; gid: number } | null

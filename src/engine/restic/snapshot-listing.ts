@@ -1,7 +1,7 @@
 import { posix } from 'node:path'
 import { randomInt } from 'node:crypto'
 import { runRestic, type ResticEnv } from './restic.ts'
-import type { SandboxStat } from './sandbox.ts'
+import type { SandboxStat } from '../host/sandbox.ts'
 
 /** A regular file as `restic ls --json` lists it. */
 export type ListedFile = { path: string; size: number; mode: number }

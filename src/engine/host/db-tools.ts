@@ -4,7 +4,7 @@ import { constants } from 'node:fs'
 import { open, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import type { DbConn } from '../db/tenants.ts'
+import type { DbConn } from '../../db/tenants.ts'
 import type { RunAs } from './isolation.ts'
 
 // How the database tools (dump, load, count) are run: credentials in a 0600 file or the

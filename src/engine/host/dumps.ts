@@ -2,7 +2,7 @@ import { accessSync, constants, statSync } from 'node:fs'
 import { open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { ConflictError } from '../errors.ts'
+import { ConflictError } from '../../errors.ts'
 import {
   DEFAULT_PATH,
   pinned,
@@ -12,7 +12,7 @@ import {
   type Tool,
   type ToolOptions,
 } from './db-tools.ts'
-import type { DbConn } from '../db/tenants.ts'
+import type { DbConn } from '../../db/tenants.ts'
 
 export type { RunAs, ToolOptions } from './db-tools.ts'
 

@@ -1,6 +1,6 @@
 import { PassThrough, type Readable, type Transform } from 'node:stream'
 import { finished } from 'node:stream/promises'
-import type { OpenRepo } from './context.ts'
+import type { OpenRepo } from './repository.ts'
 import { runRestic } from './restic.ts'
 
 /** How long a cancelled download's restic may take to remove its lock before it is killed. */

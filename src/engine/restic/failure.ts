@@ -1,4 +1,4 @@
-import { StorageError } from '../drivers/types.ts'
+import { StorageError } from '../../drivers/types.ts'
 
 /** One sentence a tenant can act on, for any error the engine meets. */
 export function plainReason(err: unknown): string {

@@ -1,11 +1,12 @@
-import type { Destination, Tenant } from '../db/schema.ts'
-import { finishStage, logRun, type StageStatus } from '../db/runs.ts'
-import { SAFETY_TAG, recordSnapshot } from '../db/snapshots.ts'
-import { runAs } from './as-tenant.ts'
-import type { EngineDeps, OpenRepo } from './context.ts'
-import type { RunAs } from './isolation.ts'
-import { EXIT_PARTIAL, resticJson, runRestic } from './restic.ts'
-import type { Snapshot } from './snapshots.ts'
+import type { Destination, Tenant } from '../../db/schema.ts'
+import { finishStage, logRun, type StageStatus } from '../../db/runs.ts'
+import { SAFETY_TAG, recordSnapshot } from '../../db/snapshots.ts'
+import { runAs } from '../host/as-tenant.ts'
+import type { OpenRepo } from '../restic/repository.ts'
+import type { EngineDeps } from '../deps.ts'
+import type { RunAs } from '../host/isolation.ts'
+import { EXIT_PARTIAL, resticJson, runRestic } from '../restic/restic.ts'
+import type { Snapshot } from '../restic/snapshots.ts'
 
 /** One restore run in progress: what every step of it needs. */
 export type RestoreCtx = {

@@ -29,9 +29,14 @@ export function homeDirProblem(dir: string): string | undefined {
   return undefined
 }
 
-/** A database name: it reaches SQL text and tool arguments. */
+/**
+ * Database names: they reach SQL text and tool arguments, so no quotes, dots, slashes, spaces,
+ * '=' or a leading '-'.
+ */
+export const DATABASE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_$-]{0,63}$/
+
 export function databaseNameProblem(name: string): string | undefined {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_$-]{0,63}$/.test(name)) {
+  if (!DATABASE_NAME.test(name)) {
     return 'Use 1-64 characters: letters, digits, _, $ and -.'
   }
   return undefined

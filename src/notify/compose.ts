@@ -40,7 +40,7 @@ export function when(at: Date, timezone: string): string {
 
 /**
  * The next step for a reason, in words. Matched on the engine's own plain sentences
- * (src/engine/failure.ts and the drivers' classify), most specific first.
+ * (src/engine/restic/failure.ts and the drivers' classify), most specific first.
  */
 export function nextStep(reason: string): string {
   const r = reason.toLowerCase()

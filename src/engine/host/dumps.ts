@@ -13,12 +13,10 @@ import {
   type ToolOptions,
 } from './db-tools.ts'
 import type { DbConn } from '../../db/tenants.ts'
+import { DATABASE_NAME } from '../../names.ts'
 
 export type { RunAs, ToolOptions } from './db-tools.ts'
 
-// Same rule as databaseNameProblem() in domain/tenants.ts: names reach SQL text and argv, so no
-// quotes, dots, slashes, spaces, '=' or a leading '-'.
-const DB_NAME = /^[A-Za-z0-9_][A-Za-z0-9_$-]{0,63}$/
 const MARIADB_DUMP =
   '--single-transaction --routines --triggers --events --hex-blob --no-tablespaces'.split(' ')
 // -w: never prompt for a password (it would wait on a terminal).
@@ -239,7 +237,7 @@ async function createDatabase(conn: DbConn, tool: Tool, creds: Creds, opts: Tool
 }
 
 function checkName(name: string): void {
-  if (!DB_NAME.test(name)) {
+  if (!DATABASE_NAME.test(name)) {
     throw new Error(`"${name}" is not a valid database name: use 1-64 letters, digits, _, $ and -.`)
   }
 }

@@ -20,6 +20,7 @@ import {
   waitJob,
 } from '../support/tenants.ts'
 import { requestBackup, requestRestore } from '../../src/domain/jobs.ts'
+import { InputError } from '../../src/errors.ts'
 import { requestRestoreChecked } from '../../src/domain/restore-request.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
@@ -179,7 +180,24 @@ describe.runIf(rootAvailable())('restoring files (real restic, as the tenant)', 
     }
     // Into a folder that already exists: refused in plain words, nothing left behind either.
     mkdirSync(home('taken'))
-    const taken = await restore({ paths: [home('site')], mode: 'copy', newName: 'taken' })
+    // The form refuses it beside the field, before anything is queued…
+    const refused = await restore({ paths: [home('site')], mode: 'copy', newName: 'taken' }).catch(
+      (e) => e,
+    )
+    expect(refused).toBeInstanceOf(InputError)
+    expect(refused.errors.newName).toBe(
+      'A folder named “taken” already exists in your home: choose another name.',
+    )
+    // …and a job queued anyway (the folder appeared meanwhile) fails in the same words.
+    const queued = requestRestore(deps.db, t.tenant.id, {
+      destinationId: destId,
+      snapshot: first,
+      paths: [home('site')],
+      mode: 'copy',
+      newName: 'taken',
+    })
+    runner.wake()
+    const taken = { job: await waitJob(deps, t.tenant.id, queued.id, 120_000) }
     expect(taken.job.status).toBe('failed')
     expect(taken.job.attempts, 'not retried').toBe(1)
     expect(taken.job.lastError).toBe(

@@ -53,7 +53,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = resolve(env.PANEL_DATA_DIR || './data')
   mkdirSync(dataDir, { recursive: true, mode: 0o711 })
   const port = Number(env.PORT || 3000)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('PORT must be 0-65535')
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError('PORT must be 0-65535')
   const baseUrl = env.PANEL_BASE_URL ? env.PANEL_BASE_URL.replace(/\/+$/, '') : null
   if (baseUrl && !/^https?:\/\/[^/]+$/.test(baseUrl)) {
     throw new ConfigError('PANEL_BASE_URL must be an origin like https://panel.example.com')
@@ -81,14 +82,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 function hoursOf(text: string | undefined, fallback: number, name: string): number {
   if (text === undefined || text === '') return fallback
   const hours = Number(text)
-  if (!Number.isFinite(hours) || hours < 0) throw new ConfigError(`${name} must be a number of hours, 0 or more`)
+  if (!Number.isFinite(hours) || hours < 0)
+    throw new ConfigError(`${name} must be a number of hours, 0 or more`)
   return hours
 }
 
 function daysOf(text: string | undefined, fallback: number, name: string): number {
   if (text === undefined || text === '') return fallback
   const days = Number(text)
-  if (!Number.isInteger(days) || days < 0) throw new ConfigError(`${name} must be a whole number of days, 0 or more`)
+  if (!Number.isInteger(days) || days < 0)
+    throw new ConfigError(`${name} must be a whole number of days, 0 or more`)
   return days
 }
 
@@ -96,7 +99,8 @@ function loadSmtp(env: NodeJS.ProcessEnv): SmtpConfig | null {
   if (!env.SMTP_HOST) return null
   const secure = /^(1|true|yes)$/i.test(env.SMTP_SECURE ?? '')
   const port = Number(env.SMTP_PORT || (secure ? 465 : 587))
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError('SMTP_PORT must be 1-65535')
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new ConfigError('SMTP_PORT must be 1-65535')
   return {
     host: env.SMTP_HOST,
     port,

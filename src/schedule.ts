@@ -33,7 +33,12 @@ export type ScheduleCheck = { ok: true; next: Date[] } | { ok: false; error: str
  * Checks a five-field cron expression (minute hour day-of-month month day-of-week) and
  * returns its next `count` run times after `from`, computed in `timezone`.
  */
-export function nextRuns(cron: string, timezone: string, count = 3, from = new Date()): ScheduleCheck {
+export function nextRuns(
+  cron: string,
+  timezone: string,
+  count = 3,
+  from = new Date(),
+): ScheduleCheck {
   const expr = cron.trim().replace(/\s+/g, ' ')
   if (!expr) return { ok: false, error: 'Enter a cron expression or pick a preset.' }
   if (!isTimezone(timezone)) return { ok: false, error: `Unknown time zone "${timezone}".` }

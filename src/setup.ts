@@ -9,7 +9,10 @@ import { findTenantByName, insertTenantDatabase } from './db/tenants.ts'
 import { createTenant } from './domain/tenants.ts'
 
 export function panelUrl(config: Config): string {
-  return config.baseUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`
+  return (
+    config.baseUrl ??
+    `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`
+  )
 }
 
 /**
@@ -23,18 +26,29 @@ export function ensureAdmin(db: Db): string | null {
 }
 
 const demoSites: Record<string, Record<string, string>> = {
-  'public_html/index.html': { text: '<!doctype html><title>My shop</title><h1>Welcome to my shop</h1>\n' },
-  'public_html/about/index.html': { text: '<!doctype html><title>About</title><p>Family business since 1998.</p>\n' },
-  'public_html/wp-content/uploads/2026/logo.svg': { text: '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>\n' },
+  'public_html/index.html': {
+    text: '<!doctype html><title>My shop</title><h1>Welcome to my shop</h1>\n',
+  },
+  'public_html/about/index.html': {
+    text: '<!doctype html><title>About</title><p>Family business since 1998.</p>\n',
+  },
+  'public_html/wp-content/uploads/2026/logo.svg': {
+    text: '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>\n',
+  },
   'public_html/cache/page-1.html': { text: 'cached page\n' },
-  'logs/access.log': { text: '127.0.0.1 - - [22/Nov/2026:03:00:00 +0000] "GET / HTTP/1.1" 200 512\n' },
+  'logs/access.log': {
+    text: '127.0.0.1 - - [22/Nov/2026:03:00:00 +0000] "GET / HTTP/1.1" 200 512\n',
+  },
   'db-dumps/shop.sql': {
     text: 'CREATE TABLE orders (id INT PRIMARY KEY, total DECIMAL(10,2));\nINSERT INTO orders VALUES (1, 19.90), (2, 5.00);\n',
   },
 }
 
 /** PANEL_DEMO=1: two tenants with sample sites and a database dump; returns their passwords. */
-export async function seedDemo(db: Db, config: Config): Promise<{ name: string; password: string }[]> {
+export async function seedDemo(
+  db: Db,
+  config: Config,
+): Promise<{ name: string; password: string }[]> {
   const created: { name: string; password: string }[] = []
   for (const name of ['demo-alice', 'demo-bob']) {
     if (findTenantByName(db, name)) continue
@@ -45,7 +59,13 @@ export async function seedDemo(db: Db, config: Config): Promise<{ name: string; 
       if (!existsSync(file)) writeFileSync(file, text.replace('My shop', `${name}'s shop`))
     }
     const password = randomBytes(9).toString('base64url')
-    const tenant = await createTenant(db, { name, password, homeDir: home, systemUser: '', timezone: 'Europe/Berlin' })
+    const tenant = await createTenant(db, {
+      name,
+      password,
+      homeDir: home,
+      systemUser: '',
+      timezone: 'Europe/Berlin',
+    })
     insertTenantDatabase(db, tenant.id, 'mariadb', `${name.replace('-', '_')}_shop`)
     created.push({ name, password })
   }

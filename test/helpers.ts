@@ -24,10 +24,20 @@ export function freshDeps(extra: { drivers?: Registry; env?: Record<string, stri
 }
 
 export async function addTenant(deps: Deps, name: string) {
-  return createTenant(deps.db, { name, password: PASSWORD, homeDir: `/home/${name}`, systemUser: '', timezone: 'UTC' })
+  return createTenant(deps.db, {
+    name,
+    password: PASSWORD,
+    homeDir: `/home/${name}`,
+    systemUser: '',
+    timezone: 'UTC',
+  })
 }
 
-type PostOptions = { origin?: string | null; csrf?: 'field' | 'header' | 'none' | string; htmx?: boolean }
+type PostOptions = {
+  origin?: string | null
+  csrf?: 'field' | 'header' | 'none' | string
+  htmx?: boolean
+}
 
 /** A browser-like client over app.request(): keeps cookies and the page's CSRF token. */
 export class Client {
@@ -46,12 +56,16 @@ export class Client {
     for (const line of res.headers.getSetCookie()) {
       const [pair, ...attrs] = line.split(';')
       const [name, ...value] = pair!.split('=')
-      const expired = attrs.some((a) => /max-age=0/i.test(a.trim()) || /expires=Thu, 01 Jan 1970/i.test(a.trim()))
+      const expired = attrs.some(
+        (a) => /max-age=0/i.test(a.trim()) || /expires=Thu, 01 Jan 1970/i.test(a.trim()),
+      )
       if (expired) this.cookies.delete(name!.trim())
       else this.cookies.set(name!.trim(), value.join('='))
     }
     const body = await res.text()
-    const found = body.match(/name="_csrf" value="([^"]+)"/) ?? body.match(/x-csrf-token&quot;:&quot;([^&]+)&quot;/)
+    const found =
+      body.match(/name="_csrf" value="([^"]+)"/) ??
+      body.match(/x-csrf-token&quot;:&quot;([^&]+)&quot;/)
     if (found) this.token = found[1]!
     return { status: res.status, headers: res.headers, body, location: res.headers.get('location') }
   }

@@ -145,9 +145,7 @@ export function RunnerLiveSection(props: { csrf: string; live: RunnerLive }) {
                   <td>
                     {kindLabel[job.kind]}
                     {job.policyName && <span class="muted"> · {job.policyName}</span>}
-                    <div class="muted small">
-                      {job.payload.trigger ?? ''}
-                    </div>
+                    <div class="muted small">{job.payload.trigger ?? ''}</div>
                   </td>
                   <td>
                     {time(job.runAt)}

@@ -22,10 +22,18 @@ export function AdminSettingsPage(props: {
         <fieldset class="group">
           <legend>Destination types tenants may add</legend>
           {Object.entries(props.drivers).map(([type, d]) => (
-            <Checkbox name="types" value={type} label={d.label} help={d.description} checked={props.allowed.includes(type)} />
+            <Checkbox
+              name="types"
+              value={type}
+              label={d.label}
+              help={d.description}
+              checked={props.allowed.includes(type)}
+            />
           ))}
           <FieldError id="f-types" error={props.errors.types} />
-          <p class="help">Existing destinations keep working; tenants cannot add new ones of an unticked type.</p>
+          <p class="help">
+            Existing destinations keep working; tenants cannot add new ones of an unticked type.
+          </p>
         </fieldset>
         <Row
           id="f-allowlist"
@@ -33,7 +41,12 @@ export function AdminSettingsPage(props: {
           error={props.errors.allowlist}
           help="Tenants’ destinations may not reach private, loopback or metadata addresses. List host names or ranges (one per line, e.g. backup.lan or 10.0.5.0/24) that they may reach anyway."
         >
-          <textarea id="f-allowlist" name="allowlist" rows={4} aria-invalid={props.errors.allowlist ? 'true' : undefined}>
+          <textarea
+            id="f-allowlist"
+            name="allowlist"
+            rows={4}
+            aria-invalid={props.errors.allowlist ? 'true' : undefined}
+          >
             {props.allowlist}
           </textarea>
         </Row>

@@ -33,7 +33,12 @@ export function TenantsPage(props: {
       ) : (
         <>
           <HealthSearch query={props.query} />
-          <HealthTable query={props.query} result={props.result} counts={props.counts} now={props.now} />
+          <HealthTable
+            query={props.query}
+            result={props.result}
+            counts={props.counts}
+            now={props.now}
+          />
         </>
       )}
     </Layout>
@@ -57,7 +62,15 @@ export function TenantForm(props: {
   const action = editing ? `/admin/tenants/${props.tenantId}` : '/admin/tenants'
   const { values: v, errors: e } = props
   return (
-    <form method="post" action={action} class="card form" novalidate hx-post={action} hx-target="this" hx-swap="outerHTML">
+    <form
+      method="post"
+      action={action}
+      class="card form"
+      novalidate
+      hx-post={action}
+      hx-target="this"
+      hx-swap="outerHTML"
+    >
       <Csrf token={props.csrf} />
       {editing ? (
         <Row id="f-name" label="Login name">
@@ -100,7 +113,12 @@ export function TenantForm(props: {
         placeholder="alice"
         help="Backups and restores run as this user when the panel runs as root."
       />
-      <Row id="f-timezone" label="Time zone" error={e.timezone} help="Schedules are shown and run in this zone by default.">
+      <Row
+        id="f-timezone"
+        label="Time zone"
+        error={e.timezone}
+        help="Schedules are shown and run in this zone by default."
+      >
         <select id="f-timezone" name="timezone">
           {TIMEZONES.map((tz) => (
             <option value={tz} selected={tz === v.timezone}>
@@ -151,7 +169,13 @@ export function DatabasesCard(props: {
                 <span class="badge">{d.engine === 'mariadb' ? 'MariaDB' : 'PostgreSQL'}</span>{' '}
                 <span class="mono">{d.name}</span>
               </span>
-              <form method="post" action={`${base}/${d.id}/delete`} hx-post={`${base}/${d.id}/delete`} hx-target="#databases" hx-swap="outerHTML">
+              <form
+                method="post"
+                action={`${base}/${d.id}/delete`}
+                hx-post={`${base}/${d.id}/delete`}
+                hx-target="#databases"
+                hx-swap="outerHTML"
+              >
                 <Csrf token={props.csrf} />
                 <button class="button small danger-ghost" type="submit">
                   Remove
@@ -161,7 +185,15 @@ export function DatabasesCard(props: {
           ))}
         </ul>
       )}
-      <form method="post" action={base} class="db-form" novalidate hx-post={base} hx-target="#databases" hx-swap="outerHTML">
+      <form
+        method="post"
+        action={base}
+        class="db-form"
+        novalidate
+        hx-post={base}
+        hx-target="#databases"
+        hx-swap="outerHTML"
+      >
         <Csrf token={props.csrf} />
         <div class="inline-form">
           <select name="engine" aria-label="Database engine">
@@ -172,7 +204,13 @@ export function DatabasesCard(props: {
               PostgreSQL
             </option>
           </select>
-          <input name="name" value={props.name ?? ''} placeholder="database name" aria-label="Database name" aria-invalid={props.error ? 'true' : undefined} />
+          <input
+            name="name"
+            value={props.name ?? ''}
+            placeholder="database name"
+            aria-label="Database name"
+            aria-invalid={props.error ? 'true' : undefined}
+          />
         </div>
         <details class="advanced">
           <summary>Connection for dumps (optional)</summary>
@@ -180,7 +218,13 @@ export function DatabasesCard(props: {
             <input name="host" placeholder="host (default: local socket)" aria-label="Host" />
             <input name="port" placeholder="port" aria-label="Port" inputmode="numeric" />
             <input name="username" placeholder="user" aria-label="User" autocomplete="off" />
-            <input name="password" type="password" placeholder="password" aria-label="Password" autocomplete="new-password" />
+            <input
+              name="password"
+              type="password"
+              placeholder="password"
+              aria-label="Password"
+              autocomplete="new-password"
+            />
           </div>
         </details>
         <button class="button" type="submit">
@@ -204,7 +248,10 @@ export function EditTenantPage(props: {
   const t = props.tenant
   return (
     <Layout ctx={props.ctx} title={`Tenant ${t.name}`} active="tenants">
-      <PageHead title={t.name} lead={t.disabled ? 'Disabled: cannot sign in; backups paused.' : 'Active tenant.'}>
+      <PageHead
+        title={t.name}
+        lead={t.disabled ? 'Disabled: cannot sign in; backups paused.' : 'Active tenant.'}
+      >
         <a class="button" href={`/admin/tenants/${t.id}/runs`}>
           Health and runs
         </a>
@@ -216,7 +263,12 @@ export function EditTenantPage(props: {
         </form>
       </PageHead>
       <div class="grid-2">
-        <TenantForm csrf={props.ctx.csrf} values={props.values} errors={props.errors} tenantId={t.id} />
+        <TenantForm
+          csrf={props.ctx.csrf}
+          values={props.values}
+          errors={props.errors}
+          tenantId={t.id}
+        />
         <DatabasesCard csrf={props.ctx.csrf} tenantId={t.id} databases={props.databases} />
       </div>
       {props.extra}

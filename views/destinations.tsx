@@ -24,10 +24,17 @@ function summary(driver: DriverEntry | undefined, values: Record<string, unknown
 /** Driver messages may start in lower case ("bucket … does not exist"); shown as a sentence. */
 const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1)
 
-export function DestinationsPage(props: { ctx: PageCtx; rows: DestinationRow[]; drivers: Registry }) {
+export function DestinationsPage(props: {
+  ctx: PageCtx
+  rows: DestinationRow[]
+  drivers: Registry
+}) {
   return (
     <Layout ctx={props.ctx} title="Destinations" active="destinations">
-      <PageHead title="Destinations" lead="Where your backups are stored. A policy can send to several.">
+      <PageHead
+        title="Destinations"
+        lead="Where your backups are stored. A policy can send to several."
+      >
         <a class="button primary" href="/backups/destinations/new">
           Add destination
         </a>
@@ -61,9 +68,11 @@ export function DestinationsPage(props: { ctx: PageCtx; rows: DestinationRow[]; 
                   </td>
                   <td class="muted">
                     {summary(props.drivers[d.type], d.values)}
-                    {Object.values(warningsOf(props.drivers[d.type]?.settings ?? [], d.values)).map((w) => (
-                      <p class="field-warning">{w}</p>
-                    ))}
+                    {Object.values(warningsOf(props.drivers[d.type]?.settings ?? [], d.values)).map(
+                      (w) => (
+                        <p class="field-warning">{w}</p>
+                      ),
+                    )}
                   </td>
                   <td>{d.usedBy.length ? d.usedBy.join(', ') : <span class="muted">—</span>}</td>
                   <td class="actions">
@@ -115,7 +124,9 @@ export function DestinationForm(props: {
   /** Pinned settings (an SSH host key) are named in the result so the tenant sees what was pinned. */
   testResult?: { ok: boolean; message: string; pinned?: Record<string, unknown> }
 }) {
-  const action = props.id ? `/backups/destinations/${props.id}` : `/backups/destinations/new/${props.type}`
+  const action = props.id
+    ? `/backups/destinations/${props.id}`
+    : `/backups/destinations/new/${props.type}`
   const testAction = `${action}/test`
   const basic = props.driver.settings.filter((f) => !f.advanced)
   const advanced = props.driver.settings.filter((f) => f.advanced)
@@ -129,14 +140,36 @@ export function DestinationForm(props: {
   })
   const warnings = warningsOf(props.driver.settings, props.values)
   const pinned = Object.entries(props.testResult?.pinned ?? {})
-  const labelOf = (name: string) => props.driver.settings.find((f) => f.name === name)?.label ?? name
+  const labelOf = (name: string) =>
+    props.driver.settings.find((f) => f.name === name)?.label ?? name
   const field = (f: (typeof basic)[number]) => (
-    <SpecField field={f} value={props.values[f.name]} error={props.errors[f.name]} warning={warnings[f.name]} prefix="s." />
+    <SpecField
+      field={f}
+      value={props.values[f.name]}
+      error={props.errors[f.name]}
+      warning={warnings[f.name]}
+      prefix="s."
+    />
   )
   return (
-    <form method="post" action={action} class="card form" novalidate hx-post={action} hx-target="this" hx-swap="outerHTML">
+    <form
+      method="post"
+      action={action}
+      class="card form"
+      novalidate
+      hx-post={action}
+      hx-target="this"
+      hx-swap="outerHTML"
+    >
       <Csrf token={props.csrf} />
-      <TextInput name="name" label="Name" value={props.name} error={props.errors.name} required placeholder="e.g. Nightly on this server" />
+      <TextInput
+        name="name"
+        label="Name"
+        value={props.name}
+        error={props.errors.name}
+        required
+        placeholder="e.g. Nightly on this server"
+      />
       {basic.map(field)}
       {advanced.length > 0 && (
         <details class="advanced" open={advancedError || advancedSet}>
@@ -145,12 +178,17 @@ export function DestinationForm(props: {
         </details>
       )}
       {props.testResult && (
-        <div class={`flash ${props.testResult.ok ? 'flash-ok' : 'flash-error'}`} role="status" id="test-result">
+        <div
+          class={`flash ${props.testResult.ok ? 'flash-ok' : 'flash-error'}`}
+          role="status"
+          id="test-result"
+        >
           <strong>{props.testResult.ok ? 'Test passed. ' : 'Test failed. '}</strong>
           {sentence(props.testResult.message)}
           {pinned.map(([name, value]) => (
             <p class="pinned">
-              {labelOf(name)} <code>{String(value)}</code> pinned: every later connection is checked against it.
+              {labelOf(name)} <code>{String(value)}</code> pinned: every later connection is checked
+              against it.
             </p>
           ))}
         </div>
@@ -168,7 +206,15 @@ export function DestinationForm(props: {
         <button class="button primary" type="submit">
           {props.id ? 'Save destination' : 'Add destination'}
         </button>
-        <button class="button" type="submit" formaction={testAction} hx-post={testAction} hx-target="closest form" hx-swap="outerHTML" hx-disabled-elt="this">
+        <button
+          class="button"
+          type="submit"
+          formaction={testAction}
+          hx-post={testAction}
+          hx-target="closest form"
+          hx-swap="outerHTML"
+          hx-disabled-elt="this"
+        >
           Test connection
         </button>
         <a class="button ghost" href="/backups/destinations">
@@ -186,7 +232,9 @@ export function DestinationFormPage(props: {
   connected?: boolean
 }) {
   const { connect } = props.form.driver
-  const title = props.form.id ? `Edit ${props.form.name}` : `New ${props.form.driver.label} destination`
+  const title = props.form.id
+    ? `Edit ${props.form.name}`
+    : `New ${props.form.driver.label} destination`
   return (
     <Layout ctx={props.ctx} title={title} active="destinations">
       <PageHead title={title} lead={props.form.driver.description} />

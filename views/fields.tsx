@@ -41,7 +41,12 @@ export function Row(props: {
     <div class={props.error ? 'field has-error' : props.warning ? 'field has-warning' : 'field'}>
       <label for={props.id}>
         {props.label}
-        {props.required && <span class="req" aria-hidden="true"> *</span>}
+        {props.required && (
+          <span class="req" aria-hidden="true">
+            {' '}
+            *
+          </span>
+        )}
       </label>
       {props.children}
       {props.help && <p class="help">{props.help}</p>}
@@ -142,11 +147,23 @@ export function DangerButton(props: {
   )
 }
 
-export function Checkbox(props: { name: string; label: string; checked: boolean; help?: Child; value?: string }) {
+export function Checkbox(props: {
+  name: string
+  label: string
+  checked: boolean
+  help?: Child
+  value?: string
+}) {
   const id = `f-${props.name}${props.value ? '-' + props.value : ''}`
   return (
     <div class="check">
-      <input id={id} type="checkbox" name={props.name} value={props.value ?? 'on'} checked={props.checked} />
+      <input
+        id={id}
+        type="checkbox"
+        name={props.name}
+        value={props.value ?? 'on'}
+        checked={props.checked}
+      />
       <label for={id}>
         {props.label}
         {props.help && <span class="help">{props.help}</span>}
@@ -160,11 +177,18 @@ export function Checkbox(props: { name: string; label: string; checked: boolean;
  * `value` for a secret is only "is a value stored"; their controls are marked `data-secret` so
  * the page script can keep what was typed when htmx swaps the form (the server never echoes it).
  */
-export function SpecField(props: { field: Field; value: unknown; error?: string; warning?: string; prefix: string }) {
+export function SpecField(props: {
+  field: Field
+  value: unknown
+  error?: string
+  warning?: string
+  prefix: string
+}) {
   const { field, error, warning } = props
   const name = `${props.prefix}${field.name}`
   const id = `f-${name.replace(/\W/g, '-')}`
-  const describedBy = [error && `${id}-error`, warning && `${id}-warning`].filter(Boolean).join(' ') || undefined
+  const describedBy =
+    [error && `${id}-error`, warning && `${id}-warning`].filter(Boolean).join(' ') || undefined
   const common = {
     id,
     name,
@@ -191,9 +215,23 @@ export function SpecField(props: { field: Field; value: unknown; error?: string;
     const placeholder = stored ? '•••••••• stored (leave blank to keep)' : field.placeholder
     control =
       field.type === 'textarea' ? (
-        <textarea {...common} data-secret="1" rows={4} placeholder={placeholder} autocomplete="off" spellcheck={false}></textarea>
+        <textarea
+          {...common}
+          data-secret="1"
+          rows={4}
+          placeholder={placeholder}
+          autocomplete="off"
+          spellcheck={false}
+        ></textarea>
       ) : (
-        <input {...common} data-secret="1" type="password" value="" placeholder={placeholder} autocomplete="new-password" />
+        <input
+          {...common}
+          data-secret="1"
+          type="password"
+          value=""
+          placeholder={placeholder}
+          autocomplete="new-password"
+        />
       )
   } else if (field.type === 'select') {
     control = (
@@ -224,7 +262,14 @@ export function SpecField(props: { field: Field; value: unknown; error?: string;
     )
   }
   return (
-    <Row id={id} label={field.label} help={field.help} error={error} warning={warning} required={field.required && !(isSecret(field) && props.value === true)}>
+    <Row
+      id={id}
+      label={field.label}
+      help={field.help}
+      error={error}
+      warning={warning}
+      required={field.required && !(isSecret(field) && props.value === true)}
+    >
       {control}
     </Row>
   )

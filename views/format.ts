@@ -13,7 +13,13 @@ export function relative(date: Date | string | null | undefined, now = Date.now(
   const s = Math.round((t - now) / 1000)
   const abs = Math.abs(s)
   const [n, unit] =
-    abs < 60 ? [abs, 's'] : abs < 3600 ? [Math.round(abs / 60), 'min'] : abs < 86400 ? [Math.round(abs / 3600), 'h'] : [Math.round(abs / 86400), 'd']
+    abs < 60
+      ? [abs, 's']
+      : abs < 3600
+        ? [Math.round(abs / 60), 'min']
+        : abs < 86400
+          ? [Math.round(abs / 3600), 'h']
+          : [Math.round(abs / 86400), 'd']
   if (abs < 5) return 'just now'
   return s < 0 ? `${n} ${unit} ago` : `in ${n} ${unit}`
 }
@@ -46,5 +52,8 @@ const statusText: Record<string, string> = {
 }
 
 export function statusBadge(status: string) {
-  return { class: `badge ${statusClass[status] ?? 'badge-muted'}`, text: statusText[status] ?? status }
+  return {
+    class: `badge ${statusClass[status] ?? 'badge-muted'}`,
+    text: statusText[status] ?? status,
+  }
 }

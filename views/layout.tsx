@@ -64,9 +64,14 @@ export function Layout(props: { ctx: PageCtx; title: string; active?: string; ch
             {ctx.user && (
               <aside class="sidebar">
                 <a class="brand" href={ctx.user.role === 'admin' ? '/admin' : '/backups'}>
-                  <span class="brand-mark" aria-hidden="true">◆</span> Panel
+                  <span class="brand-mark" aria-hidden="true">
+                    ◆
+                  </span>{' '}
+                  Panel
                 </a>
-                <p class="nav-heading">{ctx.user.role === 'admin' ? 'Administration' : 'Backups'}</p>
+                <p class="nav-heading">
+                  {ctx.user.role === 'admin' ? 'Administration' : 'Backups'}
+                </p>
                 <nav>
                   {nav.map((item) => (
                     <a
@@ -87,7 +92,9 @@ export function Layout(props: { ctx: PageCtx; title: string; active?: string; ch
                   </span>
                   <form method="post" action="/logout">
                     <input type="hidden" name="_csrf" value={ctx.csrf} />
-                    <button class="link-button" type="submit">Sign out</button>
+                    <button class="link-button" type="submit">
+                      Sign out
+                    </button>
                   </form>
                 </div>
               </aside>

@@ -1,12 +1,20 @@
 import { Layout, type PageCtx } from './layout.tsx'
 import { Csrf, TextInput } from './fields.tsx'
 
-export function LoginPage(props: { ctx: PageCtx; username?: string; error?: string; next?: string }) {
+export function LoginPage(props: {
+  ctx: PageCtx
+  username?: string
+  error?: string
+  next?: string
+}) {
   return (
     <Layout ctx={props.ctx} title="Sign in">
       <div class="auth-card">
         <div class="auth-brand">
-          <span class="brand-mark" aria-hidden="true">◆</span> Panel
+          <span class="brand-mark" aria-hidden="true">
+            ◆
+          </span>{' '}
+          Panel
         </div>
         <h1>Sign in</h1>
         <p class="lead">Manage your backups: where they go, when they run, and restores.</p>
@@ -18,8 +26,21 @@ export function LoginPage(props: { ctx: PageCtx; username?: string; error?: stri
         <form method="post" action="/login" class="stack" novalidate>
           <Csrf token={props.ctx.csrf} />
           {props.next && <input type="hidden" name="next" value={props.next} />}
-          <TextInput name="username" label="Username" value={props.username} required autocomplete="username" autofocus />
-          <TextInput name="password" label="Password" type="password" required autocomplete="current-password" />
+          <TextInput
+            name="username"
+            label="Username"
+            value={props.username}
+            required
+            autocomplete="username"
+            autofocus
+          />
+          <TextInput
+            name="password"
+            label="Password"
+            type="password"
+            required
+            autocomplete="current-password"
+          />
           <button class="button primary wide" type="submit">
             Sign in
           </button>
@@ -39,10 +60,15 @@ export function SetPasswordPage(props: {
     <Layout ctx={props.ctx} title="Choose a password">
       <div class="auth-card">
         <div class="auth-brand">
-          <span class="brand-mark" aria-hidden="true">◆</span> Panel
+          <span class="brand-mark" aria-hidden="true">
+            ◆
+          </span>{' '}
+          Panel
         </div>
         <h1>Welcome, {props.username}</h1>
-        <p class="lead">This sign-in link works once. Choose the password you will sign in with from now on.</p>
+        <p class="lead">
+          This sign-in link works once. Choose the password you will sign in with from now on.
+        </p>
         <form method="post" action={`/login/link/${props.token}`} class="stack">
           <Csrf token={props.ctx.csrf} />
           <TextInput

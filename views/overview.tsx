@@ -22,7 +22,12 @@ export type ActiveItem = { job: Job; run: Run | null; policyName: string | null 
 export function Activity(props: { items: ActiveItem[] }) {
   const polling = props.items.length > 0
   return (
-    <section id="activity" hx-get={polling ? '/backups/activity' : undefined} hx-trigger={polling ? 'every 1s' : undefined} hx-swap="outerHTML">
+    <section
+      id="activity"
+      hx-get={polling ? '/backups/activity' : undefined}
+      hx-trigger={polling ? 'every 1s' : undefined}
+      hx-swap="outerHTML"
+    >
       {props.items.map(({ job, run, policyName }) => {
         const p = (run?.progress ?? {}) as Record<string, number | string>
         const percent = Number(p.percent ?? 0)
@@ -48,7 +53,12 @@ export function Activity(props: { items: ActiveItem[] }) {
               )}
             </div>
             {/* <progress>, not a styled div: the CSP forbids inline style attributes. */}
-            <progress class="progress" max={100} value={job.status === 'running' && p.stage ? percent : undefined} aria-label="Progress">
+            <progress
+              class="progress"
+              max={100}
+              value={job.status === 'running' && p.stage ? percent : undefined}
+              aria-label="Progress"
+            >
               {percent}%
             </progress>
             <p class="muted small">
@@ -84,19 +94,23 @@ export function OverviewPage(props: {
   const rows = props.policies.flatMap((p) => p.destinations.map((d) => ({ p, d })))
   return (
     <Layout ctx={props.ctx} title="Overview" active="overview">
-      <PageHead title="Backups" lead="Every policy and destination, and how its backups are doing." />
+      <PageHead
+        title="Backups"
+        lead="Every policy and destination, and how its backups are doing."
+      />
       <Activity items={props.active} />
       {rows.length === 0 ? (
         <div class="card empty">
           <h2>No backups yet</h2>
           {props.destinationCount === 0 ? (
             <p>
-              Start by <a href="/backups/destinations/new">adding a destination</a>, then create a policy under{' '}
-              <a href="/backups/settings">Settings</a>.
+              Start by <a href="/backups/destinations/new">adding a destination</a>, then create a
+              policy under <a href="/backups/settings">Settings</a>.
             </p>
           ) : (
             <p>
-              You have a destination. <a href="/backups/settings/new">Create a policy</a> to say what to back up and when.
+              You have a destination. <a href="/backups/settings/new">Create a policy</a> to say
+              what to back up and when.
             </p>
           )}
         </div>
@@ -127,7 +141,8 @@ export function OverviewPage(props: {
                     <td>
                       {last ? (
                         <a href={`/backups/runs/${last.run.id}`} title={last.stage.message ?? ''}>
-                          <Badge status={last.stage.status} /> <span class="muted">{relative(last.stage.finishedAt)}</span>
+                          <Badge status={last.stage.status} />{' '}
+                          <span class="muted">{relative(last.stage.finishedAt)}</span>
                         </a>
                       ) : (
                         <span class="badge badge-muted">No backups yet</span>
@@ -137,7 +152,9 @@ export function OverviewPage(props: {
                     <td>{last ? duration(last.stage.startedAt, last.stage.finishedAt) : '—'}</td>
                     <td class="nowrap">
                       {p.enabled && next.ok ? (
-                        <span title={formatInZone(next.next[0]!, p.timezone)}>{relative(next.next[0]!)}</span>
+                        <span title={formatInZone(next.next[0]!, p.timezone)}>
+                          {relative(next.next[0]!)}
+                        </span>
                       ) : (
                         'Paused'
                       )}
@@ -157,7 +174,11 @@ export function OverviewPage(props: {
                       {first && (
                         <form method="post" action={`/backups/policies/${p.id}/verify`}>
                           <Csrf token={props.ctx.csrf} />
-                          <button class="button small" type="submit" title="Restore the latest snapshot into a sandbox, check files and databases, then remove it">
+                          <button
+                            class="button small"
+                            type="submit"
+                            title="Restore the latest snapshot into a sandbox, check files and databases, then remove it"
+                          >
                             Test restore now
                           </button>
                         </form>
@@ -192,7 +213,13 @@ export function OverviewPage(props: {
                     <td>
                       <a href={`/backups/runs/${r.id}`}>#{r.id}</a>
                     </td>
-                    <td>{r.kind === 'backup' ? `Backup “${r.policyName ?? 'deleted policy'}”` : r.kind === 'restore' ? 'Restore' : verifyRunLabel(r.verifyMode ?? null, r.policyName)}</td>
+                    <td>
+                      {r.kind === 'backup'
+                        ? `Backup “${r.policyName ?? 'deleted policy'}”`
+                        : r.kind === 'restore'
+                          ? 'Restore'
+                          : verifyRunLabel(r.verifyMode ?? null, r.policyName)}
+                    </td>
                     <td>
                       <Badge status={r.status} />
                     </td>

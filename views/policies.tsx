@@ -45,10 +45,17 @@ function retentionText(p: PolicyWithLinks): string {
     .join(', ')
 }
 
-export function PoliciesPage(props: { ctx: PageCtx; policies: PolicyWithLinks[]; hasDestinations: boolean }) {
+export function PoliciesPage(props: {
+  ctx: PageCtx
+  policies: PolicyWithLinks[]
+  hasDestinations: boolean
+}) {
   return (
     <Layout ctx={props.ctx} title="Settings" active="settings">
-      <PageHead title="Backup settings" lead="Policies: what to back up, where, when, and how long to keep it.">
+      <PageHead
+        title="Backup settings"
+        lead="Policies: what to back up, where, when, and how long to keep it."
+      >
         <a class="button primary" href="/backups/settings/new">
           New policy
         </a>
@@ -73,14 +80,19 @@ export function PoliciesPage(props: { ctx: PageCtx; policies: PolicyWithLinks[];
             const next = nextRuns(p.schedule, p.timezone, 1)
             const what = [
               p.includeHome && 'Home files',
-              p.databases.length && `${p.databases.length} database${p.databases.length > 1 ? 's' : ''}`,
+              p.databases.length &&
+                `${p.databases.length} database${p.databases.length > 1 ? 's' : ''}`,
               p.includePanelSettings && 'Panel settings',
             ].filter(Boolean)
             return (
               <article class="card policy" id={`policy-${p.id}`}>
                 <header class="policy-head">
                   <h2>{p.name}</h2>
-                  {p.enabled ? <span class="badge badge-ok">Enabled</span> : <span class="badge badge-muted">Paused</span>}
+                  {p.enabled ? (
+                    <span class="badge badge-ok">Enabled</span>
+                  ) : (
+                    <span class="badge badge-muted">Paused</span>
+                  )}
                   <div class="policy-actions">
                     <a class="button small" href={`/backups/settings/${p.id}`}>
                       Edit
@@ -140,25 +152,70 @@ export function PolicyForm(props: PolicyFormProps) {
   const action = props.id ? `/backups/settings/${props.id}` : '/backups/settings'
   const cron = v.preset in PRESETS ? PRESETS[v.preset as keyof typeof PRESETS].cron : v.cron
   return (
-    <form method="post" action={action} class="form policy-form" novalidate hx-post={action} hx-target="this" hx-swap="outerHTML">
+    <form
+      method="post"
+      action={action}
+      class="form policy-form"
+      novalidate
+      hx-post={action}
+      hx-target="this"
+      hx-swap="outerHTML"
+    >
       <Csrf token={props.csrf} />
       <section class="card">
         <h2>Policy</h2>
-        <TextInput name="name" label="Name" value={v.name} error={e.name} required placeholder="e.g. Nightly" />
-        <Checkbox name="enabled" label="Enabled" checked={v.enabled} help="Paused policies keep their backups but do not run on schedule." />
+        <TextInput
+          name="name"
+          label="Name"
+          value={v.name}
+          error={e.name}
+          required
+          placeholder="e.g. Nightly"
+        />
+        <Checkbox
+          name="enabled"
+          label="Enabled"
+          checked={v.enabled}
+          help="Paused policies keep their backups but do not run on schedule."
+        />
       </section>
 
       <section class={e.what ? 'card has-error' : 'card'}>
         <h2>What to back up</h2>
-        <Checkbox name="includeHome" label="Home files" checked={v.includeHome} help="Your sites and files in your home folder." />
+        <Checkbox
+          name="includeHome"
+          label="Home files"
+          checked={v.includeHome}
+          help="Your sites and files in your home folder."
+        />
         <div class="grid-2 tight">
-          <Row id="f-include" label="Only these paths" error={e.include} help="One pattern per line, relative to your home, e.g. public_html/**. Empty: everything.">
-            <textarea id="f-include" name="include" rows={3} aria-invalid={e.include ? 'true' : undefined}>
+          <Row
+            id="f-include"
+            label="Only these paths"
+            error={e.include}
+            help="One pattern per line, relative to your home, e.g. public_html/**. Empty: everything."
+          >
+            <textarea
+              id="f-include"
+              name="include"
+              rows={3}
+              aria-invalid={e.include ? 'true' : undefined}
+            >
               {v.include}
             </textarea>
           </Row>
-          <Row id="f-exclude" label="Skip these paths" error={e.exclude} help="One pattern per line, e.g. **/cache/** or *.log.">
-            <textarea id="f-exclude" name="exclude" rows={3} aria-invalid={e.exclude ? 'true' : undefined}>
+          <Row
+            id="f-exclude"
+            label="Skip these paths"
+            error={e.exclude}
+            help="One pattern per line, e.g. **/cache/** or *.log."
+          >
+            <textarea
+              id="f-exclude"
+              name="exclude"
+              rows={3}
+              aria-invalid={e.exclude ? 'true' : undefined}
+            >
               {v.exclude}
             </textarea>
           </Row>
@@ -169,12 +226,23 @@ export function PolicyForm(props: PolicyFormProps) {
             <p class="muted">No databases are assigned to your account.</p>
           ) : (
             props.databases.map((d) => (
-              <Checkbox name="databases" value={String(d.id)} label={d.label} help={d.hint} checked={v.databaseIds.includes(d.id)} />
+              <Checkbox
+                name="databases"
+                value={String(d.id)}
+                label={d.label}
+                help={d.hint}
+                checked={v.databaseIds.includes(d.id)}
+              />
             ))
           )}
           <FieldError id="f-databases" error={e.databases} />
         </fieldset>
-        <Checkbox name="includePanelSettings" label="Panel settings" checked={v.includePanelSettings} help="Your destinations and policies (without secrets), to rebuild your setup." />
+        <Checkbox
+          name="includePanelSettings"
+          label="Panel settings"
+          checked={v.includePanelSettings}
+          help="Your destinations and policies (without secrets), to rebuild your setup."
+        />
         <FieldError id="f-what" error={e.what} />
       </section>
 
@@ -183,11 +251,18 @@ export function PolicyForm(props: PolicyFormProps) {
         <p class="help">Each destination succeeds or fails on its own.</p>
         {props.destinations.length === 0 ? (
           <p class="muted">
-            You have no destinations yet. <a href="/backups/destinations/new">Add one</a> first; this form keeps nothing until saved.
+            You have no destinations yet. <a href="/backups/destinations/new">Add one</a> first;
+            this form keeps nothing until saved.
           </p>
         ) : (
           props.destinations.map((d) => (
-            <Checkbox name="destinations" value={String(d.id)} label={d.label} help={d.hint} checked={v.destinationIds.includes(d.id)} />
+            <Checkbox
+              name="destinations"
+              value={String(d.id)}
+              label={d.label}
+              help={d.hint}
+              checked={v.destinationIds.includes(d.id)}
+            />
           ))
         )}
         <FieldError id="f-destinations" error={e.destinations} />
@@ -195,7 +270,14 @@ export function PolicyForm(props: PolicyFormProps) {
 
       <section class="card">
         <h2>Schedule</h2>
-        <fieldset class="schedule" hx-get="/backups/settings/schedule-preview" hx-trigger="change, input delay:400ms" hx-include="this" hx-target="#schedule-preview" hx-swap="outerHTML">
+        <fieldset
+          class="schedule"
+          hx-get="/backups/settings/schedule-preview"
+          hx-trigger="change, input delay:400ms"
+          hx-include="this"
+          hx-target="#schedule-preview"
+          hx-swap="outerHTML"
+        >
           <div class="grid-3">
             <Row id="f-preset" label="Runs">
               <select id="f-preset" name="preset">
@@ -209,7 +291,16 @@ export function PolicyForm(props: PolicyFormProps) {
                 </option>
               </select>
             </Row>
-            <TextInput name="cron" label="Cron expression" value={cron} error={e.cron} class="mono" autocomplete="off" spellcheck="false" help="minute hour day month weekday" />
+            <TextInput
+              name="cron"
+              label="Cron expression"
+              value={cron}
+              error={e.cron}
+              class="mono"
+              autocomplete="off"
+              spellcheck="false"
+              help="minute hour day month weekday"
+            />
             <Row id="f-timezone" label="Time zone" error={e.timezone}>
               <select id="f-timezone" name="timezone">
                 {TIMEZONES.map((tz) => (
@@ -226,13 +317,51 @@ export function PolicyForm(props: PolicyFormProps) {
 
       <section class={e.retention ? 'card has-error' : 'card'}>
         <h2>Retention</h2>
-        <p class="help">After each successful backup, older snapshots beyond these are removed. The newest good one is always kept.</p>
+        <p class="help">
+          After each successful backup, older snapshots beyond these are removed. The newest good
+          one is always kept.
+        </p>
         <div class="grid-5">
-          <TextInput name="keepLast" label="Keep last" type="number" min="0" value={v.keepLast} error={e.keepLast} />
-          <TextInput name="keepDaily" label="Daily" type="number" min="0" value={v.keepDaily} error={e.keepDaily} />
-          <TextInput name="keepWeekly" label="Weekly" type="number" min="0" value={v.keepWeekly} error={e.keepWeekly} />
-          <TextInput name="keepMonthly" label="Monthly" type="number" min="0" value={v.keepMonthly} error={e.keepMonthly} />
-          <TextInput name="keepYearly" label="Yearly" type="number" min="0" value={v.keepYearly} error={e.keepYearly} />
+          <TextInput
+            name="keepLast"
+            label="Keep last"
+            type="number"
+            min="0"
+            value={v.keepLast}
+            error={e.keepLast}
+          />
+          <TextInput
+            name="keepDaily"
+            label="Daily"
+            type="number"
+            min="0"
+            value={v.keepDaily}
+            error={e.keepDaily}
+          />
+          <TextInput
+            name="keepWeekly"
+            label="Weekly"
+            type="number"
+            min="0"
+            value={v.keepWeekly}
+            error={e.keepWeekly}
+          />
+          <TextInput
+            name="keepMonthly"
+            label="Monthly"
+            type="number"
+            min="0"
+            value={v.keepMonthly}
+            error={e.keepMonthly}
+          />
+          <TextInput
+            name="keepYearly"
+            label="Yearly"
+            type="number"
+            min="0"
+            value={v.keepYearly}
+            error={e.keepYearly}
+          />
         </div>
         <FieldError id="f-retention" error={e.retention} />
       </section>
@@ -244,7 +373,9 @@ export function PolicyForm(props: PolicyFormProps) {
         <a class="button ghost" href="/backups/settings">
           Cancel
         </a>
-        {Object.keys(e).length > 0 && <span class="form-error">Please fix the highlighted fields.</span>}
+        {Object.keys(e).length > 0 && (
+          <span class="form-error">Please fix the highlighted fields.</span>
+        )}
       </div>
     </form>
   )

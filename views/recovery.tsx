@@ -11,7 +11,10 @@ export function RecoveryPage(props: {
 }) {
   return (
     <Layout ctx={props.ctx} title="Recovery kit" active="recovery">
-      <PageHead title="Recovery kit" lead="Everything you need to restore your backups with stock restic, without this panel." />
+      <PageHead
+        title="Recovery kit"
+        lead="Everything you need to restore your backups with stock restic, without this panel."
+      />
       {props.kit ? (
         <section class="card kit">
           <h2>{props.kit.destination}</h2>
@@ -27,7 +30,10 @@ export function RecoveryPage(props: {
           </dl>
           <h3>Restore with restic</h3>
           <pre class="mono">{props.kit.command}</pre>
-          <p class="help">{props.kit.note} Keep this somewhere safe and offline: anyone with it can read your backups.</p>
+          <p class="help">
+            {props.kit.note} Keep this somewhere safe and offline: anyone with it can read your
+            backups.
+          </p>
         </section>
       ) : props.destinations.length === 0 ? (
         <div class="card empty">
@@ -45,7 +51,14 @@ export function RecoveryPage(props: {
               ))}
             </select>
           </Row>
-          <TextInput name="password" type="password" label="Your account password" error={props.error} autocomplete="current-password" help="The kit shows your repository password, so we ask for yours first." />
+          <TextInput
+            name="password"
+            type="password"
+            label="Your account password"
+            error={props.error}
+            autocomplete="current-password"
+            help="The kit shows your repository password, so we ask for yours first."
+          />
           <button class="button primary" type="submit">
             Show recovery kit
           </button>

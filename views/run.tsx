@@ -26,11 +26,20 @@ export function RunPage(props: {
   back?: { href: string; label: string }
 }) {
   const { run } = props
-  const verifyKind = props.stages.some((s) => s.name === 'test-restore') ? 'Test restore' : 'Data check'
+  const verifyKind = props.stages.some((s) => s.name === 'test-restore')
+    ? 'Test restore'
+    : 'Data check'
   const title = `${run.kind === 'backup' ? 'Backup' : run.kind === 'restore' ? 'Restore' : verifyKind} run #${run.id}`
   return (
     <Layout ctx={props.ctx} title={title} active={props.active ?? 'overview'}>
-      <PageHead title={title} lead={props.policyName ? `Policy “${props.policyName}”, ${run.trigger}` : `Started by ${run.trigger}`}>
+      <PageHead
+        title={title}
+        lead={
+          props.policyName
+            ? `Policy “${props.policyName}”, ${run.trigger}`
+            : `Started by ${run.trigger}`
+        }
+      >
         {props.back && (
           <a class="button" href={props.back.href}>
             {props.back.label}
@@ -38,7 +47,11 @@ export function RunPage(props: {
         )}
         <Badge status={run.status} />
       </PageHead>
-      {run.error && <div class={`flash ${run.status === 'partial' ? 'flash-warn' : 'flash-error'}`}>{run.error}</div>}
+      {run.error && (
+        <div class={`flash ${run.status === 'partial' ? 'flash-warn' : 'flash-error'}`}>
+          {run.error}
+        </div>
+      )}
       <div class="card table-card">
         <table>
           <thead>
@@ -86,7 +99,10 @@ export function RunPage(props: {
             <span class="muted">{l.at.toISOString().slice(11, 19)}</span> {l.message}
           </div>
         ))}
-        <p class="muted small">Started {relative(run.startedAt)}{run.finishedAt ? `, took ${duration(run.startedAt, run.finishedAt)}` : ''}.</p>
+        <p class="muted small">
+          Started {relative(run.startedAt)}
+          {run.finishedAt ? `, took ${duration(run.startedAt, run.finishedAt)}` : ''}.
+        </p>
       </div>
     </Layout>
   )

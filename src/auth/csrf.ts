@@ -12,7 +12,9 @@ export function newCsrfSecret(): string {
 
 /** The token pages embed: an HMAC of the cookie's secret, so a page leak is not the cookie. */
 export function csrfToken(key: Buffer, secret: string): string {
-  return createHmac('sha256', key).update('csrf:' + secret).digest('base64url')
+  return createHmac('sha256', key)
+    .update('csrf:' + secret)
+    .digest('base64url')
 }
 
 export function csrfTokenMatches(key: Buffer, secret: string, token: string): boolean {
@@ -22,7 +24,11 @@ export function csrfTokenMatches(key: Buffer, secret: string, token: string): bo
 }
 
 /** True when the Origin header (or, lacking one, the Referer) is the panel's own origin. */
-export function sameOrigin(expected: string, origin: string | undefined, referer?: string): boolean {
+export function sameOrigin(
+  expected: string,
+  origin: string | undefined,
+  referer?: string,
+): boolean {
   if (origin) return origin === expected
   if (!referer) return false
   try {

@@ -7,7 +7,9 @@ import { generateSessionToken, hashToken } from './session.ts'
 export function createLoginLink(db: Db, userId: number, hours = 24): string {
   const token = generateSessionToken()
   const expiresAt = new Date(Date.now() + hours * 3600_000)
-  db.insert(loginLinks).values({ id: hashToken(token), userId, expiresAt }).run()
+  db.insert(loginLinks)
+    .values({ id: hashToken(token), userId, expiresAt })
+    .run()
   return token
 }
 
@@ -25,7 +27,9 @@ export function peekLoginLink(db: Db, token: string): User | undefined {
 export function consumeLoginLink(db: Db, token: string): User | undefined {
   return db.transaction((tx) => {
     const user = peekLoginLink(tx as unknown as Db, token)
-    tx.delete(loginLinks).where(eq(loginLinks.id, hashToken(token))).run()
+    tx.delete(loginLinks)
+      .where(eq(loginLinks.id, hashToken(token)))
+      .run()
     return user
   })
 }

@@ -13,7 +13,8 @@ export const adminCommands: Record<string, Command> = {
     options: { 'password-stdin': { type: 'boolean' } },
     async run({ db }, [name], opts) {
       if (!name) throw new UsageError('give the admin name')
-      if (!opts['password-stdin']) throw new UsageError('pass the password on stdin with --password-stdin')
+      if (!opts['password-stdin'])
+        throw new UsageError('pass the password on stdin with --password-stdin')
       const problem = tenantNameProblem(name)
       if (problem) throw new InputError({ name: problem })
       if (findUserByName(db, name)) throw new InputError({ name: `“${name}” is already taken.` })
@@ -30,7 +31,8 @@ export const adminCommands: Record<string, Command> = {
     options: {},
     run({ db, baseUrl }, [name = 'admin']) {
       const user = findUserByName(db, name)
-      if (!user || user.role !== 'admin') throw new InputError({ name: `No admin named “${name}”.` })
+      if (!user || user.role !== 'admin')
+        throw new InputError({ name: `No admin named “${name}”.` })
       const link = createLoginLink(db, user.id)
       // The link is a credential: the log says one was made, never what it is.
       auditCli(db, 'admin.link', { target: name })

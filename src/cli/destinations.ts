@@ -16,9 +16,12 @@ export const destinationCommands: Record<string, Command> = {
     },
     run(deps, [tenantName], opts) {
       const tenant = tenantByName(deps.db, tenantName)
-      if (!opts.type) throw new UsageError(`--type is required (one of: ${Object.keys(deps.drivers).join(', ')})`)
+      if (!opts.type)
+        throw new UsageError(`--type is required (one of: ${Object.keys(deps.drivers).join(', ')})`)
       if (!(opts.type in deps.drivers)) {
-        throw new UsageError(`unknown type "${opts.type}" (one of: ${Object.keys(deps.drivers).join(', ')})`)
+        throw new UsageError(
+          `unknown type "${opts.type}" (one of: ${Object.keys(deps.drivers).join(', ')})`,
+        )
       }
       const settings: Record<string, string> = {}
       for (const pair of (opts.set as string[] | undefined) ?? []) {
@@ -29,15 +32,24 @@ export const destinationCommands: Record<string, Command> = {
       const spec: Spec = deps.drivers[opts.type as keyof typeof deps.drivers].settings
       const unknown = Object.keys(settings).filter((k) => !spec.some((f) => f.name === k))
       if (unknown.length) {
-        throw new UsageError(`unknown setting "${unknown[0]}" (settings: ${spec.map((f) => f.name).join(', ')})`)
+        throw new UsageError(
+          `unknown setting "${unknown[0]}" (settings: ${spec.map((f) => f.name).join(', ')})`,
+        )
       }
       for (const f of spec) {
         if (settings[f.name] === undefined && f.default !== undefined && f.type !== 'checkbox') {
           settings[f.name] = String(f.default)
         }
       }
-      const dest = saveDestination(deps, tenant.id, opts.type, null, { name: opts.name ?? '', settings })
-      auditCli(deps.db, 'destination.create', { tenantId: tenant.id, target: dest.name, details: { type: opts.type } })
+      const dest = saveDestination(deps, tenant.id, opts.type, null, {
+        name: opts.name ?? '',
+        settings,
+      })
+      auditCli(deps.db, 'destination.create', {
+        tenantId: tenant.id,
+        target: dest.name,
+        details: { type: opts.type },
+      })
       console.log(`Destination "${dest.name}" added (id ${dest.id}).`)
     },
   },
@@ -51,7 +63,11 @@ export const destinationCommands: Record<string, Command> = {
         return { id: d.id, name: d.name, type: d.type, settings: values }
       })
       if (opts.json) console.log(JSON.stringify(rows, null, 2))
-      else printTable(rows.map((r) => ({ ...r, settings: JSON.stringify(r.settings) })), ['id', 'name', 'type', 'settings'])
+      else
+        printTable(
+          rows.map((r) => ({ ...r, settings: JSON.stringify(r.settings) })),
+          ['id', 'name', 'type', 'settings'],
+        )
     },
   },
 }

@@ -22,7 +22,13 @@ const commands: Record<string, Command> = {
 }
 
 function usage(): string {
-  return ['Usage: panel <command>', '', '  serve', '  runner', ...Object.values(commands).map((c) => `  ${c.usage}`)].join('\n')
+  return [
+    'Usage: panel <command>',
+    '',
+    '  serve',
+    '  runner',
+    ...Object.values(commands).map((c) => `  ${c.usage}`),
+  ].join('\n')
 }
 
 /** Runs one CLI invocation; returns the exit status. Errors print as one line on stderr. */
@@ -45,11 +51,20 @@ export async function runCli(argv: string[]): Promise<number> {
   }
   const rest = argv.slice(key.split(' ').length)
   try {
-    const { values, positionals } = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true })
+    const { values, positionals } = parseArgs({
+      args: rest,
+      options: command.options,
+      allowPositionals: true,
+      strict: true,
+    })
     const config = loadConfig()
     const db = openDb(config.dbPath)
     const baseUrl = config.baseUrl ?? `http://${config.host}:${config.port}`
-    await command.run({ db, secretKey: config.secretKey, drivers, baseUrl, config }, positionals, values)
+    await command.run(
+      { db, secretKey: config.secretKey, drivers, baseUrl, config },
+      positionals,
+      values,
+    )
     return 0
   } catch (err) {
     return report(err, command)
@@ -67,7 +82,10 @@ function report(err: unknown, command: Command): number {
     return 1
   }
   const code = (err as { code?: string }).code
-  if (err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+  if (
+    err instanceof UsageError ||
+    (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))
+  ) {
     console.error(`panel: ${(err as Error).message.split('\n')[0]} (usage: panel ${command.usage})`)
     return 2
   }

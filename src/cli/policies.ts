@@ -40,7 +40,8 @@ export const policyCommands: Record<string, Command> = {
       const assigned = listTenantDatabases(db, tenant.id)
       const databaseIds = ((opts.database as string[]) ?? []).map((name) => {
         const found = assigned.find((d) => d.name === name)
-        if (!found) throw new InputError({ database: `No database “${name}” is assigned to ${tenant.name}.` })
+        if (!found)
+          throw new InputError({ database: `No database “${name}” is assigned to ${tenant.name}.` })
         return found.id
       })
       const input = {
@@ -81,11 +82,26 @@ export const policyCommands: Record<string, Command> = {
           exclude: p.excludeGlobs,
           databases: p.databases.map((d) => d.name),
           includePanelSettings: p.includePanelSettings,
-          retention: { last: p.keepLast, daily: p.keepDaily, weekly: p.keepWeekly, monthly: p.keepMonthly, yearly: p.keepYearly },
+          retention: {
+            last: p.keepLast,
+            daily: p.keepDaily,
+            weekly: p.keepWeekly,
+            monthly: p.keepMonthly,
+            yearly: p.keepYearly,
+          },
         }
       })
       if (opts.json) console.log(JSON.stringify(rows, null, 2))
-      else printTable(rows, ['id', 'name', 'enabled', 'schedule', 'timezone', 'nextRun', 'destinations'])
+      else
+        printTable(rows, [
+          'id',
+          'name',
+          'enabled',
+          'schedule',
+          'timezone',
+          'nextRun',
+          'destinations',
+        ])
     },
   },
 }

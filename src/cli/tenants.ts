@@ -17,7 +17,8 @@ export function tenantByName(db: Db, name: string | undefined) {
 
 export const tenantCommands: Record<string, Command> = {
   'tenant add': {
-    usage: 'tenant add <name> --home <dir> [--system-user <user>] [--timezone <tz>] --password-stdin',
+    usage:
+      'tenant add <name> --home <dir> [--system-user <user>] [--timezone <tz>] --password-stdin',
     options: {
       home: { type: 'string' },
       'system-user': { type: 'string' },
@@ -27,7 +28,8 @@ export const tenantCommands: Record<string, Command> = {
     async run({ db }, [name], opts) {
       if (!name) throw new UsageError('give the tenant name')
       if (!opts.home) throw new UsageError('--home <dir> is required')
-      if (!opts['password-stdin']) throw new UsageError('pass the password on stdin with --password-stdin')
+      if (!opts['password-stdin'])
+        throw new UsageError('pass the password on stdin with --password-stdin')
       const tenant = await createTenant(db, {
         name,
         password: await readStdin(),
@@ -68,14 +70,20 @@ export const tenantCommands: Record<string, Command> = {
       }
       const kept = removeTenant(db, tenant)
       const localMoved = retireTenantFiles(db, config, tenant.name)
-      auditCli(db, 'tenant.remove', { target: tenant.name, details: { destinationsKept: kept.length } })
-      console.log(`Tenant "${tenant.name}" removed. Its home, system user and stored backups were left in place.`)
+      auditCli(db, 'tenant.remove', {
+        target: tenant.name,
+        details: { destinationsKept: kept.length },
+      })
+      console.log(
+        `Tenant "${tenant.name}" removed. Its home, system user and stored backups were left in place.`,
+      )
       for (const d of kept) console.log(`  backups kept on ${d.type} destination "${d.name}"`)
       if (localMoved) console.log(`  its Local backups are now in ${localMoved}`)
     },
   },
   'db assign': {
-    usage: 'db assign <tenant> <database> --engine mariadb|postgresql [--host h] [--port n] [--user u] [--password-stdin]',
+    usage:
+      'db assign <tenant> <database> --engine mariadb|postgresql [--host h] [--port n] [--user u] [--password-stdin]',
     options: {
       engine: { type: 'string' },
       host: { type: 'string' },
@@ -98,7 +106,11 @@ export const tenantCommands: Record<string, Command> = {
         username: opts.user ?? '',
         password,
       })
-      auditCli(db, 'database.assign', { tenantId: tenant.id, target: dbName, details: { tenant: tenant.name, engine: opts.engine } })
+      auditCli(db, 'database.assign', {
+        tenantId: tenant.id,
+        target: dbName,
+        details: { tenant: tenant.name, engine: opts.engine },
+      })
       console.log(`Database ${opts.engine}:${dbName} assigned to "${tenant.name}".`)
     },
   },

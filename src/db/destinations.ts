@@ -120,7 +120,9 @@ export function policiesUsing(db: Db, tenantId: number, destinationId: number): 
     .select({ name: policies.name })
     .from(policyDestinations)
     .innerJoin(policies, eq(policyDestinations.policyId, policies.id))
-    .where(and(eq(policies.tenantId, tenantId), eq(policyDestinations.destinationId, destinationId)))
+    .where(
+      and(eq(policies.tenantId, tenantId), eq(policyDestinations.destinationId, destinationId)),
+    )
     .all()
     .map((r) => r.name)
 }

@@ -21,7 +21,8 @@ export type EnqueueInput<K extends JobKind> = {
 
 const ACTIVE = ['queued', 'running'] as const
 const INTERRUPTED_JOB = 'interrupted: the runner stopped during this job'
-const GAVE_UP = 'The runner stopped during every attempt of this job (crash or restart); it was not retried again.'
+const GAVE_UP =
+  'The runner stopped during every attempt of this job (crash or restart); it was not retried again.'
 const INTERRUPTED_RUN = 'The runner stopped during this run (crash or restart); it was retried.'
 const INTERRUPTED_STAGE = 'Interrupted: the runner stopped during this stage.'
 /** Backoff ceiling in seconds, so a job retried many times still runs hourly. */
@@ -84,7 +85,13 @@ function expireLeases(db: Db, now: Date): Job[] {
   const exhausted = db
     .update(jobs)
     .set({ status: 'failed', leaseOwner: null, leaseExpiresAt: null, lastError: GAVE_UP })
-    .where(and(eq(jobs.status, 'running'), lt(jobs.leaseExpiresAt, now), sql`${jobs.attempts} >= ${jobs.maxAttempts}`))
+    .where(
+      and(
+        eq(jobs.status, 'running'),
+        lt(jobs.leaseExpiresAt, now),
+        sql`${jobs.attempts} >= ${jobs.maxAttempts}`,
+      ),
+    )
     .returning()
     .all()
     .map((j) => typedJob(j))
@@ -234,7 +241,14 @@ export function releaseJob(db: Db, jobId: number, owner: string, now = new Date(
 export function startQueuedNow(db: Db, tenantId: number, jobId: number, now = new Date()): void {
   db.update(jobs)
     .set({ runAt: now, updatedAt: now })
-    .where(and(eq(jobs.tenantId, tenantId), eq(jobs.id, jobId), eq(jobs.status, 'queued'), sql`${jobs.runAt} > ${now.getTime()}`))
+    .where(
+      and(
+        eq(jobs.tenantId, tenantId),
+        eq(jobs.id, jobId),
+        eq(jobs.status, 'queued'),
+        sql`${jobs.runAt} > ${now.getTime()}`,
+      ),
+    )
     .run()
 }
 

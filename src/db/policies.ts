@@ -79,7 +79,11 @@ export function savePolicyRow(
   const saved = db.transaction((tx) => {
     let policyId = id
     if (policyId === null) {
-      policyId = tx.insert(policies).values({ tenantId, ...fields }).returning().get().id
+      policyId = tx
+        .insert(policies)
+        .values({ tenantId, ...fields })
+        .returning()
+        .get().id
     } else {
       const res = tx
         .update(policies)

@@ -4,22 +4,38 @@ import type { Db } from './client.ts'
 import { repositories, type Repository } from './schema.ts'
 import { open, seal } from '../secret-box.ts'
 
-const context = (tenantId: number, destinationId: number) => `repository:${tenantId}:${destinationId}`
+const context = (tenantId: number, destinationId: number) =>
+  `repository:${tenantId}:${destinationId}`
 
 /** The tenant's repository on a destination, created with a fresh random password if new. */
-export function repositoryFor(db: Db, key: Buffer, tenantId: number, destinationId: number): Repository {
+export function repositoryFor(
+  db: Db,
+  key: Buffer,
+  tenantId: number,
+  destinationId: number,
+): Repository {
   const found = findRepository(db, tenantId, destinationId)
   if (found) return found
   const password = randomBytes(24).toString('base64url')
-  return db
-    .insert(repositories)
-    .values({ tenantId, destinationId, passwordSealed: seal(key, password, context(tenantId, destinationId)) })
-    .onConflictDoNothing()
-    .returning()
-    .get() ?? findRepository(db, tenantId, destinationId)!
+  return (
+    db
+      .insert(repositories)
+      .values({
+        tenantId,
+        destinationId,
+        passwordSealed: seal(key, password, context(tenantId, destinationId)),
+      })
+      .onConflictDoNothing()
+      .returning()
+      .get() ?? findRepository(db, tenantId, destinationId)!
+  )
 }
 
-export function findRepository(db: Db, tenantId: number, destinationId: number): Repository | undefined {
+export function findRepository(
+  db: Db,
+  tenantId: number,
+  destinationId: number,
+): Repository | undefined {
   return db
     .select()
     .from(repositories)
@@ -37,7 +53,11 @@ export function markInitialized(db: Db, id: number): void {
 
 /** True when the repository was never pruned or not in the last day. */
 export function pruneDue(db: Db, id: number, now = Date.now()): boolean {
-  const row = db.select({ prunedAt: repositories.prunedAt }).from(repositories).where(eq(repositories.id, id)).get()
+  const row = db
+    .select({ prunedAt: repositories.prunedAt })
+    .from(repositories)
+    .where(eq(repositories.id, id))
+    .get()
   return !row?.prunedAt || now - row.prunedAt.getTime() > 24 * 3600_000
 }
 
@@ -46,6 +66,13 @@ export function markPruned(db: Db, id: number): void {
 }
 
 /** Size on the destination and snapshot count, as restic last reported them. */
-export function setRepositoryStats(db: Db, id: number, stats: { storedBytes: number; snapshotCount: number }): void {
-  db.update(repositories).set({ ...stats, statsAt: new Date() }).where(eq(repositories.id, id)).run()
+export function setRepositoryStats(
+  db: Db,
+  id: number,
+  stats: { storedBytes: number; snapshotCount: number },
+): void {
+  db.update(repositories)
+    .set({ ...stats, statsAt: new Date() })
+    .where(eq(repositories.id, id))
+    .run()
 }

@@ -56,7 +56,14 @@ export function queuedInClaimOrder(db: Db, now = new Date(), limit = 100): Queue
   return order.flatMap((o) => {
     const row = named.get(o.id)
     return row
-      ? [{ ...typedJob(row.job), tenantName: row.tenantName, policyName: row.policyName, wait: o.wait }]
+      ? [
+          {
+            ...typedJob(row.job),
+            tenantName: row.tenantName,
+            policyName: row.policyName,
+            wait: o.wait,
+          },
+        ]
       : []
   })
 }

@@ -46,7 +46,12 @@ export function closeRuns(
       : and(inArray(runs.jobId, which.jobIds), eq(runs.status, 'running'))
   if ('jobIds' in which && !which.jobIds.length) return
   if (fields.stageMessage) {
-    const open = db.select({ id: runs.id }).from(runs).where(where).all().map((r) => r.id)
+    const open = db
+      .select({ id: runs.id })
+      .from(runs)
+      .where(where)
+      .all()
+      .map((r) => r.id)
     if (open.length) {
       db.update(runStages)
         .set({ status: 'failed', message: fields.stageMessage, finishedAt: now })
@@ -80,7 +85,12 @@ export function finishRun(
   closeRuns(db, { runId }, status, fields)
 }
 
-export function startStage(db: Db, runId: number, name: string, destinationId: number | null = null): RunStage {
+export function startStage(
+  db: Db,
+  runId: number,
+  name: string,
+  destinationId: number | null = null,
+): RunStage {
   return db
     .insert(runStages)
     .values({ runId, name, destinationId, status: 'running', startedAt: new Date() })
@@ -92,7 +102,12 @@ export function finishStage(
   db: Db,
   stageId: number,
   status: StageStatus,
-  fields: { message?: string | null; bytes?: number | null; snapshotId?: string | null; details?: Record<string, unknown> } = {},
+  fields: {
+    message?: string | null
+    bytes?: number | null
+    snapshotId?: string | null
+    details?: Record<string, unknown>
+  } = {},
 ): void {
   db.update(runStages)
     .set({ status, finishedAt: new Date(), ...fields })
@@ -101,20 +116,43 @@ export function finishStage(
 }
 
 /** Appends a log line; callers pass plain words, never secrets or file contents. */
-export function logRun(db: Db, runId: number, level: 'info' | 'warn' | 'error', message: string): void {
-  db.insert(runLogs).values({ runId, level, message: message.slice(0, 2000), at: new Date() }).run()
+export function logRun(
+  db: Db,
+  runId: number,
+  level: 'info' | 'warn' | 'error',
+  message: string,
+): void {
+  db.insert(runLogs)
+    .values({ runId, level, message: message.slice(0, 2000), at: new Date() })
+    .run()
 }
 
-export function listRuns(db: Db, tenantId: number, opts: { policyId?: number; limit?: number } = {}): Run[] {
+export function listRuns(
+  db: Db,
+  tenantId: number,
+  opts: { policyId?: number; limit?: number } = {},
+): Run[] {
   const where = opts.policyId
     ? and(eq(runs.tenantId, tenantId), eq(runs.policyId, opts.policyId))
     : eq(runs.tenantId, tenantId)
-  return db.select().from(runs).where(where).orderBy(desc(runs.id)).limit(opts.limit ?? 50).all()
+  return db
+    .select()
+    .from(runs)
+    .where(where)
+    .orderBy(desc(runs.id))
+    .limit(opts.limit ?? 50)
+    .all()
 }
 
 /** One page (1-based, newest first) of the tenant's runs of every kind, and their number. */
-export function pageOfRuns(db: Db, tenantId: number, page: number, size = 50): { rows: Run[]; total: number } {
-  const total = db.select({ n: count() }).from(runs).where(eq(runs.tenantId, tenantId)).get()?.n ?? 0
+export function pageOfRuns(
+  db: Db,
+  tenantId: number,
+  page: number,
+  size = 50,
+): { rows: Run[]; total: number } {
+  const total =
+    db.select({ n: count() }).from(runs).where(eq(runs.tenantId, tenantId)).get()?.n ?? 0
   const rows = db
     .select()
     .from(runs)
@@ -127,14 +165,23 @@ export function pageOfRuns(db: Db, tenantId: number, page: number, size = 50): {
 }
 
 export function getRun(db: Db, tenantId: number, id: number): Run {
-  const row = db.select().from(runs).where(and(eq(runs.tenantId, tenantId), eq(runs.id, id))).get()
+  const row = db
+    .select()
+    .from(runs)
+    .where(and(eq(runs.tenantId, tenantId), eq(runs.id, id)))
+    .get()
   if (!row) throw new NotFoundError('That run')
   return row
 }
 
 /** The newest run a job produced (a retried job has one per attempt), or undefined before it starts. */
 export function latestRunOfJob(db: Db, tenantId: number, jobId: number): Run | undefined {
-  return db.select().from(runs).where(and(eq(runs.tenantId, tenantId), eq(runs.jobId, jobId))).orderBy(desc(runs.id)).get()
+  return db
+    .select()
+    .from(runs)
+    .where(and(eq(runs.tenantId, tenantId), eq(runs.jobId, jobId)))
+    .orderBy(desc(runs.id))
+    .get()
 }
 
 export function runStagesOf(db: Db, runId: number): RunStage[] {
@@ -163,4 +210,3 @@ export function latestBackupStages(db: Db, tenantId: number) {
     .limit(500)
     .all()
 }
-

@@ -1,35 +1,34 @@
 import { sql } from 'drizzle-orm'
-import {
-  integer,
-  primaryKey,
-  sqliteTable,
-  text,
-  uniqueIndex,
-  index,
-} from 'drizzle-orm/sqlite-core'
+import { integer, primaryKey, sqliteTable, text, uniqueIndex, index } from 'drizzle-orm/sqlite-core'
 
 const now = sql`(unixepoch() * 1000)`
 const createdAt = () => integer('created_at', { mode: 'timestamp_ms' }).notNull().default(now)
 
-export const tenants = sqliteTable('tenants', {
-  id: integer('id').primaryKey({ autoIncrement: true }),
-  name: text('name').notNull().unique(),
-  homeDir: text('home_dir').notNull(),
-  systemUser: text('system_user'),
-  timezone: text('timezone').notNull().default('UTC'),
-  disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
-  /** Per-tenant limits set by the admin; null means the panel-wide default (Policy limits). */
-  quotaBytes: integer('quota_bytes'),
-  quotaSnapshots: integer('quota_snapshots'),
-  quotaRunsPerDay: integer('quota_runs_per_day'),
-  /** Where notices go and when: every run, failures only (default), or never. */
-  notifyEmail: text('notify_email'),
-  notifyMode: text('notify_mode', { enum: ['every', 'failures', 'never'] }).notNull().default('failures'),
-  /** Webhook for run results: JSON POSTed through the outbound guard, HMAC-SHA256 signed. */
-  webhookUrl: text('webhook_url'),
-  webhookSecretSealed: text('webhook_secret_sealed'),
-  createdAt: createdAt(),
-}, (t) => [index('tenants_disabled_idx').on(t.disabled)])
+export const tenants = sqliteTable(
+  'tenants',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    name: text('name').notNull().unique(),
+    homeDir: text('home_dir').notNull(),
+    systemUser: text('system_user'),
+    timezone: text('timezone').notNull().default('UTC'),
+    disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+    /** Per-tenant limits set by the admin; null means the panel-wide default (Policy limits). */
+    quotaBytes: integer('quota_bytes'),
+    quotaSnapshots: integer('quota_snapshots'),
+    quotaRunsPerDay: integer('quota_runs_per_day'),
+    /** Where notices go and when: every run, failures only (default), or never. */
+    notifyEmail: text('notify_email'),
+    notifyMode: text('notify_mode', { enum: ['every', 'failures', 'never'] })
+      .notNull()
+      .default('failures'),
+    /** Webhook for run results: JSON POSTed through the outbound guard, HMAC-SHA256 signed. */
+    webhookUrl: text('webhook_url'),
+    webhookSecretSealed: text('webhook_secret_sealed'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('tenants_disabled_idx').on(t.disabled)],
+)
 
 export const users = sqliteTable('users', {
   id: integer('id').primaryKey({ autoIncrement: true }),
@@ -151,7 +150,10 @@ export const policyDestinations = sqliteTable(
       .notNull()
       .references(() => destinations.id, { onDelete: 'restrict' }),
   },
-  (t) => [primaryKey({ columns: [t.policyId, t.destinationId] }), index('pd_dest_idx').on(t.destinationId)],
+  (t) => [
+    primaryKey({ columns: [t.policyId, t.destinationId] }),
+    index('pd_dest_idx').on(t.destinationId),
+  ],
 )
 
 export const policyDatabases = sqliteTable(
@@ -195,7 +197,9 @@ export const jobs = sqliteTable(
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
   },
   (t) => [
-    uniqueIndex('jobs_dedupe_key').on(t.dedupeKey).where(sql`status in ('queued', 'running')`),
+    uniqueIndex('jobs_dedupe_key')
+      .on(t.dedupeKey)
+      .where(sql`status in ('queued', 'running')`),
     index('jobs_claim_idx').on(t.status, t.runAt),
     index('jobs_tenant_idx').on(t.tenantId, t.status),
   ],
@@ -439,7 +443,9 @@ export const verifications = sqliteTable(
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),
     policyId: integer('policy_id').references(() => policies.id, { onDelete: 'set null' }),
-    destinationId: integer('destination_id').references(() => destinations.id, { onDelete: 'set null' }),
+    destinationId: integer('destination_id').references(() => destinations.id, {
+      onDelete: 'set null',
+    }),
     runId: integer('run_id').references(() => runs.id, { onDelete: 'set null' }),
     /** `check`: restic check --read-data-subset; `restore`: test restore into a sandbox. */
     mode: text('mode', { enum: ['check', 'restore'] }).notNull(),
@@ -451,7 +457,10 @@ export const verifications = sqliteTable(
     details: text('details', { mode: 'json' }).$type<Record<string, unknown>>(),
     createdAt: createdAt(),
   },
-  (t) => [index('verifications_tenant_idx').on(t.tenantId, t.id), index('verifications_policy_idx').on(t.policyId, t.id)],
+  (t) => [
+    index('verifications_tenant_idx').on(t.tenantId, t.id),
+    index('verifications_policy_idx').on(t.policyId, t.id),
+  ],
 )
 
 /** The backup token (OpenProject flow): only its SHA-256 stored; valid from `activeFrom`. */
@@ -519,13 +528,18 @@ export const notifications = sqliteTable(
     event: text('event').notNull(),
     subject: text('subject').notNull(),
     body: text('body').notNull(),
-    status: text('status', { enum: ['pending', 'sent', 'failed'] }).notNull().default('pending'),
+    status: text('status', { enum: ['pending', 'sent', 'failed'] })
+      .notNull()
+      .default('pending'),
     attempts: integer('attempts').notNull().default(0),
     error: text('error'),
     createdAt: createdAt(),
     sentAt: integer('sent_at', { mode: 'timestamp_ms' }),
   },
-  (t) => [index('notifications_status_idx').on(t.status, t.id), index('notifications_tenant_idx').on(t.tenantId, t.id)],
+  (t) => [
+    index('notifications_status_idx').on(t.status, t.id),
+    index('notifications_tenant_idx').on(t.tenantId, t.id),
+  ],
 )
 
 export type TenantHealth = typeof tenantHealth.$inferSelect

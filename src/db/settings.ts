@@ -39,17 +39,27 @@ export function getAdminSettings(db: Db): AdminSettings {
 }
 
 /** Stores one setting; null removes it, which gives back its default (every nullable default is null). */
-export function setAdminSetting<K extends keyof AdminSettings>(db: Db, key: K, value: AdminSettings[K]): void {
+export function setAdminSetting<K extends keyof AdminSettings>(
+  db: Db,
+  key: K,
+  value: AdminSettings[K],
+): void {
   if (value === null) {
     db.delete(panelSettings).where(eq(panelSettings.key, key)).run()
     return
   }
-  db.insert(panelSettings).values({ key, value }).onConflictDoUpdate({ target: panelSettings.key, set: { value } }).run()
+  db.insert(panelSettings)
+    .values({ key, value })
+    .onConflictDoUpdate({ target: panelSettings.key, set: { value } })
+    .run()
 }
 
 /** The guard policy for outbound connections: the admin's allowlist plus PANEL_OUTBOUND_ALLOW. */
 export function guardPolicy(db: Db, env: NodeJS.ProcessEnv = process.env): GuardPolicy {
-  const fromEnv = (env.PANEL_OUTBOUND_ALLOW ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  const fromEnv = (env.PANEL_OUTBOUND_ALLOW ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   return { allow: [...getAdminSettings(db).outboundAllow, ...fromEnv] }
 }
 
@@ -62,4 +72,3 @@ export function typeAllowed(db: Db, type: string): boolean {
   const allowed = getAdminSettings(db).allowedTypes
   return allowed === null || allowed.includes(type)
 }
-

@@ -15,7 +15,12 @@ export type AssignInput = {
 }
 
 /** Assigns a database to a tenant, with optional connection details for dumps. */
-export function assignDatabase(db: Db, key: Buffer, tenantId: number, input: AssignInput): TenantDatabase {
+export function assignDatabase(
+  db: Db,
+  key: Buffer,
+  tenantId: number,
+  input: AssignInput,
+): TenantDatabase {
   const name = input.name.trim()
   const problem = databaseNameProblem(name)
   if (problem) throw new InputError({ name: problem })
@@ -23,20 +28,33 @@ export function assignDatabase(db: Db, key: Buffer, tenantId: number, input: Ass
     throw new InputError({ name: `“${name}” is already assigned.` })
   }
   const host = input.host.trim()
-  if (host && !/^[A-Za-z0-9.:_-]{1,253}$/.test(host)) throw new InputError({ host: 'Enter a host name or address.' })
+  if (host && !/^[A-Za-z0-9.:_-]{1,253}$/.test(host))
+    throw new InputError({ host: 'Enter a host name or address.' })
   const port = input.port.trim() ? Number(input.port) : null
-  if (port !== null && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new InputError({ port: 'Port must be 1-65535.' })
+  if (port !== null && (!Number.isInteger(port) || port < 1 || port > 65535))
+    throw new InputError({ port: 'Port must be 1-65535.' })
   const username = input.username.trim()
-  if (username && !/^[A-Za-z0-9_.@$-]{1,80}$/.test(username)) throw new InputError({ username: 'Enter a valid database user name.' })
+  if (username && !/^[A-Za-z0-9_.@$-]{1,80}$/.test(username))
+    throw new InputError({ username: 'Enter a valid database user name.' })
   const row = insertTenantDatabase(db, tenantId, input.engine, name)
-  return updateConnection(db, key, row, { host: host || null, port, username: username || null, password: input.password || null })
+  return updateConnection(db, key, row, {
+    host: host || null,
+    port,
+    username: username || null,
+    password: input.password || null,
+  })
 }
 
 function updateConnection(
   db: Db,
   key: Buffer,
   row: TenantDatabase,
-  conn: { host: string | null; port: number | null; username: string | null; password: string | null },
+  conn: {
+    host: string | null
+    port: number | null
+    username: string | null
+    password: string | null
+  },
 ): TenantDatabase {
   const passwordSealed = conn.password ? sealDbPassword(key, row.tenantId, conn.password) : null
   return db

@@ -31,7 +31,12 @@ export function requestBackup(
         if (pending) return { job: pending, created: false }
         assertOnDemandAllowed(db, getTenant(db, tenantId))
       }
-      return enqueue(db, { kind: 'backup', tenantId, payload: { policyId: policy.id, trigger }, dedupeKey })
+      return enqueue(db, {
+        kind: 'backup',
+        tenantId,
+        payload: { policyId: policy.id, trigger },
+        dedupeKey,
+      })
     })
     .immediate()
 }
@@ -41,14 +46,22 @@ export function requestRestore(db: Db, tenantId: number, input: RestorePayload):
   const dest = getDestination(db, tenantId, input.destinationId)
   const errors: Record<string, string> = {}
   if (!/^[0-9a-f]{8,64}$/.test(input.snapshot)) errors.snapshot = 'Choose a snapshot.'
-  if (input.paths.some((p) => !p.startsWith('/') || p.split('/').includes('..'))) errors.paths = 'Choose paths from the snapshot.'
-  if (input.databaseId !== undefined && !listTenantDatabases(db, tenantId).some((d) => d.id === input.databaseId)) {
+  if (input.paths.some((p) => !p.startsWith('/') || p.split('/').includes('..')))
+    errors.paths = 'Choose paths from the snapshot.'
+  if (
+    input.databaseId !== undefined &&
+    !listTenantDatabases(db, tenantId).some((d) => d.id === input.databaseId)
+  ) {
     errors.database = 'Choose one of your databases.'
   }
   if (input.mode === 'copy') {
     const name = input.newName?.trim() ?? ''
     const problem = input.databaseId !== undefined ? databaseNameProblem(name) : folderProblem(name)
-    if (!name) errors.newName = input.databaseId !== undefined ? 'Enter a name for the new database.' : 'Enter a name for the new folder.'
+    if (!name)
+      errors.newName =
+        input.databaseId !== undefined
+          ? 'Enter a name for the new database.'
+          : 'Enter a name for the new folder.'
     else if (problem) errors.newName = problem
   }
   if (Object.keys(errors).length) throw new InputError(errors)

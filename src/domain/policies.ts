@@ -1,6 +1,11 @@
 import type { Db } from '../db/client.ts'
 import { ownedDestinationIds } from '../db/destinations.ts'
-import { findPolicyByName, ownedDatabaseIds, savePolicyRow, type PolicyFields } from '../db/policies.ts'
+import {
+  findPolicyByName,
+  ownedDatabaseIds,
+  savePolicyRow,
+  type PolicyFields,
+} from '../db/policies.ts'
 import { InputError } from '../errors.ts'
 import { PRESETS, nextRuns, type Preset } from '../schedule.ts'
 import { labelProblem } from '../names.ts'
@@ -28,7 +33,13 @@ export type PolicyInput = {
   enabled: boolean
 }
 
-export const RETENTION = ['keepLast', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const
+export const RETENTION = [
+  'keepLast',
+  'keepDaily',
+  'keepWeekly',
+  'keepMonthly',
+  'keepYearly',
+] as const
 
 /** Empty form values for a new policy: daily, whole home, retention 7/4/12. */
 export function newPolicyInput(timezone: string): PolicyInput {
@@ -71,7 +82,8 @@ function globProblem(lines: string[]): string | undefined {
       return `“${line}”: patterns are relative to your home folder, e.g. public_html/**.`
     }
     if (line.split('/').includes('..')) return `“${line}”: “..” is not allowed.`
-    if (/[\0-\x1f]/.test(line) || line.length > 500) return `“${line.slice(0, 40)}”: not a valid pattern.`
+    if (/[\0-\x1f]/.test(line) || line.length > 500)
+      return `“${line.slice(0, 40)}”: not a valid pattern.`
   }
   return undefined
 }
@@ -80,7 +92,12 @@ function globProblem(lines: string[]): string | undefined {
  * Validates a policy and saves it (`id` null creates). Destinations and databases are checked
  * to be the tenant's own. Throws InputError keyed by field.
  */
-export function savePolicy(db: Db, tenantId: number, id: number | null, input: PolicyInput): number {
+export function savePolicy(
+  db: Db,
+  tenantId: number,
+  id: number | null,
+  input: PolicyInput,
+): number {
   const errors: Record<string, string> = {}
   const name = input.name.trim()
   const nameProblem = labelProblem(name, 'Name')
@@ -111,7 +128,8 @@ export function savePolicy(db: Db, tenantId: number, id: number | null, input: P
   const cron = cronOf(input)
   if (input.preset !== 'custom' && !(input.preset in PRESETS)) errors.cron = 'Choose a schedule.'
   const check = nextRuns(cron, input.timezone)
-  if (!check.ok) errors[check.error.startsWith('Unknown time zone') ? 'timezone' : 'cron'] = check.error
+  if (!check.ok)
+    errors[check.error.startsWith('Unknown time zone') ? 'timezone' : 'cron'] = check.error
   const tooOften = intervalProblem(cron, input.timezone, getAdminSettings(db).minIntervalMinutes)
   if (tooOften && !errors.cron) errors.cron = tooOften
 

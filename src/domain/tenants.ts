@@ -1,5 +1,11 @@
 import type { Db } from '../db/client.ts'
-import { findTenantByName, getTenant, insertTenant, tenantUser, updateTenant } from '../db/tenants.ts'
+import {
+  findTenantByName,
+  getTenant,
+  insertTenant,
+  tenantUser,
+  updateTenant,
+} from '../db/tenants.ts'
 import { findUserByName, setPasswordHash } from '../db/users.ts'
 import { hashPassword, passwordProblem } from '../auth/password.ts'
 import { invalidateUserSessions } from '../auth/session.ts'

@@ -28,7 +28,8 @@ export async function testConnection(
   if (!entry) throw new NotFoundError('That destination type')
   const stored = existing ? readSecrets(deps.secretKey, tenant.id, existing) : {}
   const parsed = parseSettings(entry.settings, raw, stored)
-  if (!parsed.ok) return { ok: false, message: 'Fix the highlighted fields first.', errors: parsed.errors }
+  if (!parsed.ok)
+    return { ok: false, message: 'Fix the highlighted fields first.', errors: parsed.errors }
   const ctx = { tenantName: tenant.name, localRoot: deps.localRoot, guard: guardPolicy(deps.db) }
   const signal = AbortSignal.timeout(30_000)
   let driver
@@ -38,8 +39,12 @@ export async function testConnection(
     const message = await probe(driver, signal)
     return { ok: true, message, pinned }
   } catch (err) {
-    if (signal.aborted) return { ok: false, message: 'Timed out after 30 seconds without an answer.' }
-    return { ok: false, message: err instanceof StorageError ? err.message : (err as Error).message }
+    if (signal.aborted)
+      return { ok: false, message: 'Timed out after 30 seconds without an answer.' }
+    return {
+      ok: false,
+      message: err instanceof StorageError ? err.message : (err as Error).message,
+    }
   } finally {
     await driver?.close?.().catch(() => {})
   }

@@ -14,14 +14,33 @@ export type GuardPolicy = {
 
 const blocked = new BlockList()
 for (const [net, bits] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16],
-  ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15],
-  ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) blocked.addSubnet(net, bits, 'ipv4')
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  blocked.addSubnet(net, bits, 'ipv4')
 for (const [net, bits] of [
-  ['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['2001:db8::', 32],
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+  ['64:ff9b::', 96],
+  ['2001:db8::', 32],
   ['fd00:ec2::', 32],
-] as const) blocked.addSubnet(net, bits, 'ipv6')
+] as const)
+  blocked.addSubnet(net, bits, 'ipv6')
 
 /** IPv4-mapped IPv6 (::ffff:a.b.c.d) is judged as the IPv4 address it carries. */
 function normalize(address: string): { address: string; family: 'ipv4' | 'ipv6' } {
@@ -58,7 +77,10 @@ export function addressAllowed(policy: GuardPolicy, host: string, address: strin
  * Resolves `host` and returns an address to connect to, after checking every address it
  * resolves to. Numeric forms that are not dotted quads (2130706433, 0x7f.1) are refused outright.
  */
-export async function resolveChecked(policy: GuardPolicy, host: string): Promise<{ address: string; family: 4 | 6 }> {
+export async function resolveChecked(
+  policy: GuardPolicy,
+  host: string,
+): Promise<{ address: string; family: 4 | 6 }> {
   const bare = host.replace(/^\[|\]$/g, '')
   if (!bare) throw new StorageError('BadConfig', 'No host name was given.')
   if (!isIP(bare) && /^[0-9.x]+$/i.test(bare)) {
@@ -66,9 +88,15 @@ export async function resolveChecked(policy: GuardPolicy, host: string): Promise
   }
   let addresses: { address: string; family: number }[]
   try {
-    addresses = isIP(bare) ? [{ address: bare, family: isIP(bare) }] : await lookup(bare, { all: true, verbatim: true })
+    addresses = isIP(bare)
+      ? [{ address: bare, family: isIP(bare) }]
+      : await lookup(bare, { all: true, verbatim: true })
   } catch (err) {
-    throw new StorageError('BadConfig', `The host “${host}” could not be found (DNS lookup failed).`, { cause: err })
+    throw new StorageError(
+      'BadConfig',
+      `The host “${host}” could not be found (DNS lookup failed).`,
+      { cause: err },
+    )
   }
   for (const a of addresses) {
     if (!addressAllowed(policy, bare, a.address)) {
@@ -82,7 +110,11 @@ export async function resolveChecked(policy: GuardPolicy, host: string): Promise
   return { address: first.address, family: first.family === 6 ? 6 : 4 }
 }
 
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | { address: string; family: number }[], family?: number) => void
+type LookupCallback = (
+  err: NodeJS.ErrnoException | null,
+  address: string | { address: string; family: number }[],
+  family?: number,
+) => void
 
 /**
  * A `lookup` for net/tls/http agents: every connection an SDK makes goes through
@@ -90,7 +122,11 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | { ad
  * `checkUrlHost` before the SDK is built, as Node skips lookup for them).
  */
 export function guardedLookup(policy: GuardPolicy) {
-  return (hostname: string, options: { all?: boolean } | number | undefined, callback: LookupCallback) => {
+  return (
+    hostname: string,
+    options: { all?: boolean } | number | undefined,
+    callback: LookupCallback,
+  ) => {
     resolveChecked(policy, hostname).then(
       ({ address, family }) => {
         const all = typeof options === 'object' && options?.all

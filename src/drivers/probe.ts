@@ -13,10 +13,18 @@ export async function probe(driver: Driver, signal?: AbortSignal): Promise<strin
   await driver.put(key, () => Readable.from([body]), { size: body.length, signal })
   try {
     const back = Buffer.concat(await (await driver.get(key, { signal })).toArray())
-    if (!back.equals(body)) throw new StorageError('Transient', 'The destination returned different bytes than were written.')
+    if (!back.equals(body))
+      throw new StorageError(
+        'Transient',
+        'The destination returned different bytes than were written.',
+      )
     let seen = false
     for await (const o of driver.list('', { signal })) if (o.key === key) seen = true
-    if (!seen) throw new StorageError('Transient', 'The probe object was written but does not show in a listing.')
+    if (!seen)
+      throw new StorageError(
+        'Transient',
+        'The probe object was written but does not show in a listing.',
+      )
   } finally {
     await driver.remove(key, { signal }).catch(() => {})
   }

@@ -68,12 +68,16 @@ export function isSecret(field: Field): boolean {
  * non-secret field as its type reads it, missing or mistyped ones as a blank form would give
  * them (text `''`, number `null`, checkbox `false`). Other keys are dropped.
  */
-export function settingsOf<S extends Spec>(spec: S, values: Record<string, unknown>): SettingsOf<S> {
+export function settingsOf<S extends Spec>(
+  spec: S,
+  values: Record<string, unknown>,
+): SettingsOf<S> {
   const out: Record<string, Value> = {}
   for (const field of spec) {
     if (isSecret(field)) continue
     const v = values[field.name]
-    if (field.type === 'number') out[field.name] = typeof v === 'number' && Number.isFinite(v) ? v : null
+    if (field.type === 'number')
+      out[field.name] = typeof v === 'number' && Number.isFinite(v) ? v : null
     else if (field.type === 'checkbox') out[field.name] = v === true
     else out[field.name] = typeof v === 'string' ? v : v == null ? '' : String(v)
   }
@@ -81,7 +85,10 @@ export function settingsOf<S extends Spec>(spec: S, values: Record<string, unkno
 }
 
 /** Stored secrets typed by the spec: its secret fields that are set, nothing else. */
-export function secretsOf<S extends Spec>(spec: S, secrets: Partial<Record<string, string>>): SecretsOf<S> {
+export function secretsOf<S extends Spec>(
+  spec: S,
+  secrets: Partial<Record<string, string>>,
+): SecretsOf<S> {
   const out: Record<string, string> = {}
   for (const field of spec) {
     const v = secrets[field.name]
@@ -145,8 +152,10 @@ function checkValue(field: Field, text: string): string | undefined {
   if (field.type === 'number') {
     const n = Number(text)
     if (!Number.isInteger(n)) return `${field.label} must be a whole number.`
-    if (field.min !== undefined && n < field.min) return `${field.label} must be at least ${field.min}.`
-    if (field.max !== undefined && n > field.max) return `${field.label} must be at most ${field.max}.`
+    if (field.min !== undefined && n < field.min)
+      return `${field.label} must be at least ${field.min}.`
+    if (field.max !== undefined && n > field.max)
+      return `${field.label} must be at most ${field.max}.`
   }
   if (field.type === 'select' && !field.choices?.some((c) => c.value === text)) {
     return `Choose one of the listed values for ${field.label}.`
@@ -167,7 +176,8 @@ export function warningsOf(spec: Spec, values: Record<string, unknown>): Record<
   const out: Record<string, string> = {}
   for (const field of spec) {
     const value = values[field.name]
-    if (!field.warn || isSecret(field) || value === null || value === undefined || value === '') continue
+    if (!field.warn || isSecret(field) || value === null || value === undefined || value === '')
+      continue
     const warning = field.warn(String(value))
     if (warning) out[field.name] = warning
   }

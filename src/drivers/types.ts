@@ -57,12 +57,19 @@ export interface Driver {
    * Stores `size` bytes read from `open()` under `key`, replacing any object there. `open` is a
    * factory so a retry can re-read the source from the start.
    */
-  put(key: string, open: () => Readable, opts: { size: number; signal?: AbortSignal }): Promise<void>
+  put(
+    key: string,
+    open: () => Readable,
+    opts: { size: number; signal?: AbortSignal },
+  ): Promise<void>
   /**
    * Streams an object, or the inclusive-exclusive byte range `[start, end)` of it (`end`
    * omitted: to the end). Rejects `NotFound` for a missing key.
    */
-  get(key: string, opts?: { range?: { start: number; end?: number }; signal?: AbortSignal }): Promise<Readable>
+  get(
+    key: string,
+    opts?: { range?: { start: number; end?: number }; signal?: AbortSignal },
+  ): Promise<Readable>
   /** Every object whose key starts with `prefix` (a folder prefix ends with `/`), any order. */
   list(prefix: string, opts?: { signal?: AbortSignal }): AsyncIterable<ObjectInfo>
   /** Size of an object; rejects `NotFound` when missing. */

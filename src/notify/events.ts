@@ -7,7 +7,13 @@ export type NotifyEvent =
   | { type: 'backup.failed'; tenantId: number; runId: number; policy: string; reason: string }
   | { type: 'backup.partial'; tenantId: number; runId: number; policy: string; reason: string }
   | { type: 'backup.recovered'; tenantId: number; runId: number; policy: string }
-  | { type: 'backup.success'; tenantId: number; runId: number; policy: string; bytes: number | null }
+  | {
+      type: 'backup.success'
+      tenantId: number
+      runId: number
+      policy: string
+      bytes: number | null
+    }
   | { type: 'schedule.missed'; tenantId: number; policy: string; slot: Date }
   | { type: 'verify.failed'; tenantId: number; runId: number; policy: string; reason: string }
   | { type: 'token.created' | 'token.reset'; tenantId: number; by: string; activeFrom: Date }

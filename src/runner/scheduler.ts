@@ -74,7 +74,11 @@ function slotsOf(policy: Policy, now: Date): Slots | null {
  * one BEGIN IMMEDIATE transaction, so runner processes ticking at once enqueue each slot once. With `notices`, each
  * policy that missed slots raises one 'schedule.missed' after the transaction commits.
  */
-export function tickScheduler(db: Db, now = new Date(), notices?: NotifyDeps): { enqueued: number; missed: number } {
+export function tickScheduler(
+  db: Db,
+  now = new Date(),
+  notices?: NotifyDeps,
+): { enqueued: number; missed: number } {
   const missedEvents: NotifyEvent[] = []
   // Tenants whose next slot or missed count moved: their health row is recomputed after the
   // commit, each refresh its own short write, so claims and heartbeats never wait behind
@@ -113,7 +117,13 @@ export function tickScheduler(db: Db, now = new Date(), notices?: NotifyDeps): {
         if (res.created) enqueued++
       }
       missed += missedNow.count
-      if (missedNow.last) missedEvents.push({ type: 'schedule.missed', tenantId: policy.tenantId, policy: policy.name, slot: missedNow.last })
+      if (missedNow.last)
+        missedEvents.push({
+          type: 'schedule.missed',
+          tenantId: policy.tenantId,
+          policy: policy.name,
+          slot: missedNow.last,
+        })
       const lastMissedAt = missedNow.last ?? state?.lastMissedAt ?? null
       const missedCount = (state?.missedCount ?? 0) + missedNow.count
       db.insert(scheduleState)

@@ -3,9 +3,25 @@ import { deleteTenantDatabase, getTenant, listTenantDatabases } from '../db/tena
 import { createTenant, editTenant, setTenantDisabled, type TenantInput } from '../domain/tenants.ts'
 import { assignDatabase } from '../domain/databases.ts'
 import { InputError, NotFoundError } from '../errors.ts'
-import { DatabasesCard, EditTenantPage, NewTenantPage, TenantForm, type TenantFormValues } from '../../views/admin-tenants.tsx'
+import {
+  DatabasesCard,
+  EditTenantPage,
+  NewTenantPage,
+  TenantForm,
+  type TenantFormValues,
+} from '../../views/admin-tenants.tsx'
 import { adminHealthRoutes } from './admin-health.tsx'
-import { type AppEnv, type Form, all, idParam, isHtmx, pageCtx, readForm, redirectTo, str } from './context.ts'
+import {
+  type AppEnv,
+  type Form,
+  all,
+  idParam,
+  isHtmx,
+  pageCtx,
+  readForm,
+  redirectTo,
+  str,
+} from './context.ts'
 import { getAdminSettings, setAdminSetting } from '../db/settings.ts'
 import { AdminSettingsPage } from '../../views/admin-settings.tsx'
 import { adminEmailCard, adminEmailRoutes } from './admin-email.tsx'
@@ -59,11 +75,15 @@ adminRoutes.post('/tenants', async (c) => {
   try {
     const tenant = await createTenant(c.get('deps').db, input)
     auditWeb(c, 'tenant.create', { tenantId: tenant.id, target: tenant.name })
-    return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text: `Tenant “${tenant.name}” added.` })
+    return redirectTo(c, `/admin/tenants/${tenant.id}`, {
+      kind: 'ok',
+      text: `Tenant “${tenant.name}” added.`,
+    })
   } catch (err) {
     if (!(err instanceof InputError)) throw err
     const values = formValues(input)
-    if (isHtmx(c)) return c.html(<TenantForm csrf={c.get('csrf')} values={values} errors={err.errors} />, 422)
+    if (isHtmx(c))
+      return c.html(<TenantForm csrf={c.get('csrf')} values={values} errors={err.errors} />, 422)
     return c.html(<NewTenantPage ctx={pageCtx(c)} values={values} errors={err.errors} />, 422)
   }
 })
@@ -71,9 +91,26 @@ adminRoutes.post('/tenants', async (c) => {
 adminRoutes.get('/tenants/:id', (c) => {
   const { db } = c.get('deps')
   const tenant = getTenant(db, idParam(c))
-  const values = { name: tenant.name, homeDir: tenant.homeDir, systemUser: tenant.systemUser ?? '', timezone: tenant.timezone }
+  const values = {
+    name: tenant.name,
+    homeDir: tenant.homeDir,
+    systemUser: tenant.systemUser ?? '',
+    timezone: tenant.timezone,
+  }
   return c.html(
-    <EditTenantPage ctx={pageCtx(c)} tenant={tenant} values={values} errors={{}} databases={listTenantDatabases(db, tenant.id)} extra={<>{tenantLimitsCard(c, tenant)}{adminTokenCard(c, tenant)}</>} />,
+    <EditTenantPage
+      ctx={pageCtx(c)}
+      tenant={tenant}
+      values={values}
+      errors={{}}
+      databases={listTenantDatabases(db, tenant.id)}
+      extra={
+        <>
+          {tenantLimitsCard(c, tenant)}
+          {adminTokenCard(c, tenant)}
+        </>
+      }
+    />,
   )
 })
 
@@ -87,8 +124,14 @@ adminRoutes.post('/tenants/:id', async (c) => {
   try {
     await editTenant(db, tenant.id, input)
     // Which fields changed, never their values (the password least of all).
-    const before = { homeDir: tenant.homeDir, systemUser: tenant.systemUser ?? '', timezone: tenant.timezone }
-    const changed: string[] = (Object.keys(before) as (keyof typeof before)[]).filter((k) => before[k] !== input[k])
+    const before = {
+      homeDir: tenant.homeDir,
+      systemUser: tenant.systemUser ?? '',
+      timezone: tenant.timezone,
+    }
+    const changed: string[] = (Object.keys(before) as (keyof typeof before)[]).filter(
+      (k) => before[k] !== input[k],
+    )
     if (input.password) changed.push('password')
     auditWeb(c, 'tenant.update', { tenantId: tenant.id, target: tenant.name, details: { changed } })
     return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text: 'Tenant saved.' })
@@ -96,11 +139,34 @@ adminRoutes.post('/tenants/:id', async (c) => {
     if (!(err instanceof InputError)) throw err
     const values = formValues(input)
     if (isHtmx(c)) {
-      return c.html(<TenantForm csrf={c.get('csrf')} values={values} errors={err.errors} tenantId={tenant.id} />, 422)
+      return c.html(
+        <TenantForm
+          csrf={c.get('csrf')}
+          values={values}
+          errors={err.errors}
+          tenantId={tenant.id}
+        />,
+        422,
+      )
     }
     const dbs = listTenantDatabases(db, tenant.id)
-    const extra = <>{tenantLimitsCard(c, tenant)}{adminTokenCard(c, tenant)}</>
-    return c.html(<EditTenantPage ctx={pageCtx(c)} tenant={tenant} values={values} errors={err.errors} databases={dbs} extra={extra} />, 422)
+    const extra = (
+      <>
+        {tenantLimitsCard(c, tenant)}
+        {adminTokenCard(c, tenant)}
+      </>
+    )
+    return c.html(
+      <EditTenantPage
+        ctx={pageCtx(c)}
+        tenant={tenant}
+        values={values}
+        errors={err.errors}
+        databases={dbs}
+        extra={extra}
+      />,
+      422,
+    )
   }
 })
 
@@ -110,7 +176,10 @@ for (const action of ['disable', 'enable'] as const) {
     const tenant = getTenant(db, idParam(c))
     setTenantDisabled(db, tenant.id, action === 'disable')
     auditWeb(c, `tenant.${action}`, { tenantId: tenant.id, target: tenant.name })
-    const text = action === 'disable' ? `“${tenant.name}” is disabled and signed out.` : `“${tenant.name}” is enabled.`
+    const text =
+      action === 'disable'
+        ? `“${tenant.name}” is disabled and signed out.`
+        : `“${tenant.name}” is enabled.`
     return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text })
   })
 }
@@ -131,13 +200,19 @@ adminRoutes.post('/tenants/:id/databases', async (c) => {
       username: str(form, 'username'),
       password: str(form, 'password'),
     })
-    auditWeb(c, 'database.assign', { tenantId: tenant.id, target: name, details: { tenant: tenant.name, engine } })
+    auditWeb(c, 'database.assign', {
+      tenantId: tenant.id,
+      target: name,
+      details: { tenant: tenant.name, engine },
+    })
   } catch (err) {
     if (!(err instanceof InputError)) throw err
     error = err.message
   }
   if (!isHtmx(c)) {
-    const flash = error ? { kind: 'error' as const, text: error } : { kind: 'ok' as const, text: `Database “${name}” assigned.` }
+    const flash = error
+      ? { kind: 'error' as const, text: error }
+      : { kind: 'ok' as const, text: `Database “${name}” assigned.` }
     return redirectTo(c, `/admin/tenants/${tenant.id}`, flash)
   }
   const card = (
@@ -159,18 +234,45 @@ adminRoutes.post('/tenants/:id/databases/:dbId/delete', (c) => {
   const dbId = idParam(c, 'dbId')
   const removed = listTenantDatabases(db, tenant.id).find((d) => d.id === dbId)
   deleteTenantDatabase(db, tenant.id, dbId)
-  if (removed) auditWeb(c, 'database.remove', { tenantId: tenant.id, target: removed.name, details: { tenant: tenant.name, engine: removed.engine } })
-  if (!isHtmx(c)) return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text: 'Database removed.' })
-  return c.html(<DatabasesCard csrf={c.get('csrf')} tenantId={tenant.id} databases={listTenantDatabases(db, tenant.id)} />)
+  if (removed)
+    auditWeb(c, 'database.remove', {
+      tenantId: tenant.id,
+      target: removed.name,
+      details: { tenant: tenant.name, engine: removed.engine },
+    })
+  if (!isHtmx(c))
+    return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text: 'Database removed.' })
+  return c.html(
+    <DatabasesCard
+      csrf={c.get('csrf')}
+      tenantId={tenant.id}
+      databases={listTenantDatabases(db, tenant.id)}
+    />,
+  )
 })
-
 
 adminRoutes.get('/settings', (c) => {
   const { db, drivers } = c.get('deps')
   const s = getAdminSettings(db)
   const allowed = s.allowedTypes ?? Object.keys(drivers)
-  const limits = <PanelLimitsFields values={limitsText(s)} errors={{}} configuredRoot={c.get('deps').config.localRoot} />
-  return c.html(<AdminSettingsPage ctx={pageCtx(c)} drivers={drivers} allowed={allowed} allowlist={s.outboundAllow.join('\n')} errors={{}} notices={adminEmailCard(c)} limits={limits} />)
+  const limits = (
+    <PanelLimitsFields
+      values={limitsText(s)}
+      errors={{}}
+      configuredRoot={c.get('deps').config.localRoot}
+    />
+  )
+  return c.html(
+    <AdminSettingsPage
+      ctx={pageCtx(c)}
+      drivers={drivers}
+      allowed={allowed}
+      allowlist={s.outboundAllow.join('\n')}
+      errors={{}}
+      notices={adminEmailCard(c)}
+      limits={limits}
+    />,
+  )
 })
 
 /** A host name, an IP address, or a CIDR range. */
@@ -179,7 +281,8 @@ function allowEntryProblem(entry: string): string | undefined {
   if (extra !== undefined) return `“${entry}” is not a host or range.`
   if (bits !== undefined) {
     const max = isIP(net!) === 6 ? 128 : isIP(net!) === 4 ? 32 : -1
-    if (max < 0 || !/^\d+$/.test(bits) || Number(bits) > max) return `“${entry}” is not a valid range like 10.0.5.0/24.`
+    if (max < 0 || !/^\d+$/.test(bits) || Number(bits) > max)
+      return `“${entry}” is not a valid range like 10.0.5.0/24.`
     return undefined
   }
   if (isIP(entry) || /^(?=.{1,253}$)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/.test(entry)) return undefined
@@ -191,7 +294,10 @@ adminRoutes.post('/settings', async (c) => {
   const before: Record<string, unknown> = getAdminSettings(db)
   const form = await readForm(c)
   const types = all(form, 'types').filter((t) => t in drivers)
-  const entries = str(form, 'allowlist').split(/\r?\n/).map((l) => l.trim()).filter(Boolean)
+  const entries = str(form, 'allowlist')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean)
   const errors: Record<string, string> = {}
   const bad = entries.map(allowEntryProblem).find(Boolean)
   if (bad) errors.allowlist = bad
@@ -199,8 +305,24 @@ adminRoutes.post('/settings', async (c) => {
   const typedLimits = limitsFromForm(form)
   const limits = parseLimits(db, typedLimits, errors)
   if (Object.keys(errors).length) {
-    const fields = <PanelLimitsFields values={typedLimits} errors={errors} configuredRoot={c.get('deps').config.localRoot} />
-    const page = <AdminSettingsPage ctx={pageCtx(c)} drivers={drivers} allowed={types} allowlist={str(form, 'allowlist')} errors={errors} notices={adminEmailCard(c)} limits={fields} />
+    const fields = (
+      <PanelLimitsFields
+        values={typedLimits}
+        errors={errors}
+        configuredRoot={c.get('deps').config.localRoot}
+      />
+    )
+    const page = (
+      <AdminSettingsPage
+        ctx={pageCtx(c)}
+        drivers={drivers}
+        allowed={types}
+        allowlist={str(form, 'allowlist')}
+        errors={errors}
+        notices={adminEmailCard(c)}
+        limits={fields}
+      />
+    )
     return c.html(page, 422)
   }
   setAdminSetting(db, 'allowedTypes', types.length === Object.keys(drivers).length ? null : types)
@@ -208,7 +330,9 @@ adminRoutes.post('/settings', async (c) => {
   saveLimitSettings(db, limits)
   const after = getAdminSettings(db)
   // The names of the settings that changed, not their values.
-  const keys = Object.keys(after).filter((k) => JSON.stringify(before[k]) !== JSON.stringify((after as Record<string, unknown>)[k]))
+  const keys = Object.keys(after).filter(
+    (k) => JSON.stringify(before[k]) !== JSON.stringify((after as Record<string, unknown>)[k]),
+  )
   auditWeb(c, 'settings.update', { tenantId: null, details: { changed: keys } })
   return redirectTo(c, '/admin/settings', { kind: 'ok', text: 'Limits saved.' })
 })

@@ -4,7 +4,15 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { serveStatic } from '@hono/node-server/serve-static'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, csrfToken, csrfTokenMatches, newCsrfSecret, sameOrigin } from '../auth/csrf.ts'
+import {
+  CSRF_COOKIE,
+  CSRF_FIELD,
+  CSRF_HEADER,
+  csrfToken,
+  csrfTokenMatches,
+  newCsrfSecret,
+  sameOrigin,
+} from '../auth/csrf.ts'
 import { validateSessionToken } from '../auth/session.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { ErrorPage } from '../../views/error.tsx'
@@ -53,7 +61,12 @@ export function createApp(deps: Deps) {
     const fresh = !secret
     if (!secret) {
       secret = newCsrfSecret()
-      setCookie(c, CSRF_COOKIE, secret, { path: '/', httpOnly: true, sameSite: 'Lax', secure: isSecure(c) })
+      setCookie(c, CSRF_COOKIE, secret, {
+        path: '/',
+        httpOnly: true,
+        sameSite: 'Lax',
+        secure: isSecure(c),
+      })
     }
     c.set('csrf', csrfToken(key, secret))
     if (!SAFE_METHODS.has(c.req.method)) {
@@ -67,7 +80,9 @@ export function createApp(deps: Deps) {
       }
     }
     const token = getCookie(c, SESSION_COOKIE)
-    const auth = token ? validateSessionToken(deps.db, token) : ({ session: null, user: null, tenant: null } as const)
+    const auth = token
+      ? validateSessionToken(deps.db, token)
+      : ({ session: null, user: null, tenant: null } as const)
     if (token && !auth.session) deleteCookie(c, SESSION_COOKIE, { path: '/' })
     if (token && auth.session) {
       setCookie(c, SESSION_COOKIE, token, {
@@ -116,7 +131,12 @@ function errorPage(c: Ctx, status: number, message: string) {
   if (!c.get('csrf')) c.set('csrf', '')
   if (!c.get('auth')) c.set('auth', { session: null, user: null, tenant: null })
   if (c.req.header('hx-request') === 'true') {
-    return c.html(<div class="flash flash-error" role="alert">{message}</div>, status as 404)
+    return c.html(
+      <div class="flash flash-error" role="alert">
+        {message}
+      </div>,
+      status as 404,
+    )
   }
   return c.html(<ErrorPage ctx={pageCtx(c)} status={status} message={message} />, status as 404)
 }

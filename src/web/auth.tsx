@@ -9,7 +9,16 @@ import { consumeLoginLink, peekLoginLink } from '../auth/login-link.ts'
 import { getTenant } from '../db/tenants.ts'
 import { LoginPage, SetPasswordPage } from '../../views/login.tsx'
 import { ErrorPage } from '../../views/error.tsx'
-import { type AppEnv, type Ctx, clientIp, isSecure, pageCtx, readForm, redirectTo, str } from './context.ts'
+import {
+  type AppEnv,
+  type Ctx,
+  clientIp,
+  isSecure,
+  pageCtx,
+  readForm,
+  redirectTo,
+  str,
+} from './context.ts'
 import { audit } from '../db/audit.ts'
 import type { User } from '../db/schema.ts'
 
@@ -21,7 +30,13 @@ export const authRoutes = new Hono<AppEnv>()
  * Records a sign-in attempt under the account it matched. A name that matches no account is not
  * kept: people type their password into the name field, and the audit log must never hold one.
  */
-function auditLogin(c: Ctx, action: 'login.ok' | 'login.failed', username: string, user?: User, reason?: string) {
+function auditLogin(
+  c: Ctx,
+  action: 'login.ok' | 'login.failed',
+  username: string,
+  user?: User,
+  reason?: string,
+) {
   audit(c.get('deps').db, {
     actor: user ? user.username : username ? '(unknown user)' : '(blank)',
     userId: user?.id ?? null,
@@ -48,7 +63,13 @@ function signIn(c: Ctx, user: User): void {
   const token = generateSessionToken()
   const session = createSession(c.get('deps').db, token, user.id)
   const secure = isSecure(c)
-  setCookie(c, SESSION_COOKIE, token, { path: '/', httpOnly: true, sameSite: 'Lax', secure, expires: session.expiresAt })
+  setCookie(c, SESSION_COOKIE, token, {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'Lax',
+    secure,
+    expires: session.expiresAt,
+  })
   setCookie(c, CSRF_COOKIE, newCsrfSecret(), { path: '/', httpOnly: true, sameSite: 'Lax', secure })
 }
 
@@ -75,7 +96,13 @@ authRoutes.post('/login', async (c) => {
 
   const wait = lockedFor(db, keys)
   if (wait > 0) {
-    auditLogin(c, 'login.failed', username, username ? findUserByName(db, username) : undefined, 'locked')
+    auditLogin(
+      c,
+      'login.failed',
+      username,
+      username ? findUserByName(db, username) : undefined,
+      'locked',
+    )
     return render(`Too many failed sign-ins. Try again in ${minutes(wait)}.`, 429)
   }
   const user = username ? findUserByName(db, username) : undefined
@@ -99,19 +126,33 @@ authRoutes.post('/logout', (c) => {
   const { session, user } = c.get('auth')
   if (session) {
     invalidateSession(c.get('deps').db, session.id)
-    audit(c.get('deps').db, { actor: user.username, userId: user.id, tenantId: user.tenantId, action: 'logout', ip: clientIp(c) })
+    audit(c.get('deps').db, {
+      actor: user.username,
+      userId: user.id,
+      tenantId: user.tenantId,
+      action: 'logout',
+      ip: clientIp(c),
+    })
   }
   deleteCookie(c, SESSION_COOKIE, { path: '/' })
-  setCookie(c, CSRF_COOKIE, newCsrfSecret(), { path: '/', httpOnly: true, sameSite: 'Lax', secure: isSecure(c) })
+  setCookie(c, CSRF_COOKIE, newCsrfSecret(), {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'Lax',
+    secure: isSecure(c),
+  })
   return redirectTo(c, '/login')
 })
 
-const expiredLink = 'This sign-in link has expired or was already used. Ask the administrator for a new one (npx panel admin link).'
+const expiredLink =
+  'This sign-in link has expired or was already used. Ask the administrator for a new one (npx panel admin link).'
 
 authRoutes.get('/login/link/:token', (c) => {
   const user = peekLoginLink(c.get('deps').db, c.req.param('token'))
   if (!user) return c.html(<ErrorPage ctx={pageCtx(c)} status={404} message={expiredLink} />, 404)
-  return c.html(<SetPasswordPage ctx={pageCtx(c)} token={c.req.param('token')} username={user.username} />)
+  return c.html(
+    <SetPasswordPage ctx={pageCtx(c)} token={c.req.param('token')} username={user.username} />,
+  )
 })
 
 authRoutes.post('/login/link/:token', async (c) => {
@@ -120,15 +161,30 @@ authRoutes.post('/login/link/:token', async (c) => {
   const password = str(await readForm(c), 'password')
   const problem = passwordProblem(password)
   const pending = peekLoginLink(db, token)
-  if (!pending) return c.html(<ErrorPage ctx={pageCtx(c)} status={404} message={expiredLink} />, 404)
+  if (!pending)
+    return c.html(<ErrorPage ctx={pageCtx(c)} status={404} message={expiredLink} />, 404)
   if (problem) {
-    return c.html(<SetPasswordPage ctx={pageCtx(c)} token={token} username={pending.username} error={problem} />, 422)
+    return c.html(
+      <SetPasswordPage
+        ctx={pageCtx(c)}
+        token={token}
+        username={pending.username}
+        error={problem}
+      />,
+      422,
+    )
   }
   const hash = await hashPassword(password)
   const user = consumeLoginLink(db, token)
   if (!user) return c.html(<ErrorPage ctx={pageCtx(c)} status={404} message={expiredLink} />, 404)
   setPasswordHash(db, user.id, hash)
   signIn(c, user)
-  audit(db, { actor: user.username, userId: user.id, tenantId: user.tenantId, action: 'login.link', ip: clientIp(c) })
+  audit(db, {
+    actor: user.username,
+    userId: user.id,
+    tenantId: user.tenantId,
+    action: 'login.link',
+    ip: clientIp(c),
+  })
   return redirectTo(c, homeOf(user), { kind: 'ok', text: 'Password saved. You are signed in.' })
 })

@@ -86,7 +86,13 @@ export function pageCtx(c: Ctx): PageCtx {
 export function redirectTo(c: Ctx, url: string, flash?: Flash): Response {
   if (flash) {
     const value = Buffer.from(JSON.stringify(flash)).toString('base64url')
-    setCookie(c, FLASH_COOKIE, value, { path: '/', httpOnly: true, sameSite: 'Lax', secure: isSecure(c), maxAge: 60 })
+    setCookie(c, FLASH_COOKIE, value, {
+      path: '/',
+      httpOnly: true,
+      sameSite: 'Lax',
+      secure: isSecure(c),
+      maxAge: 60,
+    })
   }
   if (c.req.header('hx-request') === 'true') {
     c.header('HX-Redirect', url)

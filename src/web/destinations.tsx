@@ -1,13 +1,34 @@
 import { Hono } from 'hono'
-import { deleteDestination, getDestination, listDestinations, policiesUsing } from '../db/destinations.ts'
+import {
+  deleteDestination,
+  getDestination,
+  listDestinations,
+  policiesUsing,
+} from '../db/destinations.ts'
 import { describeDestination, mergeDestination, saveDestination } from '../domain/destinations.ts'
 import { isSecret } from '../drivers/spec.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { localRootOf, typeAllowed } from '../db/settings.ts'
 import { testConnection } from '../domain/test-connection.ts'
-import { DestinationForm, DestinationFormPage, DestinationsPage, TypePickerPage } from '../../views/destinations.tsx'
+import {
+  DestinationForm,
+  DestinationFormPage,
+  DestinationsPage,
+  TypePickerPage,
+} from '../../views/destinations.tsx'
 import { auditWeb } from './audit-trail.ts'
-import { type AppEnv, type Ctx, type Form, idParam, isHtmx, pageCtx, readForm, redirectTo, str, tenantOf } from './context.ts'
+import {
+  type AppEnv,
+  type Ctx,
+  type Form,
+  idParam,
+  isHtmx,
+  pageCtx,
+  readForm,
+  redirectTo,
+  str,
+  tenantOf,
+} from './context.ts'
 
 export const destinationRoutes = new Hono<AppEnv>()
 
@@ -48,10 +69,19 @@ function settingsInput(form: Form, type: string, c: Ctx): Record<string, string 
 }
 
 /** Re-render values after an error: what was typed, except secrets, which only say "stored". */
-function echoValues(c: Ctx, type: string, raw: Record<string, string | undefined>, stored: Record<string, unknown>) {
+function echoValues(
+  c: Ctx,
+  type: string,
+  raw: Record<string, string | undefined>,
+  stored: Record<string, unknown>,
+) {
   const values: Record<string, unknown> = {}
   for (const f of driverOf(c, type).settings) {
-    values[f.name] = isSecret(f) ? stored[f.name] === true : f.type === 'checkbox' ? raw[f.name] !== undefined : raw[f.name]
+    values[f.name] = isSecret(f)
+      ? stored[f.name] === true
+      : f.type === 'checkbox'
+        ? raw[f.name] !== undefined
+        : raw[f.name]
   }
   return values
 }
@@ -66,12 +96,16 @@ destinationRoutes.get('/', (c) => {
   return c.html(<DestinationsPage ctx={pageCtx(c)} rows={rows} drivers={deps.drivers} />)
 })
 
-destinationRoutes.get('/new', (c) => c.html(<TypePickerPage ctx={pageCtx(c)} drivers={allowedDrivers(c)} />))
+destinationRoutes.get('/new', (c) =>
+  c.html(<TypePickerPage ctx={pageCtx(c)} drivers={allowedDrivers(c)} />),
+)
 
 destinationRoutes.get('/new/:type', (c) => {
   const type = newTypeOf(c)
   const driver = driverOf(c, type)
-  const values = Object.fromEntries(driver.settings.map((f) => [f.name, isSecret(f) ? false : f.default ?? '']))
+  const values = Object.fromEntries(
+    driver.settings.map((f) => [f.name, isSecret(f) ? false : (f.default ?? '')]),
+  )
   const form = { csrf: c.get('csrf'), type, driver, name: '', values, errors: {} }
   return c.html(<DestinationFormPage ctx={pageCtx(c)} form={form} />)
 })
@@ -83,17 +117,29 @@ async function save(c: Ctx, type: string, id: number | null) {
   const name = str(form, 'name')
   try {
     const dest = saveDestination(secretDeps(c), tenant.id, type, id, { name, settings: raw })
-    auditWeb(c, id ? 'destination.update' : 'destination.create', { target: dest.name, details: { type } })
+    auditWeb(c, id ? 'destination.update' : 'destination.create', {
+      target: dest.name,
+      details: { type },
+    })
     const text = id ? `Destination “${dest.name}” saved.` : `Destination “${dest.name}” added.`
     // A destination with a sign-in (`entry.connect`) is not usable until connected: go there.
     const connect = driverOf(c, type).connect
     if (!id && connect) {
-      return redirectTo(c, `/backups/destinations/${dest.id}`, { kind: 'ok', text: `${text} Now press Connect ${connect.service}.` })
+      return redirectTo(c, `/backups/destinations/${dest.id}`, {
+        kind: 'ok',
+        text: `${text} Now press Connect ${connect.service}.`,
+      })
     }
     return redirectTo(c, '/backups/destinations', { kind: 'ok', text })
   } catch (err) {
     if (!(err instanceof InputError)) throw err
-    const stored = id ? describeDestination(secretDeps(c), tenant.id, getDestination(c.get('deps').db, tenant.id, id)).values : {}
+    const stored = id
+      ? describeDestination(
+          secretDeps(c),
+          tenant.id,
+          getDestination(c.get('deps').db, tenant.id, id),
+        ).values
+      : {}
     const props = {
       csrf: c.get('csrf'),
       type,
@@ -117,9 +163,18 @@ async function test(c: Ctx, type: string, id: number | null) {
   const raw = settingsInput(form, type, c)
   const deps = secretDeps(c)
   const existing = id ? getDestination(deps.db, tenant.id, id) : null
-  const result = await testConnection({ ...deps, localRoot: localRootOf(deps.db, c.get('deps').config) }, tenant, type, raw, existing)
+  const result = await testConnection(
+    { ...deps, localRoot: localRootOf(deps.db, c.get('deps').config) },
+    tenant,
+    type,
+    raw,
+    existing,
+  )
   const pinned = result.ok ? result.pinned : {}
-  auditWeb(c, 'destination.test', { target: existing?.name ?? (str(form, 'name').trim() || null), details: { type, ok: result.ok } })
+  auditWeb(c, 'destination.test', {
+    target: existing?.name ?? (str(form, 'name').trim() || null),
+    details: { type, ok: result.ok },
+  })
   if (existing && Object.keys(pinned).length) {
     // Pinned on first contact (an SSH host key): stored now, checked on every connection after.
     mergeDestination(deps, tenant.id, existing.id, { settings: pinned })
@@ -140,7 +195,6 @@ async function test(c: Ctx, type: string, id: number | null) {
   return c.html(<DestinationFormPage ctx={pageCtx(c)} form={props} />)
 }
 
-
 destinationRoutes.post('/new/:type/test', (c) => test(c, newTypeOf(c), null))
 
 destinationRoutes.get('/:id', (c) => {
@@ -148,7 +202,15 @@ destinationRoutes.get('/:id', (c) => {
   const dest = getDestination(c.get('deps').db, tenant.id, idParam(c))
   const shown = describeDestination(secretDeps(c), tenant.id, dest)
   const driver = driverOf(c, dest.type)
-  const form = { csrf: c.get('csrf'), type: dest.type, driver, id: dest.id, name: dest.name, values: shown.values, errors: {} }
+  const form = {
+    csrf: c.get('csrf'),
+    type: dest.type,
+    driver,
+    id: dest.id,
+    name: dest.name,
+    values: shown.values,
+    errors: {},
+  }
   const connected = driver.connect ? shown.values[driver.connect.secret] === true : undefined
   return c.html(<DestinationFormPage ctx={pageCtx(c)} form={form} connected={connected} />)
 })
@@ -173,5 +235,8 @@ destinationRoutes.post('/:id/delete', (c) => {
     return redirectTo(c, '/backups/destinations', { kind: 'error', text: err.message })
   }
   auditWeb(c, 'destination.delete', { target: dest.name, details: { type: dest.type } })
-  return redirectTo(c, '/backups/destinations', { kind: 'ok', text: `Destination “${dest.name}” deleted.` })
+  return redirectTo(c, '/backups/destinations', {
+    kind: 'ok',
+    text: `Destination “${dest.name}” deleted.`,
+  })
 })

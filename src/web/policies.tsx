@@ -2,12 +2,37 @@ import { Hono } from 'hono'
 import { listDestinations } from '../db/destinations.ts'
 import { deletePolicy, getPolicy, listPolicies } from '../db/policies.ts'
 import { listTenantDatabases } from '../db/tenants.ts'
-import { RETENTION, cronOf, newPolicyInput, savePolicy, type PolicyInput } from '../domain/policies.ts'
+import {
+  RETENTION,
+  cronOf,
+  newPolicyInput,
+  savePolicy,
+  type PolicyInput,
+} from '../domain/policies.ts'
 import { InputError } from '../errors.ts'
 import { presetOf } from '../schedule.ts'
-import { PoliciesPage, PolicyForm, PolicyFormPage, SchedulePreview, type PolicyFormProps } from '../../views/policies.tsx'
+import {
+  PoliciesPage,
+  PolicyForm,
+  PolicyFormPage,
+  SchedulePreview,
+  type PolicyFormProps,
+} from '../../views/policies.tsx'
 import { auditWeb } from './audit-trail.ts'
-import { type AppEnv, type Ctx, type Form, has, idParam, ids, isHtmx, pageCtx, readForm, redirectTo, str, tenantOf } from './context.ts'
+import {
+  type AppEnv,
+  type Ctx,
+  type Form,
+  has,
+  idParam,
+  ids,
+  isHtmx,
+  pageCtx,
+  readForm,
+  redirectTo,
+  str,
+  tenantOf,
+} from './context.ts'
 import type { PolicyWithLinks } from '../db/policies.ts'
 
 export const policyRoutes = new Hono<AppEnv>()
@@ -56,7 +81,12 @@ function inputOf(p: PolicyWithLinks): PolicyInput {
   }
 }
 
-function formProps(c: Ctx, values: PolicyInput, errors: Record<string, string>, id?: number): PolicyFormProps {
+function formProps(
+  c: Ctx,
+  values: PolicyInput,
+  errors: Record<string, string>,
+  id?: number,
+): PolicyFormProps {
   const { db, drivers } = c.get('deps')
   const tenant = tenantOf(c)
   const destinations = listDestinations(db, tenant.id).map((d) => ({
@@ -76,7 +106,13 @@ policyRoutes.get('/', (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
   const hasDestinations = listDestinations(db, tenant.id).length > 0
-  return c.html(<PoliciesPage ctx={pageCtx(c)} policies={listPolicies(db, tenant.id)} hasDestinations={hasDestinations} />)
+  return c.html(
+    <PoliciesPage
+      ctx={pageCtx(c)}
+      policies={listPolicies(db, tenant.id)}
+      hasDestinations={hasDestinations}
+    />,
+  )
 })
 
 policyRoutes.get('/schedule-preview', (c) => {
@@ -98,7 +134,9 @@ async function save(c: Ctx, id: number | null) {
   try {
     savePolicy(c.get('deps').db, tenant.id, id, input)
     auditWeb(c, id ? 'policy.update' : 'policy.create', { target: input.name.trim() })
-    const text = id ? `Policy “${input.name.trim()}” saved.` : `Policy “${input.name.trim()}” created.`
+    const text = id
+      ? `Policy “${input.name.trim()}” saved.`
+      : `Policy “${input.name.trim()}” created.`
     return redirectTo(c, '/backups/settings', { kind: 'ok', text })
   } catch (err) {
     if (!(err instanceof InputError)) throw err
@@ -112,7 +150,9 @@ policyRoutes.post('/', (c) => save(c, null))
 
 policyRoutes.get('/:id', (c) => {
   const policy = getPolicy(c.get('deps').db, tenantOf(c).id, idParam(c))
-  return c.html(<PolicyFormPage ctx={pageCtx(c)} form={formProps(c, inputOf(policy), {}, policy.id)} />)
+  return c.html(
+    <PolicyFormPage ctx={pageCtx(c)} form={formProps(c, inputOf(policy), {}, policy.id)} />,
+  )
 })
 
 policyRoutes.post('/:id', (c) => {
@@ -125,5 +165,8 @@ policyRoutes.post('/:id/delete', (c) => {
   const policy = getPolicy(c.get('deps').db, tenant.id, idParam(c))
   deletePolicy(c.get('deps').db, tenant.id, policy.id)
   auditWeb(c, 'policy.delete', { target: policy.name })
-  return redirectTo(c, '/backups/settings', { kind: 'ok', text: `Policy “${policy.name}” deleted.` })
+  return redirectTo(c, '/backups/settings', {
+    kind: 'ok',
+    text: `Policy “${policy.name}” deleted.`,
+  })
 })

@@ -12,10 +12,14 @@ export const recoveryRoutes = new Hono<AppEnv>()
 function withRepos(c: Ctx) {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  return listDestinations(db, tenant.id).filter((d) => findRepository(db, tenant.id, d.id)?.initializedAt)
+  return listDestinations(db, tenant.id).filter(
+    (d) => findRepository(db, tenant.id, d.id)?.initializedAt,
+  )
 }
 
-recoveryRoutes.get('/', (c) => c.html(<RecoveryPage ctx={pageCtx(c)} destinations={withRepos(c)} />))
+recoveryRoutes.get('/', (c) =>
+  c.html(<RecoveryPage ctx={pageCtx(c)} destinations={withRepos(c)} />),
+)
 
 /** Shows the kit only after the account password is typed again (throttled like sign-in). */
 recoveryRoutes.post('/', async (c) => {
@@ -26,12 +30,22 @@ recoveryRoutes.post('/', async (c) => {
   const dest = getDestination(db, tenant.id, Number(str(form, 'destination')) || 0)
   const refused = await confirmPassword(db, user, str(form, 'password'))
   if (refused) {
-    if (!refused.locked) auditWeb(c, 'recovery.denied', { target: dest.name, details: { reason: 'wrong password' } })
-    const page = <RecoveryPage ctx={pageCtx(c)} destinations={withRepos(c)} chosen={dest.id} error={refused.message} />
+    if (!refused.locked)
+      auditWeb(c, 'recovery.denied', { target: dest.name, details: { reason: 'wrong password' } })
+    const page = (
+      <RecoveryPage
+        ctx={pageCtx(c)}
+        destinations={withRepos(c)}
+        chosen={dest.id}
+        error={refused.message}
+      />
+    )
     return c.html(page, refused.locked ? 429 : 401)
   }
   const kit = recoveryKit({ db, config, drivers }, tenant, dest)
   auditWeb(c, 'recovery.view', { target: dest.name })
   c.header('Cache-Control', 'no-store')
-  return c.html(<RecoveryPage ctx={pageCtx(c)} destinations={[]} kit={{ ...kit, destination: dest.name }} />)
+  return c.html(
+    <RecoveryPage ctx={pageCtx(c)} destinations={[]} kit={{ ...kit, destination: dest.name }} />,
+  )
 })

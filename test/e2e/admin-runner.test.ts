@@ -33,8 +33,11 @@ describe.runIf(browserAvailable())('Admin > Runner in Chromium', () => {
     const blog = await addTenant(deps, 'blog')
     // The panel runs without its runner: this test plays the runner, so the job stays mid-run
     // for as long as the test needs and its progress moves when the test says so.
-    jobId = enqueue(db, { kind: 'backup', tenantId: shop.id, payload: { policyId: 0, trigger: 'schedule' } }).job
-      .id
+    jobId = enqueue(db, {
+      kind: 'backup',
+      tenantId: shop.id,
+      payload: { policyId: 0, trigger: 'schedule' },
+    }).job.id
     enqueue(db, { kind: 'backup', tenantId: blog.id, payload: { policyId: 0, trigger: 'manual' } })
     claimJob(db, 'web-1:4242:e2e', 10 * 60_000)
     runId = createRun(db, shop.id, {

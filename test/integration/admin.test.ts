@@ -9,7 +9,13 @@ describe('admin tenant pages', async () => {
   insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
   const admin = new Client(deps)
   await admin.login('root-admin')
-  const form = { name: 'carol', password: 'carol password 1', homeDir: '/home/carol', systemUser: 'carol', timezone: 'Europe/Lisbon' }
+  const form = {
+    name: 'carol',
+    password: 'carol password 1',
+    homeDir: '/home/carol',
+    systemUser: 'carol',
+    timezone: 'Europe/Lisbon',
+  }
 
   it('lands on the tenants list', async () => {
     expect((await admin.get('/admin')).location).toBe('/admin/tenants')
@@ -17,7 +23,12 @@ describe('admin tenant pages', async () => {
   })
 
   it('refuses bad names, paths and passwords beside each field, keeping the rest', async () => {
-    const res = await admin.post('/admin/tenants', { ...form, name: '../Carol', homeDir: 'home/carol', password: 'short' })
+    const res = await admin.post('/admin/tenants', {
+      ...form,
+      name: '../Carol',
+      homeDir: 'home/carol',
+      password: 'short',
+    })
     expect(res.status).toBe(422)
     expect(res.body).toContain('Use 2-32 characters')
     expect(res.body).toContain('Use an absolute path')
@@ -31,7 +42,11 @@ describe('admin tenant pages', async () => {
     const res = await admin.post('/admin/tenants', form)
     const tenant = findTenantByName(deps.db, 'carol')!
     expect(res.location).toBe(`/admin/tenants/${tenant.id}`)
-    expect(tenant).toMatchObject({ homeDir: '/home/carol', systemUser: 'carol', timezone: 'Europe/Lisbon' })
+    expect(tenant).toMatchObject({
+      homeDir: '/home/carol',
+      systemUser: 'carol',
+      timezone: 'Europe/Lisbon',
+    })
     expect((await admin.get('/admin/tenants')).body).toContain('/home/carol')
     expect((await admin.post('/admin/tenants', form)).body).toContain('is already taken')
     const carol = new Client(deps)
@@ -40,11 +55,28 @@ describe('admin tenant pages', async () => {
 
   it('edits a tenant, assigns and removes databases', async () => {
     const tenant = findTenantByName(deps.db, 'carol')!
-    await admin.post(`/admin/tenants/${tenant.id}`, { homeDir: '/srv/carol', systemUser: '', timezone: 'UTC', password: '' })
-    expect(findTenantByName(deps.db, 'carol')).toMatchObject({ homeDir: '/srv/carol', systemUser: null, timezone: 'UTC' })
-    const frag = await admin.post(`/admin/tenants/${tenant.id}/databases`, { engine: 'postgresql', name: 'carol_db' }, { htmx: true })
+    await admin.post(`/admin/tenants/${tenant.id}`, {
+      homeDir: '/srv/carol',
+      systemUser: '',
+      timezone: 'UTC',
+      password: '',
+    })
+    expect(findTenantByName(deps.db, 'carol')).toMatchObject({
+      homeDir: '/srv/carol',
+      systemUser: null,
+      timezone: 'UTC',
+    })
+    const frag = await admin.post(
+      `/admin/tenants/${tenant.id}/databases`,
+      { engine: 'postgresql', name: 'carol_db' },
+      { htmx: true },
+    )
     expect(frag.body).toContain('carol_db')
-    const bad = await admin.post(`/admin/tenants/${tenant.id}/databases`, { engine: 'mariadb', name: 'x; drop' }, { htmx: true })
+    const bad = await admin.post(
+      `/admin/tenants/${tenant.id}/databases`,
+      { engine: 'mariadb', name: 'x; drop' },
+      { htmx: true },
+    )
     expect(bad.body).toContain('Use 1-64 characters')
     const [dbRow] = listTenantDatabases(deps.db, tenant.id)
     expect(dbRow).toMatchObject({ engine: 'postgresql', name: 'carol_db' })
@@ -59,7 +91,10 @@ describe('admin tenant pages', async () => {
     expect((await carol.get('/backups')).status).toBe(200)
     await admin.post(`/admin/tenants/${tenant.id}/disable`, {})
     expect((await carol.get('/backups')).location).toMatch(/^\/login/)
-    const again = await new Client(deps).post('/login', { username: 'carol', password: form.password })
+    const again = await new Client(deps).post('/login', {
+      username: 'carol',
+      password: form.password,
+    })
     expect(again.body).toContain('This account is disabled')
     await admin.post(`/admin/tenants/${tenant.id}/enable`, {})
     expect((await new Client(deps).login('carol', form.password)).location).toBe('/backups')

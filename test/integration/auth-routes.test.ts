@@ -12,8 +12,14 @@ describe('sign-in', async () => {
   it('sends visitors to /login and tenants to /backups after signing in', async () => {
     const c = new Client(deps)
     expect((await c.get('/')).location).toBe('/login')
-    expect((await c.get('/backups/destinations')).location).toBe('/login?next=%2Fbackups%2Fdestinations')
-    const res = await c.post('/login', { username: 'alice', password: PASSWORD, next: '/backups/destinations' })
+    expect((await c.get('/backups/destinations')).location).toBe(
+      '/login?next=%2Fbackups%2Fdestinations',
+    )
+    const res = await c.post('/login', {
+      username: 'alice',
+      password: PASSWORD,
+      next: '/backups/destinations',
+    })
     expect(res.status).toBe(303)
     expect(res.location).toBe('/backups/destinations')
     const page = await c.get('/backups')
@@ -30,7 +36,11 @@ describe('sign-in', async () => {
     expect(cookie).toMatch(/SameSite=Lax/)
     expect(cookie).not.toMatch(/Secure/)
     const token = c.cookies.get('panel_session')!
-    const stored = deps.db.select().from(sessions).all().map((s) => s.id)
+    const stored = deps.db
+      .select()
+      .from(sessions)
+      .all()
+      .map((s) => s.id)
     expect(stored).not.toContain(token)
     expect(stored).toContain(hashToken(token))
   })
@@ -40,7 +50,11 @@ describe('sign-in', async () => {
     await addTenant(secure, 'alice')
     const c = new Client(secure)
     await c.get('https://panel.example.com/login')
-    const res = await c.post('https://panel.example.com/login', { username: 'alice', password: PASSWORD }, { origin: 'https://panel.example.com' })
+    const res = await c.post(
+      'https://panel.example.com/login',
+      { username: 'alice', password: PASSWORD },
+      { origin: 'https://panel.example.com' },
+    )
     expect(res.status).toBe(303)
     expect(res.headers.getSetCookie().find((l) => l.startsWith('panel_session='))).toMatch(/Secure/)
   })
@@ -70,7 +84,16 @@ describe('sign-in', async () => {
     const c = new Client(deps)
     await c.login('alice')
     expect((await c.get('/admin/tenants')).status).toBe(404)
-    expect((await c.post('/admin/tenants', { name: 'evil', password: 'x'.repeat(12), homeDir: '/home/evil', timezone: 'UTC' })).status).toBe(404)
+    expect(
+      (
+        await c.post('/admin/tenants', {
+          name: 'evil',
+          password: 'x'.repeat(12),
+          homeDir: '/home/evil',
+          timezone: 'UTC',
+        })
+      ).status,
+    ).toBe(404)
   })
 })
 
@@ -80,12 +103,15 @@ describe('sign-in throttling', async () => {
 
   it('locks the account after five failures, even for the right password, and remembers it across restarts', async () => {
     const c = new Client(deps)
-    for (let i = 0; i < 5; i++) expect((await c.post('/login', { username: 'alice', password: 'wrong' })).status).toBe(401)
+    for (let i = 0; i < 5; i++)
+      expect((await c.post('/login', { username: 'alice', password: 'wrong' })).status).toBe(401)
     const locked = await c.post('/login', { username: 'alice', password: PASSWORD })
     expect(locked.status).toBe(429)
     expect(locked.body).toMatch(/Too many failed sign-ins. Try again in \d+ minutes/)
     const afterRestart = new Client({ ...deps })
-    expect((await afterRestart.post('/login', { username: 'alice', password: PASSWORD })).status).toBe(429)
+    expect(
+      (await afterRestart.post('/login', { username: 'alice', password: PASSWORD })).status,
+    ).toBe(429)
   })
 })
 
@@ -108,14 +134,25 @@ describe('CSRF', async () => {
   })
 
   it('accepts the token in the htmx header', async () => {
-    const res = await c.post('/backups/destinations/new/local', form, { csrf: 'header', htmx: true })
+    const res = await c.post('/backups/destinations/new/local', form, {
+      csrf: 'header',
+      htmx: true,
+    })
     expect(res.status).toBe(204)
     expect(res.headers.get('hx-redirect')).toBe('/backups/destinations')
   })
 
   it('rejects a sign-in POST from another site', async () => {
     const fresh = new Client(deps)
-    expect((await fresh.post('/login', { username: 'alice', password: PASSWORD }, { origin: 'https://evil.example' })).status).toBe(403)
+    expect(
+      (
+        await fresh.post(
+          '/login',
+          { username: 'alice', password: PASSWORD },
+          { origin: 'https://evil.example' },
+        )
+      ).status,
+    ).toBe(403)
   })
 })
 
@@ -127,7 +164,9 @@ describe('first start', () => {
     const c = new Client(deps)
     const page = await c.get(path)
     expect(page.body).toContain('Welcome, admin')
-    expect((await c.post(path, { password: 'short' })).body).toContain('Use at least 10 characters.')
+    expect((await c.post(path, { password: 'short' })).body).toContain(
+      'Use at least 10 characters.',
+    )
     const ok = await c.post(path, { password: 'a long admin password' })
     expect(ok.location).toBe('/admin')
     expect((await c.get('/admin/tenants')).status).toBe(200)

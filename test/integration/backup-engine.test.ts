@@ -1,12 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, statSync, linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, mkdirSync, chmodSync, readdirSync } from 'node:fs'
+import {
+  existsSync,
+  statSync,
+  linkSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  mkdirSync,
+  chmodSync,
+  readdirSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { freshDeps } from '../helpers.ts'
-import { localDestination, policy, realTenant, removeUsers, rootAvailable, waitJob } from '../support/tenants.ts'
+import {
+  localDestination,
+  policy,
+  realTenant,
+  removeUsers,
+  rootAvailable,
+  waitJob,
+} from '../support/tenants.ts'
 import { requestBackup, requestRestore } from '../../src/domain/jobs.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
@@ -29,9 +48,17 @@ const SECRET_B = 'BOB-PRIVATE-BYTES-7f3a'
 const ROOT_ONLY = 'ROOT-ONLY-BYTES-91c2'
 
 /** Collects a snapshot path as tar bytes. */
-async function tarOf(deps: any, tenant: any, dest: any, snapshot: string, path: string): Promise<Buffer> {
+async function tarOf(
+  deps: any,
+  tenant: any,
+  dest: any,
+  snapshot: string,
+  path: string,
+): Promise<Buffer> {
   const chunks: Buffer[] = []
-  await streamTar(deps, tenant, dest, snapshot, path, (s) => s.on('data', (c: Buffer) => chunks.push(c)))
+  await streamTar(deps, tenant, dest, snapshot, path, (s) =>
+    s.on('data', (c: Buffer) => chunks.push(c)),
+  )
   return Buffer.concat(chunks)
 }
 
@@ -46,13 +73,21 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
     bob = await realTenant(deps, 'bob', { 'private/secret.txt': SECRET_B })
     chmodSync(join(bob.home, 'private'), 0o700)
     chmodSync(bob.home, 0o700)
-    alice = await realTenant(deps, 'alice', { 'public_html/index.html': '<h1>alice</h1>\n', 'public_html/cache/tmp.html': 'cache\n' })
+    alice = await realTenant(deps, 'alice', {
+      'public_html/index.html': '<h1>alice</h1>\n',
+      'public_html/cache/tmp.html': 'cache\n',
+    })
     writeFileSync(join(rootDir, 'root-only.txt'), ROOT_ONLY, { mode: 0o600 })
     symlinkSync(join(bob.home, 'private/secret.txt'), join(alice.home, 'link-to-bob'))
     symlinkSync('/etc/shadow', join(alice.home, 'link-to-shadow'))
     // A hard link made by root (a tenant could not) to a root-only file inside alice's home.
     linkSync(join(rootDir, 'root-only.txt'), join(alice.home, 'hardlink-root'))
-    runner = startRunner({ db: deps.db, handlers: jobHandlers(deps), pollMs: 100, onError: () => {} })
+    runner = startRunner({
+      db: deps.db,
+      handlers: jobHandlers(deps),
+      pollMs: 100,
+      onError: () => {},
+    })
   })
   afterAll(async () => {
     await runner?.stop()
@@ -84,15 +119,27 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
   })
 
   it('restores a link out of the home as a link, writing nothing outside the target', async () => {
-    const dest = getDestination(deps.db, alice.tenant.id, deps.db.query.destinations.findFirst().sync()!.id)
+    const dest = getDestination(
+      deps.db,
+      alice.tenant.id,
+      deps.db.query.destinations.findFirst().sync()!.id,
+    )
     const [snapshot] = await listSnapshots(deps, alice.tenant, dest)
     const before = readFileSync(join(bob.home, 'private/secret.txt'), 'utf8')
-    const job = requestRestore(deps.db, alice.tenant.id, { destinationId: dest.id, snapshot: snapshot!.id, paths: [], mode: 'copy', newName: 'restored' })
+    const job = requestRestore(deps.db, alice.tenant.id, {
+      destinationId: dest.id,
+      snapshot: snapshot!.id,
+      paths: [],
+      mode: 'copy',
+      newName: 'restored',
+    })
     runner.wake()
     expect((await waitJob(deps, alice.tenant.id, job.id)).status).toBe('done')
     const out = join(alice.home, 'restored')
     expect(readFileSync(join(out, 'public_html/index.html'), 'utf8')).toBe('<h1>alice</h1>\n')
-    expect(execFileSync('readlink', [join(out, 'link-to-shadow')], { encoding: 'utf8' }).trim()).toBe('/etc/shadow')
+    expect(
+      execFileSync('readlink', [join(out, 'link-to-shadow')], { encoding: 'utf8' }).trim(),
+    ).toBe('/etc/shadow')
     expect(readFileSync(join(bob.home, 'private/secret.txt'), 'utf8')).toBe(before)
     expect(readdirSync(join(bob.home, 'private'))).toEqual(['secret.txt'])
   })
@@ -110,7 +157,10 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
 
   it('retention forgets beyond the policy and prunes at most once a day', async () => {
     const destId = deps.db.query.destinations.findFirst().sync()!.id
-    const policyId = policy(deps, alice.tenant.id, [destId], { name: 'Retention', exclude: 'hardlink-root' })
+    const policyId = policy(deps, alice.tenant.id, [destId], {
+      name: 'Retention',
+      exclude: 'hardlink-root',
+    })
     const messages: string[] = []
     for (let i = 0; i < 3; i++) {
       const { job } = requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
@@ -141,13 +191,35 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
   })
 
   it('stock restic, given only the recovery kit, restores the repository byte for byte', async () => {
-    const dest = getDestination(deps.db, alice.tenant.id, deps.db.query.destinations.findFirst().sync()!.id)
+    const dest = getDestination(
+      deps.db,
+      alice.tenant.id,
+      deps.db.query.destinations.findFirst().sync()!.id,
+    )
     const kit = recoveryKit(deps, alice.tenant, dest)
     const target = mkdtempSync(join(tmpdir(), 'kit-restore-'))
-    const env = { PATH: process.env.PATH, RESTIC_REPOSITORY: kit.repository, RESTIC_PASSWORD: kit.password, RESTIC_CACHE_DIR: join(target, '.cache') }
-    const res = spawnSync('restic', ['restore', 'latest', '--tag', `policy:${deps.db.query.policies.findFirst().sync()!.id}`, '--target', target], { env, encoding: 'utf8' })
+    const env = {
+      PATH: process.env.PATH,
+      RESTIC_REPOSITORY: kit.repository,
+      RESTIC_PASSWORD: kit.password,
+      RESTIC_CACHE_DIR: join(target, '.cache'),
+    }
+    const res = spawnSync(
+      'restic',
+      [
+        'restore',
+        'latest',
+        '--tag',
+        `policy:${deps.db.query.policies.findFirst().sync()!.id}`,
+        '--target',
+        target,
+      ],
+      { env, encoding: 'utf8' },
+    )
     expect(res.status, res.stderr).toBe(0)
-    expect(readFileSync(join(target, alice.home, 'public_html/index.html'))).toEqual(readFileSync(join(alice.home, 'public_html/index.html')))
+    expect(readFileSync(join(target, alice.home, 'public_html/index.html'))).toEqual(
+      readFileSync(join(alice.home, 'public_html/index.html')),
+    )
     expect(kit.command).toContain(`RESTIC_REPOSITORY='${kit.repository}'`)
     rmSync(target, { recursive: true, force: true })
   })
@@ -160,7 +232,17 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
     await waitJob(deps, alice.tenant.id, first.job.id)
     const repoDir = join(deps.config.localRoot, 'alice', 'other')
     const filesBefore = readdirSync(join(repoDir, 'snapshots'))
-    deps.db.update(repositories).set({ passwordSealed: seal(deps.config.secretKey, 'not-the-password', `repository:${alice.tenant.id}:${dest.id}`) }).where(eq(repositories.destinationId, dest.id)).run()
+    deps.db
+      .update(repositories)
+      .set({
+        passwordSealed: seal(
+          deps.config.secretKey,
+          'not-the-password',
+          `repository:${alice.tenant.id}:${dest.id}`,
+        ),
+      })
+      .where(eq(repositories.destinationId, dest.id))
+      .run()
     const { job } = requestBackup(deps.db, alice.tenant.id, pid, 'manual')
     runner.wake()
     const done = await waitJob(deps, alice.tenant.id, job.id)
@@ -177,7 +259,10 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
     try {
       writeFileSync(join(alice.home, 'big.bin'), randomBytes(3_000_000)) // incompressible: restic compresses
       const dest = localDestination(deps, alice.tenant.id, 'tiny', 'Tiny')
-      const pid = policy(deps, alice.tenant.id, [dest.id], { name: 'Tiny', exclude: 'hardlink-root' })
+      const pid = policy(deps, alice.tenant.id, [dest.id], {
+        name: 'Tiny',
+        exclude: 'hardlink-root',
+      })
       const { job } = requestBackup(deps.db, alice.tenant.id, pid, 'manual')
       runner.wake()
       const end = Date.now() + 90_000
@@ -195,7 +280,12 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
     } finally {
       await runner.stop()
       spawnSync('umount', ['-l', mnt])
-      runner = startRunner({ db: deps.db, handlers: jobHandlers(deps), pollMs: 100, onError: () => {} })
+      runner = startRunner({
+        db: deps.db,
+        handlers: jobHandlers(deps),
+        pollMs: 100,
+        onError: () => {},
+      })
     }
     // The earlier repository on another destination is intact.
     expect(existsSync(join(deps.config.localRoot, 'alice', 'repo', 'config'))).toBe(true)
@@ -220,7 +310,11 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
   }, 90_000)
 
   it('never writes a repository password or the bridge credentials into logs or status', () => {
-    const passwords = deps.db.select().from(repositories).all().map((r) => repositoryPassword(deps.config.secretKey, r))
+    const passwords = deps.db
+      .select()
+      .from(repositories)
+      .all()
+      .map((r) => repositoryPassword(deps.config.secretKey, r))
     const text = JSON.stringify([
       deps.db.select().from(runLogs).all(),
       deps.db.select().from(runStages).all(),

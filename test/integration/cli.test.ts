@@ -19,25 +19,47 @@ function panel(args: string[], input?: string, command = 'node') {
 
 describe('panel CLI', () => {
   it('creates an admin from stdin, refusing a short password', () => {
-    expect(panel(['admin', 'create', 'boss', '--password-stdin'], 'a good admin password\n')).toMatchObject({ code: 0 })
+    expect(
+      panel(['admin', 'create', 'boss', '--password-stdin'], 'a good admin password\n'),
+    ).toMatchObject({ code: 0 })
     const short = panel(['admin', 'create', 'boss2', '--password-stdin'], 'short\n')
     expect(short.code).toBe(1)
     expect(short.err.trim().split('\n')).toEqual(['panel: password: Use at least 10 characters.'])
   })
 
   it('adds and lists tenants as JSON', () => {
-    const add = panel(['tenant', 'add', 'alice', '--home', '/home/alice', '--timezone', 'Europe/Berlin', '--password-stdin'], 'alice password 1\n')
+    const add = panel(
+      [
+        'tenant',
+        'add',
+        'alice',
+        '--home',
+        '/home/alice',
+        '--timezone',
+        'Europe/Berlin',
+        '--password-stdin',
+      ],
+      'alice password 1\n',
+    )
     expect(add).toMatchObject({ code: 0 })
     expect(panel(['db', 'assign', 'alice', 'alice_wp', '--engine', 'mariadb']).code).toBe(0)
     const list = panel(['tenant', 'list', '--json'])
     expect(list.code).toBe(0)
     expect(JSON.parse(list.out)).toEqual([
-      expect.objectContaining({ name: 'alice', home: '/home/alice', timezone: 'Europe/Berlin', databases: ['mariadb:alice_wp'] }),
+      expect.objectContaining({
+        name: 'alice',
+        home: '/home/alice',
+        timezone: 'Europe/Berlin',
+        databases: ['mariadb:alice_wp'],
+      }),
     ])
   })
 
   it('rejects a bad tenant name and a missing option with one line and a non-zero exit', () => {
-    const bad = panel(['tenant', 'add', '../evil', '--home', '/home/x', '--password-stdin'], 'long enough pw\n')
+    const bad = panel(
+      ['tenant', 'add', '../evil', '--home', '/home/x', '--password-stdin'],
+      'long enough pw\n',
+    )
     expect(bad.code).toBe(1)
     expect(bad.err.trim().split('\n')).toHaveLength(1)
     expect(bad.err).toMatch(/^panel: name: Use 2-32 characters/)
@@ -48,33 +70,109 @@ describe('panel CLI', () => {
   })
 
   it('adds and lists destinations', () => {
-    expect(panel(['destination', 'add', 'alice', '--type', 'local', '--name', 'Here', '--set', 'folder=nightly']).code).toBe(0)
+    expect(
+      panel([
+        'destination',
+        'add',
+        'alice',
+        '--type',
+        'local',
+        '--name',
+        'Here',
+        '--set',
+        'folder=nightly',
+      ]).code,
+    ).toBe(0)
     const list = JSON.parse(panel(['destination', 'list', 'alice', '--json']).out)
-    expect(list).toEqual([expect.objectContaining({ name: 'Here', type: 'local', settings: { folder: 'nightly' } })])
-    const bad = panel(['destination', 'add', 'alice', '--type', 'local', '--name', 'Bad', '--set', 'folder=../../etc'])
+    expect(list).toEqual([
+      expect.objectContaining({ name: 'Here', type: 'local', settings: { folder: 'nightly' } }),
+    ])
+    const bad = panel([
+      'destination',
+      'add',
+      'alice',
+      '--type',
+      'local',
+      '--name',
+      'Bad',
+      '--set',
+      'folder=../../etc',
+    ])
     expect(bad.code).toBe(1)
     expect(bad.err).toMatch(/^panel: folder: /)
-    expect(panel(['destination', 'add', 'alice', '--type', 'ftp', '--name', 'X']).err).toMatch(/unknown type "ftp"/)
-    expect(panel(['destination', 'list', 'nobody', '--json']).err).toMatch(/Tenant “nobody” does not exist/)
+    expect(panel(['destination', 'add', 'alice', '--type', 'ftp', '--name', 'X']).err).toMatch(
+      /unknown type "ftp"/,
+    )
+    expect(panel(['destination', 'list', 'nobody', '--json']).err).toMatch(
+      /Tenant “nobody” does not exist/,
+    )
   })
 
   it('adds and lists policies', () => {
     const add = panel([
-      'policy', 'add', 'alice', '--name', 'Nightly', '--destination', 'Here', '--schedule', '15 2 * * *',
-      '--include', 'public_html/**', '--exclude', '*.log', '--exclude', '**/cache/**', '--database', 'alice_wp',
-      '--keep-daily', '10', '--keep-weekly', '5', '--keep-monthly', '6',
+      'policy',
+      'add',
+      'alice',
+      '--name',
+      'Nightly',
+      '--destination',
+      'Here',
+      '--schedule',
+      '15 2 * * *',
+      '--include',
+      'public_html/**',
+      '--exclude',
+      '*.log',
+      '--exclude',
+      '**/cache/**',
+      '--database',
+      'alice_wp',
+      '--keep-daily',
+      '10',
+      '--keep-weekly',
+      '5',
+      '--keep-monthly',
+      '6',
     ])
     expect(add).toMatchObject({ code: 0 })
     const [p] = JSON.parse(panel(['policy', 'list', 'alice', '--json']).out)
     expect(p).toMatchObject({
-      name: 'Nightly', schedule: '15 2 * * *', timezone: 'Europe/Berlin', destinations: ['Here'], databases: ['alice_wp'],
-      include: ['public_html/**'], exclude: ['*.log', '**/cache/**'], retention: { daily: 10, weekly: 5, monthly: 6 },
+      name: 'Nightly',
+      schedule: '15 2 * * *',
+      timezone: 'Europe/Berlin',
+      destinations: ['Here'],
+      databases: ['alice_wp'],
+      include: ['public_html/**'],
+      exclude: ['*.log', '**/cache/**'],
+      retention: { daily: 10, weekly: 5, monthly: 6 },
     })
     expect(new Date(p.nextRun).getTime()).toBeGreaterThan(Date.now())
-    const bad = panel(['policy', 'add', 'alice', '--name', 'Bad', '--destination', 'Here', '--schedule', '* * *'])
+    const bad = panel([
+      'policy',
+      'add',
+      'alice',
+      '--name',
+      'Bad',
+      '--destination',
+      'Here',
+      '--schedule',
+      '* * *',
+    ])
     expect(bad.code).toBe(1)
     expect(bad.err).toMatch(/^panel: cron: Use five fields/)
-    expect(panel(['policy', 'add', 'alice', '--name', 'X', '--destination', 'Nope', '--schedule', '0 * * * *']).err).toMatch(/No destination named “Nope”/)
+    expect(
+      panel([
+        'policy',
+        'add',
+        'alice',
+        '--name',
+        'X',
+        '--destination',
+        'Nope',
+        '--schedule',
+        '0 * * * *',
+      ]).err,
+    ).toMatch(/No destination named “Nope”/)
   })
 
   it('works as `npx panel` from the project root', () => {

@@ -17,10 +17,16 @@ describe('Connect Dropbox on the destination page (against the loopback fake)', 
     process.env.PANEL_DROPBOX_API_BASE = fake.url
     setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1', 'localhost'])
     tenantId = (await addTenant(deps, 'alice')).id
-    const dest = saveDestination({ ...deps, secretKey: deps.config.secretKey }, tenantId, 'dropbox', null, {
-      name: 'My Dropbox',
-      settings: { appKey: fake.appKey, appSecret: fake.appSecret, remotePath: '/backups' },
-    })
+    const dest = saveDestination(
+      { ...deps, secretKey: deps.config.secretKey },
+      tenantId,
+      'dropbox',
+      null,
+      {
+        name: 'My Dropbox',
+        settings: { appKey: fake.appKey, appSecret: fake.appSecret, remotePath: '/backups' },
+      },
+    )
     destId = dest.id
     c = new Client(deps)
     await c.login('alice')
@@ -33,7 +39,11 @@ describe('Connect Dropbox on the destination page (against the loopback fake)', 
   it('shows “Not connected” and a Test connection that says so plainly', async () => {
     const page = await c.get(`/backups/destinations/${destId}`)
     expect(page.body).toContain('Not connected')
-    const test = await c.post(`/backups/destinations/${destId}/test`, { name: 'My Dropbox', 's.appKey': fake.appKey, 's.remotePath': '/backups' })
+    const test = await c.post(`/backups/destinations/${destId}/test`, {
+      name: 'My Dropbox',
+      's.appKey': fake.appKey,
+      's.remotePath': '/backups',
+    })
     expect(test.body).toContain('Dropbox is not connected yet: press Connect Dropbox to sign in.')
   })
 
@@ -44,7 +54,9 @@ describe('Connect Dropbox on the destination page (against the loopback fake)', 
     expect(url).toContain('code_challenge=')
     const page = await (await fetch(url)).text()
     const code = /value="([^"]+)"/.exec(page)![1]!
-    const bad = await c.post(`/backups/destinations/${destId}/dropbox/finish`, { code: 'not-a-code' })
+    const bad = await c.post(`/backups/destinations/${destId}/dropbox/finish`, {
+      code: 'not-a-code',
+    })
     expect(bad.status).toBe(422)
     expect(bad.body).toContain('Dropbox refused the code')
     const done = await c.post(`/backups/destinations/${destId}/dropbox/finish`, { code })
@@ -52,11 +64,19 @@ describe('Connect Dropbox on the destination page (against the loopback fake)', 
     const after = await c.get(`/backups/destinations/${destId}`)
     expect(after.body).toContain('Dropbox connected.')
     expect(after.body).toMatch(/badge-ok">Connected/)
-    const secrets = readSecrets(deps.config.secretKey, tenantId, getDestination(deps.db, tenantId, destId))
+    const secrets = readSecrets(
+      deps.config.secretKey,
+      tenantId,
+      getDestination(deps.db, tenantId, destId),
+    )
     expect(fake.issued).toContain(secrets.refreshToken)
     expect(secrets.appSecret).toBe(fake.appSecret)
     expect(after.body).not.toContain(secrets.refreshToken!)
-    const test = await c.post(`/backups/destinations/${destId}/test`, { name: 'My Dropbox', 's.appKey': fake.appKey, 's.remotePath': '/backups' })
+    const test = await c.post(`/backups/destinations/${destId}/test`, {
+      name: 'My Dropbox',
+      's.appKey': fake.appKey,
+      's.remotePath': '/backups',
+    })
     expect(test.body).toContain('Test passed.')
   })
 

@@ -295,7 +295,9 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
     expect(page).toMatch(
       /<dt>Snapshots<\/dt><dd>12<span class="muted"> of 30<\/span><\/dd><progress class="progress" max="30" value="12"/,
     )
-    expect(page).toContain('Your backups are over a limit. The next backup first applies your retention settings')
+    expect(page).toContain(
+      'Your backups are over a limit. The next backup first applies your retention settings',
+    )
   })
 })
 
@@ -339,7 +341,13 @@ describe.runIf(rootAvailable())(
     })
 
     const logOf = (runId: number) =>
-      db.select().from(runLogs).where(eq(runLogs.runId, runId)).all().map((l) => l.message).join('\n')
+      db
+        .select()
+        .from(runLogs)
+        .where(eq(runLogs.runId, runId))
+        .all()
+        .map((l) => l.message)
+        .join('\n')
 
     it('fails at once, without retrying, when stored bytes stay over the limit, saying by how much', async () => {
       // The repository itself (config, keys, one snapshot) holds a few KiB: over 1,000 bytes.
@@ -359,7 +367,8 @@ describe.runIf(rootAvailable())(
     it('over the snapshot limit, applies the retention the tenant lowered and then backs up', async () => {
       db.update(tenants).set({ quotaBytes: null }).where(eq(tenants.id, alice.tenant.id)).run()
       const keep = (keepLast: number) =>
-        db.update(policies)
+        db
+          .update(policies)
           .set({ keepLast, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, keepYearly: 0 })
           .where(eq(policies.id, policyId))
           .run()
@@ -381,7 +390,10 @@ describe.runIf(rootAvailable())(
       expect(ok.run.status).toBe('success')
       expect(logOf(ok.run.id)).toContain('Applying the retention settings first to free space.')
       expect(await listSnapshots(deps, alice.tenant, dest)).toHaveLength(1)
-      expect(db.select().from(repositories).where(eq(repositories.destinationId, destId)).get()!.snapshotCount).toBe(1)
+      expect(
+        db.select().from(repositories).where(eq(repositories.destinationId, destId)).get()!
+          .snapshotCount,
+      ).toBe(1)
     })
   },
 )

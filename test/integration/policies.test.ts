@@ -24,8 +24,14 @@ describe('policies through the pages', async () => {
 
   it('shows a bad cron expression beside the field and keeps the rest', async () => {
     const res = await c.post('/backups/settings', {
-      name: 'Custom one', includeHome: 'on', exclude: '**/cache/**', destinations: String(dest.id),
-      preset: 'custom', cron: '99 * * * *', timezone: 'Europe/Paris', keepDaily: '3',
+      name: 'Custom one',
+      includeHome: 'on',
+      exclude: '**/cache/**',
+      destinations: String(dest.id),
+      preset: 'custom',
+      cron: '99 * * * *',
+      timezone: 'Europe/Paris',
+      keepDaily: '3',
     })
     expect(res.status).toBe(422)
     expect(res.body).toMatch(/id="f-cron-error"[^>]*>Not a valid cron expression/)
@@ -37,44 +43,95 @@ describe('policies through the pages', async () => {
   })
 
   it('requires a name, a destination, something to back up and some retention', async () => {
-    const res = await c.post('/backups/settings', { name: '', preset: 'daily', timezone: 'UTC', keepDaily: '0', keepWeekly: '0', keepMonthly: '0' })
+    const res = await c.post('/backups/settings', {
+      name: '',
+      preset: 'daily',
+      timezone: 'UTC',
+      keepDaily: '0',
+      keepWeekly: '0',
+      keepMonthly: '0',
+    })
     expect(res.body).toContain('Name is required.')
     expect(res.body).toContain('Choose at least one destination.')
     expect(res.body).toContain('Choose at least one thing to back up.')
     expect(res.body).toContain('Keep at least one snapshot')
-    const abs = await c.post('/backups/settings', { name: 'x', includeHome: 'on', include: '/etc/passwd', destinations: String(dest.id), preset: 'daily', timezone: 'UTC', keepDaily: '1' })
+    const abs = await c.post('/backups/settings', {
+      name: 'x',
+      includeHome: 'on',
+      include: '/etc/passwd',
+      destinations: String(dest.id),
+      preset: 'daily',
+      timezone: 'UTC',
+      keepDaily: '1',
+    })
     expect(abs.body).toContain('patterns are relative to your home folder')
   })
 
   it('creates, lists, edits and deletes a policy', async () => {
     const res = await c.post('/backups/settings', {
-      name: 'Nightly', includeHome: 'on', include: 'public_html/**', exclude: '*.log\n**/cache/**', includePanelSettings: 'on',
-      databases: String(shop.id), destinations: String(dest.id), preset: 'custom', cron: '30 2 * * *', timezone: 'Europe/Berlin',
-      keepLast: '2', keepDaily: '7', keepWeekly: '4', keepMonthly: '12', keepYearly: '1', enabled: 'on',
+      name: 'Nightly',
+      includeHome: 'on',
+      include: 'public_html/**',
+      exclude: '*.log\n**/cache/**',
+      includePanelSettings: 'on',
+      databases: String(shop.id),
+      destinations: String(dest.id),
+      preset: 'custom',
+      cron: '30 2 * * *',
+      timezone: 'Europe/Berlin',
+      keepLast: '2',
+      keepDaily: '7',
+      keepWeekly: '4',
+      keepMonthly: '12',
+      keepYearly: '1',
+      enabled: 'on',
     })
     expect(res.location).toBe('/backups/settings')
     const [p] = listPolicies(deps.db, alice.id)
     expect(p).toMatchObject({
-      name: 'Nightly', schedule: '30 2 * * *', timezone: 'Europe/Berlin', includeGlobs: ['public_html/**'],
-      excludeGlobs: ['*.log', '**/cache/**'], keepLast: 2, keepYearly: 1, enabled: true,
-      databases: [{ name: 'shop' }], destinations: [{ name: 'Here' }],
+      name: 'Nightly',
+      schedule: '30 2 * * *',
+      timezone: 'Europe/Berlin',
+      includeGlobs: ['public_html/**'],
+      excludeGlobs: ['*.log', '**/cache/**'],
+      keepLast: 2,
+      keepYearly: 1,
+      enabled: true,
+      databases: [{ name: 'shop' }],
+      destinations: [{ name: 'Here' }],
     })
     const list = (await c.get('/backups/settings')).body
     expect(list).toContain('Nightly')
     expect(list).toContain('cron 30 2 * * *')
     expect((await c.get('/backups')).body).toContain('Here')
-    await c.post(`/backups/settings/${p!.id}`, { name: 'Nightly', includeHome: 'on', destinations: String(dest.id), preset: 'weekly', timezone: 'UTC', keepDaily: '7' })
-    expect(listPolicies(deps.db, alice.id)[0]).toMatchObject({ schedule: '0 3 * * 0', enabled: false, databases: [] })
+    await c.post(`/backups/settings/${p!.id}`, {
+      name: 'Nightly',
+      includeHome: 'on',
+      destinations: String(dest.id),
+      preset: 'weekly',
+      timezone: 'UTC',
+      keepDaily: '7',
+    })
+    expect(listPolicies(deps.db, alice.id)[0]).toMatchObject({
+      schedule: '0 3 * * 0',
+      enabled: false,
+      databases: [],
+    })
     await c.post(`/backups/settings/${p!.id}/delete`, {})
     expect(listPolicies(deps.db, alice.id)).toEqual([])
   })
 
   it('previews the next three runs as a fragment', async () => {
-    const res = await c.get('/backups/settings/schedule-preview?preset=custom&cron=0+12+*+*+1&timezone=Asia%2FTokyo', { 'hx-request': 'true' })
+    const res = await c.get(
+      '/backups/settings/schedule-preview?preset=custom&cron=0+12+*+*+1&timezone=Asia%2FTokyo',
+      { 'hx-request': 'true' },
+    )
     expect(res.body).not.toContain('<html')
     expect(res.body.match(/<li>Mon, /g)).toHaveLength(3)
     expect(res.body).toContain('12:00')
-    const bad = await c.get('/backups/settings/schedule-preview?preset=custom&cron=nope&timezone=UTC')
+    const bad = await c.get(
+      '/backups/settings/schedule-preview?preset=custom&cron=nope&timezone=UTC',
+    )
     expect(bad.body).toContain('five fields')
   })
 })

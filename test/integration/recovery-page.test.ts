@@ -8,7 +8,13 @@ describe('recovery kit page', async () => {
   const deps = freshDeps()
   const alice = await addTenant(deps, 'alice')
   await addTenant(deps, 'bob')
-  const dest = saveDestination({ ...deps, secretKey: deps.config.secretKey }, alice.id, 'local', null, { name: 'Here', settings: { folder: 'kit' } })
+  const dest = saveDestination(
+    { ...deps, secretKey: deps.config.secretKey },
+    alice.id,
+    'local',
+    null,
+    { name: 'Here', settings: { folder: 'kit' } },
+  )
   const repo = repositoryFor(deps.db, deps.config.secretKey, alice.id, dest.id)
   markInitialized(deps.db, repo.id)
   const password = repositoryPassword(deps.config.secretKey, repo)
@@ -19,7 +25,10 @@ describe('recovery kit page', async () => {
     const page = await c.get('/backups/recovery')
     expect(page.body).toContain('Your account password')
     expect(page.body).not.toContain(password)
-    const wrong = await c.post('/backups/recovery', { destination: String(dest.id), password: 'not my password' })
+    const wrong = await c.post('/backups/recovery', {
+      destination: String(dest.id),
+      password: 'not my password',
+    })
     expect(wrong.status).toBe(401)
     expect(wrong.body).toContain('That is not your password.')
     expect(wrong.body).not.toContain(password)
@@ -28,9 +37,24 @@ describe('recovery kit page', async () => {
   it('shows location, password and the stock restic command, uncached', async () => {
     const good = 'a1'.repeat(32)
     const safety = 'b2'.repeat(32)
-    recordSnapshot(deps.db, alice.id, dest.id, { id: good, time: '2026-12-01T02:30:00Z', tags: ['policy:1'], paths: ['/home/alice'], complete: true })
-    recordSnapshot(deps.db, alice.id, dest.id, { id: safety, time: '2026-12-02T09:30:00Z', tags: ['safety'], paths: ['/home/alice'], complete: false })
-    const res = await c.post('/backups/recovery', { destination: String(dest.id), password: PASSWORD })
+    recordSnapshot(deps.db, alice.id, dest.id, {
+      id: good,
+      time: '2026-12-01T02:30:00Z',
+      tags: ['policy:1'],
+      paths: ['/home/alice'],
+      complete: true,
+    })
+    recordSnapshot(deps.db, alice.id, dest.id, {
+      id: safety,
+      time: '2026-12-02T09:30:00Z',
+      tags: ['safety'],
+      paths: ['/home/alice'],
+      complete: false,
+    })
+    const res = await c.post('/backups/recovery', {
+      destination: String(dest.id),
+      password: PASSWORD,
+    })
     expect(res.status).toBe(200)
     expect(res.headers.get('cache-control')).toBe('no-store')
     expect(res.body).toContain(password)
@@ -43,7 +67,10 @@ describe('recovery kit page', async () => {
   it('is a 404 for another tenant’s destination', async () => {
     const b = new Client(deps)
     await b.login('bob')
-    const res = await b.post('/backups/recovery', { destination: String(dest.id), password: PASSWORD })
+    const res = await b.post('/backups/recovery', {
+      destination: String(dest.id),
+      password: PASSWORD,
+    })
     expect(res.status).toBe(404)
     expect(res.body).not.toContain(password)
   })

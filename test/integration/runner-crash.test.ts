@@ -3,7 +3,14 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { desc, eq } from 'drizzle-orm'
 import { freshDeps } from '../helpers.ts'
-import { localDestination, policy, realTenant, removeUsers, rootAvailable, waitJob } from '../support/tenants.ts'
+import {
+  localDestination,
+  policy,
+  realTenant,
+  removeUsers,
+  rootAvailable,
+  waitJob,
+} from '../support/tenants.ts'
 import { requestBackup } from '../../src/domain/jobs.ts'
 import { runs } from '../../src/db/schema.ts'
 import { setRunnerSetting } from '../../src/db/jobs.ts'
@@ -27,7 +34,11 @@ describe.runIf(rootAvailable())('a runner killed mid-backup', () => {
     return child
   }
   afterAll(() => {
-    for (const c of children) if (c.exitCode === null) try { process.kill(-c.pid!, 'SIGKILL') } catch {}
+    for (const c of children)
+      if (c.exitCode === null)
+        try {
+          process.kill(-c.pid!, 'SIGKILL')
+        } catch {}
     removeUsers()
   })
 

@@ -1,7 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { eq } from 'drizzle-orm'
 import { freshDeps } from '../helpers.ts'
-import { localDestination, policy, realTenant, removeUsers, rootAvailable, waitJob } from '../support/tenants.ts'
+import {
+  localDestination,
+  policy,
+  realTenant,
+  removeUsers,
+  rootAvailable,
+  waitJob,
+} from '../support/tenants.ts'
 import { policies } from '../../src/db/schema.ts'
 import { tickScheduler } from '../../src/runner/scheduler.ts'
 import { startRunner } from '../../src/runner/runner.ts'
@@ -17,12 +24,21 @@ describe.runIf(rootAvailable())('a policy on schedule', () => {
     const dest = localDestination(deps, tenant.id)
     const id = policy(deps, tenant.id, [dest.id], { preset: 'custom', cron: '* * * * *' })
     const past = new Date(Date.now() - 5 * 60_000)
-    deps.db.update(policies).set({ createdAt: past, updatedAt: past }).where(eq(policies.id, id)).run()
+    deps.db
+      .update(policies)
+      .set({ createdAt: past, updatedAt: past })
+      .where(eq(policies.id, id))
+      .run()
     expect(tickScheduler(deps.db)).toMatchObject({ enqueued: 1 })
     expect(tickScheduler(deps.db)).toMatchObject({ enqueued: 0 })
     const job = deps.db.query.jobs.findFirst().sync()!
     expect(job.payload).toMatchObject({ policyId: id, trigger: 'schedule' })
-    const runner = startRunner({ db: deps.db, handlers: jobHandlers(deps), pollMs: 200, onError: () => {} })
+    const runner = startRunner({
+      db: deps.db,
+      handlers: jobHandlers(deps),
+      pollMs: 200,
+      onError: () => {},
+    })
     try {
       expect((await waitJob(deps, tenant.id, job.id, 60_000)).status).toBe('done')
     } finally {

@@ -21,7 +21,11 @@ describe.runIf(requireSshd())('SFTP Test connection pins the host key (through t
   afterAll(() => server?.stop())
 
   const form = () => ({
-    name: 'Storage box', 's.host': server.host, 's.port': String(server.port), 's.path': 'backups', 's.user': server.user,
+    name: 'Storage box',
+    's.host': server.host,
+    's.port': String(server.port),
+    's.path': 'backups',
+    's.user': server.user,
     's.password': server.password,
   })
 
@@ -30,7 +34,10 @@ describe.runIf(requireSshd())('SFTP Test connection pins the host key (through t
     expect(test.body).toContain('Test passed.')
     expect(test.body).toContain(`value="${server.fingerprint()}"`)
     expect(test.body).not.toContain(server.password)
-    const saved = await c.post('/backups/destinations/new/sftp', { ...form(), 's.hostKey': server.fingerprint() })
+    const saved = await c.post('/backups/destinations/new/sftp', {
+      ...form(),
+      's.hostKey': server.fingerprint(),
+    })
     expect(saved.status).toBe(303)
     expect(listDestinations(deps.db, tenantId)[0]!.settings.hostKey).toBe(server.fingerprint())
   })
@@ -38,22 +45,39 @@ describe.runIf(requireSshd())('SFTP Test connection pins the host key (through t
   it('pins a saved destination’s host key in its stored settings, leaving the rest as stored', async () => {
     const deps_ = { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers }
     const saved = saveDestination(deps_, tenantId, 'sftp', null, {
-      name: 'Unpinned', settings: { host: server.host, port: String(server.port), path: 'stored-path', user: server.user, password: server.password },
+      name: 'Unpinned',
+      settings: {
+        host: server.host,
+        port: String(server.port),
+        path: 'stored-path',
+        user: server.user,
+        password: server.password,
+      },
     })
     expect(saved.settings.hostKey).toBe('')
     // What the form holds is tested, not saved: only the pin is stored.
-    const res = await c.post(`/backups/destinations/${saved.id}/test`, { ...form(), name: 'Unpinned', 's.password': '' }, { htmx: true })
+    const res = await c.post(
+      `/backups/destinations/${saved.id}/test`,
+      { ...form(), name: 'Unpinned', 's.password': '' },
+      { htmx: true },
+    )
     expect(res.body).toContain('Test passed.')
     const after = getDestination(deps.db, tenantId, saved.id)
     expect(after.settings).toEqual({ ...saved.settings, hostKey: server.fingerprint() })
-    expect(readSecrets(deps.config.secretKey, tenantId, after)).toEqual({ password: server.password })
+    expect(readSecrets(deps.config.secretKey, tenantId, after)).toEqual({
+      password: server.password,
+    })
   })
 
   it('refuses when the server’s host key changes, in plain words', async () => {
     const dest = listDestinations(deps.db, tenantId).find((d) => d.name === 'Storage box')
     const pinned = server.fingerprint()
     await server.restart({ newHostKey: true })
-    const res = await c.post(`/backups/destinations/${dest!.id}/test`, { ...form(), 's.password': '', 's.hostKey': pinned }, { htmx: true })
+    const res = await c.post(
+      `/backups/destinations/${dest!.id}/test`,
+      { ...form(), 's.password': '', 's.hostKey': pinned },
+      { htmx: true },
+    )
     expect(res.body).toContain('Test failed.')
     expect(res.body).toContain('host key changed')
   })

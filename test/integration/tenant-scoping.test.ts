@@ -36,7 +36,12 @@ describe('tenant B never reaches tenant A’s objects', async () => {
   const b = new Client(deps)
   await b.login('bob')
 
-  const aliceRun = createRun(deps.db, alice.id, { kind: 'backup', trigger: 'manual', jobId: null, policyId: policy.id })
+  const aliceRun = createRun(deps.db, alice.id, {
+    kind: 'backup',
+    trigger: 'manual',
+    jobId: null,
+    policyId: policy.id,
+  })
   const snap = 'ab'.repeat(32)
 
   it('A created both objects', () => {
@@ -64,8 +69,16 @@ describe('tenant B never reaches tenant A’s objects', async () => {
     ['policy save', `/backups/settings/${policy.id}`, policyForm(dest.id, { name: 'pwned' })],
     ['policy delete', `/backups/settings/${policy.id}/delete`, {}],
     ['back up now', `/backups/policies/${policy.id}/run`, {}],
-    ['restore', `/backups/restore/${dest.id}/${snap}`, { what: 'files', mode: 'copy', newName: 'x' }],
-    ['recovery kit', '/backups/recovery', { destination: String(dest.id), password: 'correct horse battery' }],
+    [
+      'restore',
+      `/backups/restore/${dest.id}/${snap}`,
+      { what: 'files', mode: 'copy', newName: 'x' },
+    ],
+    [
+      'recovery kit',
+      '/backups/recovery',
+      { destination: String(dest.id), password: 'correct horse battery' },
+    ],
   ])('POST %s → 404, nothing changes', async (_what, url, form) => {
     expect((await b.post(url, form)).status).toBe(404)
     expect((await b.post(url, form, { htmx: true, csrf: 'header' })).status).toBe(404)
@@ -80,14 +93,22 @@ describe('tenant B never reaches tenant A’s objects', async () => {
     expect(res.body).toContain('Choose destinations from the list.')
     await b.post('/backups/destinations/new/local', { name: 'Bob local', 's.folder': 'b' })
     const bobDest = listDestinations(deps.db, bob.id)[0]!
-    const res2 = await b.post('/backups/settings', policyForm(bobDest.id, { name: 'Sneaky', databases: String(aliceDb.id) }))
+    const res2 = await b.post(
+      '/backups/settings',
+      policyForm(bobDest.id, { name: 'Sneaky', databases: String(aliceDb.id) }),
+    )
     expect(res2.status).toBe(422)
     expect(res2.body).toContain('Choose databases from the list.')
     expect(listPolicies(deps.db, bob.id)).toEqual([])
   })
 
   it('B’s lists show none of A’s objects', async () => {
-    for (const url of ['/backups', '/backups/destinations', '/backups/settings', '/backups/settings/new']) {
+    for (const url of [
+      '/backups',
+      '/backups/destinations',
+      '/backups/settings',
+      '/backups/settings/new',
+    ]) {
       const res = await b.get(url)
       expect(res.status).toBe(200)
       expect(res.body).not.toContain('Alice local')
@@ -96,7 +117,11 @@ describe('tenant B never reaches tenant A’s objects', async () => {
   })
 
   it('non-numeric and huge ids are 404, not errors', async () => {
-    for (const url of ['/backups/destinations/abc', '/backups/settings/1e3', '/backups/destinations/99999999999']) {
+    for (const url of [
+      '/backups/destinations/abc',
+      '/backups/settings/1e3',
+      '/backups/destinations/99999999999',
+    ]) {
       expect((await b.get(url)).status).toBe(404)
     }
   })

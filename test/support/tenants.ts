@@ -14,7 +14,8 @@ import { PASSWORD } from '../helpers.ts'
 /** Backups run as the tenant's system user, which needs root to create. */
 export function rootAvailable(): boolean {
   if (process.getuid?.() === 0) return true
-  if (process.env.CI === 'true') throw new Error('CI=true but not running as root: tenant isolation tests need root')
+  if (process.env.CI === 'true')
+    throw new Error('CI=true but not running as root: tenant isolation tests need root')
   console.warn('\n*** SKIPPING backup engine tests: they create system users and need root ***\n')
   return false
 }
@@ -22,10 +23,22 @@ export function rootAvailable(): boolean {
 const created: string[] = []
 
 /** A tenant with a real system user and a home directory owned by it, holding `files`. */
-export async function realTenant(deps: Deps, name: string, files: Record<string, string | Buffer> = {}) {
+export async function realTenant(
+  deps: Deps,
+  name: string,
+  files: Record<string, string | Buffer> = {},
+) {
   const user = `pt-${name}-${randomBytes(3).toString('hex')}`.slice(0, 30)
   const home = mkdtempSync(join(tmpdir(), `home-${name}-`))
-  execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', home, '--shell', '/usr/sbin/nologin', user])
+  execFileSync('useradd', [
+    '--system',
+    '--no-create-home',
+    '--home-dir',
+    home,
+    '--shell',
+    '/usr/sbin/nologin',
+    user,
+  ])
   created.push(user)
   const ids = lookupUser(user)!
   for (const [rel, data] of Object.entries(files)) {
@@ -34,7 +47,13 @@ export async function realTenant(deps: Deps, name: string, files: Record<string,
   }
   execFileSync('chown', ['-R', `${ids.uid}:${ids.gid}`, home])
   chownSync(home, ids.uid, ids.gid)
-  const tenant = await createTenant(deps.db, { name, password: PASSWORD, homeDir: home, systemUser: user, timezone: 'UTC' })
+  const tenant = await createTenant(deps.db, {
+    name,
+    password: PASSWORD,
+    homeDir: home,
+    systemUser: user,
+    timezone: 'UTC',
+  })
   return { tenant, home, user, ...ids }
 }
 
@@ -49,14 +68,30 @@ export function removeUsers(): void {
 }
 
 export function localDestination(deps: Deps, tenantId: number, folder = 'repo', name = 'Local') {
-  return saveDestination({ db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers }, tenantId, 'local', null, {
-    name,
-    settings: { folder },
-  })
+  return saveDestination(
+    { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers },
+    tenantId,
+    'local',
+    null,
+    {
+      name,
+      settings: { folder },
+    },
+  )
 }
 
-export function policy(deps: Deps, tenantId: number, destinationIds: number[], extra: Partial<ReturnType<typeof newPolicyInput>> = {}) {
-  return savePolicy(deps.db, tenantId, null, { ...newPolicyInput('UTC'), name: 'Nightly', destinationIds, ...extra })
+export function policy(
+  deps: Deps,
+  tenantId: number,
+  destinationIds: number[],
+  extra: Partial<ReturnType<typeof newPolicyInput>> = {},
+) {
+  return savePolicy(deps.db, tenantId, null, {
+    ...newPolicyInput('UTC'),
+    name: 'Nightly',
+    destinationIds,
+    ...extra,
+  })
 }
 
 /** Polls a job until it is done or failed (or `timeoutMs` passes). */
@@ -65,7 +100,8 @@ export async function waitJob(deps: Deps, tenantId: number, jobId: number, timeo
   for (;;) {
     const job = getJob(deps.db, tenantId, jobId)
     if (job.status === 'done' || job.status === 'failed') return job
-    if (Date.now() > end) throw new Error(`job ${jobId} still ${job.status} after ${timeoutMs} ms: ${job.lastError}`)
+    if (Date.now() > end)
+      throw new Error(`job ${jobId} still ${job.status} after ${timeoutMs} ms: ${job.lastError}`)
     await new Promise((r) => setTimeout(r, 100))
   }
 }

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { eq } from 'drizzle-orm'
-import { createSession, generateSessionToken, hashToken, validateSessionToken } from '../../src/auth/session.ts'
+import {
+  createSession,
+  generateSessionToken,
+  hashToken,
+  validateSessionToken,
+} from '../../src/auth/session.ts'
 import { lockedFor, recordFailure, clearFailures } from '../../src/auth/throttle.ts'
 import { sessions } from '../../src/db/schema.ts'
 import { addTenant, freshDeps } from '../helpers.ts'
@@ -8,7 +13,9 @@ import { addTenant, freshDeps } from '../helpers.ts'
 describe('sessions (Lucia recipe)', async () => {
   const deps = freshDeps()
   const tenant = await addTenant(deps, 'alice')
-  const userId = deps.db.query.users.findFirst({ where: (u, { eq }) => eq(u.tenantId, tenant.id) }).sync()!.id
+  const userId = deps.db.query.users
+    .findFirst({ where: (u, { eq }) => eq(u.tenantId, tenant.id) })
+    .sync()!.id
 
   it('stores only the SHA-256 of the token', () => {
     const token = generateSessionToken()
@@ -23,14 +30,28 @@ describe('sessions (Lucia recipe)', async () => {
   it('deletes expired sessions and slides old ones forward', () => {
     const expired = generateSessionToken()
     createSession(deps.db, expired, userId)
-    deps.db.update(sessions).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(sessions.id, hashToken(expired))).run()
+    deps.db
+      .update(sessions)
+      .set({ expiresAt: new Date(Date.now() - 1000) })
+      .where(eq(sessions.id, hashToken(expired)))
+      .run()
     expect(validateSessionToken(deps.db, expired).session).toBeNull()
-    expect(deps.db.select().from(sessions).where(eq(sessions.id, hashToken(expired))).get()).toBeUndefined()
+    expect(
+      deps.db
+        .select()
+        .from(sessions)
+        .where(eq(sessions.id, hashToken(expired)))
+        .get(),
+    ).toBeUndefined()
 
     const old = generateSessionToken()
     createSession(deps.db, old, userId)
     const soon = new Date(Date.now() + 3 * 24 * 3600_000)
-    deps.db.update(sessions).set({ expiresAt: soon }).where(eq(sessions.id, hashToken(old))).run()
+    deps.db
+      .update(sessions)
+      .set({ expiresAt: soon })
+      .where(eq(sessions.id, hashToken(old)))
+      .run()
     const { session } = validateSessionToken(deps.db, old)
     expect(session!.expiresAt.getTime()).toBeGreaterThan(Date.now() + 29 * 24 * 3600_000)
   })

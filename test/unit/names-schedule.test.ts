@@ -3,14 +3,19 @@ import { homeDirProblem, tenantNameProblem } from '../../src/names.ts'
 import { nextRuns, presetOf } from '../../src/schedule.ts'
 
 describe('tenant names', () => {
-  it.each(['alice', 'shop-2', 'a_b'])('accepts %s', (n) => expect(tenantNameProblem(n)).toBeUndefined())
-  it.each(['', 'a', 'Alice', '../x', 'a b', 'x;rm', '-x', '1abc', 'a'.repeat(33), 'ä1'])('refuses %j', (n) =>
-    expect(tenantNameProblem(n)).toBeTypeOf('string'),
+  it.each(['alice', 'shop-2', 'a_b'])('accepts %s', (n) =>
+    expect(tenantNameProblem(n)).toBeUndefined(),
+  )
+  it.each(['', 'a', 'Alice', '../x', 'a b', 'x;rm', '-x', '1abc', 'a'.repeat(33), 'ä1'])(
+    'refuses %j',
+    (n) => expect(tenantNameProblem(n)).toBeTypeOf('string'),
   )
 })
 
 describe('home directories', () => {
-  it.each(['/home/alice', '/srv/www/shop'])('accepts %s', (d) => expect(homeDirProblem(d)).toBeUndefined())
+  it.each(['/home/alice', '/srv/www/shop'])('accepts %s', (d) =>
+    expect(homeDirProblem(d)).toBeUndefined(),
+  )
   it.each(['home/alice', '/home/../etc', '/home//a', '/', '/home/./a'])('refuses %s', (d) =>
     expect(homeDirProblem(d)).toBeTypeOf('string'),
   )
@@ -28,9 +33,18 @@ describe('schedules', () => {
   })
 
   it('explains bad expressions', () => {
-    expect(nextRuns('61 * * * *', 'UTC')).toMatchObject({ ok: false, error: expect.stringMatching(/Not a valid cron/) })
-    expect(nextRuns('every day', 'UTC')).toMatchObject({ ok: false, error: expect.stringMatching(/five fields/) })
-    expect(nextRuns('* * * * *', 'Mars/Base')).toMatchObject({ ok: false, error: expect.stringMatching(/time zone/) })
+    expect(nextRuns('61 * * * *', 'UTC')).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/Not a valid cron/),
+    })
+    expect(nextRuns('every day', 'UTC')).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/five fields/),
+    })
+    expect(nextRuns('* * * * *', 'Mars/Base')).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/time zone/),
+    })
   })
 
   it('recognises presets', () => {

@@ -13,7 +13,15 @@ import { folderProblem } from '../../src/drivers/local/settings.ts'
 const spec = [
   { name: 'host', label: 'Host', type: 'text', required: true },
   { name: 'port', label: 'Port', type: 'number', min: 1, max: 65535, default: 22 },
-  { name: 'mode', label: 'Mode', type: 'select', choices: [{ value: 'a', label: 'A' }, { value: 'b', label: 'B' }] },
+  {
+    name: 'mode',
+    label: 'Mode',
+    type: 'select',
+    choices: [
+      { value: 'a', label: 'A' },
+      { value: 'b', label: 'B' },
+    ],
+  },
   { name: 'tls', label: 'TLS', type: 'checkbox' },
   { name: 'notes', label: 'Notes', type: 'textarea', advanced: true },
   { name: 'password', label: 'Password', type: 'secret', required: true },
@@ -22,7 +30,14 @@ const spec = [
 
 describe('settings spec parsing', () => {
   it('accepts good input and splits secrets from settings', () => {
-    const r = parseSettings(spec, { host: ' example.com ', port: '2222', mode: 'b', tls: 'on', password: 'pw', key: '' })
+    const r = parseSettings(spec, {
+      host: ' example.com ',
+      port: '2222',
+      mode: 'b',
+      tls: 'on',
+      password: 'pw',
+      key: '',
+    })
     expect(r).toEqual({
       ok: true,
       settings: { host: 'example.com', port: 2222, mode: 'b', tls: true, notes: '' },
@@ -49,7 +64,11 @@ describe('settings spec parsing', () => {
   })
 
   it('redacts secrets to "is set"', () => {
-    expect(redact(spec, { host: 'h' }, { password: 'pw' })).toMatchObject({ host: 'h', password: true, key: false })
+    expect(redact(spec, { host: 'h' }, { password: 'pw' })).toMatchObject({
+      host: 'h',
+      password: true,
+      key: false,
+    })
   })
 })
 
@@ -68,20 +87,32 @@ describe('settings typed by the spec', () => {
   })
 
   it('reads stored values as a blank form would give what is missing, dropping the rest', () => {
-    expect(settingsOf(spec, { host: 'h', port: 22, tls: true, password: 'leaked?', other: 1 })).toEqual({
+    expect(
+      settingsOf(spec, { host: 'h', port: 22, tls: true, password: 'leaked?', other: 1 }),
+    ).toEqual({
       host: 'h',
       port: 22,
       mode: '',
       tls: true,
       notes: '',
     })
-    expect(settingsOf(spec, { port: 'x', tls: 'on', notes: 7 })).toEqual({ host: '', port: null, mode: '', tls: false, notes: '7' })
-    expect(secretsOf(spec, { password: 'pw', key: '', host: 'not a secret' })).toEqual({ password: 'pw' })
+    expect(settingsOf(spec, { port: 'x', tls: 'on', notes: 7 })).toEqual({
+      host: '',
+      port: null,
+      mode: '',
+      tls: false,
+      notes: '7',
+    })
+    expect(secretsOf(spec, { password: 'pw', key: '', host: 'not a secret' })).toEqual({
+      password: 'pw',
+    })
   })
 })
 
 describe('local folder rule', () => {
-  it.each(['backups', 'site/nightly', 'a.b-c_d'])('accepts %s', (f) => expect(folderProblem(f)).toBeUndefined())
+  it.each(['backups', 'site/nightly', 'a.b-c_d'])('accepts %s', (f) =>
+    expect(folderProblem(f)).toBeUndefined(),
+  )
   it.each(['../etc', '/abs', 'a/../b', 'a//b', '.hidden', 'sp ace', 'x/./y'])('refuses %s', (f) =>
     expect(folderProblem(f)).toBeTypeOf('string'),
   )

@@ -21,7 +21,9 @@ export function runAs(runAs: RunAs, cmd: string, args: string[], input?: string)
     child.stderr!.on('data', (d) => (err += d))
     child.on('error', reject)
     child.on('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${cmd} failed: ${err.trim().split('\n').at(-1) ?? code}`)),
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`${cmd} failed: ${err.trim().split('\n').at(-1) ?? code}`)),
     )
     if (input !== undefined) {
       child.stdin!.on('error', () => {}) // a child that exits early closes its stdin; its exit code tells
@@ -38,8 +40,8 @@ export async function writeFileAs(who: RunAs, path: string, data: string): Promi
   }
   const script =
     "const fs=require('fs');const p=process.argv[1];try{fs.unlinkSync(p)}catch{};" +
-    "const fd=fs.openSync(p,fs.constants.O_WRONLY|fs.constants.O_CREAT|fs.constants.O_EXCL|fs.constants.O_NOFOLLOW,0o600);" +
-    "fs.writeSync(fd,fs.readFileSync(0));fs.closeSync(fd)"
+    'const fd=fs.openSync(p,fs.constants.O_WRONLY|fs.constants.O_CREAT|fs.constants.O_EXCL|fs.constants.O_NOFOLLOW,0o600);' +
+    'fs.writeSync(fd,fs.readFileSync(0));fs.closeSync(fd)'
   await runAs(who, process.execPath, ['-e', script, path], data)
 }
 

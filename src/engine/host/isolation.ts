@@ -37,7 +37,10 @@ export function runAsFor(tenant: { name: string; systemUser: string | null }): R
     )
   }
   const user = lookupUser(tenant.systemUser)
-  if (!user) throw new IsolationError(`The system user “${tenant.systemUser}” does not exist on this server.`)
+  if (!user)
+    throw new IsolationError(
+      `The system user “${tenant.systemUser}” does not exist on this server.`,
+    )
   if (user.uid === 0) throw new IsolationError('A tenant’s system user cannot be root.')
   return user
 }
@@ -47,7 +50,8 @@ export function runAsFor(tenant: { name: string; systemUser: string | null }): R
  * `restore/` inside. Parents get 0711 so the tenant can reach only their own folder.
  */
 export function tenantWorkDir(workRoot: string, tenantName: string, runAs: RunAs): string {
-  if (!TENANT_NAME.test(tenantName)) throw new IsolationError(`Invalid tenant name “${tenantName}”.`)
+  if (!TENANT_NAME.test(tenantName))
+    throw new IsolationError(`Invalid tenant name “${tenantName}”.`)
   mkdirSync(workRoot, { recursive: true, mode: 0o711 })
   if (runAs) {
     // The data dir holds only 0600 files besides work/, so letting others traverse it is safe.
@@ -56,9 +60,13 @@ export function tenantWorkDir(workRoot: string, tenantName: string, runAs: RunAs
   }
   const dir = join(workRoot, tenantName)
   mkdirSync(dir, { recursive: true, mode: 0o700 })
-  if (lstatSync(dir).isSymbolicLink()) throw new IsolationError('The tenant work directory is a symlink.')
-  for (const sub of ['cache', 'dumps', 'restore']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 })
+  if (lstatSync(dir).isSymbolicLink())
+    throw new IsolationError('The tenant work directory is a symlink.')
+  for (const sub of ['cache', 'dumps', 'restore'])
+    mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 })
   chmodSync(dir, 0o700)
-  if (runAs) for (const p of [dir, ...['cache', 'dumps', 'restore'].map((s) => join(dir, s))]) chownSync(p, runAs.uid, runAs.gid)
+  if (runAs)
+    for (const p of [dir, ...['cache', 'dumps', 'restore'].map((s) => join(dir, s))])
+      chownSync(p, runAs.uid, runAs.gid)
   return dir
 }

@@ -10,7 +10,13 @@ import type { EngineDeps } from '../deps.ts'
 import { runRestic } from '../restic/restic.ts'
 import { syncSnapshots } from '../restic/snapshots.ts'
 import { catalogOf, latestComplete } from '../../db/snapshots.ts'
-import { makeSandbox, openFolders, removeLeftoverSandboxes, removeSandbox, statAs } from '../host/sandbox.ts'
+import {
+  makeSandbox,
+  openFolders,
+  removeLeftoverSandboxes,
+  removeSandbox,
+  statAs,
+} from '../host/sandbox.ts'
 import { compareSample, listSnapshot } from '../restic/snapshot-listing.ts'
 import { loadDumps, stageCursor } from './test-restore-dbs.ts'
 import { damageReport, resticFailure } from '../restic/damage.ts'
@@ -212,16 +218,16 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
   const message = ok ? `${parts.join('; ')}.` : failure!
   if (!t.signal.aborted)
     recordVerification(db, t.tenant.id, {
-    policyId: t.policy.id,
-    destinationId: t.dest.id,
-    runId: t.runId,
-    mode: 'restore',
-    snapshotId,
-    ok,
-    durationMs: restoreMs,
-    message,
-    details,
-  })
+      policyId: t.policy.id,
+      destinationId: t.dest.id,
+      runId: t.runId,
+      mode: 'restore',
+      snapshotId,
+      ok,
+      durationMs: restoreMs,
+      message,
+      details,
+    })
   return { destination: t.dest.name, ok, message }
 }
 

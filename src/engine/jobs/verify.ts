@@ -162,7 +162,13 @@ export async function runVerifyJob(
   const trigger = p.trigger ?? 'manual'
   if (p.mode === 'restore' && p.policyId) {
     const policy = getPolicy(deps.db, tenant.id, p.policyId)
-    await runTestRestore(deps, tenant, policy, { destinationId: p.destinationId, job, trigger }, signal)
+    await runTestRestore(
+      deps,
+      tenant,
+      policy,
+      { destinationId: p.destinationId, job, trigger },
+      signal,
+    )
   } else {
     const subset = p.subset ?? (p.policyId ? rotatingSubset() : undefined)
     const opts = { destinationId: p.destinationId, policyId: p.policyId, subset, job, trigger }

@@ -22,11 +22,17 @@ export function recoveryKit(deps: EngineDeps, tenant: Tenant, dest: Destination)
   const entry = deps.drivers[dest.type]
   if (!entry) throw new NotFoundError('That destination type')
   const { settings, secrets } = storedValues(deps.config.secretKey, tenant.id, dest, entry.settings)
-  const location = entry.repository(settings, secrets, { tenantName: tenant.name, localRoot: localRootOf(deps.db, deps.config), guard: guardPolicy(deps.db) })
+  const location = entry.repository(settings, secrets, {
+    tenantName: tenant.name,
+    localRoot: localRootOf(deps.db, deps.config),
+    guard: guardPolicy(deps.db),
+  })
   const password = repositoryPassword(deps.config.secretKey, repo)
   const command =
     `export RESTIC_REPOSITORY=${quote(location.repository)} RESTIC_PASSWORD=${quote(password)}` +
-    Object.entries(location.env ?? {}).map(([k, v]) => ` ${k}=${quote(v)}`).join('') +
+    Object.entries(location.env ?? {})
+      .map(([k, v]) => ` ${k}=${quote(v)}`)
+      .join('') +
     `\nrestic snapshots\n${restoreLine(deps, tenant, dest)}`
   return { repository: location.repository, password, command, note: location.note ?? '' }
 }
@@ -41,7 +47,11 @@ function restoreLine(deps: EngineDeps, tenant: Tenant, dest: Destination): strin
   if (!newest) {
     return `# Choose a snapshot tagged policy:… from the list above (not one tagged safety):\nrestic restore <snapshot id> --target ./restored`
   }
-  const when = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: tenant.timezone }).format(newest.time)
+  const when = new Intl.DateTimeFormat('en-GB', {
+    dateStyle: 'medium',
+    timeStyle: 'short',
+    timeZone: tenant.timezone,
+  }).format(newest.time)
   return (
     `# Your newest complete backup (${when}, ${tenant.timezone}); restic's own "latest" may be a safety copy.\n` +
     `restic restore ${newest.snapshotId.slice(0, 8)} --target ./restored`

@@ -86,7 +86,9 @@ export async function withRepository<T>(
 ): Promise<T> {
   const who = runAsFor(tenant)
   const work = tenantWorkDir(deps.config.workDir, tenant.name, who)
-  const repo = await openRepository(deps, tenant, dest, work, who, signal, { create: opts.create ?? false })
+  const repo = await openRepository(deps, tenant, dest, work, who, signal, {
+    create: opts.create ?? false,
+  })
   try {
     return await fn(repo)
   } finally {

@@ -1,71 +1,18 @@
 import type { Snapshot, TreeNode } from '../src/engine/restic/snapshots.ts'
 import { INCOMPLETE_TAG } from '../src/db/snapshots.ts'
+import { stamp, stampParts } from '../src/zoned.ts'
 
-const zones = new Map<string, string>()
-const formats = new Map<string, Intl.DateTimeFormat>()
-
-/** The zone to show times in: the tenant's, or UTC when it is not one Intl knows. */
-export function safeZone(zone: string): string {
-  let safe = zones.get(zone)
-  if (safe === undefined) {
-    try {
-      new Intl.DateTimeFormat('en-GB', { timeZone: zone })
-      safe = zone
-    } catch {
-      safe = 'UTC'
-    }
-    zones.set(zone, safe)
-  }
-  return safe
-}
-
-// A tree of hundreds of files formats hundreds of times: one formatter per zone and style,
-// as building an Intl.DateTimeFormat costs far more than using one.
-function partsOf(at: Date | string, zone: string, opts: Intl.DateTimeFormatOptions) {
-  const date = typeof at === 'string' ? new Date(at) : at
-  const key = `${zone}|${JSON.stringify(opts)}`
-  let format = formats.get(key)
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-GB', {
-      timeZone: safeZone(zone),
-      hourCycle: 'h23',
-      ...opts,
-    })
-    formats.set(key, format)
-  }
-  const parts = format.formatToParts(date)
-  return (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? ''
-}
-
-const long = { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' } as const
-const clock = { hour: '2-digit', minute: '2-digit' } as const
-
-/** "Tue 3 Dec 2026, 02:30" in `zone`: how a snapshot is named on the Restore pages. */
-export function snapshotWhen(at: Date | string, zone: string): string {
-  const p = partsOf(at, zone, { ...long, ...clock })
-  return `${p('weekday')} ${p('day')} ${p('month')} ${p('year')}, ${p('hour')}:${p('minute')}`
-}
-
-/** "3 Dec 2026, 09:30" in `zone`. */
-export function dayTime(at: Date | string, zone: string): string {
-  const p = partsOf(at, zone, { day: 'numeric', month: 'short', year: 'numeric', ...clock })
-  return `${p('day')} ${p('month')} ${p('year')}, ${p('hour')}:${p('minute')}`
-}
-
-function numeric(at: Date | string, zone: string) {
-  return partsOf(at, zone, { year: 'numeric', month: '2-digit', day: '2-digit', ...clock })
-}
+export { dayTime, safeZone, snapshotWhen } from '../src/zoned.ts'
 
 /** A new folder name for restored files: `restored-2026-12-03-0930` (snapshot time, tenant zone). */
 export function suggestedFolder(at: Date | string, zone: string): string {
-  const p = numeric(at, zone)
-  return `restored-${p('year')}-${p('month')}-${p('day')}-${p('hour')}${p('minute')}`
+  return `restored-${stamp(at, zone)}`
 }
 
 /** A new database name: `shop_restored_20261203`, cut to fit the 64-character limit. */
 export function suggestedDatabase(name: string, at: Date | string, zone: string): string {
-  const p = numeric(at, zone)
-  const suffix = `_restored_${p('year')}${p('month')}${p('day')}`
+  const p = stampParts(at, zone)
+  const suffix = `_restored_${p.year}${p.month}${p.day}`
   return name.slice(0, 64 - suffix.length) + suffix
 }
 

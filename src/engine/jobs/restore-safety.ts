@@ -1,3 +1,4 @@
+import { safeZone, snapshotWhen } from '../../zoned.ts'
 import type { Destination, Tenant } from '../../db/schema.ts'
 import { finishStage, logRun, type StageStatus } from '../../db/runs.ts'
 import { SAFETY_TAG, recordSnapshot } from '../../db/snapshots.ts'
@@ -90,29 +91,7 @@ export async function takeSafetySnapshot(
 
 /** "Tue 3 Dec 2026, 09:30 (Europe/Berlin)": in the tenant's zone (UTC if it is unknown). */
 export function tenantTime(at: Date, timeZone: string): string {
-  let zone = timeZone
-  let parts: Intl.DateTimeFormatPart[]
-  try {
-    parts = format(zone).formatToParts(at)
-  } catch {
-    zone = 'UTC'
-    parts = format(zone).formatToParts(at)
-  }
-  const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value
-  return `${part('weekday')} ${part('day')} ${part('month')} ${part('year')}, ${part('hour')}:${part('minute')} (${zone})`
-}
-
-function format(timeZone: string) {
-  return new Intl.DateTimeFormat('en-GB', {
-    timeZone,
-    weekday: 'short',
-    day: 'numeric',
-    month: 'short',
-    year: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit',
-    hourCycle: 'h23',
-  })
+  return `${snapshotWhen(at, timeZone)} (${safeZone(timeZone)})`
 }
 
 // Runs as the tenant. stdin: the paths asked for (JSON); argv[1]: the list file to create. A

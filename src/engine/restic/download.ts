@@ -1,4 +1,5 @@
 import { posix } from 'node:path'
+import { stamp } from '../../zoned.ts'
 import type { Readable } from 'node:stream'
 import { createGzip } from 'node:zlib'
 import contentDisposition from 'content-disposition'
@@ -158,28 +159,6 @@ export function attachment(name: string): string {
 function tarName(tenant: Tenant, snap: Snapshot, path: string): string {
   const what = path === '/' ? 'all' : posix.basename(path)
   return `${tenant.name}-${stamp(snap.time, tenant.timezone).slice(0, 10)}-${snap.shortId}-${what}.tar`
-}
-
-/** `YYYY-MM-DD-HHMM` of `iso` in `zone` (UTC when the zone is unknown). */
-function stamp(iso: string, zone: string): string {
-  const format = (timeZone: string) =>
-    new Intl.DateTimeFormat('en-GB', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      hourCycle: 'h23',
-    }).formatToParts(new Date(iso))
-  let parts: Intl.DateTimeFormatPart[]
-  try {
-    parts = format(zone)
-  } catch {
-    parts = format('UTC')
-  }
-  const p = Object.fromEntries(parts.map((x) => [x.type, x.value]))
-  return `${p.year}-${p.month}-${p.day}-${p.hour}${p.minute}`
 }
 
 /**

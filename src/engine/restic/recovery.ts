@@ -1,3 +1,4 @@
+import { safeZone, snapshotWhen } from '../../zoned.ts'
 import type { Destination, Tenant } from '../../db/schema.ts'
 import { findRepository, repositoryPassword } from '../../db/repositories.ts'
 import { storedValues } from '../../db/destinations.ts'
@@ -47,13 +48,9 @@ function restoreLine(deps: EngineDeps, tenant: Tenant, dest: Destination): strin
   if (!newest) {
     return `# Choose a snapshot tagged policy:… from the list above (not one tagged safety):\nrestic restore <snapshot id> --target ./restored`
   }
-  const when = new Intl.DateTimeFormat('en-GB', {
-    dateStyle: 'medium',
-    timeStyle: 'short',
-    timeZone: tenant.timezone,
-  }).format(newest.time)
+  const when = snapshotWhen(newest.time, tenant.timezone)
   return (
-    `# Your newest complete backup (${when}, ${tenant.timezone}); restic's own "latest" may be a safety copy.\n` +
+    `# Your newest complete backup (${when}, ${safeZone(tenant.timezone)}); restic's own "latest" may be a safety copy.\n` +
     `restic restore ${newest.snapshotId.slice(0, 8)} --target ./restored`
   )
 }

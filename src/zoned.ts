@@ -1,0 +1,69 @@
+// Dates and times in a tenant's time zone, for pages, run messages and file names. One
+// formatter per zone and style: building an Intl.DateTimeFormat costs far more than using one,
+// and a folder of hundreds of files formats hundreds of times.
+
+const zones = new Map<string, string>()
+const formats = new Map<string, Intl.DateTimeFormat>()
+
+/** The zone to show times in: `zone`, or UTC when it is not one Intl knows. */
+export function safeZone(zone: string): string {
+  let safe = zones.get(zone)
+  if (safe === undefined) {
+    try {
+      new Intl.DateTimeFormat('en-GB', { timeZone: zone })
+      safe = zone
+    } catch {
+      safe = 'UTC'
+    }
+    zones.set(zone, safe)
+  }
+  return safe
+}
+
+function partsOf(at: Date | string, zone: string, opts: Intl.DateTimeFormatOptions) {
+  const date = typeof at === 'string' ? new Date(at) : at
+  const key = `${zone}|${JSON.stringify(opts)}`
+  let format = formats.get(key)
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-GB', {
+      timeZone: safeZone(zone),
+      hourCycle: 'h23',
+      ...opts,
+    })
+    formats.set(key, format)
+  }
+  const parts = format.formatToParts(date)
+  return (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? ''
+}
+
+const clock = { hour: '2-digit', minute: '2-digit' } as const
+
+/** "Tue 3 Dec 2026, 02:30" in `zone`: how a backup is named. */
+export function snapshotWhen(at: Date | string, zone: string): string {
+  const p = partsOf(at, zone, {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+    ...clock,
+  })
+  return `${p('weekday')} ${p('day')} ${p('month')} ${p('year')}, ${p('hour')}:${p('minute')}`
+}
+
+/** "3 Dec 2026, 09:30" in `zone`. */
+export function dayTime(at: Date | string, zone: string): string {
+  const p = partsOf(at, zone, { day: 'numeric', month: 'short', year: 'numeric', ...clock })
+  return `${p('day')} ${p('month')} ${p('year')}, ${p('hour')}:${p('minute')}`
+}
+
+/** `{ year, month, day, hour, minute }`, zero-padded, in `zone`: for names such as `2026-12-03-0930`. */
+export function stampParts(at: Date | string, zone: string) {
+  const p = partsOf(at, zone, { year: 'numeric', month: '2-digit', day: '2-digit', ...clock })
+  return { year: p('year'), month: p('month'), day: p('day'), hour: p('hour'), minute: p('minute') }
+}
+
+/** `2026-12-03-0930` in `zone`. */
+export function stamp(at: Date | string, zone: string): string {
+  const s = stampParts(at, zone)
+  return `${s.year}-${s.month}-${s.day}-${s.hour}${s.minute}`
+}

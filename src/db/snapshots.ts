@@ -20,8 +20,33 @@ export const SAFETY_KEEP_DAYS = 14
 /** Tag for a policy snapshot that lacks something it should hold (a dump failed). */
 export const INCOMPLETE_TAG = 'incomplete'
 
+/** `<engine>-<name>`: how the catalog names a database whose dump a snapshot holds. */
+export const dumpKey = (d: { engine: string; name: string }) => `${d.engine}-${d.name}`
+
 /** `db:<engine>-<name>`: the snapshot holds a good dump of that database. */
-export const dbTag = (engine: string, name: string) => `db:${engine}-${name}`
+export const dbTag = (engine: string, name: string) => `db:${dumpKey({ engine, name })}`
+
+const DUMP_FILE = /^(mariadb|postgresql)-(.+)\.sql$/
+
+/** The folder a snapshot path is in (`/` for a top-level path). */
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf('/')
+  return i <= 0 ? '/' : path.slice(0, i)
+}
+
+/**
+ * The database whose dump the panel stored at `path` of a snapshot: `<engine>-<name>.sql`
+ * directly in a `…/dumps` folder that is one of the snapshot's own paths (`roots`); else null.
+ */
+export function dumpOf(
+  path: string,
+  roots: string[],
+): { engine: 'mariadb' | 'postgresql'; name: string } | null {
+  const parent = parentOf(path)
+  const m = path.slice(parent.length + 1).match(DUMP_FILE)
+  if (!m || !parent.endsWith('/dumps') || !roots.includes(parent)) return null
+  return { engine: m[1] as 'mariadb' | 'postgresql', name: m[2]! }
+}
 
 /** What the tags say: kind, policy, databases with a good dump, and whether something is missing. */
 export function factsOf(tags: string[]) {
@@ -100,7 +125,7 @@ function recordedPartial(db: Db, tenantId: number, snapshotId: string): boolean 
     .select({ status: runStages.status })
     .from(runStages)
     .innerJoin(runs, eq(runs.id, runStages.runId))
-    // Stages hold the id restic's summary printed: short in restic 0.14, full in later ones.
+    // Stages of runs before the full id was recorded hold restic 0.14's short one.
     .where(and(eq(runs.tenantId, tenantId), sql`${snapshotId} LIKE ${runStages.snapshotId} || '%'`))
     .get()
   return row?.status === 'partial'
@@ -128,18 +153,9 @@ export function syncCatalog(
         .map((r) => [r.snapshotId, r]),
     )
     const seen = new Set<string>()
-    // restic 0.14's backup summary gives the short id: the runner's row learns the full one here.
-    const short = [...known.values()].filter((r) => r.snapshotId.length < 64)
     for (const s of listed) {
       seen.add(s.id)
-      let row = known.get(s.id)
-      const byPrefix = row ? undefined : short.find((r) => s.id.startsWith(r.snapshotId))
-      if (byPrefix) {
-        tx.update(snapshots).set({ snapshotId: s.id }).where(eq(snapshots.id, byPrefix.id)).run()
-        known.delete(byPrefix.snapshotId)
-        row = { ...byPrefix, snapshotId: s.id }
-        known.set(s.id, row)
-      }
+      const row = known.get(s.id)
       if (row) {
         const time = new Date(s.time)
         const same = row.time.getTime() === time.getTime() && String(row.paths) === String(s.paths)
@@ -289,8 +305,7 @@ export function childrenOf(db: Db, rowId: number, parent: string) {
 
 /** One node of an indexed snapshot by its full path, or undefined. */
 export function nodeAt(db: Db, rowId: number, path: string) {
-  const i = path.lastIndexOf('/')
-  const parent = i <= 0 ? '/' : path.slice(0, i)
+  const parent = parentOf(path)
   return db
     .select()
     .from(snapshotFiles)
@@ -298,10 +313,26 @@ export function nodeAt(db: Db, rowId: number, path: string) {
       and(
         eq(snapshotFiles.snapshotRowId, rowId),
         eq(snapshotFiles.parent, parent),
-        eq(snapshotFiles.name, path.slice(i + 1)),
+        eq(snapshotFiles.name, path.slice(parent === '/' ? 1 : parent.length + 1)),
       ),
     )
     .get()
+}
+
+/**
+ * Where a snapshot holds the dump of `d` (in one of its `…/dumps` paths), from its file index
+ * (build it first); null when it holds none.
+ */
+export function dumpPathIn(
+  db: Db,
+  snap: { rowId: number; paths: string[] },
+  d: { engine: string; name: string },
+): string | null {
+  const file = `${dumpKey(d)}.sql`
+  for (const dir of snap.paths.filter((p) => p.endsWith('/dumps'))) {
+    if (nodeAt(db, snap.rowId, `${dir}/${file}`)?.type === 'file') return `${dir}/${file}`
+  }
+  return null
 }
 
 /** Nodes whose name contains `q` (case-insensitive for ASCII), at most `limit`. */

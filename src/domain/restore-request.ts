@@ -1,6 +1,7 @@
 import type { Tenant } from '../db/schema.ts'
 import { getDestination } from '../db/destinations.ts'
 import { listTenantDatabases } from '../db/tenants.ts'
+import { dumpKey, getCatalogSnapshot } from '../db/snapshots.ts'
 import { ConflictError, InputError } from '../errors.ts'
 import type { EngineDeps } from '../engine/deps.ts'
 import { plainReason } from '../engine/restic/failure.ts'
@@ -32,9 +33,10 @@ export async function requestRestoreChecked(
     const row = listTenantDatabases(deps.db, tenant.id).find((d) => d.id === input.databaseId)
     if (row) {
       const errors: Record<string, string> = {}
+      // The index teaches a snapshot without `db:` tags which dumps it holds.
       await ensureIndex(deps, tenant, dest, snap)
-      const fresh = await findSnapshot(deps, tenant, dest, input.snapshot)
-      if (!fresh.databases.includes(`${row.engine}-${row.name}`)) {
+      const { databases } = getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id)
+      if (!databases.includes(dumpKey(row))) {
         errors.database = `This backup holds no copy of the database ${row.name}: choose another backup.`
       }
       const name = input.newName?.trim() ?? ''

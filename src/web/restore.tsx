@@ -6,7 +6,7 @@ import { listPolicies } from '../db/policies.ts'
 import { findRepository } from '../db/repositories.ts'
 import { listTenantDatabases } from '../db/tenants.ts'
 import { requestRestoreChecked } from '../domain/restore-request.ts'
-import { getCatalogSnapshot, nodeAt, searchIndex, childrenOf } from '../db/snapshots.ts'
+import { childrenOf, dumpKey, getCatalogSnapshot, nodeAt, searchIndex } from '../db/snapshots.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import {
   DownloadLimitError,
@@ -168,8 +168,7 @@ async function browse(
   })
   if (isHtmx(c) && !o.posted) return c.html(<TreeFragment view={tree} />)
   const databases = listTenantDatabases(db, tenant.id)
-  const holds = (d: { engine: string; name: string }) =>
-    snap.databases.includes(`${d.engine}-${d.name}`)
+  const holds = (d: { engine: string; name: string }) => snap.databases.includes(dumpKey(d))
   const policy =
     snap.policyId !== null
       ? listPolicies(db, tenant.id).find((p) => p.id === snap.policyId)?.name
@@ -305,7 +304,7 @@ restoreRoutes.post('/:dest/:snap', async (c) => {
   const errors: Record<string, string> = {}
   if (what === 'database') {
     if (!database) errors.database = 'Choose one of your databases.'
-    else if (!snap.databases.includes(`${database.engine}-${database.name}`))
+    else if (!snap.databases.includes(dumpKey(database)))
       errors.database = `This backup holds no copy of the database ${database.name}: choose another backup.`
   } else if (!holdsHome(snap, home)) {
     errors.paths = 'This backup holds no files from your home folder.'

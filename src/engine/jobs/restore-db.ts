@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import type { Db } from '../../db/client.ts'
 import type { Tenant, TenantDatabase } from '../../db/schema.ts'
-import { dbTag, nodeAt } from '../../db/snapshots.ts'
+import { dbTag, dumpPathIn } from '../../db/snapshots.ts'
 import { dbConnOf, listTenantDatabases, type DbConn } from '../../db/tenants.ts'
 import { databaseNameProblem } from '../../names.ts'
 import { ConflictError, JobFailed, isPermanent } from '../../errors.ts'
@@ -19,23 +19,6 @@ import { runAsFor, tenantWorkDir } from '../host/isolation.ts'
 import { runRestic, type ResticEnv } from '../restic/restic.ts'
 import { takeSafetySnapshot, type RestoreCtx } from './restore-safety.ts'
 import type { Snapshot } from '../restic/snapshots.ts'
-
-/**
- * Where a snapshot holds the dump of `row` (`<dumps folder>/<engine>-<name>.sql`, the dumps
- * folder being one of the snapshot's paths), read from its file index: call ensureIndex first.
- * Null when it holds none.
- */
-export function dumpPathIn(
-  db: Db,
-  snap: Pick<Snapshot, 'rowId' | 'paths'>,
-  row: Pick<TenantDatabase, 'engine' | 'name'>,
-): string | null {
-  const file = `${row.engine}-${row.name}.sql`
-  for (const dir of snap.paths.filter((p) => p.endsWith('/dumps'))) {
-    if (nodeAt(db, snap.rowId, `${dir}/${file}`)?.type === 'file') return `${dir}/${file}`
-  }
-  return null
-}
 
 /** True when `name` is taken on the server of `row`, asked as the tenant's database user. */
 export async function databaseNameTaken(

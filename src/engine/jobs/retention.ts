@@ -6,7 +6,7 @@ import type { OpenRepo } from '../restic/repository.ts'
 import type { EngineDeps } from '../deps.ts'
 import { runRestic } from '../restic/restic.ts'
 import { plainReason } from '../restic/failure.ts'
-import { SAFETY_KEEP_DAYS, catalogOf, removeSnapshots } from '../../db/snapshots.ts'
+import { SAFETY_KEEP_DAYS, catalogOf, dumpKey, removeSnapshots } from '../../db/snapshots.ts'
 
 /** What retention works on: one policy's snapshots in one destination's repository, for a run. */
 export type Scope = {
@@ -84,10 +84,7 @@ export async function retention(
         },
       )
     await unlockingRetry(plan, repo)
-    const kept = protectedSnapshots(
-      all,
-      p.databases.map((d) => `${d.engine}-${d.name}`),
-    )
+    const kept = protectedSnapshots(all, p.databases.map(dumpKey))
     const policyIds = wouldGo.filter((s) => !kept.has(s.id)).map((s) => s.id)
     const cutoff = (opts.now ?? Date.now()) - SAFETY_KEEP_DAYS * 86_400_000
     const safetyIds = catalogOf(deps.db, t.dest.tenantId, t.dest.id)

@@ -5,7 +5,7 @@ import { createGzip } from 'node:zlib'
 import contentDisposition from 'content-disposition'
 import mime from 'mime-types'
 import type { Destination, Tenant, TenantDatabase } from '../../db/schema.ts'
-import { getCatalogSnapshot, nodeAt } from '../../db/snapshots.ts'
+import { dumpKey, dumpPathIn, getCatalogSnapshot, nodeAt } from '../../db/snapshots.ts'
 import { ConflictError, LimitError, NotFoundError } from '../../errors.ts'
 import type { EngineDeps } from '../deps.ts'
 import { byPattern } from './download-by-pattern.ts'
@@ -120,13 +120,11 @@ export async function openDatabaseDownload(
   const missing = new NotFoundError(`A dump of “${database.name}” in snapshot ${snap.shortId}`)
   // The index also teaches an old snapshot without `db:` tags which dumps it holds.
   await ensureIndex(deps, tenant, dest, snap)
-  const key = `${database.engine}-${database.name}`
-  if (!getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id).databases.includes(key))
+  if (
+    !getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id).databases.includes(dumpKey(database))
+  )
     throw missing
-  const at = snap.paths
-    .filter((p) => p.endsWith('/dumps'))
-    .map((p) => `${p}/${key}.sql`)
-    .find((p) => nodeAt(deps.db, snap.rowId, p)?.type === 'file')
+  const at = dumpPathIn(deps.db, snap, database)
   if (!at) throw missing
   const body = await handOut(dumped(deps, tenant, dest, ['dump', snap.id, at]), {
     signal,

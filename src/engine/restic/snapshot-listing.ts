@@ -1,6 +1,7 @@
 import { posix } from 'node:path'
 import { randomInt } from 'node:crypto'
 import { runRestic, type ResticEnv } from './restic.ts'
+import { dumpOf } from '../../db/snapshots.ts'
 import type { SandboxStat } from '../host/sandbox.ts'
 
 /** A regular file as `restic ls --json` lists it. */
@@ -35,11 +36,8 @@ export async function listSnapshot(
         const j = randomInt(out.files)
         if (j < sampleSize) out.sample[j] = file
       }
-      const parent = posix.dirname(m.path)
-      const dump = String(m.name).match(/^(mariadb|postgresql)-(.+)\.sql$/)
-      if (dump && parent !== home && posix.basename(parent) === 'dumps' && roots.includes(parent)) {
-        out.dumps.push({ engine: dump[1] as ListedDump['engine'], name: dump[2]!, path: m.path })
-      }
+      const dump = dumpOf(m.path, roots)
+      if (dump && posix.dirname(m.path) !== home) out.dumps.push({ ...dump, path: m.path })
     },
   })
   return out

@@ -12,6 +12,9 @@ import {
   catalogSyncedAt,
   childrenOf,
   dropOldIndexes,
+  dumpKey,
+  dumpOf,
+  parentOf,
   getCatalogSnapshot,
   saveIndex,
   setDatabases,
@@ -137,11 +140,18 @@ export async function catalogSnapshots(
   dest: Destination,
   maxAgeMs = CATALOG_MAX_AGE_MS,
 ): Promise<Snapshot[]> {
+  return (await catalog(deps, tenant, dest, maxAgeMs)).snapshots
+}
+
+/** The catalog, synced first when stale; `synced` says whether restic was just asked. */
+async function catalog(deps: EngineDeps, tenant: Tenant, dest: Destination, maxAgeMs: number) {
   const repo = findRepository(deps.db, tenant.id, dest.id)
-  if (!repo?.initializedAt) return []
-  const synced = catalogSyncedAt(deps.db, repo.id)
-  if (!synced || Date.now() - synced.getTime() > maxAgeMs) return listSnapshots(deps, tenant, dest)
-  return catalogOf(deps.db, tenant.id, dest.id).map(toSnapshot)
+  if (!repo?.initializedAt) return { snapshots: [], synced: true }
+  const at = catalogSyncedAt(deps.db, repo.id)
+  if (!at || Date.now() - at.getTime() > maxAgeMs) {
+    return { snapshots: await listSnapshots(deps, tenant, dest), synced: true }
+  }
+  return { snapshots: catalogOf(deps.db, tenant.id, dest.id).map(toSnapshot), synced: false }
 }
 
 /** One snapshot by full id (from the catalog, synced when the id is not known yet); NotFound otherwise. */
@@ -151,8 +161,12 @@ export async function findSnapshot(
   dest: Destination,
   id: string,
 ): Promise<Snapshot> {
-  const known = (await catalogSnapshots(deps, tenant, dest)).find((s) => s.id === id)
-  if (known) return known
+  const { snapshots, synced } = await catalog(deps, tenant, dest, CATALOG_MAX_AGE_MS)
+  const known = snapshots.find((s) => s.id === id)
+  if (known || synced) {
+    if (!known) throw new NotFoundError('That snapshot')
+    return known
+  }
   const fresh = (await listSnapshots(deps, tenant, dest)).find((s) => s.id === id)
   if (!fresh) throw new NotFoundError('That snapshot')
   return fresh
@@ -183,17 +197,15 @@ export async function ensureIndex(
       onJson: (m) => {
         if (m?.struct_type !== 'node' || typeof m.path !== 'string') return
         const path = String(m.path)
-        const i = path.lastIndexOf('/')
-        const parent = i <= 0 ? '/' : path.slice(0, i)
-        const name = path.slice(i + 1)
+        const parent = parentOf(path)
+        const name = path.slice(parent === '/' ? 1 : parent.length + 1)
         const type = kind(m.type)
         if (type === 'file') {
           files++
           bytes += Number(m.size ?? 0)
+          const dump = dumpOf(path, snap.paths)
+          if (dump) dumps.push(dumpKey(dump))
         }
-        const dump = name.match(/^(mariadb|postgresql)-(.+)\.sql$/)
-        if (dump && type === 'file' && parent.endsWith('/dumps') && snap.paths.includes(parent))
-          dumps.push(`${dump[1]}-${dump[2]}`)
         nodes.push({
           parent,
           name,
@@ -245,11 +257,6 @@ export function toNode(n: {
     mtime: n.mtime ? n.mtime.toISOString() : '',
     lossy: n.lossy,
   }
-}
-
-function parentOf(path: string): string {
-  const i = path.lastIndexOf('/')
-  return i <= 0 ? '/' : path.slice(0, i)
 }
 
 function kind(t: string): TreeNode['type'] {

@@ -8,6 +8,7 @@
  * BENCH_BROWSE_FILES changes the size. Runs inside `npm run bench`, or alone:
  * `node --import tsx test/bench/restore-browse.ts`.
  */
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -31,7 +32,7 @@ const quantile = (sorted: number[], q: number) =>
 
 /** A site-like tree: uploads/<year>/<month>/, a few code folders, `files` files in all. */
 function writeTree(home: string, files: number): string[] {
-  const dirs: string[] = []
+  const dirs = new Set<string>()
   const random = rng('restore-tree')
   for (let i = 0; i < files; i++) {
     const year = 2019 + (i % 7)
@@ -41,9 +42,9 @@ function writeTree(home: string, files: number): string[] {
         ? `public_html/wp-content/plugins/plugin-${i % 40}/inc`
         : `public_html/wp-content/uploads/${year}/${month}`
     const abs = join(home, dir)
-    if (!dirs.includes(dir)) {
+    if (!dirs.has(dir)) {
       mkdirSync(abs, { recursive: true })
-      dirs.push(dir)
+      dirs.add(dir)
     }
     writeFileSync(
       join(
@@ -53,7 +54,7 @@ function writeTree(home: string, files: number): string[] {
       `#${i}\n`,
     )
   }
-  return dirs
+  return [...dirs]
 }
 
 export async function benchRestoreBrowse(log: (msg: string) => void = () => {}): Promise<string> {
@@ -63,7 +64,6 @@ export async function benchRestoreBrowse(log: (msg: string) => void = () => {}):
     const t = await realTenant(deps, 'browse')
     log(`restore page: writing ${fileCount} files and backing them up`)
     const dirs = writeTree(t.home, fileCount)
-    const { execFileSync } = await import('node:child_process')
     if (process.getuid?.() === 0) execFileSync('chown', ['-R', `${t.uid}:${t.gid}`, t.home])
     const dest = localDestination(deps, t.tenant.id)
     const policyId = policy(deps, t.tenant.id, [dest.id])

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { shopAndBlog } from '../support/databases.ts'
 import { freshDeps } from '../helpers.ts'
 import {
   localDestination,
@@ -10,7 +11,6 @@ import {
 } from '../support/tenants.ts'
 import { requireMariaDb, startMariaDb, type MariaDbServer } from '../services/mariadb.ts'
 import { requirePostgres, startPostgres, type PostgresServer } from '../services/postgres.ts'
-import { assignDatabase } from '../../src/domain/databases.ts'
 import { requestBackup, requestRestore } from '../../src/domain/jobs.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
@@ -31,35 +31,8 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
 
     beforeAll(async () => {
       ;[maria, pg] = await Promise.all([startMariaDb(), startPostgres()])
-      await maria.createDatabase('shop', 'shopuser', 'maria pw #1')
-      await maria.sql(
-        "CREATE TABLE orders (id INT PRIMARY KEY, note VARCHAR(40)); INSERT INTO orders VALUES (1,'first'),(2,'second');",
-        'shop',
-      )
-      await pg.createDatabase('blog', 'bloguser', 'pg pw :2')
-      await pg.sql(
-        "CREATE TABLE posts (id INT PRIMARY KEY, title TEXT); INSERT INTO posts VALUES (1,'hello'),(2,'world'),(3,'again');",
-        'blog',
-      )
-      await pg.sql('ALTER TABLE posts OWNER TO bloguser', 'blog')
       t = await realTenant(deps, 'dbs', { 'public_html/index.php': '<?php echo 1;\n' })
-      const key = deps.config.secretKey
-      ids.shop = assignDatabase(deps.db, key, t.tenant.id, {
-        engine: 'mariadb',
-        name: 'shop',
-        host: '127.0.0.1',
-        port: String(maria.port),
-        username: 'shopuser',
-        password: 'maria pw #1',
-      }).id
-      ids.blog = assignDatabase(deps.db, key, t.tenant.id, {
-        engine: 'postgresql',
-        name: 'blog',
-        host: '127.0.0.1',
-        port: String(pg.port),
-        username: 'bloguser',
-        password: 'pg pw :2',
-      }).id
+      Object.assign(ids, await shopAndBlog(deps, t.tenant.id, maria, pg))
       destId = localDestination(deps, t.tenant.id).id
       policy(deps, t.tenant.id, [destId], { databaseIds: [ids.shop!, ids.blog!] })
       runner = startRunner({

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { and, eq } from 'drizzle-orm'
+import { shopAndBlog } from '../support/databases.ts'
 import { freshDeps } from '../helpers.ts'
 import {
   localDestination,
@@ -15,7 +16,6 @@ import {
 } from '../support/tenants.ts'
 import { requireMariaDb, startMariaDb, type MariaDbServer } from '../services/mariadb.ts'
 import { requirePostgres, startPostgres, type PostgresServer } from '../services/postgres.ts'
-import { assignDatabase } from '../../src/domain/databases.ts'
 import { requestBackup, requestRestore } from '../../src/domain/jobs.ts'
 import { requestRestoreChecked } from '../../src/domain/restore-request.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
@@ -153,36 +153,9 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
 
     beforeAll(async () => {
       ;[maria, pg] = await Promise.all([startMariaDb(), startPostgres()])
-      await maria.createDatabase('shop', 'shopuser', 'maria pw #1')
-      await maria.sql(
-        "CREATE TABLE orders (id INT PRIMARY KEY, note VARCHAR(40)); INSERT INTO orders VALUES (1,'first'),(2,'second');",
-        'shop',
-      )
-      await pg.createDatabase('blog', 'bloguser', 'pg pw :2')
-      await pg.sql(
-        "CREATE TABLE posts (id INT PRIMARY KEY, title TEXT); INSERT INTO posts VALUES (1,'hello'),(2,'world'),(3,'again');",
-        'blog',
-      )
-      await pg.sql('ALTER TABLE posts OWNER TO bloguser', 'blog')
       t = await realTenant(deps, 'rdb', { 'public_html/index.php': '<?php echo 1;\n' })
       deps.db.update(tenants).set({ timezone: ZONE }).where(eq(tenants.id, t.tenant.id)).run()
-      const key = deps.config.secretKey
-      ids.shop = assignDatabase(deps.db, key, t.tenant.id, {
-        engine: 'mariadb',
-        name: 'shop',
-        host: '127.0.0.1',
-        port: String(maria.port),
-        username: 'shopuser',
-        password: 'maria pw #1',
-      }).id
-      ids.blog = assignDatabase(deps.db, key, t.tenant.id, {
-        engine: 'postgresql',
-        name: 'blog',
-        host: '127.0.0.1',
-        port: String(pg.port),
-        username: 'bloguser',
-        password: 'pg pw :2',
-      }).id
+      Object.assign(ids, await shopAndBlog(deps, t.tenant.id, maria, pg))
       destId = localDestination(deps, t.tenant.id).id
       policies.nightly = policy(deps, t.tenant.id, [destId], {
         name: 'Nightly',

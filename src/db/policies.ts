@@ -11,7 +11,10 @@ import {
 import { NotFoundError } from '../errors.ts'
 import { refreshTenantHealth } from './health.ts'
 
-export type PolicyFields = Omit<Policy, 'id' | 'tenantId' | 'createdAt' | 'updatedAt'>
+export type PolicyFields = Omit<
+  Policy,
+  'id' | 'tenantId' | 'createdAt' | 'updatedAt' | 'providerPolicyId'
+>
 
 export type PolicyWithLinks = Policy & {
   destinations: { id: number; name: string; type: string }[]

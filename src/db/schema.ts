@@ -25,9 +25,68 @@ export const tenants = sqliteTable(
     /** Webhook for run results: JSON POSTed through the outbound guard, HMAC-SHA256 signed. */
     webhookUrl: text('webhook_url'),
     webhookSecretSealed: text('webhook_secret_sealed'),
+    /** The hosting plan or group the admin put the tenant in; provider policies can target it. */
+    plan: text('plan'),
     createdAt: createdAt(),
   },
-  (t) => [index('tenants_disabled_idx').on(t.disabled)],
+  (t) => [index('tenants_disabled_idx').on(t.disabled), index('tenants_plan_idx').on(t.plan)],
+)
+
+/**
+ * The host's own storage, added by an admin (Admin > Destinations). Tenants never see these
+ * settings: each tenant backed up there gets a copy in `destinations` (providerDestinationId),
+ * whose driver roots it at the tenant's own prefix, with the tenant's own repository password.
+ */
+export const providerDestinations = sqliteTable('provider_destinations', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  type: text('type').notNull(),
+  name: text('name').notNull().unique(),
+  settings: text('settings', { mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+  /** Secret settings, JSON sealed under the master key (context `provider-destination:<id>`). */
+  secrets: text('secrets'),
+  createdAt: createdAt(),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
+})
+
+/**
+ * A backup the host runs for every tenant (`scope` all) or the tenants of one plan (`scope`
+ * plan). Each matching tenant gets a read-only copy in `policies` (providerPolicyId) scheduled
+ * daily at its own minute inside [windowStart, windowEnd) in the server's time zone.
+ */
+export const providerPolicies = sqliteTable('provider_policies', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull().unique(),
+  scope: text('scope', { enum: ['all', 'plan'] }).notNull(),
+  plan: text('plan'),
+  includeHome: integer('include_home', { mode: 'boolean' }).notNull().default(true),
+  /** Every database assigned to the tenant, now and later. */
+  includeDatabases: integer('include_databases', { mode: 'boolean' }).notNull().default(true),
+  excludeGlobs: text('exclude_globs', { mode: 'json' }).notNull().$type<string[]>(),
+  /** `HH:MM`, server time zone; an end before the start crosses midnight. */
+  windowStart: text('window_start').notNull(),
+  windowEnd: text('window_end').notNull(),
+  keepLast: integer('keep_last').notNull().default(0),
+  keepDaily: integer('keep_daily').notNull().default(7),
+  keepWeekly: integer('keep_weekly').notNull().default(4),
+  keepMonthly: integer('keep_monthly').notNull().default(12),
+  keepYearly: integer('keep_yearly').notNull().default(0),
+  enabled: integer('enabled', { mode: 'boolean' }).notNull().default(true),
+  createdAt: createdAt(),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
+})
+
+/** A provider destination in use by a provider policy cannot be deleted. */
+export const providerPolicyDestinations = sqliteTable(
+  'provider_policy_destinations',
+  {
+    providerPolicyId: integer('provider_policy_id')
+      .notNull()
+      .references(() => providerPolicies.id, { onDelete: 'cascade' }),
+    providerDestinationId: integer('provider_destination_id')
+      .notNull()
+      .references(() => providerDestinations.id, { onDelete: 'restrict' }),
+  },
+  (t) => [primaryKey({ columns: [t.providerPolicyId, t.providerDestinationId] })],
 )
 
 export const users = sqliteTable('users', {
@@ -106,10 +165,18 @@ export const destinations = sqliteTable(
     settings: text('settings', { mode: 'json' }).notNull().$type<Record<string, unknown>>(),
     /** Secret settings, JSON sealed with AES-256-GCM under the master key. */
     secrets: text('secrets'),
+    /** Set on a tenant's copy of the host's destination: read-only for the tenant. */
+    providerDestinationId: integer('provider_destination_id').references(
+      () => providerDestinations.id,
+      { onDelete: 'cascade' },
+    ),
     createdAt: createdAt(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
   },
-  (t) => [uniqueIndex('destinations_tenant_name').on(t.tenantId, t.name)],
+  (t) => [
+    uniqueIndex('destinations_tenant_name').on(t.tenantId, t.name),
+    index('destinations_provider_idx').on(t.providerDestinationId),
+  ],
 )
 
 export const policies = sqliteTable(
@@ -133,10 +200,17 @@ export const policies = sqliteTable(
     keepMonthly: integer('keep_monthly').notNull().default(12),
     keepYearly: integer('keep_yearly').notNull().default(0),
     enabled: integer('enabled', { mode: 'boolean' }).notNull().default(true),
+    /** Set on a tenant's copy of a provider policy: shown as "Provided by your host", read-only. */
+    providerPolicyId: integer('provider_policy_id').references(() => providerPolicies.id, {
+      onDelete: 'cascade',
+    }),
     createdAt: createdAt(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
   },
-  (t) => [uniqueIndex('policies_tenant_name').on(t.tenantId, t.name)],
+  (t) => [
+    uniqueIndex('policies_tenant_name').on(t.tenantId, t.name),
+    uniqueIndex('policies_tenant_provider').on(t.tenantId, t.providerPolicyId),
+  ],
 )
 
 /** A destination in use by a policy cannot be deleted (no cascade on purpose). */
@@ -398,6 +472,8 @@ export type JobRow = typeof jobs.$inferSelect
 export type Run = typeof runs.$inferSelect
 export type RunStage = typeof runStages.$inferSelect
 export type Repository = typeof repositories.$inferSelect
+export type ProviderDestination = typeof providerDestinations.$inferSelect
+export type ProviderPolicy = typeof providerPolicies.$inferSelect
 
 /**
  * One row per tenant, kept current when a run finishes or the scheduler looks ahead, so the

@@ -2,20 +2,43 @@ import Database from 'better-sqlite3'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
 import { fileURLToPath } from 'node:url'
-import { chmodSync } from 'node:fs'
+import { chmodSync, existsSync, statSync } from 'node:fs'
 import * as schema from './schema.ts'
+import { pendingMigrations, saveCopyBeforeMigration } from './pre-migration.ts'
 
 export type Db = ReturnType<typeof drizzle<typeof schema>>
 
-const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url))
+const defaultMigrations = fileURLToPath(new URL('../../drizzle', import.meta.url))
 
-/** Opens the SQLite file (WAL, foreign keys on) and applies committed migrations. */
-export function openDb(path: string): Db {
+export type OpenDbOptions = {
+  /** Where the migrations are (default: the committed `drizzle/` folder); tests pass an older set. */
+  migrationsFolder?: string
+  /** Where the line about a pre-migration copy goes (default console.error, so --json stays clean). */
+  log?: (line: string) => void
+}
+
+/**
+ * Opens the SQLite file (WAL, foreign keys on) and applies committed migrations. When the file
+ * already held a panel database with migrations pending, a consistent copy is saved beside it
+ * first (`<file>.pre-<tag of the first pending migration>`, the 3 newest kept).
+ */
+export function openDb(path: string, opts: OpenDbOptions = {}): Db {
+  const migrationsFolder = opts.migrationsFolder ?? defaultMigrations
+  const existed = existsSync(path) && statSync(path).size > 0
   const sqlite = new Database(path)
   chmodSync(path, 0o600)
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma('foreign_keys = ON')
   sqlite.pragma('busy_timeout = 5000')
+  if (existed) {
+    const [first] = pendingMigrations(sqlite, migrationsFolder)
+    if (first) {
+      const copy = saveCopyBeforeMigration(sqlite, path, first)
+      ;(opts.log ?? console.error)(
+        `Saved a copy of the database before migration ${first}: ${copy}`,
+      )
+    }
+  }
   const db = drizzle(sqlite, { schema })
   migrate(db, { migrationsFolder })
   return db

@@ -22,6 +22,18 @@ export class ConflictError extends Error {
   readonly code = 'Conflict'
 }
 
+/**
+ * A tenant tried to change something its host provides (a provider destination or policy):
+ * tenants restore from, download and back up with those, but only the admin changes them.
+ */
+export class HostOwnedError extends ConflictError {
+  constructor(what: string) {
+    super(
+      `${what} is provided by your host: you can restore from it and back up now, but only your host can change it.`,
+    )
+  }
+}
+
 /** A limit the admin set has been reached (on-demand runs per day, quotas); says which and until when. */
 export class LimitError extends ConflictError {}
 

@@ -49,3 +49,11 @@ export function labelProblem(label: string, what: string): string | undefined {
   if (/[\0-\x1f\x7f]/.test(label)) return `${what} cannot contain control characters.`
   return undefined
 }
+
+/** A hosting plan (tenant group) name: what the admin's billing calls it, e.g. "business-2". */
+export function planProblem(plan: string): string | undefined {
+  if (!/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$/.test(plan)) {
+    return 'Use 1-40 characters: letters, digits, space, dot, - and _.'
+  }
+  return undefined
+}

@@ -20,6 +20,11 @@ export function safeZone(zone: string): string {
   return safe
 }
 
+/** The server's own time zone (TZ, else the system's): provider schedules and admin pages. */
+export function serverZone(): string {
+  return safeZone(process.env.TZ || Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC')
+}
+
 function partsOf(at: Date | string, zone: string, opts: Intl.DateTimeFormatOptions) {
   const date = typeof at === 'string' ? new Date(at) : at
   const key = `${zone}|${JSON.stringify(opts)}`

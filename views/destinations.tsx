@@ -1,3 +1,4 @@
+import { HostBadge } from './host-badge.tsx'
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf, DangerButton, SpecField, TextInput, type Errors } from './fields.tsx'
 import type { DriverEntry, Registry } from '../src/drivers/registry.ts'
@@ -10,6 +11,8 @@ export type DestinationRow = {
   type: string
   values: Record<string, unknown>
   usedBy: string[]
+  /** Set on a copy of the host's storage: shown without settings, not editable. */
+  providerDestinationId: number | null
 }
 
 function summary(driver: DriverEntry | undefined, values: Record<string, unknown>): string {
@@ -67,7 +70,11 @@ export function DestinationsPage(props: {
                     <span class="badge">{props.drivers[d.type]?.label ?? d.type}</span>
                   </td>
                   <td class="muted">
-                    {summary(props.drivers[d.type], d.values)}
+                    {d.providerDestinationId !== null ? (
+                      <HostBadge />
+                    ) : (
+                      summary(props.drivers[d.type], d.values)
+                    )}
                     {Object.values(warningsOf(props.drivers[d.type]?.settings ?? [], d.values)).map(
                       (w) => (
                         <p class="field-warning">{w}</p>
@@ -76,15 +83,21 @@ export function DestinationsPage(props: {
                   </td>
                   <td>{d.usedBy.length ? d.usedBy.join(', ') : <span class="muted">—</span>}</td>
                   <td class="actions">
-                    <a class="button small" href={`/backups/destinations/${d.id}`}>
-                      Edit
-                    </a>
-                    <DangerButton
-                      action={`/backups/destinations/${d.id}/delete`}
-                      csrf={props.ctx.csrf}
-                      confirm={`Delete the destination “${d.name}”? Backups already stored there are not removed.`}
-                      label="Delete"
-                    />
+                    {d.providerDestinationId !== null ? (
+                      <span class="muted">Managed by your host</span>
+                    ) : (
+                      <>
+                        <a class="button small" href={`/backups/destinations/${d.id}`}>
+                          Edit
+                        </a>
+                        <DangerButton
+                          action={`/backups/destinations/${d.id}/delete`}
+                          csrf={props.ctx.csrf}
+                          confirm={`Delete the destination “${d.name}”? Backups already stored there are not removed.`}
+                          label="Delete"
+                        />
+                      </>
+                    )}
                   </td>
                 </tr>
               ))}

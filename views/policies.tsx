@@ -1,3 +1,4 @@
+import { HostBadge } from './host-badge.tsx'
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Checkbox, Csrf, DangerButton, FieldError, Row, TextInput, type Errors } from './fields.tsx'
 import type { PolicyWithLinks } from '../src/db/policies.ts'
@@ -93,17 +94,21 @@ export function PoliciesPage(props: {
                   ) : (
                     <span class="badge badge-muted">Paused</span>
                   )}
-                  <div class="policy-actions">
-                    <a class="button small" href={`/backups/settings/${p.id}`}>
-                      Edit
-                    </a>
-                    <DangerButton
-                      action={`/backups/settings/${p.id}/delete`}
-                      csrf={props.ctx.csrf}
-                      confirm={`Delete the policy “${p.name}”? Stored backups are kept.`}
-                      label="Delete"
-                    />
-                  </div>
+                  {p.providerPolicyId !== null ? (
+                    <HostBadge />
+                  ) : (
+                    <div class="policy-actions">
+                      <a class="button small" href={`/backups/settings/${p.id}`}>
+                        Edit
+                      </a>
+                      <DangerButton
+                        action={`/backups/settings/${p.id}/delete`}
+                        csrf={props.ctx.csrf}
+                        confirm={`Delete the policy “${p.name}”? Stored backups are kept.`}
+                        label="Delete"
+                      />
+                    </div>
+                  )}
                 </header>
                 <dl class="facts">
                   <div>

@@ -1,9 +1,10 @@
-import { and, asc, eq, inArray, sql } from 'drizzle-orm'
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { destinations, policies, policyDestinations, type Destination } from './schema.ts'
-import { ConflictError, NotFoundError } from '../errors.ts'
+import { ConflictError, HostOwnedError, NotFoundError } from '../errors.ts'
 import { open, seal } from '../secret-box.ts'
 import { valuesOf, type Spec } from '../drivers/spec.ts'
+import { getProviderDestination, providerValues } from './provider-destinations.ts'
 
 /** Associated data for a tenant's sealed destination secrets. */
 const secretContext = (tenantId: number) => `destination-secrets:tenant:${tenantId}`
@@ -36,6 +37,23 @@ export function storedValues<S extends Spec>(
   return valuesOf(spec, dest.settings, readSecrets(key, tenantId, dest))
 }
 
+/**
+ * The settings and secrets a driver opens `dest` with. A tenant's copy of a provider destination
+ * holds no secrets of its own: they are read from the host's row, so the tenant's row (and any
+ * page built from it) never carries the host's credentials.
+ */
+export function destinationValues<S extends Spec>(
+  db: Db,
+  key: Buffer,
+  tenantId: number,
+  dest: Destination,
+  spec: S,
+) {
+  if (dest.providerDestinationId === null) return storedValues(key, tenantId, dest, spec)
+  const host = getProviderDestination(db, dest.providerDestinationId)
+  return providerValues(key, host, spec)
+}
+
 export type DestinationFields = {
   type: string
   name: string
@@ -50,6 +68,13 @@ export function listDestinations(db: Db, tenantId: number): Destination[] {
     .where(eq(destinations.tenantId, tenantId))
     .orderBy(asc(destinations.name))
     .all()
+}
+
+/** A destination the tenant may change: its own, not a copy of its host's (HostOwnedError). */
+export function getOwnDestination(db: Db, tenantId: number, id: number): Destination {
+  const dest = getDestination(db, tenantId, id)
+  if (dest.providerDestinationId !== null) throw new HostOwnedError(`“${dest.name}”`)
+  return dest
 }
 
 export function getDestination(db: Db, tenantId: number, id: number): Destination {
@@ -130,6 +155,7 @@ export function policiesUsing(db: Db, tenantId: number, destinationId: number): 
 /** Deletes a destination; refused while any policy uses it. */
 export function deleteDestination(db: Db, tenantId: number, id: number): void {
   const dest = getDestination(db, tenantId, id)
+  if (dest.providerDestinationId !== null) throw new HostOwnedError(`“${dest.name}”`)
   const users = policiesUsing(db, tenantId, id)
   if (users.length) {
     throw new ConflictError(
@@ -142,13 +168,19 @@ export function deleteDestination(db: Db, tenantId: number, id: number): void {
     .run()
 }
 
-/** The subset of `ids` that are this tenant's destinations. */
+/** The subset of `ids` that are this tenant's own destinations (not its host's). */
 export function ownedDestinationIds(db: Db, tenantId: number, ids: number[]): number[] {
   if (!ids.length) return []
   return db
     .select({ id: destinations.id })
     .from(destinations)
-    .where(and(eq(destinations.tenantId, tenantId), inArray(destinations.id, ids)))
+    .where(
+      and(
+        eq(destinations.tenantId, tenantId),
+        inArray(destinations.id, ids),
+        isNull(destinations.providerDestinationId),
+      ),
+    )
     .all()
     .map((r) => r.id)
 }

@@ -8,7 +8,7 @@ import {
   tenantDatabases,
   type Policy,
 } from './schema.ts'
-import { NotFoundError } from '../errors.ts'
+import { HostOwnedError, NotFoundError } from '../errors.ts'
 import { refreshTenantHealth } from './health.ts'
 
 export type PolicyFields = Omit<
@@ -39,6 +39,13 @@ export function getPolicy(db: Db, tenantId: number, id: number): PolicyWithLinks
     .get()
   if (!row) throw new NotFoundError('That policy')
   return withLinks(db, row)
+}
+
+/** A policy the tenant may change: its own, not a copy of its host's (HostOwnedError). */
+export function getOwnPolicy(db: Db, tenantId: number, id: number): PolicyWithLinks {
+  const policy = getPolicy(db, tenantId, id)
+  if (policy.providerPolicyId !== null) throw new HostOwnedError(`The policy “${policy.name}”`)
+  return policy
 }
 
 export function findPolicyByName(db: Db, tenantId: number, name: string) {
@@ -115,6 +122,8 @@ export function savePolicyRow(
 }
 
 export function deletePolicy(db: Db, tenantId: number, id: number): void {
+  const policy = getPolicy(db, tenantId, id)
+  if (policy.providerPolicyId !== null) throw new HostOwnedError(`The policy “${policy.name}”`)
   const res = db
     .delete(policies)
     .where(and(eq(policies.tenantId, tenantId), eq(policies.id, id)))

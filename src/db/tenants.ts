@@ -10,6 +10,7 @@ export type TenantFields = {
   homeDir: string
   systemUser: string | null
   timezone: string
+  plan?: string | null
 }
 
 /** Admin-only listing, with each tenant's sign-in name. */

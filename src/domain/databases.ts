@@ -4,6 +4,7 @@ import type { Db } from '../db/client.ts'
 import { insertTenantDatabase, listTenantDatabases, sealDbPassword } from '../db/tenants.ts'
 import { InputError } from '../errors.ts'
 import { databaseNameProblem } from '../names.ts'
+import { syncProvider } from './provider-sync.ts'
 
 export type AssignInput = {
   engine: 'mariadb' | 'postgresql'
@@ -37,12 +38,14 @@ export function assignDatabase(
   if (username && !/^[A-Za-z0-9_.@$-]{1,80}$/.test(username))
     throw new InputError({ username: 'Enter a valid database user name.' })
   const row = insertTenantDatabase(db, tenantId, input.engine, name)
-  return updateConnection(db, key, row, {
+  const saved = updateConnection(db, key, row, {
     host: host || null,
     port,
     username: username || null,
     password: input.password || null,
   })
+  syncProvider(db, { tenantIds: [tenantId] }) // provider policies back up every assigned database
+  return saved
 }
 
 function updateConnection(

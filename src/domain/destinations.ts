@@ -2,6 +2,7 @@ import type { Db } from '../db/client.ts'
 import {
   findDestinationByName,
   getDestination,
+  getOwnDestination,
   insertDestination,
   mergeDestinationSettings,
   readSecrets,
@@ -64,7 +65,7 @@ export function saveDestination(
 ): Destination {
   const driver = deps.drivers[type]
   if (!driver) throw new NotFoundError('That destination type')
-  const existing = id === null ? null : getDestination(deps.db, tenantId, id)
+  const existing = id === null ? null : getOwnDestination(deps.db, tenantId, id)
   if (!existing && !typeAllowed(deps.db, type)) {
     throw new ConflictError('Your hosting provider does not allow this destination type.')
   }

@@ -2,11 +2,12 @@ import type { Db } from '../db/client.ts'
 import { ownedDestinationIds } from '../db/destinations.ts'
 import {
   findPolicyByName,
+  getPolicy,
   ownedDatabaseIds,
   savePolicyRow,
   type PolicyFields,
 } from '../db/policies.ts'
-import { InputError } from '../errors.ts'
+import { HostOwnedError, InputError } from '../errors.ts'
 import { PRESETS, nextRuns, type Preset } from '../schedule.ts'
 import { labelProblem } from '../names.ts'
 import { intervalProblem } from './limits.ts'
@@ -98,6 +99,11 @@ export function savePolicy(
   id: number | null,
   input: PolicyInput,
 ): number {
+  if (id !== null) {
+    const existing = getPolicy(db, tenantId, id)
+    if (existing.providerPolicyId !== null)
+      throw new HostOwnedError(`The policy “${existing.name}”`)
+  }
   const errors: Record<string, string> = {}
   const name = input.name.trim()
   const nameProblem = labelProblem(name, 'Name')

@@ -9,7 +9,8 @@ import {
 import { findUserByName, setPasswordHash } from '../db/users.ts'
 import { hashPassword, passwordProblem } from '../auth/password.ts'
 import { invalidateUserSessions } from '../auth/session.ts'
-import { homeDirProblem, systemUserProblem, tenantNameProblem } from '../names.ts'
+import { homeDirProblem, planProblem, systemUserProblem, tenantNameProblem } from '../names.ts'
+import { syncProvider } from './provider-sync.ts'
 import { isTimezone } from '../schedule.ts'
 import { InputError } from '../errors.ts'
 import type { Tenant } from '../db/schema.ts'
@@ -20,6 +21,8 @@ export type TenantInput = {
   homeDir: string
   systemUser: string
   timezone: string
+  /** The hosting plan (group) provider policies can target; blank for none. */
+  plan?: string
 }
 
 function checkCommon(input: TenantInput, errors: Record<string, string>) {
@@ -30,6 +33,11 @@ function checkCommon(input: TenantInput, errors: Record<string, string>) {
     if (su) errors.systemUser = su
   }
   if (!isTimezone(input.timezone)) errors.timezone = 'Choose a time zone from the list.'
+  const plan = input.plan?.trim()
+  if (plan) {
+    const problem = planProblem(plan)
+    if (problem) errors.plan = problem
+  }
 }
 
 /** Validates and creates a tenant with its sign-in account. Throws InputError per field. */
@@ -44,7 +52,9 @@ export async function createTenant(db: Db, input: TenantInput): Promise<Tenant> 
   if (pw) errors.password = pw
   checkCommon(input, errors)
   if (Object.keys(errors).length) throw new InputError(errors)
-  return insertTenant(db, fields(input), await hashPassword(input.password))
+  const tenant = insertTenant(db, fields(input), await hashPassword(input.password))
+  syncProvider(db, { tenantIds: [tenant.id] }) // the host's policies cover it from the start
+  return tenant
 }
 
 /** Updates home, system user, time zone and (when given) the password. */
@@ -59,6 +69,7 @@ export async function editTenant(db: Db, id: number, input: TenantInput): Promis
   if (Object.keys(errors).length) throw new InputError(errors)
   const { name: _, ...rest } = fields({ ...input, name: tenant.name })
   updateTenant(db, id, rest)
+  if (rest.plan !== undefined && tenant.plan !== rest.plan) syncProvider(db, { tenantIds: [id] })
   if (input.password) {
     const user = tenantUser(db, id)
     if (user) {
@@ -71,8 +82,8 @@ export async function editTenant(db: Db, id: number, input: TenantInput): Promis
 /** Disabling signs the tenant out everywhere; the runner will skip disabled tenants. */
 export function setTenantDisabled(db: Db, id: number, disabled: boolean): void {
   const tenant = getTenant(db, id)
-  const { homeDir, systemUser, timezone } = tenant
-  updateTenant(db, id, { homeDir, systemUser, timezone, disabled })
+  const { homeDir, systemUser, timezone, plan } = tenant
+  updateTenant(db, id, { homeDir, systemUser, timezone, plan, disabled })
   const user = tenantUser(db, id)
   if (user && disabled) invalidateUserSessions(db, user.id)
 }
@@ -83,5 +94,7 @@ function fields(input: TenantInput) {
     homeDir: input.homeDir.replace(/\/+$/, ''),
     systemUser: input.systemUser || null,
     timezone: input.timezone,
+    // Not given (an older form or script): keep the plan as it is.
+    plan: input.plan === undefined ? undefined : input.plan.trim() || null,
   }
 }

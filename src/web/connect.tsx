@@ -1,7 +1,7 @@
 import { Hono } from 'hono'
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie'
 import { randomBytes } from 'node:crypto'
-import { getDestination, storedValues } from '../db/destinations.ts'
+import { getOwnDestination, storedValues } from '../db/destinations.ts'
 import { guardPolicy } from '../db/settings.ts'
 import { mergeDestination } from '../domain/destinations.ts'
 import { StorageError } from '../drivers/types.ts'
@@ -45,7 +45,7 @@ function hookOf(c: Ctx, type: string) {
 /** The tenant's destination `id` of `type` (which has a sign-in), with its stored values typed. */
 function destinationOf(c: Ctx, type: string, id: number) {
   const { entry, connect } = hookOf(c, type)
-  const dest = getDestination(c.get('deps').db, tenantOf(c).id, id)
+  const dest = getOwnDestination(c.get('deps').db, tenantOf(c).id, id)
   if (dest.type !== type) throw new NotFoundError(`That ${connect.service} destination`)
   const values = storedValues(c.get('deps').config.secretKey, tenantOf(c).id, dest, entry.settings)
   return { dest, connect, ...values }

@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import {
   deleteDestination,
   getDestination,
+  getOwnDestination,
   listDestinations,
   policiesUsing,
 } from '../db/destinations.ts'
@@ -90,7 +91,10 @@ destinationRoutes.get('/', (c) => {
   const tenant = tenantOf(c)
   const deps = secretDeps(c)
   const rows = listDestinations(deps.db, tenant.id).map((d) => ({
-    ...describeDestination(deps, tenant.id, d),
+    // The host's storage: name and type only, never its settings.
+    ...(d.providerDestinationId === null
+      ? describeDestination(deps, tenant.id, d)
+      : { ...d, values: {} }),
     usedBy: policiesUsing(deps.db, tenant.id, d.id),
   }))
   return c.html(<DestinationsPage ctx={pageCtx(c)} rows={rows} drivers={deps.drivers} />)
@@ -199,7 +203,7 @@ destinationRoutes.post('/new/:type/test', (c) => test(c, newTypeOf(c), null))
 
 destinationRoutes.get('/:id', (c) => {
   const tenant = tenantOf(c)
-  const dest = getDestination(c.get('deps').db, tenant.id, idParam(c))
+  const dest = getOwnDestination(c.get('deps').db, tenant.id, idParam(c))
   const shown = describeDestination(secretDeps(c), tenant.id, dest)
   const driver = driverOf(c, dest.type)
   const form = {
@@ -216,18 +220,18 @@ destinationRoutes.get('/:id', (c) => {
 })
 
 destinationRoutes.post('/:id', (c) => {
-  const dest = getDestination(c.get('deps').db, tenantOf(c).id, idParam(c))
+  const dest = getOwnDestination(c.get('deps').db, tenantOf(c).id, idParam(c))
   return save(c, dest.type, dest.id)
 })
 
 destinationRoutes.post('/:id/test', (c) => {
-  const dest = getDestination(c.get('deps').db, tenantOf(c).id, idParam(c))
+  const dest = getOwnDestination(c.get('deps').db, tenantOf(c).id, idParam(c))
   return test(c, dest.type, dest.id)
 })
 
 destinationRoutes.post('/:id/delete', (c) => {
   const tenant = tenantOf(c)
-  const dest = getDestination(c.get('deps').db, tenant.id, idParam(c))
+  const dest = getOwnDestination(c.get('deps').db, tenant.id, idParam(c))
   try {
     deleteDestination(c.get('deps').db, tenant.id, dest.id)
   } catch (err) {

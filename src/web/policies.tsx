@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import { listDestinations } from '../db/destinations.ts'
-import { deletePolicy, getPolicy, listPolicies } from '../db/policies.ts'
+import { deletePolicy, getOwnPolicy, getPolicy, listPolicies } from '../db/policies.ts'
 import { listTenantDatabases } from '../db/tenants.ts'
 import {
   RETENTION,
@@ -89,7 +89,9 @@ function formProps(
 ): PolicyFormProps {
   const { db, drivers } = c.get('deps')
   const tenant = tenantOf(c)
-  const destinations = listDestinations(db, tenant.id).map((d) => ({
+  // The host's storage is for the host's policies: a tenant's own policy uses its own.
+  const own = listDestinations(db, tenant.id).filter((d) => d.providerDestinationId === null)
+  const destinations = own.map((d) => ({
     id: d.id,
     label: d.name,
     hint: drivers[d.type]?.label ?? d.type,
@@ -105,7 +107,9 @@ function formProps(
 policyRoutes.get('/', (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  const hasDestinations = listDestinations(db, tenant.id).length > 0
+  const hasDestinations = listDestinations(db, tenant.id).some(
+    (d) => d.providerDestinationId === null,
+  )
   return c.html(
     <PoliciesPage
       ctx={pageCtx(c)}
@@ -149,14 +153,14 @@ async function save(c: Ctx, id: number | null) {
 policyRoutes.post('/', (c) => save(c, null))
 
 policyRoutes.get('/:id', (c) => {
-  const policy = getPolicy(c.get('deps').db, tenantOf(c).id, idParam(c))
+  const policy = getOwnPolicy(c.get('deps').db, tenantOf(c).id, idParam(c))
   return c.html(
     <PolicyFormPage ctx={pageCtx(c)} form={formProps(c, inputOf(policy), {}, policy.id)} />,
   )
 })
 
 policyRoutes.post('/:id', (c) => {
-  const policy = getPolicy(c.get('deps').db, tenantOf(c).id, idParam(c))
+  const policy = getOwnPolicy(c.get('deps').db, tenantOf(c).id, idParam(c))
   return save(c, policy.id)
 })
 

@@ -2,7 +2,7 @@ import type { Destination, Tenant } from '../../db/schema.ts'
 import type { EngineDeps } from '../deps.ts'
 import type { Driver } from '../../drivers/types.ts'
 import { StorageError } from '../../drivers/types.ts'
-import { storedValues } from '../../db/destinations.ts'
+import { destinationValues } from '../../db/destinations.ts'
 import { withLimit, withRetry } from '../../drivers/with-retry.ts'
 import { repositoryFor, repositoryPassword, markInitialized } from '../../db/repositories.ts'
 import { NOT_REREADABLE, startBridge, type Bridge } from './bridge.ts'
@@ -47,7 +47,8 @@ export async function openRepository(
 ): Promise<OpenRepo> {
   const entry = deps.drivers[dest.type]
   if (!entry) throw new StorageError('BadConfig', `Unknown destination type “${dest.type}”.`)
-  const { settings, secrets } = storedValues(deps.config.secretKey, tenant.id, dest, entry.settings)
+  const { db, config } = deps
+  const { settings, secrets } = destinationValues(db, config.secretKey, tenant.id, dest, entry.settings)
   const raw = entry.open(settings, secrets, {
     tenantName: tenant.name,
     localRoot: localRootOf(deps.db, deps.config),

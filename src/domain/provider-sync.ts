@@ -1,0 +1,250 @@
+import { createHash } from 'node:crypto'
+import { eq, inArray } from 'drizzle-orm'
+import type { Db } from '../db/client.ts'
+import {
+  destinations,
+  policies,
+  policyDatabases,
+  policyDestinations,
+  tenantDatabases,
+  tenants,
+  type Policy,
+} from '../db/schema.ts'
+import { listProviderDestinations } from '../db/provider-destinations.ts'
+import { listProviderPolicies, type ProviderPolicyWithLinks } from '../db/provider-policies.ts'
+import { refreshTenantHealth } from '../db/health.ts'
+import { serverZone } from '../zoned.ts'
+
+/** Minutes from `HH:MM` start to `HH:MM` end; an end at or before the start crosses midnight. */
+export function windowMinutes(start: string, end: string): number {
+  const span = (minuteOf(end) - minuteOf(start) + 1440) % 1440
+  return span === 0 ? 1440 : span
+}
+
+export function minuteOf(hhmm: string): number {
+  const [h, m] = hhmm.split(':').map(Number)
+  return h! * 60 + m!
+}
+
+/**
+ * The tenant's own start minute (of the day) inside the policy's window: a hash of the two ids,
+ * so starts spread evenly over the window and stay put when tenants come and go. The scheduler
+ * adds up to 10 more minutes (spreadMs), so the last 10 minutes of a long window stay free.
+ */
+export function startMinute(policyId: number, tenantId: number, start: string, end: string) {
+  const span = windowMinutes(start, end)
+  const room = span > 20 ? span - 10 : span
+  const hash = createHash('sha256').update(`provider:${policyId}:${tenantId}`).digest()
+  return (minuteOf(start) + Math.floor((hash.readUInt32BE(0) / 2 ** 32) * room)) % 1440
+}
+
+/** The daily cron line a tenant's copy of a provider policy runs on. */
+export function copySchedule(p: ProviderPolicyWithLinks, tenantId: number): string {
+  const at = startMinute(p.id, tenantId, p.windowStart, p.windowEnd)
+  return `${at % 60} ${Math.floor(at / 60)} * * *`
+}
+
+export const appliesTo = (p: { scope: string; plan: string | null }, plan: string | null) =>
+  p.scope === 'all' || (p.plan !== null && p.plan === plan)
+
+type Counts = { created: number; updated: number; removed: number }
+
+/**
+ * Makes every tenant's copies match the provider policies: a read-only policy per matching
+ * policy (its own start minute in the window, every assigned database, the policy's retention)
+ * and a destination copy per provider destination it uses (settings mirrored, no secrets: the
+ * engine reads those from the host's row). A tenant that no longer matches loses the policy
+ * copy but keeps the destination copy, so its backups there stay restorable. Idempotent and
+ * cheap when nothing changed; `tenantIds` limits it to those tenants (a new tenant, a plan change).
+ */
+export function syncProvider(db: Db, opts: { tenantIds?: number[] } = {}): Counts {
+  const counts: Counts = { created: 0, updated: 0, removed: 0 }
+  const touched = new Set<number>()
+  db.transaction((tx) => {
+    const d = tx as unknown as Db
+    const plans = listProviderPolicies(d)
+    const hosts = new Map(listProviderDestinations(d).map((h) => [h.id, h]))
+    const scope = opts.tenantIds
+    const tenantRows = d
+      .select({ id: tenants.id, plan: tenants.plan })
+      .from(tenants)
+      .where(scope ? inArray(tenants.id, scope) : undefined)
+      .all()
+    if (!tenantRows.length) return
+    const destRows = d
+      .select()
+      .from(destinations)
+      .where(scope ? inArray(destinations.tenantId, scope) : undefined)
+      .all()
+    const policyRows = d
+      .select()
+      .from(policies)
+      .where(scope ? inArray(policies.tenantId, scope) : undefined)
+      .all()
+    const dbRows = d
+      .select({ id: tenantDatabases.id, tenantId: tenantDatabases.tenantId })
+      .from(tenantDatabases)
+      .where(scope ? inArray(tenantDatabases.tenantId, scope) : undefined)
+      .all()
+    const linksOf = linkMaps(
+      d,
+      policyRows.filter((p) => p.providerPolicyId !== null).map((p) => p.id),
+    )
+    const byTenant = <T extends { tenantId: number }>(rows: T[]) => {
+      const m = new Map<number, T[]>()
+      for (const r of rows) m.set(r.tenantId, [...(m.get(r.tenantId) ?? []), r])
+      return m
+    }
+    const destsOf = byTenant(destRows)
+    const policiesOf = byTenant(policyRows)
+    const dbsOf = byTenant(dbRows)
+    const zone = serverZone()
+    for (const tenant of tenantRows) {
+      const own = { dests: destsOf.get(tenant.id) ?? [], pols: policiesOf.get(tenant.id) ?? [] }
+      // Destination copies mirror the host's type and settings.
+      for (const copy of own.dests) {
+        const host =
+          copy.providerDestinationId === null ? null : hosts.get(copy.providerDestinationId)
+        if (host && JSON.stringify(host.settings) !== JSON.stringify(copy.settings)) {
+          d.update(destinations)
+            .set({ settings: host.settings, updatedAt: new Date() })
+            .where(eq(destinations.id, copy.id))
+            .run()
+          counts.updated++
+        }
+      }
+      for (const p of plans) {
+        const copy = own.pols.find((x) => x.providerPolicyId === p.id)
+        if (!appliesTo(p, tenant.plan)) {
+          if (copy) {
+            d.delete(policies).where(eq(policies.id, copy.id)).run()
+            counts.removed++
+            touched.add(tenant.id)
+          }
+          continue
+        }
+        const destIds = p.destinations.map((h) => {
+          const found = own.dests.find((x) => x.providerDestinationId === h.id)
+          if (found) return found.id
+          const host = hosts.get(h.id)!
+          const made = d
+            .insert(destinations)
+            .values({
+              tenantId: tenant.id,
+              type: host.type,
+              name: freeName(host.name, own.dests),
+              settings: host.settings,
+              secrets: null,
+              providerDestinationId: host.id,
+            })
+            .returning()
+            .get()
+          own.dests.push(made)
+          return made.id
+        })
+        const dbIds = p.includeDatabases ? (dbsOf.get(tenant.id) ?? []).map((r) => r.id) : []
+        const fields = {
+          name: copy && sameName(copy.name, p.name) ? copy.name : freeName(p.name, own.pols, copy),
+          includeHome: p.includeHome,
+          includeGlobs: [] as string[],
+          excludeGlobs: p.excludeGlobs,
+          includePanelSettings: false,
+          schedule: copySchedule(p, tenant.id),
+          timezone: zone,
+          keepLast: p.keepLast,
+          keepDaily: p.keepDaily,
+          keepWeekly: p.keepWeekly,
+          keepMonthly: p.keepMonthly,
+          keepYearly: p.keepYearly,
+          enabled: p.enabled,
+        }
+        const links = copy ? linksOf(copy.id) : null
+        if (copy && links && same(copy, fields, links, destIds, dbIds)) continue
+        const id = copy
+          ? (d
+              .update(policies)
+              .set({ ...fields, updatedAt: new Date() })
+              .where(eq(policies.id, copy.id))
+              .run(),
+            copy.id)
+          : d
+              .insert(policies)
+              .values({ tenantId: tenant.id, providerPolicyId: p.id, ...fields })
+              .returning()
+              .get().id
+        if (!copy)
+          own.pols.push({ ...fields, id, tenantId: tenant.id, providerPolicyId: p.id } as Policy)
+        d.delete(policyDestinations).where(eq(policyDestinations.policyId, id)).run()
+        d.delete(policyDatabases).where(eq(policyDatabases.policyId, id)).run()
+        if (destIds.length)
+          d.insert(policyDestinations)
+            .values(destIds.map((destinationId) => ({ policyId: id, destinationId })))
+            .run()
+        if (dbIds.length)
+          d.insert(policyDatabases)
+            .values(dbIds.map((databaseId) => ({ policyId: id, databaseId })))
+            .run()
+        counts[copy ? 'updated' : 'created']++
+        touched.add(tenant.id)
+      }
+      // A copy whose provider policy is gone went with it (on delete cascade).
+    }
+  })
+  for (const id of touched) refreshTenantHealth(db, id)
+  return counts
+}
+
+/** `name`, or `name (host)`, `name (host 2)`… when the tenant already uses it for its own. */
+function freeName(
+  name: string,
+  rows: { id: number; name: string }[],
+  self?: { id: number },
+): string {
+  const taken = (n: string) => rows.some((r) => r.name === n && r.id !== self?.id)
+  if (!taken(name)) return name
+  for (let i = 1; ; i++) {
+    const next = i === 1 ? `${name} (host)` : `${name} (host ${i})`
+    if (!taken(next)) return next
+  }
+}
+
+const sameName = (copyName: string, name: string) =>
+  copyName === name || copyName.startsWith(`${name} (host`)
+
+function linkMaps(db: Db, policyIds: number[]) {
+  const dests = new Map<number, number[]>()
+  const dbs = new Map<number, number[]>()
+  if (policyIds.length) {
+    for (const r of db
+      .select()
+      .from(policyDestinations)
+      .where(inArray(policyDestinations.policyId, policyIds))
+      .all())
+      dests.set(r.policyId, [...(dests.get(r.policyId) ?? []), r.destinationId])
+    for (const r of db
+      .select()
+      .from(policyDatabases)
+      .where(inArray(policyDatabases.policyId, policyIds))
+      .all())
+      dbs.set(r.policyId, [...(dbs.get(r.policyId) ?? []), r.databaseId])
+  }
+  return (id: number) => ({ dests: dests.get(id) ?? [], dbs: dbs.get(id) ?? [] })
+}
+
+function same(
+  copy: Policy,
+  fields: Record<string, unknown>,
+  links: { dests: number[]; dbs: number[] },
+  destIds: number[],
+  dbIds: number[],
+): boolean {
+  const sameSet = (a: number[], b: number[]) =>
+    a.length === b.length && [...a].sort().join() === [...b].sort().join()
+  return (
+    Object.entries(fields).every(
+      ([k, v]) => JSON.stringify((copy as Record<string, unknown>)[k]) === JSON.stringify(v),
+    ) &&
+    sameSet(links.dests, destIds) &&
+    sameSet(links.dbs, dbIds)
+  )
+}

@@ -11,6 +11,7 @@ import { destinationCommands } from './destinations.ts'
 import { policyCommands } from './policies.ts'
 import { backupCommands } from './backups.ts'
 import { tokenCommands } from './tokens.ts'
+import { selfBackupCommands } from './self-backup.ts'
 
 const commands: Record<string, Command> = {
   ...adminCommands,
@@ -19,6 +20,7 @@ const commands: Record<string, Command> = {
   ...policyCommands,
   ...backupCommands,
   ...tokenCommands,
+  ...selfBackupCommands,
 }
 
 function usage(): string {

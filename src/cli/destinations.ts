@@ -1,72 +1,117 @@
-import type { Command } from './command.ts'
-import { UsageError, printTable } from './io.ts'
+import type { CliDeps, Command } from './command.ts'
+import { UsageError, printTable, readStdin } from './io.ts'
 import { tenantByName } from './tenants.ts'
 import { describeDestination, saveDestination } from '../domain/destinations.ts'
 import { listDestinations } from '../db/destinations.ts'
 import type { Spec } from '../drivers/spec.ts'
 import { auditCli } from './audit.ts'
+import {
+  describeProviderDestination,
+  saveProviderDestination,
+} from '../domain/provider-destinations.ts'
+import {
+  listProviderDestinations,
+  providerPoliciesUsing,
+  tenantCopies,
+} from '../db/provider-destinations.ts'
+
+/**
+ * The settings of `destination add` from `--set key=value` and, for a secret that must not
+ * show in `ps`, `--set-secret-stdin key` (its value is all of stdin). Unset fields take the
+ * spec's default.
+ */
+async function settingsOf(deps: CliDeps, opts: Record<string, any>) {
+  const types = Object.keys(deps.drivers).join(', ')
+  if (!opts.type) throw new UsageError(`--type is required (one of: ${types})`)
+  if (!(opts.type in deps.drivers))
+    throw new UsageError(`unknown type "${opts.type}" (one of: ${types})`)
+  const settings: Record<string, string> = {}
+  for (const pair of (opts.set as string[] | undefined) ?? []) {
+    const eq = pair.indexOf('=')
+    if (eq < 1) throw new UsageError(`--set takes key=value, got "${pair}"`)
+    settings[pair.slice(0, eq)] = pair.slice(eq + 1)
+  }
+  const spec: Spec = deps.drivers[opts.type as keyof typeof deps.drivers].settings
+  const fromStdin = opts['set-secret-stdin'] as string | undefined
+  if (fromStdin) settings[fromStdin] = await readStdin()
+  const unknown = Object.keys(settings).filter((k) => !spec.some((f) => f.name === k))
+  if (unknown.length) {
+    throw new UsageError(
+      `unknown setting "${unknown[0]}" (settings: ${spec.map((f) => f.name).join(', ')})`,
+    )
+  }
+  for (const f of spec) {
+    if (settings[f.name] === undefined && f.default !== undefined && f.type !== 'checkbox') {
+      settings[f.name] = String(f.default)
+    }
+  }
+  return { type: opts.type as string, settings }
+}
 
 export const destinationCommands: Record<string, Command> = {
   'destination add': {
-    usage: 'destination add <tenant> --type <type> --name <name> [--set key=value]...',
+    usage:
+      'destination add (<tenant> | --admin) --type <type> --name <name> [--set key=value]... [--set-secret-stdin key]',
     options: {
+      admin: { type: 'boolean' },
       type: { type: 'string' },
       name: { type: 'string' },
       set: { type: 'string', multiple: true },
+      'set-secret-stdin': { type: 'string' },
     },
-    run(deps, [tenantName], opts) {
-      const tenant = tenantByName(deps.db, tenantName)
-      if (!opts.type)
-        throw new UsageError(`--type is required (one of: ${Object.keys(deps.drivers).join(', ')})`)
-      if (!(opts.type in deps.drivers)) {
-        throw new UsageError(
-          `unknown type "${opts.type}" (one of: ${Object.keys(deps.drivers).join(', ')})`,
-        )
+    async run(deps, [tenantName], opts) {
+      if (opts.admin && tenantName)
+        throw new UsageError('give either a tenant or --admin (the host’s own destination)')
+      const tenant = opts.admin ? null : tenantByName(deps.db, tenantName)
+      const { type, settings } = await settingsOf(deps, opts)
+      const input = { name: opts.name ?? '', settings }
+      if (!tenant) {
+        const dest = saveProviderDestination(deps, type, null, input)
+        auditCli(deps.db, 'provider-destination.create', { target: dest.name, details: { type } })
+        console.log(`Provider destination "${dest.name}" added (id ${dest.id}).`)
+        return
       }
-      const settings: Record<string, string> = {}
-      for (const pair of (opts.set as string[] | undefined) ?? []) {
-        const eq = pair.indexOf('=')
-        if (eq < 1) throw new UsageError(`--set takes key=value, got "${pair}"`)
-        settings[pair.slice(0, eq)] = pair.slice(eq + 1)
-      }
-      const spec: Spec = deps.drivers[opts.type as keyof typeof deps.drivers].settings
-      const unknown = Object.keys(settings).filter((k) => !spec.some((f) => f.name === k))
-      if (unknown.length) {
-        throw new UsageError(
-          `unknown setting "${unknown[0]}" (settings: ${spec.map((f) => f.name).join(', ')})`,
-        )
-      }
-      for (const f of spec) {
-        if (settings[f.name] === undefined && f.default !== undefined && f.type !== 'checkbox') {
-          settings[f.name] = String(f.default)
-        }
-      }
-      const dest = saveDestination(deps, tenant.id, opts.type, null, {
-        name: opts.name ?? '',
-        settings,
-      })
+      const dest = saveDestination(deps, tenant.id, type, null, input)
       auditCli(deps.db, 'destination.create', {
         tenantId: tenant.id,
         target: dest.name,
-        details: { type: opts.type },
+        details: { type },
       })
       console.log(`Destination "${dest.name}" added (id ${dest.id}).`)
     },
   },
   'destination list': {
-    usage: 'destination list <tenant> [--json]',
-    options: { json: { type: 'boolean' } },
+    usage: 'destination list (<tenant> | --admin) [--json]',
+    options: { json: { type: 'boolean' }, admin: { type: 'boolean' } },
     run(deps, [tenantName], opts) {
+      if (opts.admin) {
+        const rows = listProviderDestinations(deps.db).map((d) => ({
+          id: d.id,
+          name: d.name,
+          type: d.type,
+          settings: describeProviderDestination(deps, d).values,
+          policies: providerPoliciesUsing(deps.db, d.id),
+          tenants: tenantCopies(deps.db, d.id),
+        }))
+        if (opts.json) console.log(JSON.stringify(rows, null, 2))
+        else
+          printTable(
+            rows.map((r) => ({ ...r, settings: JSON.stringify(r.settings) })),
+            ['id', 'name', 'type', 'policies', 'tenants', 'settings'],
+          )
+        return
+      }
       const tenant = tenantByName(deps.db, tenantName)
       const rows = listDestinations(deps.db, tenant.id).map((d) => {
-        const { values } = describeDestination(deps, tenant.id, d)
-        return { id: d.id, name: d.name, type: d.type, settings: values }
+        const host = d.providerDestinationId !== null
+        const values = host ? {} : describeDestination(deps, tenant.id, d).values
+        return { id: d.id, name: d.name, type: d.type, providedByHost: host, settings: values }
       })
       if (opts.json) console.log(JSON.stringify(rows, null, 2))
       else
         printTable(
           rows.map((r) => ({ ...r, settings: JSON.stringify(r.settings) })),
-          ['id', 'name', 'type', 'settings'],
+          ['id', 'name', 'type', 'providedByHost', 'settings'],
         )
     },
   },

@@ -8,15 +8,16 @@ import { newPolicyInput, savePolicy, RETENTION } from '../domain/policies.ts'
 import { InputError } from '../errors.ts'
 import { nextRuns } from '../schedule.ts'
 import { auditCli } from './audit.ts'
-
-const flag = (field: string) => field.replace(/[A-Z]/g, (ch) => '-' + ch.toLowerCase())
+import { addProviderPolicy, flag, listProviderPoliciesCli } from './provider-policies.ts'
 
 export const policyCommands: Record<string, Command> = {
   'policy add': {
     usage:
       'policy add <tenant> --name <n> --destination <name>... --schedule <cron> [--timezone <tz>] ' +
       '[--include <glob>]... [--exclude <glob>]... [--database <name>]... [--no-home] ' +
-      '[--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--disabled]',
+      '[--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--disabled]\n' +
+      '  policy add (--all-tenants | --group <plan>) --name <n> --destination <provider destination>... ' +
+      '[--window 01:00-05:00] [--exclude <glob>]... [--no-home] [--no-databases] [--keep-… N] [--disabled]',
     options: {
       name: { type: 'string' },
       destination: { type: 'string', multiple: true },
@@ -27,9 +28,20 @@ export const policyCommands: Record<string, Command> = {
       database: { type: 'string', multiple: true },
       'no-home': { type: 'boolean' },
       disabled: { type: 'boolean' },
+      'all-tenants': { type: 'boolean' },
+      group: { type: 'string' },
+      window: { type: 'string' },
+      'no-databases': { type: 'boolean' },
       ...Object.fromEntries(RETENTION.map((f) => [flag(f), { type: 'string' as const }])),
     },
-    run({ db }, [tenantName], opts) {
+    run(deps, [tenantName], opts) {
+      const { db } = deps
+      if (opts['all-tenants'] || opts.group !== undefined) {
+        if (tenantName) throw new UsageError('give either a tenant or --all-tenants / --group')
+        return addProviderPolicy(deps, opts)
+      }
+      if (opts.window || opts['no-databases'])
+        throw new UsageError('--window and --no-databases are for --all-tenants / --group policies')
       const tenant = tenantByName(db, tenantName)
       if (!opts.schedule) throw new UsageError('--schedule <cron> is required, e.g. "0 3 * * *"')
       const destinationIds = ((opts.destination as string[]) ?? []).map((name) => {
@@ -63,15 +75,18 @@ export const policyCommands: Record<string, Command> = {
     },
   },
   'policy list': {
-    usage: 'policy list <tenant> [--json]',
-    options: { json: { type: 'boolean' } },
-    run({ db }, [tenantName], opts) {
+    usage: 'policy list (<tenant> | --admin) [--json]',
+    options: { json: { type: 'boolean' }, admin: { type: 'boolean' } },
+    run(deps, [tenantName], opts) {
+      if (opts.admin) return listProviderPoliciesCli(deps, !!opts.json)
+      const { db } = deps
       const tenant = tenantByName(db, tenantName)
       const rows = listPolicies(db, tenant.id).map((p) => {
         const next = nextRuns(p.schedule, p.timezone, 1)
         return {
           id: p.id,
           name: p.name,
+          providedByHost: p.providerPolicyId !== null,
           enabled: p.enabled,
           schedule: p.schedule,
           timezone: p.timezone,

@@ -18,8 +18,9 @@ export function tenantByName(db: Db, name: string | undefined) {
 export const tenantCommands: Record<string, Command> = {
   'tenant add': {
     usage:
-      'tenant add <name> --home <dir> [--system-user <user>] [--timezone <tz>] --password-stdin',
+      'tenant add <name> --home <dir> [--system-user <user>] [--timezone <tz>] [--group <plan>] --password-stdin',
     options: {
+      group: { type: 'string' },
       home: { type: 'string' },
       'system-user': { type: 'string' },
       timezone: { type: 'string' },
@@ -36,6 +37,7 @@ export const tenantCommands: Record<string, Command> = {
         homeDir: opts.home,
         systemUser: opts['system-user'] ?? '',
         timezone: opts.timezone ?? 'UTC',
+        plan: opts.group ?? '',
       })
       auditCli(db, 'tenant.create', { tenantId: tenant.id, target: tenant.name })
       console.log(`Tenant "${tenant.name}" created (id ${tenant.id}).`)
@@ -51,11 +53,21 @@ export const tenantCommands: Record<string, Command> = {
         home: t.homeDir,
         systemUser: t.systemUser,
         timezone: t.timezone,
+        plan: t.plan,
         disabled: t.disabled,
         databases: listTenantDatabases(db, t.id).map((d) => `${d.engine}:${d.name}`),
       }))
       if (opts.json) console.log(JSON.stringify(rows, null, 2))
-      else printTable(rows, ['name', 'home', 'systemUser', 'timezone', 'disabled', 'databases'])
+      else
+        printTable(rows, [
+          'name',
+          'home',
+          'systemUser',
+          'timezone',
+          'plan',
+          'disabled',
+          'databases',
+        ])
     },
   },
   'tenant remove': {

@@ -4,7 +4,7 @@ import { destinations, policies, policyDestinations, type Destination } from './
 import { ConflictError, HostOwnedError, NotFoundError } from '../errors.ts'
 import { open, seal } from '../secret-box.ts'
 import { valuesOf, type Spec } from '../drivers/spec.ts'
-import { getProviderDestination, providerValues } from './provider-destinations.ts'
+import { getProviderDestination, readProviderSecrets } from './provider-destinations.ts'
 
 /** Associated data for a tenant's sealed destination secrets. */
 const secretContext = (tenantId: number) => `destination-secrets:tenant:${tenantId}`
@@ -51,7 +51,8 @@ export function destinationValues<S extends Spec>(
 ) {
   if (dest.providerDestinationId === null) return storedValues(key, tenantId, dest, spec)
   const host = getProviderDestination(db, dest.providerDestinationId)
-  return providerValues(key, host, spec)
+  // The copy's settings (kept in line with the host's by syncProvider), the host's secrets.
+  return valuesOf(spec, dest.settings, readProviderSecrets(key, host))
 }
 
 export type DestinationFields = {

@@ -9,6 +9,7 @@ import {
   tenantDatabases,
   tenants,
   type Policy,
+  type ProviderDestination,
 } from '../db/schema.ts'
 import { listProviderDestinations } from '../db/provider-destinations.ts'
 import { listProviderPolicies, type ProviderPolicyWithLinks } from '../db/provider-policies.ts'
@@ -105,9 +106,10 @@ export function syncProvider(db: Db, opts: { tenantIds?: number[] } = {}): Count
       for (const copy of own.dests) {
         const host =
           copy.providerDestinationId === null ? null : hosts.get(copy.providerDestinationId)
-        if (host && JSON.stringify(host.settings) !== JSON.stringify(copy.settings)) {
+        const want = host && copySettings(host)
+        if (want && JSON.stringify(want) !== JSON.stringify(copy.settings)) {
           d.update(destinations)
-            .set({ settings: host.settings, updatedAt: new Date() })
+            .set({ settings: want, updatedAt: new Date() })
             .where(eq(destinations.id, copy.id))
             .run()
           counts.updated++
@@ -133,7 +135,7 @@ export function syncProvider(db: Db, opts: { tenantIds?: number[] } = {}): Count
               tenantId: tenant.id,
               type: host.type,
               name: freeName(host.name, own.dests),
-              settings: host.settings,
+              settings: copySettings(host),
               secrets: null,
               providerDestinationId: host.id,
             })
@@ -192,6 +194,15 @@ export function syncProvider(db: Db, opts: { tenantIds?: number[] } = {}): Count
   })
   for (const id of touched) refreshTenantHealth(db, id)
   return counts
+}
+
+/**
+ * A tenant's copy's settings: the host's, except that a Local one lives under `_host/` in the
+ * tenant's share of the backup root, a folder name tenants cannot choose for their own.
+ */
+export function copySettings(host: ProviderDestination): Record<string, unknown> {
+  if (host.type !== 'local') return host.settings
+  return { ...host.settings, folder: `_host/${String(host.settings.folder ?? 'backups')}` }
 }
 
 /** `name`, or `name (host)`, `name (host 2)`… when the tenant already uses it for its own. */

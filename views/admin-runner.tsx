@@ -13,7 +13,12 @@ export type RunnerLive = {
 
 export type RunnerFormValues = { concurrency: string; uploadLimit: string }
 
-const kindLabel = { backup: 'Backup', restore: 'Restore', verify: 'Verify' } as const
+const kindLabel = {
+  backup: 'Backup',
+  restore: 'Restore',
+  verify: 'Verify',
+  rekey: 'Password change',
+} as const
 
 function time(date: Date): string {
   return (

@@ -4,7 +4,12 @@ import type { Run, Tenant, TenantHealth } from '../src/db/schema.ts'
 import { STALE_MS } from '../src/db/health-list.ts'
 import { bytes, duration, relative } from './format.ts'
 
-const kindLabel = { backup: 'Backup', restore: 'Restore', verify: 'Verify' } as const
+const kindLabel = {
+  backup: 'Backup',
+  restore: 'Restore',
+  verify: 'Verify',
+  rekey: 'Password change',
+} as const
 
 function Facts(props: { health: TenantHealth | undefined; now: number }) {
   const h = props.health

@@ -29,7 +29,13 @@ export function RunPage(props: {
   const verifyKind = props.stages.some((s) => s.name === 'test-restore')
     ? 'Test restore'
     : 'Data check'
-  const title = `${run.kind === 'backup' ? 'Backup' : run.kind === 'restore' ? 'Restore' : verifyKind} run #${run.id}`
+  const what = {
+    backup: 'Backup',
+    restore: 'Restore',
+    rekey: 'Password change',
+    verify: verifyKind,
+  }
+  const title = `${what[run.kind]} run #${run.id}`
   return (
     <Layout ctx={props.ctx} title={title} active={props.active ?? 'overview'}>
       <PageHead

@@ -31,9 +31,17 @@ export type VerifyPayload = {
   trigger?: Trigger
 }
 
+/** A new password for the tenant's repository on one destination (the old key is removed). */
+export type RekeyPayload = { destinationId: number; trigger?: Exclude<Trigger, 'schedule'> }
+
 /** The payload of each job kind: `enqueue` takes exactly this and each handler gets it. */
 export type JobPayloads = { [K in JobRow['kind']]: PayloadOf[K] }
-type PayloadOf = { backup: BackupPayload; restore: RestorePayload; verify: VerifyPayload }
+type PayloadOf = {
+  backup: BackupPayload
+  restore: RestorePayload
+  verify: VerifyPayload
+  rekey: RekeyPayload
+}
 
 export type JobKind = keyof JobPayloads
 
@@ -53,7 +61,12 @@ export function policyJobKey(policyId: number, what: 'backup' | VerifyMode): str
   return what === 'backup' ? `backup:policy:${policyId}` : `verify:${what}:policy:${policyId}`
 }
 
-/** The policy a job works on, or null (a restore, or a check of every repository). */
+/** The policy a job works on, or null (a restore, a rekey, or a check of every repository). */
 export function policyIdOf(job: Job): number | null {
-  return job.kind === 'restore' ? null : (job.payload.policyId ?? null)
+  return job.kind === 'restore' || job.kind === 'rekey' ? null : (job.payload.policyId ?? null)
+}
+
+/** The dedupe key of a repository's password change: at most one queued or running. */
+export function rekeyJobKey(destinationId: number): string {
+  return `rekey:destination:${destinationId}`
 }

@@ -47,6 +47,22 @@ export function repositoryPassword(key: Buffer, repo: Repository): string {
   return open(key, repo.passwordSealed, context(repo.tenantId, repo.destinationId))
 }
 
+/**
+ * Replaces the stored (sealed) password of a repository. Only for a password restic has just
+ * been shown to accept: the panel opens the repository with this one from now on.
+ */
+export function setRepositoryPassword(
+  db: Db,
+  key: Buffer,
+  repo: Repository,
+  password: string,
+): void {
+  db.update(repositories)
+    .set({ passwordSealed: seal(key, password, context(repo.tenantId, repo.destinationId)) })
+    .where(eq(repositories.id, repo.id))
+    .run()
+}
+
 export function markInitialized(db: Db, id: number): void {
   db.update(repositories).set({ initializedAt: new Date() }).where(eq(repositories.id, id)).run()
 }

@@ -252,7 +252,7 @@ export const jobs = sqliteTable(
   'jobs',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
-    kind: text('kind', { enum: ['backup', 'restore', 'verify'] }).notNull(),
+    kind: text('kind', { enum: ['backup', 'restore', 'verify', 'rekey'] }).notNull(),
     tenantId: integer('tenant_id')
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),
@@ -289,7 +289,7 @@ export const runs = sqliteTable(
       .references(() => tenants.id, { onDelete: 'cascade' }),
     jobId: integer('job_id').references(() => jobs.id, { onDelete: 'set null' }),
     policyId: integer('policy_id').references(() => policies.id, { onDelete: 'set null' }),
-    kind: text('kind', { enum: ['backup', 'restore', 'verify'] }).notNull(),
+    kind: text('kind', { enum: ['backup', 'restore', 'verify', 'rekey'] }).notNull(),
     trigger: text('trigger', { enum: ['schedule', 'manual', 'cli', 'api'] }).notNull(),
     status: text('status', {
       enum: ['queued', 'running', 'success', 'partial', 'failed', 'interrupted'],

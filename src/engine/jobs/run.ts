@@ -63,7 +63,7 @@ export async function withRun<T extends RunOutcome>(
   const failed = outcome.status === 'failed'
   if (outcome.log) logRun(db, run.id, failed ? 'error' : 'info', outcome.log)
   finishRun(db, run.id, outcome.status, { error: outcome.error, bytes: outcome.bytes })
-  if (policy && spec.kind !== 'restore' && !spec.signal?.aborted) {
+  if (policy && (spec.kind === 'backup' || spec.kind === 'verify') && !spec.signal?.aborted) {
     raiseRunResult(deps, {
       kind: spec.kind,
       tenantId: spec.tenantId,

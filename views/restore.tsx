@@ -1,3 +1,4 @@
+import { HostBadge } from './host-badge.tsx'
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import type { Snapshot } from '../src/engine/restic/snapshots.ts'
 import { bytes } from './format.ts'
@@ -12,7 +13,14 @@ export {
 } from './restore-browse.tsx'
 export { ConfirmPage, type ConfirmProps } from './restore-confirm.tsx'
 
-export type DestSnapshots = { id: number; name: string; snapshots: Snapshot[]; error?: string }
+export type DestSnapshots = {
+  id: number
+  name: string
+  snapshots: Snapshot[]
+  error?: string
+  /** The host's storage: its backups are restored the same way, labelled as the host's. */
+  host?: boolean
+}
 
 /** The Restore list: each destination's backups by date, safety copies in a section of their own. */
 export function RestorePage(props: {
@@ -42,7 +50,9 @@ export function RestorePage(props: {
         const regular = d.snapshots.filter((s) => s.kind !== 'safety')
         return (
           <section class="card table-card restore-dest">
-            <h2 class="card-title">{d.name}</h2>
+            <h2 class="card-title">
+              {d.name} {d.host && <HostBadge />}
+            </h2>
             {d.error ? (
               <p class="flash flash-error pad-flash">{d.error}</p>
             ) : regular.length === 0 ? (

@@ -73,9 +73,11 @@ backupRoutes.get('/', (c) => {
     const mode = job?.kind === 'verify' ? job.payload.mode : undefined
     if (mode) modes.set(r.id, mode)
   }
+  const hosted = new Set(policies.filter((p) => p.providerPolicyId !== null).map((p) => p.id))
   const history = runs20.map((r) => ({
     ...r,
     policyName: r.policyId ? (names.get(r.policyId) ?? null) : null,
+    host: r.policyId !== null && hosted.has(r.policyId),
     verifyMode: modes.get(r.id) ?? null,
   }))
   return c.html(

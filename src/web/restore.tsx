@@ -201,10 +201,11 @@ restoreRoutes.get('/', async (c) => {
     dests.map(async (d) => {
       try {
         const snapshots = await catalogSnapshots(engineDeps(c), tenant, d)
-        return { id: d.id, name: d.name, snapshots }
+        return { id: d.id, name: d.name, host: d.providerDestinationId !== null, snapshots }
       } catch (err) {
         const error = `Could not list the backups: ${plainReason(err)}`
-        return { id: d.id, name: d.name, snapshots: [], error }
+        const host = d.providerDestinationId !== null
+        return { id: d.id, name: d.name, host, snapshots: [], error }
       }
     }),
   )

@@ -50,6 +50,8 @@ export type TenantFormValues = {
   homeDir: string
   systemUser: string
   timezone: string
+  /** Absent on pages that do not edit it: the edit page then shows the tenant's stored plan. */
+  plan?: string
 }
 
 export function TenantForm(props: {
@@ -127,6 +129,14 @@ export function TenantForm(props: {
           ))}
         </select>
       </Row>
+      <TextInput
+        name="plan"
+        label="Plan"
+        value={v.plan}
+        error={e.plan}
+        placeholder="e.g. Business"
+        help="Optional. Backup policies for a plan apply to its tenants."
+      />
       <div class="form-actions">
         <button class="button primary" type="submit">
           {editing ? 'Save tenant' : 'Add tenant'}
@@ -250,7 +260,10 @@ export function EditTenantPage(props: {
     <Layout ctx={props.ctx} title={`Tenant ${t.name}`} active="tenants">
       <PageHead
         title={t.name}
-        lead={t.disabled ? 'Disabled: cannot sign in; backups paused.' : 'Active tenant.'}
+        lead={
+          (t.disabled ? 'Disabled: cannot sign in; backups paused.' : 'Active tenant.') +
+          (t.plan ? ` Plan “${t.plan}”.` : ' No plan.')
+        }
       >
         <a class="button" href={`/admin/tenants/${t.id}/runs`}>
           Health and runs
@@ -265,7 +278,7 @@ export function EditTenantPage(props: {
       <div class="grid-2">
         <TenantForm
           csrf={props.ctx.csrf}
-          values={props.values}
+          values={{ ...props.values, plan: props.values.plan ?? t.plan ?? '' }}
           errors={props.errors}
           tenantId={t.id}
         />

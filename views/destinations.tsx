@@ -15,7 +15,14 @@ export type DestinationRow = {
   providerDestinationId: number | null
 }
 
-function summary(driver: DriverEntry | undefined, values: Record<string, unknown>): string {
+/** Where the tenant's own destination pages live; the admin's pages pass their own `base`. */
+const TENANT_BASE = '/backups/destinations'
+
+/** The first two plain (not secret, not advanced) settings that are set, as "Label: value". */
+export function settingsSummary(
+  driver: DriverEntry | undefined,
+  values: Record<string, unknown>,
+): string {
   if (!driver) return ''
   return driver.settings
     .filter((f) => !isSecret(f) && !f.advanced && values[f.name] !== '' && values[f.name] != null)
@@ -73,7 +80,7 @@ export function DestinationsPage(props: {
                     {d.providerDestinationId !== null ? (
                       <HostBadge />
                     ) : (
-                      summary(props.drivers[d.type], d.values)
+                      settingsSummary(props.drivers[d.type], d.values)
                     )}
                     {Object.values(warningsOf(props.drivers[d.type]?.settings ?? [], d.values)).map(
                       (w) => (
@@ -109,13 +116,15 @@ export function DestinationsPage(props: {
   )
 }
 
-export function TypePickerPage(props: { ctx: PageCtx; drivers: Registry }) {
+/** Every type in `drivers`, each linking to `<base>/new/<type>`. */
+export function TypePickerPage(props: { ctx: PageCtx; drivers: Registry; base?: string }) {
+  const base = props.base ?? TENANT_BASE
   return (
     <Layout ctx={props.ctx} title="Add destination" active="destinations">
       <PageHead title="Add destination" lead="Choose where this destination stores backups." />
       <div class="type-grid">
         {Object.entries(props.drivers).map(([type, d]) => (
-          <a class="card type-card" href={`/backups/destinations/new/${type}`}>
+          <a class="card type-card" href={`${base}/new/${type}`}>
             <span class="type-name">{d.label}</span>
             <span class="muted">{d.description}</span>
           </a>
@@ -125,9 +134,14 @@ export function TypePickerPage(props: { ctx: PageCtx; drivers: Registry }) {
   )
 }
 
-/** Values: raw text the tenant typed (or stored settings), with secrets reduced to "is set". */
+/**
+ * Values: raw text the tenant typed (or stored settings), with secrets reduced to "is set".
+ * Posts to `<base>/<id>` or `<base>/new/<type>` (and `/test` after either); `base` defaults to
+ * the tenant's pages.
+ */
 export function DestinationForm(props: {
   csrf: string
+  base?: string
   type: string
   driver: DriverEntry
   id?: number
@@ -137,9 +151,8 @@ export function DestinationForm(props: {
   /** Pinned settings (an SSH host key) are named in the result so the tenant sees what was pinned. */
   testResult?: { ok: boolean; message: string; pinned?: Record<string, unknown> }
 }) {
-  const action = props.id
-    ? `/backups/destinations/${props.id}`
-    : `/backups/destinations/new/${props.type}`
+  const base = props.base ?? TENANT_BASE
+  const action = props.id ? `${base}/${props.id}` : `${base}/new/${props.type}`
   const testAction = `${action}/test`
   const basic = props.driver.settings.filter((f) => !f.advanced)
   const advanced = props.driver.settings.filter((f) => f.advanced)
@@ -230,7 +243,7 @@ export function DestinationForm(props: {
         >
           Test connection
         </button>
-        <a class="button ghost" href="/backups/destinations">
+        <a class="button ghost" href={base}>
           Cancel
         </a>
       </div>
@@ -243,6 +256,8 @@ export function DestinationFormPage(props: {
   form: Parameters<typeof DestinationForm>[0]
   /** For a saved destination whose type has a sign-in (`driver.connect`): whether it is done. */
   connected?: boolean
+  /** Shown instead of the sign-in box where that sign-in is not offered (the admin's pages). */
+  connectNote?: string
 }) {
   const { connect } = props.form.driver
   const title = props.form.id
@@ -252,7 +267,13 @@ export function DestinationFormPage(props: {
     <Layout ctx={props.ctx} title={title} active="destinations">
       <PageHead title={title} lead={props.form.driver.description} />
       <DestinationForm {...props.form} />
-      {connect && (
+      {connect && props.connectNote && (
+        <section class="card form" id={`${props.form.type}-connection`}>
+          <h2>{connect.service} connection</h2>
+          <p>{props.connectNote}</p>
+        </section>
+      )}
+      {connect && !props.connectNote && (
         <ConnectBox
           csrf={props.ctx.csrf}
           type={props.form.type}

@@ -38,6 +38,8 @@ const tenantNav: NavItem[] = [
 
 const adminNav: NavItem[] = [
   { href: '/admin/tenants', label: 'Tenants', key: 'tenants' },
+  { href: '/admin/destinations', label: 'Destinations', key: 'destinations' },
+  { href: '/admin/policies', label: 'Backup policies', key: 'policies' },
   { href: '/admin/settings', label: 'Policy limits', key: 'settings' },
   { href: '/admin/runner', label: 'Runner', key: 'runner' },
   { href: '/admin/audit', label: 'Audit log', key: 'audit' },

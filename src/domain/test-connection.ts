@@ -12,10 +12,9 @@ export type TestResult =
   | { ok: false; message: string; errors?: Record<string, string> }
 
 /**
- * Test connection from form text (blank secrets fall back to the stored destination's):
- * pins what the driver pins on first contact, then writes, reads back, lists and removes a
- * probe object. Never throws for a connection problem; says what went wrong in plain words.
- * `pinned` is for the caller to keep: `mergeDestination` for a saved destination.
+ * Test connection for a tenant's destination from form text (blank secrets fall back to the
+ * stored destination's). See `testSettings`; `pinned` is for the caller to keep with
+ * `mergeDestination` for a saved destination.
  */
 export async function testConnection(
   deps: DestinationDeps & { localRoot: string },
@@ -24,13 +23,31 @@ export async function testConnection(
   raw: Record<string, string | undefined>,
   existing: Destination | null,
 ): Promise<TestResult> {
+  const stored = existing ? readSecrets(deps.secretKey, tenant.id, existing) : {}
+  return testSettings(deps, tenant.name, type, raw, stored)
+}
+
+/**
+ * Test connection from form text, for any owner: `contextName` is the driver context's name (a
+ * tenant's name, or HOST_CONTEXT_NAME for the host's own destinations) and `stored` the secrets
+ * kept for the destination being edited (blank secret fields fall back to them). Passes the
+ * outbound guard, pins what the driver pins on first contact, then writes, reads back, lists and
+ * removes a probe object. Never throws for a connection problem; says what went wrong in plain
+ * words.
+ */
+export async function testSettings(
+  deps: DestinationDeps & { localRoot: string },
+  contextName: string,
+  type: string,
+  raw: Record<string, string | undefined>,
+  stored: Record<string, string>,
+): Promise<TestResult> {
   const entry = deps.drivers[type]
   if (!entry) throw new NotFoundError('That destination type')
-  const stored = existing ? readSecrets(deps.secretKey, tenant.id, existing) : {}
   const parsed = parseSettings(entry.settings, raw, stored)
   if (!parsed.ok)
     return { ok: false, message: 'Fix the highlighted fields first.', errors: parsed.errors }
-  const ctx = { tenantName: tenant.name, localRoot: deps.localRoot, guard: guardPolicy(deps.db) }
+  const ctx = { tenantName: contextName, localRoot: deps.localRoot, guard: guardPolicy(deps.db) }
   const signal = AbortSignal.timeout(30_000)
   let driver
   try {

@@ -15,6 +15,7 @@ import {
   type AppEnv,
   type Form,
   all,
+  has,
   idParam,
   isHtmx,
   pageCtx,
@@ -32,6 +33,8 @@ import { limitsText, parseLimits, saveLimitSettings } from '../domain/limit-sett
 import { PanelLimitsFields } from '../../views/limits.tsx'
 import { auditWeb } from './audit-trail.ts'
 import { adminTokenCard, adminTokenRoutes } from './admin-token.tsx'
+import { adminDestinationRoutes } from './admin-destinations.tsx'
+import { adminPolicyRoutes } from './admin-policies.tsx'
 
 export const adminRoutes = new Hono<AppEnv>()
 
@@ -44,6 +47,8 @@ adminRoutes.use('*', async (c, next) => {
 
 adminRoutes.route('/runner', adminRunnerRoutes)
 adminRoutes.route('/settings/email', adminEmailRoutes)
+adminRoutes.route('/destinations', adminDestinationRoutes)
+adminRoutes.route('/policies', adminPolicyRoutes)
 
 function tenantInput(form: Form): TenantInput {
   return {
@@ -52,12 +57,14 @@ function tenantInput(form: Form): TenantInput {
     homeDir: str(form, 'homeDir').trim(),
     systemUser: str(form, 'systemUser').trim(),
     timezone: str(form, 'timezone') || 'UTC',
+    // Absent (a script posting the older form): the plan stays as it is.
+    plan: has(form, 'plan') ? str(form, 'plan').trim() : undefined,
   }
 }
 
 function formValues(input: TenantInput): TenantFormValues {
-  const { password: _, ...values } = input
-  return values
+  const { password: _, plan, ...values } = input
+  return { ...values, plan: plan ?? '' }
 }
 
 adminRoutes.get('/', (c) => c.redirect('/admin/tenants'))
@@ -66,7 +73,7 @@ adminRoutes.get('/', (c) => c.redirect('/admin/tenants'))
 adminRoutes.route('/', adminHealthRoutes)
 
 adminRoutes.get('/tenants/new', (c) => {
-  const values = { name: '', homeDir: '', systemUser: '', timezone: 'UTC' }
+  const values = { name: '', homeDir: '', systemUser: '', timezone: 'UTC', plan: '' }
   return c.html(<NewTenantPage ctx={pageCtx(c)} values={values} errors={{}} />)
 })
 
@@ -96,6 +103,7 @@ adminRoutes.get('/tenants/:id', (c) => {
     homeDir: tenant.homeDir,
     systemUser: tenant.systemUser ?? '',
     timezone: tenant.timezone,
+    plan: tenant.plan ?? '',
   }
   return c.html(
     <EditTenantPage
@@ -120,7 +128,8 @@ adminRoutes.route('/tenants', adminLimitsRoutes)
 adminRoutes.post('/tenants/:id', async (c) => {
   const { db } = c.get('deps')
   const tenant = getTenant(db, idParam(c))
-  const input = { ...tenantInput(await readForm(c)), name: tenant.name }
+  const typed = tenantInput(await readForm(c))
+  const input = { ...typed, name: tenant.name, plan: typed.plan ?? tenant.plan ?? '' }
   try {
     await editTenant(db, tenant.id, input)
     // Which fields changed, never their values (the password least of all).
@@ -128,6 +137,7 @@ adminRoutes.post('/tenants/:id', async (c) => {
       homeDir: tenant.homeDir,
       systemUser: tenant.systemUser ?? '',
       timezone: tenant.timezone,
+      plan: tenant.plan ?? '',
     }
     const changed: string[] = (Object.keys(before) as (keyof typeof before)[]).filter(
       (k) => before[k] !== input[k],

@@ -60,7 +60,11 @@ function newTypeOf(c: Ctx): string {
 }
 
 /** The `s.<field>` inputs of the form, as raw text keyed by spec field name. */
-function settingsInput(form: Form, type: string, c: Ctx): Record<string, string | undefined> {
+export function settingsInput(
+  form: Form,
+  type: string,
+  c: Ctx,
+): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {}
   for (const f of driverOf(c, type).settings) {
     const key = `s.${f.name}`
@@ -70,7 +74,7 @@ function settingsInput(form: Form, type: string, c: Ctx): Record<string, string 
 }
 
 /** Re-render values after an error: what was typed, except secrets, which only say "stored". */
-function echoValues(
+export function echoValues(
   c: Ctx,
   type: string,
   raw: Record<string, string | undefined>,

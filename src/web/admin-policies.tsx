@@ -1,0 +1,179 @@
+import { Hono } from 'hono'
+import { listProviderDestinations } from '../db/provider-destinations.ts'
+import {
+  getProviderPolicy,
+  listProviderPolicies,
+  type ProviderPolicyWithLinks,
+} from '../db/provider-policies.ts'
+import { tenantsCovered } from '../db/provider-coverage.ts'
+import {
+  newProviderPolicyInput,
+  removeProviderPolicy,
+  saveProviderPolicy,
+  type ProviderPolicyInput,
+} from '../domain/provider-policies.ts'
+import { RETENTION } from '../domain/policies.ts'
+import { InputError } from '../errors.ts'
+import { serverZone } from '../zoned.ts'
+import {
+  AdminPoliciesPage,
+  DeletePolicyPage,
+  ProviderPolicyForm,
+  ProviderPolicyFormPage,
+  tenantsWords,
+  type ProviderPolicyFormProps,
+} from '../../views/admin-policies.tsx'
+import { auditWeb } from './audit-trail.ts'
+import {
+  type AppEnv,
+  type Ctx,
+  type Form,
+  has,
+  idParam,
+  ids,
+  isHtmx,
+  pageCtx,
+  readForm,
+  redirectTo,
+  str,
+} from './context.ts'
+
+/**
+ * Admin > Backup policies (`/admin/policies`): backups the host runs for all tenants or the
+ * tenants of one plan, on provider destinations. Mounted behind the admin guard.
+ */
+export const adminPolicyRoutes = new Hono<AppEnv>()
+
+const BASE = '/admin/policies'
+
+function policyInput(form: Form): ProviderPolicyInput {
+  const input: ProviderPolicyInput = {
+    ...newProviderPolicyInput(),
+    name: str(form, 'name'),
+    scope: str(form, 'scope'),
+    plan: str(form, 'plan'),
+    includeHome: has(form, 'includeHome'),
+    includeDatabases: has(form, 'includeDatabases'),
+    exclude: str(form, 'exclude'),
+    windowStart: str(form, 'windowStart').trim(),
+    windowEnd: str(form, 'windowEnd').trim(),
+    enabled: has(form, 'enabled'),
+    destinationIds: ids(form, 'destinations'),
+  }
+  for (const f of RETENTION) input[f] = str(form, f)
+  return input
+}
+
+function inputOf(p: ProviderPolicyWithLinks): ProviderPolicyInput {
+  return {
+    name: p.name,
+    scope: p.scope,
+    plan: p.plan ?? '',
+    includeHome: p.includeHome,
+    includeDatabases: p.includeDatabases,
+    exclude: p.excludeGlobs.join('\n'),
+    windowStart: p.windowStart,
+    windowEnd: p.windowEnd,
+    keepLast: String(p.keepLast),
+    keepDaily: String(p.keepDaily),
+    keepWeekly: String(p.keepWeekly),
+    keepMonthly: String(p.keepMonthly),
+    keepYearly: String(p.keepYearly),
+    enabled: p.enabled,
+    destinationIds: p.destinations.map((d) => d.id),
+  }
+}
+
+function formProps(
+  c: Ctx,
+  values: ProviderPolicyInput,
+  errors: Record<string, string>,
+  id?: number,
+): ProviderPolicyFormProps {
+  const { db, drivers } = c.get('deps')
+  const destinations = listProviderDestinations(db).map((d) => ({
+    id: d.id,
+    label: d.name,
+    hint: drivers[d.type]?.label ?? d.type,
+  }))
+  return { csrf: c.get('csrf'), id, values, errors, destinations, zone: serverZone() }
+}
+
+function withTenants(c: Ctx, p: ProviderPolicyWithLinks) {
+  return { ...p, tenants: tenantsCovered(c.get('deps').db).get(p.id) ?? 0 }
+}
+
+adminPolicyRoutes.get('/', (c) => {
+  const { db } = c.get('deps')
+  const covered = tenantsCovered(db)
+  const policies = listProviderPolicies(db).map((p) => ({ ...p, tenants: covered.get(p.id) ?? 0 }))
+  return c.html(
+    <AdminPoliciesPage
+      ctx={pageCtx(c)}
+      policies={policies}
+      zone={serverZone()}
+      hasDestinations={listProviderDestinations(db).length > 0}
+    />,
+  )
+})
+
+adminPolicyRoutes.get('/new', (c) => {
+  const values = newProviderPolicyInput()
+  const props = formProps(c, values, {})
+  if (props.destinations.length === 1) values.destinationIds = [props.destinations[0]!.id]
+  return c.html(<ProviderPolicyFormPage ctx={pageCtx(c)} form={props} />)
+})
+
+async function save(c: Ctx, id: number | null) {
+  const input = policyInput(await readForm(c))
+  try {
+    const saved = saveProviderPolicy(c.get('deps').db, id, input)
+    const name = input.name.trim()
+    auditWeb(c, id ? 'provider-policy.update' : 'provider-policy.create', {
+      tenantId: null,
+      target: name,
+      details: { tenants: saved.tenants },
+    })
+    const text = `Policy “${name}” ${id ? 'saved' : 'created'}. It now covers ${tenantsWords(saved.tenants)}.`
+    return redirectTo(c, BASE, { kind: 'ok', text })
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err
+    const props = formProps(c, input, err.errors, id ?? undefined)
+    if (isHtmx(c)) return c.html(<ProviderPolicyForm {...props} />, 422)
+    return c.html(<ProviderPolicyFormPage ctx={pageCtx(c)} form={props} />, 422)
+  }
+}
+
+adminPolicyRoutes.post('/', (c) => save(c, null))
+
+adminPolicyRoutes.get('/:id', (c) => {
+  const policy = getProviderPolicy(c.get('deps').db, idParam(c))
+  const props = formProps(c, inputOf(policy), {}, policy.id)
+  return c.html(<ProviderPolicyFormPage ctx={pageCtx(c)} form={props} />)
+})
+
+adminPolicyRoutes.post('/:id', (c) => {
+  const policy = getProviderPolicy(c.get('deps').db, idParam(c))
+  return save(c, policy.id)
+})
+
+adminPolicyRoutes.get('/:id/delete', (c) => {
+  const policy = getProviderPolicy(c.get('deps').db, idParam(c))
+  return c.html(<DeletePolicyPage ctx={pageCtx(c)} policy={withTenants(c, policy)} />)
+})
+
+/** Deletes only with `confirm=yes` from the confirmation page; anything else is sent there. */
+adminPolicyRoutes.post('/:id/delete', async (c) => {
+  const { db } = c.get('deps')
+  const policy = getProviderPolicy(db, idParam(c))
+  if (str(await readForm(c), 'confirm') !== 'yes')
+    return redirectTo(c, `${BASE}/${policy.id}/delete`)
+  const { tenants } = withTenants(c, policy)
+  removeProviderPolicy(db, policy.id)
+  auditWeb(c, 'provider-policy.delete', {
+    tenantId: null,
+    target: policy.name,
+    details: { tenants },
+  })
+  return redirectTo(c, BASE, { kind: 'ok', text: `Policy “${policy.name}” deleted.` })
+})

@@ -27,13 +27,13 @@ async function startWorkers(db: Db, config: Config) {
     onEnqueue: () => runner.wake(),
     notices: { db, config },
     housekeeping: { auditDays: config.auditDays },
+    selfBackup: { db, config, drivers },
   })
   const sender = startSender({ db, config })
   if (!config.smtp)
     console.error('E-mail notices are off: set SMTP_HOST (and SMTP_PORT, SMTP_FROM…) to send them.')
   const stop = async () => {
-    scheduler.stop()
-    await Promise.all([runner.stop(), sender.stop()])
+    await Promise.all([scheduler.stop(), runner.stop(), sender.stop()])
   }
   return { problem, wake: () => runner.wake(), stop }
 }

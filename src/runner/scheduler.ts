@@ -10,6 +10,8 @@ import { backfillTenantHealth, refreshTenantHealth } from '../db/health.ts'
 import { policies, scheduleState, tenants, type Policy } from '../db/schema.ts'
 import { notify, type NotifyDeps } from '../notify/notify.ts'
 import type { NotifyEvent } from '../notify/events.ts'
+import type { EngineDeps } from '../engine/deps.ts'
+import { dailySelfBackup } from './self-backup.ts'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -155,15 +157,18 @@ export type SchedulerOptions = {
   notices?: NotifyDeps
   /** Trim old audit entries and notices (pruneHistory) at start and every 6 hours. */
   housekeeping?: { auditDays: number }
+  /** Run the daily panel backup (Admin > Panel backup) when its time comes. */
+  selfBackup?: EngineDeps
 }
 
 const HOUSEKEEPING_MS = 6 * HOUR
 
-/** Ticks now and then every `intervalMs` until `stop()`. */
-export function startScheduler(db: Db, opts: SchedulerOptions = {}): { stop(): void } {
+/** Ticks now and then every `intervalMs` until `stop()` (which ends a running panel backup). */
+export function startScheduler(db: Db, opts: SchedulerOptions = {}): { stop(): Promise<void> } {
   const { intervalMs = 30_000, onEnqueue } = opts
   const onError = opts.onError ?? ((err: unknown) => console.error('scheduler:', err))
   let keptAt = 0
+  const daily = opts.selfBackup ? dailySelfBackup(opts.selfBackup, onError) : null
   const run = () => {
     try {
       const { enqueued } = tickScheduler(db, new Date(), opts.notices)
@@ -175,13 +180,19 @@ export function startScheduler(db: Db, opts: SchedulerOptions = {}): { stop(): v
     } catch (err) {
       onError(err)
     }
+    try {
+      daily?.tick()
+    } catch (err) {
+      onError(err)
+    }
   }
   const timer = setInterval(run, intervalMs)
   const first = setTimeout(run, 0)
   return {
-    stop: () => {
+    stop: async () => {
       clearInterval(timer)
       clearTimeout(first)
+      await daily?.stop()
     },
   }
 }

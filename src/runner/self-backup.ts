@@ -1,0 +1,39 @@
+import type { EngineDeps } from '../engine/deps.ts'
+import { claimSelfBackup, getSelfBackupSettings } from '../db/self-backup.ts'
+import { dueDailySlot } from '../engine/panel/daily.ts'
+import { runSelfBackup } from '../engine/panel/self-backup.ts'
+
+/**
+ * The daily panel backup, driven by the scheduler's tick. Not a tenant job: the day's slot is
+ * claimed in the database (claimSelfBackup), so of several runner processes exactly one runs
+ * it, once per day, even when a run fails (its reason shows under Admin > Panel backup).
+ */
+export function dailySelfBackup(deps: EngineDeps, onError: (err: unknown) => void) {
+  let running: { controller: AbortController; done: Promise<void> } | null = null
+  return {
+    /** Starts the day's backup when its time has come and nobody took it yet. */
+    tick(now = new Date()): void {
+      if (running) return
+      const slot = dueDailySlot(getSelfBackupSettings(deps.db), now)
+      if (!slot || !claimSelfBackup(deps.db, { slot, now: now.getTime() }).ok) return
+      const controller = new AbortController()
+      const done = runSelfBackup(deps, {
+        trigger: 'schedule',
+        claimed: true,
+        signal: controller.signal,
+      }).then(
+        () => {},
+        // The failure is recorded for the page; the log line is for whoever reads the journal.
+        (err) => onError(new Error(`panel backup failed: ${(err as Error).message}`)),
+      )
+      running = { controller, done: done.finally(() => (running = null)) }
+    },
+    /** Resolves when the backup this process runs (if any) has ended. */
+    settled: (): Promise<void> => running?.done ?? Promise.resolve(),
+    /** Stops a running backup (restic removes its lock; the staged copies are removed). */
+    async stop(): Promise<void> {
+      running?.controller.abort()
+      await running?.done
+    },
+  }
+}

@@ -1,3 +1,4 @@
+import { HostBadge } from './host-badge.tsx'
 import type { Child } from 'hono/jsx'
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf } from './fields.tsx'
@@ -37,9 +38,11 @@ export function Activity(props: { items: ActiveItem[] }) {
             ? `Backing up “${policyName ?? '?'}”`
             : job.kind === 'restore'
               ? 'Restoring'
-              : mode === 'restore'
-                ? `Test restore of “${policyName ?? '?'}”`
-                : `Checking${policyName ? ` “${policyName}”` : ''}`
+              : job.kind === 'rekey'
+                ? 'Changing a repository password'
+                : mode === 'restore'
+                  ? `Test restore of “${policyName ?? '?'}”`
+                  : `Checking${policyName ? ` “${policyName}”` : ''}`
         return (
           <div class="card activity">
             <div class="activity-head">
@@ -87,7 +90,12 @@ export function OverviewPage(props: {
   /** Latest test restore per `<policyId>:<destinationId>`. */
   verified?: Map<string, Verification>
   active: ActiveItem[]
-  history: (Run & { policyName: string | null; verifyMode?: Verification['mode'] | null })[]
+  history: (Run & {
+    policyName: string | null
+    verifyMode?: Verification['mode'] | null
+    /** A backup of a policy the host provides. */
+    host?: boolean
+  })[]
   /** Usage against the admin's limits (views/usage.tsx), when any applies. */
   usage?: Child
 }) {
@@ -136,7 +144,15 @@ export function OverviewPage(props: {
                 const first = rows.findIndex((r) => r.p.id === p.id) === i
                 return (
                   <tr>
-                    <td class="strong">{first ? p.name : ''}</td>
+                    <td class="strong">
+                      {first && p.name}
+                      {first && p.providerPolicyId !== null && (
+                        <>
+                          {' '}
+                          <HostBadge />
+                        </>
+                      )}
+                    </td>
                     <td>{d.name}</td>
                     <td>
                       {last ? (
@@ -215,10 +231,12 @@ export function OverviewPage(props: {
                     </td>
                     <td>
                       {r.kind === 'backup'
-                        ? `Backup “${r.policyName ?? 'deleted policy'}”`
+                        ? `Backup “${r.policyName ?? 'deleted policy'}”${r.host ? ' by your host' : ''}`
                         : r.kind === 'restore'
                           ? 'Restore'
-                          : verifyRunLabel(r.verifyMode ?? null, r.policyName)}
+                          : r.kind === 'rekey'
+                            ? 'Password change'
+                            : verifyRunLabel(r.verifyMode ?? null, r.policyName)}
                     </td>
                     <td>
                       <Badge status={r.status} />

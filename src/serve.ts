@@ -2,6 +2,7 @@ import { serve } from '@hono/node-server'
 import { loadConfig, type Config } from './config.ts'
 import { openDb, type Db } from './db/client.ts'
 import { drivers } from './drivers/registry.ts'
+import { syncProvider } from './domain/provider-sync.ts'
 import { ensureAdmin, panelUrl, seedDemo } from './setup.ts'
 import { pruneThrottle } from './auth/throttle.ts'
 import { createApp } from './web/app.tsx'
@@ -72,6 +73,8 @@ export async function startServer(): Promise<void> {
     }
   }
   pruneThrottle(db)
+  // Tenants added while the panel was down (or by an older version) get the host's policies.
+  syncProvider(db)
   const workers = config.runner ? await startWorkers(db, config) : null
   const problem = workers ? workers.problem : resticProblem(await resticVersion())
   const app = createApp({ db, config, drivers, adminBanner: () => problem, wake: workers?.wake })
@@ -95,6 +98,7 @@ export async function startRunnerOnly(): Promise<void> {
   keepServing()
   const config = loadConfig()
   const db = openDb(config.dbPath)
+  syncProvider(db)
   const workers = await startWorkers(db, config)
   console.log(`Runner started (data: ${config.dataDir}).`)
   onSignals(workers.stop)

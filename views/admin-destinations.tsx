@@ -45,46 +45,43 @@ export function AdminDestinationsPage(props: {
           </a>
         </div>
       ) : (
-        <div class="card table-card">
-          <table>
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Type</th>
-                <th>Settings</th>
-                <th>Used by</th>
-                <th>Tenants with backups here</th>
-                <th></th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.rows.map((d) => (
-                <tr id={`destination-${d.id}`}>
-                  <td class="strong">{d.name}</td>
-                  <td>
-                    <span class="badge">{props.drivers[d.type]?.label ?? d.type}</span>
-                  </td>
-                  <td class="muted">{settingsSummary(props.drivers[d.type], d.values)}</td>
-                  <td>{d.usedBy.length ? d.usedBy.join(', ') : <span class="muted">—</span>}</td>
-                  <td>{tenantsText(d.tenants)}</td>
-                  <td class="actions">
-                    <a class="button small" href={`/admin/destinations/${d.id}`}>
-                      Edit
-                    </a>
-                    <DangerButton
-                      action={`/admin/destinations/${d.id}/delete`}
-                      csrf={props.ctx.csrf}
-                      confirm={
-                        `Delete the destination “${d.name}”? Backups already stored there stay ` +
-                        'on the storage, but tenants no longer see them in the panel.'
-                      }
-                      label="Delete"
-                    />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+        <div class="policy-list">
+          {props.rows.map((d) => (
+            <article class="card policy" id={`destination-${d.id}`}>
+              <header class="policy-head">
+                <h2>{d.name}</h2>
+                <span class="badge">{props.drivers[d.type]?.label ?? d.type}</span>
+                <div class="policy-actions">
+                  <a class="button small" href={`/admin/destinations/${d.id}`}>
+                    Edit
+                  </a>
+                  <DangerButton
+                    action={`/admin/destinations/${d.id}/delete`}
+                    csrf={props.ctx.csrf}
+                    confirm={
+                      `Delete the destination “${d.name}”? Backups already stored there stay ` +
+                      'on the storage, but tenants no longer see them in the panel.'
+                    }
+                    label="Delete"
+                  />
+                </div>
+              </header>
+              <dl class="facts">
+                <div>
+                  <dt>Settings</dt>
+                  <dd>{settingsSummary(props.drivers[d.type], d.values) || '—'}</dd>
+                </div>
+                <div>
+                  <dt>Used by</dt>
+                  <dd>{d.usedBy.length ? d.usedBy.join(', ') : 'No backup policy'}</dd>
+                </div>
+                <div>
+                  <dt>Tenants with backups here</dt>
+                  <dd>{tenantsText(d.tenants)}</dd>
+                </div>
+              </dl>
+            </article>
+          ))}
         </div>
       )}
     </Layout>

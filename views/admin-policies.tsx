@@ -8,6 +8,8 @@ export type { ProviderPolicyFormProps } from './admin-policy-form.tsx'
 /** A provider policy with how many tenants have a copy of it. */
 export type ProviderPolicyRow = ProviderPolicyWithLinks & { tenants: number }
 
+const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1)
+
 type Keeps = Pick<
   ProviderPolicyWithLinks,
   'keepLast' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepYearly'
@@ -23,8 +25,7 @@ export function retentionWords(p: Keeps): string {
     p.keepMonthly > 0 && `one a month for ${plural(p.keepMonthly, 'month')}`,
     p.keepYearly > 0 && `one a year for ${plural(p.keepYearly, 'year')}`,
   ].filter((x): x is string => Boolean(x))
-  const text = parts.join(', ')
-  return text.charAt(0).toUpperCase() + text.slice(1)
+  return sentence(parts.join(', '))
 }
 
 /** "All tenants" or "Plan “gold”". */
@@ -32,6 +33,7 @@ export function whoWords(p: { scope: string; plan: string | null }): string {
   return p.scope === 'plan' ? `Plan “${p.plan ?? ''}”` : 'All tenants'
 }
 
+/** "no tenants", "1 tenant", "4 tenants". */
 export const tenantsWords = (n: number) =>
   n === 0 ? 'no tenants' : n === 1 ? '1 tenant' : `${n} tenants`
 
@@ -56,7 +58,7 @@ export function AdminPoliciesPage(props: {
     <Layout ctx={props.ctx} title="Backup policies" active="policies">
       <PageHead
         title="Backup policies"
-        lead="Backups the host runs for its tenants, on the host’s own destinations. Tenants see them but cannot change them."
+        lead="Backups the host runs for its tenants. Tenants see them but cannot change them."
       >
         <a class="button primary" href="/admin/policies/new">
           New policy
@@ -122,7 +124,7 @@ export function AdminPoliciesPage(props: {
                 </div>
                 <div>
                   <dt>Covers</dt>
-                  <dd>{tenantsWords(p.tenants)}</dd>
+                  <dd>{sentence(tenantsWords(p.tenants))}</dd>
                 </div>
               </dl>
             </article>
@@ -140,12 +142,14 @@ export function DeletePolicyPage(props: { ctx: PageCtx; policy: ProviderPolicyRo
     <Layout ctx={props.ctx} title="Delete backup policy?" active="policies">
       <PageHead
         title={`Delete “${p.name}”?`}
-        lead={`${whoWords(p)}, ${tenantsWords(p.tenants)}.`}
+        lead={`${whoWords(p)}: covers ${tenantsWords(p.tenants)} now.`}
       />
       <section class="card confirm-card">
         <p class="confirm-what">
-          The host stops running this backup for {tenantsWords(p.tenants)}. Backups it already made
-          stay on the destinations, and tenants can still restore from them.
+          {p.tenants === 0
+            ? 'It backs up no tenant now.'
+            : `The host stops running this backup for ${tenantsWords(p.tenants)}.`}{' '}
+          Backups it already made stay on the destinations, and tenants can still restore from them.
         </p>
         <form method="post" action={`/admin/policies/${p.id}/delete`} class="form-actions">
           <Csrf token={props.ctx.csrf} />

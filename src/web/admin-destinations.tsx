@@ -220,7 +220,12 @@ adminDestinationRoutes.post('/:id/delete', (c) => {
     deleteProviderDestination(db, dest.id)
   } catch (err) {
     if (!(err instanceof ConflictError)) throw err
-    return redirectTo(c, BASE, { kind: 'error', text: err.message })
+    // In this page's words ("backup policies"), naming them.
+    const users = providerPoliciesUsing(db, dest.id).map((n) => `“${n}”`)
+    const text = users.length
+      ? `“${dest.name}” cannot be deleted: the backup ${users.length === 1 ? 'policy' : 'policies'} ${users.join(', ')} ${users.length === 1 ? 'sends' : 'send'} backups there. Take it out of ${users.length === 1 ? 'that policy' : 'those policies'} first.`
+      : err.message
+    return redirectTo(c, BASE, { kind: 'error', text })
   }
   auditWeb(c, 'provider-destination.delete', {
     tenantId: null,

@@ -43,6 +43,7 @@ const adminNav: NavItem[] = [
   { href: '/admin/settings', label: 'Policy limits', key: 'settings' },
   { href: '/admin/runner', label: 'Runner', key: 'runner' },
   { href: '/admin/audit', label: 'Audit log', key: 'audit' },
+  { href: '/admin/recovery-kits', label: 'Recovery kits', key: 'recovery-kits' },
 ]
 
 export function Layout(props: { ctx: PageCtx; title: string; active?: string; children: Child }) {

@@ -2,9 +2,16 @@ import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf, Row, TextInput } from './fields.tsx'
 import type { RecoveryKit } from '../src/engine/restic/recovery.ts'
 
+/** A destination holding one of the tenant's repositories; `pending`: a password change is queued. */
+export type RepositoryRow = { id: number; name: string; pending?: boolean }
+
+/**
+ * The Recovery kit page: pick a repository and confirm the account password to see its kit
+ * (always the password the panel uses now), and change each repository's password.
+ */
 export function RecoveryPage(props: {
   ctx: PageCtx
-  destinations: { id: number; name: string }[]
+  destinations: RepositoryRow[]
   chosen?: number
   error?: string
   kit?: RecoveryKit & { destination: string }
@@ -64,6 +71,74 @@ export function RecoveryPage(props: {
           </button>
         </form>
       )}
+      {!props.kit && props.destinations.length > 0 && (
+        <PasswordsCard csrf={props.ctx.csrf} repositories={props.destinations} />
+      )}
+    </Layout>
+  )
+}
+
+/** One "Change password" button per repository (each asks to confirm on the next page). */
+function PasswordsCard(props: { csrf: string; repositories: RepositoryRow[] }) {
+  return (
+    <section class="card" id="passwords">
+      <h2>Repository passwords</h2>
+      <p class="help">
+        If a recovery kit got into the wrong hands, give the repository a new password: the old one
+        stops working and your backups stay as they are.
+      </p>
+      <table>
+        <tbody>
+          {props.repositories.map((r) => (
+            <tr>
+              <td class="strong">{r.name}</td>
+              <td>
+                {r.pending ? (
+                  <span class="badge badge-warn">Change queued</span>
+                ) : (
+                  <form method="post" action={`/backups/recovery/${r.id}/password`}>
+                    <Csrf token={props.csrf} />
+                    <button class="button small" type="submit">
+                      Change password
+                    </button>
+                  </form>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  )
+}
+
+/** Are you sure? A plain form: "Yes" posts `confirm=yes` back. */
+export function ChangePasswordPage(props: {
+  ctx: PageCtx
+  destination: { id: number; name: string }
+}) {
+  const d = props.destination
+  return (
+    <Layout ctx={props.ctx} title="Change repository password?" active="recovery">
+      <PageHead title={`Change the password of “${d.name}”?`} />
+      <section class="card confirm-card">
+        <p class="confirm-what">
+          The panel gives your backup repository on “{d.name}” a new password, then removes the old
+          one. Your backups stay as they are. A recovery kit you saved before stops working: show
+          the kit again once the change is done and keep the new one. The change waits for any
+          backup that is running.
+        </p>
+        <form method="post" action={`/backups/recovery/${d.id}/password`} class="form-actions">
+          <Csrf token={props.ctx.csrf} />
+          <input type="hidden" name="confirm" value="yes" />
+          <button class="button danger" type="submit">
+            Yes, change the password
+          </button>
+          <a class="button" href="/backups/recovery">
+            Cancel
+          </a>
+        </form>
+      </section>
     </Layout>
   )
 }

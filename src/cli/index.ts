@@ -11,6 +11,7 @@ import { destinationCommands } from './destinations.ts'
 import { policyCommands } from './policies.ts'
 import { backupCommands } from './backups.ts'
 import { tokenCommands } from './tokens.ts'
+import { recoveryCommands } from './recovery.ts'
 import { selfBackupCommands } from './self-backup.ts'
 
 const commands: Record<string, Command> = {
@@ -21,6 +22,8 @@ const commands: Record<string, Command> = {
   ...backupCommands,
   ...tokenCommands,
   ...selfBackupCommands,
+  // After backupCommands: its recovery-kit verb grew rotation and escrow here.
+  ...recoveryCommands,
 }
 
 function usage(): string {

@@ -20,6 +20,7 @@ import { type AppEnv, type Ctx, type Deps, isSecure, pageCtx, readForm, str } fr
 import { SESSION_COOKIE, authRoutes } from './auth.tsx'
 import { adminRoutes } from './admin.tsx'
 import { adminAuditRoutes } from './admin-audit.tsx'
+import { adminEscrowRoutes } from './admin-escrow.tsx'
 import { metricsRoutes } from './metrics.ts'
 import { tenantRoutes } from './tenant.tsx'
 import { apiRoutes } from './api/index.ts'
@@ -106,6 +107,7 @@ export function createApp(deps: Deps) {
   app.route('/', authRoutes)
   app.route('/admin', adminRoutes)
   app.route('/admin/audit', adminAuditRoutes)
+  app.route('/admin/recovery-kits', adminEscrowRoutes)
   app.route('/metrics', metricsRoutes)
   app.route('/backups', tenantRoutes)
   app.route('/api/v1', apiRoutes(deps))

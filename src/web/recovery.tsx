@@ -2,19 +2,34 @@ import { Hono } from 'hono'
 import { getDestination, listDestinations } from '../db/destinations.ts'
 import { findRepository } from '../db/repositories.ts'
 import { confirmPassword } from '../auth/throttle.ts'
+import { activeJobs } from '../db/jobs.ts'
 import { recoveryKit } from '../engine/restic/recovery.ts'
-import { RecoveryPage } from '../../views/recovery.tsx'
+import { requestRekey } from '../domain/rekey.ts'
+import { ChangePasswordPage, RecoveryPage } from '../../views/recovery.tsx'
 import { auditWeb } from './audit-trail.ts'
-import { type AppEnv, type Ctx, pageCtx, readForm, str, tenantOf } from './context.ts'
+import {
+  type AppEnv,
+  type Ctx,
+  idParam,
+  pageCtx,
+  readForm,
+  redirectTo,
+  str,
+  tenantOf,
+} from './context.ts'
 
 export const recoveryRoutes = new Hono<AppEnv>()
 
+/** The tenant's destinations holding a repository, each marked when a password change is queued. */
 function withRepos(c: Ctx) {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  return listDestinations(db, tenant.id).filter(
-    (d) => findRepository(db, tenant.id, d.id)?.initializedAt,
+  const pending = new Set(
+    activeJobs(db, tenant.id).flatMap((j) => (j.kind === 'rekey' ? [j.payload.destinationId] : [])),
   )
+  return listDestinations(db, tenant.id)
+    .filter((d) => findRepository(db, tenant.id, d.id)?.initializedAt)
+    .map((d) => ({ id: d.id, name: d.name, pending: pending.has(d.id) }))
 }
 
 recoveryRoutes.get('/', (c) =>
@@ -42,10 +57,30 @@ recoveryRoutes.post('/', async (c) => {
     )
     return c.html(page, refused.locked ? 429 : 401)
   }
-  const kit = recoveryKit({ db, config, drivers }, tenant, dest)
+  const kit = recoveryKit({ db, config, drivers }, tenant, dest, { forAdmin: false })
   auditWeb(c, 'recovery.view', { target: dest.name })
   c.header('Cache-Control', 'no-store')
   return c.html(
     <RecoveryPage ctx={pageCtx(c)} destinations={[]} kit={{ ...kit, destination: dest.name }} />,
   )
+})
+
+/**
+ * Change password: without `confirm=yes` the confirmation page, with it a queued rekey job (it
+ * waits for the tenant's running backup). Another tenant's destination is a 404.
+ */
+recoveryRoutes.post('/:id/password', async (c) => {
+  const deps = c.get('deps')
+  const tenant = tenantOf(c)
+  const dest = getDestination(deps.db, tenant.id, idParam(c))
+  const form = await readForm(c)
+  if (str(form, 'confirm') !== 'yes')
+    return c.html(<ChangePasswordPage ctx={pageCtx(c)} destination={dest} />)
+  const { job, created } = requestRekey(deps.db, tenant.id, dest.id, 'manual')
+  auditWeb(c, 'repository.rekey', { target: dest.name, details: { job: job.id, queued: created } })
+  if (created) deps.wake?.()
+  const text = created
+    ? `Password change for “${dest.name}” queued. Once it has run, the recovery kit shows the new password.`
+    : `A password change for “${dest.name}” is already queued.`
+  return redirectTo(c, '/backups/recovery', { kind: 'ok', text })
 })

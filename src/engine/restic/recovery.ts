@@ -1,13 +1,28 @@
 import { safeZone, snapshotWhen } from '../../zoned.ts'
 import type { Destination, Tenant } from '../../db/schema.ts'
 import { findRepository, repositoryPassword } from '../../db/repositories.ts'
-import { storedValues } from '../../db/destinations.ts'
+import { destinationValues } from '../../db/destinations.ts'
 import { NotFoundError } from '../../errors.ts'
 import type { EngineDeps } from '../deps.ts'
 import { guardPolicy, localRootOf } from '../../db/settings.ts'
 import { catalogOf, latestComplete } from '../../db/snapshots.ts'
 
-export type RecoveryKit = { repository: string; password: string; command: string; note: string }
+/** What a kit holds: enough to restore with stock restic, without this panel. */
+export type RecoveryKit = {
+  /** restic's repository string (RESTIC_REPOSITORY). */
+  repository: string
+  /** The repository password the panel uses now (RESTIC_PASSWORD). */
+  password: string
+  /** Other variables stock restic needs, credentials included; empty in a tenant's kit for the host's storage. */
+  env: Record<string, string>
+  /** The shell lines: variables, `restic snapshots`, a restore line. */
+  command: string
+  note: string
+}
+
+/** The note of a tenant's kit for a copy of the host's own storage (no credentials in it). */
+export const HOST_STORAGE_NOTE =
+  'This storage belongs to your host: ask them for access to it, or download your backups from the Restore page.'
 
 function quote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`
@@ -15,27 +30,46 @@ function quote(s: string): string {
 
 /**
  * Everything needed to restore without this panel: where the repository is, its password,
- * and the stock restic command.
+ * and the stock restic command. For a tenant's copy of the host's storage
+ * (`providerDestinationId`), the kit a tenant sees (`forAdmin: false`, the default) keeps the
+ * location and the tenant's own repository password but no credential: `env` is empty and the
+ * note says whom to ask. An admin's kit (`forAdmin: true`, escrow) is always complete.
  */
-export function recoveryKit(deps: EngineDeps, tenant: Tenant, dest: Destination): RecoveryKit {
+export function recoveryKit(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+  opts: { forAdmin: boolean } = { forAdmin: false },
+): RecoveryKit {
   const repo = findRepository(deps.db, tenant.id, dest.id)
   if (!repo?.initializedAt) throw new NotFoundError(`A repository on “${dest.name}”`)
   const entry = deps.drivers[dest.type]
   if (!entry) throw new NotFoundError('That destination type')
-  const { settings, secrets } = storedValues(deps.config.secretKey, tenant.id, dest, entry.settings)
+  // A copy of the host's storage is opened with the host's secrets: only an admin's kit keeps them.
+  const { db, config } = deps
+  const { settings, secrets } = destinationValues(
+    db,
+    config.secretKey,
+    tenant.id,
+    dest,
+    entry.settings,
+  )
   const location = entry.repository(settings, secrets, {
     tenantName: tenant.name,
     localRoot: localRootOf(deps.db, deps.config),
     guard: guardPolicy(deps.db),
   })
+  const hostsOwn = dest.providerDestinationId !== null && !opts.forAdmin
+  const env = hostsOwn ? {} : (location.env ?? {})
   const password = repositoryPassword(deps.config.secretKey, repo)
   const command =
     `export RESTIC_REPOSITORY=${quote(location.repository)} RESTIC_PASSWORD=${quote(password)}` +
-    Object.entries(location.env ?? {})
+    Object.entries(env)
       .map(([k, v]) => ` ${k}=${quote(v)}`)
       .join('') +
     `\nrestic snapshots\n${restoreLine(deps, tenant, dest)}`
-  return { repository: location.repository, password, command, note: location.note ?? '' }
+  const note = hostsOwn ? HOST_STORAGE_NOTE : (location.note ?? '')
+  return { repository: location.repository, password, env, command, note }
 }
 
 /**

@@ -122,6 +122,15 @@ export function TypePickerPage(props: { ctx: PageCtx; drivers: Registry; base?: 
   return (
     <Layout ctx={props.ctx} title="Add destination" active="destinations">
       <PageHead title="Add destination" lead="Choose where this destination stores backups." />
+      {Object.keys(props.drivers).length === 0 && (
+        <div class="card empty">
+          <h2>Your host keeps your backups</h2>
+          <p>
+            Adding destinations of your own is turned off on this server. Your host backs up your
+            account: see <a href="/backups">Backups</a> and <a href="/backups/restore">Restore</a>.
+          </p>
+        </div>
+      )}
       <div class="type-grid">
         {Object.entries(props.drivers).map(([type, d]) => (
           <a class="card type-card" href={`${base}/new/${type}`}>

@@ -42,6 +42,7 @@ const adminNav: NavItem[] = [
   { href: '/admin/policies', label: 'Backup policies', key: 'policies' },
   { href: '/admin/settings', label: 'Policy limits', key: 'settings' },
   { href: '/admin/runner', label: 'Runner', key: 'runner' },
+  { href: '/admin/panel-backup', label: 'Panel backup', key: 'panel-backup' },
   { href: '/admin/audit', label: 'Audit log', key: 'audit' },
   { href: '/admin/recovery-kits', label: 'Recovery kits', key: 'recovery-kits' },
 ]

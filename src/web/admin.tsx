@@ -28,6 +28,7 @@ import { AdminSettingsPage } from '../../views/admin-settings.tsx'
 import { adminEmailCard, adminEmailRoutes } from './admin-email.tsx'
 import { isIP } from 'node:net'
 import { adminRunnerRoutes } from './admin-runner.tsx'
+import { adminPanelBackupRoutes } from './admin-panel-backup.tsx'
 import { adminLimitsRoutes, limitsFromForm, tenantLimitsCard } from './admin-limits.tsx'
 import { limitsText, parseLimits, saveLimitSettings } from '../domain/limit-settings.ts'
 import { PanelLimitsFields } from '../../views/limits.tsx'
@@ -46,6 +47,7 @@ adminRoutes.use('*', async (c, next) => {
 })
 
 adminRoutes.route('/runner', adminRunnerRoutes)
+adminRoutes.route('/panel-backup', adminPanelBackupRoutes)
 adminRoutes.route('/settings/email', adminEmailRoutes)
 adminRoutes.route('/destinations', adminDestinationRoutes)
 adminRoutes.route('/policies', adminPolicyRoutes)

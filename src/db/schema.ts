@@ -462,6 +462,17 @@ export const runnerSettings = sqliteTable('runner_settings', {
   value: text('value').notNull(),
 })
 
+/** One row per running runner process, renewed every few seconds; removed when it stops. */
+export const runnerHeartbeats = sqliteTable('runner_heartbeats', {
+  /** The runner's lease owner id (`host:pid:random`). */
+  id: text('id').primaryKey(),
+  host: text('host').notNull(),
+  pid: integer('pid').notNull(),
+  concurrency: integer('concurrency').notNull(),
+  startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
+  lastSeen: integer('last_seen', { mode: 'timestamp_ms' }).notNull(),
+})
+
 export type Tenant = typeof tenants.$inferSelect
 export type User = typeof users.$inferSelect
 export type Session = typeof sessions.$inferSelect

@@ -97,8 +97,10 @@ async function rotate(
   let oldKey = ''
   let addedKey: string | undefined
   try {
-    oldKey = await currentKey(repo.env)
-    const before = new Set((await listKeys(repo.env)).map((k) => k.id))
+    const keys = await listKeys(repo.env)
+    oldKey = keys.find((k) => k.current)?.id ?? ''
+    if (!oldKey) throw new Error('restic did not say which key opens the repository.')
+    const before = new Set(keys.map((k) => k.id))
     await addKey(repo.env, password, work)
     const added = (await listKeys(repo.env)).filter((k) => !before.has(k.id))
     addedKey = added.length === 1 ? added[0]!.id : undefined

@@ -69,8 +69,8 @@ export function PanelLimitsFields(props: {
         value={v.minIntervalMinutes}
         error={e.minIntervalMinutes}
         inputmode="numeric"
-        placeholder="no minimum"
-        help="A policy whose schedule runs more often is refused when saved: 60 allows hourly, 1440 daily. Blank: no minimum."
+        placeholder="60"
+        help="A tenant's policy whose schedule runs more often is refused when saved: 60 allows hourly, 1440 daily, 0 any schedule. Blank: 60."
       />
       <TextInput
         name="localRoot"

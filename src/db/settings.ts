@@ -14,8 +14,11 @@ export type AdminSettings = {
   quotaSnapshots: number | null
   /** On-demand backups (web, CLI, API) per tenant in any 24 hours; 0 turns them off. */
   quotaRunsPerDay: number | null
-  /** Shortest time between two scheduled backups a policy may ask for, in minutes. */
-  minIntervalMinutes: number | null
+  /**
+   * Shortest time between two scheduled backups a tenant's policy may ask for, in minutes: 60
+   * unless the admin chose another (0: no minimum).
+   */
+  minIntervalMinutes: number
   /** Where Local destinations live; null means the configured PANEL_LOCAL_ROOT. */
   localRoot: string | null
 }
@@ -26,7 +29,7 @@ const defaults: AdminSettings = {
   quotaBytes: null,
   quotaSnapshots: null,
   quotaRunsPerDay: null,
-  minIntervalMinutes: null,
+  minIntervalMinutes: 60,
   localRoot: null,
 }
 
@@ -38,11 +41,11 @@ export function getAdminSettings(db: Db): AdminSettings {
   return out
 }
 
-/** Stores one setting; null removes it, which gives back its default (every nullable default is null). */
+/** Stores one setting; null removes it, which gives back its default. */
 export function setAdminSetting<K extends keyof AdminSettings>(
   db: Db,
   key: K,
-  value: AdminSettings[K],
+  value: AdminSettings[K] | null,
 ): void {
   if (value === null) {
     db.delete(panelSettings).where(eq(panelSettings.key, key)).run()

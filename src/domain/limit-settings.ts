@@ -13,8 +13,11 @@ export type LimitsText = QuotaText & { minIntervalMinutes: string; localRoot: st
 
 export type LimitSettings = Pick<
   AdminSettings,
-  'quotaBytes' | 'quotaSnapshots' | 'quotaRunsPerDay' | 'minIntervalMinutes' | 'localRoot'
->
+  'quotaBytes' | 'quotaSnapshots' | 'quotaRunsPerDay' | 'localRoot'
+> & {
+  /** null: the default (60 minutes); 0: no minimum. */
+  minIntervalMinutes: number | null
+}
 
 const MAX_GIB = 1024 * 1024
 
@@ -35,7 +38,7 @@ export function quotaText(q: TenantQuotas): QuotaText {
 export function limitsText(s: AdminSettings): LimitsText {
   return {
     ...quotaText(s),
-    minIntervalMinutes: s.minIntervalMinutes === null ? '' : String(s.minIntervalMinutes),
+    minIntervalMinutes: String(s.minIntervalMinutes),
     localRoot: s.localRoot ?? '',
   }
 }
@@ -120,7 +123,7 @@ export function parseLimits(
   const quotas = parseQuotas(text, errors)
   const minIntervalMinutes = whole(
     text.minIntervalMinutes,
-    1,
+    0,
     10_080,
     errors,
     'minIntervalMinutes',

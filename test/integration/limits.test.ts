@@ -70,7 +70,7 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
       [
         { minIntervalMinutes: '1.5' },
         'minIntervalMinutes',
-        'Use a whole number of minutes from 1 to 10080',
+        'Use a whole number of minutes from 0 to 10080',
       ],
       [{ localRoot: 'srv/backups' }, 'localRoot', 'Use an absolute path such as /srv/backups.'],
       [

@@ -14,6 +14,7 @@ import { tickScheduler } from '../../src/runner/scheduler.ts'
 import { startRunner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
 import { listRuns } from '../../src/db/runs.ts'
+import { setAdminSetting } from '../../src/db/settings.ts'
 
 describe.runIf(rootAvailable())('a policy on schedule', () => {
   const deps = freshDeps()
@@ -22,6 +23,7 @@ describe.runIf(rootAvailable())('a policy on schedule', () => {
   it('runs at its cron time through the scheduler and the runner', async () => {
     const { tenant } = await realTenant(deps, 'sched', { 'site/index.html': 'on schedule\n' })
     const dest = localDestination(deps, tenant.id)
+    setAdminSetting(deps.db, 'minIntervalMinutes', 0) // every minute, below the default hour
     const id = policy(deps, tenant.id, [dest.id], { preset: 'custom', cron: '* * * * *' })
     const past = new Date(Date.now() - 5 * 60_000)
     deps.db

@@ -17,8 +17,11 @@ import { saveDestination } from '../../src/domain/destinations.ts'
 import { newPolicyInput, savePolicy } from '../../src/domain/policies.ts'
 import { setTenantDisabled } from '../../src/domain/tenants.ts'
 import { tickScheduler } from '../../src/runner/scheduler.ts'
+import { setAdminSetting } from '../../src/db/settings.ts'
 
 const deps = freshDeps()
+// One policy below runs every five minutes: lift the default one-hour minimum.
+setAdminSetting(deps.db, 'minIntervalMinutes', 0)
 const { db } = deps
 const HOUR = 3600_000
 const NOW = new Date('2030-06-10T12:00:00Z')

@@ -252,6 +252,8 @@ export function EditTenantPage(props: {
   values: TenantFormValues
   errors: Errors
   databases: TenantDatabase[]
+  /** What will stop this tenant's backups here (a missing home or system user). */
+  warnings?: string[]
   /** More cards below the form (e.g. the backup token). */
   extra?: Child
 }) {
@@ -268,13 +270,27 @@ export function EditTenantPage(props: {
         <a class="button" href={`/admin/tenants/${t.id}/runs`}>
           Health and runs
         </a>
-        <form method="post" action={`/admin/tenants/${t.id}/${t.disabled ? 'enable' : 'disable'}`}>
-          <Csrf token={props.ctx.csrf} />
-          <button class={t.disabled ? 'button' : 'button danger'} type="submit">
-            {t.disabled ? 'Enable tenant' : 'Disable tenant'}
-          </button>
-        </form>
+        {t.disabled ? (
+          <form method="post" action={`/admin/tenants/${t.id}/enable`}>
+            <Csrf token={props.ctx.csrf} />
+            <button class="button" type="submit">
+              Enable tenant
+            </button>
+          </form>
+        ) : (
+          <a class="button danger" href={`/admin/tenants/${t.id}/disable`}>
+            Disable tenant
+          </a>
+        )}
+        <a class="button danger-ghost" href={`/admin/tenants/${t.id}/remove`}>
+          Remove tenant
+        </a>
       </PageHead>
+      {props.warnings?.map((w) => (
+        <p class="flash flash-warn" role="status">
+          {w}
+        </p>
+      ))}
       <div class="grid-2">
         <TenantForm
           csrf={props.ctx.csrf}

@@ -5,6 +5,7 @@ import { insertTenantDatabase, listTenantDatabases, sealDbPassword } from '../db
 import { InputError } from '../errors.ts'
 import { databaseNameProblem } from '../names.ts'
 import { syncProvider } from './provider-sync.ts'
+import { databaseOwner } from './tenant-checks.ts'
 
 export type AssignInput = {
   engine: 'mariadb' | 'postgresql'
@@ -37,6 +38,8 @@ export function assignDatabase(
   const username = input.username.trim()
   if (username && !/^[A-Za-z0-9_.@$-]{1,80}$/.test(username))
     throw new InputError({ username: 'Enter a valid database user name.' })
+  const owner = databaseOwner(db, tenantId, input.engine, name, host || null)
+  if (owner) throw new InputError({ name: `“${name}” is already assigned to tenant “${owner}”.` })
   const row = insertTenantDatabase(db, tenantId, input.engine, name)
   const saved = updateConnection(db, key, row, {
     host: host || null,

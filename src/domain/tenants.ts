@@ -11,6 +11,7 @@ import { hashPassword, passwordProblem } from '../auth/password.ts'
 import { invalidateUserSessions } from '../auth/session.ts'
 import { homeDirProblem, planProblem, systemUserProblem, tenantNameProblem } from '../names.ts'
 import { syncProvider } from './provider-sync.ts'
+import { sharedWithOthers } from './tenant-checks.ts'
 import { isTimezone } from '../schedule.ts'
 import { InputError } from '../errors.ts'
 import type { Tenant } from '../db/schema.ts'
@@ -51,6 +52,10 @@ export async function createTenant(db: Db, input: TenantInput): Promise<Tenant> 
   const pw = passwordProblem(input.password)
   if (pw) errors.password = pw
   checkCommon(input, errors)
+  Object.assign(errors, {
+    ...sharedWithOthers(db, null, input.homeDir, input.systemUser || null),
+    ...errors,
+  })
   if (Object.keys(errors).length) throw new InputError(errors)
   const tenant = insertTenant(db, fields(input), await hashPassword(input.password))
   syncProvider(db, { tenantIds: [tenant.id] }) // the host's policies cover it from the start
@@ -66,6 +71,10 @@ export async function editTenant(db: Db, id: number, input: TenantInput): Promis
     if (pw) errors.password = pw
   }
   checkCommon(input, errors)
+  Object.assign(errors, {
+    ...sharedWithOthers(db, id, input.homeDir, input.systemUser || null),
+    ...errors,
+  })
   if (Object.keys(errors).length) throw new InputError(errors)
   const { name: _, ...rest } = fields({ ...input, name: tenant.name })
   updateTenant(db, id, rest)

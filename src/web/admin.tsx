@@ -11,6 +11,8 @@ import {
   type TenantFormValues,
 } from '../../views/admin-tenants.tsx'
 import { adminHealthRoutes } from './admin-health.tsx'
+import { adminTenantActions } from './admin-tenant-actions.tsx'
+import { tenantWarnings } from '../domain/tenant-checks.ts'
 import {
   type AppEnv,
   type Form,
@@ -113,6 +115,7 @@ adminRoutes.get('/tenants/:id', (c) => {
       tenant={tenant}
       values={values}
       errors={{}}
+      warnings={tenantWarnings(tenant)}
       databases={listTenantDatabases(db, tenant.id)}
       extra={
         <>
@@ -182,19 +185,7 @@ adminRoutes.post('/tenants/:id', async (c) => {
   }
 })
 
-for (const action of ['disable', 'enable'] as const) {
-  adminRoutes.post(`/tenants/:id/${action}`, (c) => {
-    const { db } = c.get('deps')
-    const tenant = getTenant(db, idParam(c))
-    setTenantDisabled(db, tenant.id, action === 'disable')
-    auditWeb(c, `tenant.${action}`, { tenantId: tenant.id, target: tenant.name })
-    const text =
-      action === 'disable'
-        ? `“${tenant.name}” is disabled and signed out.`
-        : `“${tenant.name}” is enabled.`
-    return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text })
-  })
-}
+adminRoutes.route('/tenants', adminTenantActions)
 
 adminRoutes.post('/tenants/:id/databases', async (c) => {
   const { db } = c.get('deps')

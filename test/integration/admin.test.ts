@@ -89,7 +89,15 @@ describe('admin tenant pages', async () => {
     const carol = new Client(deps)
     await carol.login('carol', form.password)
     expect((await carol.get('/backups')).status).toBe(200)
-    await admin.post(`/admin/tenants/${tenant.id}/disable`, {})
+    // One click only opens the confirmation page (a bare POST lands there too).
+    const page = await admin.get(`/admin/tenants/${tenant.id}`)
+    expect(page.body).toContain(`href="/admin/tenants/${tenant.id}/disable"`)
+    const bare = await admin.post(`/admin/tenants/${tenant.id}/disable`, {})
+    expect(bare.location).toBe(`/admin/tenants/${tenant.id}/disable`)
+    expect((await carol.get('/backups')).status).toBe(200)
+    const confirm = await admin.get(`/admin/tenants/${tenant.id}/disable`)
+    expect(confirm.body).toContain('cannot sign in')
+    await admin.post(`/admin/tenants/${tenant.id}/disable`, { confirm: 'yes' })
     expect((await carol.get('/backups')).location).toMatch(/^\/login/)
     const again = await new Client(deps).post('/login', {
       username: 'carol',
@@ -98,6 +106,63 @@ describe('admin tenant pages', async () => {
     expect(again.body).toContain('This account is disabled')
     await admin.post(`/admin/tenants/${tenant.id}/enable`, {})
     expect((await new Client(deps).login('carol', form.password)).location).toBe('/backups')
+  })
+
+  it('refuses a second tenant with the same home or system user, and names the owner', async () => {
+    const carol = findTenantByName(deps.db, 'carol')!
+    await admin.post(`/admin/tenants/${carol.id}`, {
+      homeDir: '/home/carol',
+      systemUser: 'carol',
+      timezone: 'UTC',
+      password: '',
+    })
+    const res = await admin.post('/admin/tenants', { ...form, name: 'dave' })
+    expect(res.status).toBe(422)
+    expect(res.body).toContain('Tenant “carol” already has this home folder.')
+    expect(res.body).toContain('Tenant “carol” already runs as this system user.')
+    expect(findTenantByName(deps.db, 'dave')).toBeUndefined()
+  })
+
+  it('warns on the tenant page when the home or the system user does not exist', async () => {
+    const tenant = findTenantByName(deps.db, 'carol')!
+    const page = await admin.get(`/admin/tenants/${tenant.id}`)
+    expect(page.body).toContain('The home folder /home/carol does not exist on this server')
+    expect(page.body).toContain('The system user “carol” does not exist on this server')
+  })
+
+  it('refuses a database another tenant already has', async () => {
+    const carol = findTenantByName(deps.db, 'carol')!
+    await admin.post(`/admin/tenants/${carol.id}/databases`, {
+      engine: 'mariadb',
+      name: 'shared_db',
+    })
+    await admin.post('/admin/tenants', {
+      ...form,
+      name: 'erin',
+      homeDir: '/home/erin',
+      systemUser: 'erin',
+    })
+    const erin = findTenantByName(deps.db, 'erin')!
+    const res = await admin.post(
+      `/admin/tenants/${erin.id}/databases`,
+      { engine: 'mariadb', name: 'shared_db' },
+      { htmx: true },
+    )
+    expect(res.body).toContain('“shared_db” is already assigned to tenant “carol”.')
+    expect(listTenantDatabases(deps.db, erin.id)).toHaveLength(0)
+  })
+
+  it('removes a tenant only after its name is typed on the confirmation page', async () => {
+    const erin = findTenantByName(deps.db, 'erin')!
+    const page = await admin.get(`/admin/tenants/${erin.id}/remove`)
+    expect(page.body).toContain('are not touched')
+    const wrong = await admin.post(`/admin/tenants/${erin.id}/remove`, { confirmName: 'erin2' })
+    expect(wrong.status).toBe(422)
+    expect(wrong.body).toContain('Type erin exactly to confirm.')
+    expect(findTenantByName(deps.db, 'erin')).toBeDefined()
+    const done = await admin.post(`/admin/tenants/${erin.id}/remove`, { confirmName: 'erin' })
+    expect(done.location).toBe('/admin/tenants')
+    expect(findTenantByName(deps.db, 'erin')).toBeUndefined()
   })
 
   it('an admin has no tenant pages', async () => {

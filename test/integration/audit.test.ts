@@ -274,7 +274,7 @@ describe('audit log', () => {
       details: { changed: ['homeDir', 'password'] },
     })
     expect(JSON.stringify(edit)).not.toContain('a brand new password')
-    await admin.post(`/admin/tenants/${bob.id}/disable`, {})
+    await admin.post(`/admin/tenants/${bob.id}/disable`, { confirm: 'yes' })
     expect(entries('tenant.disable')[0]).toMatchObject({ actor: 'boss', tenantId: bob.id })
     await admin.post('/logout', {})
     expect(entries('logout')[0]).toMatchObject({ actor: 'boss', tenantId: null })

@@ -243,6 +243,7 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
       name: 'carol',
       password: PASSWORD,
       homeDir: '/home/carol-none',
+      systemUser: '',
       plan: 'gold',
     })
     expect(names(carol.id)).toEqual(['Gold hourly-ish', 'Nightly', 'Offsite'])

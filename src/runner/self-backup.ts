@@ -11,11 +11,11 @@ import { runSelfBackup } from '../engine/panel/self-backup.ts'
 export function dailySelfBackup(deps: EngineDeps, onError: (err: unknown) => void) {
   let running: { controller: AbortController; done: Promise<void> } | null = null
   return {
-    /** Starts the day's backup when its time has come and nobody took it yet. */
-    tick(now = new Date()): void {
-      if (running) return
+    /** Starts the day's backup when its time has come and nobody took it yet; true if it did. */
+    tick(now = new Date()): boolean {
+      if (running) return false
       const slot = dueDailySlot(getSelfBackupSettings(deps.db), now)
-      if (!slot || !claimSelfBackup(deps.db, { slot, now: now.getTime() }).ok) return
+      if (!slot || !claimSelfBackup(deps.db, { slot, now: now.getTime() }).ok) return false
       const controller = new AbortController()
       const done = runSelfBackup(deps, {
         trigger: 'schedule',
@@ -27,6 +27,7 @@ export function dailySelfBackup(deps: EngineDeps, onError: (err: unknown) => voi
         (err) => onError(new Error(`panel backup failed: ${(err as Error).message}`)),
       )
       running = { controller, done: done.finally(() => (running = null)) }
+      return true
     },
     /** Resolves when the backup this process runs (if any) has ended. */
     settled: (): Promise<void> => running?.done ?? Promise.resolve(),

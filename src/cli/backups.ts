@@ -13,7 +13,6 @@ import { requestVerify } from '../domain/verify.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { listSnapshots, type Snapshot } from '../engine/restic/snapshots.ts'
 import { runVerify } from '../engine/jobs/verify.ts'
-import { recoveryKit } from '../engine/restic/recovery.ts'
 import { startRunner } from '../runner/runner.ts'
 import { jobHandlers } from '../runner/handlers.ts'
 import type { Tenant } from '../db/schema.ts'
@@ -30,6 +29,7 @@ async function waitFor(deps: CliDeps, tenantId: number, jobId: number): Promise<
     handlers: jobHandlers(deps),
     concurrency: 1,
     pollMs: 100,
+    heartbeatMs: 0, // a short-lived helper, not a runner /healthz should wait for
     onError: () => {},
   })
   try {
@@ -323,28 +323,6 @@ export const backupCommands: Record<string, Command> = {
       if (!results.length)
         throw new Error('There is no repository to verify yet: run a backup first.')
       if (results.some((r) => !r.ok)) throw new Error('verification failed')
-    },
-  },
-  'recovery-kit': {
-    usage: 'recovery-kit <tenant> --destination <name> [--json]',
-    options: { destination: { type: 'string' }, json: { type: 'boolean' } },
-    run(deps, [tenantName], opts) {
-      const tenant = tenantByName(deps.db, tenantName)
-      const dest = destinationOf(deps, tenant, opts.destination)
-      const kit = recoveryKit(deps, tenant, dest)
-      auditCli(deps.db, 'recovery.view', { tenantId: tenant.id, target: dest.name })
-      if (opts.json)
-        console.log(
-          JSON.stringify(
-            { repository: kit.repository, password: kit.password, command: kit.command },
-            null,
-            2,
-          ),
-        )
-      else
-        console.log(
-          `Repository: ${kit.repository}\nPassword:   ${kit.password}\n\n${kit.command}\n\n${kit.note}`,
-        )
     },
   },
 }

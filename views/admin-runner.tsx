@@ -3,6 +3,7 @@ import { Csrf, DangerButton, TextInput, type Errors } from './fields.tsx'
 import { Badge } from './overview.tsx'
 import { bytes, duration, relative } from './format.ts'
 import type { QueuedJob, RunningJob } from '../src/db/runner-queue.ts'
+import { isStale, type RunnerHeartbeat } from '../src/db/runner-heartbeats.ts'
 
 export type RunnerLive = {
   paused: boolean
@@ -181,9 +182,59 @@ export function RunnerLiveSection(props: { csrf: string; live: RunnerLive }) {
   )
 }
 
+/** Each runner process with its last heartbeat; one silent for 2 minutes is marked Not answering. */
+export function RunnerProcesses(props: { runners: RunnerHeartbeat[] }) {
+  return (
+    <>
+      <h2 class="section-title">Runner processes ({props.runners.length})</h2>
+      {props.runners.length === 0 ? (
+        <div class="card empty-line muted">
+          No runner process is running: queued jobs wait until <code>panel serve</code> or{' '}
+          <code>panel runner</code> starts.
+        </div>
+      ) : (
+        <div class="card table-card">
+          <table>
+            <thead>
+              <tr>
+                <th>Host</th>
+                <th>Process</th>
+                <th>Last seen</th>
+                <th>Jobs at once</th>
+                <th>Started</th>
+              </tr>
+            </thead>
+            <tbody>
+              {props.runners.map((r) => (
+                <tr>
+                  <td class="strong">{r.host}</td>
+                  <td class="mono">pid {r.pid}</td>
+                  <td>
+                    {relative(r.lastSeen)}
+                    {isStale(r) && (
+                      <>
+                        {' '}
+                        <span class="badge badge-bad">Not answering</span>
+                      </>
+                    )}
+                  </td>
+                  <td>{r.concurrency}</td>
+                  <td>{time(r.startedAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  )
+}
+
 export function AdminRunnerPage(props: {
   ctx: PageCtx
   live: RunnerLive
+  /** Every runner process's heartbeat. */
+  runners: RunnerHeartbeat[]
   values: RunnerFormValues
   errors: Errors
   /** What each runner process uses when concurrency is blank. */
@@ -214,6 +265,7 @@ export function AdminRunnerPage(props: {
         </div>
       )}
       <RunnerLiveSection csrf={props.ctx.csrf} live={props.live} />
+      <RunnerProcesses runners={props.runners} />
       <h2 class="section-title">Settings</h2>
       <form method="post" action="/admin/runner/settings" class="card form" novalidate>
         <Csrf token={props.ctx.csrf} />

@@ -36,6 +36,7 @@ async function waitFor(deps: CliDeps, tenantId: number, jobId: number): Promise<
     handlers,
     concurrency: 1,
     pollMs: 100,
+    heartbeatMs: 0, // a short-lived helper, not a runner /healthz should wait for
     onError: () => {},
   })
   try {

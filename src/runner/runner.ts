@@ -13,6 +13,7 @@ import {
   type JobKind,
 } from '../db/jobs.ts'
 import { JobFailed, isPermanent } from '../errors.ts'
+import { forgetStaleOnHost, removeHeartbeat, saveHeartbeat } from '../db/runner-heartbeats.ts'
 
 /**
  * Runs one job of kind K, its payload typed. Must stop promptly when `signal` aborts (runner
@@ -41,6 +42,11 @@ export type RunnerOptions = {
   leaseMs?: number
   /** How long `stop()` waits for each aborted handler; default 10 000 ms. */
   stopTimeoutMs?: number
+  /**
+   * How often the poll loop records this process in runner_heartbeats (for /healthz and Admin >
+   * Runner); default 5000 ms. 0 records nothing (a CLI `--wait` run that may be cut short).
+   */
+  heartbeatMs?: number
   /** Errors that must not kill the loop (database busy, handler bugs); default console.error. */
   onError?: (err: unknown, job?: Job) => void
   /** A job failed for good because its last attempt died with its runner (see claimJob). */
@@ -54,6 +60,8 @@ export type Runner = {
   wake(): void
   /** Jobs this process is running now. */
   running(): number
+  /** This runner's lease owner id, also its runner_heartbeats row. */
+  owner: string
 }
 
 type Active = { controller: AbortController; beat: NodeJS.Timeout; done: Promise<void> }
@@ -76,7 +84,11 @@ export function resumeRunner(db: Db): void {
  */
 export function startRunner(opts: RunnerOptions): Runner {
   const { db, handlers, pollMs = 1000, leaseMs = 30_000, stopTimeoutMs = 10_000 } = opts
-  const owner = opts.owner ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
+  const host = os.hostname()
+  const owner = opts.owner ?? `${host}:${process.pid}:${randomBytes(4).toString('hex')}`
+  const heartbeatMs = opts.heartbeatMs ?? 5000
+  const startedAt = new Date()
+  let lastBeat = 0
   const fallback = opts.concurrency ?? os.availableParallelism()
   const onError = opts.onError ?? ((err: unknown) => console.error('runner:', err))
   const active = new Map<number, Active>()
@@ -94,8 +106,29 @@ export function startRunner(opts: RunnerOptions): Runner {
     timer = setTimeout(poll, 0) // never re-enter poll from inside a handler or a claim
   }
 
+  /** Records this process as alive, at most every heartbeatMs, from the poll loop itself. */
+  function recordAlive() {
+    const now = new Date()
+    if (!heartbeatMs || now.getTime() - lastBeat < heartbeatMs) return
+    if (!lastBeat) forgetStaleOnHost(db, host, owner, now)
+    saveHeartbeat(db, {
+      id: owner,
+      host,
+      pid: process.pid,
+      concurrency: limit(),
+      startedAt,
+      lastSeen: now,
+    })
+    lastBeat = now.getTime()
+  }
+
   function poll() {
     timer = undefined
+    try {
+      recordAlive()
+    } catch (err) {
+      onError(err)
+    }
     try {
       if (getRunnerSetting(db, 'paused') !== '1') {
         const max = limit()
@@ -162,6 +195,11 @@ export function startRunner(opts: RunnerOptions): Runner {
 
   async function stop() {
     clearTimeout(timer)
+    try {
+      if (lastBeat) removeHeartbeat(db, owner)
+    } catch (err) {
+      onError(err)
+    }
     const entries = [...active.values()]
     for (const e of entries) e.controller.abort(new Error(STOPPING))
     await Promise.all(
@@ -181,5 +219,6 @@ export function startRunner(opts: RunnerOptions): Runner {
     stop: () => (stopped ??= stop()),
     wake,
     running: () => active.size,
+    owner,
   }
 }

@@ -3,6 +3,7 @@ import os from 'node:os'
 import type { Db } from '../db/client.ts'
 import { getRunnerSetting, setRunnerSetting, uploadLimitKiB } from '../db/jobs.ts'
 import { policyIdOf } from '../db/job-payloads.ts'
+import { listHeartbeats } from '../db/runner-heartbeats.ts'
 import {
   cancelQueuedJob,
   queueCounts,
@@ -73,6 +74,7 @@ function page(
     <AdminRunnerPage
       ctx={pageCtx(c)}
       live={live(db)}
+      runners={listHeartbeats(db)}
       values={values}
       errors={errors}
       defaultConcurrency={defaultConcurrency(c)}

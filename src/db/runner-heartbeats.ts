@@ -1,0 +1,54 @@
+import { and, asc, eq, lt, ne } from 'drizzle-orm'
+import type { Db } from './client.ts'
+import { runnerHeartbeats } from './schema.ts'
+
+export type RunnerHeartbeat = typeof runnerHeartbeats.$inferSelect
+
+/** A runner whose last heartbeat is older than this counts as gone (crashed or hung). */
+export const HEARTBEAT_STALE_MS = 2 * 60_000
+
+/** Records that runner `row.id` is alive at `row.lastSeen` (insert or update). */
+export function saveHeartbeat(db: Db, row: RunnerHeartbeat): void {
+  db.insert(runnerHeartbeats)
+    .values(row)
+    .onConflictDoUpdate({
+      target: runnerHeartbeats.id,
+      set: { lastSeen: row.lastSeen, concurrency: row.concurrency },
+    })
+    .run()
+}
+
+/** Removes a runner's row; a runner calls it when it stops cleanly. */
+export function removeHeartbeat(db: Db, id: string): void {
+  db.delete(runnerHeartbeats).where(eq(runnerHeartbeats.id, id)).run()
+}
+
+/**
+ * Removes the stale rows of other runner processes on `host`: a runner starting on a host
+ * replaces the crashed one before it, so a restart clears the alarm its crash raised.
+ */
+export function forgetStaleOnHost(db: Db, host: string, id: string, now = new Date()): void {
+  db.delete(runnerHeartbeats)
+    .where(
+      and(
+        eq(runnerHeartbeats.host, host),
+        ne(runnerHeartbeats.id, id),
+        lt(runnerHeartbeats.lastSeen, new Date(now.getTime() - HEARTBEAT_STALE_MS)),
+      ),
+    )
+    .run()
+}
+
+/** Every recorded runner, by host then start time. */
+export function listHeartbeats(db: Db): RunnerHeartbeat[] {
+  return db
+    .select()
+    .from(runnerHeartbeats)
+    .orderBy(asc(runnerHeartbeats.host), asc(runnerHeartbeats.startedAt))
+    .all()
+}
+
+/** True when the runner has not been heard from within HEARTBEAT_STALE_MS of `now`. */
+export function isStale(row: RunnerHeartbeat, now = new Date()): boolean {
+  return now.getTime() - row.lastSeen.getTime() > HEARTBEAT_STALE_MS
+}

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.ts'
 import { openDb } from '../db/client.ts'
+import { panelOrigin } from '../db/panel-url.ts'
 import { drivers } from '../drivers/registry.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { UsageError } from './io.ts'
@@ -13,6 +14,7 @@ import { backupCommands } from './backups.ts'
 import { tokenCommands } from './tokens.ts'
 import { recoveryCommands } from './recovery.ts'
 import { selfBackupCommands } from './self-backup.ts'
+import { serviceCommands } from './service.ts'
 
 const commands: Record<string, Command> = {
   ...adminCommands,
@@ -22,6 +24,7 @@ const commands: Record<string, Command> = {
   ...backupCommands,
   ...tokenCommands,
   ...selfBackupCommands,
+  ...serviceCommands,
   // After backupCommands: its recovery-kit verb grew rotation and escrow here.
   ...recoveryCommands,
 }
@@ -64,7 +67,7 @@ export async function runCli(argv: string[]): Promise<number> {
     })
     const config = loadConfig()
     const db = openDb(config.dbPath)
-    const baseUrl = config.baseUrl ?? `http://${config.host}:${config.port}`
+    const baseUrl = panelOrigin(db, config)
     await command.run(
       { db, secretKey: config.secretKey, drivers, baseUrl, config },
       positionals,

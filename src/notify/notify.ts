@@ -6,6 +6,7 @@ import { runStagesOf } from '../db/runs.ts'
 import { listDestinations } from '../db/destinations.ts'
 import { adminEmails, insertNotifications, type NewNotification } from '../db/notifications.ts'
 import { InputError } from '../errors.ts'
+import { panelOrigin } from '../db/panel-url.ts'
 import type { NotifyEvent } from './events.ts'
 import { compose, payloadOf, when, type Facts } from './compose.ts'
 
@@ -21,13 +22,6 @@ const FAILURES = new Set<NotifyEvent['type']>([
 ])
 /** Events every admin with an address gets, whatever the tenant chose. */
 const ADMIN = new Set<NotifyEvent['type']>(['token.created', 'token.reset', 'verify.failed'])
-
-/** The panel's public origin for links: PANEL_BASE_URL, else the address it listens on. */
-export function panelOrigin(config: Config): string {
-  if (config.baseUrl) return config.baseUrl
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host
-  return `http://${host}:${config.port}`
-}
 
 /** Where the tenant's notices go: their notification address, else their account's e-mail. */
 export function tenantAddress(db: Db, tenant: Tenant): string | null {
@@ -57,8 +51,8 @@ function troubledDestinations(db: Db, tenantId: number, runId: number): string[]
   return [...out]
 }
 
-function linkOf(config: Config, event: NotifyEvent, tenantId: number, forAdmin: boolean): string {
-  const origin = panelOrigin(config)
+function linkOf(deps: NotifyDeps, event: NotifyEvent, tenantId: number, forAdmin: boolean): string {
+  const origin = panelOrigin(deps.db, deps.config)
   if (forAdmin) return `${origin}/admin/tenants/${tenantId}`
   return 'runId' in event ? `${origin}/backups/runs/${event.runId}` : `${origin}/backups`
 }
@@ -69,14 +63,14 @@ export function noticesFor(
   event: NotifyEvent,
   at = new Date(),
 ): NewNotification[] {
-  const { db, config } = deps
+  const { db } = deps
   const tenant = getTenant(db, event.tenantId)
   const rows: NewNotification[] = []
   const facts: Facts = {
     tenant: tenant.name,
     timezone: tenant.timezone,
     destinations: 'runId' in event ? troubledDestinations(db, tenant.id, event.runId) : [],
-    link: linkOf(config, event, tenant.id, false),
+    link: linkOf(deps, event, tenant.id, false),
     at,
   }
   const mail = (recipient: string, link: string) => {
@@ -104,7 +98,7 @@ export function noticesFor(
       rows.filter((r) => r.channel === 'email').map((r) => r.recipient.toLowerCase()),
     )
     for (const admin of adminEmails(db)) {
-      if (!sent.has(admin.toLowerCase())) mail(admin, linkOf(config, event, tenant.id, true))
+      if (!sent.has(admin.toLowerCase())) mail(admin, linkOf(deps, event, tenant.id, true))
     }
   }
   return rows
@@ -144,7 +138,7 @@ export function queueTestNotice(
       '',
       `This is a test sent on ${when(at, tenant.timezone)} from Backups > Notifications. E-mail notices reach you at this address.`,
       '',
-      `Your notification settings: ${panelOrigin(deps.config)}/backups/notifications`,
+      `Your notification settings: ${panelOrigin(deps.db, deps.config)}/backups/notifications`,
     ].join('\n')
     rows.push({ tenantId, channel: 'email', recipient: own, event: 'test', subject, body })
   }

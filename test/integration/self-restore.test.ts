@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config.ts'
@@ -26,6 +34,7 @@ import {
   waitJob,
 } from '../support/tenants.ts'
 import { restoreAndCompare } from '../support/restore.ts'
+import { until } from '../support/storage.ts'
 import { form as s3Form } from '../support/s3.ts'
 import { requireS3rver, startS3rver, type S3rverServer } from '../services/s3rver.ts'
 
@@ -43,8 +52,7 @@ const dataDir = join(parent, 'data')
 const localRoot = mkdtempSync(join(tmpdir(), 'panel-drill-root-'))
 const env = { PANEL_DATA_DIR: dataDir, PANEL_LOCAL_ROOT: localRoot }
 
-/** Runs the real `panel` command against the drill's data folder (the key in secret.key). */
-function panel(args: string[], input?: string, extra: Record<string, string> = {}) {
+function panelEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const childEnv: NodeJS.ProcessEnv = {
     ...process.env,
     ...env,
@@ -52,7 +60,16 @@ function panel(args: string[], input?: string, extra: Record<string, string> = {
     ...extra,
   }
   delete childEnv.PANEL_SECRET_KEY
-  const res = spawnSync('node', ['src/bin.js', ...args], { input, encoding: 'utf8', env: childEnv })
+  return childEnv
+}
+
+/** Runs the real `panel` command against the drill's data folder (the key in secret.key). */
+function panel(args: string[], input?: string, extra: Record<string, string> = {}) {
+  const res = spawnSync('node', ['src/bin.js', ...args], {
+    input,
+    encoding: 'utf8',
+    env: panelEnv(extra),
+  })
   return { code: res.status, out: res.stdout, err: res.stderr }
 }
 
@@ -62,13 +79,24 @@ function open(): Deps {
   return { db: openDb(config.dbPath), config, drivers }
 }
 
+/** Stock restic straight on the Local provider destination's panel repository. */
+function stockRestic(args: string[]): string {
+  const res = spawnSync('restic', ['-r', join(localRoot, '_panel', 'panel'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, RESTIC_PASSWORD: password, RESTIC_CACHE_DIR: join(tmpdir(), 'rc') },
+  })
+  expect(res.status, res.stderr).toBe(0)
+  return res.stdout
+}
+
+let password = ''
+
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 
 describe.runIf(rootAvailable())('the panel backup drill (real restic)', () => {
   const withS3 = requireS3rver()
   let s3: S3rverServer | null = null
   let deps: Deps
-  let password = ''
 
   /** Adds the provider destinations, as the admin does on a fresh install before restoring. */
   function addProviderDestinations(d: Deps) {
@@ -160,22 +188,36 @@ describe.runIf(rootAvailable())('the panel backup drill (real restic)', () => {
     expect(result.snapshot).toMatch(/^[0-9a-f]{64}$/)
     // No staged copy is left behind, and the repository is stock restic's, under _panel.
     expect(existsSync(join(dataDir, 'work', '_panel-self-backup'))).toBe(false)
-    const stock = spawnSync(
-      'restic',
-      ['-r', join(localRoot, '_panel', 'panel'), 'snapshots', '--json'],
-      {
-        encoding: 'utf8',
-        env: { ...process.env, RESTIC_PASSWORD: password, RESTIC_CACHE_DIR: join(tmpdir(), 'rc') },
-      },
-    )
-    expect(stock.status, stock.stderr).toBe(0)
+    const snapshots = JSON.parse(stockRestic(['snapshots', '--json']))
     // Retention ran after the second backup: of one day's backups it keeps the newest.
-    expect(JSON.parse(stock.stdout).map((s: { id: string }) => s.id)).toEqual([result.snapshot])
+    expect(snapshots.map((s: { id: string }) => s.id)).toEqual([result.snapshot])
     if (s3) {
       const remote = panel(['self-backup', '--destination', S3, '--json'])
       expect(remote.code, remote.err).toBe(0)
       expect(JSON.parse(remote.out)).toMatchObject({ destination: S3, password: null })
     }
+  }, 120_000)
+
+  it('removes its staged copies when killed, and a killed run’s leftovers at the next run', async () => {
+    const stage = join(dataDir, 'work', '_panel-self-backup')
+    const child = spawn('node', ['src/bin.js', 'self-backup', '--destination', LOCAL], {
+      env: panelEnv(),
+      stdio: 'ignore',
+    })
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    await until(() => existsSync(join(stage, 'panel', 'panel-settings.json')), 60_000, 'staging')
+    child.kill('SIGTERM')
+    await exited
+    expect(existsSync(stage)).toBe(false)
+    // SIGKILL leaves no chance to clean up: the next run clears what is left.
+    mkdirSync(join(stage, 'panel'), { recursive: true })
+    writeFileSync(join(stage, 'panel', 'left-over'), 'x')
+    const next = panel(['self-backup', '--destination', LOCAL])
+    expect(next.code, next.err).toBe(0)
+    expect(existsSync(stage)).toBe(false)
+    const files = stockRestic(['ls', 'latest'])
+    expect(files).toMatch(/\/panel\/panel\.db$/m)
+    expect(files).not.toContain('left-over')
   }, 120_000)
 
   it('runs the daily backup from one scheduler only, once per day', async () => {
@@ -196,15 +238,7 @@ describe.runIf(rootAvailable())('the panel backup drill (real restic)', () => {
     expect(a.tick(tomorrow)).toBe(false)
     expect(b.tick(new Date(tomorrow.getTime() + 60_000))).toBe(false)
     saveSelfBackupSettings(deps.db, { destinationId: id, time: '00:00', enabled: false })
-    const stock = spawnSync(
-      'restic',
-      ['-r', join(localRoot, '_panel', 'panel'), 'snapshots', '--json'],
-      {
-        encoding: 'utf8',
-        env: { ...process.env, RESTIC_PASSWORD: password, RESTIC_CACHE_DIR: join(tmpdir(), 'rc') },
-      },
-    )
-    expect(JSON.parse(stock.stdout)).toHaveLength(1)
+    expect(JSON.parse(stockRestic(['snapshots', '--json']))).toHaveLength(1)
   }, 120_000)
 
   it('after the data folder is lost, a wrong password fails plainly and changes nothing', () => {

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
+import { type TrustedProxies, parseTrustedProxies } from './trusted-proxies.ts'
 
 /** Typed configuration, read once from the environment at start. */
 export type Config = {
@@ -31,6 +32,8 @@ export type Config = {
   auditDays: number
   /** Outgoing mail server (SMTP_*); null when SMTP_HOST is unset: e-mail notices are off. */
   smtp: SmtpConfig | null
+  /** Proxies whose X-Forwarded-For/-Proto are believed (PANEL_TRUSTED_PROXIES; default none). */
+  trustedProxies: TrustedProxies
 }
 
 /** SMTP settings for notices; `secure` is TLS from the first byte (port 465), else STARTTLS when offered. */
@@ -76,6 +79,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenDelayHours: hoursOf(env.PANEL_TOKEN_DELAY_HOURS, 24, 'PANEL_TOKEN_DELAY_HOURS'),
     auditDays: daysOf(env.PANEL_AUDIT_DAYS, 365, 'PANEL_AUDIT_DAYS'),
     smtp: loadSmtp(env),
+    trustedProxies: trustedProxiesOf(env.PANEL_TRUSTED_PROXIES),
+  }
+}
+
+function trustedProxiesOf(text: string | undefined): TrustedProxies {
+  try {
+    return parseTrustedProxies(text)
+  } catch (err) {
+    throw new ConfigError(`PANEL_TRUSTED_PROXIES: ${(err as Error).message}`)
   }
 }
 

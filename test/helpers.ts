@@ -44,6 +44,8 @@ export class Client {
   cookies = new Map<string, string>()
   token = ''
   app: ReturnType<typeof createApp>
+  /** The socket address requests seem to come from (as @hono/node-server reports it); none by default. */
+  address?: string
 
   constructor(readonly deps: Deps) {
     this.app = createApp(deps)
@@ -52,7 +54,8 @@ export class Client {
   private async send(path: string, init: RequestInit & { headers: Record<string, string> }) {
     const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
     if (cookie) init.headers.cookie = cookie
-    const res = await this.app.request(path, init)
+    const peer = this.address && { incoming: { socket: { remoteAddress: this.address } } }
+    const res = await this.app.request(path, init, peer || undefined)
     for (const line of res.headers.getSetCookie()) {
       const [pair, ...attrs] = line.split(';')
       const [name, ...value] = pair!.split('=')

@@ -1,78 +1,131 @@
+import { createHash } from 'node:crypto'
 import { eq, lt } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { loginThrottle } from '../db/schema.ts'
 import { verifyPassword } from './password.ts'
 
-const WINDOW = 15 * 60 * 1000
+/**
+ * How sign-in slows guessing (OWASP Authentication Cheat Sheet): waits, never locks. The README's
+ * "Sign-in throttling" states the same numbers.
+ */
+export const RULES = {
+  /** Failures are forgotten once this long has passed since the last one. */
+  windowMs: 15 * 60_000,
+  /** Per account and address: after the 3rd failure wait 1 s, then 2, 4, 8, 16, at most 30 s. */
+  pair: { free: 3, capMs: 30_000 },
+  /** Per address, whatever the accounts: after the 10th failure 1 s, doubling to at most 60 s. */
+  address: { free: 10, capMs: 60_000 },
+  /** Per account, for addresses with failures against it: at most one attempt every 2 s. */
+  accountSpacingMs: 2_000,
+} as const
 
-/** Failures allowed per window before a key is locked, per kind of key. */
-export const LIMITS = { user: 5, ip: 30 } as const
+/** Read and write in one go, also against another process (`panel` CLI) on the same file. */
+const IMMEDIATE = { behavior: 'immediate' } as const
 
-export type ThrottleKey = `${keyof typeof LIMITS}:${string}`
+type Row = { failures: number; lastAt: number }
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
-/** Milliseconds until the first of the keys unlocks, or 0 when none is locked. */
-export function lockedFor(db: Db, keys: ThrottleKey[], now = Date.now()): number {
-  let wait = 0
-  for (const key of keys) {
-    const row = db.select().from(loginThrottle).where(eq(loginThrottle.key, key)).get()
-    const until = row?.lockedUntil?.getTime() ?? 0
-    if (until > now) wait = Math.max(wait, until - now)
+/** The milliseconds to wait after `failures` failures in a row under a rule. */
+export function delayAfter(failures: number, rule: { free: number; capMs: number }): number {
+  if (failures < rule.free) return 0
+  return Math.min(1000 * 2 ** (failures - rule.free), rule.capMs)
+}
+
+/** Throttle keys for one attempt; the typed account name is hashed (it may be a password). */
+function keysOf(account: string, address: string) {
+  const name = createHash('sha256').update(account).digest('hex')
+  return {
+    pair: `pair:${name}@${address}`,
+    address: `address:${address}`,
+    account: `account:${name}`,
   }
-  return wait
+}
+
+function read(db: Tx, key: string, now: number): Row {
+  const row = db.select().from(loginThrottle).where(eq(loginThrottle.key, key)).get()
+  if (!row || now - row.lastAt.getTime() > RULES.windowMs) return { failures: 0, lastAt: 0 }
+  return { failures: row.failures, lastAt: row.lastAt.getTime() }
+}
+
+function write(db: Tx, key: string, row: Row): void {
+  const values = { failures: row.failures, lastAt: new Date(row.lastAt) }
+  db.insert(loginThrottle)
+    .values({ key, ...values })
+    .onConflictDoUpdate({ target: loginThrottle.key, set: values })
+    .run()
 }
 
 /**
- * Counts a failed sign-in against each key. Reaching the limit locks the key for the window;
- * each further lock in a row doubles (capped at a day) through the failure count.
+ * Asks to try a password for `account` from `address` at `now`. Returns the milliseconds to wait
+ * first (nothing is checked or counted then), or 0: go ahead. An admitted attempt is counted as
+ * a failure before the password is checked, so guesses sent in parallel cannot slip in between;
+ * `attemptSucceeded` takes it back. An address with no failures against the account is never
+ * held by the account's spacing, so one address cannot keep an owner out from another.
  */
-export function recordFailure(db: Db, keys: ThrottleKey[], now = Date.now()): void {
+export function admitAttempt(db: Db, account: string, address: string, now: number): number {
+  const keys = keysOf(account, address)
+  return db.transaction((tx) => {
+    const pair = read(tx, keys.pair, now)
+    const from = read(tx, keys.address, now)
+    const acct = read(tx, keys.account, now)
+    const until = Math.max(
+      pair.lastAt + delayAfter(pair.failures, RULES.pair),
+      from.lastAt + delayAfter(from.failures, RULES.address),
+      pair.failures > 0 ? acct.lastAt + RULES.accountSpacingMs : 0,
+    )
+    if (until > now) return until - now
+    write(tx, keys.pair, { failures: pair.failures + 1, lastAt: now })
+    write(tx, keys.address, { failures: from.failures + 1, lastAt: now })
+    if (pair.failures > 0) write(tx, keys.account, { failures: 0, lastAt: now })
+    return 0
+  }, IMMEDIATE)
+}
+
+/** The password was right: forgets the pair's failures and takes this attempt off the address. */
+export function attemptSucceeded(db: Db, account: string, address: string, now: number): void {
+  const keys = keysOf(account, address)
   db.transaction((tx) => {
-    for (const key of keys) {
-      const limit = LIMITS[key.slice(0, key.indexOf(':')) as keyof typeof LIMITS]
-      const row = tx.select().from(loginThrottle).where(eq(loginThrottle.key, key)).get()
-      const fresh = !row || now - row.windowStart.getTime() > WINDOW * 4
-      const failures = fresh ? 1 : row.failures + 1
-      const windowStart = fresh ? new Date(now) : row.windowStart
-      const over = failures - limit
-      const lockedUntil =
-        over >= 0 ? new Date(now + Math.min(WINDOW * 2 ** Math.min(over, 7), 24 * 3600_000)) : null
-      tx.insert(loginThrottle)
-        .values({ key, failures, windowStart, lockedUntil })
-        .onConflictDoUpdate({
-          target: loginThrottle.key,
-          set: { failures, windowStart, lockedUntil },
-        })
-        .run()
-    }
-  })
+    tx.delete(loginThrottle).where(eq(loginThrottle.key, keys.pair)).run()
+    const from = read(tx, keys.address, now)
+    if (from.failures > 0) write(tx, keys.address, { ...from, failures: from.failures - 1 })
+  }, IMMEDIATE)
 }
 
-export function clearFailures(db: Db, key: ThrottleKey): void {
-  db.delete(loginThrottle).where(eq(loginThrottle.key, key)).run()
+/** "1 second", "30 seconds": a wait in whole seconds, rounded up, for pages and Retry-After. */
+export function waitSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000))
 }
 
-/** Drops counters nobody has touched for a day. */
+/** The throttle's answer in plain words. */
+export function waitMessage(ms: number): string {
+  const s = waitSeconds(ms)
+  return `Too many attempts: try again in ${s} ${s === 1 ? 'second' : 'seconds'}.`
+}
+
+/** Drops counters that have decayed (nothing counted for a whole window). */
 export function pruneThrottle(db: Db, now = Date.now()): void {
   db.delete(loginThrottle)
-    .where(lt(loginThrottle.windowStart, new Date(now - 24 * 3600_000)))
+    .where(lt(loginThrottle.lastAt, new Date(now - RULES.windowMs)))
     .run()
 }
 
 /**
  * Re-confirms a signed-in user's password before a sensitive step (recovery kit, backup token),
- * throttled like sign-in: wrong guesses count towards the same lock. Null when it matches, else
- * the message to show beside the password field and whether the account is locked for now.
+ * throttled like sign-in from the same address. Null when it matches, else the message to show
+ * beside the password field and whether it was a wait (nothing was checked).
  */
 export async function confirmPassword(
   db: Db,
   user: { username: string; passwordHash: string | null },
   password: string,
-): Promise<{ message: string; locked: boolean } | null> {
-  const key: ThrottleKey = `user:${user.username}`
-  if (lockedFor(db, [key]) > 0)
-    return { message: 'Too many wrong passwords. Try again later.', locked: true }
-  if (!password) return { message: 'Enter your account password.', locked: false }
-  if (await verifyPassword(user.passwordHash, password)) return null
-  recordFailure(db, [key])
-  return { message: 'That is not your password.', locked: false }
+  address: string,
+  now = Date.now(),
+): Promise<{ message: string; throttled: boolean } | null> {
+  if (!password) return { message: 'Enter your account password.', throttled: false }
+  const wait = admitAttempt(db, user.username, address, now)
+  if (wait > 0) return { message: waitMessage(wait), throttled: true }
+  if (!(await verifyPassword(user.passwordHash, password)))
+    return { message: 'That is not your password.', throttled: false }
+  attemptSucceeded(db, user.username, address, now)
+  return null
 }

@@ -124,12 +124,16 @@ export const loginLinks = sqliteTable('login_links', {
   expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
 })
 
-/** Failed sign-in counters per username and per client address. */
+/**
+ * Sign-in attempts per (account, address), per address and per account (auth/throttle.ts): how
+ * many failed in a row and when the last one was counted. Account names are stored hashed.
+ */
 export const loginThrottle = sqliteTable('login_throttle', {
   key: text('key').primaryKey(),
   failures: integer('failures').notNull(),
-  windowStart: integer('window_start', { mode: 'timestamp_ms' }).notNull(),
-  lockedUntil: integer('locked_until', { mode: 'timestamp_ms' }),
+  lastAt: integer('last_at', { mode: 'timestamp_ms' })
+    .notNull()
+    .default(sql`0`),
 })
 
 export const tenantDatabases = sqliteTable(

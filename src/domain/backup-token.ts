@@ -34,8 +34,8 @@ export function backupTokenState(db: Db, tenantId: number, now = new Date()): To
 
 /**
  * Creates or resets the tenant's backup token (OpenProject's flow). `confirm` must be the word
- * `create`; an account with a password must give it (wrong guesses count towards the sign-in
- * lock). An account without a password (single sign-on) gets a token that becomes valid only
+ * `create`; an account with a password must give it (throttled like sign-in, from
+ * `who.ip`). An account without a password (single sign-on) gets a token that becomes valid only
  * after `config.tokenDelayHours`, unless an admin allows it now. Only the SHA-256 is stored;
  * the returned token is the only copy. Raises `token.created` / `token.reset` to every admin.
  * Throws InputError keyed `confirm` / `password`, storing nothing.
@@ -52,7 +52,7 @@ export async function issueBackupToken(
   if (input.confirm.trim() !== CONFIRM_WORD)
     errors.confirm = `Type the word “${CONFIRM_WORD}” to confirm.`
   if (user.passwordHash) {
-    const refused = await confirmPassword(db, user, input.password)
+    const refused = await confirmPassword(db, user, input.password, who.ip ?? 'unknown')
     if (refused) errors.password = refused.message
   }
   if (Object.keys(errors).length) throw new InputError(errors)

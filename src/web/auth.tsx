@@ -3,7 +3,7 @@ import { deleteCookie, setCookie } from 'hono/cookie'
 import { CSRF_COOKIE, newCsrfSecret } from '../auth/csrf.ts'
 import { passwordProblem, hashPassword, verifyPassword } from '../auth/password.ts'
 import { createSession, generateSessionToken, invalidateSession } from '../auth/session.ts'
-import { clearFailures, lockedFor, recordFailure, type ThrottleKey } from '../auth/throttle.ts'
+import { admitAttempt, attemptSucceeded, waitMessage, waitSeconds } from '../auth/throttle.ts'
 import { findUserByName, setPasswordHash } from '../db/users.ts'
 import { consumeLoginLink, peekLoginLink } from '../auth/login-link.ts'
 import { getTenant } from '../db/tenants.ts'
@@ -73,46 +73,39 @@ function signIn(c: Ctx, user: User): void {
   setCookie(c, CSRF_COOKIE, newCsrfSecret(), { path: '/', httpOnly: true, sameSite: 'Lax', secure })
 }
 
-function minutes(ms: number): string {
-  const m = Math.ceil(ms / 60_000)
-  return m === 1 ? '1 minute' : `${m} minutes`
-}
-
 authRoutes.get('/login', (c) => {
   const { user } = c.get('auth')
   if (user) return c.redirect(homeOf(user))
   return c.html(<LoginPage ctx={pageCtx(c)} next={c.req.query('next')} />)
 })
 
+/**
+ * Sign-in, throttled (auth/throttle.ts): while a wait is due the password is not checked and the
+ * answer is 429 with Retry-After and the wait in words, the form kept.
+ */
 authRoutes.post('/login', async (c) => {
-  const { db } = c.get('deps')
+  const { db, now = Date.now } = c.get('deps')
   const form = await readForm(c)
   const username = str(form, 'username').trim().toLowerCase()
   const password = str(form, 'password')
   const next = str(form, 'next')
-  const keys: ThrottleKey[] = [`user:${username}`, `ip:${clientIp(c)}`]
+  const address = clientIp(c)
   const render = (error: string, status: 401 | 403 | 429) =>
     c.html(<LoginPage ctx={pageCtx(c)} username={username} error={error} next={next} />, status)
 
-  const wait = lockedFor(db, keys)
-  if (wait > 0) {
-    auditLogin(
-      c,
-      'login.failed',
-      username,
-      username ? findUserByName(db, username) : undefined,
-      'locked',
-    )
-    return render(`Too many failed sign-ins. Try again in ${minutes(wait)}.`, 429)
-  }
+  const wait = admitAttempt(db, username, address, now())
   const user = username ? findUserByName(db, username) : undefined
+  if (wait > 0) {
+    auditLogin(c, 'login.failed', username, user, 'throttled')
+    c.header('Retry-After', String(waitSeconds(wait)))
+    return render(waitMessage(wait), 429)
+  }
   const ok = await verifyPassword(user?.passwordHash ?? null, password)
   if (!user || !ok) {
-    recordFailure(db, keys)
     auditLogin(c, 'login.failed', username, user, user ? 'wrong password' : 'unknown user')
     return render('Wrong username or password.', 401)
   }
-  clearFailures(db, `user:${username}`)
+  attemptSucceeded(db, username, address, now())
   if (user.tenantId && getTenant(db, user.tenantId).disabled) {
     auditLogin(c, 'login.failed', username, user, 'disabled')
     return render('This account is disabled. Contact your hosting provider.', 403)

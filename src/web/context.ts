@@ -2,6 +2,7 @@ import type { Context } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { getConnInfo } from '@hono/node-server/conninfo'
 import type { Config } from '../config.ts'
+import { type TrustedProxies, forwardedClient, forwardedScheme } from '../trusted-proxies.ts'
 import type { Db } from '../db/client.ts'
 import type { Registry } from '../drivers/registry.ts'
 import type { SessionValidationResult } from '../auth/session.ts'
@@ -17,6 +18,10 @@ export type Deps = {
   adminBanner?: () => string | null
   /** Makes this process's runner poll now after a job was queued; absent when it runs elsewhere. */
   wake?: () => void
+  /** The clock for time rules such as sign-in waits (default Date.now); tests set their own. */
+  now?: () => number
+  /** This process's runner id (its runner_heartbeats row); absent when it runs no runner. */
+  runnerId?: string
 }
 
 export type AppEnv = {
@@ -31,16 +36,41 @@ export type Ctx = Context<AppEnv>
 
 const FLASH_COOKIE = 'panel_flash'
 
-/**
- * The client's address as the socket saw it (proxy headers are not trusted: anyone can send
- * them). `unknown` when the request did not come through a socket, e.g. `app.request()`.
- */
-export function clientIp(c: Context): string {
+/** The socket peer's address; `unknown` without a socket (e.g. `app.request()` without env). */
+function peerAddress(c: Context): string {
   try {
     return getConnInfo(c).remote.address ?? 'unknown'
   } catch {
     return 'unknown'
   }
+}
+
+function trustedProxies(c: Context): TrustedProxies | undefined {
+  return (c.get('deps') as Deps | undefined)?.config.trustedProxies
+}
+
+/**
+ * The client's address: the socket peer's, or, when the peer is a trusted proxy
+ * (PANEL_TRUSTED_PROXIES), the rightmost untrusted `X-Forwarded-For` hop. The sign-in throttle,
+ * the audit log and everything else that names the client use this one value.
+ */
+export function clientIp(c: Context): string {
+  const peer = peerAddress(c)
+  const proxies = trustedProxies(c)
+  return proxies ? forwardedClient(peer, c.req.header('x-forwarded-for'), proxies) : peer
+}
+
+/** The scheme the client used: `X-Forwarded-Proto` from a trusted proxy, else the request's. */
+export function requestScheme(c: Context): 'http' | 'https' {
+  const arrived = new URL(c.req.url).protocol === 'https:' ? 'https' : 'http'
+  const proxies = trustedProxies(c)
+  if (!proxies) return arrived
+  return forwardedScheme(peerAddress(c), c.req.header('x-forwarded-proto'), proxies, arrived)
+}
+
+/** The origin the client's browser sees (its scheme and the Host header), for the CSRF check. */
+export function requestOrigin(c: Context): string {
+  return new URL(`${requestScheme(c)}://${new URL(c.req.url).host}`).origin
 }
 
 /**
@@ -55,9 +85,10 @@ export function isHtmx(c: Ctx): boolean {
   )
 }
 
+/** Whether cookies get `Secure`: PANEL_BASE_URL's scheme when set, else the client's scheme. */
 export function isSecure(c: Ctx): boolean {
   const base = c.get('deps').config.baseUrl
-  return base ? base.startsWith('https:') : new URL(c.req.url).protocol === 'https:'
+  return base ? base.startsWith('https:') : requestScheme(c) === 'https'
 }
 
 /** Everything a full page needs: CSRF token, who is signed in, and a one-shot flash. */

@@ -10,6 +10,7 @@ import { auditWeb } from './audit-trail.ts'
 import {
   type AppEnv,
   type Ctx,
+  clientIp,
   idParam,
   pageCtx,
   readForm,
@@ -43,9 +44,9 @@ recoveryRoutes.post('/', async (c) => {
   const user = c.get('auth').user!
   const form = await readForm(c)
   const dest = getDestination(db, tenant.id, Number(str(form, 'destination')) || 0)
-  const refused = await confirmPassword(db, user, str(form, 'password'))
+  const refused = await confirmPassword(db, user, str(form, 'password'), clientIp(c))
   if (refused) {
-    if (!refused.locked)
+    if (!refused.throttled)
       auditWeb(c, 'recovery.denied', { target: dest.name, details: { reason: 'wrong password' } })
     const page = (
       <RecoveryPage
@@ -55,7 +56,7 @@ recoveryRoutes.post('/', async (c) => {
         error={refused.message}
       />
     )
-    return c.html(page, refused.locked ? 429 : 401)
+    return c.html(page, refused.throttled ? 429 : 401)
   }
   const kit = recoveryKit({ db, config, drivers }, tenant, dest, { forAdmin: false })
   auditWeb(c, 'recovery.view', { target: dest.name })

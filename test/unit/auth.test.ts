@@ -6,7 +6,6 @@ import {
   hashToken,
   validateSessionToken,
 } from '../../src/auth/session.ts'
-import { lockedFor, recordFailure, clearFailures } from '../../src/auth/throttle.ts'
 import { sessions } from '../../src/db/schema.ts'
 import { addTenant, freshDeps } from '../helpers.ts'
 
@@ -54,19 +53,5 @@ describe('sessions (Lucia recipe)', async () => {
       .run()
     const { session } = validateSessionToken(deps.db, old)
     expect(session!.expiresAt.getTime()).toBeGreaterThan(Date.now() + 29 * 24 * 3600_000)
-  })
-})
-
-describe('sign-in throttle', () => {
-  const { db } = freshDeps()
-  it('locks a username after five failures and unlocks on time', () => {
-    const now = Date.now()
-    for (let i = 0; i < 4; i++) recordFailure(db, ['user:bob'], now)
-    expect(lockedFor(db, ['user:bob'], now)).toBe(0)
-    recordFailure(db, ['user:bob'], now)
-    expect(lockedFor(db, ['user:bob'], now)).toBeGreaterThan(14 * 60_000)
-    expect(lockedFor(db, ['user:bob'], now + 16 * 60_000)).toBe(0)
-    clearFailures(db, 'user:bob')
-    expect(lockedFor(db, ['user:bob'], now)).toBe(0)
   })
 })

@@ -11,6 +11,7 @@ import { startRunner } from './runner/runner.ts'
 import { startScheduler } from './runner/scheduler.ts'
 import { jobHandlers } from './runner/handlers.ts'
 import { startSender } from './notify/sender.ts'
+import { listeningUrl, storePanelUrl } from './db/panel-url.ts'
 import { raiseGaveUp } from './notify/run-result.ts'
 
 /** The shared runner, scheduler and notice sender; `wake` makes the runner poll now. */
@@ -36,7 +37,7 @@ async function startWorkers(db: Db, config: Config) {
   const stop = async () => {
     await Promise.all([scheduler.stop(), runner.stop(), sender.stop()])
   }
-  return { problem, wake: () => runner.wake(), stop }
+  return { problem, wake: () => runner.wake(), runnerId: runner.owner, stop }
 }
 
 /**
@@ -77,9 +78,18 @@ export async function startServer(): Promise<void> {
   syncProvider(db)
   const workers = config.runner ? await startWorkers(db, config) : null
   const problem = workers ? workers.problem : resticProblem(await resticVersion())
-  const app = createApp({ db, config, drivers, adminBanner: () => problem, wake: workers?.wake })
+  const app = createApp({
+    db,
+    config,
+    drivers,
+    adminBanner: () => problem,
+    wake: workers?.wake,
+    runnerId: workers?.runnerId,
+  })
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
     const url = panelUrl({ ...config, port: info.port })
+    // Notices link here whoever runs the job: a CLI --wait run, `panel runner` on another host.
+    storePanelUrl(db, listeningUrl(config, info.port))
     if (linkPath) {
       console.log(
         `\nFirst start: sign in as "admin" once with this link (valid 24 hours):\n\n  ${url}${linkPath}\n`,

@@ -1,4 +1,4 @@
-import { and, count, desc, eq, inArray, sql } from 'drizzle-orm'
+import { and, count, desc, eq, inArray, max, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { runLogs, runStages, runs, type Run, type RunStage } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
@@ -7,24 +7,53 @@ import { refreshTenantHealth } from './health.ts'
 export type RunKind = Run['kind']
 export type StageStatus = RunStage['status']
 
+/**
+ * Starts a run. Its `number` is the tenant's next (1 for a tenant's first run), taken inside one
+ * `BEGIN IMMEDIATE` with the insert, so two runs of one tenant never share a number.
+ * `policyName` keeps the policy's name for the run's history once the policy is deleted.
+ */
 export function createRun(
   db: Db,
   tenantId: number,
-  fields: { kind: RunKind; trigger: Run['trigger']; jobId: number | null; policyId: number | null },
+  fields: {
+    kind: RunKind
+    trigger: Run['trigger']
+    jobId: number | null
+    policyId: number | null
+    policyName?: string | null
+  },
+  opts: { status?: 'running' | 'cancelled'; now?: Date } = {},
 ): Run {
-  return db
-    .insert(runs)
-    .values({ tenantId, ...fields, status: 'running', startedAt: new Date() })
-    .returning()
-    .get()
+  const now = opts.now ?? new Date()
+  return db.$client
+    .transaction(() => {
+      const last = db
+        .select({ n: max(runs.number) })
+        .from(runs)
+        .where(eq(runs.tenantId, tenantId))
+        .get()
+      return db
+        .insert(runs)
+        .values({
+          tenantId,
+          ...fields,
+          number: (last?.n ?? 0) + 1,
+          status: opts.status ?? 'running',
+          startedAt: now,
+          ...(opts.status === 'cancelled' ? { finishedAt: now } : {}),
+        })
+        .returning()
+        .get()
+    })
+    .immediate()
 }
 
 export function setRunProgress(db: Db, runId: number, progress: Record<string, unknown>): void {
   db.update(runs).set({ progress }).where(eq(runs.id, runId)).run()
 }
 
-/** How a run ended; 'interrupted': its runner stopped during it. */
-export type RunEnd = 'success' | 'partial' | 'failed' | 'interrupted'
+/** How a run ended; 'interrupted': its runner stopped during it; 'cancelled': the tenant stopped it. */
+export type RunEnd = 'success' | 'partial' | 'failed' | 'interrupted' | 'cancelled'
 
 /**
  * Closes runs, the only way a run leaves 'running': status, error, bytes and finish time set,

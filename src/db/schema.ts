@@ -271,6 +271,8 @@ export const jobs = sqliteTable(
     leaseExpiresAt: integer('lease_expires_at', { mode: 'timestamp_ms' }),
     dedupeKey: text('dedupe_key'),
     lastError: text('last_error'),
+    /** The tenant asked to cancel this running job; the runner running it stops it. */
+    cancelRequestedAt: integer('cancel_requested_at', { mode: 'timestamp_ms' }),
     createdAt: createdAt(),
     updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(now),
   },
@@ -291,12 +293,17 @@ export const runs = sqliteTable(
     tenantId: integer('tenant_id')
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),
+    /** The tenant's own run number (1, 2, 3…), shown instead of the id, which counts every tenant. */
+    number: integer('number').notNull().default(0),
     jobId: integer('job_id').references(() => jobs.id, { onDelete: 'set null' }),
     policyId: integer('policy_id').references(() => policies.id, { onDelete: 'set null' }),
+    /** The policy's name when the run started: still shown once the policy is deleted. */
+    policyName: text('policy_name'),
     kind: text('kind', { enum: ['backup', 'restore', 'verify', 'rekey'] }).notNull(),
     trigger: text('trigger', { enum: ['schedule', 'manual', 'cli', 'api'] }).notNull(),
+    /** 'cancelled': the tenant cancelled it (queued or running); neither a success nor a failure. */
     status: text('status', {
-      enum: ['queued', 'running', 'success', 'partial', 'failed', 'interrupted'],
+      enum: ['queued', 'running', 'success', 'partial', 'failed', 'interrupted', 'cancelled'],
     }).notNull(),
     /** Live progress while running: { percent, filesDone, totalFiles, bytesDone, totalBytes, stage }. */
     progress: text('progress', { mode: 'json' }).$type<Record<string, unknown>>(),
@@ -309,6 +316,7 @@ export const runs = sqliteTable(
   },
   (t) => [
     index('runs_tenant_idx').on(t.tenantId, t.id),
+    index('runs_tenant_number_idx').on(t.tenantId, t.number),
     index('runs_policy_idx').on(t.policyId, t.id),
     // Tenant health: the last success and the failing streak without walking a long history.
     index('runs_tenant_kind_status_idx').on(t.tenantId, t.kind, t.status, t.id),

@@ -13,6 +13,8 @@ export type PanelBackupView = {
   configured: boolean
   last: SelfBackupResult | null
   running: Date | null
+  /** A Back up now waiting for the runner (the web process runs none). */
+  requested: Date | null
   next: Date | null
   timeZone: string
   hasPassword: boolean
@@ -37,19 +39,26 @@ function when(date: Date | number, timeZone: string): string {
 
 /** The last result in plain words; polls itself while a backup runs. */
 export function PanelBackupStatus(props: { view: PanelBackupView }) {
-  const { last, running, next, timeZone } = props.view
+  const { last, running, requested, next, timeZone } = props.view
+  const busy = running ?? requested
   return (
     <section
       id="panel-backup-status"
       class="card"
-      hx-get={running ? '/admin/panel-backup/status' : undefined}
-      hx-trigger={running ? 'every 3s' : undefined}
+      hx-get={busy ? '/admin/panel-backup/status' : undefined}
+      hx-trigger={busy ? 'every 3s' : undefined}
       hx-swap="outerHTML"
     >
       <h2>Last panel backup</h2>
       {running && (
         <p>
           <span class="badge">Running</span> since {when(running, timeZone)}.
+        </p>
+      )}
+      {!running && requested && (
+        <p>
+          <span class="badge badge-muted">Requested</span> {when(requested, timeZone)}: waiting for
+          the runner.
         </p>
       )}
       {!last ? (
@@ -133,7 +142,7 @@ export function AdminPanelBackupPage(props: {
           <button
             class="button primary"
             type="submit"
-            disabled={!view.configured || !!view.running}
+            disabled={!view.configured || !!view.running || !!view.requested}
           >
             Back up now
           </button>

@@ -13,6 +13,7 @@ const KEYS = {
   password: 'selfBackupPassword',
   run: 'selfBackupRun',
   last: 'selfBackupLast',
+  request: 'selfBackupRequest',
 } as const
 
 /** The key of the claim row (a restored copy clears it: see the engine's staging). */
@@ -134,21 +135,38 @@ export type Claim = { ok: true } | { ok: false; running: Date | null }
 /**
  * Takes the self-backup for this process, in one BEGIN IMMEDIATE transaction so two runner
  * processes (or the CLI and a runner) never both run it. Refused while another run's heartbeat
- * is fresh, and, with `slot` (a daily slot such as `2026-12-03`), when that slot was taken
- * already (`running` null then).
+ * is fresh; with `slot` (a daily slot such as `2026-12-03`), when that slot was taken already;
+ * with `requested`, when no Back up now is waiting (which the claim then takes). `running` is
+ * null for the last two.
  */
-export function claimSelfBackup(db: Db, opts: { slot?: string; now?: number } = {}): Claim {
+export function claimSelfBackup(
+  db: Db,
+  opts: { slot?: string; requested?: boolean; now?: number } = {},
+): Claim {
   const now = opts.now ?? Date.now()
   return db.$client
     .transaction((): Claim => {
       const run = getSelfBackupRun(db)
       if (opts.slot && run.slot === opts.slot) return { ok: false, running: null }
+      if (opts.requested && !selfBackupRequested(db)) return { ok: false, running: null }
       const running = selfBackupRunning(db, now)
       if (running) return { ok: false, running }
+      if (opts.requested) db.delete(panelSettings).where(eq(panelSettings.key, KEYS.request)).run()
       write(db, KEYS.run, { slot: opts.slot ?? run.slot, startedAt: now, heartbeatAt: now })
       return { ok: true }
     })
     .immediate()
+}
+
+/** Asks the runner for a panel backup now (Back up now when the web process runs no runner). */
+export function requestSelfBackup(db: Db): void {
+  write(db, KEYS.request, { at: Date.now() })
+}
+
+/** When a Back up now is waiting for the runner, or null. */
+export function selfBackupRequested(db: Db): Date | null {
+  const at = read<{ at: number }>(db, KEYS.request)?.at
+  return at ? new Date(at) : null
 }
 
 /** Keeps this process's claim alive (every SELF_BACKUP_STALE_MS / 4). */

@@ -1,24 +1,35 @@
 import type { EngineDeps } from '../engine/deps.ts'
-import { claimSelfBackup, getSelfBackupSettings } from '../db/self-backup.ts'
+import { claimSelfBackup, getSelfBackupSettings, selfBackupRequested } from '../db/self-backup.ts'
 import { dueDailySlot } from '../engine/panel/daily.ts'
 import { runSelfBackup } from '../engine/panel/self-backup.ts'
 
 /**
  * The daily panel backup, driven by the scheduler's tick. Not a tenant job: the day's slot is
  * claimed in the database (claimSelfBackup), so of several runner processes exactly one runs
- * it, once per day, even when a run fails (its reason shows under Admin > Panel backup).
+ * it, once per day, even when a run fails (its reason shows under Admin > Panel backup). A Back
+ * up now requested from a web process without a runner is claimed (and run) the same way.
  */
 export function dailySelfBackup(deps: EngineDeps, onError: (err: unknown) => void) {
   let running: { controller: AbortController; done: Promise<void> } | null = null
   return {
-    /** Starts the day's backup when its time has come and nobody took it yet; true if it did. */
+    /**
+     * Starts the day's backup when its time has come and nobody took it yet, else a waiting
+     * Back up now; true if it started one.
+     */
     tick(now = new Date()): boolean {
       if (running) return false
       const slot = dueDailySlot(getSelfBackupSettings(deps.db), now)
-      if (!slot || !claimSelfBackup(deps.db, { slot, now: now.getTime() }).ok) return false
+      const at = now.getTime()
+      let trigger: 'schedule' | 'web' = 'schedule'
+      if (!slot || !claimSelfBackup(deps.db, { slot, now: at }).ok) {
+        // Back up now from a web process without a runner of its own.
+        if (!selfBackupRequested(deps.db)) return false
+        if (!claimSelfBackup(deps.db, { requested: true, now: at }).ok) return false
+        trigger = 'web'
+      }
       const controller = new AbortController()
       const done = runSelfBackup(deps, {
-        trigger: 'schedule',
+        trigger,
         claimed: true,
         signal: controller.signal,
       }).then(

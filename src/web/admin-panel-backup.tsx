@@ -4,8 +4,10 @@ import {
   getSelfBackupRun,
   getSelfBackupSettings,
   lastSelfBackup,
+  requestSelfBackup,
   saveSelfBackupSettings,
   selfBackupPassword,
+  selfBackupRequested,
   selfBackupRunning,
 } from '../db/self-backup.ts'
 import { getProviderDestination, listProviderDestinations } from '../db/provider-destinations.ts'
@@ -41,6 +43,7 @@ function view(c: Ctx, extra: { values?: PanelBackupValues; revealed?: string | n
     configured: settings.destinationId !== null,
     last: lastSelfBackup(db),
     running: selfBackupRunning(db),
+    requested: selfBackupRequested(db),
     next: nextDailyRun(settings, getSelfBackupRun(db).slot),
     timeZone: serverTimeZone(),
     hasPassword: selfBackupPassword(db, config.secretKey) !== null,
@@ -110,14 +113,14 @@ adminPanelBackupRoutes.post('/', async (c) => {
 })
 
 adminPanelBackupRoutes.post('/run', (c) => {
-  const deps: EngineDeps = c.get('deps')
+  const deps = c.get('deps')
   let dest
   try {
     dest = selfBackupDestination(deps)
   } catch (err) {
     return redirectTo(c, '/admin/panel-backup', { kind: 'error', text: (err as Error).message })
   }
-  const running = selfBackupRunning(deps.db)
+  const running = selfBackupRunning(deps.db) ?? selfBackupRequested(deps.db)
   if (running) {
     const text = 'A panel backup is already running; its result shows here when it ends.'
     return redirectTo(c, '/admin/panel-backup', { kind: 'error', text })
@@ -128,11 +131,19 @@ adminPanelBackupRoutes.post('/run', (c) => {
     target: dest.name,
     details: { trigger: 'web' },
   })
-  // It runs in this process; the result (also a failure, with why) is recorded for this page.
-  runSelfBackup(deps, { trigger: 'web' }).catch((err) =>
-    console.error(`[panel backup] ${(err as Error).message}`),
-  )
-  const text = `Panel backup to “${dest.name}” started.`
+  let text: string
+  if (deps.wake) {
+    // This process runs the runner: it backs up at once. The result (also a failure, with why)
+    // is recorded for this page.
+    runSelfBackup(deps, { trigger: 'web' }).catch((err) =>
+      console.error(`[panel backup] ${(err as Error).message}`),
+    )
+    text = `Panel backup to “${dest.name}” started.`
+  } else {
+    // Pages only (PANEL_RUNNER=0): the runner's scheduler takes the request at its next tick.
+    requestSelfBackup(deps.db)
+    text = `Panel backup to “${dest.name}” requested: the runner starts it within a minute.`
+  }
   if (made.created) {
     const ctx = { ...pageCtx(c), flash: { kind: 'ok' as const, text } }
     return c.html(

@@ -10,9 +10,11 @@ import {
   getSelfBackupSettings,
   lastSelfBackup,
   selfBackupPassword,
+  selfBackupRequested,
   selfBackupRunning,
 } from '../../src/db/self-backup.ts'
 import { auditLog } from '../../src/db/schema.ts'
+import { dailySelfBackup } from '../../src/runner/self-backup.ts'
 import { Client, PASSWORD, addTenant, freshDeps } from '../helpers.ts'
 import { until } from '../support/storage.ts'
 
@@ -106,10 +108,15 @@ describe('Admin > Panel backup', async () => {
     expect(JSON.stringify(entry!.details)).not.toContain(password)
   })
 
-  it('backs up now and says how it went', async () => {
-    const res = await admin.post('/admin/panel-backup/run', {})
-    expect(res.status).toBe(303)
-    await until(() => lastSelfBackup(db) !== null && !selfBackupRunning(db), 60_000, 'the backup')
+  it('backs up now in this process when it runs the runner, and says how it went', async () => {
+    deps.wake = () => {}
+    try {
+      const res = await admin.post('/admin/panel-backup/run', {})
+      expect(res.status).toBe(303)
+      await until(() => lastSelfBackup(db) !== null && !selfBackupRunning(db), 60_000, 'the backup')
+    } finally {
+      delete deps.wake
+    }
     const last = lastSelfBackup(db)!
     expect(last, last.error).toMatchObject({
       ok: true,
@@ -123,5 +130,26 @@ describe('Admin > Panel backup', async () => {
       action: 'panel.self-backup',
       target: 'Host storage',
     })
+  })
+
+  it('asks the runner when this process serves pages only', async () => {
+    const before = lastSelfBackup(db)!
+    const res = await admin.post('/admin/panel-backup/run', {})
+    expect(res.status).toBe(303)
+    expect(selfBackupRequested(db)).not.toBeNull()
+    const page = await admin.get('/admin/panel-backup')
+    expect(page.body).toContain('waiting')
+    expect(page.body).toContain('hx-trigger="every 3s"')
+    // A second press while it waits is refused rather than queued twice.
+    await admin.post('/admin/panel-backup/run', {})
+    expect((await admin.get('/admin/panel-backup')).body).toContain('already running')
+    const runner = dailySelfBackup(deps, (err) => expect.fail(String(err)))
+    expect(runner.tick()).toBe(true)
+    expect(selfBackupRequested(db)).toBeNull()
+    await runner.settled()
+    const last = lastSelfBackup(db)!
+    expect(last.at).toBeGreaterThan(before.at)
+    expect(last, last.error).toMatchObject({ ok: true, trigger: 'web' })
+    expect(runner.tick()).toBe(false)
   })
 })

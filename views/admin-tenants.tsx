@@ -1,6 +1,6 @@
 import type { Child } from 'hono/jsx'
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
-import { Csrf, FieldError, Row, TextInput, type Errors } from './fields.tsx'
+import { Csrf, DangerButton, FieldError, Row, TextInput, type Errors } from './fields.tsx'
 import type { Tenant, TenantDatabase } from '../src/db/schema.ts'
 import { TIMEZONES } from '../src/schedule.ts'
 import type { HealthFilter, HealthPage, HealthQuery } from '../src/db/health-list.ts'
@@ -179,18 +179,13 @@ export function DatabasesCard(props: {
                 <span class="badge">{d.engine === 'mariadb' ? 'MariaDB' : 'PostgreSQL'}</span>{' '}
                 <span class="mono">{d.name}</span>
               </span>
-              <form
-                method="post"
+              <DangerButton
                 action={`${base}/${d.id}/delete`}
-                hx-post={`${base}/${d.id}/delete`}
-                hx-target="#databases"
-                hx-swap="outerHTML"
-              >
-                <Csrf token={props.csrf} />
-                <button class="button small danger-ghost" type="submit">
-                  Remove
-                </button>
-              </form>
+                csrf={props.csrf}
+                target="#databases"
+                confirm={`Remove ${d.name} from this tenant? Its backups stop including it; the database itself is not touched.`}
+                label="Remove"
+              />
             </li>
           ))}
         </ul>

@@ -119,8 +119,10 @@ export function SwapForm(props: {
 }
 
 /**
- * A small destructive button (delete, revoke, cancel) that POSTs `action` with the CSRF token
- * after the browser confirms `confirm`; works without JavaScript as a plain form.
+ * A small destructive button (delete, revoke, cancel). With htmx the browser asks `confirm` and
+ * the POST carries `confirm=yes`; without JavaScript it is a plain form without it, and the route
+ * answers a confirmation page (src/web/confirm.tsx) whose Yes posts again with `confirm=yes`.
+ * Every route behind one must check `confirmed(c)` first.
  */
 export function DangerButton(props: {
   action: string
@@ -140,6 +142,7 @@ export function DangerButton(props: {
         hx-target={props.target}
         hx-swap={props.target ? 'outerHTML' : undefined}
         hx-confirm={props.confirm}
+        hx-vals='{"confirm":"yes"}'
       >
         {props.label}
       </button>

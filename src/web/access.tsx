@@ -2,7 +2,7 @@ import { Hono } from 'hono'
 import { listApiKeys } from '../db/access.ts'
 import { backupTokenState, issueBackupToken } from '../domain/backup-token.ts'
 import { createApiKey, revokeApiKey } from '../domain/api-keys.ts'
-import { InputError } from '../errors.ts'
+import { InputError, NotFoundError } from '../errors.ts'
 import {
   AccessPage,
   KeysCard,
@@ -22,6 +22,7 @@ import {
   str,
   tenantOf,
 } from './context.ts'
+import { askToConfirm, confirmed } from './confirm.tsx'
 
 /** Backups > Access: the backup token (OpenProject's flow) and the tenant's API keys. */
 export const accessRoutes = new Hono<AppEnv>()
@@ -105,7 +106,23 @@ accessRoutes.post('/keys', async (c) => {
   }
 })
 
-accessRoutes.post('/keys/:id/revoke', (c) => {
+accessRoutes.post('/keys/:id/revoke', async (c) => {
+  const tenant = tenantOf(c)
+  const key = listApiKeys(c.get('deps').db, tenant.id).find((k) => k.id === idParam(c))
+  if (!key) throw new NotFoundError('That API key')
+  if (!(await confirmed(c))) {
+    return askToConfirm(c, {
+      title: `Revoke the API key “${key.name}”?`,
+      points: [
+        `Scripts that use this key (it starts ${key.prefix}…) stop working at once: the panel answers them “unauthorized”.`,
+        'This cannot be undone: to let a script in again, create a new key and put it in the script.',
+      ],
+      action: `/backups/access/keys/${key.id}/revoke`,
+      button: 'Yes, revoke the key',
+      cancel: '/backups/access',
+      active: 'access',
+    })
+  }
   const row = revokeApiKey(c.get('deps').db, tenantOf(c).id, idParam(c), who(c))
   if (isHtmx(c)) return render(c, 'keys', {}, {})
   return redirectTo(c, '/backups/access', { kind: 'ok', text: `Key “${row.name}” revoked.` })

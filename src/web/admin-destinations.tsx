@@ -21,6 +21,7 @@ import { DestinationForm, DestinationFormPage, TypePickerPage } from '../../view
 import { AdminDestinationsPage } from '../../views/admin-destinations.tsx'
 import { auditWeb } from './audit-trail.ts'
 import { echoValues, settingsInput } from './destinations.tsx'
+import { askToConfirm, confirmed } from './confirm.tsx'
 import {
   type AppEnv,
   type Ctx,
@@ -213,9 +214,27 @@ adminDestinationRoutes.post('/:id/test', (c) => {
   return test(c, dest.type, dest.id)
 })
 
-adminDestinationRoutes.post('/:id/delete', (c) => {
+adminDestinationRoutes.post('/:id/delete', async (c) => {
   const { db } = c.get('deps')
   const dest = getProviderDestination(db, idParam(c))
+  // In use: refused below at once; otherwise "are you sure?" first.
+  if (!providerPoliciesUsing(db, dest.id).length && !(await confirmed(c))) {
+    const copies = tenantCopies(db, dest.id)
+    return askToConfirm(c, {
+      title: `Delete the destination “${dest.name}”?`,
+      points: [
+        'The panel forgets this storage and its credentials; no backup policy can send backups there.',
+        copies
+          ? `${copies === 1 ? 'The one tenant' : `All ${copies} tenants`} with backups there lose ${copies === 1 ? 'its' : 'their'} copy of it: the backups stay on the storage, but the panel no longer lists or restores them.`
+          : 'No tenant has a copy of it.',
+        'Nothing stored there is deleted.',
+      ],
+      action: `${BASE}/${dest.id}/delete`,
+      button: 'Yes, delete the destination',
+      cancel: BASE,
+      active: 'destinations',
+    })
+  }
   try {
     deleteProviderDestination(db, dest.id)
   } catch (err) {

@@ -17,6 +17,7 @@ import {
   type RunnerLive,
 } from '../../views/admin-runner.tsx'
 import { auditWeb } from './audit-trail.ts'
+import { askToConfirm, confirmed } from './confirm.tsx'
 import {
   type AppEnv,
   type Ctx,
@@ -155,9 +156,28 @@ adminRunnerRoutes.post('/settings', async (c) => {
   return redirectTo(c, '/admin/runner', { kind: 'ok', text: 'Runner settings saved.' })
 })
 
-adminRunnerRoutes.post('/jobs/:id/cancel', (c) => {
+adminRunnerRoutes.post('/jobs/:id/cancel', async (c) => {
   const { db } = c.get('deps')
-  const job = cancelQueuedJob(db, idParam(c))
+  const id = idParam(c)
+  if (!(await confirmed(c))) {
+    // The queue as the page shows it names the job; one further down is named by its number.
+    const queued = queuedInClaimOrder(db, new Date(), 1000).find((j) => j.id === id)
+    const what = queued
+      ? `the queued ${queued.kind}${queued.policyName ? ` “${queued.policyName}”` : ''} of ${queued.tenantName}`
+      : `queued job ${id}`
+    return askToConfirm(c, {
+      title: `Cancel ${what}?`,
+      points: [
+        'It is taken out of the queue and does not run. Nothing already backed up is touched.',
+        'A scheduled backup runs again at its next scheduled time; a job someone started by hand has to be started again.',
+      ],
+      action: `/admin/runner/jobs/${id}/cancel`,
+      button: 'Yes, cancel the job',
+      cancel: '/admin/runner',
+      active: 'runner',
+    })
+  }
+  const job = cancelQueuedJob(db, id)
   if (!job) {
     const text = 'That job is no longer queued (it started or finished), so it was not cancelled.'
     return redirectTo(c, '/admin/runner', { kind: 'error', text })

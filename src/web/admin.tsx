@@ -12,6 +12,7 @@ import {
 } from '../../views/admin-tenants.tsx'
 import { adminHealthRoutes } from './admin-health.tsx'
 import { adminTenantActions } from './admin-tenant-actions.tsx'
+import { askToConfirm, confirmed } from './confirm.tsx'
 import { tenantWarnings } from '../domain/tenant-checks.ts'
 import {
   type AppEnv,
@@ -231,18 +232,31 @@ adminRoutes.post('/tenants/:id/databases', async (c) => {
   return c.html(card)
 })
 
-adminRoutes.post('/tenants/:id/databases/:dbId/delete', (c) => {
+adminRoutes.post('/tenants/:id/databases/:dbId/delete', async (c) => {
   const { db } = c.get('deps')
   const tenant = getTenant(db, idParam(c))
   const dbId = idParam(c, 'dbId')
   const removed = listTenantDatabases(db, tenant.id).find((d) => d.id === dbId)
-  deleteTenantDatabase(db, tenant.id, dbId)
-  if (removed)
-    auditWeb(c, 'database.remove', {
-      tenantId: tenant.id,
-      target: removed.name,
-      details: { tenant: tenant.name, engine: removed.engine },
+  if (!removed) throw new NotFoundError('That database')
+  if (!(await confirmed(c))) {
+    return askToConfirm(c, {
+      title: `Remove the database “${removed.name}” from ${tenant.name}?`,
+      points: [
+        `${tenant.name} can no longer back it up: its policies stop dumping it from the next backup on.`,
+        'The database itself is not touched, and dumps already in backups stay restorable.',
+      ],
+      action: `/admin/tenants/${tenant.id}/databases/${removed.id}/delete`,
+      button: 'Yes, remove it from the tenant',
+      cancel: `/admin/tenants/${tenant.id}`,
+      active: 'tenants',
     })
+  }
+  deleteTenantDatabase(db, tenant.id, dbId)
+  auditWeb(c, 'database.remove', {
+    tenantId: tenant.id,
+    target: removed.name,
+    details: { tenant: tenant.name, engine: removed.engine },
+  })
   if (!isHtmx(c))
     return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text: 'Database removed.' })
   return c.html(

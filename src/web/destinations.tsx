@@ -18,6 +18,7 @@ import {
   TypePickerPage,
 } from '../../views/destinations.tsx'
 import { auditWeb } from './audit-trail.ts'
+import { askToConfirm, confirmed } from './confirm.tsx'
 import {
   type AppEnv,
   type Ctx,
@@ -233,9 +234,25 @@ destinationRoutes.post('/:id/test', (c) => {
   return test(c, dest.type, dest.id)
 })
 
-destinationRoutes.post('/:id/delete', (c) => {
+destinationRoutes.post('/:id/delete', async (c) => {
   const tenant = tenantOf(c)
   const dest = getOwnDestination(c.get('deps').db, tenant.id, idParam(c))
+  const users = policiesUsing(c.get('deps').db, tenant.id, dest.id)
+  // A refusal (in use, the host's) comes before "are you sure?": asking first wastes a step.
+  const refused = users.length > 0 || dest.providerDestinationId !== null
+  if (!refused && !(await confirmed(c))) {
+    return askToConfirm(c, {
+      title: `Delete the destination “${dest.name}”?`,
+      points: [
+        'The panel forgets this destination and its settings, and no policy can send backups there.',
+        'Backups already stored there are not deleted, but the panel no longer lists or restores them: save its recovery kit first if you may need them.',
+      ],
+      action: `/backups/destinations/${dest.id}/delete`,
+      button: 'Yes, delete the destination',
+      cancel: '/backups/destinations',
+      active: 'destinations',
+    })
+  }
   try {
     deleteDestination(c.get('deps').db, tenant.id, dest.id)
   } catch (err) {

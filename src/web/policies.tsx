@@ -19,6 +19,7 @@ import {
   type PolicyFormProps,
 } from '../../views/policies.tsx'
 import { auditWeb } from './audit-trail.ts'
+import { askToConfirm, confirmed } from './confirm.tsx'
 import {
   type AppEnv,
   type Ctx,
@@ -164,9 +165,23 @@ policyRoutes.post('/:id', (c) => {
   return save(c, policy.id)
 })
 
-policyRoutes.post('/:id/delete', (c) => {
+policyRoutes.post('/:id/delete', async (c) => {
   const tenant = tenantOf(c)
   const policy = getPolicy(c.get('deps').db, tenant.id, idParam(c))
+  // The host's policies are refused at once (deletePolicy), without asking first.
+  if (policy.providerPolicyId === null && !(await confirmed(c))) {
+    return askToConfirm(c, {
+      title: `Delete the policy “${policy.name}”?`,
+      points: [
+        'Its scheduled backups stop, and it is no longer on your Overview.',
+        'Backups it already made are kept: you can still restore and download them on the Restore page.',
+      ],
+      action: `/backups/settings/${policy.id}/delete`,
+      button: 'Yes, delete the policy',
+      cancel: '/backups/settings',
+      active: 'settings',
+    })
+  }
   deletePolicy(c.get('deps').db, tenant.id, policy.id)
   auditWeb(c, 'policy.delete', { target: policy.name })
   return redirectTo(c, '/backups/settings', {

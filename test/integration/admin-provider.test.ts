@@ -235,7 +235,7 @@ describe('Admin provider destinations and backup policies', async () => {
 
   it('refuses to delete a destination while a policy uses it, in plain words', async () => {
     const dest = listProviderDestinations(deps.db).find((d) => d.name === 'Host disk')!
-    const res = await admin.post(`/admin/destinations/${dest.id}/delete`, {})
+    const res = await admin.post(`/admin/destinations/${dest.id}/delete`, { confirm: 'yes' })
     expect(res.location).toBe('/admin/destinations')
     const page = await admin.get('/admin/destinations')
     expect(page.body).toContain(
@@ -255,7 +255,7 @@ describe('Admin provider destinations and backup policies', async () => {
     expect(listProviderPolicies(deps.db).map((p) => p.name)).toEqual(['Business offsite'])
     expect(listPolicies(deps.db, early.id)).toEqual([])
     const dest = listProviderDestinations(deps.db).find((d) => d.name === 'Host disk')!
-    await admin.post(`/admin/destinations/${dest.id}/delete`, {})
+    await admin.post(`/admin/destinations/${dest.id}/delete`, { confirm: 'yes' })
     expect(listProviderDestinations(deps.db).map((d) => d.name)).toEqual(['Offsite'])
   })
 

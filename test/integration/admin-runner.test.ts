@@ -204,7 +204,11 @@ describe('Admin > Runner', async () => {
   it('cancels a queued job but never one that already started', async () => {
     const queued = db.select().from(jobs).where(eq(jobs.status, 'queued')).all()
     const target = queued.find((j) => j.tenantId === alice.id)!
-    const res = await admin.post(`/admin/runner/jobs/${target.id}/cancel`, {}, { htmx: true })
+    const res = await admin.post(
+      `/admin/runner/jobs/${target.id}/cancel`,
+      { confirm: 'yes' },
+      { htmx: true },
+    )
     expect(res.status).toBe(204)
     expect(res.headers.get('hx-redirect')).toBe('/admin/runner')
     expect(db.select().from(jobs).where(eq(jobs.id, target.id)).get()).toBeUndefined()
@@ -219,7 +223,7 @@ describe('Admin > Runner', async () => {
     )
 
     const running = db.select().from(jobs).where(eq(jobs.status, 'running')).get()!
-    await admin.post(`/admin/runner/jobs/${running.id}/cancel`, {})
+    await admin.post(`/admin/runner/jobs/${running.id}/cancel`, { confirm: 'yes' })
     expect(db.select().from(jobs).where(eq(jobs.id, running.id)).get()!.status).toBe('running')
     expect((await admin.get('/admin/runner')).body).toContain('That job is no longer queued')
     expect((await admin.post('/admin/runner/jobs/abc/cancel', {})).status).toBe(404)

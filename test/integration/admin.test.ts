@@ -80,7 +80,9 @@ describe('admin tenant pages', async () => {
     expect(bad.body).toContain('Use 1-64 characters')
     const [dbRow] = listTenantDatabases(deps.db, tenant.id)
     expect(dbRow).toMatchObject({ engine: 'postgresql', name: 'carol_db' })
-    await admin.post(`/admin/tenants/${tenant.id}/databases/${dbRow!.id}/delete`, {})
+    await admin.post(`/admin/tenants/${tenant.id}/databases/${dbRow!.id}/delete`, {
+      confirm: 'yes',
+    })
     expect(listTenantDatabases(deps.db, tenant.id)).toEqual([])
   })
 

@@ -64,7 +64,7 @@ describe('Local destinations through the pages', async () => {
       name: 'Renamed',
       settings: { folder: 'weekly' },
     })
-    await c.post(`/backups/destinations/${dest!.id}/delete`, {})
+    await c.post(`/backups/destinations/${dest!.id}/delete`, { confirm: 'yes' })
     expect(listDestinations(deps.db, alice.id)).toEqual([])
   })
 
@@ -83,7 +83,7 @@ describe('Local destinations through the pages', async () => {
       keepMonthly: '12',
     })
     expect(listPolicies(deps.db, alice.id)).toHaveLength(1)
-    const res = await c.post(`/backups/destinations/${dest!.id}/delete`, {})
+    const res = await c.post(`/backups/destinations/${dest!.id}/delete`, { confirm: 'yes' })
     expect(res.location).toBe('/backups/destinations')
     expect((await c.get('/backups/destinations')).body).toContain('is used by “Daily”')
     expect(listDestinations(deps.db, alice.id)).toHaveLength(1)

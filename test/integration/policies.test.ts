@@ -117,7 +117,7 @@ describe('policies through the pages', async () => {
       enabled: false,
       databases: [],
     })
-    await c.post(`/backups/settings/${p!.id}/delete`, {})
+    await c.post(`/backups/settings/${p!.id}/delete`, { confirm: 'yes' })
     expect(listPolicies(deps.db, alice.id)).toEqual([])
   })
 

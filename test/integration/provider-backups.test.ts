@@ -185,8 +185,12 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
     }
     const edit = await a.post(`/backups/settings/${copy.id}`, { name: 'Mine now' })
     expect(edit.status).toBe(409)
-    expect((await a.post(`/backups/settings/${copy.id}/delete`, {})).status).toBe(409)
-    expect((await a.post(`/backups/destinations/${dest.id}/delete`, {})).status).toBe(409)
+    expect((await a.post(`/backups/settings/${copy.id}/delete`, { confirm: 'yes' })).status).toBe(
+      409,
+    )
+    expect(
+      (await a.post(`/backups/destinations/${dest.id}/delete`, { confirm: 'yes' })).status,
+    ).toBe(409)
     expect((await a.post(`/backups/destinations/${dest.id}/test`, {})).status).toBe(409)
     expect(listPolicies(deps.db, alice.tenant.id).map((p) => p.name)).toEqual(
       ['Nightly', 'Offsite'].sort(),

@@ -65,9 +65,9 @@ describe('tenant B never reaches tenant A’s objects', async () => {
 
   it.each([
     ['destination save', `/backups/destinations/${dest.id}`, { name: 'pwned', 's.folder': 'x' }],
-    ['destination delete', `/backups/destinations/${dest.id}/delete`, {}],
+    ['destination delete', `/backups/destinations/${dest.id}/delete`, { confirm: 'yes' }],
     ['policy save', `/backups/settings/${policy.id}`, policyForm(dest.id, { name: 'pwned' })],
-    ['policy delete', `/backups/settings/${policy.id}/delete`, {}],
+    ['policy delete', `/backups/settings/${policy.id}/delete`, { confirm: 'yes' }],
     ['back up now', `/backups/policies/${policy.id}/run`, {}],
     [
       'restore',

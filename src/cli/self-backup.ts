@@ -58,8 +58,15 @@ function printRestore(done: SelfRestoreDone, localRoot: string): void {
   )
   const was = (path: string | null) => (path ? `; the one that was here is now ${path}` : '')
   console.log(`  panel.db    restored${was(done.previousDb)}`)
-  if (done.restoredKey) console.log(`  secret.key  restored${was(done.previousKey)}`)
-  else {
+  if (done.restoredKey) {
+    console.log(`  secret.key  restored${was(done.previousKey)}`)
+    if (process.env.PANEL_SECRET_KEY) {
+      console.log(
+        'PANEL_SECRET_KEY is set, and the panel uses it instead of secret.key: unset it, or set ' +
+          'it to the restored key, before starting the panel.',
+      )
+    }
+  } else {
     console.log(
       '  secret.key  not in the backup: the panel used PANEL_SECRET_KEY. Start it with the same ' +
         'PANEL_SECRET_KEY, or it cannot read the stored destination secrets.',

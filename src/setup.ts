@@ -5,8 +5,10 @@ import type { Config } from './config.ts'
 import type { Db } from './db/client.ts'
 import { firstAdmin, insertAdmin } from './db/users.ts'
 import { createLoginLink } from './auth/login-link.ts'
-import { findTenantByName, insertTenantDatabase } from './db/tenants.ts'
+import { findTenantByName, type DbConn } from './db/tenants.ts'
 import { createTenant } from './domain/tenants.ts'
+import { assignDatabase } from './domain/databases.ts'
+import { ensureDemoDatabase, ensureDemoUser, LOCAL_MARIADB } from './demo-host.ts'
 
 export function panelUrl(config: Config): string {
   return (
@@ -44,12 +46,27 @@ const demoSites: Record<string, Record<string, string>> = {
   },
 }
 
-/** PANEL_DEMO=1: two tenants with sample sites and a database dump; returns their passwords. */
+export type DemoOptions = {
+  /** The login that creates the demo databases; default root over the local socket. */
+  mariadb?: DbConn
+  /** Where the one line about a skipped database goes; default console.log. */
+  log?: (line: string) => void
+}
+
+/**
+ * PANEL_DEMO=1: two tenants with sample sites, ready to back up; returns their passwords. As
+ * root each gets its own system user (`panel-demo-alice`), owner of its home. Each gets a
+ * MariaDB database with a login of its own when the panel can create them (a local MariaDB it
+ * may administer); otherwise none, said in one line. Tenants that exist are left alone.
+ */
 export async function seedDemo(
   db: Db,
   config: Config,
+  opts: DemoOptions = {},
 ): Promise<{ name: string; password: string }[]> {
+  const log = opts.log ?? console.log
   const created: { name: string; password: string }[] = []
+  let databases = true
   for (const name of ['demo-alice', 'demo-bob']) {
     if (findTenantByName(db, name)) continue
     const home = join(config.dataDir, 'demo-homes', name)
@@ -63,10 +80,28 @@ export async function seedDemo(
       name,
       password,
       homeDir: home,
-      systemUser: '',
+      systemUser: ensureDemoUser(name, home),
       timezone: 'Europe/Berlin',
     })
-    insertTenantDatabase(db, tenant.id, 'mariadb', `${name.replace('-', '_')}_shop`)
+    const admin = opts.mariadb ?? LOCAL_MARIADB
+    const dbName = `${name.replace('-', '_')}_shop`
+    const made = databases
+      ? await ensureDemoDatabase(admin, dbName, config.workDir).catch((err: Error) => {
+          databases = false
+          log(`Demo tenants get no database: MariaDB could not create one (${err.message}).`)
+          return null
+        })
+      : null
+    if (made) {
+      assignDatabase(db, config.secretKey, tenant.id, {
+        engine: 'mariadb',
+        name: made.name,
+        host: admin.host ?? '',
+        port: admin.port === null ? '' : String(admin.port),
+        username: made.username,
+        password: made.password,
+      })
+    }
     created.push({ name, password })
   }
   return created

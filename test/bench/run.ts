@@ -30,6 +30,7 @@ import { runRound } from './round.ts'
 import { digestTree } from './tree.ts'
 import { benchAdminPage } from './admin-page.ts'
 import { benchRestoreBrowse } from './restore-browse.ts'
+import { benchProviderWindow } from './provider-window.ts'
 
 const scale = Number(process.env.BENCH_SCALE ?? 1)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 1)
@@ -132,6 +133,7 @@ async function main(root: string) {
   )
   console.log(await benchAdminPage(log)) // Admin > Tenants at 10,000 tenants (admin-page.ts)
   console.log(await benchRestoreBrowse(log)) // Restore page on a 20,000-file snapshot
+  console.log(await benchProviderWindow(log)) // a provider window queued for 10,000 tenants
   const failed = results.some(
     (r) =>
       Object.values(r.cases).some((c) =>

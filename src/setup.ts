@@ -46,10 +46,20 @@ const demoSites: Record<string, Record<string, string>> = {
   },
 }
 
+/** ensureDemoUser, or '' and one line when useradd fails (the panel still starts). */
+function demoUser(name: string, home: string, log: (line: string) => void): string {
+  try {
+    return ensureDemoUser(name, home)
+  } catch (err) {
+    log(`Demo tenant "${name}" gets no system user: ${(err as Error).message.split('\n')[0]}`)
+    return ''
+  }
+}
+
 export type DemoOptions = {
   /** The login that creates the demo databases; default root over the local socket. */
   mariadb?: DbConn
-  /** Where the one line about a skipped database goes; default console.log. */
+  /** Where a line about what could not be set up goes; default console.log. */
   log?: (line: string) => void
 }
 
@@ -80,7 +90,7 @@ export async function seedDemo(
       name,
       password,
       homeDir: home,
-      systemUser: ensureDemoUser(name, home),
+      systemUser: demoUser(name, home, log),
       timezone: 'Europe/Berlin',
     })
     const admin = opts.mariadb ?? LOCAL_MARIADB

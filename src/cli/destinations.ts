@@ -1,5 +1,7 @@
 import type { CliDeps, Command } from './command.ts'
-import { UsageError, printTable, readStdin } from './io.ts'
+import { UsageError, printTable } from './io.ts'
+import { settingsArgs, settingsOptions } from './settings-args.ts'
+import { destinationManageCommands } from './destination-manage.ts'
 import { tenantByName } from './tenants.ts'
 import { describeDestination, saveDestination } from '../domain/destinations.ts'
 import { listDestinations } from '../db/destinations.ts'
@@ -16,30 +18,16 @@ import {
 } from '../db/provider-destinations.ts'
 
 /**
- * The settings of `destination add` from `--set key=value` and, for a secret that must not
- * show in `ps`, `--set-secret-stdin key` (its value is all of stdin). Unset fields take the
- * spec's default.
+ * The settings of `destination add` (see settingsArgs: `--set key=value`, secrets by
+ * `--set-secret-stdin key` or `--set-secret-file key=PATH`). Unset fields take the spec's default.
  */
 async function settingsOf(deps: CliDeps, opts: Record<string, any>) {
   const types = Object.keys(deps.drivers).join(', ')
   if (!opts.type) throw new UsageError(`--type is required (one of: ${types})`)
   if (!(opts.type in deps.drivers))
     throw new UsageError(`unknown type "${opts.type}" (one of: ${types})`)
-  const settings: Record<string, string> = {}
-  for (const pair of (opts.set as string[] | undefined) ?? []) {
-    const eq = pair.indexOf('=')
-    if (eq < 1) throw new UsageError(`--set takes key=value, got "${pair}"`)
-    settings[pair.slice(0, eq)] = pair.slice(eq + 1)
-  }
   const spec: Spec = deps.drivers[opts.type as keyof typeof deps.drivers].settings
-  const fromStdin = opts['set-secret-stdin'] as string | undefined
-  if (fromStdin) settings[fromStdin] = await readStdin()
-  const unknown = Object.keys(settings).filter((k) => !spec.some((f) => f.name === k))
-  if (unknown.length) {
-    throw new UsageError(
-      `unknown setting "${unknown[0]}" (settings: ${spec.map((f) => f.name).join(', ')})`,
-    )
-  }
+  const settings = await settingsArgs(spec, opts)
   for (const f of spec) {
     if (settings[f.name] === undefined && f.default !== undefined && f.type !== 'checkbox') {
       settings[f.name] = String(f.default)
@@ -51,13 +39,13 @@ async function settingsOf(deps: CliDeps, opts: Record<string, any>) {
 export const destinationCommands: Record<string, Command> = {
   'destination add': {
     usage:
-      'destination add (<tenant> | --admin) --type <type> --name <name> [--set key=value]... [--set-secret-stdin key]',
+      'destination add (<tenant> | --admin) --type <type> --name <name> [--set key=value]... ' +
+      '[--set-secret-stdin key] [--set-secret-file key=PATH]...',
     options: {
       admin: { type: 'boolean' },
       type: { type: 'string' },
       name: { type: 'string' },
-      set: { type: 'string', multiple: true },
-      'set-secret-stdin': { type: 'string' },
+      ...settingsOptions,
     },
     async run(deps, [tenantName], opts) {
       if (opts.admin && tenantName)
@@ -115,4 +103,5 @@ export const destinationCommands: Record<string, Command> = {
         )
     },
   },
+  ...destinationManageCommands,
 }

@@ -1,14 +1,13 @@
 import { intOption, type Command } from './command.ts'
 import { UsageError, printTable } from './io.ts'
 import { tenantByName } from './tenants.ts'
-import { findDestinationByName } from '../db/destinations.ts'
 import { listPolicies } from '../db/policies.ts'
-import { listTenantDatabases } from '../db/tenants.ts'
 import { newPolicyInput, savePolicy, RETENTION } from '../domain/policies.ts'
-import { InputError } from '../errors.ts'
 import { nextRuns } from '../schedule.ts'
 import { auditCli } from './audit.ts'
-import { addProviderPolicy, flag, listProviderPoliciesCli } from './provider-policies.ts'
+import { addProviderPolicy, listProviderPoliciesCli } from './provider-policies.ts'
+import { flag, policyOptions, tenantDatabaseIds, tenantDestinationIds } from './policy-args.ts'
+import { policyManageCommands } from './policy-manage.ts'
 
 export const policyCommands: Record<string, Command> = {
   'policy add': {
@@ -18,22 +17,7 @@ export const policyCommands: Record<string, Command> = {
       '[--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] [--disabled]\n' +
       '  policy add (--all-tenants | --group <plan>) --name <n> --destination <provider destination>... ' +
       '[--window 01:00-05:00] [--exclude <glob>]... [--no-home] [--no-databases] [--keep-… N] [--disabled]',
-    options: {
-      name: { type: 'string' },
-      destination: { type: 'string', multiple: true },
-      schedule: { type: 'string' },
-      timezone: { type: 'string' },
-      include: { type: 'string', multiple: true },
-      exclude: { type: 'string', multiple: true },
-      database: { type: 'string', multiple: true },
-      'no-home': { type: 'boolean' },
-      disabled: { type: 'boolean' },
-      'all-tenants': { type: 'boolean' },
-      group: { type: 'string' },
-      window: { type: 'string' },
-      'no-databases': { type: 'boolean' },
-      ...Object.fromEntries(RETENTION.map((f) => [flag(f), { type: 'string' as const }])),
-    },
+    options: policyOptions,
     run(deps, [tenantName], opts) {
       const { db } = deps
       if (opts['all-tenants'] || opts.group !== undefined) {
@@ -44,18 +28,8 @@ export const policyCommands: Record<string, Command> = {
         throw new UsageError('--window and --no-databases are for --all-tenants / --group policies')
       const tenant = tenantByName(db, tenantName)
       if (!opts.schedule) throw new UsageError('--schedule <cron> is required, e.g. "0 3 * * *"')
-      const destinationIds = ((opts.destination as string[]) ?? []).map((name) => {
-        const dest = findDestinationByName(db, tenant.id, name)
-        if (!dest) throw new InputError({ destination: `No destination named “${name}”.` })
-        return dest.id
-      })
-      const assigned = listTenantDatabases(db, tenant.id)
-      const databaseIds = ((opts.database as string[]) ?? []).map((name) => {
-        const found = assigned.find((d) => d.name === name)
-        if (!found)
-          throw new InputError({ database: `No database “${name}” is assigned to ${tenant.name}.` })
-        return found.id
-      })
+      const destinationIds = tenantDestinationIds(db, tenant.id, opts.destination ?? [])
+      const databaseIds = tenantDatabaseIds(db, tenant, opts.database ?? [])
       const input = {
         ...newPolicyInput(opts.timezone ?? tenant.timezone),
         name: opts.name ?? '',
@@ -119,4 +93,5 @@ export const policyCommands: Record<string, Command> = {
         ])
     },
   },
+  ...policyManageCommands,
 }

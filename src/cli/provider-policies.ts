@@ -1,14 +1,23 @@
 import { intOption, type CliDeps } from './command.ts'
 import { UsageError, printTable } from './io.ts'
-import { findProviderDestinationByName } from '../db/provider-destinations.ts'
-import { listProviderPolicies } from '../db/provider-policies.ts'
+import {
+  findProviderPolicyByName,
+  getProviderPolicy,
+  listProviderPolicies,
+  type ProviderPolicyWithLinks,
+} from '../db/provider-policies.ts'
+import { tenantsCovered } from '../db/provider-coverage.ts'
 import { RETENTION } from '../domain/policies.ts'
-import { newProviderPolicyInput, saveProviderPolicy } from '../domain/provider-policies.ts'
-import { InputError } from '../errors.ts'
+import {
+  newProviderPolicyInput,
+  removeProviderPolicy,
+  saveProviderPolicy,
+  type ProviderPolicyInput,
+} from '../domain/provider-policies.ts'
+import { NotFoundError } from '../errors.ts'
 import { serverZone } from '../zoned.ts'
 import { auditCli } from './audit.ts'
-
-export const flag = (field: string) => field.replace(/[A-Z]/g, (ch) => '-' + ch.toLowerCase())
+import { flag, parseWindow, providerDestinationIds, toggle } from './policy-args.ts'
 
 /** `policy add --all-tenants | --group <plan>`: a backup the host runs for those tenants. */
 export function addProviderPolicy(deps: CliDeps, opts: Record<string, any>): void {
@@ -19,17 +28,8 @@ export function addProviderPolicy(deps: CliDeps, opts: Record<string, any>): voi
     throw new UsageError(
       'a policy for all tenants runs daily in a start window: use --window 01:00-05:00',
     )
-  const window = (opts.window as string | undefined) ?? '01:00-05:00'
-  const m = /^(\d\d:\d\d)-(\d\d:\d\d)$/.exec(window)
-  if (!m) throw new UsageError('--window takes HH:MM-HH:MM, e.g. 01:00-05:00')
-  const destinationIds = ((opts.destination as string[]) ?? []).map((name) => {
-    const dest = findProviderDestinationByName(db, name)
-    if (!dest)
-      throw new InputError({
-        destination: `No provider destination named “${name}” (add one with destination add --admin).`,
-      })
-    return dest.id
-  })
+  const [windowStart, windowEnd] = parseWindow(opts.window ?? '01:00-05:00')
+  const destinationIds = providerDestinationIds(db, opts.destination ?? [])
   const input = {
     ...newProviderPolicyInput(),
     name: opts.name ?? '',
@@ -38,8 +38,8 @@ export function addProviderPolicy(deps: CliDeps, opts: Record<string, any>): voi
     includeHome: !opts['no-home'],
     includeDatabases: !opts['no-databases'],
     exclude: ((opts.exclude as string[]) ?? []).join('\n'),
-    windowStart: m[1]!,
-    windowEnd: m[2]!,
+    windowStart,
+    windowEnd,
     enabled: !opts.disabled,
     destinationIds,
   }
@@ -47,7 +47,7 @@ export function addProviderPolicy(deps: CliDeps, opts: Record<string, any>): voi
   const saved = saveProviderPolicy(db, null, input)
   auditCli(db, 'provider-policy.create', { target: input.name.trim() })
   console.log(
-    `Provider policy "${input.name.trim()}" created (id ${saved.id}): backs up ${saved.tenants} tenant${saved.tenants === 1 ? '' : 's'} daily between ${m[1]} and ${m[2]} (${serverZone()}).`,
+    `Provider policy "${input.name.trim()}" created (id ${saved.id}): backs up ${saved.tenants} tenant${saved.tenants === 1 ? '' : 's'} daily between ${windowStart} and ${windowEnd} (${serverZone()}).`,
   )
 }
 
@@ -78,4 +78,82 @@ export function listProviderPoliciesCli(deps: CliDeps, json: boolean): void {
   }))
   if (json) console.log(JSON.stringify(rows, null, 2))
   else printTable(rows, ['id', 'name', 'enabled', 'tenants', 'covered', 'window', 'destinations'])
+}
+
+function providerPolicyByName(deps: CliDeps, name: string): ProviderPolicyWithLinks {
+  const found = findProviderPolicyByName(deps.db, name)
+  if (!found) throw new NotFoundError(`Provider policy “${name}”`)
+  return getProviderPolicy(deps.db, found.id)
+}
+
+/** A provider policy as the form would show it: what `policy edit --admin` starts from. */
+function inputOf(p: ProviderPolicyWithLinks): ProviderPolicyInput {
+  return {
+    name: p.name,
+    scope: p.scope,
+    plan: p.plan ?? '',
+    includeHome: p.includeHome,
+    includeDatabases: p.includeDatabases,
+    exclude: p.excludeGlobs.join('\n'),
+    windowStart: p.windowStart,
+    windowEnd: p.windowEnd,
+    keepLast: String(p.keepLast),
+    keepDaily: String(p.keepDaily),
+    keepWeekly: String(p.keepWeekly),
+    keepMonthly: String(p.keepMonthly),
+    keepYearly: String(p.keepYearly),
+    enabled: p.enabled,
+    destinationIds: p.destinations.map((d) => d.id),
+  }
+}
+
+/**
+ * `policy edit --admin <name>`: changes only the options given (`--all-tenants` or `--group`
+ * moves it to other tenants), through saveProviderPolicy, then every tenant's copy follows.
+ */
+export function editProviderPolicy(deps: CliDeps, name: string, opts: Record<string, any>): void {
+  for (const o of ['schedule', 'timezone', 'include', 'database'])
+    if (opts[o] !== undefined)
+      throw new UsageError(
+        `--${o} is for a tenant's own policy; the host's run daily in a --window, for each tenant's home and databases`,
+      )
+  if (opts['all-tenants'] && opts.group !== undefined)
+    throw new UsageError('give either --all-tenants or --group <plan>, not both')
+  const policy = providerPolicyByName(deps, name)
+  const input = inputOf(policy)
+  const rename = opts.rename ?? opts.name
+  if (rename !== undefined) input.name = rename
+  if (opts['all-tenants']) Object.assign(input, { scope: 'all', plan: '' })
+  if (opts.group !== undefined) Object.assign(input, { scope: 'plan', plan: opts.group })
+  if (opts.window !== undefined) [input.windowStart, input.windowEnd] = parseWindow(opts.window)
+  if (opts.exclude) input.exclude = (opts.exclude as string[]).join('\n')
+  if (opts.destination) input.destinationIds = providerDestinationIds(deps.db, opts.destination)
+  input.includeHome = toggle(opts, 'home', 'no-home') ?? input.includeHome
+  input.includeDatabases = toggle(opts, 'databases', 'no-databases') ?? input.includeDatabases
+  input.enabled = toggle(opts, 'enabled', 'disabled') ?? input.enabled
+  for (const f of RETENTION) input[f] = intOption(opts[flag(f)], flag(f)) ?? input[f]
+  const saved = saveProviderPolicy(deps.db, policy.id, input)
+  const newName = input.name.trim()
+  auditCli(deps.db, 'provider-policy.update', {
+    target: newName,
+    details: {
+      tenants: saved.tenants,
+      ...(newName === policy.name ? {} : { renamedFrom: policy.name }),
+    },
+  })
+  console.log(
+    `Provider policy "${newName}" saved: backs up ${saved.tenants} tenant${saved.tenants === 1 ? '' : 's'} daily between ${input.windowStart} and ${input.windowEnd} (${serverZone()}).`,
+  )
+}
+
+/** `policy remove --admin <name>`: the policy and every tenant's copy; their backups stay. */
+export function removeProviderPolicyCli(deps: CliDeps, name: string): void {
+  const policy = providerPolicyByName(deps, name)
+  const tenants = tenantsCovered(deps.db).get(policy.id) ?? 0
+  removeProviderPolicy(deps.db, policy.id)
+  auditCli(deps.db, 'provider-policy.delete', { target: policy.name, details: { tenants } })
+  console.log(
+    `Provider policy "${policy.name}" removed, with its copies at ${tenants} tenant${tenants === 1 ? '' : 's'}. ` +
+      'Backups it made are not deleted.',
+  )
 }

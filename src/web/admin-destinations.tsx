@@ -229,7 +229,6 @@ adminDestinationRoutes.post('/:id/delete', async (c) => {
           : 'No tenant has a copy of it.',
         'Nothing stored there is deleted.',
       ],
-      action: `${BASE}/${dest.id}/delete`,
       button: 'Yes, delete the destination',
       cancel: BASE,
       active: 'destinations',

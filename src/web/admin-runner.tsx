@@ -171,7 +171,6 @@ adminRunnerRoutes.post('/jobs/:id/cancel', async (c) => {
         'It is taken out of the queue and does not run. Nothing already backed up is touched.',
         'A scheduled backup runs again at its next scheduled time; a job someone started by hand has to be started again.',
       ],
-      action: `/admin/runner/jobs/${id}/cancel`,
       button: 'Yes, cancel the job',
       cancel: '/admin/runner',
       active: 'runner',

@@ -245,7 +245,6 @@ adminRoutes.post('/tenants/:id/databases/:dbId/delete', async (c) => {
         `${tenant.name} can no longer back it up: its policies stop dumping it from the next backup on.`,
         'The database itself is not touched, and dumps already in backups stay restorable.',
       ],
-      action: `/admin/tenants/${tenant.id}/databases/${removed.id}/delete`,
       button: 'Yes, remove it from the tenant',
       cancel: `/admin/tenants/${tenant.id}`,
       active: 'tenants',

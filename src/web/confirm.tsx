@@ -13,13 +13,19 @@ export async function confirmed(c: Ctx): Promise<boolean> {
 }
 
 /**
- * Answers the confirmation page (200) instead of acting. For an htmx request the whole page
+ * Answers the confirmation page (200) instead of acting; its Yes posts to `action`, by default
+ * the path of this request. For an htmx request the whole page
  * replaces the body, since the fragment the button meant to swap would not hold it.
  */
-export function askToConfirm(c: Ctx, confirmation: Confirmation) {
+export function askToConfirm(
+  c: Ctx,
+  confirmation: Omit<Confirmation, 'action'> & { action?: string },
+) {
   if (isHtmx(c)) {
     c.header('HX-Retarget', 'body')
     c.header('HX-Reswap', 'innerHTML')
   }
-  return c.html(<ConfirmActionPage ctx={pageCtx(c)} {...confirmation} />)
+  // Yes posts back to the route that asked, wherever it is mounted.
+  const action = confirmation.action ?? c.req.path
+  return c.html(<ConfirmActionPage ctx={pageCtx(c)} {...confirmation} action={action} />)
 }

@@ -247,7 +247,6 @@ destinationRoutes.post('/:id/delete', async (c) => {
         'The panel forgets this destination and its settings, and no policy can send backups there.',
         'Backups already stored there are not deleted, but the panel no longer lists or restores them: save its recovery kit first if you may need them.',
       ],
-      action: `/backups/destinations/${dest.id}/delete`,
       button: 'Yes, delete the destination',
       cancel: '/backups/destinations',
       active: 'destinations',

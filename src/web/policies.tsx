@@ -176,7 +176,6 @@ policyRoutes.post('/:id/delete', async (c) => {
         'Its scheduled backups stop, and it is no longer on your Overview.',
         'Backups it already made are kept: you can still restore and download them on the Restore page.',
       ],
-      action: `/backups/settings/${policy.id}/delete`,
       button: 'Yes, delete the policy',
       cancel: '/backups/settings',
       active: 'settings',

@@ -3,6 +3,7 @@ import { DangerButton, SwapForm, TextInput, type Errors } from './fields.tsx'
 import { formatInZone } from '../src/schedule.ts'
 import type { TokenState } from '../src/domain/backup-token.ts'
 import type { ApiKey } from '../src/db/schema.ts'
+import { PULL_CRON, pullScript, pullSettings } from '../src/pull-script.ts'
 
 export type TokenCardProps = {
   csrf: string
@@ -32,11 +33,18 @@ function when(date: Date | null, tz: string) {
 }
 
 /** One-time display of a secret, with plain instructions. */
-function Reveal(props: { label: string; value: string; note: string; testId: string }) {
+function Reveal(props: {
+  label: string
+  value: string
+  note: string
+  testId: string
+  /** The Copy button's words (public/js/copy.js adds it). */
+  copy: string
+}) {
   return (
     <div class="flash flash-ok reveal" role="status">
       <p class="strong">{props.label}</p>
-      <p class="mono secret" data-testid={props.testId}>
+      <p class="mono secret" data-copy={props.copy} data-testid={props.testId}>
         {props.value}
       </p>
       <p class="small">{props.note}</p>
@@ -83,6 +91,7 @@ export function TokenCard(props: TokenCardProps) {
           label="Your new backup token"
           value={props.fresh}
           testId="backup-token"
+          copy="Copy token"
           note="Copy it now and keep it somewhere safe: it is shown only this once. Every administrator has been told that a token was made."
         />
       )}
@@ -132,6 +141,7 @@ export function KeysCard(props: KeysCardProps) {
           label={`New key “${props.fresh.name}”`}
           value={props.fresh.key}
           testId="api-key"
+          copy="Copy key"
           note="Copy it now: it is shown only this once. Only its first characters are kept to recognise it."
         />
       )}
@@ -184,21 +194,93 @@ export function KeysCard(props: KeysCardProps) {
   )
 }
 
+export type PullProps = {
+  /** This panel's address as the tenant reaches it. */
+  panelUrl: string
+  /** The tenant's destinations, to pick one when backups go to several. */
+  destinations: { id: number; name: string }[]
+}
+
+/**
+ * Pull the latest backup to another computer: the settings file with this panel's address filled
+ * in, the script itself (the README's), and the cron line; each with a Copy button.
+ */
+export function PullCard(props: PullProps) {
+  const several = props.destinations.length > 1
+  return (
+    <section class="card" id="pull-script">
+      <h2>Pull your backups to another computer</h2>
+      <p class="help">
+        This script downloads your latest backup as a dated <span class="mono">.tar</span> file,
+        checks it is complete and keeps the last 7. It needs bash, curl and tar (Linux, macOS, a
+        NAS).
+      </p>
+      <ol class="steps">
+        <li>Create a backup token and an API key above.</li>
+        <li>
+          Save these settings as <span class="mono">~/.config/panel-pull.env</span> and make them
+          yours alone (<span class="mono">chmod 600 ~/.config/panel-pull.env</span>). Replace{' '}
+          <span class="mono">pk_…</span> with your API key and <span class="mono">bt_…</span> with
+          your backup token.
+          {several && (
+            <>
+              {' '}
+              Your backups go to several destinations: <span class="mono">
+                PANEL_DESTINATION
+              </span>{' '}
+              picks one (
+              {props.destinations.map((d, i) => (
+                <>
+                  {i > 0 && ', '}
+                  <span class="mono">{d.id}</span> for “{d.name}”
+                </>
+              ))}
+              ).
+            </>
+          )}
+          <pre class="mono" data-copy="Copy settings" data-testid="pull-settings">
+            {pullSettings(props.panelUrl, several ? props.destinations[0]!.id : undefined)}
+          </pre>
+        </li>
+        <li>
+          Save the script as <span class="mono">/usr/local/bin/panel-pull</span> and make it
+          runnable (<span class="mono">chmod 700 /usr/local/bin/panel-pull</span>), or{' '}
+          <a href="/backups/access/panel-pull" download="panel-pull">
+            download it
+          </a>
+          .
+          <pre class="mono script" data-copy="Copy script" data-testid="pull-script">
+            {pullScript(props.panelUrl)}
+          </pre>
+        </li>
+        <li>
+          Run it once by hand, then daily from cron (<span class="mono">crontab -e</span>):
+          <pre class="mono" data-copy="Copy cron line">
+            {PULL_CRON}
+          </pre>
+        </li>
+      </ol>
+    </section>
+  )
+}
+
 export function AccessPage(props: {
   ctx: PageCtx
   token: Omit<TokenCardProps, 'csrf'>
   keys: Omit<KeysCardProps, 'csrf'>
+  pull: PullProps
 }) {
   const csrf = props.ctx.csrf
   return (
     <Layout ctx={props.ctx} title="Access" active="access">
       <PageHead
         title="Access"
-        lead="Your backup token and API keys, for scripts that start or pull backups (see the README's curl script)."
+        lead="Your backup token and API keys, for scripts that start or pull backups, and a ready-made script that pulls your latest backup to another computer."
       />
       <div class="stack">
         <TokenCard csrf={csrf} {...props.token} />
         <KeysCard csrf={csrf} {...props.keys} />
+        <PullCard {...props.pull} />
       </div>
     </Layout>
   )

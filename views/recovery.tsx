@@ -28,18 +28,28 @@ export function RecoveryPage(props: {
           <dl class="facts">
             <div>
               <dt>Repository</dt>
-              <dd class="mono">{props.kit.repository}</dd>
+              <dd>
+                <span class="mono copyable" data-copy="Copy location">
+                  {props.kit.repository}
+                </span>
+              </dd>
             </div>
             <div>
               <dt>Password</dt>
-              <dd class="mono">{props.kit.password}</dd>
+              <dd>
+                <span class="mono copyable" data-copy="Copy password" data-testid="kit-password">
+                  {props.kit.password}
+                </span>
+              </dd>
             </div>
           </dl>
+          {props.kit.note && <p class="kit-note">{props.kit.note}</p>}
           <h3>Restore with restic</h3>
-          <pre class="mono">{props.kit.command}</pre>
+          <pre class="mono" data-copy="Copy commands" data-testid="kit-command">
+            {props.kit.command}
+          </pre>
           <p class="help">
-            {props.kit.note} Keep this somewhere safe and offline: anyone with it can read your
-            backups.
+            Keep this somewhere safe and offline: anyone with it can read your backups.
           </p>
         </section>
       ) : props.destinations.length === 0 ? (

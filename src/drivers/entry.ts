@@ -8,8 +8,18 @@ import type { Driver } from './types.ts'
  */
 export type DriverContext = { tenantName: string; localRoot: string; guard: GuardPolicy }
 
-/** How stock restic reaches a destination's repository, for the recovery kit. */
-export type RepositoryLocation = { repository: string; env?: Record<string, string>; note?: string }
+/**
+ * How stock restic reaches a destination's repository, for the recovery kit. `note` tells
+ * whoever restores what else is needed; `tenantNote`, when the tenant cannot do that themself
+ * (a repository only root on this server can read), what they can really do instead.
+ */
+export type RepositoryLocation = {
+  repository: string
+  env?: Record<string, string>
+  note?: string
+  /** The note of a tenant's own kit; `note` when absent. */
+  tenantNote?: string
+}
 
 /**
  * A sign-in that stores a secret nobody types (an OAuth code flow, such as Dropbox's): once the

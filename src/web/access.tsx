@@ -8,8 +8,11 @@ import {
   KeysCard,
   TokenCard,
   type KeysCardProps,
+  type PullProps,
   type TokenCardProps,
 } from '../../views/access.tsx'
+import { listDestinations } from '../db/destinations.ts'
+import { pullScript } from '../pull-script.ts'
 import {
   type AppEnv,
   type Ctx,
@@ -19,6 +22,7 @@ import {
   pageCtx,
   readForm,
   redirectTo,
+  requestOrigin,
   str,
   tenantOf,
 } from './context.ts'
@@ -70,12 +74,34 @@ function render(
     )
   }
   return c.html(
-    <AccessPage ctx={pageCtx(c)} token={tokenProps(c, token)} keys={keyProps(c, keys)} />,
+    <AccessPage
+      ctx={pageCtx(c)}
+      token={tokenProps(c, token)}
+      keys={keyProps(c, keys)}
+      pull={pullProps(c)}
+    />,
     status,
   )
 }
 
+/** The panel's address as this tenant reaches it: PANEL_BASE_URL, else this request's origin. */
+function panelUrl(c: Ctx): string {
+  return c.get('deps').config.baseUrl ?? requestOrigin(c)
+}
+
+function pullProps(c: Ctx): PullProps {
+  const destinations = listDestinations(c.get('deps').db, tenantOf(c).id)
+  return { panelUrl: panelUrl(c), destinations: destinations.map(({ id, name }) => ({ id, name })) }
+}
+
 accessRoutes.get('/', (c) => render(c, 'token', {}, {}))
+
+/** The pull script with this panel's address filled in, to save as /usr/local/bin/panel-pull. */
+accessRoutes.get('/panel-pull', (c) => {
+  c.header('Content-Type', 'text/x-shellscript; charset=utf-8')
+  c.header('Content-Disposition', 'attachment; filename="panel-pull"')
+  return c.body(pullScript(panelUrl(c)))
+})
 
 accessRoutes.post('/token', async (c) => {
   const form = await readForm(c)
@@ -117,7 +143,6 @@ accessRoutes.post('/keys/:id/revoke', async (c) => {
         `Scripts that use this key (it starts ${key.prefix}…) stop working at once: the panel answers them “unauthorized”.`,
         'This cannot be undone: to let a script in again, create a new key and put it in the script.',
       ],
-      action: `/backups/access/keys/${key.id}/revoke`,
       button: 'Yes, revoke the key',
       cancel: '/backups/access',
       active: 'access',

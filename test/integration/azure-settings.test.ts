@@ -60,7 +60,7 @@ describe('Azure Blob settings and recovery kit', () => {
     expect(key).toEqual({
       repository: 'azure:backups:/panel/backups/alice',
       env: { AZURE_ACCOUNT_NAME: DEV_ACCOUNT, AZURE_ACCOUNT_KEY: 'S2V5' },
-      note: undefined,
+      note: 'Your container: stock restic opens it directly from any computer, with the variables above.',
     })
     const sas = azure.repository(form, { sasToken: '?sv=1&sig=x' }, ctx)
     expect(sas.repository).toBe('azure:backups:/alice')

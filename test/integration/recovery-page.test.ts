@@ -3,6 +3,7 @@ import { Client, PASSWORD, addTenant, freshDeps } from '../helpers.ts'
 import { saveDestination } from '../../src/domain/destinations.ts'
 import { recordSnapshot } from '../../src/db/snapshots.ts'
 import { markInitialized, repositoryFor, repositoryPassword } from '../../src/db/repositories.ts'
+import { recoveryKit } from '../../src/engine/restic/recovery.ts'
 
 describe('recovery kit page', async () => {
   const deps = freshDeps()
@@ -62,6 +63,25 @@ describe('recovery kit page', async () => {
     // The newest complete backup by id: stock restic's "latest" would be the safety copy.
     expect(res.body).toContain(`restic restore ${good.slice(0, 8)} --target ./restored`)
     expect(res.body).not.toContain(safety.slice(0, 8))
+  })
+
+  it('tells a Local tenant what they can really do, with Copy buttons on password and commands', async () => {
+    const res = await c.post('/backups/recovery', {
+      destination: String(dest.id),
+      password: PASSWORD,
+    })
+    // The folder is root's: the tenant cannot copy it, so the kit says what works instead.
+    expect(res.body).toContain('only the server’s administrator can open')
+    expect(res.body).toContain('use Download or Restore on the Restore page')
+    expect(res.body).toContain('ask your host for a copy of the folder')
+    expect(res.body).not.toContain('copy it anywhere')
+    expect(res.body).toContain('data-copy="Copy password"')
+    expect(res.body).toContain('data-copy="Copy commands"')
+    // The admin's (escrow) kit for the same repository keeps the technical note.
+    const kit = recoveryKit(deps, alice, dest, { forAdmin: true })
+    expect(kit.note).toBe(
+      'A folder on this server that only root can read; copy it anywhere and point restic at the copy.',
+    )
   })
 
   it('is a 404 for another tenant’s destination', async () => {

@@ -77,7 +77,7 @@ describe('S3 settings', () => {
     expect(s3.repository(values, secrets, ctx)).toEqual({
       repository: 's3:http://minio.lan:9000/backups/panel/alice',
       env: { AWS_ACCESS_KEY_ID: 'AK', AWS_SECRET_ACCESS_KEY: 'SK', AWS_DEFAULT_REGION: 'eu-1' },
-      note: undefined,
+      note: 'Your bucket: stock restic opens it directly from any computer, with the variables above.',
     })
     const aws = form({
       bucket: 'backups',

@@ -81,10 +81,13 @@ export const azure = defineDriver({
     const env: Record<string, string> = { AZURE_ACCOUNT_NAME: values.accountName.trim() }
     if (secrets.accountKey) env.AZURE_ACCOUNT_KEY = secrets.accountKey
     else if (secrets.sasToken) env.AZURE_ACCOUNT_SAS = secrets.sasToken.replace(/^\?/, '')
+    const direct =
+      'Your container: stock restic opens it directly from any computer, with the variables above.'
     return {
       repository: `azure:${values.container.trim()}:/${folder}`,
       env: { ...env, ...extra },
-      note,
+      // Any other endpoint has its own note saying what it takes.
+      note: note ?? direct,
     }
   },
 })

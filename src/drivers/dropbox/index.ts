@@ -56,6 +56,7 @@ export const dropbox = defineDriver({
         RCLONE_CONFIG_DROPBOX_TOKEN: token,
       },
       note:
+        'Your Dropbox: you can restore from any computer with stock restic and rclone. ' +
         'restic has no Dropbox backend of its own; it reaches Dropbox through rclone (install rclone, https://rclone.org). ' +
         'The variables above define an rclone remote named “dropbox”; the same remote in rclone.conf is:\n' +
         '[dropbox]\ntype = dropbox\nclient_id = <app key>\nclient_secret = <app secret>\n' +

@@ -21,7 +21,9 @@ export const s3 = defineDriver({
     const host = s.endpoint || awsHost(s.region)
     const repository = `s3:${proto}://${host}/${s.bucket}/${baseOf(s, ctx).slice(0, -1)}`
     const env: Record<string, string> = { AWS_DEFAULT_REGION: s.region || 'us-east-1' }
-    const notes: string[] = []
+    const notes: string[] = [
+      'Your bucket: stock restic opens it directly from any computer, with the variables above.',
+    ]
     if (s.iamRoleEndpoint) {
       notes.push(
         'This destination signs in with an IAM role: run restic where that role is available (without AWS_ACCESS_KEY_ID, restic asks the instance for credentials itself).',
@@ -50,6 +52,6 @@ export const s3 = defineDriver({
         `Objects are stored as ${s.storageClass}: restore (thaw) them at the provider before restic can read them.`,
       )
     }
-    return { repository, env, note: notes.join(' ') || undefined }
+    return { repository, env, note: notes.join(' ') }
   },
 })

@@ -75,6 +75,7 @@ export const sftp = defineDriver({
       : `sftp://${user}@${name}:${port}/${root}`
     const key = pinned(s)
     const note =
+      `Stock restic opens this folder directly from any computer that can sign in to ${name} over SSH. ` +
       `restic’s sftp backend runs your system’s ssh client, so set up the login there first: put the private key in ~/.ssh (for example ~/.ssh/id_ed25519, chmod 600) or load it into ssh-agent, or type the password when ssh asks for it. ` +
       `Check the server’s host key when ssh asks to trust it${key ? `: it must be ${key}` : ''}. ` +
       `Test with: ssh ${port === 22 ? '' : `-p ${port} `}${user}@${name}`

@@ -56,6 +56,7 @@ export const webdav = defineDriver({
     if (s.username) env[`${ENV}_USER`] = s.username
     if (secrets.password) env[`${ENV}_PASS`] = rcloneObscure(secrets.password)
     const note = [
+      'Your WebDAV storage: you can restore from any computer with stock restic and rclone.',
       `The repository is the WebDAV folder ${url}/${folder}. restic has no WebDAV support of its own, so install rclone (https://rclone.org) as well:`,
       `restic then starts “rclone serve restic” by itself, using the ${REMOTE} remote that the variables above define.`,
       `To keep the remote in rclone.conf instead, add these lines and run restic -r rclone:${REMOTE}:${folder}:`,

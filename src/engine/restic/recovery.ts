@@ -68,7 +68,9 @@ export function recoveryKit(
       .map(([k, v]) => ` ${k}=${quote(v)}`)
       .join('') +
     `\nrestic snapshots\n${restoreLine(deps, tenant, dest)}`
-  const note = hostsOwn ? HOST_STORAGE_NOTE : (location.note ?? '')
+  const note = hostsOwn
+    ? HOST_STORAGE_NOTE
+    : ((opts.forAdmin ? location.note : (location.tenantNote ?? location.note)) ?? '')
   return { repository: location.repository, password, env, command, note }
 }
 

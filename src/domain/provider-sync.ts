@@ -61,139 +61,150 @@ type Counts = { created: number; updated: number; removed: number }
 export function syncProvider(db: Db, opts: { tenantIds?: number[] } = {}): Counts {
   const counts: Counts = { created: 0, updated: 0, removed: 0 }
   const touched = new Set<number>()
-  db.transaction((tx) => {
-    const d = tx as unknown as Db
-    const plans = listProviderPolicies(d)
-    const hosts = new Map(listProviderDestinations(d).map((h) => [h.id, h]))
-    const scope = opts.tenantIds
-    const tenantRows = d
-      .select({ id: tenants.id, plan: tenants.plan })
-      .from(tenants)
-      .where(scope ? inArray(tenants.id, scope) : undefined)
-      .all()
-    if (!tenantRows.length) return
-    const destRows = d
-      .select()
-      .from(destinations)
-      .where(scope ? inArray(destinations.tenantId, scope) : undefined)
-      .all()
-    const policyRows = d
-      .select()
-      .from(policies)
-      .where(scope ? inArray(policies.tenantId, scope) : undefined)
-      .all()
-    const dbRows = d
-      .select({ id: tenantDatabases.id, tenantId: tenantDatabases.tenantId })
-      .from(tenantDatabases)
-      .where(scope ? inArray(tenantDatabases.tenantId, scope) : undefined)
-      .all()
-    const linksOf = linkMaps(
-      d,
-      policyRows.filter((p) => p.providerPolicyId !== null).map((p) => p.id),
-    )
-    const byTenant = <T extends { tenantId: number }>(rows: T[]) => {
-      const m = new Map<number, T[]>()
-      for (const r of rows) m.set(r.tenantId, [...(m.get(r.tenantId) ?? []), r])
-      return m
-    }
-    const destsOf = byTenant(destRows)
-    const policiesOf = byTenant(policyRows)
-    const dbsOf = byTenant(dbRows)
-    const zone = serverZone()
-    for (const tenant of tenantRows) {
-      const own = { dests: destsOf.get(tenant.id) ?? [], pols: policiesOf.get(tenant.id) ?? [] }
-      // Destination copies mirror the host's type and settings.
-      for (const copy of own.dests) {
-        const host =
-          copy.providerDestinationId === null ? null : hosts.get(copy.providerDestinationId)
-        const want = host && copySettings(host)
-        if (want && JSON.stringify(want) !== JSON.stringify(copy.settings)) {
-          d.update(destinations)
-            .set({ settings: want, updatedAt: new Date() })
-            .where(eq(destinations.id, copy.id))
-            .run()
-          counts.updated++
-        }
-      }
-      for (const p of plans) {
-        const copy = own.pols.find((x) => x.providerPolicyId === p.id)
-        if (!appliesTo(p, tenant.plan)) {
-          if (copy) {
-            d.delete(policies).where(eq(policies.id, copy.id)).run()
-            counts.removed++
-            touched.add(tenant.id)
-          }
-          continue
-        }
-        const destIds = p.destinations.map((h) => {
-          const found = own.dests.find((x) => x.providerDestinationId === h.id)
-          if (found) return found.id
-          const host = hosts.get(h.id)!
-          const made = d
-            .insert(destinations)
-            .values({
-              tenantId: tenant.id,
-              type: host.type,
-              name: freeName(host.name, own.dests),
-              settings: copySettings(host),
-              secrets: null,
-              providerDestinationId: host.id,
-            })
-            .returning()
-            .get()
-          own.dests.push(made)
-          return made.id
-        })
-        const dbIds = p.includeDatabases ? (dbsOf.get(tenant.id) ?? []).map((r) => r.id) : []
-        const fields = {
-          name: copy && sameName(copy.name, p.name) ? copy.name : freeName(p.name, own.pols, copy),
-          includeHome: p.includeHome,
-          includeGlobs: [] as string[],
-          excludeGlobs: p.excludeGlobs,
-          includePanelSettings: false,
-          schedule: copySchedule(p, tenant.id),
-          timezone: zone,
-          keepLast: p.keepLast,
-          keepDaily: p.keepDaily,
-          keepWeekly: p.keepWeekly,
-          keepMonthly: p.keepMonthly,
-          keepYearly: p.keepYearly,
-          enabled: p.enabled,
-        }
-        const links = copy ? linksOf(copy.id) : null
-        if (copy && links && same(copy, fields, links, destIds, dbIds)) continue
-        const id = copy
-          ? (d
-              .update(policies)
-              .set({ ...fields, updatedAt: new Date() })
-              .where(eq(policies.id, copy.id))
-              .run(),
-            copy.id)
-          : d
-              .insert(policies)
-              .values({ tenantId: tenant.id, providerPolicyId: p.id, ...fields })
-              .returning()
-              .get().id
-        if (!copy)
-          own.pols.push({ ...fields, id, tenantId: tenant.id, providerPolicyId: p.id } as Policy)
-        d.delete(policyDestinations).where(eq(policyDestinations.policyId, id)).run()
-        d.delete(policyDatabases).where(eq(policyDatabases.policyId, id)).run()
-        if (destIds.length)
-          d.insert(policyDestinations)
-            .values(destIds.map((destinationId) => ({ policyId: id, destinationId })))
-            .run()
-        if (dbIds.length)
-          d.insert(policyDatabases)
-            .values(dbIds.map((databaseId) => ({ policyId: id, databaseId })))
-            .run()
-        counts[copy ? 'updated' : 'created']++
-        touched.add(tenant.id)
-      }
-      // A copy whose provider policy is gone went with it (on delete cascade).
-    }
-  })
+  const plans = listProviderPolicies(db)
+  const hosts = new Map(listProviderDestinations(db).map((h) => [h.id, h]))
+  const scope = opts.tenantIds
+  const all = db
+    .select({ id: tenants.id, plan: tenants.plan })
+    .from(tenants)
+    .where(scope ? inArray(tenants.id, scope) : undefined)
+    .all()
+  // A transaction per chunk: 10,000 tenants never hold the write lock (and the runner's claims
+  // and heartbeats) for seconds on end.
+  for (let i = 0; i < all.length; i += CHUNK) {
+    const chunk = all.slice(i, i + CHUNK)
+    db.transaction((tx) => syncChunk(tx as unknown as Db, plans, hosts, chunk, counts, touched))
+  }
   for (const id of touched) refreshTenantHealth(db, id)
   return counts
+}
+
+const CHUNK = 500
+
+function syncChunk(
+  d: Db,
+  plans: ProviderPolicyWithLinks[],
+  hosts: Map<number, ProviderDestination>,
+  tenantRows: { id: number; plan: string | null }[],
+  counts: Counts,
+  touched: Set<number>,
+): void {
+  const ids = tenantRows.map((t) => t.id)
+  const destRows = d.select().from(destinations).where(inArray(destinations.tenantId, ids)).all()
+  const policyRows = d.select().from(policies).where(inArray(policies.tenantId, ids)).all()
+  const dbRows = d
+    .select({ id: tenantDatabases.id, tenantId: tenantDatabases.tenantId })
+    .from(tenantDatabases)
+    .where(inArray(tenantDatabases.tenantId, ids))
+    .all()
+  const linksOf = linkMaps(
+    d,
+    policyRows.filter((p) => p.providerPolicyId !== null).map((p) => p.id),
+  )
+  const byTenant = <T extends { tenantId: number }>(rows: T[]) => {
+    const m = new Map<number, T[]>()
+    for (const r of rows) {
+      const list = m.get(r.tenantId)
+      if (list) list.push(r)
+      else m.set(r.tenantId, [r])
+    }
+    return m
+  }
+  const destsOf = byTenant(destRows)
+  const policiesOf = byTenant(policyRows)
+  const dbsOf = byTenant(dbRows)
+  const zone = serverZone()
+  for (const tenant of tenantRows) {
+    const own = { dests: destsOf.get(tenant.id) ?? [], pols: policiesOf.get(tenant.id) ?? [] }
+    // Destination copies mirror the host's type and settings.
+    for (const copy of own.dests) {
+      const host =
+        copy.providerDestinationId === null ? null : hosts.get(copy.providerDestinationId)
+      const want = host && copySettings(host)
+      if (want && JSON.stringify(want) !== JSON.stringify(copy.settings)) {
+        d.update(destinations)
+          .set({ settings: want, updatedAt: new Date() })
+          .where(eq(destinations.id, copy.id))
+          .run()
+        counts.updated++
+      }
+    }
+    for (const p of plans) {
+      const copy = own.pols.find((x) => x.providerPolicyId === p.id)
+      if (!appliesTo(p, tenant.plan)) {
+        if (copy) {
+          d.delete(policies).where(eq(policies.id, copy.id)).run()
+          counts.removed++
+          touched.add(tenant.id)
+        }
+        continue
+      }
+      const destIds = p.destinations.map((h) => {
+        const found = own.dests.find((x) => x.providerDestinationId === h.id)
+        if (found) return found.id
+        const host = hosts.get(h.id)!
+        const made = d
+          .insert(destinations)
+          .values({
+            tenantId: tenant.id,
+            type: host.type,
+            name: freeName(host.name, own.dests),
+            settings: copySettings(host),
+            secrets: null,
+            providerDestinationId: host.id,
+          })
+          .returning()
+          .get()
+        own.dests.push(made)
+        return made.id
+      })
+      const dbIds = p.includeDatabases ? (dbsOf.get(tenant.id) ?? []).map((r) => r.id) : []
+      const fields = {
+        name: copy && sameName(copy.name, p.name) ? copy.name : freeName(p.name, own.pols, copy),
+        includeHome: p.includeHome,
+        includeGlobs: [] as string[],
+        excludeGlobs: p.excludeGlobs,
+        includePanelSettings: false,
+        schedule: copySchedule(p, tenant.id),
+        timezone: zone,
+        keepLast: p.keepLast,
+        keepDaily: p.keepDaily,
+        keepWeekly: p.keepWeekly,
+        keepMonthly: p.keepMonthly,
+        keepYearly: p.keepYearly,
+        enabled: p.enabled,
+      }
+      const links = copy ? linksOf(copy.id) : null
+      if (copy && links && same(copy, fields, links, destIds, dbIds)) continue
+      const id = copy
+        ? (d
+            .update(policies)
+            .set({ ...fields, updatedAt: new Date() })
+            .where(eq(policies.id, copy.id))
+            .run(),
+          copy.id)
+        : d
+            .insert(policies)
+            .values({ tenantId: tenant.id, providerPolicyId: p.id, ...fields })
+            .returning()
+            .get().id
+      if (!copy)
+        own.pols.push({ ...fields, id, tenantId: tenant.id, providerPolicyId: p.id } as Policy)
+      d.delete(policyDestinations).where(eq(policyDestinations.policyId, id)).run()
+      d.delete(policyDatabases).where(eq(policyDatabases.policyId, id)).run()
+      if (destIds.length)
+        d.insert(policyDestinations)
+          .values(destIds.map((destinationId) => ({ policyId: id, destinationId })))
+          .run()
+      if (dbIds.length)
+        d.insert(policyDatabases)
+          .values(dbIds.map((databaseId) => ({ policyId: id, databaseId })))
+          .run()
+      counts[copy ? 'updated' : 'created']++
+      touched.add(tenant.id)
+    }
+    // A copy whose provider policy is gone went with it (on delete cascade).
+  }
 }
 
 /**

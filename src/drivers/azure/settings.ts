@@ -96,7 +96,7 @@ export const settings = [
     label: 'Path',
     type: 'text',
     placeholder: 'panel/backups',
-    help: 'Optional folder inside the container, without a leading slash. Your backups go in a folder named after your account below it.',
+    help: 'Optional folder inside the container, without a leading slash. Each account’s backups go in a folder named after the account below it.',
     check: pathProblem,
   },
   {

@@ -49,7 +49,7 @@ export const settings = [
     type: 'text',
     default: '/backups',
     placeholder: '/backups',
-    help: 'Folder in Dropbox, created when missing. For an “App folder” app it is inside Apps/<app name>; for a “Full Dropbox” app it starts at your Dropbox root. Each site gets its own sub-folder.',
+    help: 'Folder in Dropbox, created when missing. For an “App folder” app it is inside Apps/<app name>; for a “Full Dropbox” app it starts at your Dropbox root. Each account gets its own sub-folder.',
     check: remotePathProblem,
   },
 ] as const satisfies Spec

@@ -20,7 +20,7 @@ export const settings = [
     required: true,
     default: 'backups',
     placeholder: 'backups',
-    help: 'Stored on this server under the backup storage the administrator set aside for you.',
+    help: 'A folder on this server, inside the backup storage the administrator set aside for each account.',
     check: folderProblem,
   },
 ] as const satisfies Spec

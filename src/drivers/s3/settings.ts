@@ -109,7 +109,7 @@ export const settings = [
     label: 'Path',
     type: 'text',
     placeholder: 'my/backup/location',
-    help: 'Optional folder inside the bucket, without a leading slash. Your backups go in a sub-folder named after your account.',
+    help: 'Optional folder inside the bucket, without a leading slash. Each account’s backups go in a sub-folder named after the account.',
     check: pathProblem,
   },
   {

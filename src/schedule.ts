@@ -1,11 +1,17 @@
 import { CronExpressionParser } from 'cron-parser'
+import { problemsSentence, readCron } from './cron-fields.ts'
+import { describeSchedule } from './schedule-words.ts'
+import { TIME_ZONES, zoneProblem } from './time-zones.ts'
+import { snapshotWhen } from './zoned.ts'
+
+export { describeSchedule } from './schedule-words.ts'
 
 /** Presets a tenant can pick instead of writing cron; times are in the policy's time zone. */
 export const PRESETS = {
-  hourly: { label: 'Hourly', cron: '0 * * * *' },
-  daily: { label: 'Daily at 03:00', cron: '0 3 * * *' },
-  weekly: { label: 'Weekly, Sunday 03:00', cron: '0 3 * * 0' },
-  monthly: { label: 'Monthly, the 1st at 03:00', cron: '0 3 1 * *' },
+  hourly: { label: describeSchedule('0 * * * *'), cron: '0 * * * *' },
+  daily: { label: describeSchedule('0 3 * * *'), cron: '0 3 * * *' },
+  weekly: { label: describeSchedule('0 3 * * 0'), cron: '0 3 * * 0' },
+  monthly: { label: describeSchedule('0 3 1 * *'), cron: '0 3 1 * *' },
 } as const
 
 export type Preset = keyof typeof PRESETS
@@ -25,9 +31,31 @@ export function isTimezone(tz: string): boolean {
   }
 }
 
-export const TIMEZONES: readonly string[] = ['UTC', ...Intl.supportedValuesOf('timeZone')]
+/** Every zone to pick from, by current name (Asia/Kolkata, Europe/Kyiv), UTC first. */
+export const TIMEZONES: readonly string[] = TIME_ZONES
 
-export type ScheduleCheck = { ok: true; next: Date[] } | { ok: false; error: string }
+// Syntax only the library knows (L, #): a field it takes alone in an otherwise plain expression.
+function libraryAccepts(index: number, text: string): boolean {
+  const parts = ['0', '0', '*', '*', '*']
+  parts[index] = text
+  try {
+    CronExpressionParser.parse(parts.join(' '), { tz: 'UTC' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Why the library refused an expression whose fields each read well, in words. */
+function refusal(err: unknown): string {
+  const message = (err as Error).message ?? ''
+  if (/day of month/i.test(message))
+    return 'This schedule never runs: none of its months has that day of the month.'
+  return `This schedule cannot run (${message}).`
+}
+
+export type ScheduleCheck =
+  { ok: true; next: Date[] } | { ok: false; error: string; field: 'cron' | 'timezone' }
 
 /**
  * Checks a five-field cron expression (minute hour day-of-month month day-of-week) and
@@ -40,28 +68,25 @@ export function nextRuns(
   from = new Date(),
 ): ScheduleCheck {
   const expr = cron.trim().replace(/\s+/g, ' ')
-  if (!expr) return { ok: false, error: 'Enter a cron expression or pick a preset.' }
-  if (!isTimezone(timezone)) return { ok: false, error: `Unknown time zone "${timezone}".` }
-  if (expr.split(' ').length !== 5 || expr.startsWith('@')) {
-    return { ok: false, error: 'Use five fields: minute hour day-of-month month day-of-week.' }
+  const bad = (error: string, field: 'cron' | 'timezone' = 'cron') =>
+    ({ ok: false, error, field }) as const
+  if (!expr) return bad('Enter a cron expression or pick a preset.')
+  if (!isTimezone(timezone)) return bad(zoneProblem(timezone) ?? 'Choose a time zone.', 'timezone')
+  const parts = expr.split(' ')
+  if (parts.length !== 5 || expr.startsWith('@')) {
+    return bad('Use five fields: minute hour day-of-month month day-of-week, e.g. 30 2 * * *.')
   }
+  const read = readCron(parts, libraryAccepts)
+  if (!read.ok) return bad(problemsSentence(read.problems))
   try {
     const it = CronExpressionParser.parse(expr, { currentDate: from, tz: timezone })
     return { ok: true, next: it.take(count).map((d) => d.toDate()) }
   } catch (err) {
-    return { ok: false, error: `Not a valid cron expression: ${(err as Error).message}` }
+    return bad(refusal(err))
   }
 }
 
 /** "Mon 24 Nov 2026, 03:00" in the given zone. */
 export function formatInZone(date: Date, timezone: string): string {
-  return new Intl.DateTimeFormat('en-GB', {
-    timeZone: timezone,
-    weekday: 'short',
-    day: 'numeric',
-    month: 'short',
-    year: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit',
-  }).format(date)
+  return snapshotWhen(date, timezone)
 }

@@ -42,6 +42,7 @@ function partsOf(at: Date | string, zone: string, opts: Intl.DateTimeFormatOptio
 }
 
 const clock = { hour: '2-digit', minute: '2-digit' } as const
+const seconds = { ...clock, second: '2-digit' } as const
 
 /** "Tue 3 Dec 2026, 02:30" in `zone`: how a backup is named. */
 export function snapshotWhen(at: Date | string, zone: string): string {
@@ -55,10 +56,20 @@ export function snapshotWhen(at: Date | string, zone: string): string {
   return `${p('weekday')} ${p('day')} ${p('month')} ${p('year')}, ${p('hour')}:${p('minute')}`
 }
 
-/** "3 Dec 2026, 09:30" in `zone`. */
-export function dayTime(at: Date | string, zone: string): string {
+/** "3 Dec 2026, 09:30" in `zone`; with `seconds`, "3 Dec 2026, 09:30:01". */
+export function dayTime(at: Date | string, zone: string, opts: { seconds?: boolean } = {}): string {
+  if (opts.seconds) {
+    const p = partsOf(at, zone, { day: 'numeric', month: 'short', year: 'numeric', ...seconds })
+    return `${p('day')} ${p('month')} ${p('year')}, ${p('hour')}:${p('minute')}:${p('second')}`
+  }
   const p = partsOf(at, zone, { day: 'numeric', month: 'short', year: 'numeric', ...clock })
   return `${p('day')} ${p('month')} ${p('year')}, ${p('hour')}:${p('minute')}`
+}
+
+/** "09:30:01" in `zone`: a log line's time. */
+export function clockTime(at: Date | string, zone: string): string {
+  const p = partsOf(at, zone, seconds)
+  return `${p('hour')}:${p('minute')}:${p('second')}`
 }
 
 /** `{ year, month, day, hour, minute }`, zero-padded, in `zone`: for names such as `2026-12-03-0930`. */

@@ -2,7 +2,7 @@ import type { Child } from 'hono/jsx'
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf, DangerButton, FieldError, Row, TextInput, type Errors } from './fields.tsx'
 import type { Tenant, TenantDatabase } from '../src/db/schema.ts'
-import { TIMEZONES } from '../src/schedule.ts'
+import { ZoneField } from './zone-field.tsx'
 import type { HealthFilter, HealthPage, HealthQuery } from '../src/db/health-list.ts'
 import { HealthSearch, HealthTable } from './admin-health.tsx'
 
@@ -115,20 +115,11 @@ export function TenantForm(props: {
         placeholder="alice"
         help="Backups and restores run as this user when the panel runs as root."
       />
-      <Row
-        id="f-timezone"
-        label="Time zone"
+      <ZoneField
+        value={v.timezone}
         error={e.timezone}
-        help="Schedules are shown and run in this zone by default."
-      >
-        <select id="f-timezone" name="timezone">
-          {TIMEZONES.map((tz) => (
-            <option value={tz} selected={tz === v.timezone}>
-              {tz}
-            </option>
-          ))}
-        </select>
-      </Row>
+        help="The tenant’s pages show times in this zone, and new schedules run in it. Type to search, e.g. Kolkata."
+      />
       <TextInput
         name="plan"
         label="Plan"

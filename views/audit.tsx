@@ -1,6 +1,8 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
-import { TextInput } from './fields.tsx'
+import { Row, TextInput } from './fields.tsx'
 import type { AuditRow } from '../src/db/audit-log.ts'
+import { dayTime } from '../src/zoned.ts'
+import { auditSentence } from './audit-words.ts'
 
 /** What the filter form shows back: exactly what was typed. */
 export type AuditQueryValues = {
@@ -31,6 +33,22 @@ const ACTION_HINTS = [
   'admin.',
 ]
 
+/** What a tenant can filter their log by, in words, and the action prefix each stands for. */
+const TENANT_KINDS = [
+  ['', 'Everything'],
+  ['login.', 'Sign-ins'],
+  ['destination.', 'Destinations'],
+  ['policy.', 'Policies'],
+  ['backup.', 'Backups asked for'],
+  ['verify.', 'Test restores and checks'],
+  ['restore.', 'Restores'],
+  ['download', 'Downloads'],
+  ['recovery.', 'Recovery kit'],
+  ['token.', 'Backup token'],
+  ['apikey.', 'API keys'],
+  ['notifications.', 'Notifications'],
+] as const
+
 export type AuditViewProps = {
   /** Where the filter form and page links point: /admin/audit or the tenant's page. */
   base: string
@@ -47,26 +65,12 @@ export type AuditViewProps = {
   viewerId?: number
 }
 
-function stamp(at: Date, zone: string): string {
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone: zone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(at)
-  const p = (type: string) => parts.find((x) => x.type === type)?.value ?? ''
-  return `${p('year')}-${p('month')}-${p('day')} ${p('hour')}:${p('minute')}:${p('second')}`
-}
-
-function badgeClass(action: string): string {
-  if (/\.(failed|denied)$/.test(action)) return 'badge badge-bad'
-  if (/\.(delete|remove|disable)$/.test(action)) return 'badge badge-warn'
-  if (action === 'login.ok') return 'badge badge-ok'
-  return 'badge'
+/** A word in colour beside entries that went wrong; the sentence says the rest. */
+function failed(r: AuditRow): string | null {
+  if (/\.denied$/.test(r.action)) return 'Refused'
+  if (/\.failed$/.test(r.action) || (r.details as { ok?: unknown } | null)?.ok === false)
+    return 'Failed'
+  return null
 }
 
 function detailText(value: unknown): string {
@@ -109,7 +113,7 @@ export function AuditResults(props: AuditViewProps) {
         hx-get={props.base}
         {...hx}
       >
-        <div class={admin ? 'grid-5' : 'grid-4'}>
+        <div class={admin ? 'grid-5' : 'grid-3'}>
           {admin && (
             <TextInput
               name="tenant"
@@ -120,31 +124,52 @@ export function AuditResults(props: AuditViewProps) {
               autocomplete="off"
             />
           )}
-          <TextInput
-            name="action"
-            label="Action"
-            value={v.action}
-            error={e.action}
-            placeholder="login."
-            list="audit-actions"
-            autocomplete="off"
-          />
-          <TextInput
-            name="actor"
-            label="Who"
-            value={v.actor}
-            error={e.actor}
-            placeholder={admin ? 'admin' : 'cli'}
-            autocomplete="off"
-          />
+          {admin ? (
+            <TextInput
+              name="action"
+              label="Action"
+              value={v.action}
+              error={e.action}
+              placeholder="login."
+              list="audit-actions"
+              autocomplete="off"
+            />
+          ) : (
+            <Row id="f-action" label="What" error={e.action}>
+              <select id="f-action" name="action">
+                {TENANT_KINDS.map(([value, label]) => (
+                  <option value={value} selected={v.action === value}>
+                    {label}
+                  </option>
+                ))}
+                {v.action && !TENANT_KINDS.some(([value]) => value === v.action) && (
+                  <option value={v.action} selected>
+                    {v.action}
+                  </option>
+                )}
+              </select>
+            </Row>
+          )}
+          {admin && (
+            <TextInput
+              name="actor"
+              label="Who"
+              value={v.actor}
+              error={e.actor}
+              placeholder="admin"
+              autocomplete="off"
+            />
+          )}
           <TextInput name="from" label="From" type="date" value={v.from} error={e.from} />
           <TextInput name="to" label="To" type="date" value={v.to} error={e.to} />
         </div>
-        <datalist id="audit-actions">
-          {ACTION_HINTS.map((a) => (
-            <option value={a} />
-          ))}
-        </datalist>
+        {admin && (
+          <datalist id="audit-actions">
+            {ACTION_HINTS.map((a) => (
+              <option value={a} />
+            ))}
+          </datalist>
+        )}
         <div class="form-actions">
           <button class="button primary" type="submit">
             Filter
@@ -154,10 +179,11 @@ export function AuditResults(props: AuditViewProps) {
               Clear
             </a>
           )}
-          <span class="help">
-            Action matches the start of the verb: “login.” finds sign-ins and failures. Times are{' '}
-            {props.zone}.
-          </span>
+          {admin && (
+            <span class="help">
+              Action matches the start of the verb: “login.” finds sign-ins and failures.
+            </span>
+          )}
         </div>
       </form>
       {props.rows.length === 0 ? (
@@ -171,36 +197,34 @@ export function AuditResults(props: AuditViewProps) {
             <thead>
               <tr>
                 <th>When</th>
-                <th>Who</th>
-                <th>Action</th>
+                <th>What happened</th>
                 {admin && <th>Tenant</th>}
-                <th>On</th>
-                <th>Details</th>
-                <th>From</th>
+                {admin && <th>From</th>}
               </tr>
             </thead>
             <tbody>
               {props.rows.map((r) => (
                 <tr data-testid="audit-row">
-                  <td class="mono nowrap">{stamp(r.at, props.zone)}</td>
-                  <td class="strong">{r.actor}</td>
-                  <td>
-                    <span class={badgeClass(r.action)}>{r.action}</span>
-                  </td>
-                  {admin && <td>{r.tenantName ?? <span class="muted">—</span>}</td>}
-                  <td class="clip" title={r.target ?? undefined}>
-                    {r.target ?? <span class="muted">—</span>}
+                  <td class="nowrap">
+                    <time datetime={r.at.toISOString()}>
+                      {dayTime(r.at, props.zone, { seconds: true })}
+                    </time>
                   </td>
                   <td>
-                    <Details details={r.details ?? null} />
-                  </td>
-                  <td class="mono">
-                    {r.ip && (admin || r.userId === null || r.userId === props.viewerId) ? (
-                      r.ip
-                    ) : (
-                      <span class="muted">—</span>
+                    {failed(r) && <span class="badge badge-bad">{failed(r)}</span>}
+                    {failed(r) ? ' ' : ''}
+                    {auditSentence(r, { admin, viewerId: props.viewerId, zone: props.zone })}
+                    {admin && (
+                      <details class="audit-more">
+                        <summary>
+                          <code>{r.action}</code>
+                        </summary>
+                        <Details details={r.details ?? null} />
+                      </details>
                     )}
                   </td>
+                  {admin && <td>{r.tenantName ?? <span class="muted">—</span>}</td>}
+                  {admin && <td class="mono">{r.ip ?? <span class="muted">—</span>}</td>}
                 </tr>
               ))}
             </tbody>

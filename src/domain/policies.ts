@@ -9,6 +9,7 @@ import {
 } from '../db/policies.ts'
 import { HostOwnedError, InputError } from '../errors.ts'
 import { PRESETS, nextRuns, type Preset } from '../schedule.ts'
+import { canonicalZone, zoneProblem } from '../time-zones.ts'
 import { labelProblem } from '../names.ts'
 import { intervalProblem } from './limits.ts'
 import { getAdminSettings } from '../db/settings.ts'
@@ -133,10 +134,12 @@ export function savePolicy(
 
   const cron = cronOf(input)
   if (input.preset !== 'custom' && !(input.preset in PRESETS)) errors.cron = 'Choose a schedule.'
-  const check = nextRuns(cron, input.timezone)
-  if (!check.ok)
-    errors[check.error.startsWith('Unknown time zone') ? 'timezone' : 'cron'] = check.error
-  const tooOften = intervalProblem(cron, input.timezone, getAdminSettings(db).minIntervalMinutes)
+  // Saved under its current name (Asia/Calcutta → Asia/Kolkata); the cron is checked either way.
+  const timezone = canonicalZone(input.timezone)
+  if (!timezone) errors.timezone = zoneProblem(input.timezone) ?? 'Choose a time zone.'
+  const check = nextRuns(cron, timezone ?? 'UTC')
+  if (!check.ok && !errors.cron) errors[check.field] = check.error
+  const tooOften = intervalProblem(cron, timezone ?? 'UTC', getAdminSettings(db).minIntervalMinutes)
   if (tooOften && !errors.cron) errors.cron = tooOften
 
   const keep: Record<string, number> = {}
@@ -147,7 +150,7 @@ export function savePolicy(
     keep[field] = n
   }
   if (RETENTION.every((f) => !errors[f] && keep[f] === 0)) {
-    errors.retention = 'Keep at least one snapshot: set one of the numbers above 0.'
+    errors.retention = 'Keep at least one backup: set one of the numbers above 0.'
   }
   if (Object.keys(errors).length) throw new InputError(errors)
 
@@ -158,7 +161,7 @@ export function savePolicy(
     excludeGlobs: exclude,
     includePanelSettings: input.includePanelSettings,
     schedule: cron,
-    timezone: input.timezone,
+    timezone: timezone!,
     keepLast: keep.keepLast!,
     keepDaily: keep.keepDaily!,
     keepWeekly: keep.keepWeekly!,

@@ -12,7 +12,7 @@ import { invalidateUserSessions } from '../auth/session.ts'
 import { homeDirProblem, planProblem, systemUserProblem, tenantNameProblem } from '../names.ts'
 import { syncProvider } from './provider-sync.ts'
 import { sharedWithOthers } from './tenant-checks.ts'
-import { isTimezone } from '../schedule.ts'
+import { canonicalZone, zoneProblem } from '../time-zones.ts'
 import { InputError } from '../errors.ts'
 import type { Tenant } from '../db/schema.ts'
 
@@ -33,7 +33,8 @@ function checkCommon(input: TenantInput, errors: Record<string, string>) {
     const su = systemUserProblem(input.systemUser)
     if (su) errors.systemUser = su
   }
-  if (!isTimezone(input.timezone)) errors.timezone = 'Choose a time zone from the list.'
+  const zone = zoneProblem(input.timezone)
+  if (zone) errors.timezone = zone
   const plan = input.plan?.trim()
   if (plan) {
     const problem = planProblem(plan)
@@ -102,7 +103,8 @@ function fields(input: TenantInput) {
     name: input.name,
     homeDir: input.homeDir.replace(/\/+$/, ''),
     systemUser: input.systemUser || null,
-    timezone: input.timezone,
+    // Its current name: Asia/Calcutta is saved as Asia/Kolkata.
+    timezone: canonicalZone(input.timezone) ?? input.timezone,
     // Not given (an older form or script): keep the plan as it is.
     plan: input.plan === undefined ? undefined : input.plan.trim() || null,
   }

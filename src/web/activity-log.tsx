@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { renderAudit } from './admin-audit.tsx'
 import { type AppEnv, tenantOf } from './context.ts'
+import { safeZone } from '../zoned.ts'
 
 /**
  * The tenant's own audit entries (Backups > Activity log), in their time zone. Scoped to the
@@ -13,6 +14,6 @@ activityLogRoutes.get('/', (c) => {
   return renderAudit(
     c,
     { tenantId: tenant.id },
-    { base: '/backups/activity-log', zone: tenant.timezone, active: 'activity-log' },
+    { base: '/backups/activity-log', zone: safeZone(tenant.timezone), active: 'activity-log' },
   )
 })

@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { listAudit, type AuditScope } from '../db/audit-log.ts'
 import { NotFoundError } from '../errors.ts'
+import { serverZone } from '../zoned.ts'
 import { AuditPage, AuditResults, type AuditViewProps } from '../../views/audit.tsx'
 import { auditQueryString, readAuditQuery } from './audit-query.ts'
 import { type AppEnv, type Ctx, isHtmx, pageCtx } from './context.ts'
@@ -45,5 +46,5 @@ adminAuditRoutes.use('*', async (c, next) => {
 })
 
 adminAuditRoutes.get('/', (c) =>
-  renderAudit(c, 'all', { base: '/admin/audit', zone: 'UTC', active: 'audit' }),
+  renderAudit(c, 'all', { base: '/admin/audit', zone: serverZone(), active: 'audit' }),
 )

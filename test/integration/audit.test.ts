@@ -103,8 +103,11 @@ describe('audit log', () => {
 
     const page = await c.get('/backups/activity-log')
     expect(page.status).toBe(200)
-    expect(page.body).toContain('destination.create')
-    expect(page.body).toContain('Weekly home')
+    // In sentences, not the stored verbs.
+    expect(page.body).toContain('You added the destination “Nightly disk” (Local).')
+    expect(page.body).toContain('You asked for a backup of “Weekly home”.')
+    expect(page.body).toMatch(/You signed in from (::ffff:)?127\.0\.0\.1\./)
+    expect(page.body).not.toContain('destination.create')
   })
 
   it('records a backup requested from the CLI as `cli`', () => {
@@ -211,7 +214,7 @@ describe('audit log', () => {
       second.body.match(/href="(\/admin\/audit\?[^"]*before=\d+)"/)![1]!.replace(/&amp;/g, '&'),
     )
     expect(rowsOf(third.body).length).toBe(20)
-    expect(rowsOf(third.body)[19]).toContain('item-1<')
+    expect(rowsOf(third.body)[19]).toContain('“item-1”')
     expect(third.body).not.toContain('Older →')
     const back = await admin.get(
       third.body.match(/href="(\/admin\/audit\?[^"]*after=\d+)"/)![1]!.replace(/&amp;/g, '&'),
@@ -245,7 +248,7 @@ describe('audit log', () => {
       ip: '192.0.2.99',
     })
     const own = await c.get('/backups/activity-log')
-    expect(own.body).toContain('tenant.update')
+    expect(own.body).toContain('Your host (boss) changed the tenant “alice”.')
     expect(own.body).not.toContain('192.0.2.99')
     expect(own.body).toMatch(/127\.0\.0\.1/)
     expect((await c.get('/admin/audit')).status).toBe(404)

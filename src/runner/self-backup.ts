@@ -2,6 +2,27 @@ import type { EngineDeps } from '../engine/deps.ts'
 import { claimSelfBackup, getSelfBackupSettings, selfBackupRequested } from '../db/self-backup.ts'
 import { dueDailySlot } from '../engine/panel/daily.ts'
 import { runSelfBackup } from '../engine/panel/self-backup.ts'
+import { adminEmails, insertNotifications } from '../db/notifications.ts'
+import { panelOrigin } from '../db/panel-url.ts'
+
+/** An e-mail to every admin with an address: the panel's own backup failed, and why. */
+function tellAdmins(deps: EngineDeps, reason: string): void {
+  const link = `${panelOrigin(deps.db, deps.config)}/admin/panel-backup`
+  insertNotifications(
+    deps.db,
+    adminEmails(deps.db).map((recipient) => ({
+      tenantId: null,
+      channel: 'email' as const,
+      recipient,
+      event: 'panel.self-backup.failed',
+      subject: 'The panel backup failed',
+      body:
+        `The daily backup of the panel itself (its database and secret key) failed:\n\n` +
+        `${reason}\n\nUntil one succeeds, losing this server's data folder would leave every ` +
+        `tenant with only their recovery kits. See ${link}`,
+    })),
+  )
+}
 
 /**
  * The daily panel backup, driven by the scheduler's tick. Not a tenant job: the day's slot is
@@ -34,8 +55,13 @@ export function dailySelfBackup(deps: EngineDeps, onError: (err: unknown) => voi
         signal: controller.signal,
       }).then(
         () => {},
-        // The failure is recorded for the page; the log line is for whoever reads the journal.
-        (err) => onError(new Error(`panel backup failed: ${(err as Error).message}`)),
+        // The failure is recorded for the page; the log line is for whoever reads the journal,
+        // and every admin with an address is told, since nobody may look at the page for days.
+        (err) => {
+          const reason = (err as Error).message
+          onError(new Error(`panel backup failed: ${reason}`))
+          if (!controller.signal.aborted) tellAdmins(deps, reason)
+        },
       )
       running = { controller, done: done.finally(() => (running = null)) }
       return true

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type TrustedProxies, parseTrustedProxies } from './trusted-proxies.ts'
+import { type Brand, brandOf } from './brand.ts'
 
 /** Typed configuration, read once from the environment at start. */
 export type Config = {
@@ -34,6 +35,8 @@ export type Config = {
   smtp: SmtpConfig | null
   /** Proxies whose X-Forwarded-For/-Proto are believed (PANEL_TRUSTED_PROXIES; default none). */
   trustedProxies: TrustedProxies
+  /** Name, logo and accent colour the pages show (PANEL_BRAND_NAME, _LOGO, _ACCENT). */
+  brand: Brand
 }
 
 /** SMTP settings for notices; `secure` is TLS from the first byte (port 465), else STARTTLS when offered. */
@@ -80,6 +83,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditDays: daysOf(env.PANEL_AUDIT_DAYS, 365, 'PANEL_AUDIT_DAYS'),
     smtp: loadSmtp(env),
     trustedProxies: trustedProxiesOf(env.PANEL_TRUSTED_PROXIES),
+    brand: brandOfEnv(env),
+  }
+}
+
+function brandOfEnv(env: NodeJS.ProcessEnv): Brand {
+  try {
+    return brandOf(env)
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
   }
 }
 

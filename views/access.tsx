@@ -146,23 +146,29 @@ export function KeysCard(props: KeysCardProps) {
         />
       )}
       {props.keys.length > 0 && (
-        <table>
+        <table class="cards">
           <thead>
             <tr>
               <th>Name</th>
               <th>Key</th>
               <th>Created</th>
               <th>Last used</th>
-              <th></th>
+              <th>
+                <span class="visually-hidden">Revoke</span>
+              </th>
             </tr>
           </thead>
           <tbody>
             {props.keys.map((k) => (
               <tr id={`key-${k.id}`}>
-                <td class="strong">{k.name}</td>
-                <td class="mono">{k.prefix}…</td>
-                <td>{when(k.createdAt, props.timezone)}</td>
-                <td>{when(k.lastUsedAt, props.timezone)}</td>
+                <td class="strong" data-label="Name">
+                  {k.name}
+                </td>
+                <td class="mono" data-label="Key">
+                  {k.prefix}…
+                </td>
+                <td data-label="Created">{when(k.createdAt, props.timezone)}</td>
+                <td data-label="Last used">{when(k.lastUsedAt, props.timezone)}</td>
                 <td class="actions">
                   <DangerButton
                     action={`/backups/access/keys/${k.id}/revoke`}
@@ -249,7 +255,13 @@ export function PullCard(props: PullProps) {
             download it
           </a>
           .
-          <pre class="mono script" data-copy="Copy script" data-testid="pull-script">
+          <pre
+            class="mono script"
+            data-copy="Copy script"
+            data-testid="pull-script"
+            tabindex={0}
+            aria-label="The pull script"
+          >
             {pullScript(props.panelUrl)}
           </pre>
         </li>

@@ -59,24 +59,28 @@ export function DestinationsPage(props: {
         </div>
       ) : (
         <div class="card table-card">
-          <table>
+          <table class="cards">
             <thead>
               <tr>
                 <th>Name</th>
                 <th>Type</th>
                 <th>Settings</th>
                 <th>Used by</th>
-                <th></th>
+                <th>
+                  <span class="visually-hidden">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
               {props.rows.map((d) => (
                 <tr id={`destination-${d.id}`}>
-                  <td class="strong">{d.name}</td>
-                  <td>
+                  <td class="strong" data-label="Name">
+                    {d.name}
+                  </td>
+                  <td data-label="Type">
                     <span class="badge">{props.drivers[d.type]?.label ?? d.type}</span>
                   </td>
-                  <td class="muted">
+                  <td class="muted" data-label="Settings">
                     {d.providerDestinationId !== null ? (
                       <HostBadge />
                     ) : (
@@ -88,7 +92,9 @@ export function DestinationsPage(props: {
                       ),
                     )}
                   </td>
-                  <td>{d.usedBy.length ? d.usedBy.join(', ') : <span class="muted">—</span>}</td>
+                  <td data-label="Used by">
+                    {d.usedBy.length ? d.usedBy.join(', ') : <span class="muted">—</span>}
+                  </td>
                   <td class="actions">
                     {d.providerDestinationId !== null ? (
                       <span class="muted">Managed by your host</span>

@@ -48,6 +48,22 @@ export class JobFailed extends Error {
 }
 
 /**
+ * Why a job's signal aborted when its tenant cancelled it: the run ends 'cancelled' in plain
+ * words, and the job is never retried (permanent).
+ */
+export class JobCancelled extends Error {
+  readonly permanent = true
+  constructor() {
+    super('Cancelled by you.')
+  }
+}
+
+/** True when `signal` aborted because the tenant cancelled the job. */
+export function cancelledBy(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true && signal.reason instanceof JobCancelled
+}
+
+/**
  * Whether retrying cannot fix `err`, the one rule for every job: each error that knows says so
  * in its `permanent` (JobFailed, StorageError by its code, ResticError by what restic said, a
  * missing system user); a missing or foreign object (NotFoundError) stays missing. Anything

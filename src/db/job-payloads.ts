@@ -4,8 +4,16 @@ import type { VerifyMode } from './verifications.ts'
 /** Who started a job: the schedule, a person on a page, the CLI or the API. */
 export type Trigger = Run['trigger']
 
-/** A backup of one policy; `slot` is the schedule slot a scheduled one was queued for. */
-export type BackupPayload = { policyId: number; trigger?: Trigger; slot?: string }
+/**
+ * A backup of one policy; `slot` is the schedule slot a scheduled one was queued for;
+ * `policyName` the policy's name then, shown while it runs even if the policy is deleted.
+ */
+export type BackupPayload = {
+  policyId: number
+  policyName?: string
+  trigger?: Trigger
+  slot?: string
+}
 
 /** What to restore. Paths are absolute paths inside the snapshot, under the tenant's home. */
 export type RestorePayload = {
@@ -26,6 +34,8 @@ export type RestorePayload = {
 export type VerifyPayload = {
   mode?: VerifyMode
   policyId?: number
+  /** The policy's name when queued (see BackupPayload). */
+  policyName?: string
   destinationId?: number
   subset?: string
   trigger?: Trigger

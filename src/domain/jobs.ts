@@ -34,7 +34,7 @@ export function requestBackup(
       return enqueue(db, {
         kind: 'backup',
         tenantId,
-        payload: { policyId: policy.id, trigger },
+        payload: { policyId: policy.id, policyName: policy.name, trigger },
         dedupeKey,
       })
     })

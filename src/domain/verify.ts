@@ -33,6 +33,7 @@ export function requestVerify(
         payload: {
           mode,
           policyId: policy.id,
+          policyName: policy.name,
           trigger,
           ...(extra.subset ? { subset: extra.subset } : {}),
         },

@@ -12,12 +12,14 @@ import {
   type Job,
   type JobKind,
 } from '../db/jobs.ts'
-import { JobFailed, isPermanent } from '../errors.ts'
+import { JobCancelled, JobFailed, cancelledBy, isPermanent } from '../errors.ts'
+import { cancelRequested, endCancelled } from '../db/job-cancel.ts'
 import { forgetStaleOnHost, removeHeartbeat, saveHeartbeat } from '../db/runner-heartbeats.ts'
 
 /**
  * Runs one job of kind K, its payload typed. Must stop promptly when `signal` aborts (runner
- * stopping, or the lease was lost to another runner); `signal.reason` says which. Resolving
+ * stopping, the lease was lost to another runner, or the tenant cancelled the job: a
+ * JobCancelled); `signal.reason` says which. Resolving
  * marks the job done; throwing retries it with backoff unless the error is permanent
  * (isPermanent: a JobFailed that says so, bad credentials, a missing object…).
  */
@@ -122,10 +124,23 @@ export function startRunner(opts: RunnerOptions): Runner {
     lastBeat = now.getTime()
   }
 
+  /** Aborts the running jobs their tenants asked to cancel (from any process, by the database). */
+  function stopCancelled() {
+    for (const id of cancelRequested(db, [...active.keys()])) {
+      const e = active.get(id)
+      if (e && !e.controller.signal.aborted) e.controller.abort(new JobCancelled())
+    }
+  }
+
   function poll() {
     timer = undefined
     try {
       recordAlive()
+    } catch (err) {
+      onError(err)
+    }
+    try {
+      stopCancelled()
     } catch (err) {
       onError(err)
     }
@@ -183,6 +198,7 @@ export function startRunner(opts: RunnerOptions): Runner {
     if (lease.lost) return // no longer ours to record; the lease holder does that
     try {
       if (ok) completeJob(db, job.id, owner)
+      else if (cancelledBy(signal)) endCancelled(db, job.id, owner)
       else if (signal.aborted && stopped) releaseJob(db, job.id, owner)
       else {
         const message = error instanceof Error ? error.message : String(error)

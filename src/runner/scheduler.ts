@@ -112,7 +112,12 @@ export function tickScheduler(
         const res = enqueue(db, {
           kind: 'backup',
           tenantId: policy.tenantId,
-          payload: { policyId: policy.id, trigger: 'schedule', slot: latest.toISOString() },
+          payload: {
+            policyId: policy.id,
+            policyName: policy.name,
+            trigger: 'schedule',
+            slot: latest.toISOString(),
+          },
           runAt: new Date(latest.getTime() + spread),
           dedupeKey: policyJobKey(policy.id, 'backup'),
         })

@@ -46,7 +46,7 @@ export function enqueueDueVerifications(
     const res = enqueue(db, {
       kind: 'verify',
       tenantId: policy.tenantId,
-      payload: { mode, policyId: policy.id, trigger: 'schedule' },
+      payload: { mode, policyId: policy.id, policyName: policy.name, trigger: 'schedule' },
       runAt: new Date(now.getTime() + verifySpreadMs(policy.id, mode)),
       dedupeKey: policyJobKey(policy.id, mode),
       maxAttempts: 1,

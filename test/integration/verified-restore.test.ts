@@ -297,8 +297,8 @@ describe('scheduling weekly checks and monthly test restores', () => {
     expect(
       first.map((j) => j.payload).sort((a, b) => String(a.mode).localeCompare(String(b.mode))),
     ).toEqual([
-      { mode: 'check', policyId: pA.id, trigger: 'schedule' },
-      { mode: 'restore', policyId: pA.id, trigger: 'schedule' },
+      { mode: 'check', policyId: pA.id, policyName: 'Nightly', trigger: 'schedule' },
+      { mode: 'restore', policyId: pA.id, policyName: 'Nightly', trigger: 'schedule' },
     ])
     for (const j of first) {
       expect(j.runAt.getTime()).toBeGreaterThanOrEqual(now.getTime())

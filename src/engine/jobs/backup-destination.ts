@@ -10,6 +10,10 @@ import { skipRetention } from './retention.ts'
 import { EXIT_PARTIAL, runRestic } from '../restic/restic.ts'
 import { isPermanent } from '../../errors.ts'
 import { plainReason } from '../restic/failure.ts'
+import { backupProgress } from './backup-progress.ts'
+
+/** How long the `restic unlock` after a cancelled backup may take. */
+const UNLOCK_MS = 30_000
 
 /** How one stage of a backup ended. */
 export type Outcome = {
@@ -49,6 +53,7 @@ export async function backupTo(
   const { db } = deps
   const stage = startStage(db, t.runId, 'snapshot', t.dest.id)
   let repo: OpenRepo | null = null
+  setRunProgress(db, t.runId, stepProgress(t, `Connecting to ${t.dest.name}…`))
   try {
     repo = await openRepository(deps, t.tenant, t.dest, t.work, t.who, t.signal, {
       create: true,
@@ -61,6 +66,8 @@ export async function backupTo(
       ? t.sources.paths.filter((p) => p !== t.tenant.homeDir)
       : t.sources.paths
     const limit = uploadLimitKiB(db)
+    const track = backupProgress({ destination: t.dest.name, index: t.index, of: t.of })
+    const bridge = repo.bridge
     const tags = [`policy:${t.policy.id}`, `run:${t.runId}`, ...t.sources.tags]
     const startedAt = new Date()
     const args = [
@@ -82,17 +89,11 @@ export async function backupTo(
         if (m.message_type === 'error' && m.item && unreadable.length < 200)
           unreadable.push(String(m.item))
         if (m.message_type === 'summary') summary = m
-        if (m.message_type === 'status' && Date.now() - last > 500) {
+        if (m.message_type !== 'status') return
+        const progress = track(m, bridge.stats().bytesIn)
+        if (Date.now() - last > 500) {
           last = Date.now()
-          setRunProgress(db, t.runId, {
-            stage: 'snapshot',
-            destination: t.dest.name,
-            percent: Math.round(((t.index + (m.percent_done ?? 0)) / t.of) * 100),
-            filesDone: m.files_done ?? 0,
-            totalFiles: m.total_files ?? 0,
-            bytesDone: m.bytes_done ?? 0,
-            totalBytes: m.total_bytes ?? 0,
-          })
+          setRunProgress(db, t.runId, progress)
         }
       },
     })
@@ -134,7 +135,23 @@ export async function backupTo(
     finishStage(db, stage.id, 'failed', { message: plainReason(cause) })
     logRun(db, t.runId, 'error', reason)
     skipRetention(deps, t, 'the snapshot failed')
+    // restic stopped while it was still taking its lock has not registered it for removal and
+    // leaves it behind; `unlock` removes only locks whose process is gone.
+    if (repo && t.signal.aborted) {
+      const env = { ...repo.env, signal: AbortSignal.timeout(UNLOCK_MS) }
+      await runRestic(['unlock'], env).catch((e) =>
+        logRun(db, t.runId, 'warn', `${t.dest.name}: could not remove a lock: ${plainReason(e)}`),
+      )
+    }
     await repo?.close()
     return { outcome: { status: 'failed', reason, permanent: isPermanent(cause) }, repo: null }
   }
+}
+
+/**
+ * A step of a backup other than restic's upload (connecting, retention, checking), in the words
+ * the Overview shows; no percentage, since restic tells none for these.
+ */
+export function stepProgress(t: Pick<Target, 'dest'>, text: string) {
+  return { stage: 'step', destination: t.dest.name, text, percent: null }
 }

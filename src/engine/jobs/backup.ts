@@ -6,7 +6,7 @@ import type { Job } from '../../db/job-payloads.ts'
 import { getPolicy, type PolicyWithLinks } from '../../db/policies.ts'
 import { dbConnOf, getTenant, listTenantDatabases } from '../../db/tenants.ts'
 import { getDestination, listDestinations } from '../../db/destinations.ts'
-import { finishStage, logRun, startStage } from '../../db/runs.ts'
+import { finishStage, logRun, setRunProgress, startStage } from '../../db/runs.ts'
 import { INCOMPLETE_TAG, dbTag } from '../../db/snapshots.ts'
 import { dumpDatabase } from '../host/dumps.ts'
 import { emptyDirAs, writeFileAs } from '../host/as-tenant.ts'
@@ -18,7 +18,13 @@ import { JobFailed, isPermanent } from '../../errors.ts'
 import { plainReason } from '../restic/failure.ts'
 import { reclaimForQuota } from './quota.ts'
 import { withRun } from './run.ts'
-import { backupTo, type Outcome, type Sources, type Target } from './backup-destination.ts'
+import {
+  backupTo,
+  stepProgress,
+  type Outcome,
+  type Sources,
+  type Target,
+} from './backup-destination.ts'
 
 /**
  * One attempt of a backup job: dumps, then per destination a restic snapshot through the
@@ -136,6 +142,8 @@ async function backupRun(
           )
         } else {
           try {
+            const text = `Applying retention on ${target.dest.name}: removing the backups your policy no longer keeps…`
+            setRunProgress(db, r.runId, stepProgress(target, text))
             await retention(deps, target, repo)
           } catch (err) {
             const reason = `${target.dest.name}: retention failed: ${plainReason(repo.storageError() ?? err)}`
@@ -143,7 +151,11 @@ async function backupRun(
             outcomes.push({ status: 'failed', reason, permanent: false })
           }
         }
-        if (!signal.aborted) await recordStats(deps, target, repo)
+        if (!signal.aborted) {
+          const text = `Checking what is stored on ${target.dest.name}…`
+          setRunProgress(db, r.runId, stepProgress(target, text))
+          await recordStats(deps, target, repo)
+        }
       }
     } finally {
       for (const { repo } of stored) await repo.close()
@@ -175,6 +187,11 @@ async function prepareSources(
   for (const link of policy.databases) {
     const row = assigned.find((d) => d.id === link.id)!
     const stage = startStage(deps.db, runId, `dump:${row.name}`)
+    setRunProgress(deps.db, runId, {
+      stage: 'step',
+      text: `Saving database ${row.name}…`,
+      percent: null,
+    })
     try {
       const { bytes } = await dumpDatabase(
         dbConnOf(deps.config.secretKey, row),

@@ -1,9 +1,10 @@
 import type { Run } from '../../db/schema.ts'
 import type { Job, Trigger } from '../../db/job-payloads.ts'
-import { createRun, finishRun, logRun } from '../../db/runs.ts'
+import { closeRuns, createRun, finishRun, logRun } from '../../db/runs.ts'
+import { CANCELLED_BY_TENANT } from '../../db/job-cancel.ts'
 import { raiseRunResult } from '../../notify/run-result.ts'
 import type { EngineDeps } from '../deps.ts'
-import { JobFailed, isPermanent } from '../../errors.ts'
+import { JobFailed, cancelledBy, isPermanent } from '../../errors.ts'
 import { plainReason } from '../restic/failure.ts'
 
 /** How a run ended, as its body tells it. */
@@ -26,7 +27,7 @@ export type RunSpec = {
   job: Job | null
   /** The policy the run works for: a backup's, a verification's; told of the result. */
   policy: { id: number; name: string } | null
-  /** Aborts when the attempt is cut off (runner stopping, lease lost). */
+  /** Aborts when the attempt is cut off (runner stopping, lease lost, the tenant cancelled). */
   signal?: AbortSignal
   /** The run's first log line. */
   started?: string
@@ -37,7 +38,8 @@ export type RunSpec = {
  * work and record its stages (a throw is a failed outcome), closes the run with the outcome,
  * then tells the tenant (raiseRunResult), except for an attempt that was cut off: that one is
  * retried, not reported. When a job's run failed, throws JobFailed with the run's error, so the
- * queue retries it, or not when the outcome is permanent.
+ * queue retries it, or not when the outcome is permanent. A run its tenant cancelled (and that
+ * did not succeed first) ends 'cancelled' and throws the signal's JobCancelled: never retried.
  */
 export async function withRun<T extends RunOutcome>(
   deps: EngineDeps,
@@ -51,6 +53,7 @@ export async function withRun<T extends RunOutcome>(
     trigger: spec.trigger,
     jobId: job?.id ?? null,
     policyId: policy?.id ?? null,
+    policyName: policy?.name ?? null,
   })
   if (spec.started) logRun(db, run.id, 'info', spec.started)
   let outcome: T | RunOutcome
@@ -59,6 +62,14 @@ export async function withRun<T extends RunOutcome>(
   } catch (err) {
     const reason = plainReason(err)
     outcome = { status: 'failed', error: reason, permanent: isPermanent(err), log: reason }
+  }
+  if (cancelledBy(spec.signal) && outcome.status !== 'success') {
+    logRun(db, run.id, 'info', CANCELLED_BY_TENANT)
+    closeRuns(db, { runId: run.id }, 'cancelled', {
+      error: CANCELLED_BY_TENANT,
+      bytes: outcome.bytes,
+    })
+    throw spec.signal!.reason
   }
   const failed = outcome.status === 'failed'
   if (outcome.log) logRun(db, run.id, failed ? 'error' : 'info', outcome.log)

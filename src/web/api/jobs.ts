@@ -72,6 +72,8 @@ jobRoutes.get('/jobs/:id', (c) => {
     run: run
       ? {
           id: run.id,
+          /** The tenant's own run number, as its pages show it. */
+          number: run.number,
           kind: run.kind,
           trigger: run.trigger,
           status: run.status,

@@ -16,7 +16,16 @@ import {
 import { validateSessionToken } from '../auth/session.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { ErrorPage } from '../../views/error.tsx'
-import { type AppEnv, type Ctx, type Deps, isSecure, pageCtx, readForm, str } from './context.ts'
+import {
+  type AppEnv,
+  type Ctx,
+  type Deps,
+  isSecure,
+  pageCtx,
+  readForm,
+  requestOrigin,
+  str,
+} from './context.ts'
 import { SESSION_COOKIE, authRoutes } from './auth.tsx'
 import { adminRoutes } from './admin.tsx'
 import { adminAuditRoutes } from './admin-audit.tsx'
@@ -24,6 +33,9 @@ import { adminEscrowRoutes } from './admin-escrow.tsx'
 import { metricsRoutes } from './metrics.ts'
 import { tenantRoutes } from './tenant.tsx'
 import { apiRoutes } from './api/index.ts'
+import { healthRoutes } from './healthz.ts'
+import { brandRoutes } from './brand.ts'
+import { logoOrigin } from '../brand.ts'
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url))
 const htmxPath = createRequire(import.meta.url).resolve('htmx.org/dist/htmx.min.js')
@@ -34,6 +46,7 @@ export class ForbiddenError extends Error {}
 /** The whole web panel. Dependencies come in so tests can use a fresh database per file. */
 export function createApp(deps: Deps) {
   const app = new Hono<AppEnv>()
+  const logo = logoOrigin(deps.config.brand)
 
   app.use(
     secureHeaders({
@@ -41,7 +54,8 @@ export function createApp(deps: Deps) {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
         styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
+        // A brand logo given as a URL (PANEL_BRAND_LOGO) loads from its own origin.
+        imgSrc: ["'self'", 'data:', ...(logo ? [logo] : [])],
         formAction: ["'self'"],
         frameAncestors: ["'none'"],
         baseUri: ["'none'"],
@@ -52,6 +66,9 @@ export function createApp(deps: Deps) {
   )
   app.get('/public/vendor/htmx.min.js', serveStatic({ path: htmxPath }))
   app.use('/public/*', serveStatic({ root: projectRoot }))
+  // Before the session and CSRF middleware: a probe gets no cookie and reads no session.
+  app.route('/healthz', healthRoutes(deps))
+  app.route('/', brandRoutes(deps))
 
   app.use('*', async (c, next) => {
     c.set('deps', deps)
@@ -71,7 +88,7 @@ export function createApp(deps: Deps) {
     }
     c.set('csrf', csrfToken(key, secret))
     if (!SAFE_METHODS.has(c.req.method)) {
-      const origin = deps.config.baseUrl ?? new URL(c.req.url).origin
+      const origin = deps.config.baseUrl ?? requestOrigin(c)
       if (!sameOrigin(origin, c.req.header('origin'), c.req.header('referer'))) {
         throw new ForbiddenError('This request did not come from the panel’s own pages.')
       }
@@ -98,6 +115,8 @@ export function createApp(deps: Deps) {
     await next()
     // The same URL answers a fragment to htmx and a page otherwise: caches must keep both apart.
     c.res.headers.append('Vary', 'HX-Request')
+    // Pages hold tenants' data: after Sign out, Back must not show them from the browser's cache.
+    if (!c.res.headers.has('Cache-Control')) c.res.headers.set('Cache-Control', 'no-store')
   })
 
   app.get('/', (c) => {

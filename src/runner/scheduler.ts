@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { CronExpressionParser } from 'cron-parser'
-import { eq } from 'drizzle-orm'
+import { eq, inArray } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
 import { enqueue } from '../db/jobs.ts'
 import { policyJobKey } from '../db/job-payloads.ts'
@@ -19,6 +19,8 @@ const HOUR = 60 * MINUTE
 const LATE_MS = HOUR
 /** Counting missed slots stops here (a minutely cron over a long outage). */
 const MAX_COUNTED = 10_000
+/** Policies handled per write transaction of a tick. */
+const TICK_CHUNK = 500
 
 /**
  * A deterministic start offset for a policy, in [0, min(10 min, interval / 4)), so policies that
@@ -73,7 +75,8 @@ function slotsOf(policy: Policy, now: Date): Slots | null {
  * the latest one count as missed, and so does the latest one when first seen over an hour late.
  * Disabled policies and tenants only advance their baseline. Tenants whose slot advanced get
  * their health row (next run, missed count) recomputed after the commit. The slots are handled in
- * one BEGIN IMMEDIATE transaction, so runner processes ticking at once enqueue each slot once. With `notices`, each
+ * BEGIN IMMEDIATE transactions of TICK_CHUNK policies, so runner processes ticking at once
+ * enqueue each slot once. With `notices`, each
  * policy that missed slots raises one 'schedule.missed' after the transaction commits.
  */
 export function tickScheduler(
@@ -86,15 +89,16 @@ export function tickScheduler(
   // commit, each refresh its own short write, so claims and heartbeats never wait behind
   // thousands of them when many policies share a slot (00:00).
   const touched = new Set<number>()
-  const tick = () => {
+  let enqueued = 0
+  let missed = 0
+  const tick = (ids: number[]) => {
     const rows = db
       .select({ policy: policies, tenantDisabled: tenants.disabled, state: scheduleState })
       .from(policies)
       .innerJoin(tenants, eq(tenants.id, policies.tenantId))
       .leftJoin(scheduleState, eq(scheduleState.policyId, policies.id))
+      .where(inArray(policies.id, ids))
       .all()
-    let enqueued = 0
-    let missed = 0
     for (const { policy, tenantDisabled, state } of rows) {
       enqueued += enqueueDueVerifications(db, policy, state, tenantDisabled, now)
       const slots = slotsOf(policy, now)
@@ -142,9 +146,20 @@ export function tickScheduler(
         .run()
       touched.add(policy.tenantId)
     }
-    return { enqueued, missed }
   }
-  const result = db.$client.transaction(tick).immediate()
+  // A write transaction per TICK_CHUNK policies: a slot that 10,000 policies share (every
+  // tenant's 03:00, or a long outage) never holds the write lock for seconds, so claims and
+  // heartbeats keep going. Each chunk re-reads its state inside its own transaction, so runner
+  // processes ticking at once still enqueue each slot once.
+  const ids = db
+    .select({ id: policies.id })
+    .from(policies)
+    .all()
+    .map((r) => r.id)
+  for (let i = 0; i < ids.length; i += TICK_CHUNK) {
+    db.$client.transaction(tick).immediate(ids.slice(i, i + TICK_CHUNK))
+  }
+  const result = { enqueued, missed }
   for (const tenantId of touched) refreshTenantHealth(db, tenantId, now)
   backfillTenantHealth(db, now)
   if (notices) for (const e of missedEvents) notify(notices, e)

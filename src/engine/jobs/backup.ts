@@ -223,16 +223,12 @@ type Stored = { target: Target; repo: OpenRepo }
 
 /** The tenant's destinations and policies, without any secret, to rebuild their setup. */
 function panelSettings(deps: EngineDeps, tenant: Tenant): string {
-  const destinations = listDestinations(deps.db, tenant.id).map((d) => ({
-    name: d.name,
-    type: d.type,
-    settings: d.settings,
-  }))
-  return JSON.stringify(
-    { tenant: tenant.name, exportedAt: new Date().toISOString(), destinations },
-    null,
-    2,
-  )
+  // The tenant's own only: the host's storage settings are not the tenant's to restore or read.
+  // No timestamp, so the file's content changes only when the settings do.
+  const destinations = listDestinations(deps.db, tenant.id)
+    .filter((d) => d.providerDestinationId === null)
+    .map((d) => ({ name: d.name, type: d.type, settings: d.settings }))
+  return JSON.stringify({ tenant: tenant.name, destinations }, null, 2)
 }
 
 /** Exclude patterns and (when the policy narrows the home) the include list, as files. */

@@ -10,6 +10,7 @@ import { tenantsCovered } from '../db/provider-coverage.ts'
 import { RETENTION } from '../domain/policies.ts'
 import {
   newProviderPolicyInput,
+  providerPolicyInput,
   removeProviderPolicy,
   saveProviderPolicy,
   type ProviderPolicyInput,
@@ -86,27 +87,6 @@ function providerPolicyByName(deps: CliDeps, name: string): ProviderPolicyWithLi
   return getProviderPolicy(deps.db, found.id)
 }
 
-/** A provider policy as the form would show it: what `policy edit --admin` starts from. */
-function inputOf(p: ProviderPolicyWithLinks): ProviderPolicyInput {
-  return {
-    name: p.name,
-    scope: p.scope,
-    plan: p.plan ?? '',
-    includeHome: p.includeHome,
-    includeDatabases: p.includeDatabases,
-    exclude: p.excludeGlobs.join('\n'),
-    windowStart: p.windowStart,
-    windowEnd: p.windowEnd,
-    keepLast: String(p.keepLast),
-    keepDaily: String(p.keepDaily),
-    keepWeekly: String(p.keepWeekly),
-    keepMonthly: String(p.keepMonthly),
-    keepYearly: String(p.keepYearly),
-    enabled: p.enabled,
-    destinationIds: p.destinations.map((d) => d.id),
-  }
-}
-
 /**
  * `policy edit --admin <name>`: changes only the options given (`--all-tenants` or `--group`
  * moves it to other tenants), through saveProviderPolicy, then every tenant's copy follows.
@@ -120,7 +100,7 @@ export function editProviderPolicy(deps: CliDeps, name: string, opts: Record<str
   if (opts['all-tenants'] && opts.group !== undefined)
     throw new UsageError('give either --all-tenants or --group <plan>, not both')
   const policy = providerPolicyByName(deps, name)
-  const input = inputOf(policy)
+  const input = providerPolicyInput(policy)
   const rename = opts.rename ?? opts.name
   if (rename !== undefined) input.name = rename
   if (opts['all-tenants']) Object.assign(input, { scope: 'all', plan: '' })

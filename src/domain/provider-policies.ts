@@ -5,6 +5,7 @@ import {
   saveProviderPolicyRow,
 } from '../db/provider-policies.ts'
 import { listProviderDestinations } from '../db/provider-destinations.ts'
+import type { ProviderPolicyWithLinks } from '../db/provider-policies.ts'
 import { InputError } from '../errors.ts'
 import { labelProblem, planProblem } from '../names.ts'
 import { globLines, RETENTION } from './policies.ts'
@@ -47,6 +48,27 @@ export function newProviderPolicyInput(): ProviderPolicyInput {
     keepYearly: '0',
     enabled: true,
     destinationIds: [],
+  }
+}
+
+/** A saved provider policy as its form shows it: what an edit (page or CLI) starts from. */
+export function providerPolicyInput(p: ProviderPolicyWithLinks): ProviderPolicyInput {
+  return {
+    name: p.name,
+    scope: p.scope,
+    plan: p.plan ?? '',
+    includeHome: p.includeHome,
+    includeDatabases: p.includeDatabases,
+    exclude: p.excludeGlobs.join('\n'),
+    windowStart: p.windowStart,
+    windowEnd: p.windowEnd,
+    keepLast: String(p.keepLast),
+    keepDaily: String(p.keepDaily),
+    keepWeekly: String(p.keepWeekly),
+    keepMonthly: String(p.keepMonthly),
+    keepYearly: String(p.keepYearly),
+    enabled: p.enabled,
+    destinationIds: p.destinations.map((d) => d.id),
   }
 }
 

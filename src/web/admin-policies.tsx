@@ -8,6 +8,7 @@ import {
 import { tenantsCovered } from '../db/provider-coverage.ts'
 import {
   newProviderPolicyInput,
+  providerPolicyInput,
   removeProviderPolicy,
   saveProviderPolicy,
   type ProviderPolicyInput,
@@ -62,26 +63,6 @@ function policyInput(form: Form): ProviderPolicyInput {
   }
   for (const f of RETENTION) input[f] = str(form, f)
   return input
-}
-
-function inputOf(p: ProviderPolicyWithLinks): ProviderPolicyInput {
-  return {
-    name: p.name,
-    scope: p.scope,
-    plan: p.plan ?? '',
-    includeHome: p.includeHome,
-    includeDatabases: p.includeDatabases,
-    exclude: p.excludeGlobs.join('\n'),
-    windowStart: p.windowStart,
-    windowEnd: p.windowEnd,
-    keepLast: String(p.keepLast),
-    keepDaily: String(p.keepDaily),
-    keepWeekly: String(p.keepWeekly),
-    keepMonthly: String(p.keepMonthly),
-    keepYearly: String(p.keepYearly),
-    enabled: p.enabled,
-    destinationIds: p.destinations.map((d) => d.id),
-  }
 }
 
 function formProps(
@@ -148,7 +129,7 @@ adminPolicyRoutes.post('/', (c) => save(c, null))
 
 adminPolicyRoutes.get('/:id', (c) => {
   const policy = getProviderPolicy(c.get('deps').db, idParam(c))
-  const props = formProps(c, inputOf(policy), {}, policy.id)
+  const props = formProps(c, providerPolicyInput(policy), {}, policy.id)
   return c.html(<ProviderPolicyFormPage ctx={pageCtx(c)} form={props} />)
 })
 

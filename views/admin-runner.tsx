@@ -1,9 +1,11 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf, DangerButton, TextInput, type Errors } from './fields.tsx'
 import { Badge } from './overview.tsx'
+import { LiveProgress } from './progress.tsx'
 import { bytes, duration, relative } from './format.ts'
 import type { QueuedJob, RunningJob } from '../src/db/runner-queue.ts'
 import { isStale, type RunnerHeartbeat } from '../src/db/runner-heartbeats.ts'
+import { dayTime, serverZone } from '../src/zoned.ts'
 
 export type RunnerLive = {
   paused: boolean
@@ -21,17 +23,9 @@ const kindLabel = {
   rekey: 'Password change',
 } as const
 
+/** In the server's zone, which the page names once at its foot. */
 function time(date: Date): string {
-  return (
-    new Intl.DateTimeFormat('en-GB', {
-      timeZone: 'UTC',
-      day: 'numeric',
-      month: 'short',
-      hour: '2-digit',
-      minute: '2-digit',
-      hourCycle: 'h23',
-    }).format(date) + ' UTC'
-  )
+  return dayTime(date, serverZone())
 }
 
 function waitText(job: QueuedJob, paused: boolean): string {
@@ -44,6 +38,15 @@ function waitText(job: QueuedJob, paused: boolean): string {
 
 function Progress(props: { job: RunningJob }) {
   const p = (props.job.run?.progress ?? {}) as Record<string, number | string>
+  // A backup's phases and the steps of every job, in the tenant's Overview words: never a
+  // made-up share (restic's 100% while it still uploads).
+  if (p.phase !== undefined || typeof p.text === 'string') {
+    return (
+      <div class="runner-progress">
+        <LiveProgress progress={p} label={`Progress of job ${props.job.id}`} />
+      </div>
+    )
+  }
   const percent = Math.max(0, Math.min(100, Number(p.percent ?? 0)))
   const known = p.stage !== undefined
   return (

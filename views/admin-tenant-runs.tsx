@@ -122,7 +122,7 @@ export function TenantRunsPage(props: {
                 >
                   <td class="strong">
                     <a href={`${base}/${r.id}`}>
-                      {kindLabel[r.kind]} #{r.id}
+                      {kindLabel[r.kind]} #{r.number}
                     </a>
                     <span class="muted small"> · {r.trigger}</span>
                   </td>

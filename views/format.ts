@@ -1,4 +1,5 @@
 import { formatBytes, formatDuration } from '../src/units.ts'
+import { listWords } from '../src/schedule-words.ts'
 
 /** "3.2 MiB", "512 B": binary units everywhere, as the admin's limits are set in GiB. */
 export function bytes(n: number | null | undefined): string {
@@ -34,6 +35,7 @@ const statusClass: Record<string, string> = {
   partial: 'badge-warn',
   failed: 'badge-bad',
   interrupted: 'badge-bad',
+  cancelled: 'badge-muted',
   running: 'badge',
   queued: 'badge-muted',
   skipped: 'badge-muted',
@@ -45,6 +47,7 @@ const statusText: Record<string, string> = {
   partial: 'Partial',
   failed: 'Failed',
   interrupted: 'Interrupted',
+  cancelled: 'Cancelled',
   running: 'Running',
   queued: 'Queued',
   skipped: 'Skipped',
@@ -56,4 +59,48 @@ export function statusBadge(status: string) {
     class: `badge ${statusClass[status] ?? 'badge-muted'}`,
     text: statusText[status] ?? status,
   }
+}
+
+/** How many backups a policy keeps, as its retention numbers. */
+export type Keeps = {
+  keepLast: number
+  keepDaily: number
+  keepWeekly: number
+  keepMonthly: number
+  keepYearly: number
+}
+
+const DAYS_PER = { keepDaily: 1, keepWeekly: 7, keepMonthly: 30.44, keepYearly: 365.25 }
+
+/** "a week", "3 months", "about a year": how far back `days` reaches, roughly. */
+function reach(days: number): string {
+  const say = (n: number, unit: string) => (n === 1 ? `a ${unit}` : `${n} ${unit}s`)
+  if (days < 7) return say(Math.round(days), 'day')
+  if (days < 28) return say(Math.round(days / 7), 'week')
+  if (days < 360) return say(Math.round(days / 30.44), 'month')
+  return say(Math.round(days / 365.25), 'year')
+}
+
+/**
+ * Retention in one line, saying what it keeps and how far back that reaches: "Keeps 7 daily,
+ * 4 weekly and 12 monthly backups: about a year", "Keeps the last 10 backups".
+ */
+export function keepsSentence(k: Keeps): string {
+  const periodic = (['keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const).filter(
+    (f) => k[f] > 0,
+  )
+  const last = k.keepLast === 1 ? 'the last backup' : `the last ${k.keepLast} backups`
+  if (!periodic.length) return k.keepLast > 0 ? `Keeps ${last}` : 'Keeps nothing'
+  const words = {
+    keepDaily: 'daily',
+    keepWeekly: 'weekly',
+    keepMonthly: 'monthly',
+    keepYearly: 'yearly',
+  }
+  const counts = periodic.map((f) => `${k[f]} ${words[f]}`)
+  const total = periodic.reduce((n, f) => n + k[f], 0)
+  const kinds = `${listWords(counts)} backup${total === 1 ? '' : 's'}`
+  const days = Math.max(...periodic.map((f) => k[f] * DAYS_PER[f]))
+  const head = k.keepLast > 0 ? `Keeps ${last} plus ${kinds}` : `Keeps ${kinds}`
+  return `${head}: about ${reach(days)}`
 }

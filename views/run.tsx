@@ -1,7 +1,9 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
-import { Badge } from './overview.tsx'
+import { Badge, type ActiveItem } from './overview.tsx'
+import { RunLive } from './run-live.tsx'
 import type { Run, RunStage } from '../src/db/schema.ts'
 import { bytes, duration, relative } from './format.ts'
+import { clockTime, dayTime } from '../src/zoned.ts'
 
 const stageLabel = (name: string) =>
   name === 'snapshot'
@@ -24,8 +26,11 @@ export function RunPage(props: {
   active?: string
   /** A way back, e.g. to the admin's list of this tenant's runs. */
   back?: { href: string; label: string }
+  /** The tenant's own running run: live progress and Cancel. */
+  live?: ActiveItem | null
 }) {
   const { run } = props
+  const zone = props.ctx.zone ?? 'UTC'
   const verifyKind = props.stages.some((s) => s.name === 'test-restore')
     ? 'Test restore'
     : 'Data check'
@@ -35,7 +40,8 @@ export function RunPage(props: {
     rekey: 'Password change',
     verify: verifyKind,
   }
-  const title = `${what[run.kind]} run #${run.id}`
+  // The tenant's own number (its first run is #1); the URL keeps the id.
+  const title = `${what[run.kind]} run #${run.number}`
   return (
     <Layout ctx={props.ctx} title={title} active={props.active ?? 'overview'}>
       <PageHead
@@ -53,8 +59,13 @@ export function RunPage(props: {
         )}
         <Badge status={run.status} />
       </PageHead>
+      {props.live !== undefined && (
+        <RunLive runId={run.id} item={props.live} csrf={props.ctx.csrf} />
+      )}
       {run.error && (
-        <div class={`flash ${run.status === 'partial' ? 'flash-warn' : 'flash-error'}`}>
+        <div
+          class={`flash ${run.status === 'partial' || run.status === 'cancelled' ? 'flash-warn' : 'flash-error'}`}
+        >
           {run.error}
         </div>
       )}
@@ -102,11 +113,15 @@ export function RunPage(props: {
       <div class="card log">
         {props.logs.map((l) => (
           <div class={`log-line log-${l.level}`}>
-            <span class="muted">{l.at.toISOString().slice(11, 19)}</span> {l.message}
+            <span class="muted">
+              <time datetime={l.at.toISOString()}>{clockTime(l.at, zone)}</time>
+            </span>{' '}
+            {l.message}
           </div>
         ))}
         <p class="muted small">
-          Started {relative(run.startedAt)}
+          Started{' '}
+          {run.startedAt ? `${dayTime(run.startedAt, zone)} (${relative(run.startedAt)})` : '—'}
           {run.finishedAt ? `, took ${duration(run.startedAt, run.finishedAt)}` : ''}.
         </p>
       </div>

@@ -1,4 +1,4 @@
-import { and, count, desc, eq, inArray, max, sql } from 'drizzle-orm'
+import { and, count, desc, eq, inArray, max } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { runLogs, runStages, runs, type Run, type RunStage } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
@@ -219,23 +219,4 @@ export function runStagesOf(db: Db, runId: number): RunStage[] {
 
 export function runLogsOf(db: Db, runId: number) {
   return db.select().from(runLogs).where(eq(runLogs.runId, runId)).orderBy(runLogs.id).all()
-}
-
-/** Latest finished backup stage per (policy, destination) for the Overview. */
-export function latestBackupStages(db: Db, tenantId: number) {
-  return db
-    .select({ run: runs, stage: runStages })
-    .from(runStages)
-    .innerJoin(runs, eq(runStages.runId, runs.id))
-    .where(
-      and(
-        eq(runs.tenantId, tenantId),
-        eq(runs.kind, 'backup'),
-        sql`${runStages.name} = 'snapshot'`,
-        inArray(runStages.status, ['success', 'partial', 'failed']),
-      ),
-    )
-    .orderBy(desc(runStages.id))
-    .limit(500)
-    .all()
 }

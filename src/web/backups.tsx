@@ -1,17 +1,14 @@
 import { Hono } from 'hono'
 import type { Db } from '../db/client.ts'
 import { listDestinations } from '../db/destinations.ts'
-import { activeJobs, type Job } from '../db/jobs.ts'
+import { activeJobs, getJob, type Job } from '../db/jobs.ts'
 import { policyIdOf } from '../db/job-payloads.ts'
+import type { Run } from '../db/schema.ts'
 import { listPolicies } from '../db/policies.ts'
-import {
-  getRun,
-  latestBackupStages,
-  latestRunOfJob,
-  listRuns,
-  runLogsOf,
-  runStagesOf,
-} from '../db/runs.ts'
+import { getRun, latestRunOfJob, listRuns, runLogsOf, runStagesOf } from '../db/runs.ts'
+import { backupStates } from '../db/backup-state.ts'
+import { cancelTenantJob } from '../db/job-cancel.ts'
+import { safeZone } from '../zoned.ts'
 import { requestBackup } from '../domain/jobs.ts'
 import { requestVerify } from '../domain/verify.ts'
 import { latestVerifications, verificationsOfRuns } from '../db/verifications.ts'
@@ -20,31 +17,49 @@ import { limitsOf, storedUsage } from '../db/limits.ts'
 import { safetyCount } from '../db/snapshots.ts'
 import { onDemandUsage } from '../domain/limits.ts'
 import { UsageCard } from '../../views/usage.tsx'
-import { Activity, OverviewPage, type ActiveItem, type LastResult } from '../../views/overview.tsx'
+import { Activity, OverviewPage, jobWhat, type ActiveItem } from '../../views/overview.tsx'
 import { RunPage } from '../../views/run.tsx'
+import { RunLive } from '../../views/run-live.tsx'
+import { askToConfirm, confirmed } from './confirm.tsx'
 import { getPolicy } from '../db/policies.ts'
 import { auditWeb } from './audit-trail.ts'
 import { type AppEnv, idParam, isHtmx, pageCtx, redirectTo, tenantOf } from './context.ts'
 
 export const backupRoutes = new Hono<AppEnv>()
 
+/** The tenant's queued and running jobs that are due, each with its run and policy name. */
 function activity(db: Db, tenantId: number, policyNames: Map<number, string>): ActiveItem[] {
   const now = Date.now()
   // A job first due later (a verification spread over the coming hours) is not activity yet:
   // listing it would keep the page polling and never reload it when Back up now finishes.
   const current = (job: Job) =>
     job.status === 'running' || job.attempts > 0 || job.runAt.getTime() <= now
+  // The running job first (a tenant runs one at a time), then the queue, newest first.
+  const running = (job: Job) => (job.status === 'running' ? 0 : 1)
   return activeJobs(db, tenantId)
     .filter(current)
-    .map((job) => {
-      const run = latestRunOfJob(db, tenantId, job.id) ?? null
-      const policyId = policyIdOf(job)
-      return {
-        job,
-        run: run?.status === 'running' ? run : null,
-        policyName: policyId ? (policyNames.get(policyId) ?? null) : null,
-      }
-    })
+    .sort((a, b) => running(a) - running(b))
+    .map((job) => activeItem(db, tenantId, job, policyNames))
+}
+
+function activeItem(
+  db: Db,
+  tenantId: number,
+  job: Job,
+  policyNames: Map<number, string>,
+): ActiveItem {
+  const run = latestRunOfJob(db, tenantId, job.id) ?? null
+  const policyId = policyIdOf(job)
+  const current = policyId ? policyNames.get(policyId) : undefined
+  // A policy deleted while its job waits or runs: the name it was queued with, or started with.
+  const queuedAs = job.kind === 'backup' || job.kind === 'verify' ? job.payload.policyName : null
+  const old = queuedAs ?? run?.policyName ?? null
+  return {
+    job,
+    run: run?.status === 'running' ? run : null,
+    policyName: current ?? old,
+    policyGone: policyId !== null && current === undefined && old !== null,
+  }
 }
 
 backupRoutes.get('/', (c) => {
@@ -52,11 +67,6 @@ backupRoutes.get('/', (c) => {
   const tenant = tenantOf(c)
   const policies = listPolicies(db, tenant.id)
   const names = new Map(policies.map((p) => [p.id, p.name]))
-  const last = new Map<string, LastResult>()
-  for (const r of latestBackupStages(db, tenant.id)) {
-    const key = `${r.run.policyId}:${r.stage.destinationId}`
-    if (!last.has(key)) last.set(key, r)
-  }
   const runs20 = listRuns(db, tenant.id, { limit: 20 })
   const modes = new Map(
     verificationsOfRuns(
@@ -65,27 +75,31 @@ backupRoutes.get('/', (c) => {
       runs20.map((r) => r.id),
     ).map((v) => [v.runId, v.mode]),
   )
-  // A verify run still going has no verification yet: its job says which kind it is.
-  const pending = new Map(activeJobs(db, tenant.id).map((j) => [j.id, j]))
+  // A verify run still going, or cancelled, has no verification: its job says which kind it is.
   for (const r of runs20) {
     if (r.kind !== 'verify' || modes.has(r.id) || !r.jobId) continue
-    const job = pending.get(r.jobId)
-    const mode = job?.kind === 'verify' ? job.payload.mode : undefined
+    const job = getJob(db, tenant.id, r.jobId)
+    const mode = job.kind === 'verify' ? job.payload.mode : undefined
     if (mode) modes.set(r.id, mode)
   }
   const hosted = new Set(policies.filter((p) => p.providerPolicyId !== null).map((p) => p.id))
-  const history = runs20.map((r) => ({
-    ...r,
-    policyName: r.policyId ? (names.get(r.policyId) ?? null) : null,
-    host: r.policyId !== null && hosted.has(r.policyId),
-    verifyMode: modes.get(r.id) ?? null,
-  }))
+  const history = runs20.map((r) => {
+    const current = r.policyId ? names.get(r.policyId) : undefined
+    return {
+      ...r,
+      policyName: current ?? r.policyName,
+      policyGone: current === undefined && r.policyName !== null,
+      host: r.policyId !== null && hosted.has(r.policyId),
+      verifyMode: modes.get(r.id) ?? null,
+    }
+  })
   return c.html(
     <OverviewPage
       ctx={pageCtx(c)}
+      zone={safeZone(tenant.timezone)}
       policies={policies}
       destinationCount={listDestinations(db, tenant.id).length}
-      last={last}
+      states={backupStates(db, tenant.id, policies)}
       verified={latestVerifications(db, tenant.id, 'restore')}
       active={activity(db, tenant.id, names)}
       history={history}
@@ -109,8 +123,57 @@ backupRoutes.get('/activity', (c) => {
   const items = activity(db, tenant.id, names)
   // When the last job finishes, reload the page so the table and history show the result.
   if (!items.length && isHtmx(c)) c.header('HX-Refresh', 'true')
-  return c.html(<Activity items={items} />)
+  return c.html(<Activity items={items} csrf={c.get('csrf')} />)
 })
+
+backupRoutes.post('/jobs/:id/cancel', async (c) => {
+  const { db } = c.get('deps')
+  const tenant = tenantOf(c)
+  const job = getJob(db, tenant.id, idParam(c))
+  const names = new Map(listPolicies(db, tenant.id).map((p) => [p.id, p.name]))
+  const what = jobWhat(activeItem(db, tenant.id, job, names))
+  const back = c.req.query('from') === 'run' ? backToRun(db, tenant.id, job.id) : '/backups'
+  if (!(await confirmed(c))) {
+    const running = job.status === 'running'
+    return askToConfirm(c, {
+      title: running ? `Stop ${what}?` : `Cancel ${what}?`,
+      points: running
+        ? [
+            'It stops within a few seconds. What it had not finished is not kept, and it is not tried again.',
+            'Your earlier backups are not touched. A scheduled backup runs again at its next time.',
+          ]
+        : [
+            'It is taken out of the queue and does not run.',
+            'Your earlier backups are not touched. A scheduled backup runs again at its next time.',
+          ],
+      action: `/backups/jobs/${job.id}/cancel${back === '/backups' ? '' : '?from=run'}`,
+      button: running ? 'Yes, stop it' : 'Yes, cancel it',
+      cancel: back,
+      active: 'overview',
+    })
+  }
+  const { outcome } = cancelTenantJob(db, tenant.id, job.id)
+  if (outcome === 'finished') {
+    const text = 'That job had already finished, so there was nothing to cancel.'
+    return redirectTo(c, back, { kind: 'error', text })
+  }
+  auditWeb(c, 'job.cancel', {
+    target: what.replace(/^the /, ''),
+    details: { job: job.id, kind: job.kind, was: job.status },
+  })
+  c.get('deps').wake?.()
+  const text =
+    outcome === 'stopping'
+      ? `Stopping ${what}: it ends within a few seconds, marked “Cancelled by you”.`
+      : `Cancelled ${what} before it started.`
+  return redirectTo(c, back, { kind: 'ok', text })
+})
+
+/** The run page of the job's current run, else the Overview. */
+function backToRun(db: Db, tenantId: number, jobId: number): string {
+  const run = latestRunOfJob(db, tenantId, jobId)
+  return run ? `/backups/runs/${run.id}` : '/backups'
+}
 
 backupRoutes.post('/policies/:id/run', (c) => {
   const { db } = c.get('deps')
@@ -167,8 +230,8 @@ backupRoutes.get('/runs/:id', (c) => {
     destinationName: s.destinationId ? (dests.get(s.destinationId) ?? null) : null,
   }))
   const policyName = run.policyId
-    ? (listPolicies(db, tenant.id).find((p) => p.id === run.policyId)?.name ?? null)
-    : null
+    ? (listPolicies(db, tenant.id).find((p) => p.id === run.policyId)?.name ?? run.policyName)
+    : run.policyName
   return c.html(
     <RunPage
       ctx={pageCtx(c)}
@@ -176,6 +239,26 @@ backupRoutes.get('/runs/:id', (c) => {
       policyName={policyName}
       stages={stages}
       logs={runLogsOf(db, run.id)}
+      live={runLive(db, tenant.id, run)}
     />,
   )
+})
+
+/** A running run's progress and its Cancel button; null once it has ended. */
+function runLive(db: Db, tenantId: number, run: Run) {
+  if (run.status !== 'running' || !run.jobId) return null
+  const job = getJob(db, tenantId, run.jobId)
+  if (job.status !== 'running') return null
+  const names = new Map(listPolicies(db, tenantId).map((p) => [p.id, p.name]))
+  return { ...activeItem(db, tenantId, job, names), run }
+}
+
+backupRoutes.get('/runs/:id/live', (c) => {
+  const { db } = c.get('deps')
+  const tenant = tenantOf(c)
+  const run = getRun(db, tenant.id, idParam(c))
+  const live = runLive(db, tenant.id, run)
+  // The run ended: reload the page so its stages, result and log show.
+  if (!live && isHtmx(c)) c.header('HX-Refresh', 'true')
+  return c.html(<RunLive runId={run.id} item={live} csrf={c.get('csrf')} />)
 })

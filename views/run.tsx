@@ -30,7 +30,8 @@ export function RunPage(props: {
   live?: ActiveItem | null
 }) {
   const { run } = props
-  const zone = props.ctx.zone ?? 'UTC'
+  // PageCtx gains `zone` with the one-clock work in views/layout.tsx; until then, UTC.
+  const zone = (props.ctx as PageCtx & { zone?: string }).zone ?? 'UTC'
   const verifyKind = props.stages.some((s) => s.name === 'test-restore')
     ? 'Test restore'
     : 'Data check'

@@ -2,9 +2,8 @@ import type { Command, CliDeps } from './command.ts'
 import { UsageError, printTable } from './io.ts'
 import { tenantByName } from './tenants.ts'
 import { listPolicies } from '../db/policies.ts'
-import { findDestinationByName, listDestinations } from '../db/destinations.ts'
+import { listDestinations } from '../db/destinations.ts'
 import { listTenantDatabases } from '../db/tenants.ts'
-import { getJob } from '../db/jobs.ts'
 import { latestRunOfJob, runStagesOf } from '../db/runs.ts'
 import { requestBackup } from '../domain/jobs.ts'
 import { requestRestoreChecked } from '../domain/restore-request.ts'
@@ -13,41 +12,9 @@ import { requestVerify } from '../domain/verify.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { listSnapshots, type Snapshot } from '../engine/restic/snapshots.ts'
 import { runVerify } from '../engine/jobs/verify.ts'
-import { startRunner } from '../runner/runner.ts'
-import { jobHandlers } from '../runner/handlers.ts'
-import type { Tenant } from '../db/schema.ts'
 import { auditCli } from './audit.ts'
+import { destinationOf, waitFor } from './job-wait.ts'
 import { restoreFacts } from '../domain/audit-facts.ts'
-
-/**
- * Waits for a job, running jobs in this process meanwhile (so `--wait` works with or without
- * `panel serve` running). Returns the job's final status.
- */
-async function waitFor(deps: CliDeps, tenantId: number, jobId: number): Promise<'done' | 'failed'> {
-  const runner = startRunner({
-    db: deps.db,
-    handlers: jobHandlers(deps),
-    concurrency: 1,
-    pollMs: 100,
-    heartbeatMs: 0, // a short-lived helper, not a runner /healthz should wait for
-    onError: () => {},
-  })
-  try {
-    for (;;) {
-      const job = getJob(deps.db, tenantId, jobId)
-      if (job.status === 'done' || job.status === 'failed') return job.status
-      if (job.status === 'queued' && job.attempts > 0 && job.lastError) {
-        process.stderr.write(
-          `panel: attempt ${job.attempts} failed, will retry: ${job.lastError}\n`,
-        )
-        return 'failed'
-      }
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  } finally {
-    await runner.stop()
-  }
-}
 
 function lastRunOf(deps: CliDeps, tenantId: number, jobId: number) {
   const run = latestRunOfJob(deps.db, tenantId, jobId)
@@ -73,20 +40,6 @@ function lastRunOf(deps: CliDeps, tenantId: number, jobId: number) {
       message: s.message,
     })),
   }
-}
-
-function destinationOf(deps: CliDeps, tenant: Tenant, name: string | undefined) {
-  if (name) {
-    const dest = findDestinationByName(deps.db, tenant.id, name)
-    if (!dest) throw new NotFoundError(`Destination “${name}”`)
-    return dest
-  }
-  const all = listDestinations(deps.db, tenant.id)
-  if (all.length !== 1)
-    throw new UsageError(
-      `--destination is required (${all.map((d) => d.name).join(', ') || 'no destinations'})`,
-    )
-  return all[0]!
 }
 
 function report(result: ReturnType<typeof lastRunOf>, json: boolean, jobId: number) {

@@ -3,58 +3,12 @@ import type { Command, CliDeps } from './command.ts'
 import { UsageError } from './io.ts'
 import { tenantByName } from './tenants.ts'
 import { auditCli } from './audit.ts'
-import { findDestinationByName, listDestinations } from '../db/destinations.ts'
-import { getJob } from '../db/jobs.ts'
+import { destinationOf, waitFor } from './job-wait.ts'
 import { latestRunOfJob, runStagesOf } from '../db/runs.ts'
 import type { Tenant } from '../db/schema.ts'
-import { NotFoundError } from '../errors.ts'
 import { requestRekey } from '../domain/rekey.ts'
 import { recoveryKit } from '../engine/restic/recovery.ts'
 import { sealedRecoveryKits } from '../engine/restic/escrow.ts'
-import { startRunner } from '../runner/runner.ts'
-import { jobHandlers } from '../runner/handlers.ts'
-
-function destinationOf(deps: CliDeps, tenant: Tenant, name: string | undefined) {
-  if (name) {
-    const dest = findDestinationByName(deps.db, tenant.id, name)
-    if (!dest) throw new NotFoundError(`Destination “${name}”`)
-    return dest
-  }
-  const all = listDestinations(deps.db, tenant.id)
-  if (all.length !== 1)
-    throw new UsageError(
-      `--destination is required (${all.map((d) => d.name).join(', ') || 'no destinations'})`,
-    )
-  return all[0]!
-}
-
-/** Runs jobs in this process until `jobId` is done or failed (works without `panel serve`). */
-async function waitFor(deps: CliDeps, tenantId: number, jobId: number): Promise<void> {
-  const handlers = jobHandlers(deps)
-  const runner = startRunner({
-    db: deps.db,
-    handlers,
-    concurrency: 1,
-    pollMs: 100,
-    heartbeatMs: 0, // a short-lived helper, not a runner /healthz should wait for
-    onError: () => {},
-  })
-  try {
-    for (;;) {
-      const job = getJob(deps.db, tenantId, jobId)
-      if (job.status === 'done' || job.status === 'failed') return
-      if (job.status === 'queued' && job.attempts > 0 && job.lastError) {
-        process.stderr.write(
-          `panel: attempt ${job.attempts} failed, will retry: ${job.lastError}\n`,
-        )
-        return
-      }
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  } finally {
-    await runner.stop()
-  }
-}
 
 /** `recovery-kit <tenant> --rotate`: queues a new repository password, optionally waits for it. */
 async function rotate(deps: CliDeps, tenant: Tenant, opts: Record<string, any>) {

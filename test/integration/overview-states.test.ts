@@ -75,10 +75,20 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
   const photos = mk('Photos')
   const blog = mk('Blog')
   const old = mk('Archive', { enabled: false })
+  const docs = mk('Docs')
 
   const day = 86_400_000
   const now = Date.now()
   backupRun(deps, alice.id, site, dest, 'success', new Date(now - 3_600_000))
+  backupRun(
+    deps,
+    alice.id,
+    docs,
+    dest,
+    'partial',
+    new Date(now - 7_200_000),
+    '2 file(s) could not be read and are missing from this backup.',
+  )
   // Shop: good once, then failing since 20 Nov 01:30 UTC (02:30 in Berlin), three runs in a row.
   backupRun(deps, alice.id, shop, dest, 'success', new Date('2026-11-19T01:30:00Z'))
   const since = new Date('2026-11-20T01:30:00Z')
@@ -163,6 +173,14 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
     expect(row).not.toContain('No backups yet')
   })
 
+  it('Incomplete: a backup was stored but files are missing, and which is one click away', () => {
+    const row = rowOf(page, 'Docs')
+    expect(row).toContain('<span class="badge badge-warn">Incomplete</span>')
+    expect(row).toContain('<summary>What is missing</summary>')
+    expect(row).toContain('2 file(s) could not be read')
+    expect(row).toContain('12 MiB added')
+  })
+
   it('Never run, Running and Paused say so', () => {
     expect(rowOf(page, 'Photos')).toContain('<span class="badge badge-muted">Never run</span>')
     const running = rowOf(page, 'Blog')
@@ -201,11 +219,11 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
     const overview = (await b.get('/backups')).body
     expect(overview).toContain(`<a href="/backups/runs/${first.id}">#1</a>`)
     expect((await b.get(`/backups/runs/${first.id}`)).body).toContain('Backup run #1</h1>')
-    // alice's numbers are her own: 1 to 7 so far, newest first in her history.
+    // alice's numbers are her own: 1 to 8 so far, newest first in her history.
     const numbers = [...page.matchAll(/<a href="\/backups\/runs\/\d+">#(\d+)<\/a>/g)].map((m) =>
       Number(m[1]),
     )
-    expect(numbers).toEqual([7, 6, 5, 4, 3, 2, 1])
+    expect(numbers).toEqual([8, 7, 6, 5, 4, 3, 2, 1])
     // Another tenant's run is a 404, whatever its number.
     expect((await b.get(`/backups/runs/${blogRun.id}`)).status).toBe(404)
   })

@@ -46,6 +46,10 @@ describe('confirmations before delete, revoke, remove and cancel', async () => {
   await tenant.login('alice')
   const admin = new Client(deps)
   await admin.login('boss')
+  // The policies page, where the tenant's menu links it.
+  const policies = (await tenant.get('/backups')).body.match(
+    /href="(\/backups\/(?:settings|policies))"/,
+  )![1]!
 
   const cases = [
     {
@@ -60,8 +64,8 @@ describe('confirmations before delete, revoke, remove and cancel', async () => {
     {
       what: 'delete a policy',
       who: tenant,
-      path: `/backups/settings/${nightly.id}/delete`,
-      page: '/backups/settings',
+      path: `${policies}/${nightly.id}/delete`,
+      page: policies,
       says: ['Delete the policy “Nightly”?', 'Backups it already made are kept'],
       button: 'Yes, delete the policy',
       exists: () => listPolicies(db, alice.id).some((p) => p.id === nightly.id),

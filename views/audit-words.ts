@@ -221,7 +221,8 @@ function subject(e: AuditFacts, r: AuditReader): string {
 /** One audit entry as a sentence, e.g. "You signed in from 203.0.113.7". */
 export function auditSentence(e: AuditFacts, r: AuditReader): string {
   // A tenant sees their own addresses and the command line's (none), never an admin's.
-  const showIp = e.ip && (r.admin || e.userId === null || e.userId === r.viewerId)
+  const showIp =
+    e.ip && e.ip !== 'unknown' && (r.admin || e.userId === null || e.userId === r.viewerId)
   const s: Said = {
     who: subject(e, r),
     what: e.target ? quote(e.target) : '',

@@ -52,7 +52,7 @@ export function DestinationsPage(props: {
       {props.rows.length === 0 ? (
         <div class="card empty">
           <h2>No destinations yet</h2>
-          <p>Add one to choose where your backups go, then create a policy under Settings.</p>
+          <p>Add one to choose where your backups go, then create a policy under Policies.</p>
           <a class="button primary" href="/backups/destinations/new">
             Add destination
           </a>

@@ -27,7 +27,7 @@ export function RecoveryPage(props: {
           <h2>{props.kit.destination}</h2>
           <dl class="facts">
             <div>
-              <dt>Repository</dt>
+              <dt>Location (restic repository)</dt>
               <dd>
                 <span class="mono copyable" data-copy="Copy location">
                   {props.kit.repository}
@@ -74,7 +74,7 @@ export function RecoveryPage(props: {
             label="Your account password"
             error={props.error}
             autocomplete="current-password"
-            help="The kit shows your repository password, so we ask for yours first."
+            help="The kit shows the password of your backups, so we ask for yours first."
           />
           <button class="button primary" type="submit">
             Show recovery kit
@@ -92,10 +92,10 @@ export function RecoveryPage(props: {
 function PasswordsCard(props: { csrf: string; repositories: RepositoryRow[] }) {
   return (
     <section class="card" id="passwords">
-      <h2>Repository passwords</h2>
+      <h2>Backup passwords</h2>
       <p class="help">
-        If a recovery kit got into the wrong hands, give the repository a new password: the old one
-        stops working and your backups stay as they are.
+        If a recovery kit got into the wrong hands, give the backups on that destination a new
+        password: the old one stops working and your backups stay as they are.
       </p>
       <table>
         <tbody>
@@ -129,14 +129,14 @@ export function ChangePasswordPage(props: {
 }) {
   const d = props.destination
   return (
-    <Layout ctx={props.ctx} title="Change repository password?" active="recovery">
+    <Layout ctx={props.ctx} title="Change the backup password?" active="recovery">
       <PageHead title={`Change the password of “${d.name}”?`} />
       <section class="card confirm-card">
         <p class="confirm-what">
-          The panel gives your backup repository on “{d.name}” a new password, then removes the old
-          one. Your backups stay as they are. A recovery kit you saved before stops working: show
-          the kit again once the change is done and keep the new one. The change waits for any
-          backup that is running.
+          The panel gives your backups on “{d.name}” a new password, then removes the old one. Your
+          backups stay as they are. A recovery kit you saved before stops working: show the kit
+          again once the change is done and keep the new one. The change waits for any backup that
+          is running.
         </p>
         <form method="post" action={`/backups/recovery/${d.id}/password`} class="form-actions">
           <Csrf token={props.ctx.csrf} />

@@ -75,7 +75,7 @@ export function UsageCard(props: UsageProps) {
           stops
         />
         <Meter
-          label="Snapshots"
+          label="Backups stored"
           used={stored.snapshots}
           limit={limits.snapshots}
           text={String}
@@ -92,13 +92,13 @@ export function UsageCard(props: UsageProps) {
         <p class="muted small">
           You also have {props.safety} safety {props.safety === 1 ? 'copy' : 'copies'} taken before
           a restore replaced your files or a database; each is kept for {SAFETY_KEEP_DAYS} days
-          (Restore &gt; Safety copies) and counts as a snapshot from the next backup on.
+          (Restore &gt; Safety copies) and counts as a stored backup from the next backup on.
         </p>
       )}
       {over && (
         <p class="form-error">
           Your backups are over a limit. The next backup first applies your retention settings; if
-          that does not free enough, it is refused. Keep fewer snapshots under Settings, or ask your
+          that does not free enough, it is refused. Keep fewer backups under Policies, or ask your
           administrator to raise the limit.
         </p>
       )}

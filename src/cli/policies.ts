@@ -3,7 +3,7 @@ import { UsageError, printTable } from './io.ts'
 import { tenantByName } from './tenants.ts'
 import { listPolicies } from '../db/policies.ts'
 import { newPolicyInput, savePolicy, RETENTION } from '../domain/policies.ts'
-import { nextRuns } from '../schedule.ts'
+import { describeSchedule, nextRuns } from '../schedule.ts'
 import { auditCli } from './audit.ts'
 import { addProviderPolicy, listProviderPoliciesCli } from './provider-policies.ts'
 import { flag, policyOptions, tenantDatabaseIds, tenantDestinationIds } from './policy-args.ts'
@@ -63,6 +63,7 @@ export const policyCommands: Record<string, Command> = {
           providedByHost: p.providerPolicyId !== null,
           enabled: p.enabled,
           schedule: p.schedule,
+          description: describeSchedule(p.schedule),
           timezone: p.timezone,
           nextRun: p.enabled && next.ok ? next.next[0]!.toISOString() : null,
           destinations: p.destinations.map((d) => d.name),
@@ -87,6 +88,7 @@ export const policyCommands: Record<string, Command> = {
           'name',
           'enabled',
           'schedule',
+          'description',
           'timezone',
           'nextRun',
           'destinations',

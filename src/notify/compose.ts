@@ -1,4 +1,7 @@
 import type { NotifyEvent } from './events.ts'
+import { dayTime, safeZone, serverZone } from '../zoned.ts'
+import { canonicalZone } from '../time-zones.ts'
+import { formatBytes } from '../units.ts'
 
 /** What a notice is about, as `notify()` found it in the database. */
 export type Facts = {
@@ -24,18 +27,10 @@ export type WebhookPayload = {
   at: string
 }
 
-/** A date as the tenant reads it: their time zone, named. */
+/** A date as the tenant reads it, "3 Dec 2026, 09:30 (Europe/Berlin)": their time zone, named. */
 export function when(at: Date, timezone: string): string {
-  try {
-    const text = new Intl.DateTimeFormat('en-GB', {
-      timeZone: timezone,
-      dateStyle: 'medium',
-      timeStyle: 'short',
-    }).format(at)
-    return `${text} (${timezone})`
-  } catch {
-    return at.toISOString()
-  }
+  const zone = safeZone(timezone)
+  return `${dayTime(at, zone)} (${canonicalZone(zone) ?? zone})`
 }
 
 /**
@@ -45,9 +40,9 @@ export function when(at: Date, timezone: string): string {
 export function nextStep(reason: string): string {
   const r = reason.toLowerCase()
   if (/could not be read/.test(r))
-    return 'Some files could not be read by your account. Make them readable by your own user (or exclude them under Backups > Settings) so the next backup is complete.'
+    return 'Some files could not be read by your account. Make them readable by your own user (or skip them under Backups > Policies) so the next backup is complete.'
   if (/full|quota|no space/.test(r))
-    return 'The destination is out of space. Free space there, or keep fewer snapshots under Backups > Settings > Retention.'
+    return 'The destination is out of space. Free space there, or keep fewer backups under Backups > Policies (How long to keep backups).'
   if (/dump of/.test(r))
     return 'A database dump failed. Check that the database still exists and is assigned to you; if its connection changed, ask your administrator.'
   if (/not writable/.test(r))
@@ -124,7 +119,7 @@ export function compose(event: NotifyEvent, f: Facts): Message {
         body: [
           hello,
           '',
-          `The backup of policy “${event.policy}” succeeded on ${at}${event.bytes ? ` (${event.bytes} new bytes stored)` : ''}.`,
+          `The backup of policy “${event.policy}” succeeded on ${at}${event.bytes ? ` (${formatBytes(event.bytes)} of new data stored)` : ''}.`,
           '',
           ...runLine(f),
         ].join('\n'),
@@ -160,16 +155,18 @@ export function compose(event: NotifyEvent, f: Facts): Message {
     case 'token.created':
     case 'token.reset': {
       const verb = event.type === 'token.created' ? 'created' : 'reset'
+      // To the admins: the server's zone, named once, on the first time.
+      const zone = serverZone()
       const active =
         event.activeFrom.getTime() <= f.at.getTime() + 1000
           ? 'It is valid now.'
-          : `It becomes valid on ${when(event.activeFrom, 'UTC')} unless an admin allows it now (Admin > Tenants, or \`npx panel token allow-now ${f.tenant}\`).`
+          : `It becomes valid on ${dayTime(event.activeFrom, zone)} unless an admin allows it now (Admin > Tenants, or \`npx panel token allow-now ${f.tenant}\`).`
       return {
         subject: `Backup token ${verb} for ${f.tenant}`,
         body: [
           'Hello,',
           '',
-          `${event.by} ${verb} the backup token of tenant “${f.tenant}” on ${when(f.at, 'UTC')}. With it, and the tenant’s API key, the tenant’s backups can be downloaded.`,
+          `${event.by} ${verb} the backup token of tenant “${f.tenant}” on ${when(f.at, zone)}. With it, and the tenant’s API key, the tenant’s backups can be downloaded.`,
           active,
           '',
           'What to do: nothing, if this was expected. If not, disable the tenant under Admin > Tenants and check the audit log.',

@@ -3,6 +3,7 @@ import { getTenant } from '../db/tenants.ts'
 import { allowBackupTokenNow, backupTokenState } from '../domain/backup-token.ts'
 import { AdminTokenCard } from '../../views/admin-token.tsx'
 import { type AppEnv, type Ctx, clientIp, idParam, redirectTo } from './context.ts'
+import { serverZone } from '../zoned.ts'
 
 /** Mounted under /admin/tenants, behind the admin guard. */
 export const adminTokenRoutes = new Hono<AppEnv>()
@@ -30,7 +31,7 @@ export function adminTokenCard(c: Ctx, tenant: { id: number; timezone: string })
       csrf={c.get('csrf')}
       tenantId={tenant.id}
       state={backupTokenState(c.get('deps').db, tenant.id)}
-      timezone={tenant.timezone}
+      timezone={serverZone()}
     />
   )
 }

@@ -139,6 +139,7 @@ describe('panel CLI', () => {
     expect(p).toMatchObject({
       name: 'Nightly',
       schedule: '15 2 * * *',
+      description: 'Daily at 02:15',
       timezone: 'Europe/Berlin',
       destinations: ['Here'],
       databases: ['alice_wp'],

@@ -293,7 +293,7 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
       /<dt>Stored data<\/dt><dd>3 GiB<span class="muted"> of 2.5 GiB<\/span><span class="badge badge-bad">Over the limit<\/span>/,
     )
     expect(page).toMatch(
-      /<dt>Snapshots<\/dt><dd>12<span class="muted"> of 30<\/span><\/dd><progress class="progress" max="30" value="12"/,
+      /<dt>Backups stored<\/dt><dd>12<span class="muted"> of 30<\/span><\/dd><progress class="progress" max="30" value="12"/,
     )
     expect(page).toContain(
       'Your backups are over a limit. The next backup first applies your retention settings',
@@ -357,7 +357,7 @@ describe.runIf(rootAvailable())(
       const { job, run } = await backup()
       expect(job).toMatchObject({ status: 'failed', attempts: 1 })
       expect(job.lastError).toMatch(
-        /^Backup refused: your backups use [\d.]+ KiB, [\d.]+ KiB over the storage limit of 1000 B\. Keep fewer snapshots \(retention under Settings\) and back up again, or ask your administrator to raise the limit\.$/,
+        /^Backup refused: your backups use [\d.]+ KiB, [\d.]+ KiB over the storage limit of 1000 B\. Keep fewer backups \(How long to keep backups, under Policies\) and back up again, or ask your administrator to raise the limit\.$/,
       )
       expect(run).toMatchObject({ status: 'failed', error: job.lastError })
       expect(logOf(run.id)).toContain('Applying the retention settings first to free space.')
@@ -382,7 +382,7 @@ describe.runIf(rootAvailable())(
       const refused = await backup()
       expect(refused.job).toMatchObject({ status: 'failed', attempts: 1 })
       expect(refused.run.error).toBe(
-        'Backup refused: you have 3 snapshots, 1 over the limit of 2. Keep fewer snapshots (retention under Settings) and back up again, or ask your administrator to raise the limit.',
+        'Backup refused: you have 3 backups stored, 1 over the limit of 2. Keep fewer backups (How long to keep backups, under Policies) and back up again, or ask your administrator to raise the limit.',
       )
 
       keep(1) // the tenant keeps fewer snapshots: the next backup frees space first

@@ -64,13 +64,13 @@ function quotaProblem(db: Db, tenant: Tenant): string | null {
   const limits = limitsOf(db, tenant)
   const usage = storedUsage(db, tenant.id)
   const ask =
-    'Keep fewer snapshots (retention under Settings) and back up again, or ask your administrator to raise the limit.'
+    'Keep fewer backups (How long to keep backups, under Policies) and back up again, or ask your administrator to raise the limit.'
   if (limits.bytes !== null && usage.bytes > limits.bytes) {
     return `Backup refused: your backups use ${formatBytes(usage.bytes)}, ${formatBytes(usage.bytes - limits.bytes)} over the storage limit of ${formatBytes(limits.bytes)}. ${ask}`
   }
   if (limits.snapshots !== null && usage.snapshots > limits.snapshots) {
     const over = usage.snapshots - limits.snapshots
-    return `Backup refused: you have ${usage.snapshots} snapshots, ${over} over the limit of ${limits.snapshots}. ${ask}`
+    return `Backup refused: you have ${usage.snapshots} backups stored, ${over} over the limit of ${limits.snapshots}. ${ask}`
   }
   return null
 }

@@ -1,5 +1,6 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf } from './fields.tsx'
+import { keepsSentence } from './format.ts'
 import type { ProviderPolicyWithLinks } from '../src/db/provider-policies.ts'
 
 export { ProviderPolicyForm, ProviderPolicyFormPage } from './admin-policy-form.tsx'
@@ -9,24 +10,6 @@ export type { ProviderPolicyFormProps } from './admin-policy-form.tsx'
 export type ProviderPolicyRow = ProviderPolicyWithLinks & { tenants: number }
 
 const sentence = (text: string) => text.charAt(0).toUpperCase() + text.slice(1)
-
-type Keeps = Pick<
-  ProviderPolicyWithLinks,
-  'keepLast' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepYearly'
->
-
-/** "The last 3 backups, one a day for 7 days, one a week for 4 weeks": retention in words. */
-export function retentionWords(p: Keeps): string {
-  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
-  const parts = [
-    p.keepLast > 0 && `the last ${plural(p.keepLast, 'backup')}`,
-    p.keepDaily > 0 && `one a day for ${plural(p.keepDaily, 'day')}`,
-    p.keepWeekly > 0 && `one a week for ${plural(p.keepWeekly, 'week')}`,
-    p.keepMonthly > 0 && `one a month for ${plural(p.keepMonthly, 'month')}`,
-    p.keepYearly > 0 && `one a year for ${plural(p.keepYearly, 'year')}`,
-  ].filter((x): x is string => Boolean(x))
-  return sentence(parts.join(', '))
-}
 
 /** "All tenants" or "Plan “gold”". */
 export function whoWords(p: { scope: string; plan: string | null }): string {
@@ -113,14 +96,14 @@ export function AdminPoliciesPage(props: {
                   <dd>{p.destinations.map((d) => d.name).join(', ')}</dd>
                 </div>
                 <div>
-                  <dt>Start window</dt>
+                  <dt>When</dt>
                   <dd>
-                    {p.windowStart}–{p.windowEnd} <span class="muted">({props.zone})</span>
+                    Daily, each tenant starting between {p.windowStart} and {p.windowEnd}
                   </dd>
                 </div>
                 <div>
-                  <dt>Keeps</dt>
-                  <dd>{retentionWords(p)}</dd>
+                  <dt>How long</dt>
+                  <dd>{keepsSentence(p)}</dd>
                 </div>
                 <div>
                   <dt>Covers</dt>

@@ -1,6 +1,7 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Checkbox, Csrf, FieldError, Row, TextInput, type Errors } from './fields.tsx'
 import type { ProviderPolicyInput } from '../src/domain/provider-policies.ts'
+import { KeepsPreview, type KeepValues } from './policies.tsx'
 
 export type ProviderPolicyFormProps = {
   csrf: string
@@ -170,17 +171,26 @@ export function ProviderPolicyForm(props: ProviderPolicyFormProps) {
           “grandfather-father-son” scheme), so a few dozen backups reach a year or more back. The
           newest good backup is always kept.
         </p>
-        <div class="grid-5">
-          {KEEP.map(([name, label]) => (
-            <TextInput
-              name={name}
-              label={label}
-              type="number"
-              min="0"
-              value={v[name]}
-              error={e[name]}
-            />
-          ))}
+        <div
+          hx-get="/admin/policies/keeps-preview"
+          hx-trigger="input delay:300ms, change"
+          hx-include="this"
+          hx-target="#keeps-preview"
+          hx-swap="outerHTML"
+        >
+          <div class="grid-5 keep-grid">
+            {KEEP.map(([name, label]) => (
+              <TextInput
+                name={name}
+                label={label}
+                type="number"
+                min="0"
+                value={v[name]}
+                error={e[name]}
+              />
+            ))}
+          </div>
+          <KeepsPreview values={Object.fromEntries(KEEP.map(([n]) => [n, v[n]])) as KeepValues} />
         </div>
         <FieldError id="f-retention" error={e.retention} />
       </section>

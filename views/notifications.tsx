@@ -2,6 +2,7 @@ import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Csrf, FieldError, Row, SwapForm, TextInput, type Errors } from './fields.tsx'
 import { relative, statusBadge } from './format.ts'
 import type { Notification } from '../src/db/schema.ts'
+import { dayTime } from '../src/zoned.ts'
 
 export type NotifyFormValues = {
   email: string
@@ -26,6 +27,8 @@ const channelText = { email: 'E-mail', webhook: 'Webhook' }
 /** The last notices with their delivery status; polls while any is still pending. */
 export function NotificationHistory(props: {
   rows: Notification[]
+  /** The tenant's zone, for the exact time on hover. */
+  zone: string
   note?: string
   error?: string
 }) {
@@ -68,7 +71,7 @@ export function NotificationHistory(props: {
                 const badge = r.status === 'sent' ? statusBadge('success') : statusBadge(r.status)
                 return (
                   <tr>
-                    <td class="nowrap" title={r.createdAt.toISOString()}>
+                    <td class="nowrap" title={dayTime(r.createdAt, props.zone)}>
                       {relative(r.createdAt)}
                     </td>
                     <td>{r.subject}</td>
@@ -222,7 +225,7 @@ export function NotificationsPage(props: {
         secretStored={props.secretStored}
         accountEmail={props.accountEmail}
       />
-      <NotificationHistory rows={props.history} />
+      <NotificationHistory rows={props.history} zone={props.ctx.zone ?? 'UTC'} />
     </Layout>
   )
 }

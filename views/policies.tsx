@@ -3,47 +3,80 @@ import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Checkbox, Csrf, DangerButton, FieldError, Row, TextInput, type Errors } from './fields.tsx'
 import type { PolicyWithLinks } from '../src/db/policies.ts'
 import type { PolicyInput } from '../src/domain/policies.ts'
-import { PRESETS, TIMEZONES, formatInZone, nextRuns, presetOf } from '../src/schedule.ts'
+import { PRESETS, describeSchedule, formatInZone, nextRuns } from '../src/schedule.ts'
+import { canonicalZone, zoneLabel, zoneProblem } from '../src/time-zones.ts'
+import { keepsSentence, type Keeps } from './format.ts'
+import { ProblemSlot, ZoneField } from './zone-field.tsx'
 
 type Option = { id: number; label: string; hint?: string }
 
+/** Why the schedule cannot run, per field: shown beside that field, never twice. */
+export function scheduleProblems(cron: string, timezone: string) {
+  const zone = zoneProblem(timezone)
+  const check = nextRuns(cron, zone ? 'UTC' : timezone)
+  return { cron: check.ok ? undefined : check.error, timezone: zone }
+}
+
+/** The schedule in words and its next runs; empty of errors, which show beside the fields. */
 export function SchedulePreview(props: { cron: string; timezone: string }) {
-  const check = nextRuns(props.cron, props.timezone)
+  const zone = canonicalZone(props.timezone)
+  const check = zone ? nextRuns(props.cron, zone) : null
   return (
     <div id="schedule-preview" class="preview" aria-live="polite">
-      {check.ok ? (
+      {check?.ok ? (
         <>
-          <span class="preview-title">Next runs ({props.timezone})</span>
+          <strong>{describeSchedule(props.cron)}</strong>{' '}
+          <span class="preview-title">· next runs in {zoneLabel(zone!)}:</span>
           <ol>
             {check.next.map((d) => (
-              <li>{formatInZone(d, props.timezone)}</li>
+              <li>{formatInZone(d, zone!)}</li>
             ))}
           </ol>
         </>
       ) : (
-        <span class="preview-error">{check.error}</span>
+        <span class="muted">The next runs show here once the schedule reads well.</span>
       )}
     </div>
   )
 }
 
-function describeSchedule(p: PolicyWithLinks): string {
-  const preset = presetOf(p.schedule)
-  return preset === 'custom' ? `cron ${p.schedule}` : PRESETS[preset].label
+/** The live preview's answer: the preview, and each field's problem put beside it. */
+export function ScheduleFragment(props: { cron: string; timezone: string }) {
+  const problems = scheduleProblems(props.cron, props.timezone)
+  return (
+    <>
+      <SchedulePreview cron={props.cron} timezone={props.timezone} />
+      <ProblemSlot id="f-cron" error={problems.cron} oob />
+      <ProblemSlot id="f-timezone" error={problems.timezone} oob />
+    </>
+  )
 }
 
-function retentionText(p: PolicyWithLinks): string {
-  const parts = [
-    [p.keepLast, 'last'],
-    [p.keepDaily, 'daily'],
-    [p.keepWeekly, 'weekly'],
-    [p.keepMonthly, 'monthly'],
-    [p.keepYearly, 'yearly'],
-  ] as const
-  return parts
-    .filter(([n]) => n > 0)
-    .map(([n, what]) => `${n} ${what}`)
-    .join(', ')
+/** The retention numbers as typed in a form. */
+export type KeepValues = Record<keyof Keeps, string>
+
+/** What the retention numbers keep, in one line; updated live as they are typed. */
+export function KeepsPreview(props: { values: KeepValues }) {
+  const numbers = Object.entries(props.values).map(([k, v]) => [k, v.trim() || '0'] as const)
+  const whole = numbers.every(([, v]) => /^\d{1,5}$/.test(v))
+  const keeps = Object.fromEntries(numbers.map(([k, v]) => [k, Number(v)])) as Keeps
+  const text = !whole
+    ? 'Use whole numbers to see what this keeps.'
+    : Object.values(keeps).every((n) => n === 0)
+      ? 'Keeps nothing yet: set at least one number above 0.'
+      : `${keepsSentence(keeps)}.`
+  return (
+    <p id="keeps-preview" class="preview" aria-live="polite">
+      {text}
+    </p>
+  )
+}
+
+/** "Daily at 02:30", with the policy's own zone named when it is not the page's. */
+function scheduleWords(p: PolicyWithLinks, pageZone: string): string {
+  const words = describeSchedule(p.schedule)
+  const own = canonicalZone(p.timezone) ?? p.timezone
+  return own === (canonicalZone(pageZone) ?? pageZone) ? words : `${words} (${own} time)`
 }
 
 export function PoliciesPage(props: {
@@ -52,12 +85,12 @@ export function PoliciesPage(props: {
   hasDestinations: boolean
 }) {
   return (
-    <Layout ctx={props.ctx} title="Settings" active="settings">
+    <Layout ctx={props.ctx} title="Policies" active="settings">
       <PageHead
-        title="Backup settings"
-        lead="Policies: what to back up, where, when, and how long to keep it."
+        title="Backup policies"
+        lead="Each policy says what to back up, where to, when, and how long to keep it."
       >
-        <a class="button primary" href="/backups/settings/new">
+        <a class="button primary" href="/backups/policies/new">
           New policy
         </a>
       </PageHead>
@@ -71,7 +104,7 @@ export function PoliciesPage(props: {
               First <a href="/backups/destinations/new">add a destination</a>, then create a policy.
             </p>
           )}
-          <a class="button primary" href="/backups/settings/new">
+          <a class="button primary" href="/backups/policies/new">
             New policy
           </a>
         </div>
@@ -79,6 +112,7 @@ export function PoliciesPage(props: {
         <div class="policy-list">
           {props.policies.map((p) => {
             const next = nextRuns(p.schedule, p.timezone, 1)
+            const zone = props.ctx.zone ?? p.timezone
             const what = [
               p.includeHome && 'Home files',
               p.databases.length &&
@@ -98,11 +132,11 @@ export function PoliciesPage(props: {
                     <HostBadge />
                   ) : (
                     <div class="policy-actions">
-                      <a class="button small" href={`/backups/settings/${p.id}`}>
+                      <a class="button small" href={`/backups/policies/${p.id}`}>
                         Edit
                       </a>
                       <DangerButton
-                        action={`/backups/settings/${p.id}/delete`}
+                        action={`/backups/policies/${p.id}/delete`}
                         csrf={props.ctx.csrf}
                         confirm={`Delete the policy “${p.name}”? Stored backups are kept.`}
                         label="Delete"
@@ -121,17 +155,15 @@ export function PoliciesPage(props: {
                   </div>
                   <div>
                     <dt>Schedule</dt>
-                    <dd>
-                      {describeSchedule(p)} <span class="muted">({p.timezone})</span>
-                    </dd>
+                    <dd>{scheduleWords(p, zone)}</dd>
                   </div>
                   <div>
                     <dt>Next run</dt>
-                    <dd>{p.enabled && next.ok ? formatInZone(next.next[0]!, p.timezone) : '—'}</dd>
+                    <dd>{p.enabled && next.ok ? formatInZone(next.next[0]!, zone) : 'Paused'}</dd>
                   </div>
                   <div>
-                    <dt>Keeps</dt>
-                    <dd>{retentionText(p)}</dd>
+                    <dt>How long</dt>
+                    <dd>{keepsSentence(p)}</dd>
                   </div>
                 </dl>
               </article>
@@ -142,6 +174,14 @@ export function PoliciesPage(props: {
     </Layout>
   )
 }
+
+const KEEP = [
+  ['keepLast', 'Keep last'],
+  ['keepDaily', 'Daily'],
+  ['keepWeekly', 'Weekly'],
+  ['keepMonthly', 'Monthly'],
+  ['keepYearly', 'Yearly'],
+] as const
 
 export type PolicyFormProps = {
   csrf: string
@@ -154,7 +194,7 @@ export type PolicyFormProps = {
 
 export function PolicyForm(props: PolicyFormProps) {
   const { values: v, errors: e } = props
-  const action = props.id ? `/backups/settings/${props.id}` : '/backups/settings'
+  const action = props.id ? `/backups/policies/${props.id}` : '/backups/policies'
   const cron = v.preset in PRESETS ? PRESETS[v.preset as keyof typeof PRESETS].cron : v.cron
   return (
     <form
@@ -277,12 +317,13 @@ export function PolicyForm(props: PolicyFormProps) {
         <h2>Schedule</h2>
         <fieldset
           class="schedule"
-          hx-get="/backups/settings/schedule-preview"
+          hx-get="/backups/policies/schedule-preview"
           hx-trigger="change, input delay:400ms"
           hx-include="this"
           hx-target="#schedule-preview"
           hx-swap="outerHTML"
         >
+          <legend class="visually-hidden">When backups run</legend>
           <div class="grid-3">
             <Row id="f-preset" label="Runs">
               <select id="f-preset" name="preset">
@@ -292,81 +333,65 @@ export function PolicyForm(props: PolicyFormProps) {
                   </option>
                 ))}
                 <option value="custom" selected={!(v.preset in PRESETS)}>
-                  Custom (cron)
+                  Custom (cron expression)
                 </option>
               </select>
             </Row>
-            <TextInput
-              name="cron"
-              label="Cron expression"
-              value={cron}
-              error={e.cron}
-              class="mono"
-              autocomplete="off"
-              spellcheck="false"
-              help="minute hour day month weekday"
+            <div class={e.cron ? 'field has-error' : 'field'}>
+              <label for="f-cron">Cron expression</label>
+              <input
+                id="f-cron"
+                name="cron"
+                type="text"
+                class="mono"
+                value={cron}
+                autocomplete="off"
+                spellcheck={false}
+                aria-invalid={e.cron ? 'true' : undefined}
+                aria-describedby={e.cron ? 'f-cron-help f-cron-error' : 'f-cron-help'}
+              />
+              <p class="help" id="f-cron-help">
+                minute hour day-of-month month day-of-week; 30 2 * * * is daily at 02:30.
+              </p>
+              <ProblemSlot id="f-cron" error={e.cron} />
+            </div>
+            <ZoneField
+              value={v.timezone}
+              error={e.timezone}
+              help="The schedule runs in this zone. Type to search, e.g. Kolkata."
             />
-            <Row id="f-timezone" label="Time zone" error={e.timezone}>
-              <select id="f-timezone" name="timezone">
-                {TIMEZONES.map((tz) => (
-                  <option value={tz} selected={tz === v.timezone}>
-                    {tz}
-                  </option>
-                ))}
-              </select>
-            </Row>
           </div>
           <SchedulePreview cron={cron} timezone={v.timezone} />
         </fieldset>
       </section>
 
       <section class={e.retention ? 'card has-error' : 'card'}>
-        <h2>Retention</h2>
+        <h2>How long to keep backups</h2>
         <p class="help">
-          After each successful backup, older snapshots beyond these are removed. The newest good
-          one is always kept.
+          Keep last keeps that many of the newest backups. Daily, weekly, monthly and yearly keep
+          the newest backup of each of that many days, weeks, months and years. Older backups are
+          removed after each successful backup; the newest good one is always kept.
         </p>
-        <div class="grid-5">
-          <TextInput
-            name="keepLast"
-            label="Keep last"
-            type="number"
-            min="0"
-            value={v.keepLast}
-            error={e.keepLast}
-          />
-          <TextInput
-            name="keepDaily"
-            label="Daily"
-            type="number"
-            min="0"
-            value={v.keepDaily}
-            error={e.keepDaily}
-          />
-          <TextInput
-            name="keepWeekly"
-            label="Weekly"
-            type="number"
-            min="0"
-            value={v.keepWeekly}
-            error={e.keepWeekly}
-          />
-          <TextInput
-            name="keepMonthly"
-            label="Monthly"
-            type="number"
-            min="0"
-            value={v.keepMonthly}
-            error={e.keepMonthly}
-          />
-          <TextInput
-            name="keepYearly"
-            label="Yearly"
-            type="number"
-            min="0"
-            value={v.keepYearly}
-            error={e.keepYearly}
-          />
+        <div
+          hx-get="/backups/policies/keeps-preview"
+          hx-trigger="input delay:300ms, change"
+          hx-include="this"
+          hx-target="#keeps-preview"
+          hx-swap="outerHTML"
+        >
+          <div class="grid-5 keep-grid">
+            {KEEP.map(([name, label]) => (
+              <TextInput
+                name={name}
+                label={label}
+                type="number"
+                min="0"
+                value={v[name]}
+                error={e[name]}
+              />
+            ))}
+          </div>
+          <KeepsPreview values={Object.fromEntries(KEEP.map(([n]) => [n, v[n]])) as KeepValues} />
         </div>
         <FieldError id="f-retention" error={e.retention} />
       </section>
@@ -375,7 +400,7 @@ export function PolicyForm(props: PolicyFormProps) {
         <button class="button primary" type="submit">
           {props.id ? 'Save policy' : 'Create policy'}
         </button>
-        <a class="button ghost" href="/backups/settings">
+        <a class="button ghost" href="/backups/policies">
           Cancel
         </a>
         {Object.keys(e).length > 0 && (

@@ -381,10 +381,9 @@ export function BrowsePage(props: BrowseProps) {
           </dd>
         </div>
         <div>
-          <dt>Snapshot</dt>
+          <dt>Backup id</dt>
           <dd>
-            <span class="mono small muted">{s.shortId}</span>{' '}
-            <span class="muted small">· times in {props.zone}</span>
+            <span class="mono small muted">{s.shortId}</span>
           </dd>
         </div>
       </dl>

@@ -36,10 +36,7 @@ export function RestorePage(props: {
     .filter((d) => d.snapshots.length)
   return (
     <Layout ctx={props.ctx} title="Restore" active="restore">
-      <PageHead
-        title="Restore"
-        lead={`Pick a backup to browse, restore from or download. Times are in ${props.zone}.`}
-      />
+      <PageHead title="Restore" lead="Pick a backup to browse, restore from or download." />
       {props.destinations.length === 0 && (
         <div class="card empty">
           <h2>Nothing to restore yet</h2>

@@ -1,4 +1,4 @@
-import { TIME_ZONES, canonicalZone, zoneLabel } from '../src/time-zones.ts'
+import { TIME_ZONES, canonicalZone, zoneLabel, zoneOffset } from '../src/time-zones.ts'
 
 /**
  * Where a field's problem shows, present even when there is none so the live schedule preview
@@ -54,7 +54,7 @@ export function ZoneField(props: {
       </datalist>
       <p class="help" id={`${id}-help`}>
         {props.help ?? 'Type to search by city or region.'}
-        {known && ` Now ${zoneLabel(value)}.`}
+        {known && ` Now ${zoneOffset(value)}.`}
       </p>
       <ProblemSlot id={id} error={props.error} />
     </div>

@@ -24,6 +24,7 @@ import {
   tenantsWords,
   type ProviderPolicyFormProps,
 } from '../../views/admin-policies.tsx'
+import { KeepsPreview, type KeepValues } from '../../views/policies.tsx'
 import { auditWeb } from './audit-trail.ts'
 import {
   type AppEnv,
@@ -96,6 +97,13 @@ adminPolicyRoutes.get('/', (c) => {
       hasDestinations={listProviderDestinations(db).length > 0}
     />,
   )
+})
+
+// What the retention numbers keep, in one line, as they are typed.
+adminPolicyRoutes.get('/keeps-preview', (c) => {
+  const q = c.req.query()
+  const values = Object.fromEntries(RETENTION.map((f) => [f, (q[f] ?? '').slice(0, 12)]))
+  return c.html(<KeepsPreview values={values as KeepValues} />)
 })
 
 adminPolicyRoutes.get('/new', (c) => {

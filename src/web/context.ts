@@ -8,6 +8,7 @@ import type { Registry } from '../drivers/registry.ts'
 import type { SessionValidationResult } from '../auth/session.ts'
 import type { Flash, PageCtx } from '../../views/layout.tsx'
 import { NotFoundError } from '../errors.ts'
+import { safeZone, serverZone } from '../zoned.ts'
 import type { Tenant } from '../db/schema.ts'
 
 export type Deps = {
@@ -105,11 +106,16 @@ export function pageCtx(c: Ctx): PageCtx {
     }
   }
   const banner = user?.role === 'admin' ? (c.get('deps').adminBanner?.() ?? null) : null
+  const brand = (c.get('deps') as Deps | undefined)?.config.brand
+  const tenant = c.get('auth').tenant
   return {
     csrf: c.get('csrf'),
     user: user ? { name: user.username, role: user.role } : null,
     flash,
     bannerText: banner,
+    brand: brand && { name: brand.name, logo: brand.logo, accent: brand.accent !== null },
+    // One clock per page: the tenant's zone, or the server's on admin pages.
+    zone: user?.role === 'admin' ? serverZone() : tenant ? safeZone(tenant.timezone) : undefined,
   }
 }
 

@@ -4,6 +4,7 @@ import { listNotifications } from '../db/notifications.ts'
 import { InputError } from '../errors.ts'
 import { generateSecret, saveNotifySettings } from '../notify/settings.ts'
 import { queueTestNotice } from '../notify/notify.ts'
+import { safeZone } from '../zoned.ts'
 import {
   NotificationHistory,
   NotificationsPage,
@@ -58,7 +59,13 @@ notificationRoutes.get('/', (c) => {
 
 notificationRoutes.get('/history', (c) => {
   const { db } = c.get('deps')
-  return c.html(<NotificationHistory rows={listNotifications(db, tenantOf(c).id)} />)
+  const tenant = tenantOf(c)
+  return c.html(
+    <NotificationHistory
+      rows={listNotifications(db, tenant.id)}
+      zone={safeZone(tenant.timezone)}
+    />,
+  )
 })
 
 notificationRoutes.post('/', async (c) => {
@@ -128,6 +135,11 @@ notificationRoutes.post('/test', (c) => {
     )
   }
   return c.html(
-    <NotificationHistory rows={listNotifications(deps.db, tenant.id)} note={note} error={error} />,
+    <NotificationHistory
+      rows={listNotifications(deps.db, tenant.id)}
+      zone={safeZone(tenant.timezone)}
+      note={note}
+      error={error}
+    />,
   )
 })

@@ -15,7 +15,9 @@ import {
   PoliciesPage,
   PolicyForm,
   PolicyFormPage,
-  SchedulePreview,
+  ScheduleFragment,
+  KeepsPreview,
+  type KeepValues,
   type PolicyFormProps,
 } from '../../views/policies.tsx'
 import { auditWeb } from './audit-trail.ts'
@@ -120,10 +122,18 @@ policyRoutes.get('/', (c) => {
   )
 })
 
+// The schedule in words and its next runs, with each field's problem sent beside that field.
 policyRoutes.get('/schedule-preview', (c) => {
   const q = c.req.query()
   const cron = cronOf({ preset: q.preset ?? 'custom', cron: q.cron ?? '' })
-  return c.html(<SchedulePreview cron={cron} timezone={q.timezone || tenantOf(c).timezone} />)
+  return c.html(<ScheduleFragment cron={cron} timezone={q.timezone ?? tenantOf(c).timezone} />)
+})
+
+// What the retention numbers keep, in one line, as they are typed.
+policyRoutes.get('/keeps-preview', (c) => {
+  const q = c.req.query()
+  const values = Object.fromEntries(RETENTION.map((f) => [f, (q[f] ?? '').slice(0, 12)]))
+  return c.html(<KeepsPreview values={values as KeepValues} />)
 })
 
 policyRoutes.get('/new', (c) => {
@@ -142,7 +152,7 @@ async function save(c: Ctx, id: number | null) {
     const text = id
       ? `Policy “${input.name.trim()}” saved.`
       : `Policy “${input.name.trim()}” created.`
-    return redirectTo(c, '/backups/settings', { kind: 'ok', text })
+    return redirectTo(c, '/backups/policies', { kind: 'ok', text })
   } catch (err) {
     if (!(err instanceof InputError)) throw err
     const props = formProps(c, input, err.errors, id ?? undefined)
@@ -177,13 +187,13 @@ policyRoutes.post('/:id/delete', async (c) => {
         'Backups it already made are kept: you can still restore and download them on the Restore page.',
       ],
       button: 'Yes, delete the policy',
-      cancel: '/backups/settings',
+      cancel: '/backups/policies',
       active: 'settings',
     })
   }
   deletePolicy(c.get('deps').db, tenant.id, policy.id)
   auditWeb(c, 'policy.delete', { target: policy.name })
-  return redirectTo(c, '/backups/settings', {
+  return redirectTo(c, '/backups/policies', {
     kind: 'ok',
     text: `Policy “${policy.name}” deleted.`,
   })

@@ -22,6 +22,15 @@ tenantRoutes.use('*', async (c, next) => {
 tenantRoutes.route('/', backupRoutes)
 tenantRoutes.route('/destinations', connectRoutes)
 tenantRoutes.route('/destinations', destinationRoutes)
+tenantRoutes.route('/policies', policyRoutes)
+// The policies' old address: pages and links redirect; a form still open there saves as before.
+tenantRoutes.get('/settings/*', (c) => {
+  const url = new URL(c.req.url)
+  return c.redirect(
+    url.pathname.replace(/^\/backups\/settings/, '/backups/policies') + url.search,
+    301,
+  )
+})
 tenantRoutes.route('/settings', policyRoutes)
 tenantRoutes.route('/restore', restoreRoutes)
 tenantRoutes.route('/recovery', recoveryRoutes)

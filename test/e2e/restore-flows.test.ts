@@ -242,7 +242,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb() && requ
       const facts = (await page.textContent('.snap-facts')) ?? ''
       expect(facts).toContain('On this server')
       expect(facts).toContain('Nightly')
-      expect(facts).toContain(`times in ${ZONE}`)
+      expect(await page.textContent('.zone-note')).toContain(`Times are in ${ZONE}`)
       const folders = await page.locator('#tree a.folder').allTextContents()
       expect(folders).toEqual(expect.arrayContaining(['docs', 'public_html']))
       const heads = await page.locator('#databases h3').allTextContents()

@@ -175,8 +175,8 @@ describe('Admin provider destinations and backup policies', async () => {
     const list = await admin.get('/admin/policies')
     expect(list.body).toContain('It now covers 1 tenant.')
     expect(list.body).toContain('All tenants')
-    expect(list.body).toContain('01:00–05:00')
-    expect(list.body).toContain('One a day for 7 days, one a week for 4 weeks')
+    expect(list.body).toContain('Daily, each tenant starting between 01:00 and 05:00')
+    expect(list.body).toContain('Keeps 7 daily, 4 weekly')
     expect(listPolicies(deps.db, early.id).map((p) => p.name)).toEqual(['Nightly for everyone'])
 
     const made = await admin.post('/admin/tenants', {

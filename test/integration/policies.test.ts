@@ -14,12 +14,14 @@ describe('policies through the pages', async () => {
   const dest = listDestinations(deps.db, alice.id)[0]!
 
   it('starts with retention 7 daily, 4 weekly, 12 monthly and the assigned databases', async () => {
-    const page = (await c.get('/backups/settings/new')).body
+    const page = (await c.get('/backups/policies/new')).body
     expect(page).toMatch(/name="keepDaily"[^>]*value="7"/)
     expect(page).toMatch(/name="keepWeekly"[^>]*value="4"/)
     expect(page).toMatch(/name="keepMonthly"[^>]*value="12"/)
     expect(page).toContain('shop')
-    expect(page).toContain('Next runs (UTC)')
+    expect(page).toContain('Daily at 03:00')
+    expect(page).toContain('next runs in UTC (UTC+00:00)')
+    expect(page).toContain('Keeps 7 daily, 4 weekly and 12 monthly backups: about a year.')
   })
 
   it('shows a bad cron expression beside the field and keeps the rest', async () => {
@@ -34,10 +36,12 @@ describe('policies through the pages', async () => {
       keepDaily: '3',
     })
     expect(res.status).toBe(422)
-    expect(res.body).toMatch(/id="f-cron-error"[^>]*>Not a valid cron expression/)
+    expect(res.body).toMatch(/id="f-cron-error"[^>]*>Minute 99 is not between 0 and 59\./)
+    // Once, beside the field: the preview below does not repeat it.
+    expect(res.body.match(/Minute 99/g)).toHaveLength(1)
     expect(res.body).toContain('value="Custom one"')
     expect(res.body).toContain('**/cache/**')
-    expect(res.body).toMatch(/<option value="Europe\/Paris" selected/)
+    expect(res.body).toMatch(/name="timezone"[^>]*value="Europe\/Paris"/)
     expect(res.body).toMatch(/name="keepDaily"[^>]*value="3"/)
     expect(listPolicies(deps.db, alice.id)).toEqual([])
   })
@@ -54,7 +58,7 @@ describe('policies through the pages', async () => {
     expect(res.body).toContain('Name is required.')
     expect(res.body).toContain('Choose at least one destination.')
     expect(res.body).toContain('Choose at least one thing to back up.')
-    expect(res.body).toContain('Keep at least one snapshot')
+    expect(res.body).toContain('Keep at least one backup')
     const abs = await c.post('/backups/settings', {
       name: 'x',
       includeHome: 'on',
@@ -86,7 +90,7 @@ describe('policies through the pages', async () => {
       keepYearly: '1',
       enabled: 'on',
     })
-    expect(res.location).toBe('/backups/settings')
+    expect(res.location).toBe('/backups/policies')
     const [p] = listPolicies(deps.db, alice.id)
     expect(p).toMatchObject({
       name: 'Nightly',
@@ -100,11 +104,15 @@ describe('policies through the pages', async () => {
       databases: [{ name: 'shop' }],
       destinations: [{ name: 'Here' }],
     })
-    const list = (await c.get('/backups/settings')).body
+    const list = (await c.get('/backups/policies')).body
     expect(list).toContain('Nightly')
-    expect(list).toContain('cron 30 2 * * *')
+    // Berlin is not the tenant's zone (UTC), so the list names it.
+    expect(list).toContain('Daily at 02:30 (Europe/Berlin time)')
+    expect(list).toContain(
+      'Keeps the last 2 backups plus 7 daily, 4 weekly, 12 monthly and 1 yearly backups: about a year',
+    )
     expect((await c.get('/backups')).body).toContain('Here')
-    await c.post(`/backups/settings/${p!.id}`, {
+    await c.post(`/backups/policies/${p!.id}`, {
       name: 'Nightly',
       includeHome: 'on',
       destinations: String(dest.id),
@@ -123,15 +131,17 @@ describe('policies through the pages', async () => {
 
   it('previews the next three runs as a fragment', async () => {
     const res = await c.get(
-      '/backups/settings/schedule-preview?preset=custom&cron=0+12+*+*+1&timezone=Asia%2FTokyo',
+      '/backups/policies/schedule-preview?preset=custom&cron=0+12+*+*+1&timezone=Asia%2FTokyo',
       { 'hx-request': 'true' },
     )
     expect(res.body).not.toContain('<html')
-    expect(res.body.match(/<li>Mon, /g)).toHaveLength(3)
+    expect(res.body.match(/<li>Mon \d/g)).toHaveLength(3)
     expect(res.body).toContain('12:00')
+    expect(res.body).toContain('Every Monday at 12:00')
     const bad = await c.get(
-      '/backups/settings/schedule-preview?preset=custom&cron=nope&timezone=UTC',
+      '/backups/policies/schedule-preview?preset=custom&cron=nope&timezone=UTC',
     )
+    expect(bad.body).toMatch(/id="f-cron-problem"[^>]*hx-swap-oob="true"/)
     expect(bad.body).toContain('five fields')
   })
 })

@@ -153,7 +153,7 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
   it('shows the tenant the host’s backup, labelled, and never the host’s settings', async () => {
     for (const path of [
       '/backups',
-      '/backups/settings',
+      '/backups/policies',
       '/backups/destinations',
       '/backups/restore',
     ]) {
@@ -164,7 +164,7 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
     }
     const pages = await a.get('/backups/destinations')
     expect(pages.body).toContain('Host S3')
-    for (const path of ['/backups/destinations', '/backups/recovery', '/backups/settings/new']) {
+    for (const path of ['/backups/destinations', '/backups/recovery', '/backups/policies/new']) {
       const res = await a.get(path)
       expect(res.body, path).not.toContain(S3_SECRET)
       expect(res.body, path).not.toContain(S3_KEY_ID)
@@ -178,7 +178,7 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
     const browse = await a.get(await snapshotLink(a, dest.id))
     expect(browse.status).toBe(200)
     expect(browse.body).toContain('site')
-    for (const path of [`/backups/settings/${copy.id}`, `/backups/destinations/${dest.id}`]) {
+    for (const path of [`/backups/policies/${copy.id}`, `/backups/destinations/${dest.id}`]) {
       const res = await a.get(path)
       expect(res.status, path).toBe(409)
       expect(res.body).toContain('provided by your host')

@@ -51,7 +51,7 @@ describe('tenant B never reaches tenant A’s objects', async () => {
 
   it.each([
     ['destination edit page', `/backups/destinations/${dest.id}`],
-    ['policy edit page', `/backups/settings/${policy.id}`],
+    ['policy edit page', `/backups/policies/${policy.id}`],
     ['run page', `/backups/runs/${aliceRun.id}`],
     ['snapshot browser', `/backups/restore/${dest.id}/${snap}`],
     ['snapshot tree fragment', `/backups/restore/${dest.id}/${snap}/tree?path=/home/alice`],
@@ -68,6 +68,11 @@ describe('tenant B never reaches tenant A’s objects', async () => {
     ['destination delete', `/backups/destinations/${dest.id}/delete`, { confirm: 'yes' }],
     ['policy save', `/backups/settings/${policy.id}`, policyForm(dest.id, { name: 'pwned' })],
     ['policy delete', `/backups/settings/${policy.id}/delete`, { confirm: 'yes' }],
+    [
+      'policy save (new address)',
+      `/backups/policies/${policy.id}`,
+      policyForm(dest.id, { name: 'pwned' }),
+    ],
     ['back up now', `/backups/policies/${policy.id}/run`, {}],
     [
       'restore',
@@ -106,8 +111,8 @@ describe('tenant B never reaches tenant A’s objects', async () => {
     for (const url of [
       '/backups',
       '/backups/destinations',
-      '/backups/settings',
-      '/backups/settings/new',
+      '/backups/policies',
+      '/backups/policies/new',
     ]) {
       const res = await b.get(url)
       expect(res.status).toBe(200)
@@ -119,7 +124,7 @@ describe('tenant B never reaches tenant A’s objects', async () => {
   it('non-numeric and huge ids are 404, not errors', async () => {
     for (const url of [
       '/backups/destinations/abc',
-      '/backups/settings/1e3',
+      '/backups/policies/1e3',
       '/backups/destinations/99999999999',
     ]) {
       expect((await b.get(url)).status).toBe(404)

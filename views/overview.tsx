@@ -7,6 +7,7 @@ import type { Run } from '../src/db/schema.ts'
 import type { Job } from '../src/db/job-payloads.ts'
 import type { BackupState } from '../src/db/backup-state.ts'
 import { nextRuns } from '../src/schedule.ts'
+import { scheduleWords } from './policies.tsx'
 import { dayWords } from '../src/day-words.ts'
 import { formatDuration } from '../src/units.ts'
 import { bytes, duration, statusBadge } from './format.ts'
@@ -220,7 +221,12 @@ function NextRun(props: { p: PolicyWithLinks; zone: string }) {
   if (!p.enabled) return <span class="muted">Paused</span>
   const next = nextRuns(p.schedule, p.timezone, 1)
   if (!next.ok) return <span class="muted">—</span>
-  return <>{dayWords(next.next[0]!, props.zone)}</>
+  return (
+    <>
+      {dayWords(next.next[0]!, props.zone)}
+      <div class="muted small schedule-words">{scheduleWords(p, props.zone)}</div>
+    </>
+  )
 }
 
 /** A run's reason in history: in full when short, else its start and the rest one click away. */

@@ -73,7 +73,7 @@ export function KeepsPreview(props: { values: KeepValues }) {
 }
 
 /** "Daily at 02:30", with the policy's own zone named when it is not the page's. */
-function scheduleWords(p: PolicyWithLinks, pageZone: string): string {
+export function scheduleWords(p: Pick<PolicyWithLinks, 'schedule' | 'timezone'>, pageZone: string) {
   const words = describeSchedule(p.schedule)
   const own = canonicalZone(p.timezone) ?? p.timezone
   return own === (canonicalZone(pageZone) ?? pageZone) ? words : `${words} (${own} time)`

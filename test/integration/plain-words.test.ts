@@ -112,6 +112,10 @@ describe('plain words', () => {
     const list = (await c.get('/backups/policies')).body
     expect(list).toContain('Weekdays at 22:15 (Europe/Kyiv time)')
     expect(list).toContain('Keeps the last 10 backups')
+    const withPolicy = (await c.get('/backups')).body
+    expect(withPolicy).toContain(
+      '<div class="muted small schedule-words">Weekdays at 22:15 (Europe/Kyiv time)</div>',
+    )
   })
 
   it('lists every bad cron field once, beside the field, live and on save', async () => {

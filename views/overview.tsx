@@ -37,7 +37,7 @@ export function activityLabel(item: Pick<ActiveItem, 'job' | 'policyName' | 'pol
     : 'a deleted policy'
   if (job.kind === 'backup') return `Backing up ${name}`
   if (job.kind === 'restore') return 'Restoring'
-  if (job.kind === 'rekey') return 'Changing a repository password'
+  if (job.kind === 'rekey') return 'Changing a backup password'
   if (job.payload.mode === 'restore') return `Test restore of ${name}`
   return item.policyName ? `Checking ${name}` : 'Checking your backups'
 }
@@ -351,7 +351,7 @@ export function OverviewPage(props: {
                           <button
                             class="button small"
                             type="submit"
-                            title="Restore the latest snapshot into a sandbox, check files and databases, then remove it"
+                            title="Restore the latest backup into a sandbox, check files and databases, then remove it"
                           >
                             Test restore now
                           </button>

@@ -5,16 +5,27 @@ import type { Run, RunStage } from '../src/db/schema.ts'
 import { bytes, duration, relative } from './format.ts'
 import { clockTime, dayTime } from '../src/zoned.ts'
 
+/** A stage in words: what it did, not the engine's name for it. */
+const STAGE_WORDS: Record<string, string> = {
+  snapshot: 'Backup',
+  retention: 'Remove old backups',
+  prepare: 'Prepare',
+  check: 'Check the stored data',
+  cleanup: 'Clean up',
+  'test-restore': 'Test restore',
+  'add-key': 'Add the new password',
+  'check-new-password': 'Check the new password',
+  'store-password': 'Save the new password',
+  'remove-old-key': 'Remove the old password',
+}
+
 const stageLabel = (name: string) =>
-  name === 'snapshot'
-    ? 'Snapshot'
-    : name === 'retention'
-      ? 'Retention'
-      : name.startsWith('dump:')
-        ? `Dump ${name.slice(5)}`
-        : name.startsWith('load:')
-          ? `Load ${name.slice(5)} into a scratch database`
-          : (name.charAt(0).toUpperCase() + name.slice(1)).replace(/-/g, ' ')
+  STAGE_WORDS[name] ??
+  (name.startsWith('dump:')
+    ? `Save the database ${name.slice(5)}`
+    : name.startsWith('load:')
+      ? `Load ${name.slice(5)} into a scratch database`
+      : (name.charAt(0).toUpperCase() + name.slice(1)).replace(/-/g, ' '))
 
 export function RunPage(props: {
   ctx: PageCtx

@@ -215,7 +215,7 @@ backupRoutes.post('/policies/:id/verify', (c) => {
   })
   c.get('deps').wake?.()
   const text = created
-    ? 'Test restore queued: the latest snapshot is restored into a sandbox and checked, then removed.'
+    ? 'Test restore queued: the latest backup is restored into a sandbox and checked, then removed.'
     : 'A test restore of this policy is already queued or running; it starts now.'
   return redirectTo(c, '/backups', { kind: 'ok', text })
 })

@@ -208,7 +208,7 @@ describe('Admin > Tenants health', async () => {
     const page = await admin.get(`/admin/tenants/${alice.id}/runs/${bad.id}`)
     expect(page.status).toBe(200)
     expect(page.body).toContain('The destination is out of space (disk full).')
-    expect(page.body).toContain('Snapshot')
+    expect(page.body).toContain('<td class="strong">Backup</td>')
     expect(page.body).toContain('Disk')
     expect(page.body).not.toContain('private-folder-name')
     expect(list.body).not.toContain('private-folder-name')

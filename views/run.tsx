@@ -41,8 +41,7 @@ export function RunPage(props: {
   live?: ActiveItem | null
 }) {
   const { run } = props
-  // PageCtx gains `zone` with the one-clock work in views/layout.tsx; until then, UTC.
-  const zone = (props.ctx as PageCtx & { zone?: string }).zone ?? 'UTC'
+  const zone = props.ctx.zone ?? 'UTC'
   const verifyKind = props.stages.some((s) => s.name === 'test-restore')
     ? 'Test restore'
     : 'Data check'

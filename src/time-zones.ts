@@ -81,8 +81,8 @@ export function zoneOffset(zone: string, at: Date = new Date()): string {
   return `UTC${offset || '+00:00'}`
 }
 
-/** "Europe/Berlin (UTC+01:00)": how a zone is offered and named on a page. */
+/** "Europe/Berlin (UTC+01:00)" (UTC is just "UTC"): how a zone is offered and named on a page. */
 export function zoneLabel(zone: string, at: Date = new Date()): string {
   const name = canonicalZone(zone) ?? zone
-  return `${name} (${zoneOffset(name, at)})`
+  return name === 'UTC' ? 'UTC' : `${name} (${zoneOffset(name, at)})`
 }

@@ -120,6 +120,7 @@ describe('time zones', () => {
     expect(zoneLabel('Europe/Kiev', summer)).toBe('Europe/Kyiv (UTC+03:00)')
     expect(zoneOffset('America/New_York', winter)).toBe('UTC-05:00')
     expect(zoneOffset('UTC', winter)).toBe('UTC+00:00')
+    expect(zoneLabel('Etc/UTC', winter)).toBe('UTC')
   })
 
   it('formats log times and dates in the zone', () => {

@@ -3,6 +3,7 @@ import { Checkbox, Csrf, Row, type Errors } from './fields.tsx'
 import { bytes } from './format.ts'
 import { formatDuration } from '../src/units.ts'
 import type { SelfBackupResult } from '../src/db/self-backup.ts'
+import { snapshotWhen } from '../src/zoned.ts'
 
 export type PanelBackupValues = { destinationId: string; time: string; enabled: boolean }
 
@@ -23,18 +24,9 @@ export type PanelBackupView = {
   keyFromEnv: boolean
 }
 
-/** "Thu 3 Dec 2026, 03:00" in the server's zone. */
+/** "Thu 3 Dec 2026, 03:00" in the server's zone, which the page names once at its foot. */
 function when(date: Date | number, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-GB', {
-    timeZone,
-    weekday: 'short',
-    day: 'numeric',
-    month: 'short',
-    year: 'numeric',
-    hour: '2-digit',
-    minute: '2-digit',
-    hourCycle: 'h23',
-  }).format(date)
+  return snapshotWhen(new Date(date), timeZone)
 }
 
 /** The last result in plain words; polls itself while a backup runs. */
@@ -80,7 +72,7 @@ export function PanelBackupStatus(props: { view: PanelBackupView }) {
         <p class="field-warning">Older panel backups were not thinned out: {last.retentionError}</p>
       )}
       <p class="muted small">
-        {next ? `Next: ${when(next, timeZone)} (${timeZone}).` : 'The daily panel backup is off.'}
+        {next ? `Next: ${when(next, timeZone)}.` : 'The daily panel backup is off.'}
       </p>
     </section>
   )

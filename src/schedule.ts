@@ -1,7 +1,7 @@
 import { CronExpressionParser } from 'cron-parser'
 import { problemsSentence, readCron } from './cron-fields.ts'
 import { describeSchedule } from './schedule-words.ts'
-import { TIME_ZONES, zoneProblem } from './time-zones.ts'
+import { zoneProblem } from './time-zones.ts'
 import { snapshotWhen } from './zoned.ts'
 
 export { describeSchedule } from './schedule-words.ts'
@@ -30,9 +30,6 @@ export function isTimezone(tz: string): boolean {
     return false
   }
 }
-
-/** Every zone to pick from, by current name (Asia/Kolkata, Europe/Kyiv), UTC first. */
-export const TIMEZONES: readonly string[] = TIME_ZONES
 
 // Syntax only the library knows (L, #): a field it takes alone in an otherwise plain expression.
 function libraryAccepts(index: number, text: string): boolean {

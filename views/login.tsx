@@ -1,4 +1,4 @@
-import { Layout, type PageCtx } from './layout.tsx'
+import { BrandMark, Layout, type PageCtx } from './layout.tsx'
 import { Csrf, TextInput } from './fields.tsx'
 
 export function LoginPage(props: {
@@ -11,10 +11,7 @@ export function LoginPage(props: {
     <Layout ctx={props.ctx} title="Sign in">
       <div class="auth-card">
         <div class="auth-brand">
-          <span class="brand-mark" aria-hidden="true">
-            ◆
-          </span>{' '}
-          Panel
+          <BrandMark brand={props.ctx.brand} />
         </div>
         <h1>Sign in</h1>
         <p class="lead">Manage your backups: where they go, when they run, and restores.</p>
@@ -60,10 +57,7 @@ export function SetPasswordPage(props: {
     <Layout ctx={props.ctx} title="Choose a password">
       <div class="auth-card">
         <div class="auth-brand">
-          <span class="brand-mark" aria-hidden="true">
-            ◆
-          </span>{' '}
-          Panel
+          <BrandMark brand={props.ctx.brand} />
         </div>
         <h1>Welcome, {props.username}</h1>
         <p class="lead">

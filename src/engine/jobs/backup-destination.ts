@@ -126,7 +126,7 @@ export async function backupTo(
     finishStage(db, stage.id, 'success', {
       bytes,
       snapshotId,
-      message: `Snapshot ${snapshotId?.slice(0, 8)} stored on ${t.dest.name}.`,
+      message: `Backup ${snapshotId?.slice(0, 8)} stored on ${t.dest.name}.`,
     })
     return { outcome: { status: 'success', bytes }, repo }
   } catch (err) {

@@ -226,7 +226,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb() && requ
 
       await page.click('nav >> text=Restore')
       await page.waitForSelector('h1:text-is("Restore")')
-      expect(await page.textContent('.lead')).toContain(`Times are in ${ZONE}.`)
+      expect(await page.textContent('.zone-note')).toContain(`Times are in ${ZONE}`)
       const row = page.locator('.restore-dest tbody tr')
       expect(await row.count()).toBe(1)
       expect(await row.locator('a.snap-when').textContent()).toBe(when(backup.time))

@@ -1,7 +1,7 @@
 import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Checkbox, Csrf, FieldError, Row, TextInput, type Errors } from './fields.tsx'
 import type { ProviderPolicyInput } from '../src/domain/provider-policies.ts'
-import { KeepsPreview, type KeepValues } from './policies.tsx'
+import { RetentionFields } from './retention-fields.tsx'
 
 export type ProviderPolicyFormProps = {
   csrf: string
@@ -13,14 +13,6 @@ export type ProviderPolicyFormProps = {
   /** The server's time zone, which the start window is in. */
   zone: string
 }
-
-const KEEP = [
-  ['keepLast', 'Keep last'],
-  ['keepDaily', 'Daily'],
-  ['keepWeekly', 'Weekly'],
-  ['keepMonthly', 'Monthly'],
-  ['keepYearly', 'Yearly'],
-] as const
 
 function Radio(props: { name: string; value: string; label: string; checked: boolean }) {
   const id = `f-${props.name}-${props.value}`
@@ -163,37 +155,12 @@ export function ProviderPolicyForm(props: ProviderPolicyFormProps) {
         </div>
       </section>
 
-      <section class={e.retention ? 'card has-error' : 'card'}>
-        <h2>How long to keep backups</h2>
-        <p class="help">
-          Keep last keeps that many of the newest backups. Daily, weekly, monthly and yearly keep
-          the newest backup of each of that many days, weeks, months and years (the
-          “grandfather-father-son” scheme), so a few dozen backups reach a year or more back. The
-          newest good backup is always kept.
-        </p>
-        <div
-          hx-get="/admin/policies/keeps-preview"
-          hx-trigger="input delay:300ms, change"
-          hx-include="this"
-          hx-target="#keeps-preview"
-          hx-swap="outerHTML"
-        >
-          <div class="grid-5 keep-grid">
-            {KEEP.map(([name, label]) => (
-              <TextInput
-                name={name}
-                label={label}
-                type="number"
-                min="0"
-                value={v[name]}
-                error={e[name]}
-              />
-            ))}
-          </div>
-          <KeepsPreview values={Object.fromEntries(KEEP.map(([n]) => [n, v[n]])) as KeepValues} />
-        </div>
-        <FieldError id="f-retention" error={e.retention} />
-      </section>
+      <RetentionFields
+        values={v}
+        errors={e}
+        previewUrl="/admin/policies/keeps-preview"
+        help="Keep last keeps that many of the newest backups. Daily, weekly, monthly and yearly keep the newest backup of each of that many days, weeks, months and years (the “grandfather-father-son” scheme), so a few dozen backups reach a year or more back. The newest good backup is always kept."
+      />
 
       <div class="form-actions sticky">
         <button class="button primary" type="submit">

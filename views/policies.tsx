@@ -5,8 +5,10 @@ import type { PolicyWithLinks } from '../src/db/policies.ts'
 import type { PolicyInput } from '../src/domain/policies.ts'
 import { PRESETS, describeSchedule, formatInZone, nextRuns } from '../src/schedule.ts'
 import { canonicalZone, zoneLabel, zoneProblem } from '../src/time-zones.ts'
-import { keepsSentence, type Keeps } from './format.ts'
 import { ProblemSlot, ZoneField } from './zone-field.tsx'
+import { RetentionFields } from './retention-fields.tsx'
+import { keepsSentence } from './format.ts'
+export { KeepsPreview, type KeepValues } from './retention-fields.tsx'
 
 type Option = { id: number; label: string; hint?: string }
 
@@ -49,26 +51,6 @@ export function ScheduleFragment(props: { cron: string; timezone: string }) {
       <ProblemSlot id="f-cron" error={problems.cron} oob />
       <ProblemSlot id="f-timezone" error={problems.timezone} oob />
     </>
-  )
-}
-
-/** The retention numbers as typed in a form. */
-export type KeepValues = Record<keyof Keeps, string>
-
-/** What the retention numbers keep, in one line; updated live as they are typed. */
-export function KeepsPreview(props: { values: KeepValues }) {
-  const numbers = Object.entries(props.values).map(([k, v]) => [k, v.trim() || '0'] as const)
-  const whole = numbers.every(([, v]) => /^\d{1,5}$/.test(v))
-  const keeps = Object.fromEntries(numbers.map(([k, v]) => [k, Number(v)])) as Keeps
-  const text = !whole
-    ? 'Use whole numbers to see what this keeps.'
-    : Object.values(keeps).every((n) => n === 0)
-      ? 'Keeps nothing yet: set at least one number above 0.'
-      : `${keepsSentence(keeps)}.`
-  return (
-    <p id="keeps-preview" class="preview" aria-live="polite">
-      {text}
-    </p>
   )
 }
 
@@ -174,14 +156,6 @@ export function PoliciesPage(props: {
     </Layout>
   )
 }
-
-const KEEP = [
-  ['keepLast', 'Keep last'],
-  ['keepDaily', 'Daily'],
-  ['keepWeekly', 'Weekly'],
-  ['keepMonthly', 'Monthly'],
-  ['keepYearly', 'Yearly'],
-] as const
 
 export type PolicyFormProps = {
   csrf: string
@@ -365,36 +339,12 @@ export function PolicyForm(props: PolicyFormProps) {
         </fieldset>
       </section>
 
-      <section class={e.retention ? 'card has-error' : 'card'}>
-        <h2>How long to keep backups</h2>
-        <p class="help">
-          Keep last keeps that many of the newest backups. Daily, weekly, monthly and yearly keep
-          the newest backup of each of that many days, weeks, months and years. Older backups are
-          removed after each successful backup; the newest good one is always kept.
-        </p>
-        <div
-          hx-get="/backups/policies/keeps-preview"
-          hx-trigger="input delay:300ms, change"
-          hx-include="this"
-          hx-target="#keeps-preview"
-          hx-swap="outerHTML"
-        >
-          <div class="grid-5 keep-grid">
-            {KEEP.map(([name, label]) => (
-              <TextInput
-                name={name}
-                label={label}
-                type="number"
-                min="0"
-                value={v[name]}
-                error={e[name]}
-              />
-            ))}
-          </div>
-          <KeepsPreview values={Object.fromEntries(KEEP.map(([n]) => [n, v[n]])) as KeepValues} />
-        </div>
-        <FieldError id="f-retention" error={e.retention} />
-      </section>
+      <RetentionFields
+        values={v}
+        errors={e}
+        previewUrl="/backups/policies/keeps-preview"
+        help="Keep last keeps that many of the newest backups. Daily, weekly, monthly and yearly keep the newest backup of each of that many days, weeks, months and years. Older backups are removed after each successful backup; the newest good one is always kept."
+      />
 
       <div class="form-actions sticky">
         <button class="button primary" type="submit">

@@ -133,7 +133,7 @@ describe.runIf(ready)('remote destinations in Chromium: form, test, back up, res
 
   /** Settings > New policy sending the home folder to `destination` only. */
   async function createPolicy(policy: string, destination: string) {
-    await page.click('nav >> text=Settings')
+    await page.click('nav >> text=Policies')
     await page.click('a:has-text("New policy") >> nth=0')
     await page.fill('#f-name', policy)
     await page.check(`.check:has(label:has-text("${destination}")) >> input`)
@@ -153,7 +153,7 @@ describe.runIf(ready)('remote destinations in Chromium: form, test, back up, res
         await shot(page, `${prefix}-4-overview-failed`)
         throw err
       })
-    expect(await row.textContent()).toContain('Succeeded')
+    expect(await row.textContent()).toContain('Healthy')
     await shot(page, `${prefix}-4-overview`)
   }
 

@@ -205,7 +205,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireS3rver())(
       await tenant.waitForURL('**/backups')
       const row = tenant.locator('tbody tr:has(td.strong:has-text("Nightly by the host"))')
       expect(await row.textContent()).toContain('Provided by your host')
-      expect(await row.locator('.badge-ok').textContent()).toContain('Succeeded')
+      expect(await row.locator('.badge-ok').textContent()).toContain('Healthy')
       await shots(tenant, '7-tenant-overview')
 
       await tenant.click('nav >> text=Restore')

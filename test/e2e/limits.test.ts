@@ -116,7 +116,7 @@ describe.runIf(browserAvailable())('Policy limits in Chromium', () => {
     )
     const usage = await page.textContent('#usage')
     expect(usage).toContain('Stored data600 MiB of 1 GiB')
-    expect(usage).toContain('Snapshots7 of 20')
+    expect(usage).toContain('Backups stored7 of 20')
     expect(await page.getAttribute('#usage progress[aria-label="Stored data"]', 'value')).toBe(
       String(600 * 1024 ** 2),
     )

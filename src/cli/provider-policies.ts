@@ -54,15 +54,13 @@ export function addProviderPolicy(deps: CliDeps, opts: Record<string, any>): voi
 
 /** `policy list --admin`: the host's policies and how many tenants each covers. */
 export function listProviderPoliciesCli(deps: CliDeps, json: boolean): void {
-  const count = deps.db.$client.prepare(
-    'select count(*) as n from policies where provider_policy_id = ?',
-  )
+  const covered = tenantsCovered(deps.db)
   const rows = listProviderPolicies(deps.db).map((p) => ({
     id: p.id,
     name: p.name,
     enabled: p.enabled,
     tenants: p.scope === 'all' ? 'all' : `plan:${p.plan}`,
-    covered: (count.get(p.id) as { n: number }).n,
+    covered: covered.get(p.id) ?? 0,
     window: `${p.windowStart}-${p.windowEnd}`,
     timezone: serverZone(),
     destinations: p.destinations.map((d) => d.name),

@@ -10,6 +10,7 @@ import { InputError } from '../errors.ts'
 import { labelProblem, planProblem } from '../names.ts'
 import { globLines, RETENTION } from './policies.ts'
 import { syncProvider } from './provider-sync.ts'
+import { tenantsCovered } from '../db/provider-coverage.ts'
 
 export type ProviderPolicyInput = {
   name: string
@@ -141,17 +142,10 @@ export function saveProviderPolicy(
     destinationIds,
   )
   syncProvider(db)
-  return { id: saved, tenants: coveredTenants(db, saved) }
+  return { id: saved, tenants: tenantsCovered(db).get(saved) ?? 0 }
 }
 
 /** Removes a provider policy and every tenant's copy of it. */
 export function removeProviderPolicy(db: Db, id: number): void {
   deleteProviderPolicy(db, id)
-}
-
-function coveredTenants(db: Db, providerPolicyId: number): number {
-  const row = db.$client
-    .prepare('select count(*) as n from policies where provider_policy_id = ?')
-    .get(providerPolicyId) as { n: number }
-  return row.n
 }

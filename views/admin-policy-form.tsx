@@ -2,6 +2,7 @@ import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import { Checkbox, Csrf, FieldError, Row, TextInput, type Errors } from './fields.tsx'
 import type { ProviderPolicyInput } from '../src/domain/provider-policies.ts'
 import { RetentionFields } from './retention-fields.tsx'
+import { DestinationChoices } from './destination-choices.tsx'
 
 export type ProviderPolicyFormProps = {
   csrf: string
@@ -105,28 +106,18 @@ export function ProviderPolicyForm(props: ProviderPolicyFormProps) {
         <FieldError id="f-what" error={e.what} />
       </section>
 
-      <section class={e.destinations ? 'card has-error' : 'card'}>
-        <h2>Destinations</h2>
-        <p class="help">Each destination succeeds or fails on its own.</p>
-        {props.destinations.length === 0 ? (
-          <p class="muted">
+      <DestinationChoices
+        destinations={props.destinations}
+        chosen={v.destinationIds}
+        error={e.destinations}
+        empty={
+          <>
             There is no destination for the host’s backups yet. Add one under{' '}
             <a href="/admin/destinations/new">Administration › Destinations</a> first; this form
             keeps nothing until saved.
-          </p>
-        ) : (
-          props.destinations.map((d) => (
-            <Checkbox
-              name="destinations"
-              value={String(d.id)}
-              label={d.label}
-              help={d.hint}
-              checked={v.destinationIds.includes(d.id)}
-            />
-          ))
-        )}
-        <FieldError id="f-destinations" error={e.destinations} />
-      </section>
+          </>
+        }
+      />
 
       <section class="card">
         <h2>When</h2>

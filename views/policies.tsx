@@ -7,6 +7,7 @@ import { PRESETS, describeSchedule, formatInZone, nextRuns } from '../src/schedu
 import { canonicalZone, zoneLabel, zoneProblem } from '../src/time-zones.ts'
 import { ProblemSlot, ZoneField } from './zone-field.tsx'
 import { RetentionFields } from './retention-fields.tsx'
+import { DestinationChoices } from './destination-choices.tsx'
 import { keepsSentence } from './format.ts'
 export { KeepsPreview, type KeepValues } from './retention-fields.tsx'
 
@@ -265,27 +266,17 @@ export function PolicyForm(props: PolicyFormProps) {
         <FieldError id="f-what" error={e.what} />
       </section>
 
-      <section class={e.destinations ? 'card has-error' : 'card'}>
-        <h2>Destinations</h2>
-        <p class="help">Each destination succeeds or fails on its own.</p>
-        {props.destinations.length === 0 ? (
-          <p class="muted">
+      <DestinationChoices
+        destinations={props.destinations}
+        chosen={v.destinationIds}
+        error={e.destinations}
+        empty={
+          <>
             You have no destinations yet. <a href="/backups/destinations/new">Add one</a> first;
             this form keeps nothing until saved.
-          </p>
-        ) : (
-          props.destinations.map((d) => (
-            <Checkbox
-              name="destinations"
-              value={String(d.id)}
-              label={d.label}
-              help={d.hint}
-              checked={v.destinationIds.includes(d.id)}
-            />
-          ))
-        )}
-        <FieldError id="f-destinations" error={e.destinations} />
-      </section>
+          </>
+        }
+      />
 
       <section class="card">
         <h2>Schedule</h2>

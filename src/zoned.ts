@@ -83,3 +83,23 @@ export function stamp(at: Date | string, zone: string): string {
   const s = stampParts(at, zone)
   return `${s.year}-${s.month}-${s.day}-${s.hour}${s.minute}`
 }
+
+/** The wall-clock date and time of `at` in `zone`, as numbers (month 1-12). */
+export function civil(at: Date | string, zone: string) {
+  const p = partsOf(at, zone, { year: 'numeric', month: '2-digit', day: '2-digit', ...seconds })
+  const n = (t: Intl.DateTimeFormatPartTypes) => Number(p(t))
+  return {
+    year: n('year'),
+    month: n('month'),
+    day: n('day'),
+    hour: n('hour'),
+    minute: n('minute'),
+    second: n('second'),
+  }
+}
+
+/** `2026-12-03`: the calendar day of `at` in `zone`. */
+export function calendarDay(at: Date | string, zone: string): string {
+  const s = stampParts(at, zone)
+  return `${s.year}-${s.month}-${s.day}`
+}

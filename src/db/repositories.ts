@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import type { Db } from './client.ts'
 import { repositories, type Repository } from './schema.ts'
 import { open, seal } from '../secret-box.ts'
+import { calendarDay } from '../zoned.ts'
 
 const context = (tenantId: number, destinationId: number) =>
   `repository:${tenantId}:${destinationId}`
@@ -58,7 +59,11 @@ export function setRepositoryPassword(
   password: string,
 ): void {
   db.update(repositories)
-    .set({ passwordSealed: seal(key, password, context(repo.tenantId, repo.destinationId)) })
+    // `restic key add` wrote the new key at restic's own scrypt cost: quickened at next open.
+    .set({
+      passwordSealed: seal(key, password, context(repo.tenantId, repo.destinationId)),
+      quickKeyAt: null,
+    })
     .where(eq(repositories.id, repo.id))
     .run()
 }
@@ -67,18 +72,27 @@ export function markInitialized(db: Db, id: number): void {
   db.update(repositories).set({ initializedAt: new Date() }).where(eq(repositories.id, id)).run()
 }
 
-/** True when the repository was never pruned or not in the last day. */
-export function pruneDue(db: Db, id: number, now = Date.now()): boolean {
+/**
+ * True when the repository was never pruned or not yet on today's calendar day in `zone` (the
+ * tenant's): a backup at a fixed time prunes once a day, not every other day as "more than
+ * 24 hours" would.
+ */
+export function pruneDue(db: Db, id: number, zone: string, now = Date.now()): boolean {
   const row = db
     .select({ prunedAt: repositories.prunedAt })
     .from(repositories)
     .where(eq(repositories.id, id))
     .get()
-  return !row?.prunedAt || now - row.prunedAt.getTime() > 24 * 3600_000
+  return !row?.prunedAt || calendarDay(row.prunedAt, zone) !== calendarDay(new Date(now), zone)
 }
 
 export function markPruned(db: Db, id: number): void {
   db.update(repositories).set({ prunedAt: new Date() }).where(eq(repositories.id, id)).run()
+}
+
+/** Records that the repository's key file now has the cheap scrypt cost (quick-key.ts). */
+export function markQuickKey(db: Db, id: number): void {
+  db.update(repositories).set({ quickKeyAt: new Date() }).where(eq(repositories.id, id)).run()
 }
 
 /** Size on the destination and snapshot count, as restic last reported them. */

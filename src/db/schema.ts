@@ -386,6 +386,8 @@ export const repositories = sqliteTable(
     statsAt: integer('stats_at', { mode: 'timestamp_ms' }),
     /** Last full sync of the snapshot catalog with `restic snapshots`. */
     snapshotsSyncedAt: integer('snapshots_synced_at', { mode: 'timestamp_ms' }),
+    /** When its key file's scrypt cost was checked and made cheap (panel-made passwords; quick-key.ts). */
+    quickKeyAt: integer('quick_key_at', { mode: 'timestamp_ms' }),
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex('repositories_destination').on(t.destinationId)],

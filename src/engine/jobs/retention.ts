@@ -94,7 +94,10 @@ export async function retention(
     if (ids.length) await unlockingRetry(() => runRestic(['forget', ...ids], repo.env), repo)
     removeSnapshots(deps.db, t.dest.tenantId, t.dest.id, ids)
     let pruned = false
-    if (ids.length && (opts.pruneNow || pruneDue(deps.db, repo.repositoryId))) {
+    if (
+      ids.length &&
+      (opts.pruneNow || pruneDue(deps.db, repo.repositoryId, repo.env.timezone ?? 'UTC'))
+    ) {
       await runRestic(['prune'], repo.env)
       markPruned(deps.db, repo.repositoryId)
       pruned = true

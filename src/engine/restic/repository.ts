@@ -2,7 +2,13 @@ import type { Destination, Tenant } from '../../db/schema.ts'
 import type { EngineDeps } from '../deps.ts'
 import { StorageError } from '../../drivers/types.ts'
 import { destinationValues } from '../../db/destinations.ts'
-import { repositoryFor, repositoryPassword, markInitialized } from '../../db/repositories.ts'
+import {
+  markInitialized,
+  markQuickKey,
+  repositoryFor,
+  repositoryPassword,
+} from '../../db/repositories.ts'
+import { quickenKey } from './quick-key.ts'
 import { openBridged, type BridgedRepo } from './bridged.ts'
 import type { RunAs } from '../host/isolation.ts'
 import { join } from 'node:path'
@@ -58,5 +64,13 @@ export async function openRepository(
       if (!repo.initializedAt) markInitialized(db, repo.id)
     },
   })
+  if (!repo.quickKeyAt) {
+    // Once per repository; a failure (a destination hiccup) only means trying again next time.
+    const done = await quickenKey(opened.driver, opened.env).then(
+      () => true,
+      () => false,
+    )
+    if (done) markQuickKey(db, repo.id)
+  }
   return { ...opened, repositoryId: repo.id }
 }

@@ -1,0 +1,1 @@
+ALTER TABLE `repositories` ADD `quick_key_at` integer;

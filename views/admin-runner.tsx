@@ -21,6 +21,8 @@ const kindLabel = {
   restore: 'Restore',
   verify: 'Verify',
   rekey: 'Password change',
+  'sync-snapshots': 'Backup list refresh',
+  'index-snapshot': 'File list of a backup',
 } as const
 
 /** In the server's zone, which the page names once at its foot. */

@@ -38,6 +38,8 @@ export function activityLabel(item: Pick<ActiveItem, 'job' | 'policyName' | 'pol
   if (job.kind === 'backup') return `Backing up ${name}`
   if (job.kind === 'restore') return 'Restoring'
   if (job.kind === 'rekey') return 'Changing a backup password'
+  if (job.kind === 'sync-snapshots') return 'Checking a destination for backups made elsewhere'
+  if (job.kind === 'index-snapshot') return 'Reading the list of files in a backup'
   if (job.payload.mode === 'restore') return `Test restore of ${name}`
   return item.policyName ? `Checking ${name}` : 'Checking your backups'
 }
@@ -49,6 +51,8 @@ export function jobWhat(item: Pick<ActiveItem, 'job' | 'policyName'>): string {
   if (job.kind === 'backup') return `the backup${of}`
   if (job.kind === 'restore') return 'the restore'
   if (job.kind === 'rekey') return 'the password change'
+  if (job.kind === 'sync-snapshots') return 'the check for backups made elsewhere'
+  if (job.kind === 'index-snapshot') return 'the reading of a backup’s file list'
   return job.payload.mode === 'restore' ? `the test restore${of}` : `the check${of}`
 }
 

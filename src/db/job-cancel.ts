@@ -47,6 +47,9 @@ export function cancelTenantJob(
         .set({ status: 'failed', lastError: CANCELLED_BY_TENANT, updatedAt: now })
         .where(eq(jobs.id, job.id))
         .run()
+      // A look at the destination or a file list keeps no run history.
+      if (job.kind === 'sync-snapshots' || job.kind === 'index-snapshot')
+        return { outcome: 'cancelled' as const, job }
       const policyId = policyIdOf(job)
       const policy = policyId
         ? db

@@ -44,6 +44,12 @@ export type VerifyPayload = {
 /** A new password for the tenant's repository on one destination (the old key is removed). */
 export type RekeyPayload = { destinationId: number; trigger?: Exclude<Trigger, 'schedule'> }
 
+/** A look at the destination's snapshots (`restic snapshots`) to bring the catalog in line. */
+export type SyncSnapshotsPayload = { destinationId: number; trigger?: Trigger }
+
+/** The file index of one snapshot (`restic ls`), so browsing and search come from SQLite. */
+export type IndexSnapshotPayload = { destinationId: number; snapshot: string; trigger?: Trigger }
+
 /** The payload of each job kind: `enqueue` takes exactly this and each handler gets it. */
 export type JobPayloads = { [K in JobRow['kind']]: PayloadOf[K] }
 type PayloadOf = {
@@ -51,6 +57,8 @@ type PayloadOf = {
   restore: RestorePayload
   verify: VerifyPayload
   rekey: RekeyPayload
+  'sync-snapshots': SyncSnapshotsPayload
+  'index-snapshot': IndexSnapshotPayload
 }
 
 export type JobKind = keyof JobPayloads
@@ -71,9 +79,9 @@ export function policyJobKey(policyId: number, what: 'backup' | VerifyMode): str
   return what === 'backup' ? `backup:policy:${policyId}` : `verify:${what}:policy:${policyId}`
 }
 
-/** The policy a job works on, or null (a restore, a rekey, or a check of every repository). */
+/** The policy a job works on, or null (a restore, a rekey, a catalog job, a check of all). */
 export function policyIdOf(job: Job): number | null {
-  return job.kind === 'restore' || job.kind === 'rekey' ? null : (job.payload.policyId ?? null)
+  return job.kind === 'backup' || job.kind === 'verify' ? (job.payload.policyId ?? null) : null
 }
 
 /** The dedupe key of a repository's password change: at most one queued or running. */

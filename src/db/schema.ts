@@ -256,7 +256,9 @@ export const jobs = sqliteTable(
   'jobs',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
-    kind: text('kind', { enum: ['backup', 'restore', 'verify', 'rekey'] }).notNull(),
+    kind: text('kind', {
+      enum: ['backup', 'restore', 'verify', 'rekey', 'sync-snapshots', 'index-snapshot'],
+    }).notNull(),
     tenantId: integer('tenant_id')
       .notNull()
       .references(() => tenants.id, { onDelete: 'cascade' }),

@@ -79,7 +79,7 @@ export function raiseGaveUp(deps: NotifyDeps, job: Job): void {
   try {
     const policyId = policyIdOf(job)
     const run = latestRunOfJob(deps.db, job.tenantId, job.id)
-    if (!policyId || !run || job.kind === 'restore' || job.kind === 'rekey') return
+    if (!policyId || !run || (job.kind !== 'backup' && job.kind !== 'verify')) return
     const policy = deps.db
       .select({ name: policies.name })
       .from(policies)

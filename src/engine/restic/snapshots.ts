@@ -131,8 +131,9 @@ export async function listSnapshots(
 }
 
 /**
- * Snapshots on a destination from the panel's catalog, newest first: restic is asked only when
- * the catalog was never synced or is older than `maxAgeMs` (the runner records what it makes).
+ * Snapshots on a destination from the panel's catalog, newest first: restic is asked first
+ * (inline) only when the catalog is stale (`catalogStale`). The runner records what it makes.
+ * Pages use `catalogForPage` (domain/snapshot-jobs.ts), which never runs restic.
  */
 export async function catalogSnapshots(
   deps: EngineDeps,
@@ -140,33 +141,35 @@ export async function catalogSnapshots(
   dest: Destination,
   maxAgeMs = CATALOG_MAX_AGE_MS,
 ): Promise<Snapshot[]> {
-  return (await catalog(deps, tenant, dest, maxAgeMs)).snapshots
-}
-
-/** The catalog, synced first when stale; `synced` says whether restic was just asked. */
-async function catalog(deps: EngineDeps, tenant: Tenant, dest: Destination, maxAgeMs: number) {
   const repo = findRepository(deps.db, tenant.id, dest.id)
-  if (!repo?.initializedAt) return { snapshots: [], synced: true }
-  const at = catalogSyncedAt(deps.db, repo.id)
-  if (!at || Date.now() - at.getTime() > maxAgeMs) {
-    return { snapshots: await listSnapshots(deps, tenant, dest), synced: true }
-  }
-  return { snapshots: catalogOf(deps.db, tenant.id, dest.id).map(toSnapshot), synced: false }
+  if (!repo?.initializedAt) return []
+  if (catalogStale(deps, repo.id, maxAgeMs)) return listSnapshots(deps, tenant, dest)
+  return catalogOf(deps.db, tenant.id, dest.id).map(toSnapshot)
 }
 
-/** One snapshot by full id (from the catalog, synced when the id is not known yet); NotFound otherwise. */
+/** The catalog of a repository was never synced with restic, or longer ago than `maxAgeMs`. */
+export function catalogStale(
+  deps: Pick<EngineDeps, 'db'>,
+  repositoryId: number,
+  maxAgeMs = CATALOG_MAX_AGE_MS,
+): boolean {
+  const at = catalogSyncedAt(deps.db, repositoryId)
+  return !at || Date.now() - at.getTime() > maxAgeMs
+}
+
+/**
+ * One snapshot by full id: from the catalog when it knows it (however old the catalog), else
+ * restic is asked (the catalog synced on the way), for a snapshot made elsewhere; NotFound
+ * when restic does not list it either. Pages use `snapshotForPage`, which never runs restic.
+ */
 export async function findSnapshot(
   deps: EngineDeps,
   tenant: Tenant,
   dest: Destination,
   id: string,
 ): Promise<Snapshot> {
-  const { snapshots, synced } = await catalog(deps, tenant, dest, CATALOG_MAX_AGE_MS)
-  const known = snapshots.find((s) => s.id === id)
-  if (known || synced) {
-    if (!known) throw new NotFoundError('That snapshot')
-    return known
-  }
+  const known = catalogOf(deps.db, tenant.id, dest.id).find((s) => s.snapshotId === id)
+  if (known) return toSnapshot(known)
   const fresh = (await listSnapshots(deps, tenant, dest)).find((s) => s.id === id)
   if (!fresh) throw new NotFoundError('That snapshot')
   return fresh
@@ -174,7 +177,8 @@ export async function findSnapshot(
 
 /**
  * Builds the file index of a snapshot once (one `restic ls --json`), so browsing and search
- * never run restic again. Old snapshots without `db:` tags learn their dumps from it.
+ * never run restic again; touches it when it exists. Runs restic inline: pages queue an
+ * `index-snapshot` job instead (domain/snapshot-jobs.ts).
  */
 export async function ensureIndex(
   deps: EngineDeps,
@@ -184,38 +188,63 @@ export async function ensureIndex(
 ): Promise<void> {
   const row = getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id)
   if (row.indexedAt) {
-    if (!row.indexUsedAt || Date.now() - row.indexUsedAt.getTime() > 60_000)
-      touchIndex(deps.db, row.id)
+    touchIndexOf(deps, row)
     return
   }
+  await buildIndex(deps, tenant, dest, snap)
+}
+
+/** Marks an index used (at most once a minute), so the newest-used ones are kept. */
+export function touchIndexOf(deps: EngineDeps, row: SnapshotRow): void {
+  if (!row.indexUsedAt || Date.now() - row.indexUsedAt.getTime() > 60_000)
+    touchIndex(deps.db, row.id)
+}
+
+/**
+ * Reads a snapshot's file list with restic into its index (replacing any), in one transaction
+ * at the end. Old snapshots without `db:` tags learn their dumps from it.
+ */
+export async function buildIndex(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+  snap: Snapshot,
+  signal?: AbortSignal,
+): Promise<void> {
+  const row = getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id)
   const nodes: IndexedNode[] = []
   let files = 0
   let bytes = 0
   const dumps: string[] = []
-  await withRepository(deps, tenant, dest, (repo) =>
-    runRestic(['ls', '--json', snap.id], repo.env, {
-      onJson: (m) => {
-        if (m?.struct_type !== 'node' || typeof m.path !== 'string') return
-        const path = String(m.path)
-        const parent = parentOf(path)
-        const name = path.slice(parent === '/' ? 1 : parent.length + 1)
-        const type = kind(m.type)
-        if (type === 'file') {
-          files++
-          bytes += Number(m.size ?? 0)
-          const dump = dumpOf(path, snap.paths)
-          if (dump) dumps.push(dumpKey(dump))
-        }
-        nodes.push({
-          parent,
-          name,
-          type,
-          size: Number(m.size ?? 0),
-          mtime: m.mtime ? new Date(m.mtime) : null,
-          lossy: name.includes('\uFFFD'),
-        })
-      },
-    }),
+  await withRepository(
+    deps,
+    tenant,
+    dest,
+    (repo) =>
+      runRestic(['ls', '--json', snap.id], repo.env, {
+        onJson: (m) => {
+          if (m?.struct_type !== 'node' || typeof m.path !== 'string') return
+          const path = String(m.path)
+          const parent = parentOf(path)
+          const name = path.slice(parent === '/' ? 1 : parent.length + 1)
+          const type = kind(m.type)
+          if (type === 'file') {
+            files++
+            bytes += Number(m.size ?? 0)
+            const dump = dumpOf(path, snap.paths)
+            if (dump) dumps.push(dumpKey(dump))
+          }
+          nodes.push({
+            parent,
+            name,
+            type,
+            size: Number(m.size ?? 0),
+            mtime: m.mtime ? new Date(m.mtime) : null,
+            lossy: name.includes('\uFFFD'),
+          })
+        },
+      }),
+    signal,
   )
   saveIndex(deps.db, row.id, nodes, { files, bytes })
   if (!row.databases.length && dumps.length && row.kind !== 'other')

@@ -1,0 +1,52 @@
+import type { Job } from '../../db/job-payloads.ts'
+import { getTenant } from '../../db/tenants.ts'
+import { getDestination } from '../../db/destinations.ts'
+import { findRepository } from '../../db/repositories.ts'
+import { getCatalogSnapshot } from '../../db/snapshots.ts'
+import { NotFoundError } from '../../errors.ts'
+import type { EngineDeps } from '../deps.ts'
+import { buildIndex, syncSnapshots, toSnapshot, withRepository } from '../restic/snapshots.ts'
+
+/**
+ * One attempt of a `sync-snapshots` job: lists the repository on the destination with restic
+ * and brings the panel's catalog in line (snapshots made elsewhere appear, forgotten ones go).
+ * A destination without a repository yet has nothing to list.
+ */
+export async function runSyncSnapshotsJob(
+  deps: EngineDeps,
+  job: Job<'sync-snapshots'>,
+  signal: AbortSignal,
+): Promise<void> {
+  const tenant = getTenant(deps.db, job.tenantId)
+  const dest = getDestination(deps.db, tenant.id, job.payload.destinationId)
+  if (!findRepository(deps.db, tenant.id, dest.id)?.initializedAt) return
+  await withRepository(
+    deps,
+    tenant,
+    dest,
+    (repo) => syncSnapshots(deps, tenant, dest, repo),
+    signal,
+  )
+}
+
+/**
+ * One attempt of an `index-snapshot` job: reads the snapshot's file list once (`restic ls`)
+ * into SQLite. Already indexed, or gone from the catalog since it was asked for: nothing to do.
+ */
+export async function runIndexSnapshotJob(
+  deps: EngineDeps,
+  job: Job<'index-snapshot'>,
+  signal: AbortSignal,
+): Promise<void> {
+  const tenant = getTenant(deps.db, job.tenantId)
+  const dest = getDestination(deps.db, tenant.id, job.payload.destinationId)
+  let row
+  try {
+    row = getCatalogSnapshot(deps.db, tenant.id, dest.id, job.payload.snapshot)
+  } catch (err) {
+    if (err instanceof NotFoundError) return
+    throw err
+  }
+  if (row.indexedAt) return
+  await buildIndex(deps, tenant, dest, toSnapshot(row), signal)
+}

@@ -103,3 +103,23 @@ export function calendarDay(at: Date | string, zone: string): string {
   const s = stampParts(at, zone)
   return `${s.year}-${s.month}-${s.day}`
 }
+
+/**
+ * `2026-12-03 02:30:00`, the wall-clock time of `at` in `zone`, or null within three hours of
+ * a change of the zone's offset, where a wall-clock time may name two instants (how restic's
+ * `--time` reads it with TZ set to the zone).
+ */
+export function wallClock(at: Date, zone: string): string | null {
+  const offset = (t: number) => {
+    const c = civil(new Date(t), zone)
+    return (
+      Date.UTC(c.year, c.month - 1, c.day, c.hour, c.minute, c.second) - Math.floor(t / 1000) * 1000
+    )
+  }
+  const t = at.getTime()
+  const o = offset(t)
+  if (offset(t - 3 * 3600_000) !== o || offset(t + 3 * 3600_000) !== o) return null
+  const c = civil(at, zone)
+  const two = (n: number) => String(n).padStart(2, '0')
+  return `${c.year}-${two(c.month)}-${two(c.day)} ${two(c.hour)}:${two(c.minute)}:${two(c.second)}`
+}

@@ -11,6 +11,7 @@ import { EXIT_PARTIAL, runRestic } from '../restic/restic.ts'
 import { isPermanent } from '../../errors.ts'
 import { plainReason } from '../restic/failure.ts'
 import { backupProgress } from './backup-progress.ts'
+import { wallClock } from '../../zoned.ts'
 
 /** How long the `restic unlock` after a cancelled backup may take. */
 const UNLOCK_MS = 30_000
@@ -69,10 +70,16 @@ export async function backupTo(
     const track = backupProgress({ destination: t.dest.name, index: t.index, of: t.of })
     const bridge = repo.bridge
     const tags = [`policy:${t.policy.id}`, `run:${t.runId}`, ...t.sources.tags]
-    const startedAt = new Date()
+    // The snapshot's time is given to restic to the second, so the catalog holds restic's own
+    // time and retention can be computed from it (forget-plan.ts); not near an offset change.
+    const now = new Date()
+    const second = new Date(Math.floor(now.getTime() / 1000) * 1000)
+    const wall = wallClock(second, t.tenant.timezone)
+    const startedAt = wall ? second : now
     const args = [
       ...(limit ? ['--limit-upload', String(limit)] : []),
       'backup',
+      ...(wall ? ['--time', wall] : []),
       '--json',
       '--host',
       t.tenant.name,

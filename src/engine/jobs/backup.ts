@@ -16,6 +16,7 @@ import type { EngineDeps } from '../deps.ts'
 import { recordStats, retention, skipRetention } from './retention.ts'
 import { JobFailed, isPermanent } from '../../errors.ts'
 import { plainReason } from '../restic/failure.ts'
+import { tallyWords } from '../restic/restic.ts'
 import { reclaimForQuota } from './quota.ts'
 import { withRun } from './run.ts'
 import {
@@ -158,7 +159,10 @@ async function backupRun(
         }
       }
     } finally {
-      for (const { repo } of stored) await repo.close()
+      for (const { target, repo } of stored) {
+        logRun(db, r.runId, 'info', `${target.dest.name}: ${tallyWords(repo.env.tally ?? [])}.`)
+        await repo.close()
+      }
     }
   } catch (err) {
     outcomes.push({ status: 'failed', reason: plainReason(err), permanent: isPermanent(err) })

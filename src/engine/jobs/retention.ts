@@ -6,6 +6,7 @@ import type { OpenRepo } from '../restic/repository.ts'
 import type { EngineDeps } from '../deps.ts'
 import { runRestic } from '../restic/restic.ts'
 import { plainReason } from '../restic/failure.ts'
+import { forgetPlan } from './forget-plan.ts'
 import { SAFETY_KEEP_DAYS, catalogOf, dumpKey, removeSnapshots } from '../../db/snapshots.ts'
 
 /** What retention works on: one policy's snapshots in one destination's repository, for a run. */
@@ -68,26 +69,50 @@ export async function retention(
     .filter(([, n]) => Number(n) > 0)
     .flatMap(([flag, n]) => [String(flag), String(n)])
   try {
-    const all: Listed[] = []
-    const wouldGo: Listed[] = []
-    const plan = () =>
-      runRestic(
-        ['forget', '--dry-run', '--json', '--tag', `policy:${p.id}`, '--group-by', '', ...keep],
-        repo.env,
-        {
-          onJson: (m) => {
-            for (const group of Array.isArray(m) ? m : [m]) {
-              all.push(...(group?.keep ?? []), ...(group?.remove ?? []))
-              wouldGo.push(...(group?.remove ?? []))
-            }
-          },
-        },
+    const rows = catalogOf(deps.db, t.dest.tenantId, t.dest.id)
+    const mine = rows.filter((r) => r.tags.includes(`policy:${p.id}`))
+    const listed = (r: (typeof rows)[number]): Listed => ({
+      id: r.snapshotId,
+      time: r.time.toISOString(),
+      tags: r.tags,
+    })
+    let all: Listed[] = mine.map(listed)
+    let wouldGo: Listed[] = []
+    const planned = (await catalogComplete(repo, rows, t.signal))
+      ? forgetPlan(
+          mine.map((r) => ({ id: r.snapshotId, time: r.time })),
+          p,
+          repo.env.timezone ?? 'UTC',
+        )
+      : null
+    if (planned && !planned.doubt) {
+      const gone = new Set(planned.remove)
+      wouldGo = all.filter((s) => gone.has(s.id))
+    } else {
+      // The catalog may not match the repository (snapshots made elsewhere, times too close to
+      // a day's end to call): restic decides, as it always may.
+      all = []
+      await unlockingRetry(
+        () =>
+          runRestic(
+            ['forget', '--dry-run', '--json', '--tag', `policy:${p.id}`, '--group-by', '', ...keep],
+            repo.env,
+            {
+              onJson: (m) => {
+                for (const group of Array.isArray(m) ? m : [m]) {
+                  all.push(...(group?.keep ?? []), ...(group?.remove ?? []))
+                  wouldGo.push(...(group?.remove ?? []))
+                }
+              },
+            },
+          ),
+        repo,
       )
-    await unlockingRetry(plan, repo)
+    }
     const kept = protectedSnapshots(all, p.databases.map(dumpKey))
     const policyIds = wouldGo.filter((s) => !kept.has(s.id)).map((s) => s.id)
     const cutoff = (opts.now ?? Date.now()) - SAFETY_KEEP_DAYS * 86_400_000
-    const safetyIds = catalogOf(deps.db, t.dest.tenantId, t.dest.id)
+    const safetyIds = rows
       .filter((r) => r.kind === 'safety' && r.time.getTime() < cutoff)
       .map((r) => r.snapshotId)
     const ids = [...policyIds, ...safetyIds]
@@ -117,6 +142,22 @@ export async function retention(
     finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
     throw err
   }
+}
+
+/**
+ * True when the panel's catalog of the repository holds exactly the snapshots the repository
+ * does (one listing of `snapshots/` through the driver, no restic): only then may retention be
+ * computed from it.
+ */
+async function catalogComplete(
+  repo: OpenRepo,
+  rows: { snapshotId: string }[],
+  signal: AbortSignal,
+): Promise<boolean> {
+  const stored = new Set<string>()
+  for await (const o of repo.driver.list('snapshots/', { signal }))
+    stored.add(o.key.slice('snapshots/'.length))
+  return stored.size === rows.length && rows.every((r) => stored.has(r.snapshotId))
 }
 
 /**

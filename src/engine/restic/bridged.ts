@@ -102,6 +102,7 @@ export async function openBridged(raw: Driver, opts: BridgedOptions): Promise<Br
     runAs: opts.runAs,
     signal: abort.signal,
     timezone: opts.timezone,
+    tally: [],
   }
   try {
     const exists = await raw.stat('config').then(

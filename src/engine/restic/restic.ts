@@ -28,6 +28,20 @@ export type ResticEnv = {
   signal?: AbortSignal
   /** The tenant's IANA time zone: restic's days, weeks and months (retention) are theirs. */
   timezone?: string
+  /** Each restic process started with this environment, appended when it ends. */
+  tally?: ResticStart[]
+}
+
+/** One restic process: its command (`backup`, `forget`…) and how long it ran. */
+export type ResticStart = { command: string; ms: number }
+
+const COMMANDS = new Set(['backup', 'forget', 'prune', 'init', 'unlock', 'snapshots', 'ls'])
+COMMANDS.add('restore').add('dump').add('check').add('key').add('cat').add('stats').add('tag')
+
+/** `restic ran 2 times (backup 0.41 s, forget 0.22 s)`: what a job's log says about them. */
+export function tallyWords(tally: ResticStart[]): string {
+  const each = tally.map((s) => `${s.command} ${(s.ms / 1000).toFixed(2)} s`).join(', ')
+  return `restic ran ${tally.length} time${tally.length === 1 ? '' : 's'} (${each})`
 }
 
 function environment(env: ResticEnv): NodeJS.ProcessEnv {
@@ -99,6 +113,8 @@ export function runRestic(
     graceMs?: number
   } = {},
 ): Promise<{ code: number; stderr: string }> {
+  const began = Date.now()
+  const command = args.find((a) => COMMANDS.has(a)) ?? args[0] ?? ''
   return new Promise((resolve, reject) => {
     const child = spawn('restic', args, {
       env: environment(env),
@@ -150,6 +166,7 @@ export function runRestic(
       } else reject(new ResticError(err.message, null, false))
     })
     child.on('close', (code) => {
+      env.tally?.push({ command, ms: Date.now() - began })
       const exit = code ?? -1
       if ((opts.okCodes ?? [0]).includes(exit)) return resolve({ code: exit, stderr })
       if (env.signal?.aborted) return reject(new ResticError('The job was cancelled.', exit, false))

@@ -5,13 +5,20 @@ import type { RunAs } from './isolation.ts'
 /**
  * Runs a command as the tenant's user (or as ourselves when `runAs` is null), with no shell.
  * Used for every touch of tenant-owned paths, so a planted symlink can only reach what the
- * tenant could reach anyway.
+ * tenant could reach anyway. With `opts.signal` the command is killed when it aborts.
  */
-export function runAs(runAs: RunAs, cmd: string, args: string[], input?: string): Promise<string> {
+export function runAs(
+  runAs: RunAs,
+  cmd: string,
+  args: string[],
+  input?: string,
+  opts: { signal?: AbortSignal } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       uid: runAs?.uid,
       gid: runAs?.gid,
+      signal: opts.signal,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     })

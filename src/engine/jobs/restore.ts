@@ -1,10 +1,9 @@
-import { readdir } from 'node:fs/promises'
 import { dirname, join, posix } from 'node:path'
 import type { Destination, Tenant } from '../../db/schema.ts'
 import type { Job, RestorePayload } from '../../db/job-payloads.ts'
 import { getTenant } from '../../db/tenants.ts'
 import { getDestination } from '../../db/destinations.ts'
-import { finishStage, logRun, startStage } from '../../db/runs.ts'
+import { finishStage, startStage } from '../../db/runs.ts'
 import { runAs } from '../host/as-tenant.ts'
 import { runAsFor, tenantWorkDir, type RunAs } from '../host/isolation.ts'
 import { openRepository } from '../restic/repository.ts'
@@ -13,7 +12,15 @@ import { includePattern, runRestic } from '../restic/restic.ts'
 import { checkSnapshotId, ensureIndex, findSnapshot } from '../restic/snapshots.ts'
 import { JobFailed, isPermanent } from '../../errors.ts'
 import { plainReason } from '../restic/failure.ts'
-import { removeSandbox, statAs } from '../host/sandbox.ts'
+import { statAs } from '../host/sandbox.ts'
+import { putBack } from '../host/put-back.ts'
+import {
+  makeStaging,
+  removeLeftovers,
+  removeStaging,
+  stagingFor,
+  type Staging,
+} from './restore-staging.ts'
 import { restoreDatabase } from './restore-db.ts'
 import { listExisting, takeSafetySnapshot, type RestoreCtx } from './restore-safety.ts'
 import { withRun, type RunOutcome } from './run.ts'
@@ -54,12 +61,12 @@ async function restoreRun(
   let stageId = startStage(db, r.runId, 'prepare', dest.id).id
   let ctx: RestoreCtx | null = null
   let who: RunAs = null
-  let staging: string | null = null
+  let staging: Staging | null = null
   try {
     checkSnapshotId(p.snapshot)
     who = runAsFor(tenant)
     const work = tenantWorkDir(deps.config.workDir, tenant.name, who)
-    await removeLeftovers(who, work)
+    await removeLeftovers(who, work, tenant.homeDir)
     const snap = await findSnapshot(deps, tenant, dest, p.snapshot)
     if (p.databaseId) await ensureIndex(deps, tenant, dest, snap)
     const repo = await openRepository(deps, tenant, dest, work, who, signal, { create: false })
@@ -81,7 +88,7 @@ async function restoreRun(
       }
       if (p.databaseId) await restoreDatabase(ctx, { ...p, databaseId: p.databaseId })
       else {
-        staging = join(work, 'restore', `run-${r.runId}`)
+        staging = await stagingFor(who, work, tenant.homeDir, r.runId)
         await restoreFiles(ctx, p, staging)
       }
     } finally {
@@ -99,7 +106,7 @@ async function restoreRun(
   }
 }
 
-async function restoreFiles(ctx: RestoreCtx, p: RestorePayload, staging: string): Promise<void> {
+async function restoreFiles(ctx: RestoreCtx, p: RestorePayload, staging: Staging): Promise<void> {
   const { who } = ctx
   const home = ctx.tenant.homeDir
   const paths = p.paths.length ? p.paths : [home]
@@ -115,25 +122,29 @@ async function restoreFiles(ctx: RestoreCtx, p: RestorePayload, staging: string)
       true,
     )
   }
-  if (!target) await safetyCopy(ctx, paths, staging)
+  // Before the staging folder exists: a staging folder in the home must not be in the copy.
+  if (!target) await safetyCopy(ctx, paths, staging.list)
   ctx.start('restore-files')
-  await runAs(who, 'mkdir', ['-m', '0700', '--', staging])
+  await makeStaging(who, staging)
   const includes = paths.flatMap((path) => ['--include', includePattern(path)])
-  await runRestic(['restore', ctx.snap.id, '--target', staging, ...includes], ctx.repo.env)
-  const from = staging + home
+  await runRestic(['restore', ctx.snap.id, '--target', staging.dir, ...includes], ctx.repo.env)
+  const from = staging.dir + home
   if ((await statAs(who, [from]))[0]?.type !== 'dir') {
     throw new JobFailed('Nothing you chose is in this backup.', true)
   }
   if (!target) {
-    await runAs(who, 'cp', ['-a', '--remove-destination', '--', `${from}/.`, `${home}/`]).catch(
-      (err: Error) => {
-        const why = err.message.replace(/^cp failed: (cp: )?/, '')
-        // Not retried: a retry would first take a safety copy of a half-restored home.
-        throw new JobFailed(`Some files could not be put back in your home: ${why}.`, true)
-      },
-    )
+    const put = await putBack(who, from, home, ctx.signal)
+    const first = put.failed[0]
+    if (first) {
+      const more = put.failedCount > 1 ? ` (and ${put.failedCount - 1} more)` : ''
+      // Not retried: a retry would first take a safety copy of a half-restored home.
+      throw new JobFailed(
+        `Some files could not be put back in your home: ${first.path}: ${first.reason}${more}.`,
+        true,
+      )
+    }
   } else {
-    // One rename when work dir and home share a filesystem; mv copies across otherwise.
+    // One rename (staging shares the home's filesystem, see stagingFor); mv copies otherwise.
     // -T with a new name: an existing folder of that name is never merged into.
     await runAs(who, 'mkdir', ['-p', '--', dirname(target)])
     await runAs(who, 'mv', ['-T', '--no-clobber', '--', from, target])
@@ -151,9 +162,8 @@ async function restoreFiles(ctx: RestoreCtx, p: RestorePayload, staging: string)
 }
 
 /** Keeps what a restore in place overwrites: only the paths that exist now (none: skipped). */
-async function safetyCopy(ctx: RestoreCtx, paths: string[], staging: string): Promise<void> {
+async function safetyCopy(ctx: RestoreCtx, paths: string[], list: string): Promise<void> {
   ctx.start('safety-snapshot')
-  const list = `${staging}.paths`
   const existing = await listExisting(ctx.who, paths, list)
   if (!existing) {
     ctx.finish('skipped', {
@@ -177,28 +187,4 @@ function safetyLabel(paths: string[], home: string): string {
   if (paths.length > 1) return `${paths.length} paths`
   const path = paths[0]!
   return path === home ? 'your home folder' : path.slice(home.length + 1)
-}
-
-/** Removes the staging copy and its path list, as the tenant; a failure is logged, not thrown. */
-async function removeStaging(db: EngineDeps['db'], runId: number, who: RunAs, staging: string) {
-  try {
-    await runAs(who, 'rm', ['-f', '--', `${staging}.paths`])
-    if ((await statAs(who, [staging]))[0]?.type !== 'missing') await removeSandbox(who, staging)
-  } catch (err) {
-    logRun(
-      db,
-      runId,
-      'warn',
-      `The staging copy ${staging} could not be removed: ${plainReason(err)}`,
-    )
-  }
-}
-
-/** Staging copies of attempts that died with their runner (one job per tenant: none is in use). */
-async function removeLeftovers(who: RunAs, work: string): Promise<void> {
-  const root = join(work, 'restore')
-  for (const name of await readdir(root).catch(() => [] as string[])) {
-    if (/^run-\d+\.paths$/.test(name)) await runAs(who, 'rm', ['-f', '--', join(root, name)])
-    else if (/^run-\d+$/.test(name)) await removeSandbox(who, join(root, name))
-  }
 }

@@ -1,4 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Tenant } from '../../db/schema.ts'
@@ -9,7 +19,7 @@ import { getDestination, listDestinations } from '../../db/destinations.ts'
 import { finishStage, logRun, setRunProgress, startStage } from '../../db/runs.ts'
 import { INCOMPLETE_TAG, dbTag } from '../../db/snapshots.ts'
 import { dumpDatabase } from '../host/dumps.ts'
-import { emptyDirAs, writeFileAs } from '../host/as-tenant.ts'
+import { emptyDirAs, runAs, writeFileAs } from '../host/as-tenant.ts'
 import { runAsFor, tenantWorkDir, type RunAs } from '../host/isolation.ts'
 import type { OpenRepo } from '../restic/repository.ts'
 import type { EngineDeps } from '../deps.ts'
@@ -185,7 +195,12 @@ async function prepareSources(
   outcomes: Outcome[],
 ): Promise<Sources> {
   const dumps = join(work, 'dumps')
-  await emptyDirAs(who, dumps)
+  const settingsFile = join(dumps, 'panel-settings.json')
+  // Unchanged settings keep their file, and so its time and the folder's: a no-change backup
+  // then stores no new tree (and no new pack) for the dumps folder.
+  if (policy.includePanelSettings)
+    await runAs(who, 'find', [dumps, '-mindepth', '1', '!', '-path', settingsFile, '-delete'])
+  else await emptyDirAs(who, dumps)
   const assigned = listTenantDatabases(deps.db, tenant.id)
   const tags: string[] = []
   for (const link of policy.databases) {
@@ -216,8 +231,10 @@ async function prepareSources(
       if (!tags.includes(INCOMPLETE_TAG)) tags.unshift(INCOMPLETE_TAG)
     }
   }
-  if (policy.includePanelSettings)
-    await writeFileAs(who, join(dumps, 'panel-settings.json'), panelSettings(deps, tenant))
+  if (policy.includePanelSettings) {
+    const text = panelSettings(deps, tenant)
+    if (smallFileText(settingsFile) !== text) await writeFileAs(who, settingsFile, text)
+  }
   const paths = policy.includeHome ? [tenant.homeDir] : []
   if (policy.databases.length || policy.includePanelSettings) paths.push(dumps)
   return { paths, tags, complete: !tags.includes(INCOMPLETE_TAG) }
@@ -233,6 +250,23 @@ function panelSettings(deps: EngineDeps, tenant: Tenant): string {
     .filter((d) => d.providerDestinationId === null)
     .map((d) => ({ name: d.name, type: d.type, settings: d.settings }))
   return JSON.stringify({ tenant: tenant.name, destinations }, null, 2)
+}
+
+/**
+ * The text of a regular file of at most 1 MiB, else null: never through a link, never blocking
+ * on a pipe (the folder is the tenant's own, so it could hold either).
+ */
+function smallFileText(path: string): string | null {
+  let fd: number | null = null
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+    const st = fstatSync(fd)
+    return st.isFile() && st.size <= 1 << 20 ? readFileSync(fd, 'utf8') : null
+  } catch {
+    return null
+  } finally {
+    if (fd !== null) closeSync(fd)
+  }
 }
 
 /** Exclude patterns and (when the policy narrows the home) the include list, as files. */

@@ -5,6 +5,9 @@
  * BENCH_ROUNDS (default 1) repeats every case from fresh repositories and prints medians.
  * The panel's first and no-change backups are also timed to each remote destination type on
  * its loopback server (remotes.ts), as ratios to the Local ones.
+ * Sections: core (the above), admin-page, restore-browse, provider-window, throughput; all by
+ * default, or some with `npm run bench -- --only throughput,admin-page` (or BENCH_ONLY=…).
+ * Each section ends with the load average (1/5/15 min) at its start and end.
  */
 import { execFileSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
@@ -31,6 +34,16 @@ import { digestTree } from './tree.ts'
 import { benchAdminPage } from './admin-page.ts'
 import { benchRestoreBrowse } from './restore-browse.ts'
 import { benchProviderWindow } from './provider-window.ts'
+import { benchThroughput } from './throughput.ts'
+import { load } from './throughput-report.ts'
+
+const SECTIONS = ['core', 'admin-page', 'restore-browse', 'provider-window', 'throughput']
+const onlyAt = process.argv.indexOf('--only')
+const only = (onlyAt >= 0 ? process.argv[onlyAt + 1] : process.env.BENCH_ONLY) || SECTIONS.join(',')
+const selected = new Set(only.split(',').map((s) => s.trim()))
+for (const name of selected)
+  if (!SECTIONS.includes(name))
+    throw new Error(`--only: unknown section "${name}" (one of ${SECTIONS.join(', ')})`)
 
 const scale = Number(process.env.BENCH_SCALE ?? 1)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 1)
@@ -79,6 +92,24 @@ try {
 if (interrupted) process.exitCode = 130
 
 async function main(root: string) {
+  /** Runs one selected section and prints its report, then its load line. */
+  const section = async (name: string, run: () => Promise<string | boolean>) => {
+    if (!selected.has(name)) return
+    const start = load()
+    const out = await run()
+    if (typeof out === 'string') console.log(out)
+    else if (out) process.exitCode = 1 // the section failed
+    console.log(`  [${name}] load average (1/5/15 min): start ${start} → end ${load()}`)
+  }
+  await section('core', () => core(root))
+  await section('admin-page', () => benchAdminPage(log)) // Admin > Tenants at 10,000 tenants
+  await section('restore-browse', () => benchRestoreBrowse(log)) // a 20,000-file snapshot
+  await section('provider-window', () => benchProviderWindow(log)) // a window for 10,000 tenants
+  await section('throughput', () => benchThroughput(log)) // 50 small + 10 bench-size tenants
+}
+
+/** The panel against direct restic and tar on one tenant; true when something failed. */
+async function core(root: string): Promise<boolean> {
   const loadStart = loadavg()[0]!
   // Before any work: under CI=true a missing remote server fails the run here.
   const remotes = remoteAvailability(log)
@@ -131,16 +162,13 @@ async function main(root: string) {
       sections: [remoteSummary(remoteResults, results)],
     }),
   )
-  console.log(await benchAdminPage(log)) // Admin > Tenants at 10,000 tenants (admin-page.ts)
-  console.log(await benchRestoreBrowse(log)) // Restore page on a 20,000-file snapshot
-  console.log(await benchProviderWindow(log)) // a provider window queued for 10,000 tenants
   const failed = results.some(
     (r) =>
       Object.values(r.cases).some((c) =>
         [c.panel, c.restic, c.tar].some((x) => x && 'error' in x),
       ) || r.checks.some((c) => c.includes('DIFFERS')),
   )
-  if (failed || remoteFailed(remoteResults)) process.exitCode = 1
+  return failed || remoteFailed(remoteResults)
 }
 
 /** Median wall time of `panel help` (start-up only) and `panel tenant list` (plus the database). */

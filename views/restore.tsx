@@ -3,6 +3,8 @@ import { Layout, PageHead, type PageCtx } from './layout.tsx'
 import type { Snapshot } from '../src/engine/restic/snapshots.ts'
 import { bytes } from './format.ts'
 import { dayTime, incompleteReason, snapshotWhen } from './restore-parts.tsx'
+import { CatalogNote } from './restore-wait.tsx'
+import type { Pending } from '../src/domain/snapshot-jobs.ts'
 
 export {
   BrowsePage,
@@ -20,6 +22,8 @@ export type DestSnapshots = {
   error?: string
   /** The host's storage: its backups are restored the same way, labelled as the host's. */
   host?: boolean
+  /** The runner is looking (or failed to look) at the destination for backups made elsewhere. */
+  pending?: Pending | null
 }
 
 /** The Restore list: each destination's backups by date, safety copies in a section of their own. */
@@ -50,10 +54,15 @@ export function RestorePage(props: {
             <h2 class="card-title">
               {d.name} {d.host && <HostBadge />}
             </h2>
+            {d.pending && (
+              <CatalogNote destId={d.id} pending={d.pending} again="/backups/restore" />
+            )}
             {d.error ? (
               <p class="flash flash-error pad-flash">{d.error}</p>
             ) : regular.length === 0 ? (
-              <p class="muted pad">No backups on this destination yet.</p>
+              d.pending?.state !== 'waiting' && (
+                <p class="muted pad">No backups on this destination yet.</p>
+              )
             ) : (
               <table class="snap-table">
                 <thead>

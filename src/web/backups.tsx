@@ -34,10 +34,12 @@ function activity(db: Db, tenantId: number, policyNames: Map<number, string>): A
   // listing it would keep the page polling and never reload it when Back up now finishes.
   const current = (job: Job) =>
     job.status === 'running' || job.attempts > 0 || job.runAt.getTime() <= now
+  // A look at a destination or a file list is the Restore page's to show, and quick.
+  const shown = (job: Job) => job.kind !== 'sync-snapshots' && job.kind !== 'index-snapshot'
   // The running job first (a tenant runs one at a time), then the queue, newest first.
   const running = (job: Job) => (job.status === 'running' ? 0 : 1)
   return activeJobs(db, tenantId)
-    .filter(current)
+    .filter((job) => shown(job) && current(job))
     .sort((a, b) => running(a) - running(b))
     .map((job) => activeItem(db, tenantId, job, policyNames))
 }

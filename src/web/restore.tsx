@@ -6,7 +6,7 @@ import { listPolicies } from '../db/policies.ts'
 import { findRepository } from '../db/repositories.ts'
 import { listTenantDatabases } from '../db/tenants.ts'
 import { requestRestoreChecked } from '../domain/restore-request.ts'
-import { childrenOf, dumpKey, getCatalogSnapshot, nodeAt, searchIndex } from '../db/snapshots.ts'
+import { childrenOf, dumpKey, nodeAt, searchIndex } from '../db/snapshots.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import {
   DownloadLimitError,
@@ -16,15 +16,25 @@ import {
   openDownload,
   type Download,
 } from '../engine/restic/download.ts'
+import type { Destination, Tenant } from '../db/schema.ts'
 import { ErrorPage } from '../../views/error.tsx'
+import { toNode, type Snapshot } from '../engine/restic/snapshots.ts'
 import {
-  catalogSnapshots,
-  ensureIndex,
-  findSnapshot,
-  toNode,
-  toSnapshot,
-  type Snapshot,
-} from '../engine/restic/snapshots.ts'
+  catalogForPage,
+  indexForPage,
+  jobActive,
+  requestSnapshotIndex,
+  requestSnapshotSync,
+  snapshotForPage,
+  syncJobKey,
+  indexJobKey,
+} from '../domain/snapshot-jobs.ts'
+import {
+  NotFoundYetPage,
+  ReadingNote,
+  ReadingPage,
+  CatalogNote,
+} from '../../views/restore-wait.tsx'
 import { plainReason } from '../engine/restic/failure.ts'
 import {
   BrowsePage,
@@ -34,7 +44,7 @@ import {
   type PostedRestore,
   type TreeView,
 } from '../../views/restore.tsx'
-import { safeZone } from '../../views/restore-parts.tsx'
+import { dayTime, safeZone, snapshotWhen } from '../../views/restore-parts.tsx'
 import { auditWeb } from './audit-trail.ts'
 import { restoreFacts } from '../domain/audit-facts.ts'
 import {
@@ -65,31 +75,64 @@ function homePath(c: Ctx, path: string): string {
   return path
 }
 
-async function snapshotOf(c: Ctx) {
+type Loaded = { tenant: Tenant; dest: Destination; snapshot: Snapshot; base: string }
+
+/**
+ * The snapshot named in the path, from the catalog only (never restic). An id the catalog does
+ * not know yet answers a page that says the destination is being checked (a 404 meanwhile).
+ */
+async function snapshotOf(c: Ctx): Promise<Loaded | Response> {
   const tenant = tenantOf(c)
   const dest = getDestination(c.get('deps').db, tenant.id, idParam(c, 'dest'))
   const id = c.req.param('snap') ?? ''
   if (!/^[0-9a-f]{64}$/.test(id)) throw new NotFoundError('That snapshot')
-  let snapshot: Snapshot
-  try {
-    snapshot = await findSnapshot(engineDeps(c), tenant, dest, id)
-  } catch (err) {
-    if (err instanceof NotFoundError) throw err
-    throw new ConflictError(`The backups on ${dest.name} could not be read: ${plainReason(err)}`)
+  const { snapshot, pending } = snapshotForPage(engineDeps(c), tenant, dest, id)
+  if (!snapshot) {
+    if (!pending) throw new NotFoundError('That snapshot')
+    if (pending.created) c.get('deps').wake?.()
+    return c.html(
+      <NotFoundYetPage
+        ctx={pageCtx(c)}
+        destId={dest.id}
+        destName={dest.name}
+        pending={pending}
+        again={c.req.url}
+      />,
+      404,
+    )
   }
   return { tenant, dest, snapshot, base: `/backups/restore/${dest.id}/${snapshot.id}` }
 }
 
-type Loaded = Awaited<ReturnType<typeof snapshotOf>>
-
-/** The snapshot with its file index built (one restic run, the first time), fresh from SQLite. */
-async function indexed(c: Ctx, { tenant, dest, snapshot }: Loaded): Promise<Snapshot> {
-  try {
-    await ensureIndex(engineDeps(c), tenant, dest, snapshot)
-  } catch (err) {
-    throw new ConflictError(`The file list of this backup could not be read: ${plainReason(err)}`)
-  }
-  return toSnapshot(getCatalogSnapshot(c.get('deps').db, tenant.id, dest.id, snapshot.id))
+/**
+ * The snapshot fresh from the catalog once its file index exists; else an index job is queued
+ * and the answer is the page (or, to htmx, the tree's place) saying the file list is being read.
+ */
+async function indexed(
+  c: Ctx,
+  { tenant, dest, snapshot, base }: Loaded,
+): Promise<Snapshot | Response> {
+  const ready = indexForPage(engineDeps(c), tenant, dest, snapshot.id)
+  if (ready.snapshot) return ready.snapshot
+  const { pending } = ready
+  if (pending.created) c.get('deps').wake?.()
+  const again = c.req.method === 'GET' ? c.req.url : base
+  if (isHtmx(c) && c.req.method === 'GET')
+    return c.html(<ReadingNote base={base} pending={pending} again={again} />)
+  const title =
+    snapshot.kind === 'safety'
+      ? `Safety copy: before a restore on ${dayTime(snapshot.time, safeZone(tenant.timezone))}`
+      : `Backup of ${snapshotWhen(snapshot.time, safeZone(tenant.timezone))}`
+  return c.html(
+    <ReadingPage
+      ctx={pageCtx(c)}
+      title={title}
+      destName={dest.name}
+      base={base}
+      pending={pending}
+      again={again}
+    />,
+  )
 }
 
 /** True for a plain absolute path strictly inside `home`. */
@@ -157,6 +200,7 @@ async function browse(
   const { tenant, dest, base } = loaded
   const { db } = c.get('deps')
   const snap = await indexed(c, loaded)
+  if (snap instanceof Response) return snap
   const home = tenant.homeDir
   const hasHome = holdsHome(snap, home)
   const tree = treeView(c, loaded, snap, {
@@ -191,24 +235,18 @@ async function browse(
   )
 }
 
-restoreRoutes.get('/', async (c) => {
+restoreRoutes.get('/', (c) => {
   const tenant = tenantOf(c)
   const { db } = c.get('deps')
   const dests = listDestinations(db, tenant.id).filter(
     (d) => findRepository(db, tenant.id, d.id)?.initializedAt,
   )
-  const destinations = await Promise.all(
-    dests.map(async (d) => {
-      try {
-        const snapshots = await catalogSnapshots(engineDeps(c), tenant, d)
-        return { id: d.id, name: d.name, host: d.providerDestinationId !== null, snapshots }
-      } catch (err) {
-        const error = `Could not list the backups: ${plainReason(err)}`
-        const host = d.providerDestinationId !== null
-        return { id: d.id, name: d.name, host, snapshots: [], error }
-      }
-    }),
-  )
+  const destinations = dests.map((d) => {
+    const { snapshots, pending } = catalogForPage(engineDeps(c), tenant, d)
+    if (pending?.created) c.get('deps').wake?.()
+    const host = d.providerDestinationId !== null
+    return { id: d.id, name: d.name, host, snapshots, pending }
+  })
   const policyNames = new Map(listPolicies(db, tenant.id).map((p) => [p.id, p.name]))
   return c.html(
     <RestorePage
@@ -221,13 +259,49 @@ restoreRoutes.get('/', async (c) => {
   )
 })
 
-restoreRoutes.get('/:dest/:snap', async (c) =>
-  browse(c, await snapshotOf(c), {
+/**
+ * Polled by the note of a destination being checked: the note again while the look is queued
+ * or running, then a reload of the page (htmx) so the list shows what was found.
+ */
+restoreRoutes.get('/:dest/checking', (c) => {
+  const tenant = tenantOf(c)
+  const { db } = c.get('deps')
+  const dest = getDestination(db, tenant.id, idParam(c, 'dest'))
+  if (!isHtmx(c)) return c.redirect('/backups/restore', 303)
+  if (jobActive(db, tenant.id, syncJobKey(dest.id))) {
+    const pending = requestSnapshotSync(db, tenant.id, dest.id)
+    if (pending.state === 'waiting')
+      return c.html(<CatalogNote destId={dest.id} pending={pending} again="/backups/restore" />)
+  }
+  c.header('HX-Refresh', 'true')
+  return c.body(null, 204)
+})
+
+/** Polled while a backup's file list is read: the bar again, then a reload of the page. */
+restoreRoutes.get('/:dest/:snap/reading', async (c) => {
+  const loaded = await snapshotOf(c)
+  if (loaded instanceof Response) return loaded
+  const { tenant, dest, snapshot, base } = loaded
+  const { db } = c.get('deps')
+  if (!isHtmx(c)) return c.redirect(base, 303)
+  if (jobActive(db, tenant.id, indexJobKey(dest.id, snapshot.id))) {
+    const pending = requestSnapshotIndex(db, tenant.id, dest.id, snapshot.id)
+    if (pending.state === 'waiting')
+      return c.html(<ReadingNote base={base} pending={pending} again={base} />)
+  }
+  c.header('HX-Refresh', 'true')
+  return c.body(null, 204)
+})
+
+restoreRoutes.get('/:dest/:snap', async (c) => {
+  const loaded = await snapshotOf(c)
+  if (loaded instanceof Response) return loaded
+  return browse(c, loaded, {
     dir: c.req.query('dir'),
     q: c.req.query('q'),
     selected: c.req.queries('paths') ?? [],
-  }),
-)
+  })
+})
 
 /**
  * Answers with a download once it has started (a file as itself, a folder as .tar, a dump
@@ -260,7 +334,9 @@ async function sendDownload(
 restoreRoutes.get('/:dest/:snap/download', async (c) => {
   // Made now: the server aborts it when the client leaves only if it exists by then.
   const signal = c.req.raw.signal
-  const { tenant, dest, snapshot } = await snapshotOf(c)
+  const loaded = await snapshotOf(c)
+  if (loaded instanceof Response) return loaded
+  const { tenant, dest, snapshot } = loaded
   const path = homePath(c, c.req.query('path') ?? '')
   const details = { destination: dest.name, snapshot: snapshot.id, path }
   return sendDownload(c, { target: `${snapshot.shortId}:${path}`, details }, async () => {
@@ -271,7 +347,9 @@ restoreRoutes.get('/:dest/:snap/download', async (c) => {
 
 restoreRoutes.get('/:dest/:snap/database/:db', async (c) => {
   const signal = c.req.raw.signal
-  const { tenant, dest, snapshot } = await snapshotOf(c)
+  const loaded = await snapshotOf(c)
+  if (loaded instanceof Response) return loaded
+  const { tenant, dest, snapshot } = loaded
   const id = idParam(c, 'db')
   const database = listTenantDatabases(c.get('deps').db, tenant.id).find((d) => d.id === id)
   if (!database) throw new NotFoundError('That database')
@@ -288,6 +366,7 @@ restoreRoutes.get('/:dest/:snap/database/:db', async (c) => {
  */
 restoreRoutes.post('/:dest/:snap', async (c) => {
   const loaded = await snapshotOf(c)
+  if (loaded instanceof Response) return loaded
   const { tenant, dest, snapshot, base } = loaded
   const { db } = c.get('deps')
   const form = await readForm(c)
@@ -300,6 +379,7 @@ restoreRoutes.post('/:dest/:snap', async (c) => {
   const newName = str(form, 'newName')
   const dir = str(form, 'dir')
   const snap = await indexed(c, loaded)
+  if (snap instanceof Response) return snap
   const home = tenant.homeDir
   const database = listTenantDatabases(db, tenant.id).find((d) => d.id === databaseId)
   const errors: Record<string, string> = {}

@@ -20,7 +20,7 @@ import { getDestination } from '../../src/db/destinations.ts'
 import { tenants } from '../../src/db/schema.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
-import { catalogSnapshots, type Snapshot } from '../../src/engine/restic/snapshots.ts'
+import { catalogSnapshots, ensureIndex, type Snapshot } from '../../src/engine/restic/snapshots.ts'
 import { snapshotWhen, suggestedDatabase, suggestedFolder } from '../../views/restore-parts.tsx'
 
 const ZONE = 'Europe/Berlin'
@@ -101,6 +101,8 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
     await runner.stop()
     runner = undefined
     ;[snap] = await catalogSnapshots(deps, alice.tenant, dest)
+    // Pages never read a file list with restic: the runner's index job does; here, directly.
+    await ensureIndex(deps, alice.tenant, dest, snap!)
     base = `/backups/restore/${dest.id}/${snap!.id}`
     const bob = await addTenant(deps, 'bob')
     bobDestId = localDestination(deps, bob.id).id
@@ -302,6 +304,8 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
       (x) => x.kind === 'safety',
     )!
     expect(list.body).toContain(`href="/backups/restore/${dest.id}/${safety.id}"`)
+    // Its file list is read once by the runner (an index job; see restore-catalog-jobs.test.ts).
+    await ensureIndex(deps, alice.tenant, dest, safety)
     const inside = await a.get(
       `/backups/restore/${dest.id}/${safety.id}?dir=${encodeURIComponent(`${home}/public_html`)}`,
     )

@@ -1,4 +1,4 @@
-import { Transform, addAbortSignal, type Readable } from 'node:stream'
+import { Readable, Transform, addAbortSignal } from 'node:stream'
 import { StorageError } from './types.ts'
 
 /** A get's byte range, checked: `[start, end)`, `end` undefined meaning "to the end". */
@@ -152,4 +152,48 @@ export async function* chunked(
     }
   }
   yield Buffer.concat(parts, have)
+}
+
+/**
+ * `counted(source, size)` as consecutive streams of `partSize` bytes (the last one shorter, or
+ * one empty stream for size 0), for uploads that stream each part instead of buffering it. Read
+ * each part to its end before taking the next. The last part's last bytes are held back until
+ * the source has ended with exactly `size` bytes, so a short or long source fails that part's
+ * request before it completes: an upload never commits one.
+ */
+export async function* parts(
+  source: Readable,
+  size: number,
+  partSize: number,
+  signal?: AbortSignal,
+): AsyncGenerator<{ body: Readable; length: number }> {
+  const bytes = counted(source, size, signal)
+  let rest: Buffer | undefined
+  async function* take(length: number, last: boolean): AsyncGenerator<Buffer> {
+    let left = length
+    while (left > 0) {
+      let buf = rest
+      rest = undefined
+      if (!buf) {
+        const next = await bytes.next()
+        if (next.done) return // unreachable: counted throws for a short source
+        buf = next.value
+      }
+      if (buf.length > left) {
+        rest = buf.subarray(left)
+        buf = buf.subarray(0, left)
+      }
+      left -= buf.length
+      // counted checks the total at the source's end (and throws on more before yielding it).
+      if (left === 0 && last) await bytes.next()
+      yield buf
+    }
+    if (length === 0) await bytes.next()
+  }
+  for (let offset = 0; ; offset += partSize) {
+    const length = Math.min(partSize, size - offset)
+    const last = offset + length >= size
+    yield { body: Readable.from(take(length, last), { objectMode: false }), length }
+    if (last) return
+  }
 }

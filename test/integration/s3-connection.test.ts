@@ -280,20 +280,20 @@ describe('S3 errors a server answers, in plain words', () => {
       'the storage server is out of space (its disk or your quota is full)',
       1,
     ],
-    [503, 'SlowDown', 'Transient', '127.0.0.1:PORT asked us to slow down or retry (SlowDown)', 2],
+    [503, 'SlowDown', 'Transient', '127.0.0.1:PORT asked us to slow down or retry (SlowDown)', 1],
     [
       500,
       'InternalError',
       'Transient',
       'the storage server is busy or failing (HTTP 500); will retry',
-      2,
+      1,
     ],
     [
       429,
       'TooManyRequests',
       'Transient',
       'the storage server is busy or failing (HTTP 429); will retry',
-      2,
+      1,
     ],
   ])('HTTP %i %s → %s', async (status, code, want, message, tries) => {
     answer = { status, code }
@@ -308,7 +308,8 @@ describe('S3 errors a server answers, in plain words', () => {
     const err = await storageError(putBytes(d, 'k', 'v'))
     expect(err).toMatchObject({ code: want, message: message.replace('PORT', String(port)) })
     expect(err.message).not.toContain('TOP-SECRET-VALUE')
-    expect(hits).toBe(tries) // the SDK tries a request at most twice; withRetry does the rest
+    // A put streams its body, which the SDK cannot re-send: withRetry (or restic) retries it.
+    expect(hits).toBe(tries)
     await d.close?.()
   })
 })

@@ -15,6 +15,7 @@ import { byteRange } from '../streams.ts'
 import { StorageError, type Driver } from '../types.ts'
 import { classify, type Where } from './errors.ts'
 import { uploadBlob } from './upload.ts'
+import { capabilities } from './settings.ts'
 
 /** Blob names (prefix included) are at most 1,024 characters: keep keys well under that. */
 const RULES: KeyRules = { maxLength: 900 }
@@ -38,8 +39,9 @@ export type AzureConfig = {
  * Objects as block blobs named `<prefix><key>` in one container. Every connection goes through
  * an agent whose `lookup` is the outbound guard (the endpoint host is also checked up front, as
  * Node skips lookup for IP literals); redirects are not followed; the SDK tries each request at
- * most twice (retries belong to `withRetry`). Puts are atomic (see `uploadBlob`). Cancelling
- * through `signal` rejects `Transient`; a get's stream is destroyed with an AbortError.
+ * most twice, uploads once (retries belong to `withRetry`). Puts stream and are atomic (see
+ * `uploadBlob`). Cancelling through `signal` rejects `Transient`; a get's stream is destroyed
+ * with an AbortError.
  *
  * A missing credential, or both a key and a SAS token, rejects every call `BadConfig`.
  */
@@ -68,11 +70,15 @@ export function azureDriver(config: AzureConfig): Driver {
     ? new StorageSharedKeyCredential(config.account, config.key)
     : new AnonymousCredential()
   const query = config.sas && !config.key ? `?${config.sas.replace(/^\?/, '')}` : ''
-  const service = new BlobServiceClient(
-    config.endpoint.replace(/\/+$/, '') + query,
-    newPipeline(credential, options),
-  )
-  const container = service.getContainerClient(config.container)
+  const url = config.endpoint.replace(/\/+$/, '') + query
+  const containerOf = (maxTries: number) =>
+    new BlobServiceClient(
+      url,
+      newPipeline(credential, { ...options, retryOptions: { ...options.retryOptions, maxTries } }),
+    ).getContainerClient(config.container)
+  const container = containerOf(2)
+  // Uploads stream their body, which a retry cannot re-read (see uploadBlob).
+  const uploads = containerOf(1)
 
   let checked = false
   /** Credentials and endpoint host, checked at first use (not in open(): that is synchronous). */
@@ -93,17 +99,17 @@ export function azureDriver(config: AzureConfig): Driver {
     signal?.aborted && !(err instanceof StorageError && err.code !== 'Transient')
       ? new StorageError('Transient', 'the operation was cancelled', { cause: err })
       : classify(err, where)
-  const blob = (key: string) => {
+  const blob = (key: string, from = container) => {
     keySegments(key, RULES)
-    return container.getBlockBlobClient(config.prefix + key)
+    return from.getBlockBlobClient(config.prefix + key)
   }
 
   return {
-    capabilities: { atomicPut: true, rangeGet: true, maxConnections: 8 },
+    capabilities,
 
     async put(key, open, { size, signal }) {
       try {
-        const client = blob(key)
+        const client = blob(key, uploads)
         await ready()
         signal?.throwIfAborted()
         await uploadBlob(client, open(), size, signal)

@@ -1,6 +1,6 @@
 import { defineDriver, type DriverContext } from '../entry.ts'
-import { azureDriver } from './driver.ts'
-import { settings, type AzureSettings } from './settings.ts'
+import { lazyDriver } from '../lazy.ts'
+import { capabilities, settings, type AzureSettings } from './settings.ts'
 
 /** `<path>/<tenant>`: the folder inside the container this tenant's repository lives in. */
 function folderOf(values: AzureSettings, ctx: DriverContext): string {
@@ -62,16 +62,19 @@ export const azure = defineDriver({
   description:
     'A container in an Azure storage account (or a compatible service), with an account key or a SAS token.',
   settings,
-  /** Objects under `<path>/<tenant>/` in the container. */
+  /** Objects under `<path>/<tenant>/` in the container; the Azure SDK loads at the first call. */
   open(values, secrets, ctx) {
-    return azureDriver({
-      account: values.accountName.trim(),
-      key: secrets.accountKey || undefined,
-      sas: secrets.sasToken || undefined,
-      container: values.container.trim(),
-      prefix: `${folderOf(values, ctx)}/`,
-      endpoint: endpointOf(values),
-      guard: ctx.guard,
+    return lazyDriver(capabilities, async () => {
+      const { azureDriver } = await import('./driver.ts')
+      return azureDriver({
+        account: values.accountName.trim(),
+        key: secrets.accountKey || undefined,
+        sas: secrets.sasToken || undefined,
+        container: values.container.trim(),
+        prefix: `${folderOf(values, ctx)}/`,
+        endpoint: endpointOf(values),
+        guard: ctx.guard,
+      })
     })
   },
   /** `azure:<container>:/<path>/<tenant>` with the account name and key (or SAS) in the environment. */

@@ -1,4 +1,8 @@
 import type { SettingsOf, Spec } from '../spec.ts'
+import type { Capabilities } from '../types.ts'
+
+/** What an Azure driver guarantees: known before its implementation (and SDK) loads. */
+export const capabilities: Capabilities = { atomicPut: true, rangeGet: true, maxConnections: 8 }
 
 /** Storage account names: 3-24 lowercase letters and digits (Azure's own rule). */
 export function accountProblem(name: string): string | undefined {

@@ -8,7 +8,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { checkUrlHost, guardedLookup, type GuardPolicy } from '../guard.ts'
 import { StorageError } from '../types.ts'
 import { iamCredentials } from './iam.ts'
-import { iamProblem, type S3Secrets, type S3Settings } from './settings.ts'
+import { awsHost, iamProblem, type S3Secrets, type S3Settings } from './settings.ts'
 
 /** Where the settings point: the endpoint URL (undefined: AWS) and `host:port` for messages. */
 export function endpointOf(s: S3Settings): { url?: string; host: string; https: boolean } {
@@ -18,12 +18,6 @@ export function endpointOf(s: S3Settings): { url?: string; host: string; https: 
   const url = `${https ? 'https' : 'http'}://${s.endpoint}`
   const parsed = new URL(url)
   return { url, host: `${parsed.hostname}:${parsed.port || port}`, https }
-}
-
-/** AWS's S3 host for a region (us-east-1 keeps the classic name restic also uses). */
-export function awsHost(region: string): string {
-  const r = region || 'us-east-1'
-  return r === 'us-east-1' ? 's3.amazonaws.com' : `s3.${r}.amazonaws.com`
 }
 
 /**
@@ -42,6 +36,9 @@ export function configProblem(s: S3Settings, secrets: S3Secrets): string | undef
 }
 
 const CA_MAX_BYTES = 1 << 20
+
+const quiet = () => {}
+const QUIET = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet }
 
 /** The PEM text of the CA setting: the text itself, or the PEM file it names. */
 async function loadCa(ca: string): Promise<string> {
@@ -114,6 +111,9 @@ export async function connect(
     forcePathStyle: url ? s.pathStyle : false,
     credentials,
     maxAttempts: 2,
+    // Silent, as the SDK's default is, except that the default makes it print "non-retryable
+    // streaming request" on stderr for every failed upload (uploads stream; see upload.ts).
+    logger: QUIET,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     followRegionRedirects: false,

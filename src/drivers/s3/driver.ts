@@ -1,23 +1,21 @@
 import { Readable, addAbortSignal } from 'node:stream'
 import {
-  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
-  PutObjectCommand,
   type S3Client,
   type StorageClass,
 } from '@aws-sdk/client-s3'
-import { Upload } from '@aws-sdk/lib-storage'
 import type { GuardPolicy } from '../guard.ts'
 import { isKey, keySegments, prefixFolder } from '../keys.ts'
-import { byteRange, counted, rangeHeader } from '../streams.ts'
+import { byteRange, rangeHeader } from '../streams.ts'
 import { StorageError, type Driver } from '../types.ts'
 import { connect, endpointOf } from './client.ts'
 import { classify } from './errors.ts'
 import { exactly } from './range.ts'
-import type { S3Secrets, S3Settings } from './settings.ts'
+import { capabilities, type S3Secrets, type S3Settings } from './settings.ts'
+import { uploadObject } from './upload.ts'
 
 const MiB = 1 << 20
 /** The part size when none is set (minio's and restic's choice). */
@@ -38,10 +36,9 @@ export function partSizeFor(size: number, settingMb: number | null, limit: numbe
  * Objects under `base` (`<path>/<tenant>/`) in the settings' bucket. The client is built on first
  * use (see `connect`: guard checks, CA file), so `open` never fails or blocks.
  *
- * Puts are atomic, as S3 makes them: one PutObject from a buffer for an object up to one part,
- * else a multipart upload that only becomes visible when completed. A failed or cancelled
- * multipart upload is aborted (best effort: a provider that refuses leaves invisible parts for
- * its lifecycle rules). Every call takes `signal`; cancelling rejects `Transient`.
+ * Puts stream and are atomic, as S3 makes them (see `uploadObject`): one PutObject for an object
+ * up to one part, else a multipart upload that only becomes visible when completed. Every call
+ * takes `signal`; cancelling rejects `Transient`.
  */
 export function s3Driver(
   s: S3Settings,
@@ -68,11 +65,10 @@ export function s3Driver(
     c.send(new HeadObjectCommand({ Bucket, Key }), { abortSignal: signal })
 
   return {
-    capabilities: { atomicPut: true, rangeGet: true, maxConnections: 8 },
+    capabilities,
 
     async put(key, openSource, { size, signal }) {
       let source: Readable | undefined
-      const once = () => (source = openSource())
       try {
         const Key = base + checkKey(key)
         if (!Number.isSafeInteger(size) || size < 0)
@@ -80,25 +76,8 @@ export function s3Driver(
         signal?.throwIfAborted()
         const c = await ready()
         const partSize = partSizeFor(size, s.partSizeMb, limit)
-        if (size <= partSize) {
-          const chunks: Buffer[] = []
-          for await (const chunk of counted(once(), size, signal)) chunks.push(chunk)
-          const Body = Buffer.concat(chunks)
-          await c.send(
-            new PutObjectCommand({ Bucket, Key, Body, ContentLength: size, StorageClass }),
-            { abortSignal: signal },
-          )
-        } else {
-          const Body = Readable.from(counted(once(), size, signal))
-          const upload = new Upload({
-            client: scoped(c, signal),
-            params: { Bucket, Key, Body, StorageClass },
-            partSize,
-            queueSize: 2,
-            leavePartsOnError: false,
-          })
-          await upload.done()
-        }
+        source = openSource()
+        await uploadObject(c, { Bucket, Key, StorageClass }, source, size, partSize, signal)
       } catch (err) {
         // A failed upload stops reading mid-way: release the source (for the bridge, the
         // request), or its sender would wait on a body nobody reads.
@@ -204,19 +183,6 @@ export function s3Driver(
       c?.destroy()
     },
   }
-}
-
-/**
- * The client as lib-storage's Upload sees it: every request carries `signal`, except the
- * AbortMultipartUpload sent after a failure or cancel, which must still go out. Its failure
- * is swallowed so the error reported is the one that stopped the upload.
- */
-function scoped(c: S3Client, signal?: AbortSignal): S3Client {
-  const send = (cmd: Parameters<S3Client['send']>[0]) =>
-    cmd instanceof AbortMultipartUploadCommand
-      ? c.send(cmd, { abortSignal: AbortSignal.timeout(30_000) }).catch(() => ({}))
-      : c.send(cmd, { abortSignal: signal })
-  return Object.create(c, { send: { value: send } }) as S3Client
 }
 
 /** The key itself; BadConfig for anything that could leave the base prefix or name a folder. */

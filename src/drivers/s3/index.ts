@@ -1,7 +1,6 @@
 import { defineDriver, type DriverContext } from '../entry.ts'
-import { awsHost } from './client.ts'
-import { s3Driver } from './driver.ts'
-import { COLD_CLASSES, settings, type S3Settings } from './settings.ts'
+import { lazyDriver } from '../lazy.ts'
+import { COLD_CLASSES, awsHost, capabilities, settings, type S3Settings } from './settings.ts'
 
 /** `<path>/<tenant>/`: the tenant's own prefix, so tenants sharing a bucket never collide. */
 function baseOf(s: S3Settings, ctx: DriverContext): string {
@@ -12,8 +11,12 @@ export const s3 = defineDriver({
   label: 'S3',
   description: 'AWS S3 or any S3-compatible storage: MinIO, Backblaze B2, Wasabi, Scaleway, Ceph…',
   settings,
+  /** The AWS SDK loads at the driver's first call. */
   open(s, secrets, ctx) {
-    return s3Driver(s, secrets, ctx.guard, baseOf(s, ctx))
+    return lazyDriver(capabilities, async () => {
+      const { s3Driver } = await import('./driver.ts')
+      return s3Driver(s, secrets, ctx.guard, baseOf(s, ctx))
+    })
   },
   /** `s3:<proto>://<endpoint>/<bucket>/<path>/<tenant>` with the AWS_* variables restic reads. */
   repository(s, secrets, ctx) {

@@ -1,4 +1,14 @@
 import type { SecretsOf, SettingsOf, Spec } from '../spec.ts'
+import type { Capabilities } from '../types.ts'
+
+/** What an S3 driver guarantees: known before its implementation (and SDK) loads. */
+export const capabilities: Capabilities = { atomicPut: true, rangeGet: true, maxConnections: 8 }
+
+/** AWS's S3 host for a region (us-east-1 keeps the classic name restic also uses). */
+export function awsHost(region: string): string {
+  const r = region || 'us-east-1'
+  return r === 'us-east-1' ? 's3.amazonaws.com' : `s3.${r}.amazonaws.com`
+}
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 

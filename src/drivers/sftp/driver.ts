@@ -10,6 +10,7 @@ import { serverName, type Session, type Target } from './connect.ts'
 import { connectionPool } from './pool.ts'
 import * as op from './ops.ts'
 import { upload } from './upload.ts'
+import { capabilities } from './settings.ts'
 
 /** Keys never name a temp file (`.<name>.tmp-<hex>`, see `put`). */
 const segments = (key: string) => keySegments(key, { temp: true })
@@ -60,7 +61,7 @@ export function sftpDriver(o: SftpOptions): Driver {
   const full = (parts: string[]) => posix.join(o.root, ...parts)
 
   return {
-    capabilities: { atomicPut: true, rangeGet: true, maxConnections: 4 },
+    capabilities,
 
     async put(key, openSource, { size, signal }) {
       const parts = segments(key)

@@ -1,9 +1,9 @@
 import { posix } from 'node:path'
 import { defineDriver, type DriverContext } from '../entry.ts'
 import { StorageError } from '../types.ts'
-import { settings, type SftpSecrets, type SftpSettings } from './settings.ts'
-import { sftpDriver } from './driver.ts'
-import { readHostKey, type Target } from './connect.ts'
+import { lazyDriver } from '../lazy.ts'
+import { capabilities, settings, type SftpSecrets, type SftpSettings } from './settings.ts'
+import type { Target } from './connect.ts'
 import { hostKeyChanged } from './errors.ts'
 
 const portOf = (s: SftpSettings) => (s.port !== null && s.port > 0 ? s.port : 22)
@@ -44,6 +44,7 @@ export async function pinHostKey(
 ): Promise<{ fingerprint: string }> {
   const t = target(s, secrets, ctx)
   if (!t.host) throw new StorageError('BadConfig', 'No host name was given.')
+  const { readHostKey } = await import('./connect.ts')
   const fingerprint = await readHostKey(t)
   const expected = pinned(s)
   if (expected && expected !== fingerprint) throw hostKeyChanged(expected, fingerprint)
@@ -59,9 +60,13 @@ export const sftp = defineDriver({
     const { fingerprint } = await pinHostKey(s, secrets, ctx)
     return pinned(s) ? {} : { hostKey: fingerprint }
   },
-  /** `<path>/<tenant>` on the server; every call refuses until the host key is pinned. */
+  /**
+   * `<path>/<tenant>` on the server; every call refuses until the host key is pinned. ssh2 loads
+   * at the first call.
+   */
   open(s, secrets, ctx) {
-    return sftpDriver({ ...target(s, secrets, ctx), root: remoteRoot(s, ctx), hostKey: pinned(s) })
+    const options = { ...target(s, secrets, ctx), root: remoteRoot(s, ctx), hostKey: pinned(s) }
+    return lazyDriver(capabilities, async () => (await import('./driver.ts')).sftpDriver(options))
   },
   repository(s, _secrets, ctx) {
     const { host, port, user } = target(s, {}, ctx)

@@ -1,4 +1,8 @@
 import type { SecretsOf, SettingsOf, Spec } from '../spec.ts'
+import type { Capabilities } from '../types.ts'
+
+/** What an SFTP driver guarantees: known before its implementation (and SDK) loads. */
+export const capabilities: Capabilities = { atomicPut: true, rangeGet: true, maxConnections: 4 }
 
 /** OpenSSH's fingerprint form, as `ssh-keygen -lf` prints it: `SHA256:` + 43 base64 chars. */
 export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/

@@ -15,6 +15,7 @@ import {
 import { TEMP, keySegments, prefixFolder, type KeyRules } from '../keys.ts'
 import { byteRange, rangeHeader, slice } from '../streams.ts'
 import { exactly } from './bytes.ts'
+import { capabilities } from './settings.ts'
 
 /** Keys never name a temp file (see `put`), nor hold a `\` (some servers read it as `/`). */
 const RULES: KeyRules = { temp: true, forbidden: /\\/ }
@@ -130,7 +131,7 @@ export function webdavDriver(opts: WebdavOptions): Driver {
   }
 
   return {
-    capabilities: { atomicPut: true, rangeGet: true, maxConnections: 4 },
+    capabilities,
 
     async put(key, open, { size, signal }) {
       let temp: string | undefined

@@ -1,7 +1,7 @@
 import { createCipheriv, randomBytes } from 'node:crypto'
 import { defineDriver, type DriverContext } from '../entry.ts'
-import { baseUrl, folderSegments, settings, type WebdavSettings } from './settings.ts'
-import { webdavDriver } from './driver.ts'
+import { lazyDriver } from '../lazy.ts'
+import { baseUrl, capabilities, folderSegments, settings, type WebdavSettings } from './settings.ts'
 
 /** The rclone remote the recovery kit defines (through RCLONE_CONFIG_* variables). */
 // No dash: newer rclone keeps a dash of the remote name in its variable names, older ones do not.
@@ -31,14 +31,17 @@ export const webdav = defineDriver({
   description:
     'A folder on a WebDAV server: Nextcloud, ownCloud, a NAS, or any server that speaks WebDAV.',
   settings,
-  /** `<URL>/<path>/<tenant>`; folders are created on the first backup. */
+  /** `<URL>/<path>/<tenant>`; folders are created on the first backup. The client loads then. */
   open(s, secrets, ctx) {
-    return webdavDriver({
-      url: baseUrl(s.url),
-      folder: folderOf(s, ctx),
-      username: s.username,
-      password: secrets.password ?? '',
-      guard: ctx.guard,
+    return lazyDriver(capabilities, async () => {
+      const { webdavDriver } = await import('./driver.ts')
+      return webdavDriver({
+        url: baseUrl(s.url),
+        folder: folderOf(s, ctx),
+        username: s.username,
+        password: secrets.password ?? '',
+        guard: ctx.guard,
+      })
     })
   },
   /**

@@ -1,4 +1,8 @@
 import type { SettingsOf, Spec } from '../spec.ts'
+import type { Capabilities } from '../types.ts'
+
+/** What an WebDAV driver guarantees: known before its implementation (and SDK) loads. */
+export const capabilities: Capabilities = { atomicPut: true, rangeGet: true, maxConnections: 4 }
 
 /** An http(s) address without credentials, query or fragment; else a sentence saying why not. */
 export function urlProblem(text: string): string | undefined {

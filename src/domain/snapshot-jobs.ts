@@ -63,10 +63,12 @@ function ask(
   return { state: 'waiting', queued: status === 'queued', created }
 }
 
-/** True while a job holding `key` is queued or running. */
-export function jobActive(db: Db, tenantId: number, key: string): boolean {
+/** The job holding `key` while it is queued or running (what polling pages wait for); else null. */
+export function waitingFor(db: Db, tenantId: number, key: string): Pending | null {
   const last = newestJob(db, tenantId, key)
-  return last?.status === 'queued' || last?.status === 'running'
+  if (last?.status === 'queued' || last?.status === 'running')
+    return { state: 'waiting', queued: last.status === 'queued' }
+  return null
 }
 
 /** Queues a look at the destination's snapshots (deduplicated); see `ask`. */

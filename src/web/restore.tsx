@@ -22,12 +22,10 @@ import { toNode, type Snapshot } from '../engine/restic/snapshots.ts'
 import {
   catalogForPage,
   indexForPage,
-  jobActive,
-  requestSnapshotIndex,
-  requestSnapshotSync,
   snapshotForPage,
   syncJobKey,
   indexJobKey,
+  waitingFor,
 } from '../domain/snapshot-jobs.ts'
 import {
   NotFoundYetPage,
@@ -268,11 +266,9 @@ restoreRoutes.get('/:dest/checking', (c) => {
   const { db } = c.get('deps')
   const dest = getDestination(db, tenant.id, idParam(c, 'dest'))
   if (!isHtmx(c)) return c.redirect('/backups/restore', 303)
-  if (jobActive(db, tenant.id, syncJobKey(dest.id))) {
-    const pending = requestSnapshotSync(db, tenant.id, dest.id)
-    if (pending.state === 'waiting')
-      return c.html(<CatalogNote destId={dest.id} pending={pending} again="/backups/restore" />)
-  }
+  const pending = waitingFor(db, tenant.id, syncJobKey(dest.id))
+  if (pending)
+    return c.html(<CatalogNote destId={dest.id} pending={pending} again="/backups/restore" />)
   c.header('HX-Refresh', 'true')
   return c.body(null, 204)
 })
@@ -284,11 +280,8 @@ restoreRoutes.get('/:dest/:snap/reading', async (c) => {
   const { tenant, dest, snapshot, base } = loaded
   const { db } = c.get('deps')
   if (!isHtmx(c)) return c.redirect(base, 303)
-  if (jobActive(db, tenant.id, indexJobKey(dest.id, snapshot.id))) {
-    const pending = requestSnapshotIndex(db, tenant.id, dest.id, snapshot.id)
-    if (pending.state === 'waiting')
-      return c.html(<ReadingNote base={base} pending={pending} again={base} />)
-  }
+  const pending = waitingFor(db, tenant.id, indexJobKey(dest.id, snapshot.id))
+  if (pending) return c.html(<ReadingNote base={base} pending={pending} again={base} />)
   c.header('HX-Refresh', 'true')
   return c.body(null, 204)
 })

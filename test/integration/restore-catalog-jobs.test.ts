@@ -41,12 +41,17 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
       (j) => j.kind === 'sync-snapshots' || j.kind === 'index-snapshot',
     )
   /** Runs the queued jobs of the tenant on a runner, then stops it. */
-  async function runJobs(queued: Job[]) {
-    const runner = startRunner({ db: deps.db, handlers: jobHandlers(deps), pollMs: 50 })
+  async function runJobs(queued: Job[], status: 'done' | 'failed' = 'done') {
+    const runner = startRunner({
+      db: deps.db,
+      handlers: jobHandlers(deps),
+      pollMs: 50,
+      onError: () => {},
+    })
     try {
       for (const job of queued) {
         const done = await waitJob(deps, t.tenant.id, job.id, 60_000)
-        expect(done.status, done.lastError ?? '').toBe('done')
+        expect(done.status, done.lastError ?? '').toBe(status)
       }
     } finally {
       await runner.stop()
@@ -187,4 +192,24 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
     expect(fragment!.body).toContain('css')
     expect(catalogJobs()).toEqual([])
   })
+
+  it('says when the destination could not be checked, and does not ask again at once', async () => {
+    const repo = findRepository(deps.db, t.tenant.id, destId)!
+    const unsync = deps.db.$client.prepare(
+      'update repositories set snapshots_synced_at = null where id = ?',
+    )
+    unsync.run(repo.id)
+    await withoutRepository(async () => {
+      expect((await a.get('/backups/restore')).body).toContain(CHECKING)
+      await runJobs(catalogJobs(), 'failed')
+      const poll = await a.get(`/backups/restore/${destId}/checking`, { 'hx-request': 'true' })
+      expect(poll.headers.get('hx-refresh')).toBe('true')
+      const res = await a.get('/backups/restore')
+      expect(res.status).toBe(200)
+      expect(res.body).toContain('Could not check the destination for backups made elsewhere')
+      expect(res.body).not.toContain(CHECKING)
+      expect(res.body).toContain(`href="${base}"`)
+      expect(catalogJobs()).toEqual([])
+    })
+  }, 120_000)
 })

@@ -3,7 +3,8 @@ import { getTenant } from '../../db/tenants.ts'
 import { getDestination } from '../../db/destinations.ts'
 import { findRepository } from '../../db/repositories.ts'
 import { getCatalogSnapshot } from '../../db/snapshots.ts'
-import { NotFoundError } from '../../errors.ts'
+import { JobFailed, NotFoundError, isPermanent } from '../../errors.ts'
+import { plainReason } from '../restic/failure.ts'
 import type { EngineDeps } from '../deps.ts'
 import { buildIndex, syncSnapshots, toSnapshot, withRepository } from '../restic/snapshots.ts'
 
@@ -20,13 +21,19 @@ export async function runSyncSnapshotsJob(
   const tenant = getTenant(deps.db, job.tenantId)
   const dest = getDestination(deps.db, tenant.id, job.payload.destinationId)
   if (!findRepository(deps.db, tenant.id, dest.id)?.initializedAt) return
-  await withRepository(
-    deps,
-    tenant,
-    dest,
-    (repo) => syncSnapshots(deps, tenant, dest, repo),
-    signal,
+  await inPlainWords(() =>
+    withRepository(deps, tenant, dest, (repo) => syncSnapshots(deps, tenant, dest, repo), signal),
   )
+}
+
+/** A failure as the page waiting for the job shows it: plain words, permanent or not. */
+async function inPlainWords(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn()
+  } catch (err) {
+    if (err instanceof JobFailed) throw err
+    throw new JobFailed(plainReason(err), isPermanent(err))
+  }
 }
 
 /**
@@ -48,5 +55,5 @@ export async function runIndexSnapshotJob(
     throw err
   }
   if (row.indexedAt) return
-  await buildIndex(deps, tenant, dest, toSnapshot(row), signal)
+  await inPlainWords(() => buildIndex(deps, tenant, dest, toSnapshot(row), signal))
 }

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs'
 import { join, normalize } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { inProject } from './project-root.ts'
 
 /** How the panel presents itself (PANEL_BRAND_*), read once with the rest of the configuration. */
 export type Brand = {
@@ -22,7 +22,7 @@ export type Brand = {
  */
 export type Accent = { color: string; ink: string; link: string; hover: string }
 
-const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url))
+const PUBLIC_DIR = inProject('public')
 
 /** Reads PANEL_BRAND_NAME, PANEL_BRAND_LOGO and PANEL_BRAND_ACCENT; throws in plain words. */
 export function brandOf(env: NodeJS.ProcessEnv): Brand {

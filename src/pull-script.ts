@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs'
+import { inProject } from './project-root.ts'
 
 /** The example address in public/panel-pull.sh (and the README's copy of it). */
 const EXAMPLE_URL = 'https://panel.example.com'
 
 /** public/panel-pull.sh, read once: the README shows the same script (a test keeps them equal). */
-const SCRIPT = readFileSync(new URL('../public/panel-pull.sh', import.meta.url), 'utf8')
+const SCRIPT = readFileSync(inProject('public', 'panel-pull.sh'), 'utf8')
 
 /** The pull script with `panelUrl` in place of the example address. */
 export function pullScript(panelUrl: string): string {

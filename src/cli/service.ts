@@ -1,12 +1,12 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { projectRoot } from '../project-root.ts'
 import type { Command } from './command.ts'
 import { UsageError } from './io.ts'
 import { lookupUser } from '../engine/host/isolation.ts'
 import { envFileText, panelUnits, type UnitFile } from '../systemd-units.ts'
 
-const projectDir = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '')
+const projectDir = projectRoot
 
 type Layout = Parameters<typeof panelUnits>[1]
 

@@ -1,14 +1,14 @@
 import Database from 'better-sqlite3'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
-import { fileURLToPath } from 'node:url'
+import { inProject } from '../project-root.ts'
 import { chmodSync, existsSync, statSync } from 'node:fs'
 import * as schema from './schema.ts'
 import { pendingMigrations, saveCopyBeforeMigration } from './pre-migration.ts'
 
 export type Db = ReturnType<typeof drizzle<typeof schema>>
 
-const defaultMigrations = fileURLToPath(new URL('../../drizzle', import.meta.url))
+const defaultMigrations = inProject('drizzle')
 
 export type OpenDbOptions = {
   /** Where the migrations are (default: the committed `drizzle/` folder); tests pass an older set. */

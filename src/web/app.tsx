@@ -3,7 +3,7 @@ import { secureHeaders } from 'hono/secure-headers'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { serveStatic } from '@hono/node-server/serve-static'
 import { createRequire } from 'node:module'
-import { fileURLToPath } from 'node:url'
+import { inProject, projectRoot } from '../project-root.ts'
 import {
   CSRF_COOKIE,
   CSRF_FIELD,
@@ -37,8 +37,7 @@ import { healthRoutes } from './healthz.ts'
 import { brandRoutes } from './brand.ts'
 import { logoOrigin } from '../brand.ts'
 
-const projectRoot = fileURLToPath(new URL('../..', import.meta.url))
-const htmxPath = createRequire(import.meta.url).resolve('htmx.org/dist/htmx.min.js')
+const htmxPath = createRequire(inProject('package.json')).resolve('htmx.org/dist/htmx.min.js')
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 export class ForbiddenError extends Error {}

@@ -1,9 +1,10 @@
 import { Hono } from 'hono'
 import { readFileSync } from 'node:fs'
 import { accentCss } from '../brand.ts'
+import { inProject } from '../project-root.ts'
 import type { Deps } from './context.ts'
 
-const ICON = readFileSync(new URL('../../public/favicon.ico', import.meta.url))
+const ICON = readFileSync(inProject('public', 'favicon.ico'))
 
 /**
  * `/favicon.ico` (browsers and bots ask for it on every page, whatever the page links) and

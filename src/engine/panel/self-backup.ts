@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
+import { inProject } from '../../project-root.ts'
 import type { EngineDeps } from '../deps.ts'
 import type { ProviderDestination } from '../../db/schema.ts'
 import {
@@ -34,7 +35,7 @@ import {
 /** Retention after each successful self-backup. */
 export const SELF_BACKUP_KEEP = ['--keep-daily', '7', '--keep-weekly', '4', '--keep-monthly', '12']
 
-const packageJson = new URL('../../../package.json', import.meta.url)
+const packageJson = inProject('package.json')
 
 export type SelfBackupOptions = {
   /** A provider destination's name; default: the one chosen under Admin > Panel backup. */

@@ -17,11 +17,13 @@ export type PutBack = {
 // target like `cp -a --remove-destination staged/. target/`, but by rename(2): no data is copied,
 // and an entry is moved whole when its place is free (one rename for a missing folder and all
 // it holds). A folder that exists on both sides is merged and then gets the staged mode and
-// times (unless the folder is not the tenant's: the host's mode stays). The target side is only ever lstat'ed: a symlink where the backup has a folder is
-// removed (the link, never what it points to) and replaced, so nothing is written through a
-// link planted in the home. EXDEV (the place is on another filesystem, e.g. a mount inside the
-// home) falls back to copying that entry, again without following links. Names are bytes
-// (Buffers): names that are not UTF-8 pass through unchanged. Prints a JSON PutBack.
+// times (a folder that is not the tenant's, as a chrooted home is root's, keeps the host's).
+// The target side is only ever lstat'ed, and rename(2) replaces a symlink at its destination
+// instead of following it; a symlink where the backup has a folder is removed (the link, never
+// what it points to) and replaced. So nothing is written through a link planted in the home.
+// EXDEV (the place is on another filesystem, e.g. a mount inside the home) falls back to
+// copying that entry, again without following links. Names are bytes (Buffers): names that are
+// not UTF-8 pass through unchanged. Prints a JSON PutBack.
 const PUT_BACK_SCRIPT = `
 const fs = require('fs')
 const C = fs.constants
@@ -29,19 +31,25 @@ const out = { renamed: 0, copied: 0, failed: [], failedCount: 0 }
 const slash = Buffer.from('/')
 const join = (a, b) => Buffer.concat([a, slash, b])
 const rel = (p) => p.subarray(root.length + 1).toString() || '.'
-const lstat = (p) => { try { return fs.lstatSync(p) } catch (e) { if (e.code === 'ENOENT') return null; throw e } }
+const lstat = (p) => {
+  try { return fs.lstatSync(p) } catch (e) { if (e.code === 'ENOENT') return null; throw e }
+}
 const fail = (p, e) => {
   out.failedCount++
-  if (out.failed.length < 20) out.failed.push({ path: rel(p), reason: words[e.code] || String(e.code || e.message) })
+  const reason = words[e.code] || String(e.code || e.message)
+  if (out.failed.length < 20) out.failed.push({ path: rel(p), reason })
 }
 const words = {
   EACCES: 'permission denied', EPERM: 'permission denied', EROFS: 'read-only filesystem',
-  EISDIR: 'a folder is in the way', ENOTEMPTY: 'a folder is in the way', EEXIST: 'something appeared in the way',
-  ENOSPC: 'no space left on the disk', EDQUOT: 'your disk quota is full', ESPECIAL: 'not a regular file, folder or link',
+  EISDIR: 'a folder is in the way', ENOTEMPTY: 'a folder is in the way',
+  EEXIST: 'something appeared in the way', ENOSPC: 'no space left on the disk',
+  EDQUOT: 'your disk quota is full', ESPECIAL: 'not a regular file, folder or link',
 }
 const keepMeta = (p, s) => { fs.chmodSync(p, s.mode & 0o7777); fs.lutimesSync(p, s.atime, s.mtime) }
 // Folders need u+wx to give up or take in entries; their own mode is set again at the end.
-const writable = (p, s) => { if ((s.mode & 0o300) !== 0o300) fs.chmodSync(p, (s.mode & 0o7777) | 0o700) }
+const writable = (p, s) => {
+  if ((s.mode & 0o300) !== 0o300) fs.chmodSync(p, (s.mode & 0o7777) | 0o700)
+}
 
 function put(src, dst) {
   const s = fs.lstatSync(src)
@@ -52,7 +60,6 @@ function put(src, dst) {
     for (const name of fs.readdirSync(src, { encoding: 'buffer' })) {
       try { put(join(src, name), join(dst, name)) } catch (e) { fail(join(dst, name), e) }
     }
-    // A folder the tenant does not own (a chrooted home is root's) keeps the host's mode.
     try { keepMeta(dst, s) } catch (e) { if (e.code !== 'EPERM') throw e }
     return
   }

@@ -27,9 +27,10 @@ export type Staging = { dir: string; inWork: string; list: string }
  * restic 0.14 creates folders and opens files by path, following symlinks, so a link the tenant
  * planted in the home would be written through (as the tenant: to whatever they can write,
  * another tenant's shared folder included). Restoring into a fresh 0700 folder and moving
- * entries with rename(2), which replaces a link instead of following it, costs a fraction of a
- * second per 20,000 files, where `cp -a` out of the staging wrote the whole tree a second time
- * and removing the staging deleted it again (issue 13: the measured numbers are in its report).
+ * entries with rename(2), which replaces a link instead of following it, is cheap: measured
+ * on 20,000 files / 389 MB (issue 13), putting back took 0.03 s where the files were missing
+ * and 2-3 s where each replaced one (freeing the old files' blocks: the same work restic does
+ * overwriting them), against 6-10 s of `cp -a` plus 2.5-4.5 s removing the staged copy.
  */
 export async function stagingFor(
   who: RunAs,

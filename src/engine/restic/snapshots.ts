@@ -7,6 +7,7 @@ import type { EngineDeps } from '../deps.ts'
 import { resticJson, runRestic } from './restic.ts'
 import type { SnapshotRow } from '../../db/schema.ts'
 import { NotFoundError } from '../../errors.ts'
+import { saveIndexInSteps } from '../../db/snapshot-index.ts'
 import {
   catalogOf,
   catalogSyncedAt,
@@ -16,7 +17,6 @@ import {
   dumpOf,
   parentOf,
   getCatalogSnapshot,
-  saveIndex,
   setDatabases,
   syncCatalog,
   touchIndex,
@@ -246,7 +246,7 @@ export async function buildIndex(
       }),
     signal,
   )
-  saveIndex(deps.db, row.id, nodes, { files, bytes })
+  await saveIndexInSteps(deps.db, row.id, nodes, { files, bytes })
   if (!row.databases.length && dumps.length && row.kind !== 'other')
     setDatabases(deps.db, row.id, dumps)
   dropOldIndexes(deps.db, tenant.id)

@@ -15,9 +15,7 @@ import { listeningUrl, storePanelUrl } from './db/panel-url.ts'
 import { raiseGaveUp } from './notify/run-result.ts'
 
 /** The shared runner, scheduler and notice sender; `wake` makes the runner poll now. */
-async function startWorkers(db: Db, config: Config) {
-  const problem = resticProblem(await resticVersion())
-  if (problem) console.error(`WARNING: ${problem}`)
+function startWorkers(db: Db, config: Config) {
   const runner = startRunner({
     db,
     handlers: jobHandlers({ db, config, drivers }),
@@ -37,7 +35,7 @@ async function startWorkers(db: Db, config: Config) {
   const stop = async () => {
     await Promise.all([scheduler.stop(), runner.stop(), sender.stop()])
   }
-  return { problem, wake: () => runner.wake(), runnerId: runner.owner, stop }
+  return { wake: () => runner.wake(), runnerId: runner.owner, stop }
 }
 
 /**
@@ -76,8 +74,13 @@ export async function startServer(): Promise<void> {
   pruneThrottle(db)
   // Tenants added while the panel was down (or by an older version) get the host's policies.
   syncProvider(db)
-  const workers = config.runner ? await startWorkers(db, config) : null
-  const problem = workers ? workers.problem : resticProblem(await resticVersion())
+  // Asked alongside start-up, not before it: the banner shows once restic has answered.
+  let problem: string | null = null
+  void resticVersion().then((version) => {
+    problem = resticProblem(version)
+    if (problem && config.runner) console.error(`WARNING: ${problem}`)
+  })
+  const workers = config.runner ? startWorkers(db, config) : null
   const app = createApp({
     db,
     config,
@@ -109,7 +112,9 @@ export async function startRunnerOnly(): Promise<void> {
   const config = loadConfig()
   const db = openDb(config.dbPath)
   syncProvider(db)
-  const workers = await startWorkers(db, config)
+  const problem = resticProblem(await resticVersion())
+  if (problem) console.error(`WARNING: ${problem}`)
+  const workers = startWorkers(db, config)
   console.log(`Runner started (data: ${config.dataDir}).`)
   onSignals(workers.stop)
 }

@@ -33,17 +33,29 @@ function intlName(zone: string): string | null {
   }
 }
 
-/** Every zone to pick from, by current name, sorted, UTC first. */
-export const TIME_ZONES: readonly string[] = [
-  'UTC',
-  ...[...new Set(Intl.supportedValuesOf('timeZone').map((z) => RENAMED[z] ?? z))]
-    .filter((z) => z !== 'UTC' && intlName(z) !== null)
-    .sort(),
-]
+let zones: readonly string[] | null = null
+let byLowerName: Map<string, string> | null = null
 
-const byLowerName = new Map(
-  [...TIME_ZONES, ...Object.keys(RENAMED)].map((z) => [z.toLowerCase(), z] as const),
-)
+/**
+ * Every zone to pick from, by current name, sorted, UTC first. Built on first use: checking
+ * some 400 zones with Intl costs tens of milliseconds every process would pay at start.
+ */
+export function timeZones(): readonly string[] {
+  zones ??= [
+    'UTC',
+    ...[...new Set(Intl.supportedValuesOf('timeZone').map((z) => RENAMED[z] ?? z))]
+      .filter((z) => z !== 'UTC' && intlName(z) !== null)
+      .sort(),
+  ]
+  return zones
+}
+
+function lowerNames(): Map<string, string> {
+  byLowerName ??= new Map(
+    [...timeZones(), ...Object.keys(RENAMED)].map((z) => [z.toLowerCase(), z] as const),
+  )
+  return byLowerName
+}
 
 /**
  * The current name of `zone` ("Asia/Calcutta" → "Asia/Kolkata", "europe/berlin" →
@@ -52,7 +64,7 @@ const byLowerName = new Map(
 export function canonicalZone(zone: string): string | null {
   const typed = zone.trim()
   if (!typed || typed.length > 64) return null
-  const listed = byLowerName.get(typed.toLowerCase())
+  const listed = lowerNames().get(typed.toLowerCase())
   if (listed) return RENAMED[listed] ?? listed
   const resolved = intlName(typed)
   if (resolved === null) return null

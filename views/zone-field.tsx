@@ -1,4 +1,4 @@
-import { TIME_ZONES, canonicalZone, zoneLabel, zoneOffset } from '../src/time-zones.ts'
+import { timeZones, canonicalZone, zoneLabel, zoneOffset } from '../src/time-zones.ts'
 
 /**
  * Where a field's problem shows, present even when there is none so the live schedule preview
@@ -48,7 +48,7 @@ export function ZoneField(props: {
         aria-describedby={described}
       />
       <datalist id={`${id}-list`}>
-        {TIME_ZONES.map((zone) => (
+        {timeZones().map((zone) => (
           <option value={zone}>{zoneLabel(zone)}</option>
         ))}
       </datalist>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { describeSchedule, nextRuns } from '../../src/schedule.ts'
 import {
-  TIME_ZONES,
+  timeZones,
   canonicalZone,
   zoneLabel,
   zoneOffset,
@@ -88,13 +88,13 @@ describe('a bad cron expression', () => {
 
 describe('time zones', () => {
   it('lists the current names, Kolkata and Kyiv among them, and not the retired ones', () => {
-    expect(TIME_ZONES[0]).toBe('UTC')
+    expect(timeZones()[0]).toBe('UTC')
     for (const zone of ['Asia/Kolkata', 'Europe/Kyiv', 'Asia/Ho_Chi_Minh', 'America/Nuuk'])
-      expect(TIME_ZONES).toContain(zone)
+      expect(timeZones()).toContain(zone)
     for (const zone of ['Asia/Calcutta', 'Europe/Kiev', 'Asia/Saigon'])
-      expect(TIME_ZONES).not.toContain(zone)
-    expect(new Set(TIME_ZONES).size).toBe(TIME_ZONES.length)
-    expect(TIME_ZONES.length).toBeGreaterThan(400)
+      expect(timeZones()).not.toContain(zone)
+    expect(new Set(timeZones()).size).toBe(timeZones().length)
+    expect(timeZones().length).toBeGreaterThan(400)
   })
 
   it('accepts old and new names and saves the new one', () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, rmSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { directRestic, resticAt, tarZstd, type DirectRestic } from './baselines.ts'
@@ -24,8 +24,20 @@ export type Bench = {
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err))
 
 // Before each timed command: write back what earlier steps left dirty, so no case pays for
-// the previous one's writes (the panel's restore writes the tree twice, for one).
-const settle = () => execFileSync('sync')
+// the previous one's writes. Before a restore (`cold`), also empty the page cache (as root) and
+// let the disk finish discarding what the previous restore's removal freed: otherwise the
+// second restore of a pair reads a warm repository or writes onto a busy disk, and the same
+// restore varies from 3 to 12 s on this kind of machine.
+const settle = (cold = false) => {
+  execFileSync('sync')
+  if (!cold) return
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3')
+  } catch {
+    return // not root: warm caches, noisier numbers
+  }
+  execFileSync('sleep', ['3'])
+}
 
 /**
  * One round: first backup into fresh repositories (the panel's own destination and policy for
@@ -66,7 +78,7 @@ export async function runRound(b: Bench, n: number): Promise<Round> {
     if (typeof args === 'string' || panelProblem) c.panel = { error: panelProblem ?? String(args) }
     else {
       log(`round ${n}, ${name}: panel ${args.join(' ')}`)
-      settle()
+      settle(name === 'full restore')
       try {
         const m = await panel.cli(args, { timeoutMs: b.timeoutMs })
         c.panelRun = { m, timing: timing(panel, m.started, log) }
@@ -79,7 +91,7 @@ export async function runRound(b: Bench, n: number): Promise<Round> {
     if (!direct) c.restic = { error: directProblem }
     else {
       log(`round ${n}, ${name}: restic direct`)
-      settle()
+      settle(name === 'full restore')
       const m = await run(direct)
       c.resticRun = m
       c.restic = m.code === 0 ? { ms: m.ms } : { error: failure(m, 'restic') }

@@ -160,6 +160,11 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
     const policyId = policy(deps, alice.tenant.id, [destId], {
       name: 'Retention',
       exclude: 'hardlink-root',
+      // "Keep the last 1" applies at once (a day's rule would keep today's backups until tonight).
+      keepLast: '1',
+      keepDaily: '0',
+      keepWeekly: '0',
+      keepMonthly: '0',
     })
     const messages: string[] = []
     for (let i = 0; i < 3; i++) {
@@ -169,7 +174,7 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
       const run = listRuns(deps.db, alice.tenant.id).find((r) => r.jobId === job.id)!
       messages.push(runStagesOf(deps.db, run.id).find((s) => s.name === 'retention')!.message!)
     }
-    // keep-daily 7: today's earlier snapshot is forgotten each time; prune ran once today.
+    // keep-last 1: the earlier snapshot is forgotten each time; prune ran once today.
     expect(messages).toEqual([
       'Nothing to remove.',
       'Removed 1 old snapshot(s); their space was reclaimed.',

@@ -16,7 +16,11 @@ import { requestRekey } from '../../src/domain/rekey.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
 import { getDestination } from '../../src/db/destinations.ts'
-import { latestRunOfJob, runLogsOf, runStagesOf } from '../../src/db/runs.ts'
+import { latestRunOfJob, listRuns, runLogsOf, runStagesOf } from '../../src/db/runs.ts'
+import { getPolicy } from '../../src/db/policies.ts'
+import { catalogOf } from '../../src/db/snapshots.ts'
+import { withRepository } from '../../src/engine/restic/snapshots.ts'
+import { retention } from '../../src/engine/jobs/retention.ts'
 import { recoveryKit } from '../../src/engine/restic/recovery.ts'
 import { QUICK_KDF } from '../../src/engine/restic/key-file.ts'
 
@@ -80,6 +84,35 @@ describe.runIf(rootAvailable() && requireBinaries(['restic'], 'apt-get install r
       // Only the folders above the work dir change (their times): a few KiB of trees, no files.
       const stage = runStagesOf(deps.db, runId).find((s) => s.name === 'snapshot')!
       expect(stage.bytes).toBeLessThan(16 * 1024)
+    })
+
+    it('keeps backups of today until the day is over, then forgets them', async () => {
+      const daily = policy(deps, t.tenant.id, [destId], { name: 'Daily' })
+      const mine = () => catalogOf(deps.db, t.tenant.id, destId).filter((r) => r.policyId === daily)
+      for (let i = 0; i < 2; i++)
+        await run(requestBackup(deps.db, t.tenant.id, daily, 'manual').job)
+      expect(mine()).toHaveLength(2)
+      const runId = listRuns(deps.db, t.tenant.id)[0]!.id
+      const said = runStagesOf(deps.db, runId).find((s) => s.name === 'retention')!.message
+      expect(said).toBe(
+        'Nothing to remove. 1 earlier backup(s) from today stay until the day is over (your policy keeps one a day).',
+      )
+      // The next day's run forgets this morning's backup (and prunes, the day's first time).
+      const dest = getDestination(deps.db, t.tenant.id, destId)
+      const scope = {
+        policy: getPolicy(deps.db, t.tenant.id, daily),
+        dest,
+        runId,
+        signal: new AbortController().signal,
+      }
+      await withRepository(deps, t.tenant, dest, (repo) =>
+        retention(deps, scope, repo, { now: Date.now() + 86_400_000 }),
+      )
+      expect(mine()).toHaveLength(1)
+      const listed = stockRestic(kit().repository, kit().password, ['snapshots', '--json'])
+      const ids = JSON.parse(listed.stdout).map((s: { id: string }) => s.id)
+      expect(ids).toContain(mine()[0]!.snapshotId)
+      expect(ids).toHaveLength(catalogOf(deps.db, t.tenant.id, destId).length)
     })
 
     it('after a password change the next backup makes the new key cheap again', async () => {

@@ -30,8 +30,8 @@ function isoWeek(year: number, month: number, day: number): number {
  *
  * `doubt` is true when the catalog's times may not be restic's to the second near a bucket
  * boundary (a time with milliseconds, recorded before restic started, within a minute before a
- * local midnight) or two snapshots share a time (restic's order is then its own): the caller
- * then lets restic decide.
+ * local midnight) or two snapshots of the same second fare differently (restic's order is then
+ * its own): the caller then lets restic decide.
  */
 export function forgetPlan(
   snapshots: Snap[],
@@ -45,7 +45,6 @@ export function forgetPlan(
   const remove: string[] = []
   let doubt = false
   sorted.forEach((s, nr) => {
-    if (nr > 0 && sorted[nr - 1]!.time.getTime() === s.time.getTime()) doubt = true
     const c = civil(s.time, zone)
     if (s.time.getUTCMilliseconds() !== 0) {
       const toMidnight = ((23 - c.hour) * 3600 + (59 - c.minute) * 60 + (60 - c.second)) * 1000
@@ -61,6 +60,14 @@ export function forgetPlan(
       b.count--
     })
     if (!kept) remove.push(s.id)
+  })
+  // Two snapshots of the same second are in restic's own order: which one it keeps is then
+  // its call, unless both stay or both go.
+  const gone = new Set(remove)
+  sorted.forEach((s, nr) => {
+    const prev = sorted[nr - 1]
+    if (prev && prev.time.getTime() === s.time.getTime() && gone.has(prev.id) !== gone.has(s.id))
+      doubt = true
   })
   return { remove, doubt }
 }

@@ -7,6 +7,7 @@ import type { EngineDeps } from '../deps.ts'
 import { runRestic } from '../restic/restic.ts'
 import { plainReason } from '../restic/failure.ts'
 import { forgetPlan } from './forget-plan.ts'
+import { calendarDay } from '../../zoned.ts'
 import { SAFETY_KEEP_DAYS, catalogOf, dumpKey, removeSnapshots } from '../../db/snapshots.ts'
 
 /** What retention works on: one policy's snapshots in one destination's repository, for a run. */
@@ -43,13 +44,15 @@ export function protectedSnapshots(all: Listed[], databases: string[]): Set<stri
 }
 
 /**
- * Retention for one policy in one repository: restic computes what the policy's keep rules
- * (in the tenant's time zone) would forget, the panel takes out the newest snapshot holding each
- * of the policy's database dumps, adds safety snapshots older than SAFETY_KEEP_DAYS, and forgets
- * exactly those. Then `prune` reclaims the space, at most once a day per repository (pruning
- * rereads the index and costs more than a no-change backup); `pruneNow` prunes whatever the
- * date (a tenant over its storage limit needs the space back). Callers run it only after a run
- * whose every stage succeeded.
+ * Retention for one policy in one repository. What the policy's keep rules (in the tenant's time
+ * zone) would forget is computed from the panel's catalog (forget-plan.ts) when it provably
+ * matches the repository, else by `restic forget --dry-run`. The newest snapshot holding each of
+ * the policy's database dumps is taken out, backups of today that only a later one of today
+ * replaces wait for the day to end, and safety snapshots older than SAFETY_KEEP_DAYS are added.
+ * restic runs only when something is to be forgotten, with `--prune` at most once per calendar
+ * day per repository (pruning rereads the index and costs more than a no-change backup);
+ * `pruneNow` forgets and prunes whatever the date (a tenant over a limit needs the space now).
+ * Callers run it only after a run whose every stage succeeded.
  */
 export async function retention(
   deps: EngineDeps,
@@ -110,29 +113,45 @@ export async function retention(
       )
     }
     const kept = protectedSnapshots(all, p.databases.map(dumpKey))
-    const policyIds = wouldGo.filter((s) => !kept.has(s.id)).map((s) => s.id)
-    const cutoff = (opts.now ?? Date.now()) - SAFETY_KEEP_DAYS * 86_400_000
+    const unprotected = wouldGo.filter((s) => !kept.has(s.id))
+    const now = opts.now ?? Date.now()
+    const zone = repo.env.timezone ?? 'UTC'
+    // Backups of today that only a later one of today replaces (the day's rule keeps one) stay
+    // until the day is over: the tenant still sees this morning's backup after pressing Back
+    // up now at noon, and a policy run hourly starts restic once an hour, not twice. "Keep
+    // the last N" is applied at once, and so is everything when space must be freed now.
+    const today = calendarDay(new Date(now), zone)
+    const deferred =
+      !opts.pruneNow &&
+      !(p.keepLast > 0) &&
+      unprotected.every((s) => calendarDay(s.time, zone) === today)
+        ? unprotected.length
+        : 0
+    const policyIds = deferred ? [] : unprotected.map((s) => s.id)
+    const cutoff = now - SAFETY_KEEP_DAYS * 86_400_000
     const safetyIds = rows
       .filter((r) => r.kind === 'safety' && r.time.getTime() < cutoff)
       .map((r) => r.snapshotId)
     const ids = [...policyIds, ...safetyIds]
-    if (ids.length) await unlockingRetry(() => runRestic(['forget', ...ids], repo.env), repo)
+    // Forget and prune in one restic process when the daily prune is due.
+    const prune = ids.length > 0 && (opts.pruneNow || pruneDue(deps.db, repo.repositoryId, zone))
+    if (ids.length)
+      await unlockingRetry(
+        () => runRestic(['forget', ...(prune ? ['--prune'] : []), ...ids], repo.env),
+        repo,
+      )
     removeSnapshots(deps.db, t.dest.tenantId, t.dest.id, ids)
-    let pruned = false
-    if (
-      ids.length &&
-      (opts.pruneNow || pruneDue(deps.db, repo.repositoryId, repo.env.timezone ?? 'UTC'))
-    ) {
-      await runRestic(['prune'], repo.env)
-      markPruned(deps.db, repo.repositoryId)
-      pruned = true
-    }
-    const spared = wouldGo.length - policyIds.length
+    if (prune) markPruned(deps.db, repo.repositoryId)
+    const spared = wouldGo.length - unprotected.length
     const parts = [
       !ids.length
         ? 'Nothing to remove.'
-        : `Removed ${ids.length} old snapshot(s)${safetyIds.length ? ` (${safetyIds.length} safety copies older than ${SAFETY_KEEP_DAYS} days)` : ''}; ${pruned ? 'their space was reclaimed.' : 'their space is reclaimed at the next daily prune.'}`,
+        : `Removed ${ids.length} old snapshot(s)${safetyIds.length ? ` (${safetyIds.length} safety copies older than ${SAFETY_KEEP_DAYS} days)` : ''}; ${prune ? 'their space was reclaimed.' : 'their space is reclaimed at the next daily prune.'}`,
     ]
+    if (deferred)
+      parts.push(
+        `${deferred} earlier backup(s) from today stay until the day is over (your policy keeps one a day).`,
+      )
     if (spared)
       parts.push(
         `Kept ${spared} older snapshot(s) because each holds the newest copy of a database.`,

@@ -9,7 +9,7 @@ const STEP = 250
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 /**
- * Replaces the file index of a snapshot row (as saveIndex does) in small transactions with a
+ * Replaces the file index of a snapshot row (and its file count) in small transactions with a
  * turn of the event loop between them, so pages served by the same process keep answering
  * while a large index is written (one transaction for 20,000 files blocked ~0.8 s). Readers
  * see no half-written index: `indexedAt` is cleared first and set only by the last step.

@@ -261,38 +261,6 @@ export type IndexedNode = {
   lossy: boolean
 }
 
-/** Replaces the file index of a snapshot row, in one transaction. */
-export function saveIndex(
-  db: Db,
-  rowId: number,
-  nodes: Iterable<IndexedNode>,
-  totals: { files: number; bytes: number },
-): void {
-  db.transaction((tx) => {
-    tx.delete(snapshotFiles).where(eq(snapshotFiles.snapshotRowId, rowId)).run()
-    let batch: (typeof snapshotFiles.$inferInsert)[] = []
-    const flush = () => {
-      if (batch.length) tx.insert(snapshotFiles).values(batch).onConflictDoNothing().run()
-      batch = []
-    }
-    for (const n of nodes) {
-      batch.push({ snapshotRowId: rowId, ...n })
-      if (batch.length >= 500) flush()
-    }
-    flush()
-    const now = new Date()
-    tx.update(snapshots)
-      .set({
-        indexedAt: now,
-        indexUsedAt: now,
-        files: totals.files,
-        bytes: sql`coalesce(${snapshots.bytes}, ${totals.bytes})`,
-      })
-      .where(eq(snapshots.id, rowId))
-      .run()
-  })
-}
-
 /** The direct children of `parent` in an indexed snapshot: folders first, then by name. */
 export function childrenOf(db: Db, rowId: number, parent: string) {
   return db

@@ -90,6 +90,14 @@ export function markPruned(db: Db, id: number): void {
   db.update(repositories).set({ prunedAt: new Date() }).where(eq(repositories.id, id)).run()
 }
 
+/** Records that the snapshot catalog was just shown to match the repository's own listing. */
+export function markCatalogSynced(db: Db, id: number): void {
+  db.update(repositories)
+    .set({ snapshotsSyncedAt: new Date() })
+    .where(eq(repositories.id, id))
+    .run()
+}
+
 /** Records that the repository's key file now has the cheap scrypt cost (quick-key.ts). */
 export function markQuickKey(db: Db, id: number): void {
   db.update(repositories).set({ quickKeyAt: new Date() }).where(eq(repositories.id, id)).run()

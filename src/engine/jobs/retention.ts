@@ -1,7 +1,12 @@
 import type { Destination } from '../../db/schema.ts'
 import type { PolicyWithLinks } from '../../db/policies.ts'
 import { finishStage, logRun, startStage } from '../../db/runs.ts'
-import { markPruned, pruneDue, setRepositoryStats } from '../../db/repositories.ts'
+import {
+  markCatalogSynced,
+  markPruned,
+  pruneDue,
+  setRepositoryStats,
+} from '../../db/repositories.ts'
 import type { OpenRepo } from '../restic/repository.ts'
 import type { EngineDeps } from '../deps.ts'
 import { runRestic } from '../restic/restic.ts'
@@ -81,7 +86,10 @@ export async function retention(
     })
     let all: Listed[] = mine.map(listed)
     let wouldGo: Listed[] = []
-    const planned = (await catalogComplete(repo, rows, t.signal))
+    const complete = await catalogComplete(repo, rows, t.signal)
+    // Proven in line with the repository: pages need not ask restic for a while.
+    if (complete) markCatalogSynced(deps.db, repo.repositoryId)
+    const planned = complete
       ? forgetPlan(
           mine.map((r) => ({ id: r.snapshotId, time: r.time })),
           p,

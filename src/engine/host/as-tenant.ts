@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
 import type { RunAs } from './isolation.ts'
 
 /**
@@ -39,17 +38,38 @@ export function runAs(
   })
 }
 
-/** Writes a small file as the tenant (mode 0600), never following a symlink at `path`. */
-export async function writeFileAs(who: RunAs, path: string, data: string): Promise<void> {
-  if (!who) {
-    writeFileSync(path, data, { mode: 0o600 })
-    return
+// Runs as the tenant. argv: the path; stdin: the content. A regular file already holding exactly
+// that content is left as it is (its time too, so a backup sees nothing new); anything else at
+// the path, a symlink included, is unlinked and the file created anew, never through a link.
+const WRITE_SCRIPT = `
+const fs = require('fs')
+const C = fs.constants
+const p = process.argv[1]
+const data = fs.readFileSync(0)
+let same = false
+try {
+  const fd = fs.openSync(p, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK)
+  try {
+    const st = fs.fstatSync(fd)
+    same = st.isFile() && st.size === data.length && fs.readFileSync(fd).equals(data)
+  } finally {
+    fs.closeSync(fd)
   }
-  const script =
-    "const fs=require('fs');const p=process.argv[1];try{fs.unlinkSync(p)}catch{};" +
-    'const fd=fs.openSync(p,fs.constants.O_WRONLY|fs.constants.O_CREAT|fs.constants.O_EXCL|fs.constants.O_NOFOLLOW,0o600);' +
-    'fs.writeSync(fd,fs.readFileSync(0));fs.closeSync(fd)'
-  await runAs(who, process.execPath, ['-e', script, path], data)
+} catch {}
+if (!same) {
+  try { fs.unlinkSync(p) } catch {}
+  const fd = fs.openSync(p, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600)
+  fs.writeSync(fd, data)
+  fs.closeSync(fd)
+}
+`
+
+/**
+ * Writes a small file as the tenant (mode 0600), never following a symlink at `path`; a file
+ * that already holds exactly `data` is left untouched.
+ */
+export async function writeFileAs(who: RunAs, path: string, data: string): Promise<void> {
+  await runAs(who, process.execPath, ['-e', WRITE_SCRIPT, path], data)
 }
 
 /** Empties a tenant-owned directory as the tenant. */

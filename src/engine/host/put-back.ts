@@ -131,15 +131,3 @@ export async function putBack(
   )
   return JSON.parse(out) as PutBack
 }
-
-// Runs as the tenant: the device number of each path in argv (lstat), null when missing.
-const DEVICES_SCRIPT =
-  "const fs=require('fs');process.stdout.write(JSON.stringify(process.argv.slice(1).map((p)=>{try{return fs.lstatSync(p).dev}catch{return null}})))"
-
-/** Whether `a` and `b` exist and are on one filesystem (a rename between them moves no data). */
-export async function sameFilesystem(who: RunAs, a: string, b: string): Promise<boolean> {
-  const [da, db] = JSON.parse(await runAs(who, process.execPath, ['-e', DEVICES_SCRIPT, a, b])) as (
-    number | null
-  )[]
-  return da !== null && da === db
-}

@@ -8,6 +8,8 @@ export type SandboxStat = {
   type: 'file' | 'dir' | 'symlink' | 'other' | 'missing'
   size: number
   mode: number
+  /** The filesystem (device) it lives on; 0 when missing. */
+  dev: number
 }
 
 /**
@@ -68,8 +70,8 @@ export async function openFolders(who: RunAs, dir: string): Promise<void> {
 // Runs as the tenant: the list of paths comes on stdin, one lstat each, JSON out.
 const STAT_SCRIPT =
   "const fs=require('fs');const out=JSON.parse(fs.readFileSync(0,'utf8')).map((p)=>{try{const s=fs.lstatSync(p);" +
-  "return{type:s.isFile()?'file':s.isDirectory()?'dir':s.isSymbolicLink()?'symlink':'other',size:s.size,mode:s.mode&0o7777}}" +
-  "catch{return{type:'missing',size:0,mode:0}}});process.stdout.write(JSON.stringify(out))"
+  "return{type:s.isFile()?'file':s.isDirectory()?'dir':s.isSymbolicLink()?'symlink':'other',size:s.size,mode:s.mode&0o7777,dev:s.dev}}" +
+  "catch{return{type:'missing',size:0,mode:0,dev:0}}});process.stdout.write(JSON.stringify(out))"
 
 /** lstat of each path, as the tenant (so the sandbox is read with the tenant's rights only). */
 export async function statAs(who: RunAs, paths: string[]): Promise<SandboxStat[]> {

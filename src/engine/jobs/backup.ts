@@ -1,14 +1,4 @@
-import {
-  chmodSync,
-  closeSync,
-  constants,
-  fstatSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Tenant } from '../../db/schema.ts'
@@ -196,8 +186,8 @@ async function prepareSources(
 ): Promise<Sources> {
   const dumps = join(work, 'dumps')
   const settingsFile = join(dumps, 'panel-settings.json')
-  // Unchanged settings keep their file, and so its time and the folder's: a no-change backup
-  // then stores no new tree (and no new pack) for the dumps folder.
+  // Unchanged settings keep their file (writeFileAs leaves identical content alone), and so its
+  // time and the folder's: restic then neither rereads it nor stores a new tree for the folder.
   if (policy.includePanelSettings)
     await runAs(who, 'find', [dumps, '-mindepth', '1', '!', '-path', settingsFile, '-delete'])
   else await emptyDirAs(who, dumps)
@@ -232,8 +222,7 @@ async function prepareSources(
     }
   }
   if (policy.includePanelSettings) {
-    const text = panelSettings(deps, tenant)
-    if (smallFileText(settingsFile) !== text) await writeFileAs(who, settingsFile, text)
+    await writeFileAs(who, settingsFile, panelSettings(deps, tenant))
   }
   const paths = policy.includeHome ? [tenant.homeDir] : []
   if (policy.databases.length || policy.includePanelSettings) paths.push(dumps)
@@ -250,23 +239,6 @@ function panelSettings(deps: EngineDeps, tenant: Tenant): string {
     .filter((d) => d.providerDestinationId === null)
     .map((d) => ({ name: d.name, type: d.type, settings: d.settings }))
   return JSON.stringify({ tenant: tenant.name, destinations }, null, 2)
-}
-
-/**
- * The text of a regular file of at most 1 MiB, else null: never through a link, never blocking
- * on a pipe (the folder is the tenant's own, so it could hold either).
- */
-function smallFileText(path: string): string | null {
-  let fd: number | null = null
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
-    const st = fstatSync(fd)
-    return st.isFile() && st.size <= 1 << 20 ? readFileSync(fd, 'utf8') : null
-  } catch {
-    return null
-  } finally {
-    if (fd !== null) closeSync(fd)
-  }
 }
 
 /** Exclude patterns and (when the policy narrows the home) the include list, as files. */

@@ -4,7 +4,6 @@ import type { EngineDeps } from '../deps.ts'
 import { logRun } from '../../db/runs.ts'
 import { runAs } from '../host/as-tenant.ts'
 import type { RunAs } from '../host/isolation.ts'
-import { sameFilesystem } from '../host/put-back.ts'
 import { removeSandbox, statAs } from '../host/sandbox.ts'
 import { plainReason } from '../restic/failure.ts'
 
@@ -41,11 +40,10 @@ export async function stagingFor(
   const root = join(work, 'restore')
   const inWork = join(root, `run-${runId}`)
   const list = join(root, `run-${runId}.paths`)
-  const homeIsDir = (await statAs(who, [home]))[0]?.type === 'dir'
-  const dir =
-    !homeIsDir || (await sameFilesystem(who, root, home))
-      ? inWork
-      : join(home, HOME_STAGING + runId)
+  const [h, r] = await statAs(who, [home, root])
+  // Staging in the work dir when a rename from there into the home moves no data.
+  const sameFilesystem = r!.type !== 'missing' && r!.dev === h!.dev
+  const dir = h!.type !== 'dir' || sameFilesystem ? inWork : join(home, HOME_STAGING + runId)
   return { dir, inWork, list }
 }
 

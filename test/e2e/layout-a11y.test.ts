@@ -17,16 +17,13 @@ import {
   realTenant,
   removeUsers,
   rootAvailable,
-  waitJob,
+  backUpOnce,
 } from '../support/tenants.ts'
 import { hashPassword } from '../../src/auth/password.ts'
 import { insertAdmin } from '../../src/db/users.ts'
 import { createApiKey } from '../../src/domain/api-keys.ts'
-import { requestBackup } from '../../src/domain/jobs.ts'
 import { saveProviderDestination } from '../../src/domain/provider-destinations.ts'
 import { newProviderPolicyInput, saveProviderPolicy } from '../../src/domain/provider-policies.ts'
-import { startRunner } from '../../src/runner/runner.ts'
-import { jobHandlers } from '../../src/runner/handlers.ts'
 
 const WIDE = { width: 1280, height: 860 }
 const PHONE = { width: 390, height: 844 }
@@ -66,19 +63,7 @@ describe.runIf(browserAvailable() && rootAvailable())(
       const dest = localDestination(deps, t.tenant.id, 'nightly', 'On this server')
       spareId = localDestination(deps, t.tenant.id, 'spare', 'Spare disk').id
       const policyId = policy(deps, t.tenant.id, [dest.id])
-      const runner = startRunner({
-        db: deps.db,
-        handlers: jobHandlers(deps),
-        pollMs: 100,
-        onError: () => {},
-      })
-      try {
-        const { job } = requestBackup(deps.db, t.tenant.id, policyId, 'manual')
-        runner.wake()
-        expect((await waitJob(deps, t.tenant.id, job.id)).status).toBe('done')
-      } finally {
-        await runner.stop()
-      }
+      expect((await backUpOnce(deps, t.tenant.id, policyId)).status).toBe('done')
       keyName = createApiKey(deps.db, t.tenant.id, 'nas pull', { actor: 'alice' }).row.name
       const secretDeps = { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers }
       const hostDisk = saveProviderDestination(secretDeps, 'local', null, {

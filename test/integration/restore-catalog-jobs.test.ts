@@ -9,8 +9,8 @@ import {
   removeUsers,
   rootAvailable,
   waitJob,
+  backUpOnce,
 } from '../support/tenants.ts'
-import { requestBackup } from '../../src/domain/jobs.ts'
 import { activeJobs, type Job } from '../../src/db/jobs.ts'
 import { catalogOf, catalogSyncedAt, dropOldIndexes } from '../../src/db/snapshots.ts'
 import { findRepository } from '../../src/db/repositories.ts'
@@ -71,16 +71,7 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
     t = await realTenant(deps, 'carol', FILES)
     const dest = localDestination(deps, t.tenant.id)
     destId = dest.id
-    const runner = startRunner({ db: deps.db, handlers: jobHandlers(deps), pollMs: 50 })
-    const { job } = requestBackup(
-      deps.db,
-      t.tenant.id,
-      policy(deps, t.tenant.id, [dest.id]),
-      'manual',
-    )
-    runner.wake()
-    const done = await waitJob(deps, t.tenant.id, job.id, 120_000)
-    await runner.stop()
+    const done = await backUpOnce(deps, t.tenant.id, policy(deps, t.tenant.id, [dest.id]))
     expect(done.status, done.lastError ?? '').toBe('done')
     const [snap] = catalogOf(deps.db, t.tenant.id, destId)
     base = `/backups/restore/${destId}/${snap!.snapshotId}`

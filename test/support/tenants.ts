@@ -7,6 +7,9 @@ import { createTenant } from '../../src/domain/tenants.ts'
 import { saveDestination } from '../../src/domain/destinations.ts'
 import { newPolicyInput, savePolicy } from '../../src/domain/policies.ts'
 import { getJob } from '../../src/db/jobs.ts'
+import { requestBackup } from '../../src/domain/jobs.ts'
+import { startRunner } from '../../src/runner/runner.ts'
+import { jobHandlers } from '../../src/runner/handlers.ts'
 import { lookupUser } from '../../src/engine/host/isolation.ts'
 import type { Deps } from '../../src/web/context.ts'
 import { PASSWORD } from '../helpers.ts'
@@ -103,5 +106,27 @@ export async function waitJob(deps: Deps, tenantId: number, jobId: number, timeo
     if (Date.now() > end)
       throw new Error(`job ${jobId} still ${job.status} after ${timeoutMs} ms: ${job.lastError}`)
     await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** Backs a policy up once on a runner of its own, stopped afterwards; the job as it ended. */
+export async function backUpOnce(
+  deps: Deps,
+  tenantId: number,
+  policyId: number,
+  timeoutMs = 120_000,
+) {
+  const runner = startRunner({
+    db: deps.db,
+    handlers: jobHandlers(deps),
+    pollMs: 50,
+    onError: () => {},
+  })
+  try {
+    const { job } = requestBackup(deps.db, tenantId, policyId, 'manual')
+    runner.wake()
+    return await waitJob(deps, tenantId, job.id, timeoutMs)
+  } finally {
+    await runner.stop()
   }
 }

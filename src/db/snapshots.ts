@@ -190,6 +190,18 @@ export function catalogOf(db: Db, tenantId: number, destinationId?: number): Sna
     .all()
 }
 
+/** The time of the newest snapshot the catalog holds on one destination, or null. */
+export function newestSnapshotTime(db: Db, tenantId: number, destinationId: number): Date | null {
+  const row = db
+    .select({ time: snapshots.time })
+    .from(snapshots)
+    .where(and(eq(snapshots.tenantId, tenantId), eq(snapshots.destinationId, destinationId)))
+    .orderBy(desc(snapshots.time))
+    .limit(1)
+    .get()
+  return row?.time ?? null
+}
+
 /** One snapshot of the tenant on a destination by its full id; NotFoundError otherwise. */
 export function getCatalogSnapshot(
   db: Db,

@@ -130,6 +130,8 @@ describe.runIf(rootAvailable() && requireMariaDb())(
         }
         const all = await listSnapshots(deps, t.tenant, dest())
         expect(all).toHaveLength(4)
+        // Each in its own second, even a run that took under one: "keep the last" never guesses.
+        expect(new Set(all.map((s) => s.time)).size).toBe(4)
         // The first snapshot (the only one with the dump) is still there, and it is what `latest` means.
         expect(all.map((s) => s.id)).toContain(first!.id)
         expect(all.filter((s) => s.databases.includes('mariadb-shop')).map((s) => s.id)).toEqual([

@@ -2,7 +2,7 @@ import type { Destination, Tenant } from '../../db/schema.ts'
 import type { PolicyWithLinks } from '../../db/policies.ts'
 import { finishStage, logRun, setRunProgress, startStage } from '../../db/runs.ts'
 import { uploadLimitKiB } from '../../db/jobs.ts'
-import { recordSnapshot } from '../../db/snapshots.ts'
+import { newestSnapshotTime, recordSnapshot } from '../../db/snapshots.ts'
 import type { RunAs } from '../host/isolation.ts'
 import { openRepository, type OpenRepo } from '../restic/repository.ts'
 import type { EngineDeps } from '../deps.ts'
@@ -72,8 +72,8 @@ export async function backupTo(
     const tags = [`policy:${t.policy.id}`, `run:${t.runId}`, ...t.sources.tags]
     // The snapshot's time is given to restic to the second, so the catalog holds restic's own
     // time and retention can be computed from it (forget-plan.ts); not near an offset change.
+    const second = await distinctSecond(newestSnapshotTime(db, t.tenant.id, t.dest.id))
     const now = new Date()
-    const second = new Date(Math.floor(now.getTime() / 1000) * 1000)
     const wall = wallClock(second, t.tenant.timezone)
     const startedAt = wall ? second : now
     const args = [
@@ -161,4 +161,17 @@ export async function backupTo(
  */
 export function stepProgress(t: Pick<Target, 'dest'>, text: string) {
   return { stage: 'step', destination: t.dest.name, text, percent: null }
+}
+
+const wholeSecond = (ms: number) => Math.floor(ms / 1000) * 1000
+
+/**
+ * This second, or the next one when the destination's newest snapshot already holds it (a backup
+ * that took under a second), waited for: two snapshots of one second are in restic's own order,
+ * so "keep the last" would pick between them by chance.
+ */
+async function distinctSecond(newest: Date | null): Promise<Date> {
+  const wait = (newest ? wholeSecond(newest.getTime()) + 1000 : 0) - Date.now()
+  if (wait > 0 && wait <= 2000) await new Promise((r) => setTimeout(r, wait))
+  return new Date(wholeSecond(Date.now()))
 }

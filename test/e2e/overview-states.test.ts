@@ -41,6 +41,8 @@ describe.runIf(browserAvailable())('the Overview’s states in Chromium', () => 
   let page: Page
   let jobId = 0
   let runId = 0
+  /** The site's last backup, five hours back: "Today" or, late in Berlin's evening, "Yesterday". */
+  let siteDay = 'Today'
 
   /** A finished backup of `policyId` ending at `at` (41 s long), one snapshot stage. */
   function finished(tenantId: number, policyId: number, dest: number, ok: boolean, at: Date) {
@@ -76,6 +78,9 @@ describe.runIf(browserAvailable())('the Overview’s states in Chromium', () => 
     mk('Old site', { enabled: false })
     const now = Date.now()
     finished(acme.id, site, dest, true, new Date(now - 5 * 3_600_000))
+    const berlinDay = (ms: number) =>
+      new Date(ms).toLocaleDateString('en-CA', { timeZone: 'Europe/Berlin' })
+    if (berlinDay(now - 5 * 3_600_000) !== berlinDay(now)) siteDay = 'Yesterday'
     finished(acme.id, shop, dest, true, new Date(now - 9 * 86_400_000))
     finished(acme.id, shop, dest, false, new Date(now - 8 * 86_400_000))
     finished(acme.id, shop, dest, false, new Date(now - 86_400_000))
@@ -129,7 +134,7 @@ describe.runIf(browserAvailable())('the Overview’s states in Chromium', () => 
     await page.goto(`${server.url}/backups`)
     expect(await status('Website')).toBe('Healthy')
     expect(await row('Website').innerText()).toMatch(
-      /Today at \d\d:\d\d\s+184 MiB added · took 41 s/,
+      new RegExp(`${siteDay} at \\d\\d:\\d\\d\\s+184 MiB added · took 41 s`),
     )
     const shop = await status('Shop database')
     expect(shop).toMatch(

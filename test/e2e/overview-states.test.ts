@@ -18,6 +18,7 @@ import { createRun, finishRun, finishStage, setRunProgress, startStage } from '.
 import { runStages, runs, tenants } from '../../src/db/schema.ts'
 import { requestBackup } from '../../src/domain/jobs.ts'
 import { requestVerify } from '../../src/domain/verify.ts'
+import { calendarDay } from '../../src/zoned.ts'
 
 const WIDE = { width: 1280, height: 900 }
 const PHONE = { width: 390, height: 844 }
@@ -78,8 +79,7 @@ describe.runIf(browserAvailable())('the Overview’s states in Chromium', () => 
     mk('Old site', { enabled: false })
     const now = Date.now()
     finished(acme.id, site, dest, true, new Date(now - 5 * 3_600_000))
-    const berlinDay = (ms: number) =>
-      new Date(ms).toLocaleDateString('en-CA', { timeZone: 'Europe/Berlin' })
+    const berlinDay = (ms: number) => calendarDay(new Date(ms), 'Europe/Berlin')
     if (berlinDay(now - 5 * 3_600_000) !== berlinDay(now)) siteDay = 'Yesterday'
     finished(acme.id, shop, dest, true, new Date(now - 9 * 86_400_000))
     finished(acme.id, shop, dest, false, new Date(now - 8 * 86_400_000))

@@ -171,7 +171,9 @@ const wholeSecond = (ms: number) => Math.floor(ms / 1000) * 1000
  * so "keep the last" would pick between them by chance.
  */
 async function distinctSecond(newest: Date | null): Promise<Date> {
-  const wait = (newest ? wholeSecond(newest.getTime()) + 1000 : 0) - Date.now()
-  if (wait > 0 && wait <= 2000) await new Promise((r) => setTimeout(r, wait))
+  const next = newest ? wholeSecond(newest.getTime()) + 1000 : 0
+  // A timer may fire a millisecond before Date.now() reaches `next`: wait until it has.
+  if (next - Date.now() <= 2000)
+    while (Date.now() < next) await new Promise((r) => setTimeout(r, next - Date.now()))
   return new Date(wholeSecond(Date.now()))
 }

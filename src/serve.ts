@@ -65,15 +65,15 @@ export async function startServer(): Promise<void> {
   keepServing()
   const config = loadConfig()
   const db = openDb(config.dbPath)
-  const linkPath = ensureAdmin(db)
+  const linkPath = await ensureAdmin(db)
   if (config.demo) {
     for (const t of await seedDemo(db, config)) {
       console.log(`Demo tenant "${t.name}" created, password: ${t.password}`)
     }
   }
-  pruneThrottle(db)
+  await pruneThrottle(db)
   // Tenants added while the panel was down (or by an older version) get the host's policies.
-  syncProvider(db)
+  await syncProvider(db)
   // Asked alongside start-up, not before it: the banner shows once restic has answered.
   let problem: string | null = null
   void resticVersion().then((version) => {
@@ -92,7 +92,9 @@ export async function startServer(): Promise<void> {
   const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
     const url = panelUrl({ ...config, port: info.port })
     // Notices link here whoever runs the job: a CLI --wait run, `panel runner` on another host.
-    storePanelUrl(db, listeningUrl(config, info.port))
+    storePanelUrl(db, listeningUrl(config, info.port)).catch((err) =>
+      console.error('The panel URL for notices was not stored:', err),
+    )
     if (linkPath) {
       console.log(
         `\nFirst start: sign in as "admin" once with this link (valid 24 hours):\n\n  ${url}${linkPath}\n`,
@@ -111,7 +113,7 @@ export async function startRunnerOnly(): Promise<void> {
   keepServing()
   const config = loadConfig()
   const db = openDb(config.dbPath)
-  syncProvider(db)
+  await syncProvider(db)
   const problem = resticProblem(await resticVersion())
   if (problem) console.error(`WARNING: ${problem}`)
   const workers = startWorkers(db, config)

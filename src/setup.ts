@@ -21,10 +21,10 @@ export function panelUrl(config: Config): string {
  * First start: creates the `admin` account without a password and returns the path of a
  * one-time sign-in link. Also returns a fresh link while the admin has never set a password.
  */
-export function ensureAdmin(db: Db): string | null {
-  const admin = firstAdmin(db) ?? insertAdmin(db, 'admin', null)
+export async function ensureAdmin(db: Db): Promise<string | null> {
+  const admin = (await firstAdmin(db)) ?? (await insertAdmin(db, 'admin', null))
   if (admin.passwordHash) return null
-  return `/login/link/${createLoginLink(db, admin.id)}`
+  return `/login/link/${await createLoginLink(db, admin.id)}`
 }
 
 const demoSites: Record<string, Record<string, string>> = {
@@ -78,7 +78,7 @@ export async function seedDemo(
   const created: { name: string; password: string }[] = []
   let databases = true
   for (const name of ['demo-alice', 'demo-bob']) {
-    if (findTenantByName(db, name)) continue
+    if (await findTenantByName(db, name)) continue
     const home = join(config.dataDir, 'demo-homes', name)
     for (const [rel, { text }] of Object.entries(demoSites)) {
       const file = join(home, rel)
@@ -103,7 +103,7 @@ export async function seedDemo(
         })
       : null
     if (made) {
-      assignDatabase(db, config.secretKey, tenant.id, {
+      await assignDatabase(db, config.secretKey, tenant.id, {
         engine: 'mariadb',
         name: made.name,
         host: admin.host ?? '',

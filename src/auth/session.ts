@@ -22,42 +22,46 @@ export function hashToken(token: string): string {
   return encodeHexLowerCase(sha256(new TextEncoder().encode(token)))
 }
 
-export function createSession(db: Db, token: string, userId: number): Session {
+export async function createSession(db: Db, token: string, userId: number): Promise<Session> {
   const session = { id: hashToken(token), userId, expiresAt: new Date(Date.now() + LIFETIME) }
-  return db.insert(sessions).values(session).returning().get()
+  return (await db.insert(sessions).values(session).returning())[0]
 }
 
 /**
  * Looks the token up by its hash. Expired sessions are deleted; sessions past half their
  * lifetime slide forward. A disabled tenant's sessions are not valid.
  */
-export function validateSessionToken(db: Db, token: string): SessionValidationResult {
+export async function validateSessionToken(
+  db: Db,
+  token: string,
+): Promise<SessionValidationResult> {
   const id = hashToken(token)
-  const row = db
-    .select({ session: sessions, user: users, tenant: tenants })
-    .from(sessions)
-    .innerJoin(users, eq(sessions.userId, users.id))
-    .leftJoin(tenants, eq(users.tenantId, tenants.id))
-    .where(eq(sessions.id, id))
-    .get()
+  const row = (
+    await db
+      .select({ session: sessions, user: users, tenant: tenants })
+      .from(sessions)
+      .innerJoin(users, eq(sessions.userId, users.id))
+      .leftJoin(tenants, eq(users.tenantId, tenants.id))
+      .where(eq(sessions.id, id))
+  )[0]
   const none = { session: null, user: null, tenant: null } as const
   if (!row) return none
   const { session, user, tenant } = row
   if (Date.now() >= session.expiresAt.getTime() || tenant?.disabled) {
-    db.delete(sessions).where(eq(sessions.id, id)).run()
+    await db.delete(sessions).where(eq(sessions.id, id))
     return none
   }
   if (Date.now() >= session.expiresAt.getTime() - LIFETIME / 2) {
     session.expiresAt = new Date(Date.now() + LIFETIME)
-    db.update(sessions).set({ expiresAt: session.expiresAt }).where(eq(sessions.id, id)).run()
+    await db.update(sessions).set({ expiresAt: session.expiresAt }).where(eq(sessions.id, id))
   }
   return { session, user, tenant }
 }
 
-export function invalidateSession(db: Db, sessionId: string): void {
-  db.delete(sessions).where(eq(sessions.id, sessionId)).run()
+export async function invalidateSession(db: Db, sessionId: string): Promise<void> {
+  await db.delete(sessions).where(eq(sessions.id, sessionId))
 }
 
-export function invalidateUserSessions(db: Db, userId: number): void {
-  db.delete(sessions).where(eq(sessions.userId, userId)).run()
+export async function invalidateUserSessions(db: Db, userId: number): Promise<void> {
+  await db.delete(sessions).where(eq(sessions.userId, userId))
 }

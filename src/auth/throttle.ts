@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { eq, lt } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
+import { transaction } from '../db/tx.ts'
 import { loginThrottle } from '../db/schema.ts'
 import { verifyPassword } from './password.ts'
 
@@ -19,11 +20,7 @@ export const RULES = {
   accountSpacingMs: 2_000,
 } as const
 
-/** Read and write in one go, also against another process (`panel` CLI) on the same file. */
-const IMMEDIATE = { behavior: 'immediate' } as const
-
 type Row = { failures: number; lastAt: number }
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
 /** The milliseconds to wait after `failures` failures in a row under a rule. */
 export function delayAfter(failures: number, rule: { free: number; capMs: number }): number {
@@ -41,18 +38,18 @@ function keysOf(account: string, address: string) {
   }
 }
 
-function read(db: Tx, key: string, now: number): Row {
-  const row = db.select().from(loginThrottle).where(eq(loginThrottle.key, key)).get()
+async function read(db: Db, key: string, now: number): Promise<Row> {
+  const row = (await db.select().from(loginThrottle).where(eq(loginThrottle.key, key)))[0]
   if (!row || now - row.lastAt.getTime() > RULES.windowMs) return { failures: 0, lastAt: 0 }
   return { failures: row.failures, lastAt: row.lastAt.getTime() }
 }
 
-function write(db: Tx, key: string, row: Row): void {
+async function write(db: Db, key: string, row: Row): Promise<void> {
   const values = { failures: row.failures, lastAt: new Date(row.lastAt) }
-  db.insert(loginThrottle)
+  await db
+    .insert(loginThrottle)
     .values({ key, ...values })
     .onConflictDoUpdate({ target: loginThrottle.key, set: values })
-    .run()
 }
 
 /**
@@ -62,33 +59,43 @@ function write(db: Tx, key: string, row: Row): void {
  * `attemptSucceeded` takes it back. An address with no failures against the account is never
  * held by the account's spacing, so one address cannot keep an owner out from another.
  */
-export function admitAttempt(db: Db, account: string, address: string, now: number): number {
+export async function admitAttempt(
+  db: Db,
+  account: string,
+  address: string,
+  now: number,
+): Promise<number> {
   const keys = keysOf(account, address)
-  return db.transaction((tx) => {
-    const pair = read(tx, keys.pair, now)
-    const from = read(tx, keys.address, now)
-    const acct = read(tx, keys.account, now)
+  return await transaction(db, async (tx) => {
+    const pair = await read(tx, keys.pair, now)
+    const from = await read(tx, keys.address, now)
+    const acct = await read(tx, keys.account, now)
     const until = Math.max(
       pair.lastAt + delayAfter(pair.failures, RULES.pair),
       from.lastAt + delayAfter(from.failures, RULES.address),
       pair.failures > 0 ? acct.lastAt + RULES.accountSpacingMs : 0,
     )
     if (until > now) return until - now
-    write(tx, keys.pair, { failures: pair.failures + 1, lastAt: now })
-    write(tx, keys.address, { failures: from.failures + 1, lastAt: now })
-    if (pair.failures > 0) write(tx, keys.account, { failures: 0, lastAt: now })
+    await write(tx, keys.pair, { failures: pair.failures + 1, lastAt: now })
+    await write(tx, keys.address, { failures: from.failures + 1, lastAt: now })
+    if (pair.failures > 0) await write(tx, keys.account, { failures: 0, lastAt: now })
     return 0
-  }, IMMEDIATE)
+  })
 }
 
 /** The password was right: forgets the pair's failures and takes this attempt off the address. */
-export function attemptSucceeded(db: Db, account: string, address: string, now: number): void {
+export async function attemptSucceeded(
+  db: Db,
+  account: string,
+  address: string,
+  now: number,
+): Promise<void> {
   const keys = keysOf(account, address)
-  db.transaction((tx) => {
-    tx.delete(loginThrottle).where(eq(loginThrottle.key, keys.pair)).run()
-    const from = read(tx, keys.address, now)
-    if (from.failures > 0) write(tx, keys.address, { ...from, failures: from.failures - 1 })
-  }, IMMEDIATE)
+  await transaction(db, async (tx) => {
+    await tx.delete(loginThrottle).where(eq(loginThrottle.key, keys.pair))
+    const from = await read(tx, keys.address, now)
+    if (from.failures > 0) await write(tx, keys.address, { ...from, failures: from.failures - 1 })
+  })
 }
 
 /** "1 second", "30 seconds": a wait in whole seconds, rounded up, for pages and Retry-After. */
@@ -103,10 +110,8 @@ export function waitMessage(ms: number): string {
 }
 
 /** Drops counters that have decayed (nothing counted for a whole window). */
-export function pruneThrottle(db: Db, now = Date.now()): void {
-  db.delete(loginThrottle)
-    .where(lt(loginThrottle.lastAt, new Date(now - RULES.windowMs)))
-    .run()
+export async function pruneThrottle(db: Db, now = Date.now()): Promise<void> {
+  await db.delete(loginThrottle).where(lt(loginThrottle.lastAt, new Date(now - RULES.windowMs)))
 }
 
 /**
@@ -122,10 +127,10 @@ export async function confirmPassword(
   now = Date.now(),
 ): Promise<{ message: string; throttled: boolean } | null> {
   if (!password) return { message: 'Enter your account password.', throttled: false }
-  const wait = admitAttempt(db, user.username, address, now)
+  const wait = await admitAttempt(db, user.username, address, now)
   if (wait > 0) return { message: waitMessage(wait), throttled: true }
   if (!(await verifyPassword(user.passwordHash, password)))
     return { message: 'That is not your password.', throttled: false }
-  attemptSucceeded(db, user.username, address, now)
+  await attemptSucceeded(db, user.username, address, now)
   return null
 }

@@ -17,25 +17,26 @@ export const adminCommands: Record<string, Command> = {
         throw new UsageError('pass the password on stdin with --password-stdin')
       const problem = tenantNameProblem(name)
       if (problem) throw new InputError({ name: problem })
-      if (findUserByName(db, name)) throw new InputError({ name: `“${name}” is already taken.` })
+      if (await findUserByName(db, name))
+        throw new InputError({ name: `“${name}” is already taken.` })
       const password = await readStdin()
       const pw = passwordProblem(password)
       if (pw) throw new InputError({ password: pw })
-      insertAdmin(db, name, await hashPassword(password))
-      auditCli(db, 'admin.create', { target: name })
+      await insertAdmin(db, name, await hashPassword(password))
+      await auditCli(db, 'admin.create', { target: name })
       console.log(`Admin "${name}" created.`)
     },
   },
   'admin link': {
     usage: 'admin link [<name>]   (prints a one-time sign-in link)',
     options: {},
-    run({ db, baseUrl }, [name = 'admin']) {
-      const user = findUserByName(db, name)
+    async run({ db, baseUrl }, [name = 'admin']) {
+      const user = await findUserByName(db, name)
       if (!user || user.role !== 'admin')
         throw new InputError({ name: `No admin named “${name}”.` })
-      const link = createLoginLink(db, user.id)
+      const link = await createLoginLink(db, user.id)
       // The link is a credential: the log says one was made, never what it is.
-      auditCli(db, 'admin.link', { target: name })
+      await auditCli(db, 'admin.link', { target: name })
       console.log(`${baseUrl}/login/link/${link}`)
     },
   },

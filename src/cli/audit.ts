@@ -15,7 +15,7 @@ function osUser(): string | null {
  * Appends an audit entry for a CLI verb: actor `cli`, no client address, and the OS account in
  * the details. Never secrets, passwords, tokens or settings values.
  */
-export function auditCli(
+export async function auditCli(
   db: Db,
   action: string,
   facts: {
@@ -23,8 +23,8 @@ export function auditCli(
     target?: string | null
     details?: Record<string, unknown>
   } = {},
-): void {
-  audit(db, {
+): Promise<void> {
+  await audit(db, {
     actor: 'cli',
     action,
     tenantId: facts.tenantId ?? null,

@@ -16,11 +16,11 @@ import { auditCli } from './audit.ts'
 import { destinationOf, waitFor } from './job-wait.ts'
 import { restoreFacts } from '../domain/audit-facts.ts'
 
-function lastRunOf(deps: CliDeps, tenantId: number, jobId: number) {
-  const run = latestRunOfJob(deps.db, tenantId, jobId)
+async function lastRunOf(deps: CliDeps, tenantId: number, jobId: number) {
+  const run = await latestRunOfJob(deps.db, tenantId, jobId)
   if (!run) return null
-  const stages = runStagesOf(deps.db, run.id)
-  const dests = new Map(listDestinations(deps.db, run.tenantId).map((d) => [d.id, d.name]))
+  const stages = await runStagesOf(deps.db, run.id)
+  const dests = new Map((await listDestinations(deps.db, run.tenantId)).map((d) => [d.id, d.name]))
   return {
     runId: run.id,
     status: run.status,
@@ -42,7 +42,7 @@ function lastRunOf(deps: CliDeps, tenantId: number, jobId: number) {
   }
 }
 
-function report(result: ReturnType<typeof lastRunOf>, json: boolean, jobId: number) {
+function report(result: Awaited<ReturnType<typeof lastRunOf>>, json: boolean, jobId: number) {
   if (json) console.log(JSON.stringify({ jobId, ...result }, null, 2))
   else if (result) {
     console.log(`Run ${result.runId}: ${result.status}${result.error ? ` (${result.error})` : ''}`)
@@ -60,8 +60,8 @@ export const backupCommands: Record<string, Command> = {
     usage: 'backup <tenant> [--policy <name>] [--wait] [--json]',
     options: { policy: { type: 'string' }, wait: { type: 'boolean' }, json: { type: 'boolean' } },
     async run(deps, [tenantName], opts) {
-      const tenant = tenantByName(deps.db, tenantName)
-      const policies = listPolicies(deps.db, tenant.id).filter(
+      const tenant = await tenantByName(deps.db, tenantName)
+      const policies = (await listPolicies(deps.db, tenant.id)).filter(
         (p) => !opts.policy || p.name === opts.policy,
       )
       if (!policies.length)
@@ -71,8 +71,8 @@ export const backupCommands: Record<string, Command> = {
             : `${tenant.name} has no policy yet.`,
         })
       for (const policy of policies) {
-        const { job, created } = requestBackup(deps.db, tenant.id, policy.id, 'cli')
-        auditCli(deps.db, 'backup.request', {
+        const { job, created } = await requestBackup(deps.db, tenant.id, policy.id, 'cli')
+        await auditCli(deps.db, 'backup.request', {
           tenantId: tenant.id,
           target: policy.name,
           details: { job: job.id, queued: created },
@@ -91,7 +91,7 @@ export const backupCommands: Record<string, Command> = {
           continue
         }
         await waitFor(deps, tenant.id, job.id)
-        report(lastRunOf(deps, tenant.id, job.id), Boolean(opts.json), job.id)
+        report(await lastRunOf(deps, tenant.id, job.id), Boolean(opts.json), job.id)
       }
     },
   },
@@ -99,10 +99,10 @@ export const backupCommands: Record<string, Command> = {
     usage: 'snapshots <tenant> [--destination <name>] [--json]',
     options: { destination: { type: 'string' }, json: { type: 'boolean' } },
     async run(deps, [tenantName], opts) {
-      const tenant = tenantByName(deps.db, tenantName)
+      const tenant = await tenantByName(deps.db, tenantName)
       const dests = opts.destination
-        ? [destinationOf(deps, tenant, opts.destination)]
-        : listDestinations(deps.db, tenant.id)
+        ? [await destinationOf(deps, tenant, opts.destination)]
+        : await listDestinations(deps.db, tenant.id)
       const rows: (Snapshot & { destination: string })[] = []
       for (const dest of dests) {
         for (const s of await listSnapshots(deps, tenant, dest))
@@ -138,11 +138,11 @@ export const backupCommands: Record<string, Command> = {
       json: { type: 'boolean' },
     },
     async run(deps, [tenantName, snapshot], opts) {
-      const tenant = tenantByName(deps.db, tenantName)
+      const tenant = await tenantByName(deps.db, tenantName)
       if (!snapshot) throw new UsageError('give the snapshot id (see: panel snapshots <tenant>)')
-      const dest = destinationOf(deps, tenant, opts.destination)
+      const dest = await destinationOf(deps, tenant, opts.destination)
       const row = opts.database
-        ? listTenantDatabases(deps.db, tenant.id).find((d) => d.name === opts.database)
+        ? (await listTenantDatabases(deps.db, tenant.id)).find((d) => d.name === opts.database)
         : undefined
       if (opts.database && !row)
         throw new InputError({
@@ -183,7 +183,7 @@ export const backupCommands: Record<string, Command> = {
         trigger: 'cli' as const,
       }
       const job = await requestRestoreChecked(deps, tenant, request)
-      auditCli(deps.db, 'restore.start', {
+      await auditCli(deps.db, 'restore.start', {
         tenantId: tenant.id,
         target: snap.shortId,
         details: restoreFacts(dest.name, request, opts.database, job.id),
@@ -195,7 +195,7 @@ export const backupCommands: Record<string, Command> = {
             : `Restore queued (job ${job.id}).`,
         )
       await waitFor(deps, tenant.id, job.id)
-      report(lastRunOf(deps, tenant.id, job.id), Boolean(opts.json), job.id)
+      report(await lastRunOf(deps, tenant.id, job.id), Boolean(opts.json), job.id)
     },
   },
   verify: {
@@ -210,7 +210,7 @@ export const backupCommands: Record<string, Command> = {
       wait: { type: 'boolean' },
     },
     async run(deps, [tenantName], opts) {
-      const tenant = tenantByName(deps.db, tenantName)
+      const tenant = await tenantByName(deps.db, tenantName)
       if (opts.subset && !/^\d{1,3}(\.\d+)?%$|^\d+\/\d+$/.test(opts.subset))
         throw new UsageError('--subset takes a percentage like 10% or n/m')
       if (opts.policy || opts.restore) {
@@ -219,7 +219,7 @@ export const backupCommands: Record<string, Command> = {
           throw new UsageError(
             '--destination applies only to the repository check without --policy/--restore',
           )
-        const policies = listPolicies(deps.db, tenant.id).filter(
+        const policies = (await listPolicies(deps.db, tenant.id)).filter(
           (p) => !opts.policy || p.name === opts.policy,
         )
         if (!policies.length)
@@ -231,10 +231,10 @@ export const backupCommands: Record<string, Command> = {
         const mode = opts.restore ? 'restore' : 'check'
         const what = opts.restore ? 'Test restore' : 'Data check'
         for (const policy of policies) {
-          const { job, created } = requestVerify(deps.db, tenant.id, policy.id, mode, 'cli', {
+          const { job, created } = await requestVerify(deps.db, tenant.id, policy.id, mode, 'cli', {
             subset: opts.subset,
           })
-          auditCli(deps.db, 'verify.request', {
+          await auditCli(deps.db, 'verify.request', {
             tenantId: tenant.id,
             target: policy.name,
             details: { mode, job: job.id },
@@ -254,12 +254,14 @@ export const backupCommands: Record<string, Command> = {
             continue
           }
           await waitFor(deps, tenant.id, job.id)
-          report(lastRunOf(deps, tenant.id, job.id), Boolean(opts.json), job.id)
+          report(await lastRunOf(deps, tenant.id, job.id), Boolean(opts.json), job.id)
         }
         return
       }
-      const dest = opts.destination ? destinationOf(deps, tenant, opts.destination) : undefined
-      auditCli(deps.db, 'verify.request', {
+      const dest = opts.destination
+        ? await destinationOf(deps, tenant, opts.destination)
+        : undefined
+      await auditCli(deps.db, 'verify.request', {
         tenantId: tenant.id,
         target: dest?.name ?? null,
         details: opts.subset ? { subset: opts.subset } : {},

@@ -29,14 +29,14 @@ function specOf(deps: CliDeps, type: string): Spec {
   return driver.settings
 }
 
-function tenantDestination(deps: CliDeps, tenantId: number, name: string) {
-  const dest = findDestinationByName(deps.db, tenantId, name)
+async function tenantDestination(deps: CliDeps, tenantId: number, name: string) {
+  const dest = await findDestinationByName(deps.db, tenantId, name)
   if (!dest) throw new NotFoundError(`Destination “${name}”`)
   return dest
 }
 
-function providerDestination(deps: CliDeps, name: string) {
-  const dest = findProviderDestinationByName(deps.db, name)
+async function providerDestination(deps: CliDeps, name: string) {
+  const dest = await findProviderDestinationByName(deps.db, name)
   if (!dest) throw new NotFoundError(`Provider destination “${name}”`)
   return dest
 }
@@ -64,10 +64,10 @@ export const destinationManageCommands: Record<string, Command> = {
     usage: `destination test ${OWNER} [--json]`,
     options: { admin: { type: 'boolean' }, json: { type: 'boolean' } },
     async run(deps, args, opts) {
-      const { tenant, name } = ownerAndName(deps.db, args, opts, 'destination')
-      const localRoot = localRootOf(deps.db, deps.config)
+      const { tenant, name } = await ownerAndName(deps.db, args, opts, 'destination')
+      const localRoot = await localRootOf(deps.db, deps.config)
       if (!tenant) {
-        const dest = providerDestination(deps, name)
+        const dest = await providerDestination(deps, name)
         const spec = specOf(deps, dest.type)
         const result = await testSettings(
           { ...deps, localRoot },
@@ -76,16 +76,16 @@ export const destinationManageCommands: Record<string, Command> = {
           storedText(spec, dest.settings),
           readProviderSecrets(deps.secretKey, dest),
         )
-        auditCli(deps.db, 'provider-destination.test', {
+        await auditCli(deps.db, 'provider-destination.test', {
           target: dest.name,
           details: { type: dest.type, ok: result.ok },
         })
         // Pinned on first contact (an SSH host key): stored now, checked on every connection after.
         if (result.ok && Object.keys(result.pinned).length)
-          mergeProviderDestination(deps, dest.id, { settings: result.pinned })
+          await mergeProviderDestination(deps, dest.id, { settings: result.pinned })
         return report(result, spec, !!opts.json)
       }
-      const dest = tenantDestination(deps, tenant.id, name)
+      const dest = await tenantDestination(deps, tenant.id, name)
       if (dest.providerDestinationId !== null)
         throw new ConflictError(
           `“${dest.name}” is ${tenant.name}’s copy of the host’s destination: test the host’s own with destination test --admin.`,
@@ -98,13 +98,13 @@ export const destinationManageCommands: Record<string, Command> = {
         storedText(spec, dest.settings),
         dest,
       )
-      auditCli(deps.db, 'destination.test', {
+      await auditCli(deps.db, 'destination.test', {
         tenantId: tenant.id,
         target: dest.name,
         details: { type: dest.type, ok: result.ok },
       })
       if (result.ok && Object.keys(result.pinned).length)
-        mergeDestination(deps, tenant.id, dest.id, { settings: result.pinned })
+        await mergeDestination(deps, tenant.id, dest.id, { settings: result.pinned })
       report(result, spec, !!opts.json)
     },
   },
@@ -114,18 +114,18 @@ export const destinationManageCommands: Record<string, Command> = {
       '[--set-secret-stdin key] [--set-secret-file key=PATH]...',
     options: { admin: { type: 'boolean' }, rename: { type: 'string' }, ...settingsOptions },
     async run(deps, args, opts) {
-      const { tenant, name } = ownerAndName(deps.db, args, opts, 'destination')
+      const { tenant, name } = await ownerAndName(deps.db, args, opts, 'destination')
       if (opts.rename === undefined && !hasSettingsArgs(opts))
         throw new UsageError('nothing to change: give --rename, --set or a --set-secret-… option')
       if (!tenant) {
-        const dest = providerDestination(deps, name)
+        const dest = await providerDestination(deps, name)
         const spec = specOf(deps, dest.type)
         const given = await settingsArgs(spec, opts)
-        const saved = saveProviderDestination(deps, dest.type, dest.id, {
+        const saved = await saveProviderDestination(deps, dest.type, dest.id, {
           name: opts.rename ?? dest.name,
           settings: { ...storedText(spec, dest.settings), ...given },
         })
-        auditCli(deps.db, 'provider-destination.update', {
+        await auditCli(deps.db, 'provider-destination.update', {
           target: saved.name,
           details: { type: dest.type, ...changes(dest.name, saved.name, given) },
         })
@@ -133,18 +133,18 @@ export const destinationManageCommands: Record<string, Command> = {
         return
       }
       // A copy of the host's destination: the domain's refusal, before anything is read.
-      const dest = getOwnDestination(
+      const dest = await getOwnDestination(
         deps.db,
         tenant.id,
-        tenantDestination(deps, tenant.id, name).id,
+        (await tenantDestination(deps, tenant.id, name)).id,
       )
       const spec = specOf(deps, dest.type)
       const given = await settingsArgs(spec, opts)
-      const saved = saveDestination(deps, tenant.id, dest.type, dest.id, {
+      const saved = await saveDestination(deps, tenant.id, dest.type, dest.id, {
         name: opts.rename ?? dest.name,
         settings: { ...storedText(spec, dest.settings), ...given },
       })
-      auditCli(deps.db, 'destination.update', {
+      await auditCli(deps.db, 'destination.update', {
         tenantId: tenant.id,
         target: saved.name,
         details: { type: dest.type, ...changes(dest.name, saved.name, given) },
@@ -155,13 +155,13 @@ export const destinationManageCommands: Record<string, Command> = {
   'destination remove': {
     usage: `destination remove ${OWNER}`,
     options: { admin: { type: 'boolean' } },
-    run(deps, args, opts) {
-      const { tenant, name } = ownerAndName(deps.db, args, opts, 'destination')
+    async run(deps, args, opts) {
+      const { tenant, name } = await ownerAndName(deps.db, args, opts, 'destination')
       if (!tenant) {
-        const dest = providerDestination(deps, name)
-        const copies = tenantCopies(deps.db, dest.id)
-        deleteProviderDestination(deps.db, dest.id)
-        auditCli(deps.db, 'provider-destination.delete', {
+        const dest = await providerDestination(deps, name)
+        const copies = await tenantCopies(deps.db, dest.id)
+        await deleteProviderDestination(deps.db, dest.id)
+        await auditCli(deps.db, 'provider-destination.delete', {
           target: dest.name,
           details: { type: dest.type, tenants: copies },
         })
@@ -172,9 +172,9 @@ export const destinationManageCommands: Record<string, Command> = {
         )
         return
       }
-      const dest = tenantDestination(deps, tenant.id, name)
-      deleteDestination(deps.db, tenant.id, dest.id)
-      auditCli(deps.db, 'destination.delete', {
+      const dest = await tenantDestination(deps, tenant.id, name)
+      await deleteDestination(deps.db, tenant.id, dest.id)
+      await auditCli(deps.db, 'destination.delete', {
         tenantId: tenant.id,
         target: dest.name,
         details: { type: dest.type },

@@ -50,17 +50,20 @@ export const destinationCommands: Record<string, Command> = {
     async run(deps, [tenantName], opts) {
       if (opts.admin && tenantName)
         throw new UsageError('give either a tenant or --admin (the host’s own destination)')
-      const tenant = opts.admin ? null : tenantByName(deps.db, tenantName)
+      const tenant = opts.admin ? null : await tenantByName(deps.db, tenantName)
       const { type, settings } = await settingsOf(deps, opts)
       const input = { name: opts.name ?? '', settings }
       if (!tenant) {
-        const dest = saveProviderDestination(deps, type, null, input)
-        auditCli(deps.db, 'provider-destination.create', { target: dest.name, details: { type } })
+        const dest = await saveProviderDestination(deps, type, null, input)
+        await auditCli(deps.db, 'provider-destination.create', {
+          target: dest.name,
+          details: { type },
+        })
         console.log(`Provider destination "${dest.name}" added (id ${dest.id}).`)
         return
       }
-      const dest = saveDestination(deps, tenant.id, type, null, input)
-      auditCli(deps.db, 'destination.create', {
+      const dest = await saveDestination(deps, tenant.id, type, null, input)
+      await auditCli(deps.db, 'destination.create', {
         tenantId: tenant.id,
         target: dest.name,
         details: { type },
@@ -71,16 +74,19 @@ export const destinationCommands: Record<string, Command> = {
   'destination list': {
     usage: 'destination list (<tenant> | --admin) [--json]',
     options: { json: { type: 'boolean' }, admin: { type: 'boolean' } },
-    run(deps, [tenantName], opts) {
+    async run(deps, [tenantName], opts) {
       if (opts.admin) {
-        const rows = listProviderDestinations(deps.db).map((d) => ({
-          id: d.id,
-          name: d.name,
-          type: d.type,
-          settings: describeProviderDestination(deps, d).values,
-          policies: providerPoliciesUsing(deps.db, d.id),
-          tenants: tenantCopies(deps.db, d.id),
-        }))
+        const rows = []
+        for (const d of await listProviderDestinations(deps.db)) {
+          rows.push({
+            id: d.id,
+            name: d.name,
+            type: d.type,
+            settings: describeProviderDestination(deps, d).values,
+            policies: await providerPoliciesUsing(deps.db, d.id),
+            tenants: await tenantCopies(deps.db, d.id),
+          })
+        }
         if (opts.json) console.log(JSON.stringify(rows, null, 2))
         else
           printTable(
@@ -89,8 +95,8 @@ export const destinationCommands: Record<string, Command> = {
           )
         return
       }
-      const tenant = tenantByName(deps.db, tenantName)
-      const rows = listDestinations(deps.db, tenant.id).map((d) => {
+      const tenant = await tenantByName(deps.db, tenantName)
+      const rows = (await listDestinations(deps.db, tenant.id)).map((d) => {
         const host = d.providerDestinationId !== null
         const values = host ? {} : describeDestination(deps, tenant.id, d).values
         return { id: d.id, name: d.name, type: d.type, providedByHost: host, settings: values }

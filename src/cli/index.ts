@@ -67,7 +67,7 @@ export async function runCli(argv: string[]): Promise<number> {
     })
     const config = loadConfig()
     const db = openDb(config.dbPath)
-    const baseUrl = panelOrigin(db, config)
+    const baseUrl = await panelOrigin(db, config)
     await command.run(
       { db, secretKey: config.secretKey, drivers, baseUrl, config },
       positionals,

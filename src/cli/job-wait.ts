@@ -26,7 +26,7 @@ export async function waitFor(
   })
   try {
     for (;;) {
-      const job = getJob(deps.db, tenantId, jobId)
+      const job = await getJob(deps.db, tenantId, jobId)
       if (job.status === 'done' || job.status === 'failed') return job.status
       if (job.status === 'queued' && job.attempts > 0 && job.lastError) {
         process.stderr.write(
@@ -43,13 +43,13 @@ export async function waitFor(
 }
 
 /** The tenant's destination named by `--destination`, or its only one. */
-export function destinationOf(deps: CliDeps, tenant: Tenant, name: string | undefined) {
+export async function destinationOf(deps: CliDeps, tenant: Tenant, name: string | undefined) {
   if (name) {
-    const dest = findDestinationByName(deps.db, tenant.id, name)
+    const dest = await findDestinationByName(deps.db, tenant.id, name)
     if (!dest) throw new NotFoundError(`Destination “${name}”`)
     return dest
   }
-  const all = listDestinations(deps.db, tenant.id)
+  const all = await listDestinations(deps.db, tenant.id)
   if (all.length !== 1)
     throw new UsageError(
       `--destination is required (${all.map((d) => d.name).join(', ') || 'no destinations'})`,

@@ -6,12 +6,17 @@ import { tenantByName } from './tenants.ts'
  * Whose object a `(<tenant> | --admin) <name>` verb acts on: a tenant's (`tenant` set), or with
  * `--admin` the host's own (`tenant` null); `what` names the object in the usage error.
  */
-export function ownerAndName(db: Db, args: string[], opts: Record<string, any>, what: string) {
+export async function ownerAndName(
+  db: Db,
+  args: string[],
+  opts: Record<string, any>,
+  what: string,
+) {
   if (opts.admin) {
     if (args.length !== 1) throw new UsageError(`with --admin, give only the ${what} name`)
     return { tenant: null, name: args[0]! }
   }
   if (args.length !== 2)
     throw new UsageError(`give the tenant and the ${what} name (or --admin and the name)`)
-  return { tenant: tenantByName(db, args[0]), name: args[1]! }
+  return { tenant: await tenantByName(db, args[0]), name: args[1]! }
 }

@@ -18,7 +18,7 @@ export const policyCommands: Record<string, Command> = {
       '  policy add (--all-tenants | --group <plan>) --name <n> --destination <provider destination>... ' +
       '[--window 01:00-05:00] [--exclude <glob>]... [--no-home] [--no-databases] [--keep-… N] [--disabled]',
     options: policyOptions,
-    run(deps, [tenantName], opts) {
+    async run(deps, [tenantName], opts) {
       const { db } = deps
       if (opts['all-tenants'] || opts.group !== undefined) {
         if (tenantName) throw new UsageError('give either a tenant or --all-tenants / --group')
@@ -26,10 +26,10 @@ export const policyCommands: Record<string, Command> = {
       }
       if (opts.window || opts['no-databases'])
         throw new UsageError('--window and --no-databases are for --all-tenants / --group policies')
-      const tenant = tenantByName(db, tenantName)
+      const tenant = await tenantByName(db, tenantName)
       if (!opts.schedule) throw new UsageError('--schedule <cron> is required, e.g. "0 3 * * *"')
-      const destinationIds = tenantDestinationIds(db, tenant.id, opts.destination ?? [])
-      const databaseIds = tenantDatabaseIds(db, tenant, opts.database ?? [])
+      const destinationIds = await tenantDestinationIds(db, tenant.id, opts.destination ?? [])
+      const databaseIds = await tenantDatabaseIds(db, tenant, opts.database ?? [])
       const input = {
         ...newPolicyInput(opts.timezone ?? tenant.timezone),
         name: opts.name ?? '',
@@ -43,19 +43,19 @@ export const policyCommands: Record<string, Command> = {
         enabled: !opts.disabled,
       }
       for (const f of RETENTION) input[f] = intOption(opts[flag(f)], flag(f)) ?? input[f]
-      const id = savePolicy(db, tenant.id, null, input)
-      auditCli(db, 'policy.create', { tenantId: tenant.id, target: input.name.trim() })
+      const id = await savePolicy(db, tenant.id, null, input)
+      await auditCli(db, 'policy.create', { tenantId: tenant.id, target: input.name.trim() })
       console.log(`Policy "${input.name}" created (id ${id}).`)
     },
   },
   'policy list': {
     usage: 'policy list (<tenant> | --admin) [--json]',
     options: { json: { type: 'boolean' }, admin: { type: 'boolean' } },
-    run(deps, [tenantName], opts) {
+    async run(deps, [tenantName], opts) {
       if (opts.admin) return listProviderPoliciesCli(deps, !!opts.json)
       const { db } = deps
-      const tenant = tenantByName(db, tenantName)
-      const rows = listPolicies(db, tenant.id).map((p) => {
+      const tenant = await tenantByName(db, tenantName)
+      const rows = (await listPolicies(db, tenant.id)).map((p) => {
         const next = nextRuns(p.schedule, p.timezone, 1)
         return {
           id: p.id,

@@ -29,17 +29,27 @@ export const policyOptions = {
 } as const
 
 /** A tenant's destinations by name, as ids (InputError naming the first unknown one). */
-export function tenantDestinationIds(db: Db, tenantId: number, names: string[]): number[] {
-  return names.map((name) => {
-    const dest = findDestinationByName(db, tenantId, name)
+export async function tenantDestinationIds(
+  db: Db,
+  tenantId: number,
+  names: string[],
+): Promise<number[]> {
+  const ids: number[] = []
+  for (const name of names) {
+    const dest = await findDestinationByName(db, tenantId, name)
     if (!dest) throw new InputError({ destination: `No destination named “${name}”.` })
-    return dest.id
-  })
+    ids.push(dest.id)
+  }
+  return ids
 }
 
 /** The databases assigned to a tenant, by name, as ids. */
-export function tenantDatabaseIds(db: Db, tenant: Tenant, names: string[]): number[] {
-  const assigned = listTenantDatabases(db, tenant.id)
+export async function tenantDatabaseIds(
+  db: Db,
+  tenant: Tenant,
+  names: string[],
+): Promise<number[]> {
+  const assigned = await listTenantDatabases(db, tenant.id)
   return names.map((name) => {
     const found = assigned.find((d) => d.name === name)
     if (!found)
@@ -49,15 +59,17 @@ export function tenantDatabaseIds(db: Db, tenant: Tenant, names: string[]): numb
 }
 
 /** The host's own destinations by name, as ids. */
-export function providerDestinationIds(db: Db, names: string[]): number[] {
-  return names.map((name) => {
-    const dest = findProviderDestinationByName(db, name)
+export async function providerDestinationIds(db: Db, names: string[]): Promise<number[]> {
+  const ids: number[] = []
+  for (const name of names) {
+    const dest = await findProviderDestinationByName(db, name)
     if (!dest)
       throw new InputError({
         destination: `No provider destination named “${name}” (add one with destination add --admin).`,
       })
-    return dest.id
-  })
+    ids.push(dest.id)
+  }
+  return ids
 }
 
 /** `--window 01:00-05:00` as its start and end. */

@@ -21,7 +21,7 @@ import { auditCli } from './audit.ts'
 import { flag, parseWindow, providerDestinationIds, toggle } from './policy-args.ts'
 
 /** `policy add --all-tenants | --group <plan>`: a backup the host runs for those tenants. */
-export function addProviderPolicy(deps: CliDeps, opts: Record<string, any>): void {
+export async function addProviderPolicy(deps: CliDeps, opts: Record<string, any>): Promise<void> {
   const { db } = deps
   if (opts['all-tenants'] && opts.group)
     throw new UsageError('give either --all-tenants or --group <plan>, not both')
@@ -30,7 +30,7 @@ export function addProviderPolicy(deps: CliDeps, opts: Record<string, any>): voi
       'a policy for all tenants runs daily in a start window: use --window 01:00-05:00',
     )
   const [windowStart, windowEnd] = parseWindow(opts.window ?? '01:00-05:00')
-  const destinationIds = providerDestinationIds(db, opts.destination ?? [])
+  const destinationIds = await providerDestinationIds(db, opts.destination ?? [])
   const input = {
     ...newProviderPolicyInput(),
     name: opts.name ?? '',
@@ -45,17 +45,17 @@ export function addProviderPolicy(deps: CliDeps, opts: Record<string, any>): voi
     destinationIds,
   }
   for (const f of RETENTION) input[f] = intOption(opts[flag(f)], flag(f)) ?? input[f]
-  const saved = saveProviderPolicy(db, null, input)
-  auditCli(db, 'provider-policy.create', { target: input.name.trim() })
+  const saved = await saveProviderPolicy(db, null, input)
+  await auditCli(db, 'provider-policy.create', { target: input.name.trim() })
   console.log(
     `Provider policy "${input.name.trim()}" created (id ${saved.id}): backs up ${saved.tenants} tenant${saved.tenants === 1 ? '' : 's'} daily between ${windowStart} and ${windowEnd} (${serverZone()}).`,
   )
 }
 
 /** `policy list --admin`: the host's policies and how many tenants each covers. */
-export function listProviderPoliciesCli(deps: CliDeps, json: boolean): void {
-  const covered = tenantsCovered(deps.db)
-  const rows = listProviderPolicies(deps.db).map((p) => ({
+export async function listProviderPoliciesCli(deps: CliDeps, json: boolean): Promise<void> {
+  const covered = await tenantsCovered(deps.db)
+  const rows = (await listProviderPolicies(deps.db)).map((p) => ({
     id: p.id,
     name: p.name,
     enabled: p.enabled,
@@ -79,17 +79,21 @@ export function listProviderPoliciesCli(deps: CliDeps, json: boolean): void {
   else printTable(rows, ['id', 'name', 'enabled', 'tenants', 'covered', 'window', 'destinations'])
 }
 
-function providerPolicyByName(deps: CliDeps, name: string): ProviderPolicyWithLinks {
-  const found = findProviderPolicyByName(deps.db, name)
+async function providerPolicyByName(deps: CliDeps, name: string): Promise<ProviderPolicyWithLinks> {
+  const found = await findProviderPolicyByName(deps.db, name)
   if (!found) throw new NotFoundError(`Provider policy “${name}”`)
-  return getProviderPolicy(deps.db, found.id)
+  return await getProviderPolicy(deps.db, found.id)
 }
 
 /**
  * `policy edit --admin <name>`: changes only the options given (`--all-tenants` or `--group`
  * moves it to other tenants), through saveProviderPolicy, then every tenant's copy follows.
  */
-export function editProviderPolicy(deps: CliDeps, name: string, opts: Record<string, any>): void {
+export async function editProviderPolicy(
+  deps: CliDeps,
+  name: string,
+  opts: Record<string, any>,
+): Promise<void> {
   for (const o of ['schedule', 'timezone', 'include', 'database'])
     if (opts[o] !== undefined)
       throw new UsageError(
@@ -97,7 +101,7 @@ export function editProviderPolicy(deps: CliDeps, name: string, opts: Record<str
       )
   if (opts['all-tenants'] && opts.group !== undefined)
     throw new UsageError('give either --all-tenants or --group <plan>, not both')
-  const policy = providerPolicyByName(deps, name)
+  const policy = await providerPolicyByName(deps, name)
   const input = providerPolicyInput(policy)
   const rename = opts.rename ?? opts.name
   if (rename !== undefined) input.name = rename
@@ -105,14 +109,15 @@ export function editProviderPolicy(deps: CliDeps, name: string, opts: Record<str
   if (opts.group !== undefined) Object.assign(input, { scope: 'plan', plan: opts.group })
   if (opts.window !== undefined) [input.windowStart, input.windowEnd] = parseWindow(opts.window)
   if (opts.exclude) input.exclude = (opts.exclude as string[]).join('\n')
-  if (opts.destination) input.destinationIds = providerDestinationIds(deps.db, opts.destination)
+  if (opts.destination)
+    input.destinationIds = await providerDestinationIds(deps.db, opts.destination)
   input.includeHome = toggle(opts, 'home', 'no-home') ?? input.includeHome
   input.includeDatabases = toggle(opts, 'databases', 'no-databases') ?? input.includeDatabases
   input.enabled = toggle(opts, 'enabled', 'disabled') ?? input.enabled
   for (const f of RETENTION) input[f] = intOption(opts[flag(f)], flag(f)) ?? input[f]
-  const saved = saveProviderPolicy(deps.db, policy.id, input)
+  const saved = await saveProviderPolicy(deps.db, policy.id, input)
   const newName = input.name.trim()
-  auditCli(deps.db, 'provider-policy.update', {
+  await auditCli(deps.db, 'provider-policy.update', {
     target: newName,
     details: {
       tenants: saved.tenants,
@@ -125,11 +130,11 @@ export function editProviderPolicy(deps: CliDeps, name: string, opts: Record<str
 }
 
 /** `policy remove --admin <name>`: the policy and every tenant's copy; their backups stay. */
-export function removeProviderPolicyCli(deps: CliDeps, name: string): void {
-  const policy = providerPolicyByName(deps, name)
-  const tenants = tenantsCovered(deps.db).get(policy.id) ?? 0
-  removeProviderPolicy(deps.db, policy.id)
-  auditCli(deps.db, 'provider-policy.delete', { target: policy.name, details: { tenants } })
+export async function removeProviderPolicyCli(deps: CliDeps, name: string): Promise<void> {
+  const policy = await providerPolicyByName(deps, name)
+  const tenants = (await tenantsCovered(deps.db)).get(policy.id) ?? 0
+  await removeProviderPolicy(deps.db, policy.id)
+  await auditCli(deps.db, 'provider-policy.delete', { target: policy.name, details: { tenants } })
   console.log(
     `Provider policy "${policy.name}" removed, with its copies at ${tenants} tenant${tenants === 1 ? '' : 's'}. ` +
       'Backups it made are not deleted.',

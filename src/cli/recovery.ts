@@ -12,9 +12,9 @@ import { sealedRecoveryKits } from '../engine/restic/escrow.ts'
 
 /** `recovery-kit <tenant> --rotate`: queues a new repository password, optionally waits for it. */
 async function rotate(deps: CliDeps, tenant: Tenant, opts: Record<string, any>) {
-  const dest = destinationOf(deps, tenant, opts.destination)
-  const { job, created } = requestRekey(deps.db, tenant.id, dest.id, 'cli')
-  auditCli(deps.db, 'repository.rekey', {
+  const dest = await destinationOf(deps, tenant, opts.destination)
+  const { job, created } = await requestRekey(deps.db, tenant.id, dest.id, 'cli')
+  await auditCli(deps.db, 'repository.rekey', {
     tenantId: tenant.id,
     target: dest.name,
     details: { job: job.id, queued: created },
@@ -29,8 +29,8 @@ async function rotate(deps: CliDeps, tenant: Tenant, opts: Record<string, any>) 
     )
   }
   await waitFor(deps, tenant.id, job.id)
-  const run = latestRunOfJob(deps.db, tenant.id, job.id)
-  const stages = run ? runStagesOf(deps.db, run.id) : []
+  const run = await latestRunOfJob(deps.db, tenant.id, job.id)
+  const stages = run ? await runStagesOf(deps.db, run.id) : []
   const result = {
     jobId: job.id,
     runId: run?.id ?? null,
@@ -54,7 +54,9 @@ async function escrow(deps: CliDeps, opts: Record<string, any>) {
   const { data, count } = await sealedRecoveryKits(deps, opts['seal-to'])
   if (opts.out) writeFileSync(opts.out, data, { mode: 0o600 })
   else process.stdout.write(data)
-  auditCli(deps.db, 'recovery.escrow', { details: { repositories: count, to: opts['seal-to'] } })
+  await auditCli(deps.db, 'recovery.escrow', {
+    details: { repositories: count, to: opts['seal-to'] },
+  })
   if (opts.out) console.error(`Sealed ${count} recovery kits to ${opts.out}.`)
 }
 
@@ -78,12 +80,12 @@ export const recoveryCommands: Record<string, Command> = {
         return escrow(deps, opts)
       }
       if (opts['seal-to'] || opts.out) throw new UsageError('--seal-to and --out go with --all')
-      const tenant = tenantByName(deps.db, tenantName)
+      const tenant = await tenantByName(deps.db, tenantName)
       if (opts.rotate) return rotate(deps, tenant, opts)
-      const dest = destinationOf(deps, tenant, opts.destination)
+      const dest = await destinationOf(deps, tenant, opts.destination)
       // What the tenant's own page shows: for a copy of the host's storage, no credentials.
-      const kit = recoveryKit(deps, tenant, dest, { forAdmin: false })
-      auditCli(deps.db, 'recovery.view', { tenantId: tenant.id, target: dest.name })
+      const kit = await recoveryKit(deps, tenant, dest, { forAdmin: false })
+      await auditCli(deps.db, 'recovery.view', { tenantId: tenant.id, target: dest.name })
       if (opts.json) {
         const { repository, password, env, command, note } = kit
         console.log(JSON.stringify({ repository, password, env, command, note }, null, 2))

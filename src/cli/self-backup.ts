@@ -105,13 +105,13 @@ export const selfBackupCommands: Record<string, Command> = {
     },
     async run(deps, _args, opts) {
       if (opts['show-password']) {
-        const password = selfBackupPassword(deps.db, deps.secretKey)
+        const password = await selfBackupPassword(deps.db, deps.secretKey)
         if (!password) {
           throw new UsageError(
             'there is no panel backup password yet: it is made by the first panel backup',
           )
         }
-        auditCli(deps.db, 'panel.self-backup.password', { target: 'shown' })
+        await auditCli(deps.db, 'panel.self-backup.password', { target: 'shown' })
         console.log(opts.json ? JSON.stringify({ password }) : password)
         return
       }
@@ -126,7 +126,7 @@ export const selfBackupCommands: Record<string, Command> = {
       } catch (err) {
         if (stop.signal.aborted)
           throw new Error('The panel backup was interrupted; nothing was kept.')
-        auditCli(deps.db, 'panel.self-backup', {
+        await auditCli(deps.db, 'panel.self-backup', {
           target: opts.destination ?? null,
           details: { ok: false, error: plainReason(err) },
         })
@@ -134,7 +134,7 @@ export const selfBackupCommands: Record<string, Command> = {
       } finally {
         stop.done()
       }
-      auditCli(deps.db, 'panel.self-backup', {
+      await auditCli(deps.db, 'panel.self-backup', {
         target: done.destination,
         details: { ok: true, snapshot: done.snapshot ?? null, passwordMade: !!done.password },
       })
@@ -164,7 +164,7 @@ export const selfBackupCommands: Record<string, Command> = {
       }
       // The audit entry goes into the restored database, which now is the panel's.
       const restored = openDb(deps.config.dbPath)
-      auditCli(restored, 'panel.self-restore', {
+      await auditCli(restored, 'panel.self-restore', {
         target: done.destination,
         details: { snapshot: done.snapshot, time: done.time, key: done.restoredKey },
       })

@@ -8,9 +8,9 @@ import { NotFoundError } from '../errors.ts'
 import type { Db } from '../db/client.ts'
 import { auditCli } from './audit.ts'
 
-export function tenantByName(db: Db, name: string | undefined) {
+export async function tenantByName(db: Db, name: string | undefined) {
   if (!name) throw new UsageError('give the tenant name')
-  const tenant = findTenantByName(db, name)
+  const tenant = await findTenantByName(db, name)
   if (!tenant) throw new NotFoundError(`Tenant “${name}”`)
   return tenant
 }
@@ -39,24 +39,27 @@ export const tenantCommands: Record<string, Command> = {
         timezone: opts.timezone ?? 'UTC',
         plan: opts.group ?? '',
       })
-      auditCli(db, 'tenant.create', { tenantId: tenant.id, target: tenant.name })
+      await auditCli(db, 'tenant.create', { tenantId: tenant.id, target: tenant.name })
       console.log(`Tenant "${tenant.name}" created (id ${tenant.id}).`)
     },
   },
   'tenant list': {
     usage: 'tenant list [--json]',
     options: { json: { type: 'boolean' } },
-    run({ db }, _args, opts) {
-      const rows = listTenants(db).map((t) => ({
-        id: t.id,
-        name: t.name,
-        home: t.homeDir,
-        systemUser: t.systemUser,
-        timezone: t.timezone,
-        plan: t.plan,
-        disabled: t.disabled,
-        databases: listTenantDatabases(db, t.id).map((d) => `${d.engine}:${d.name}`),
-      }))
+    async run({ db }, _args, opts) {
+      const rows = []
+      for (const t of await listTenants(db)) {
+        rows.push({
+          id: t.id,
+          name: t.name,
+          home: t.homeDir,
+          systemUser: t.systemUser,
+          timezone: t.timezone,
+          plan: t.plan,
+          disabled: t.disabled,
+          databases: (await listTenantDatabases(db, t.id)).map((d) => `${d.engine}:${d.name}`),
+        })
+      }
       if (opts.json) console.log(JSON.stringify(rows, null, 2))
       else
         printTable(rows, [
@@ -73,16 +76,16 @@ export const tenantCommands: Record<string, Command> = {
   'tenant remove': {
     usage: 'tenant remove <name> --yes   (its backups stay on their destinations)',
     options: { yes: { type: 'boolean' } },
-    run({ db, config }, [name], opts) {
-      const tenant = tenantByName(db, name)
+    async run({ db, config }, [name], opts) {
+      const tenant = await tenantByName(db, name)
       if (!opts.yes) {
         throw new UsageError(
           `this removes "${tenant.name}" and its policies, destinations and history from the panel; add --yes to confirm`,
         )
       }
-      const kept = removeTenant(db, tenant)
-      const localMoved = retireTenantFiles(db, config, tenant.name)
-      auditCli(db, 'tenant.remove', {
+      const kept = await removeTenant(db, tenant)
+      const localMoved = await retireTenantFiles(db, config, tenant.name)
+      await auditCli(db, 'tenant.remove', {
         target: tenant.name,
         details: { destinationsKept: kept.length },
       })
@@ -104,13 +107,13 @@ export const tenantCommands: Record<string, Command> = {
       'password-stdin': { type: 'boolean' },
     },
     async run({ db, secretKey }, [tenantName, dbName], opts) {
-      const tenant = tenantByName(db, tenantName)
+      const tenant = await tenantByName(db, tenantName)
       if (!dbName) throw new UsageError('give the database name')
       if (opts.engine !== 'mariadb' && opts.engine !== 'postgresql') {
         throw new UsageError('--engine must be mariadb or postgresql')
       }
       const password = opts['password-stdin'] ? await readStdin() : ''
-      assignDatabase(db, secretKey, tenant.id, {
+      await assignDatabase(db, secretKey, tenant.id, {
         engine: opts.engine,
         name: dbName,
         host: opts.host ?? '',
@@ -118,7 +121,7 @@ export const tenantCommands: Record<string, Command> = {
         username: opts.user ?? '',
         password,
       })
-      auditCli(db, 'database.assign', {
+      await auditCli(db, 'database.assign', {
         tenantId: tenant.id,
         target: dbName,
         details: { tenant: tenant.name, engine: opts.engine },

@@ -6,9 +6,9 @@ export const tokenCommands: Record<string, Command> = {
   'token allow-now': {
     usage: 'token allow-now <tenant>',
     options: {},
-    run({ db }, [name]) {
-      const tenant = tenantByName(db, name)
-      const { already } = allowBackupTokenNow(db, tenant, { actor: 'cli' })
+    async run({ db }, [name]) {
+      const tenant = await tenantByName(db, name)
+      const { already } = await allowBackupTokenNow(db, tenant, { actor: 'cli' })
       console.log(
         already
           ? `The backup token of "${tenant.name}" was already valid.`
@@ -19,9 +19,9 @@ export const tokenCommands: Record<string, Command> = {
   'token status': {
     usage: 'token status <tenant> [--json]',
     options: { json: { type: 'boolean' } },
-    run({ db }, [name], opts) {
-      const tenant = tenantByName(db, name)
-      const state = backupTokenState(db, tenant.id)
+    async run({ db }, [name], opts) {
+      const tenant = await tenantByName(db, name)
+      const state = await backupTokenState(db, tenant.id)
       if (opts.json) console.log(JSON.stringify({ tenant: tenant.name, ...state }, null, 2))
       else if (state.status === 'none') console.log(`"${tenant.name}" has no backup token.`)
       else if (state.status === 'active')

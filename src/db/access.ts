@@ -1,34 +1,40 @@
 import { and, desc, eq } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { transaction, rowsChanged } from './tx.ts'
 import { apiKeys, backupTokens, tenants, type ApiKey, type Tenant } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
 
 export type BackupTokenRow = typeof backupTokens.$inferSelect
 
 /** The tenant's backup token row (hash and activation time), if one was ever created. */
-export function getBackupToken(db: Db, tenantId: number): BackupTokenRow | undefined {
-  return db.select().from(backupTokens).where(eq(backupTokens.tenantId, tenantId)).get()
+export async function getBackupToken(
+  db: Db,
+  tenantId: number,
+): Promise<BackupTokenRow | undefined> {
+  return (await db.select().from(backupTokens).where(eq(backupTokens.tenantId, tenantId)))[0]
 }
 
 /**
  * Stores a new token hash for the tenant, replacing the previous one (one token per tenant, so
  * a reset invalidates the old token at once). `reset` tells whether one existed before.
  */
-export function putBackupToken(
+export async function putBackupToken(
   db: Db,
   tenantId: number,
   fields: { userId: number | null; tokenHash: string; activeFrom: Date },
-): { reset: boolean } {
-  return db.transaction((tx) => {
+): Promise<{ reset: boolean }> {
+  return await transaction(db, async (tx) => {
     const reset = Boolean(
-      tx
-        .select({ id: backupTokens.tenantId })
-        .from(backupTokens)
-        .where(eq(backupTokens.tenantId, tenantId))
-        .get(),
+      (
+        await tx
+          .select({ id: backupTokens.tenantId })
+          .from(backupTokens)
+          .where(eq(backupTokens.tenantId, tenantId))
+      )[0],
     )
     const row = { tenantId, ...fields, createdAt: new Date() }
-    tx.insert(backupTokens)
+    await tx
+      .insert(backupTokens)
       .values(row)
       .onConflictDoUpdate({
         target: backupTokens.tenantId,
@@ -39,53 +45,56 @@ export function putBackupToken(
           createdAt: row.createdAt,
         },
       })
-      .run()
     return { reset }
   })
 }
 
 /** Makes the tenant's token valid from `at`; false when the tenant has no token. */
-export function setBackupTokenActiveFrom(db: Db, tenantId: number, at: Date): boolean {
-  const res = db
+export async function setBackupTokenActiveFrom(
+  db: Db,
+  tenantId: number,
+  at: Date,
+): Promise<boolean> {
+  const res = await db
     .update(backupTokens)
     .set({ activeFrom: at })
     .where(eq(backupTokens.tenantId, tenantId))
-    .run()
-  return res.changes > 0
+  return rowsChanged(res) > 0
 }
 
-export function listApiKeys(db: Db, tenantId: number): ApiKey[] {
-  return db
+export async function listApiKeys(db: Db, tenantId: number): Promise<ApiKey[]> {
+  return await db
     .select()
     .from(apiKeys)
     .where(eq(apiKeys.tenantId, tenantId))
     .orderBy(desc(apiKeys.id))
-    .all()
 }
 
-export function countApiKeys(db: Db, tenantId: number): number {
-  return listApiKeys(db, tenantId).length
+export async function countApiKeys(db: Db, tenantId: number): Promise<number> {
+  return (await listApiKeys(db, tenantId)).length
 }
 
-export function insertApiKey(
+export async function insertApiKey(
   db: Db,
   tenantId: number,
   fields: { name: string; keyHash: string; prefix: string },
-): ApiKey {
-  return db
-    .insert(apiKeys)
-    .values({ tenantId, ...fields })
-    .returning()
-    .get()
+): Promise<ApiKey> {
+  return (
+    await db
+      .insert(apiKeys)
+      .values({ tenantId, ...fields })
+      .returning()
+  )[0]
 }
 
 /** Deletes one of the tenant's keys; another tenant's key is a NotFoundError. */
-export function deleteApiKey(db: Db, tenantId: number, id: number): ApiKey {
-  const row = db
-    .delete(apiKeys)
-    .where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, id)))
-    .returning()
-    .get()
+export async function deleteApiKey(db: Db, tenantId: number, id: number): Promise<ApiKey> {
+  const row = (
+    await db
+      .delete(apiKeys)
+      .where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, id)))
+      .returning()
+  )[0]
   if (!row) throw new NotFoundError('That API key')
   return row
 }
@@ -94,21 +103,27 @@ export function deleteApiKey(db: Db, tenantId: number, id: number): ApiKey {
  * The key with this hash and its tenant. This is the one lookup not scoped by tenant: the key
  * is what names the tenant.
  */
-export function findApiKeyByHash(
+export async function findApiKeyByHash(
   db: Db,
   keyHash: string,
-): { key: ApiKey; tenant: Tenant } | undefined {
-  return db
-    .select({ key: apiKeys, tenant: tenants })
-    .from(apiKeys)
-    .innerJoin(tenants, eq(apiKeys.tenantId, tenants.id))
-    .where(eq(apiKeys.keyHash, keyHash))
-    .get()
+): Promise<{ key: ApiKey; tenant: Tenant } | undefined> {
+  return (
+    await db
+      .select({ key: apiKeys, tenant: tenants })
+      .from(apiKeys)
+      .innerJoin(tenants, eq(apiKeys.tenantId, tenants.id))
+      .where(eq(apiKeys.keyHash, keyHash))
+  )[0]
 }
 
-export function touchApiKey(db: Db, tenantId: number, id: number, at = new Date()): void {
-  db.update(apiKeys)
+export async function touchApiKey(
+  db: Db,
+  tenantId: number,
+  id: number,
+  at = new Date(),
+): Promise<void> {
+  await db
+    .update(apiKeys)
     .set({ lastUsedAt: at })
     .where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, id)))
-    .run()
 }

@@ -46,41 +46,46 @@ function conditions(scope: AuditScope, f: AuditFilter): SQL[] {
   return where
 }
 
-function exists(db: Db, where: SQL[]): boolean {
-  return !!db
-    .select({ id: auditLog.id })
-    .from(auditLog)
-    .where(and(...where))
-    .limit(1)
-    .get()
+async function exists(db: Db, where: SQL[]): Promise<boolean> {
+  return !!(
+    await db
+      .select({ id: auditLog.id })
+      .from(auditLog)
+      .where(and(...where))
+      .limit(1)
+  )[0]
 }
 
 /**
  * One page of audit entries, newest first, filtered and paged in SQL (keyset on id, so deep
  * pages cost the same as the first). A tenant scope only ever returns that tenant's rows.
  */
-export function listAudit(db: Db, scope: AuditScope, filter: AuditFilter = {}): AuditPage {
+export async function listAudit(
+  db: Db,
+  scope: AuditScope,
+  filter: AuditFilter = {},
+): Promise<AuditPage> {
   const limit = Math.min(Math.max(filter.limit ?? 50, 1), 500)
   const base = conditions(scope, filter)
   const forward = filter.after !== undefined && filter.before === undefined
   const where = [...base]
   if (filter.before !== undefined) where.push(lt(auditLog.id, filter.before))
   else if (forward) where.push(gt(auditLog.id, filter.after!))
-  const found = db
+  const found = await db
     .select({ entry: auditLog, tenantName: tenants.name })
     .from(auditLog)
     .leftJoin(tenants, eq(auditLog.tenantId, tenants.id))
     .where(and(...where))
     .orderBy(forward ? asc(auditLog.id) : desc(auditLog.id))
     .limit(limit)
-    .all()
   if (forward) found.reverse()
   const rows = found.map((r) => ({ ...r.entry, tenantName: r.tenantName }))
   const first = rows[0]?.id
   const last = rows[rows.length - 1]?.id
   return {
     rows,
-    newer: first !== undefined && exists(db, [...base, gt(auditLog.id, first)]) ? first : null,
-    older: last !== undefined && exists(db, [...base, lt(auditLog.id, last)]) ? last : null,
+    newer:
+      first !== undefined && (await exists(db, [...base, gt(auditLog.id, first)])) ? first : null,
+    older: last !== undefined && (await exists(db, [...base, lt(auditLog.id, last)])) ? last : null,
   }
 }

@@ -16,20 +16,18 @@ export type AuditInput = {
 }
 
 /** Appends one audit entry. Never throws into the caller's work: a failed write is logged. */
-export function audit(db: Db, entry: AuditInput): void {
+export async function audit(db: Db, entry: AuditInput): Promise<void> {
   try {
-    db.insert(auditLog)
-      .values({
-        actor: entry.actor,
-        action: entry.action,
-        userId: entry.userId ?? null,
-        tenantId: entry.tenantId ?? null,
-        target: entry.target ?? null,
-        ip: entry.ip ?? null,
-        details: entry.details ?? null,
-        at: new Date(),
-      })
-      .run()
+    await db.insert(auditLog).values({
+      actor: entry.actor,
+      action: entry.action,
+      userId: entry.userId ?? null,
+      tenantId: entry.tenantId ?? null,
+      target: entry.target ?? null,
+      ip: entry.ip ?? null,
+      details: entry.details ?? null,
+      at: new Date(),
+    })
   } catch (err) {
     console.error(`[audit] could not record ${entry.action}: ${(err as Error).message}`)
   }

@@ -36,12 +36,12 @@ const WINDOW = 200
  * full quota, a missing home folder) counts as a failure there too, with the run's reason.
  * Cancelled runs count as neither. Reads the tenant's newest WINDOW finished backup runs.
  */
-export function backupStates(
+export async function backupStates(
   db: Db,
   tenantId: number,
   policies: { id: number; destinations: { id: number }[] }[],
-): Map<string, BackupState> {
-  const recent = db
+): Promise<Map<string, BackupState>> {
+  const recent = await db
     .select()
     .from(runs)
     .where(
@@ -53,9 +53,8 @@ export function backupStates(
     )
     .orderBy(desc(runs.id))
     .limit(WINDOW)
-    .all()
   const stages = recent.length
-    ? db
+    ? await db
         .select()
         .from(runStages)
         .where(
@@ -67,7 +66,6 @@ export function backupStates(
             eq(runStages.name, 'snapshot'),
           ),
         )
-        .all()
     : []
   const stageOf = new Map(stages.map((s) => [`${s.runId}:${s.destinationId}`, s]))
   const out = new Map<string, BackupState>()

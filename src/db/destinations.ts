@@ -42,7 +42,7 @@ export function storedValues<S extends Spec>(
  * holds no secrets of its own: they are read from the host's row, so the tenant's row (and any
  * page built from it) never carries the host's credentials.
  */
-export function destinationValues<S extends Spec>(
+export async function destinationValues<S extends Spec>(
   db: Db,
   key: Buffer,
   tenantId: number,
@@ -50,7 +50,7 @@ export function destinationValues<S extends Spec>(
   spec: S,
 ) {
   if (dest.providerDestinationId === null) return storedValues(key, tenantId, dest, spec)
-  const host = getProviderDestination(db, dest.providerDestinationId)
+  const host = await getProviderDestination(db, dest.providerDestinationId)
   // The copy's settings (kept in line with the host's by syncProvider), the host's secrets.
   return valuesOf(spec, dest.settings, readProviderSecrets(key, host))
 }
@@ -62,58 +62,64 @@ export type DestinationFields = {
   secrets: string | null
 }
 
-export function listDestinations(db: Db, tenantId: number): Destination[] {
-  return db
+export async function listDestinations(db: Db, tenantId: number): Promise<Destination[]> {
+  return await db
     .select()
     .from(destinations)
     .where(eq(destinations.tenantId, tenantId))
     .orderBy(asc(destinations.name))
-    .all()
 }
 
 /** A destination the tenant may change: its own, not a copy of its host's (HostOwnedError). */
-export function getOwnDestination(db: Db, tenantId: number, id: number): Destination {
-  const dest = getDestination(db, tenantId, id)
+export async function getOwnDestination(
+  db: Db,
+  tenantId: number,
+  id: number,
+): Promise<Destination> {
+  const dest = await getDestination(db, tenantId, id)
   if (dest.providerDestinationId !== null) throw new HostOwnedError(`“${dest.name}”`)
   return dest
 }
 
-export function getDestination(db: Db, tenantId: number, id: number): Destination {
-  const row = db
-    .select()
-    .from(destinations)
-    .where(and(eq(destinations.tenantId, tenantId), eq(destinations.id, id)))
-    .get()
+export async function getDestination(db: Db, tenantId: number, id: number): Promise<Destination> {
+  const row = (
+    await db
+      .select()
+      .from(destinations)
+      .where(and(eq(destinations.tenantId, tenantId), eq(destinations.id, id)))
+  )[0]
   if (!row) throw new NotFoundError('That destination')
   return row
 }
 
-export function findDestinationByName(db: Db, tenantId: number, name: string) {
-  return db
-    .select()
-    .from(destinations)
-    .where(and(eq(destinations.tenantId, tenantId), eq(destinations.name, name)))
-    .get()
+export async function findDestinationByName(db: Db, tenantId: number, name: string) {
+  return (
+    await db
+      .select()
+      .from(destinations)
+      .where(and(eq(destinations.tenantId, tenantId), eq(destinations.name, name)))
+  )[0]
 }
 
-export function insertDestination(db: Db, tenantId: number, fields: DestinationFields) {
-  return db
-    .insert(destinations)
-    .values({ tenantId, ...fields })
-    .returning()
-    .get()
+export async function insertDestination(db: Db, tenantId: number, fields: DestinationFields) {
+  return (
+    await db
+      .insert(destinations)
+      .values({ tenantId, ...fields })
+      .returning()
+  )[0]
 }
 
-export function updateDestination(
+export async function updateDestination(
   db: Db,
   tenantId: number,
   id: number,
   fields: Omit<DestinationFields, 'type'>,
-): void {
-  db.update(destinations)
+): Promise<void> {
+  await db
+    .update(destinations)
     .set({ ...fields, updatedAt: new Date() })
     .where(and(eq(destinations.tenantId, tenantId), eq(destinations.id, id)))
-    .run()
 }
 
 /**
@@ -122,66 +128,74 @@ export function updateDestination(
  * key); with `secrets`, replaces its sealed secrets too. For values a driver produced itself (a
  * pinned host key, a refresh token): they never go through form text.
  */
-export function mergeDestinationSettings(
+export async function mergeDestinationSettings(
   db: Db,
   tenantId: number,
   id: number,
   settings: Record<string, unknown>,
   secrets?: string,
-): void {
+): Promise<void> {
   const patch = JSON.stringify(settings)
-  db.update(destinations)
+  await db
+    .update(destinations)
     .set({
       settings: sql`json_patch(${destinations.settings}, ${patch})`,
       ...(secrets === undefined ? {} : { secrets }),
       updatedAt: new Date(),
     })
     .where(and(eq(destinations.tenantId, tenantId), eq(destinations.id, id)))
-    .run()
 }
 
 /** Names of the tenant's policies that use a destination. */
-export function policiesUsing(db: Db, tenantId: number, destinationId: number): string[] {
-  return db
-    .select({ name: policies.name })
-    .from(policyDestinations)
-    .innerJoin(policies, eq(policyDestinations.policyId, policies.id))
-    .where(
-      and(eq(policies.tenantId, tenantId), eq(policyDestinations.destinationId, destinationId)),
-    )
-    .all()
-    .map((r) => r.name)
+export async function policiesUsing(
+  db: Db,
+  tenantId: number,
+  destinationId: number,
+): Promise<string[]> {
+  return (
+    await db
+      .select({ name: policies.name })
+      .from(policyDestinations)
+      .innerJoin(policies, eq(policyDestinations.policyId, policies.id))
+      .where(
+        and(eq(policies.tenantId, tenantId), eq(policyDestinations.destinationId, destinationId)),
+      )
+  ).map((r) => r.name)
 }
 
 /** Deletes a destination; refused while any policy uses it. */
-export function deleteDestination(db: Db, tenantId: number, id: number): void {
-  const dest = getDestination(db, tenantId, id)
+export async function deleteDestination(db: Db, tenantId: number, id: number): Promise<void> {
+  const dest = await getDestination(db, tenantId, id)
   if (dest.providerDestinationId !== null) throw new HostOwnedError(`“${dest.name}”`)
-  const users = policiesUsing(db, tenantId, id)
+  const users = await policiesUsing(db, tenantId, id)
   if (users.length) {
     throw new ConflictError(
       `“${dest.name}” is used by ${users.map((n) => `“${n}”`).join(', ')}. ` +
         'Remove it from those policies first.',
     )
   }
-  db.delete(destinations)
+  await db
+    .delete(destinations)
     .where(and(eq(destinations.tenantId, tenantId), eq(destinations.id, id)))
-    .run()
 }
 
 /** The subset of `ids` that are this tenant's own destinations (not its host's). */
-export function ownedDestinationIds(db: Db, tenantId: number, ids: number[]): number[] {
+export async function ownedDestinationIds(
+  db: Db,
+  tenantId: number,
+  ids: number[],
+): Promise<number[]> {
   if (!ids.length) return []
-  return db
-    .select({ id: destinations.id })
-    .from(destinations)
-    .where(
-      and(
-        eq(destinations.tenantId, tenantId),
-        inArray(destinations.id, ids),
-        isNull(destinations.providerDestinationId),
-      ),
-    )
-    .all()
-    .map((r) => r.id)
+  return (
+    await db
+      .select({ id: destinations.id })
+      .from(destinations)
+      .where(
+        and(
+          eq(destinations.tenantId, tenantId),
+          inArray(destinations.id, ids),
+          isNull(destinations.providerDestinationId),
+        ),
+      )
+  ).map((r) => r.id)
 }

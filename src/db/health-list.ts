@@ -101,16 +101,20 @@ function filterOf(query: HealthQuery, now: Date): SQL | undefined {
  * past the end gives the last page. Stale: last good backup older than STALE_MS; never: no
  * good backup at all.
  */
-export function listTenantHealth(db: Db, query: HealthQuery, now = new Date()): HealthPage {
+export async function listTenantHealth(
+  db: Db,
+  query: HealthQuery,
+  now = new Date(),
+): Promise<HealthPage> {
   const where = filterOf(query, now)
-  const total = countWhere(db, query, where)
+  const total = await countWhere(db, query, where)
   const pages = Math.max(1, Math.ceil(total / HEALTH_PAGE_SIZE))
   const page = Math.min(query.page, pages)
   const order = query.dir === 'desc' ? desc : asc
   // With a selective filter, SQLite should find the few rows through the filter's index and
   // sort them, not walk the sort column's index over every tenant: `+col` hides that index.
   const key = (col: SQLiteColumn) => (SELECTIVE.has(query.filter) ? sql`+${col}` : col)
-  const rows = db
+  const rows = await db
     .select({
       tenantId: tenantHealth.tenantId,
       name: tenants.name,
@@ -139,7 +143,6 @@ export function listTenantHealth(db: Db, query: HealthQuery, now = new Date()): 
     )
     .limit(HEALTH_PAGE_SIZE)
     .offset((page - 1) * HEALTH_PAGE_SIZE)
-    .all()
   return { rows, total, page, pages }
 }
 
@@ -147,30 +150,30 @@ export function listTenantHealth(db: Db, query: HealthQuery, now = new Date()): 
  * Counts on tenant_health alone (its covering indexes) unless the filter needs tenants' columns:
  * every health row has its tenant (foreign key, cascade), so the join would only cost lookups.
  */
-function countWhere(db: Db, query: HealthQuery, where: SQL | undefined): number {
+async function countWhere(db: Db, query: HealthQuery, where: SQL | undefined): Promise<number> {
   const base = db.select({ n: count() }).from(tenantHealth)
   const needsTenants = query.filter === 'disabled' || query.q !== ''
   const scoped = needsTenants
     ? base.innerJoin(tenants, eq(tenants.id, tenantHealth.tenantId))
     : base
-  return scoped.where(where).get()?.n ?? 0
+  return (await scoped.where(where))[0]?.n ?? 0
 }
 
 /** How many tenants each filter shows, with the query's name search applied (the filter tabs). */
-export function countTenantHealth(
+export async function countTenantHealth(
   db: Db,
   query: HealthQuery,
   now = new Date(),
-): Record<HealthFilter, number> {
+): Promise<Record<HealthFilter, number>> {
   const out = {} as Record<HealthFilter, number>
   for (const filter of HEALTH_FILTERS) {
     const q = { ...query, filter }
-    out[filter] = countWhere(db, q, filterOf(q, now))
+    out[filter] = await countWhere(db, q, filterOf(q, now))
   }
   return out
 }
 
 /** One tenant's health row; undefined until it was first computed. */
-export function tenantHealthOf(db: Db, tenantId: number) {
-  return db.select().from(tenantHealth).where(eq(tenantHealth.tenantId, tenantId)).get()
+export async function tenantHealthOf(db: Db, tenantId: number) {
+  return (await db.select().from(tenantHealth).where(eq(tenantHealth.tenantId, tenantId)))[0]
 }

@@ -79,7 +79,11 @@ export function earliestNextRun(
  * - `lastVerifiedAt`/`lastVerifiedOk`: the latest test restore (verifications, mode restore).
  * Reads only indexed per-tenant rows; safe inside a caller's transaction.
  */
-export function refreshTenantHealth(db: Db, tenantId: number, now = new Date()): void {
+export async function refreshTenantHealth(
+  db: Db,
+  tenantId: number,
+  now = new Date(),
+): Promise<void> {
   const q = (text: string) => stmt(db.$client, text)
   const last = q(LAST_RUN).get(tenantId) as Row | undefined
   const success = q(LAST_SUCCESS).get(tenantId) as Row | undefined
@@ -91,7 +95,7 @@ export function refreshTenantHealth(db: Db, tenantId: number, now = new Date()):
     disabled: number
   }[]
   // The same sums the quotas check, so the admin page and a refusal never disagree.
-  const stored = storedUsage(db, tenantId)
+  const stored = await storedUsage(db, tenantId)
   const verified = q(VERIFIED).get(tenantId) as Row | undefined
   const date = (v: unknown) => (typeof v === 'number' ? new Date(v) : null)
   const active = policies.filter((p) => !p.disabled)
@@ -110,25 +114,25 @@ export function refreshTenantHealth(db: Db, tenantId: number, now = new Date()):
     lastVerifiedOk: verified ? Boolean(verified.ok) : null,
     updatedAt: now,
   }
-  db.insert(tenantHealth)
+  await db
+    .insert(tenantHealth)
     .values({ tenantId, ...values })
     .onConflictDoUpdate({ target: tenantHealth.tenantId, set: values })
-    .run()
 }
 
 /** The health row of a tenant created just now: nothing run, nothing stored, zeros. */
-export function insertEmptyHealth(db: Pick<Db, 'insert'>, tenantId: number): void {
-  db.insert(tenantHealth).values({ tenantId }).onConflictDoNothing().run()
+export async function insertEmptyHealth(db: Pick<Db, 'insert'>, tenantId: number): Promise<void> {
+  await db.insert(tenantHealth).values({ tenantId }).onConflictDoNothing()
 }
 
 /**
  * Tenants without a health row (created before health was tracked, or behind the panel's
  * back); their rows are computed now. Returns how many were added.
  */
-export function backfillTenantHealth(db: Db, now = new Date()): number {
+export async function backfillTenantHealth(db: Db, now = new Date()): Promise<number> {
   const missing = db.all<{ id: number }>(
     sql`select id from tenants t where not exists (select 1 from tenant_health h where h.tenant_id = t.id)`,
   )
-  for (const { id } of missing) refreshTenantHealth(db, id, now)
+  for (const { id } of missing) await refreshTenantHealth(db, id, now)
   return missing.length
 }

@@ -1,5 +1,6 @@
 import { and, eq, inArray, isNotNull } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { transaction, rowsChanged } from './tx.ts'
 import { jobs, policies } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
 import { closeRuns, createRun } from './runs.ts'
@@ -23,57 +24,57 @@ export type CancelOutcome = 'cancelled' | 'stopping' | 'finished'
  * running one is marked, and the runner running it (in whichever process) aborts it. Another
  * tenant's job or a missing one throws NotFoundError.
  */
-export function cancelTenantJob(
+export async function cancelTenantJob(
   db: Db,
   tenantId: number,
   jobId: number,
   now = new Date(),
-): { outcome: CancelOutcome; job: Job } {
-  return db.$client
-    .transaction(() => {
-      const row = db
+): Promise<{ outcome: CancelOutcome; job: Job }> {
+  return await transaction(db, async () => {
+    const row = (
+      await db
         .select()
         .from(jobs)
         .where(and(eq(jobs.tenantId, tenantId), eq(jobs.id, jobId)))
-        .get()
-      if (!row) throw new NotFoundError('That job')
-      const job = typedJob(row)
-      if (job.status === 'running') {
-        db.update(jobs).set({ cancelRequestedAt: now }).where(eq(jobs.id, job.id)).run()
-        return { outcome: 'stopping' as const, job }
-      }
-      if (job.status !== 'queued') return { outcome: 'finished' as const, job }
-      db.update(jobs)
-        .set({ status: 'failed', lastError: CANCELLED_BY_TENANT, updatedAt: now })
-        .where(eq(jobs.id, job.id))
-        .run()
-      // A look at the destination or a file list keeps no run history.
-      if (job.kind === 'sync-snapshots' || job.kind === 'index-snapshot')
-        return { outcome: 'cancelled' as const, job }
-      const policyId = policyIdOf(job)
-      const policy = policyId
-        ? db
+    )[0]
+    if (!row) throw new NotFoundError('That job')
+    const job = typedJob(row)
+    if (job.status === 'running') {
+      await db.update(jobs).set({ cancelRequestedAt: now }).where(eq(jobs.id, job.id))
+      return { outcome: 'stopping' as const, job }
+    }
+    if (job.status !== 'queued') return { outcome: 'finished' as const, job }
+    await db
+      .update(jobs)
+      .set({ status: 'failed', lastError: CANCELLED_BY_TENANT, updatedAt: now })
+      .where(eq(jobs.id, job.id))
+    // A look at the destination or a file list keeps no run history.
+    if (job.kind === 'sync-snapshots' || job.kind === 'index-snapshot')
+      return { outcome: 'cancelled' as const, job }
+    const policyId = policyIdOf(job)
+    const policy = policyId
+      ? (
+          await db
             .select({ id: policies.id, name: policies.name })
             .from(policies)
             .where(and(eq(policies.id, policyId), eq(policies.tenantId, tenantId)))
-            .get()
-        : undefined
-      const run = createRun(
-        db,
-        tenantId,
-        {
-          kind: job.kind,
-          trigger: job.payload.trigger ?? 'manual',
-          jobId: job.id,
-          policyId: policy?.id ?? null,
-          policyName: policy?.name ?? policyNameOf(job),
-        },
-        { now },
-      )
-      closeRuns(db, { runId: run.id }, 'cancelled', { error: CANCELLED_QUEUED }, now)
-      return { outcome: 'cancelled' as const, job }
-    })
-    .immediate()
+        )[0]
+      : undefined
+    const run = await createRun(
+      db,
+      tenantId,
+      {
+        kind: job.kind,
+        trigger: job.payload.trigger ?? 'manual',
+        jobId: job.id,
+        policyId: policy?.id ?? null,
+        policyName: policy?.name ?? policyNameOf(job),
+      },
+      { now },
+    )
+    await closeRuns(db, { runId: run.id }, 'cancelled', { error: CANCELLED_QUEUED }, now)
+    return { outcome: 'cancelled' as const, job }
+  })
 }
 
 /** The policy name a backup or verify job was queued with, if any. */
@@ -82,39 +83,45 @@ function policyNameOf(job: Job): string | null {
 }
 
 /** Of `jobIds` (jobs running here), those their tenant asked to cancel. */
-export function cancelRequested(db: Db, jobIds: number[]): number[] {
+export async function cancelRequested(db: Db, jobIds: number[]): Promise<number[]> {
   if (!jobIds.length) return []
-  return db
-    .select({ id: jobs.id })
-    .from(jobs)
-    .where(
-      and(inArray(jobs.id, jobIds), eq(jobs.status, 'running'), isNotNull(jobs.cancelRequestedAt)),
-    )
-    .all()
-    .map((r) => r.id)
+  return (
+    await db
+      .select({ id: jobs.id })
+      .from(jobs)
+      .where(
+        and(
+          inArray(jobs.id, jobIds),
+          eq(jobs.status, 'running'),
+          isNotNull(jobs.cancelRequestedAt),
+        ),
+      )
+  ).map((r) => r.id)
 }
 
 /**
  * Ends a running job its tenant cancelled: failed without a retry, `lastError` in plain words,
  * and its runs still running closed as cancelled. False when the lease is no longer `owner`'s.
  */
-export function endCancelled(db: Db, jobId: number, owner: string, now = new Date()): boolean {
-  return db.$client
-    .transaction(() => {
-      const res = db
-        .update(jobs)
-        .set({
-          status: 'failed',
-          lastError: CANCELLED_BY_TENANT,
-          leaseExpiresAt: null,
-          updatedAt: now,
-        })
-        .where(and(eq(jobs.id, jobId), eq(jobs.leaseOwner, owner), eq(jobs.status, 'running')))
-        .run()
-      if (!res.changes) return false
-      const fields = { error: CANCELLED_BY_TENANT, stageMessage: CANCELLED_STAGE }
-      closeRuns(db, { jobIds: [jobId] }, 'cancelled', fields, now)
-      return true
-    })
-    .immediate()
+export async function endCancelled(
+  db: Db,
+  jobId: number,
+  owner: string,
+  now = new Date(),
+): Promise<boolean> {
+  return await transaction(db, async () => {
+    const res = await db
+      .update(jobs)
+      .set({
+        status: 'failed',
+        lastError: CANCELLED_BY_TENANT,
+        leaseExpiresAt: null,
+        updatedAt: now,
+      })
+      .where(and(eq(jobs.id, jobId), eq(jobs.leaseOwner, owner), eq(jobs.status, 'running')))
+    if (!rowsChanged(res)) return false
+    const fields = { error: CANCELLED_BY_TENANT, stageMessage: CANCELLED_STAGE }
+    await closeRuns(db, { jobIds: [jobId] }, 'cancelled', fields, now)
+    return true
+  })
 }

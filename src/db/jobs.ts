@@ -1,5 +1,6 @@
 import { and, asc, count, desc, eq, inArray, lt, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { transaction, rowsChanged } from './tx.ts'
 import { jobs, runnerSettings, tenants } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
 import { closeRuns } from './runs.ts'
@@ -29,8 +30,8 @@ const INTERRUPTED_STAGE = 'Interrupted: the runner stopped during this stage.'
 const MAX_BACKOFF_S = 3600
 
 /** Runs `fn` in one `BEGIN IMMEDIATE` transaction (a savepoint when already in one). */
-function immediate<T>(db: Db, fn: () => T): T {
-  return db.$client.transaction(fn).immediate()
+async function immediate<T>(db: Db, fn: () => Promise<T>): Promise<Promise<T>> {
+  return await transaction(db, fn)
 }
 
 /**
@@ -38,42 +39,44 @@ function immediate<T>(db: Db, fn: () => T): T {
  * is inserted and that job is returned with `created: false` (race-safe: the partial unique
  * index decides, inside one immediate transaction).
  */
-export function enqueue<K extends JobKind>(
+export async function enqueue<K extends JobKind>(
   db: Db,
   input: EnqueueInput<K>,
-): { job: Job<K>; created: boolean } {
+): Promise<{ job: Job<K>; created: boolean }> {
   const now = new Date()
-  return immediate(db, () => {
-    const job = db
-      .insert(jobs)
-      .values({
-        kind: input.kind,
-        tenantId: input.tenantId,
-        payload: input.payload,
-        runAt: input.runAt ?? now,
-        dedupeKey: input.dedupeKey ?? null,
-        maxAttempts: input.maxAttempts ?? 5,
-        createdAt: now,
-        updatedAt: now,
-      })
-      .onConflictDoNothing()
-      .returning()
-      .get()
+  return await immediate(db, async () => {
+    const job = (
+      await db
+        .insert(jobs)
+        .values({
+          kind: input.kind,
+          tenantId: input.tenantId,
+          payload: input.payload,
+          runAt: input.runAt ?? now,
+          dedupeKey: input.dedupeKey ?? null,
+          maxAttempts: input.maxAttempts ?? 5,
+          createdAt: now,
+          updatedAt: now,
+        })
+        .onConflictDoNothing()
+        .returning()
+    )[0]
     if (job) return { job: typedJob<K>(job), created: true }
-    const existing = db
-      .select()
-      .from(jobs)
-      .where(and(eq(jobs.dedupeKey, input.dedupeKey ?? ''), inArray(jobs.status, ACTIVE)))
-      .get()
+    const existing = (
+      await db
+        .select()
+        .from(jobs)
+        .where(and(eq(jobs.dedupeKey, input.dedupeKey ?? ''), inArray(jobs.status, ACTIVE)))
+    )[0]
     if (!existing) throw new Error('enqueue: insert ignored but no active job holds the key')
     return { job: typedJob<K>(existing), created: false }
   })
 }
 
 /** Closes the jobs' runs still running as interrupted (each job is retried or given up). */
-function interruptRuns(db: Db, jobIds: number[], now: Date) {
+async function interruptRuns(db: Db, jobIds: number[], now: Date) {
   const fields = { error: INTERRUPTED_RUN, stageMessage: INTERRUPTED_STAGE }
-  closeRuns(db, { jobIds }, 'interrupted', fields, now)
+  await closeRuns(db, { jobIds }, 'interrupted', fields, now)
 }
 
 /**
@@ -81,32 +84,31 @@ function interruptRuns(db: Db, jobIds: number[], now: Date) {
  * has used all its attempts this way fails instead, so a job that kills its runner every time
  * does not loop forever. Returns the jobs that failed so.
  */
-function expireLeases(db: Db, now: Date): Job[] {
-  const exhausted = db
-    .update(jobs)
-    .set({ status: 'failed', leaseOwner: null, leaseExpiresAt: null, lastError: GAVE_UP })
-    .where(
-      and(
-        eq(jobs.status, 'running'),
-        lt(jobs.leaseExpiresAt, now),
-        sql`${jobs.attempts} >= ${jobs.maxAttempts}`,
-      ),
-    )
-    .returning()
-    .all()
-    .map((j) => typedJob(j))
-  interruptRuns(
+async function expireLeases(db: Db, now: Date): Promise<Job[]> {
+  const exhausted = (
+    await db
+      .update(jobs)
+      .set({ status: 'failed', leaseOwner: null, leaseExpiresAt: null, lastError: GAVE_UP })
+      .where(
+        and(
+          eq(jobs.status, 'running'),
+          lt(jobs.leaseExpiresAt, now),
+          sql`${jobs.attempts} >= ${jobs.maxAttempts}`,
+        ),
+      )
+      .returning()
+  ).map((j) => typedJob(j))
+  await interruptRuns(
     db,
     exhausted.map((j) => j.id),
     now,
   )
-  const expired = db
+  const expired = await db
     .update(jobs)
     .set({ status: 'queued', leaseOwner: null, leaseExpiresAt: null, lastError: INTERRUPTED_JOB })
     .where(and(eq(jobs.status, 'running'), lt(jobs.leaseExpiresAt, now)))
     .returning({ id: jobs.id })
-    .all()
-  interruptRuns(
+  await interruptRuns(
     db,
     expired.map((j) => j.id),
     now,
@@ -117,7 +119,7 @@ function expireLeases(db: Db, now: Date): Job[] {
 // Fair between tenants: the tenant whose latest claimed/finished job is oldest goes first.
 const PICK = `
   select j.id from jobs j join tenants t on t.id = j.tenant_id
-  where j.status = 'queued' and j.run_at <= ? and t.disabled = 0
+  where j.status = 'queued' and j.run_at <= ? and t.disabled = 0 and t.node is ?
     and not exists (select 1 from jobs r where r.tenant_id = j.tenant_id and r.status = 'running')
   order by (select max(p.updated_at) from jobs p
             where p.tenant_id = j.tenant_id and p.status in ('running', 'done', 'failed')) asc nulls first,
@@ -130,35 +132,44 @@ const PICK = `
  * leases to the queue (their running runs rows become 'interrupted'). Never picks a job of a
  * disabled tenant or of a tenant that already has a running job. Increments `attempts`.
  * `onGaveUp` hears of each job failed because its last attempt died with its runner, after
- * the commit (nobody else would ever report it).
+ * the commit (nobody else would ever report it). `node`: the runner's `--node`; only jobs of
+ * tenants on that node are claimed (null: tenants without a node, the panel's own server).
  */
-export function claimJob(
+export async function claimJob(
   db: Db,
   owner: string,
   leaseMs: number,
   now = new Date(),
-  onGaveUp?: (job: Job) => void,
-): Job | null {
+  onGaveUp?: (job: Job) => void | Promise<void>,
+  node: string | null = null,
+): Promise<Job | null> {
   let gaveUp: Job[] = []
-  const claimed = immediate(db, () => {
-    gaveUp = expireLeases(db, now)
-    const picked = db.$client.prepare(PICK).get(now.getTime()) as { id: number } | undefined
+  const claimed = await immediate(db, async () => {
+    gaveUp = await expireLeases(db, now)
+    const picked = db.$client.prepare(PICK).get(now.getTime(), node) as { id: number } | undefined
     if (!picked) return null
-    const job = db
-      .update(jobs)
-      .set({
-        status: 'running',
-        leaseOwner: owner,
-        leaseExpiresAt: new Date(now.getTime() + leaseMs),
-        attempts: sql`${jobs.attempts} + 1`,
-        updatedAt: now,
-      })
-      .where(and(eq(jobs.id, picked.id), eq(jobs.status, 'queued')))
-      .returning()
-      .get()
+    const job = (
+      await db
+        .update(jobs)
+        .set({
+          status: 'running',
+          leaseOwner: owner,
+          node,
+          leaseExpiresAt: new Date(now.getTime() + leaseMs),
+          attempts: sql`${jobs.attempts} + 1`,
+          updatedAt: now,
+        })
+        .where(and(eq(jobs.id, picked.id), eq(jobs.status, 'queued')))
+        .returning()
+    )[0]
     return job ? typedJob(job) : null
   })
-  for (const job of gaveUp) onGaveUp?.(job)
+  for (const job of gaveUp) {
+    // The claim is committed: a failing notice must not lose the job just claimed.
+    await Promise.resolve(onGaveUp?.(job)).catch((err) =>
+      console.error(`runner: job ${job.id} gave up unreported:`, err),
+    )
+  }
   return claimed
 }
 
@@ -166,19 +177,28 @@ const ours = (jobId: number, owner: string) =>
   and(eq(jobs.id, jobId), eq(jobs.leaseOwner, owner), eq(jobs.status, 'running'))
 
 /** Extends the lease to now + `leaseMs`. False when the job is no longer running under `owner`. */
-export function heartbeat(db: Db, jobId: number, owner: string, leaseMs: number): boolean {
+export async function heartbeat(
+  db: Db,
+  jobId: number,
+  owner: string,
+  leaseMs: number,
+): Promise<boolean> {
   const leaseExpiresAt = new Date(Date.now() + leaseMs)
-  return db.update(jobs).set({ leaseExpiresAt }).where(ours(jobId, owner)).run().changes > 0
+  return rowsChanged(await db.update(jobs).set({ leaseExpiresAt }).where(ours(jobId, owner))) > 0
 }
 
 /** Marks the job done. False (and no change) when the lease is no longer `owner`'s. */
-export function completeJob(db: Db, jobId: number, owner: string, now = new Date()): boolean {
-  const res = db
+export async function completeJob(
+  db: Db,
+  jobId: number,
+  owner: string,
+  now = new Date(),
+): Promise<boolean> {
+  const res = await db
     .update(jobs)
     .set({ status: 'done', leaseExpiresAt: null, lastError: null, updatedAt: now })
     .where(ours(jobId, owner))
-    .run()
-  return res.changes > 0
+  return rowsChanged(res) > 0
 }
 
 /** Seconds to wait before retry number `attempts` + 1: e^min(attempts, 10), at most an hour. */
@@ -191,31 +211,31 @@ export function backoffSeconds(attempts: number): number {
  * 'failed' (their runs rows still 'running' become 'failed' too); others are queued again after
  * `backoffSeconds(attempts)`. 'lost' (no change) when the lease is no longer `owner`'s.
  */
-export function failJob(
+export async function failJob(
   db: Db,
   jobId: number,
   owner: string,
   message: string,
   opts: { permanent?: boolean } = {},
   now = new Date(),
-): 'retry' | 'failed' | 'lost' {
-  return immediate(db, () => {
-    const job = db.select().from(jobs).where(ours(jobId, owner)).get()
+): Promise<'retry' | 'failed' | 'lost'> {
+  return await immediate(db, async () => {
+    const job = (await db.select().from(jobs).where(ours(jobId, owner)))[0]
     if (!job) return 'lost'
     const lastError = message.slice(0, 2000)
     if (opts.permanent || job.attempts >= job.maxAttempts) {
-      db.update(jobs)
+      await db
+        .update(jobs)
         .set({ status: 'failed', leaseExpiresAt: null, lastError, updatedAt: now })
         .where(eq(jobs.id, jobId))
-        .run()
-      closeRuns(db, { jobIds: [jobId] }, 'failed', { error: lastError }, now)
+      await closeRuns(db, { jobIds: [jobId] }, 'failed', { error: lastError }, now)
       return 'failed'
     }
     const runAt = new Date(now.getTime() + backoffSeconds(job.attempts) * 1000)
-    db.update(jobs)
+    await db
+      .update(jobs)
       .set({ status: 'queued', runAt, leaseOwner: null, leaseExpiresAt: null, lastError })
       .where(eq(jobs.id, jobId))
-      .run()
     return 'retry'
   })
 }
@@ -224,22 +244,32 @@ export function failJob(
  * Gives a job back without counting it as a failure (graceful runner stop): queued again due
  * now, its running runs rows marked interrupted. False when the lease is no longer `owner`'s.
  */
-export function releaseJob(db: Db, jobId: number, owner: string, now = new Date()): boolean {
+export async function releaseJob(
+  db: Db,
+  jobId: number,
+  owner: string,
+  now = new Date(),
+): Promise<boolean> {
   const lastError = INTERRUPTED_JOB
-  return immediate(db, () => {
-    const res = db
+  return await immediate(db, async () => {
+    const res = await db
       .update(jobs)
       .set({ status: 'queued', runAt: now, leaseOwner: null, leaseExpiresAt: null, lastError })
       .where(ours(jobId, owner))
-      .run()
-    if (res.changes) interruptRuns(db, [jobId], now)
-    return res.changes > 0
+    if (rowsChanged(res)) await interruptRuns(db, [jobId], now)
+    return rowsChanged(res) > 0
   })
 }
 
 /** Moves the tenant's queued job's start to now if it was due later (an on-demand request). */
-export function startQueuedNow(db: Db, tenantId: number, jobId: number, now = new Date()): void {
-  db.update(jobs)
+export async function startQueuedNow(
+  db: Db,
+  tenantId: number,
+  jobId: number,
+  now = new Date(),
+): Promise<void> {
+  await db
+    .update(jobs)
     .set({ runAt: now, updatedAt: now })
     .where(
       and(
@@ -249,35 +279,35 @@ export function startQueuedNow(db: Db, tenantId: number, jobId: number, now = ne
         sql`${jobs.runAt} > ${now.getTime()}`,
       ),
     )
-    .run()
 }
 
 /** The tenant's job; throws NotFoundError for another tenant's or a missing id. */
-export function getJob(db: Db, tenantId: number, id: number): Job {
-  const row = db
-    .select()
-    .from(jobs)
-    .where(and(eq(jobs.tenantId, tenantId), eq(jobs.id, id)))
-    .get()
+export async function getJob(db: Db, tenantId: number, id: number): Promise<Job> {
+  const row = (
+    await db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.tenantId, tenantId), eq(jobs.id, id)))
+  )[0]
   if (!row) throw new NotFoundError('That job')
   return typedJob(row)
 }
 
 /** Admin view: every queued and running job with its tenant's name, running first. */
-export function listQueue(db: Db): (Job & { tenantName: string })[] {
-  return db
-    .select({ job: jobs, tenantName: tenants.name })
-    .from(jobs)
-    .innerJoin(tenants, eq(tenants.id, jobs.tenantId))
-    .where(inArray(jobs.status, ACTIVE))
-    .orderBy(desc(jobs.status), asc(jobs.runAt), asc(jobs.id))
-    .all()
-    .map((r) => ({ ...typedJob(r.job), tenantName: r.tenantName }))
+export async function listQueue(db: Db): Promise<(Job & { tenantName: string })[]> {
+  return (
+    await db
+      .select({ job: jobs, tenantName: tenants.name })
+      .from(jobs)
+      .innerJoin(tenants, eq(tenants.id, jobs.tenantId))
+      .where(inArray(jobs.status, ACTIVE))
+      .orderBy(desc(jobs.status), asc(jobs.runAt), asc(jobs.id))
+  ).map((r) => ({ ...typedJob(r.job), tenantName: r.tenantName }))
 }
 
 /** Jobs running now, across all runner processes. */
-export function countRunning(db: Db): number {
-  return db.select({ n: count() }).from(jobs).where(eq(jobs.status, 'running')).get()?.n ?? 0
+export async function countRunning(db: Db): Promise<number> {
+  return (await db.select({ n: count() }).from(jobs).where(eq(jobs.status, 'running')))[0]?.n ?? 0
 }
 
 /**
@@ -286,30 +316,34 @@ export function countRunning(db: Db): number {
  */
 export type RunnerSettingKey = 'paused' | 'concurrency' | 'uploadLimit'
 
-export function getRunnerSetting(db: Db, key: RunnerSettingKey): string | undefined {
-  return db.select().from(runnerSettings).where(eq(runnerSettings.key, key)).get()?.value
+export async function getRunnerSetting(db: Db, key: RunnerSettingKey): Promise<string | undefined> {
+  return (await db.select().from(runnerSettings).where(eq(runnerSettings.key, key)))[0]?.value
 }
 
-export function setRunnerSetting(db: Db, key: RunnerSettingKey, value: string): void {
-  db.insert(runnerSettings)
+export async function setRunnerSetting(
+  db: Db,
+  key: RunnerSettingKey,
+  value: string,
+): Promise<void> {
+  await db
+    .insert(runnerSettings)
     .values({ key, value })
     .onConflictDoUpdate({ target: runnerSettings.key, set: { value } })
-    .run()
 }
 
 /** The admin's upload limit per backup in KiB/s, or null for none. */
-export function uploadLimitKiB(db: Db): number | null {
-  const n = Number(getRunnerSetting(db, 'uploadLimit'))
+export async function uploadLimitKiB(db: Db): Promise<number | null> {
+  const n = Number(await getRunnerSetting(db, 'uploadLimit'))
   return Number.isInteger(n) && n > 0 ? n : null
 }
 
 /** The tenant's queued and running jobs, newest first. */
-export function activeJobs(db: Db, tenantId: number): Job[] {
-  return db
-    .select()
-    .from(jobs)
-    .where(and(eq(jobs.tenantId, tenantId), inArray(jobs.status, ACTIVE)))
-    .orderBy(desc(jobs.id))
-    .all()
-    .map((j) => typedJob(j))
+export async function activeJobs(db: Db, tenantId: number): Promise<Job[]> {
+  return (
+    await db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.tenantId, tenantId), inArray(jobs.status, ACTIVE)))
+      .orderBy(desc(jobs.id))
+  ).map((j) => typedJob(j))
 }

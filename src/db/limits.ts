@@ -13,11 +13,11 @@ export type Limits = {
   runsPerDay: number | null
 }
 
-export function limitsOf(
+export async function limitsOf(
   db: Db,
   tenant: Pick<Tenant, 'quotaBytes' | 'quotaSnapshots' | 'quotaRunsPerDay'>,
-): Limits {
-  const d = getAdminSettings(db)
+): Promise<Limits> {
+  const d = await getAdminSettings(db)
   return {
     bytes: tenant.quotaBytes ?? d.quotaBytes,
     snapshots: tenant.quotaSnapshots ?? d.quotaSnapshots,
@@ -32,8 +32,12 @@ export type TenantQuotas = {
   quotaRunsPerDay: number | null
 }
 
-export function setTenantQuotas(db: Db, tenantId: number, quotas: TenantQuotas): void {
-  db.update(tenants).set(quotas).where(eq(tenants.id, tenantId)).run()
+export async function setTenantQuotas(
+  db: Db,
+  tenantId: number,
+  quotas: TenantQuotas,
+): Promise<void> {
+  await db.update(tenants).set(quotas).where(eq(tenants.id, tenantId))
 }
 
 /**
@@ -41,16 +45,20 @@ export function setTenantQuotas(db: Db, tenantId: number, quotas: TenantQuotas):
  * backup (repositories never measured count as 0). Reached through the tenant's destinations
  * (indexed by tenant), as it runs after every run for the admin's health page.
  */
-export function storedUsage(db: Db, tenantId: number): { bytes: number; snapshots: number } {
-  const row = db
-    .select({
-      bytes: sql<number>`coalesce(sum(${repositories.storedBytes}), 0)`,
-      snapshots: sql<number>`coalesce(sum(${repositories.snapshotCount}), 0)`,
-    })
-    .from(destinations)
-    .innerJoin(repositories, eq(repositories.destinationId, destinations.id))
-    .where(eq(destinations.tenantId, tenantId))
-    .get()
+export async function storedUsage(
+  db: Db,
+  tenantId: number,
+): Promise<{ bytes: number; snapshots: number }> {
+  const row = (
+    await db
+      .select({
+        bytes: sql<number>`coalesce(sum(${repositories.storedBytes}), 0)`,
+        snapshots: sql<number>`coalesce(sum(${repositories.snapshotCount}), 0)`,
+      })
+      .from(destinations)
+      .innerJoin(repositories, eq(repositories.destinationId, destinations.id))
+      .where(eq(destinations.tenantId, tenantId))
+  )[0]
   return { bytes: Number(row?.bytes ?? 0), snapshots: Number(row?.snapshots ?? 0) }
 }
 
@@ -58,26 +66,26 @@ export function storedUsage(db: Db, tenantId: number): { bytes: number; snapshot
  * When each on-demand backup job of the tenant created at or after `since` was queued, oldest
  * first. Jobs, not runs, are counted: a retried job is one backup however many attempts it takes.
  */
-export function onDemandSince(db: Db, tenantId: number, since: Date): Date[] {
+export async function onDemandSince(db: Db, tenantId: number, since: Date): Promise<Date[]> {
   const trigger = sql`json_extract(${jobs.payload}, '$.trigger')`
-  return db
-    .select({ at: jobs.createdAt })
-    .from(jobs)
-    .where(
-      and(
-        eq(jobs.tenantId, tenantId),
-        // Test restores and data checks started by hand cost like a backup.
-        inArray(jobs.kind, ['backup', 'verify']),
-        gte(jobs.createdAt, since),
-        inArray(trigger, [...ON_DEMAND_TRIGGERS]),
-      ),
-    )
-    .orderBy(asc(jobs.createdAt), asc(jobs.id))
-    .all()
-    .map((r) => r.at)
+  return (
+    await db
+      .select({ at: jobs.createdAt })
+      .from(jobs)
+      .where(
+        and(
+          eq(jobs.tenantId, tenantId),
+          // Test restores and data checks started by hand cost like a backup.
+          inArray(jobs.kind, ['backup', 'verify']),
+          gte(jobs.createdAt, since),
+          inArray(trigger, [...ON_DEMAND_TRIGGERS]),
+        ),
+      )
+      .orderBy(asc(jobs.createdAt), asc(jobs.id))
+  ).map((r) => r.at)
 }
 
 /** Every tenant's name and home folder (admin checks, e.g. where the local backup root may be). */
-export function tenantHomes(db: Db): { name: string; homeDir: string }[] {
-  return db.select({ name: tenants.name, homeDir: tenants.homeDir }).from(tenants).all()
+export async function tenantHomes(db: Db): Promise<{ name: string; homeDir: string }[]> {
+  return await db.select({ name: tenants.name, homeDir: tenants.homeDir }).from(tenants)
 }

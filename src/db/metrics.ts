@@ -130,7 +130,7 @@ type Row = Record<string, number | string | null>
  * tenants with an enabled policy, failing tenants (tenant_health index) and stored bytes.
  * Spans every tenant on purpose: only admins and the metrics token may see it.
  */
-export function panelMetrics(db: Db): PanelMetrics {
+export async function panelMetrics(db: Db): Promise<PanelMetrics> {
   const client = db.$client
   const totals = runTotals(db)
   const runs = totals.map((a) => ({ kind: a.kind, status: a.status, count: a.n }))

@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, isNotNull, ne, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { rowsChanged } from './tx.ts'
 import { notifications, users, type Notification } from './schema.ts'
 
 export type NewNotification = {
@@ -12,19 +13,22 @@ export type NewNotification = {
 }
 
 /** Queues notices as pending rows, in one statement. */
-export function insertNotifications(db: Db, rows: NewNotification[]): void {
-  if (rows.length) db.insert(notifications).values(rows).run()
+export async function insertNotifications(db: Db, rows: NewNotification[]): Promise<void> {
+  if (rows.length) await db.insert(notifications).values(rows)
 }
 
 /** The tenant's latest notices, newest first (the Notifications page shows 20). */
-export function listNotifications(db: Db, tenantId: number, limit = 20): Notification[] {
-  return db
+export async function listNotifications(
+  db: Db,
+  tenantId: number,
+  limit = 20,
+): Promise<Notification[]> {
+  return await db
     .select()
     .from(notifications)
     .where(eq(notifications.tenantId, tenantId))
     .orderBy(desc(notifications.id))
     .limit(limit)
-    .all()
 }
 
 /**
@@ -33,13 +37,13 @@ export function listNotifications(db: Db, tenantId: number, limit = 20): Notific
  * row alone, so every sender process agrees. Filtered in SQL, so notices waiting out their
  * backoff never crowd due ones out of the batch.
  */
-export function dueNotifications(
+export async function dueNotifications(
   db: Db,
   now: number,
   retryBaseMs: number,
   limit = 100,
-): Notification[] {
-  return db
+): Promise<Notification[]> {
+  return await db
     .select()
     .from(notifications)
     .where(
@@ -50,7 +54,6 @@ export function dueNotifications(
     )
     .orderBy(asc(notifications.id))
     .limit(limit)
-    .all()
 }
 
 /**
@@ -58,8 +61,8 @@ export function dueNotifications(
  * caller saw: of several sender processes only one wins, and the raised count pushes the
  * notice's next due time out, so a sender that dies mid-send leaves it for a later retry.
  */
-export function claimNotification(db: Db, row: Notification): boolean {
-  const res = db
+export async function claimNotification(db: Db, row: Notification): Promise<boolean> {
+  const res = await db
     .update(notifications)
     .set({ attempts: row.attempts + 1 })
     .where(
@@ -69,40 +72,44 @@ export function claimNotification(db: Db, row: Notification): boolean {
         eq(notifications.attempts, row.attempts),
       ),
     )
-    .run()
-  return res.changes === 1
+  return rowsChanged(res) === 1
 }
 
-export function markSent(db: Db, id: number, now = new Date()): void {
-  db.update(notifications)
+export async function markSent(db: Db, id: number, now = new Date()): Promise<void> {
+  await db
+    .update(notifications)
     .set({ status: 'sent', sentAt: now, error: null })
     .where(eq(notifications.id, id))
-    .run()
 }
 
 /** Records a failed attempt: `final` gives up (status failed), else it stays pending for a retry. */
-export function markAttemptFailed(db: Db, id: number, error: string, final: boolean): void {
-  db.update(notifications)
+export async function markAttemptFailed(
+  db: Db,
+  id: number,
+  error: string,
+  final: boolean,
+): Promise<void> {
+  await db
+    .update(notifications)
     .set({ status: final ? 'failed' : 'pending', error })
     .where(eq(notifications.id, id))
-    .run()
 }
 
 /** Admins who gave an e-mail address (they get token notices and verify failures). */
-export function adminEmails(db: Db): string[] {
-  return db
-    .select({ email: users.email })
-    .from(users)
-    .where(and(eq(users.role, 'admin'), isNotNull(users.email), ne(users.email, '')))
-    .orderBy(asc(users.id))
-    .all()
-    .map((r) => r.email!)
+export async function adminEmails(db: Db): Promise<string[]> {
+  return (
+    await db
+      .select({ email: users.email })
+      .from(users)
+      .where(and(eq(users.role, 'admin'), isNotNull(users.email), ne(users.email, '')))
+      .orderBy(asc(users.id))
+  ).map((r) => r.email!)
 }
 
 /** An admin's own address for notices; null clears it. */
-export function setAdminEmail(db: Db, userId: number, email: string | null): void {
-  db.update(users)
+export async function setAdminEmail(db: Db, userId: number, email: string | null): Promise<void> {
+  await db
+    .update(users)
     .set({ email })
     .where(and(eq(users.id, userId), eq(users.role, 'admin')))
-    .run()
 }

@@ -18,16 +18,16 @@ export function listeningUrl(config: Pick<Config, 'baseUrl' | 'host'>, port: num
 }
 
 /** Stores the panel's public origin; `panel serve` calls it once it listens. */
-export function storePanelUrl(db: Db, url: string): void {
-  db.insert(panelSettings)
+export async function storePanelUrl(db: Db, url: string): Promise<void> {
+  await db
+    .insert(panelSettings)
     .values({ key: KEY, value: url })
     .onConflictDoUpdate({ target: panelSettings.key, set: { value: url } })
-    .run()
 }
 
 /** The origin the last `panel serve` stored, or null when none has started yet. */
-export function storedPanelUrl(db: Db): string | null {
-  const value = db.select().from(panelSettings).where(eq(panelSettings.key, KEY)).get()?.value
+export async function storedPanelUrl(db: Db): Promise<string | null> {
+  const value = (await db.select().from(panelSettings).where(eq(panelSettings.key, KEY)))[0]?.value
   return typeof value === 'string' ? value : null
 }
 
@@ -36,6 +36,9 @@ export function storedPanelUrl(db: Db): string | null {
  * runner` on another host, a CLI `--wait` run): PANEL_BASE_URL in this process's environment,
  * else what `panel serve` stored, else `http://HOST:PORT` from this process's configuration.
  */
-export function panelOrigin(db: Db, config: Pick<Config, 'baseUrl' | 'host' | 'port'>): string {
-  return config.baseUrl ?? storedPanelUrl(db) ?? listeningUrl(config, config.port)
+export async function panelOrigin(
+  db: Db,
+  config: Pick<Config, 'baseUrl' | 'host' | 'port'>,
+): Promise<string> {
+  return config.baseUrl ?? (await storedPanelUrl(db)) ?? listeningUrl(config, config.port)
 }

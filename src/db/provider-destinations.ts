@@ -1,5 +1,6 @@
 import { asc, eq } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { transaction } from './tx.ts'
 import {
   destinations,
   providerDestinations,
@@ -33,39 +34,44 @@ export function providerValues<S extends Spec>(key: Buffer, dest: ProviderDestin
   return valuesOf(spec, dest.settings, readProviderSecrets(key, dest))
 }
 
-export function listProviderDestinations(db: Db): ProviderDestination[] {
-  return db.select().from(providerDestinations).orderBy(asc(providerDestinations.name)).all()
+export async function listProviderDestinations(db: Db): Promise<ProviderDestination[]> {
+  return await db.select().from(providerDestinations).orderBy(asc(providerDestinations.name))
 }
 
-export function getProviderDestination(db: Db, id: number): ProviderDestination {
-  const row = db.select().from(providerDestinations).where(eq(providerDestinations.id, id)).get()
+export async function getProviderDestination(db: Db, id: number): Promise<ProviderDestination> {
+  const row = (
+    await db.select().from(providerDestinations).where(eq(providerDestinations.id, id))
+  )[0]
   if (!row) throw new NotFoundError('That provider destination')
   return row
 }
 
-export function findProviderDestinationByName(db: Db, name: string) {
-  return db.select().from(providerDestinations).where(eq(providerDestinations.name, name)).get()
+export async function findProviderDestinationByName(db: Db, name: string) {
+  return (
+    await db.select().from(providerDestinations).where(eq(providerDestinations.name, name))
+  )[0]
 }
 
 /** Adds a provider destination; its secrets are sealed under its own id. */
-export function insertProviderDestination(
+export async function insertProviderDestination(
   db: Db,
   key: Buffer,
   fields: ProviderDestinationFields,
-): ProviderDestination {
-  if (findProviderDestinationByName(db, fields.name))
+): Promise<ProviderDestination> {
+  if (await findProviderDestinationByName(db, fields.name))
     throw new ConflictError(`A provider destination named “${fields.name}” already exists.`)
-  return db.transaction((tx) => {
-    const row = tx
-      .insert(providerDestinations)
-      .values({ type: fields.type, name: fields.name, settings: fields.settings })
-      .returning()
-      .get()
+  return await transaction(db, async (tx) => {
+    const row = (
+      await tx
+        .insert(providerDestinations)
+        .values({ type: fields.type, name: fields.name, settings: fields.settings })
+        .returning()
+    )[0]
     const secrets = sealProviderSecrets(key, row.id, fields.secrets)
-    tx.update(providerDestinations)
+    await tx
+      .update(providerDestinations)
       .set({ secrets })
       .where(eq(providerDestinations.id, row.id))
-      .run()
     return { ...row, secrets }
   })
 }
@@ -82,16 +88,17 @@ export function sealProviderSecrets(
  * Replaces a provider destination's name, settings and secrets (the caller merges blank secret
  * fields with the stored ones first). Tenants' copies follow at the next `syncProvider`.
  */
-export function updateProviderDestination(
+export async function updateProviderDestination(
   db: Db,
   key: Buffer,
   id: number,
   fields: Omit<ProviderDestinationFields, 'type'>,
-): void {
-  const other = findProviderDestinationByName(db, fields.name)
+): Promise<void> {
+  const other = await findProviderDestinationByName(db, fields.name)
   if (other && other.id !== id)
     throw new ConflictError(`A provider destination named “${fields.name}” already exists.`)
-  db.update(providerDestinations)
+  await db
+    .update(providerDestinations)
     .set({
       name: fields.name,
       settings: fields.settings,
@@ -99,44 +106,44 @@ export function updateProviderDestination(
       updatedAt: new Date(),
     })
     .where(eq(providerDestinations.id, id))
-    .run()
 }
 
 /** Names of the provider policies that use a provider destination. */
-export function providerPoliciesUsing(db: Db, id: number): string[] {
-  return db
-    .select({ name: providerPolicies.name })
-    .from(providerPolicyDestinations)
-    .innerJoin(
-      providerPolicies,
-      eq(providerPolicyDestinations.providerPolicyId, providerPolicies.id),
-    )
-    .where(eq(providerPolicyDestinations.providerDestinationId, id))
-    .all()
-    .map((r) => r.name)
+export async function providerPoliciesUsing(db: Db, id: number): Promise<string[]> {
+  return (
+    await db
+      .select({ name: providerPolicies.name })
+      .from(providerPolicyDestinations)
+      .innerJoin(
+        providerPolicies,
+        eq(providerPolicyDestinations.providerPolicyId, providerPolicies.id),
+      )
+      .where(eq(providerPolicyDestinations.providerDestinationId, id))
+  ).map((r) => r.name)
 }
 
 /** How many tenants have a copy of it (and so backups stored there). */
-export function tenantCopies(db: Db, id: number): number {
-  return db
-    .select({ id: destinations.id })
-    .from(destinations)
-    .where(eq(destinations.providerDestinationId, id))
-    .all().length
+export async function tenantCopies(db: Db, id: number): Promise<number> {
+  return (
+    await db
+      .select({ id: destinations.id })
+      .from(destinations)
+      .where(eq(destinations.providerDestinationId, id))
+  ).length
 }
 
 /**
  * Removes a provider destination and every tenant's copy of it (their backups there stay on
  * the storage, but the panel forgets them). Refused while a provider policy uses it.
  */
-export function deleteProviderDestination(db: Db, id: number): void {
-  const dest = getProviderDestination(db, id)
-  const users = providerPoliciesUsing(db, id)
+export async function deleteProviderDestination(db: Db, id: number): Promise<void> {
+  const dest = await getProviderDestination(db, id)
+  const users = await providerPoliciesUsing(db, id)
   if (users.length) {
     throw new ConflictError(
       `“${dest.name}” is used by ${users.map((n) => `“${n}”`).join(', ')}. ` +
         'Remove it from those provider policies first.',
     )
   }
-  db.delete(providerDestinations).where(eq(providerDestinations.id, id)).run()
+  await db.delete(providerDestinations).where(eq(providerDestinations.id, id))
 }

@@ -1,5 +1,6 @@
 import { asc, eq, inArray } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { transaction, rowsChanged } from './tx.ts'
 import {
   providerDestinations,
   providerPolicies,
@@ -14,29 +15,29 @@ export type ProviderPolicyWithLinks = ProviderPolicy & {
   destinations: { id: number; name: string; type: string }[]
 }
 
-export function listProviderPolicies(db: Db): ProviderPolicyWithLinks[] {
-  const rows = db.select().from(providerPolicies).orderBy(asc(providerPolicies.name)).all()
-  const links = linksOf(
+export async function listProviderPolicies(db: Db): Promise<ProviderPolicyWithLinks[]> {
+  const rows = await db.select().from(providerPolicies).orderBy(asc(providerPolicies.name))
+  const links = await linksOf(
     db,
     rows.map((r) => r.id),
   )
   return rows.map((p) => ({ ...p, destinations: links.get(p.id) ?? [] }))
 }
 
-export function getProviderPolicy(db: Db, id: number): ProviderPolicyWithLinks {
-  const row = db.select().from(providerPolicies).where(eq(providerPolicies.id, id)).get()
+export async function getProviderPolicy(db: Db, id: number): Promise<ProviderPolicyWithLinks> {
+  const row = (await db.select().from(providerPolicies).where(eq(providerPolicies.id, id)))[0]
   if (!row) throw new NotFoundError('That provider policy')
-  return { ...row, destinations: linksOf(db, [id]).get(id) ?? [] }
+  return { ...row, destinations: (await linksOf(db, [id])).get(id) ?? [] }
 }
 
-export function findProviderPolicyByName(db: Db, name: string) {
-  return db.select().from(providerPolicies).where(eq(providerPolicies.name, name)).get()
+export async function findProviderPolicyByName(db: Db, name: string) {
+  return (await db.select().from(providerPolicies).where(eq(providerPolicies.name, name)))[0]
 }
 
-function linksOf(db: Db, ids: number[]) {
+async function linksOf(db: Db, ids: number[]) {
   const out = new Map<number, { id: number; name: string; type: string }[]>()
   if (!ids.length) return out
-  const rows = db
+  const rows = await db
     .select({
       policyId: providerPolicyDestinations.providerPolicyId,
       id: providerDestinations.id,
@@ -50,43 +51,41 @@ function linksOf(db: Db, ids: number[]) {
     )
     .where(inArray(providerPolicyDestinations.providerPolicyId, ids))
     .orderBy(asc(providerDestinations.name))
-    .all()
   for (const { policyId, ...d } of rows) out.set(policyId, [...(out.get(policyId) ?? []), d])
   return out
 }
 
 /** Inserts (`id` null) or updates a provider policy with its destinations; returns its id. */
-export function saveProviderPolicyRow(
+export async function saveProviderPolicyRow(
   db: Db,
   id: number | null,
   fields: ProviderPolicyFields,
   destinationIds: number[],
-): number {
-  return db.transaction((tx) => {
+): Promise<number> {
+  return await transaction(db, async (tx) => {
     let policyId = id
     if (policyId === null) {
-      policyId = tx.insert(providerPolicies).values(fields).returning().get().id
+      policyId = (await tx.insert(providerPolicies).values(fields).returning())[0].id
     } else {
-      const res = tx
+      const res = await tx
         .update(providerPolicies)
         .set({ ...fields, updatedAt: new Date() })
         .where(eq(providerPolicies.id, policyId))
-        .run()
-      if (res.changes === 0) throw new NotFoundError('That provider policy')
-      tx.delete(providerPolicyDestinations)
+      if (rowsChanged(res) === 0) throw new NotFoundError('That provider policy')
+      await tx
+        .delete(providerPolicyDestinations)
         .where(eq(providerPolicyDestinations.providerPolicyId, policyId))
-        .run()
     }
     const pid = policyId
-    tx.insert(providerPolicyDestinations)
+    await tx
+      .insert(providerPolicyDestinations)
       .values(destinationIds.map((d) => ({ providerPolicyId: pid, providerDestinationId: d })))
-      .run()
     return pid
   })
 }
 
 /** Removes a provider policy; every tenant's copy goes with it (their backups stay restorable). */
-export function deleteProviderPolicy(db: Db, id: number): void {
-  const res = db.delete(providerPolicies).where(eq(providerPolicies.id, id)).run()
-  if (res.changes === 0) throw new NotFoundError('That provider policy')
+export async function deleteProviderPolicy(db: Db, id: number): Promise<void> {
+  const res = await db.delete(providerPolicies).where(eq(providerPolicies.id, id))
+  if (rowsChanged(res) === 0) throw new NotFoundError('That provider policy')
 }

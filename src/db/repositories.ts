@@ -9,39 +9,43 @@ const context = (tenantId: number, destinationId: number) =>
   `repository:${tenantId}:${destinationId}`
 
 /** The tenant's repository on a destination, created with a fresh random password if new. */
-export function repositoryFor(
+export async function repositoryFor(
   db: Db,
   key: Buffer,
   tenantId: number,
   destinationId: number,
-): Repository {
-  const found = findRepository(db, tenantId, destinationId)
+): Promise<Repository> {
+  const found = await findRepository(db, tenantId, destinationId)
   if (found) return found
   const password = randomBytes(24).toString('base64url')
   return (
-    db
-      .insert(repositories)
-      .values({
-        tenantId,
-        destinationId,
-        passwordSealed: seal(key, password, context(tenantId, destinationId)),
-      })
-      .onConflictDoNothing()
-      .returning()
-      .get() ?? findRepository(db, tenantId, destinationId)!
+    (
+      await db
+        .insert(repositories)
+        .values({
+          tenantId,
+          destinationId,
+          passwordSealed: seal(key, password, context(tenantId, destinationId)),
+        })
+        .onConflictDoNothing()
+        .returning()
+    )[0] ?? (await findRepository(db, tenantId, destinationId))!
   )
 }
 
-export function findRepository(
+export async function findRepository(
   db: Db,
   tenantId: number,
   destinationId: number,
-): Repository | undefined {
-  return db
-    .select()
-    .from(repositories)
-    .where(and(eq(repositories.tenantId, tenantId), eq(repositories.destinationId, destinationId)))
-    .get()
+): Promise<Repository | undefined> {
+  return (
+    await db
+      .select()
+      .from(repositories)
+      .where(
+        and(eq(repositories.tenantId, tenantId), eq(repositories.destinationId, destinationId)),
+      )
+  )[0]
 }
 
 export function repositoryPassword(key: Buffer, repo: Repository): string {
@@ -52,24 +56,24 @@ export function repositoryPassword(key: Buffer, repo: Repository): string {
  * Replaces the stored (sealed) password of a repository. Only for a password restic has just
  * been shown to accept: the panel opens the repository with this one from now on.
  */
-export function setRepositoryPassword(
+export async function setRepositoryPassword(
   db: Db,
   key: Buffer,
   repo: Repository,
   password: string,
-): void {
-  db.update(repositories)
+): Promise<void> {
+  await db
+    .update(repositories)
     // `restic key add` wrote the new key at restic's own scrypt cost: quickened at next open.
     .set({
       passwordSealed: seal(key, password, context(repo.tenantId, repo.destinationId)),
       quickKeyAt: null,
     })
     .where(eq(repositories.id, repo.id))
-    .run()
 }
 
-export function markInitialized(db: Db, id: number): void {
-  db.update(repositories).set({ initializedAt: new Date() }).where(eq(repositories.id, id)).run()
+export async function markInitialized(db: Db, id: number): Promise<void> {
+  await db.update(repositories).set({ initializedAt: new Date() }).where(eq(repositories.id, id))
 }
 
 /**
@@ -77,40 +81,46 @@ export function markInitialized(db: Db, id: number): void {
  * tenant's): a backup at a fixed time prunes once a day, not every other day as "more than
  * 24 hours" would.
  */
-export function pruneDue(db: Db, id: number, zone: string, now = Date.now()): boolean {
-  const row = db
-    .select({ prunedAt: repositories.prunedAt })
-    .from(repositories)
-    .where(eq(repositories.id, id))
-    .get()
+export async function pruneDue(
+  db: Db,
+  id: number,
+  zone: string,
+  now = Date.now(),
+): Promise<boolean> {
+  const row = (
+    await db
+      .select({ prunedAt: repositories.prunedAt })
+      .from(repositories)
+      .where(eq(repositories.id, id))
+  )[0]
   return !row?.prunedAt || calendarDay(row.prunedAt, zone) !== calendarDay(new Date(now), zone)
 }
 
-export function markPruned(db: Db, id: number): void {
-  db.update(repositories).set({ prunedAt: new Date() }).where(eq(repositories.id, id)).run()
+export async function markPruned(db: Db, id: number): Promise<void> {
+  await db.update(repositories).set({ prunedAt: new Date() }).where(eq(repositories.id, id))
 }
 
 /** Records that the snapshot catalog was just shown to match the repository's own listing. */
-export function markCatalogSynced(db: Db, id: number): void {
-  db.update(repositories)
+export async function markCatalogSynced(db: Db, id: number): Promise<void> {
+  await db
+    .update(repositories)
     .set({ snapshotsSyncedAt: new Date() })
     .where(eq(repositories.id, id))
-    .run()
 }
 
 /** Records that the repository's key file now has the cheap scrypt cost (quick-key.ts). */
-export function markQuickKey(db: Db, id: number): void {
-  db.update(repositories).set({ quickKeyAt: new Date() }).where(eq(repositories.id, id)).run()
+export async function markQuickKey(db: Db, id: number): Promise<void> {
+  await db.update(repositories).set({ quickKeyAt: new Date() }).where(eq(repositories.id, id))
 }
 
 /** Size on the destination and snapshot count, as restic last reported them. */
-export function setRepositoryStats(
+export async function setRepositoryStats(
   db: Db,
   id: number,
   stats: { storedBytes: number; snapshotCount: number },
-): void {
-  db.update(repositories)
+): Promise<void> {
+  await db
+    .update(repositories)
     .set({ ...stats, statsAt: new Date() })
     .where(eq(repositories.id, id))
-    .run()
 }

@@ -14,8 +14,12 @@ export type KeyChange = { replacedKey: string; addedKey: string }
  * these still present is a leftover: an old key whose removal failed or was cut off, or a new
  * key whose password was never stored. A password change removes them with the old key.
  */
-export function keysOfEarlierChanges(db: Db, tenantId: number, destinationId: number): string[] {
-  const rows = db
+export async function keysOfEarlierChanges(
+  db: Db,
+  tenantId: number,
+  destinationId: number,
+): Promise<string[]> {
+  const rows = await db
     .select({ details: runStages.details })
     .from(runStages)
     .innerJoin(runs, eq(runStages.runId, runs.id))
@@ -28,7 +32,6 @@ export function keysOfEarlierChanges(db: Db, tenantId: number, destinationId: nu
         isNotNull(runStages.details),
       ),
     )
-    .all()
   const ids = new Set<string>()
   for (const { details } of rows) {
     for (const id of [details?.replacedKey, details?.addedKey])

@@ -8,27 +8,36 @@ export type RunnerHeartbeat = typeof runnerHeartbeats.$inferSelect
 export const HEARTBEAT_STALE_MS = 2 * 60_000
 
 /** Records that runner `row.id` is alive at `row.lastSeen` (insert or update). */
-export function saveHeartbeat(db: Db, row: RunnerHeartbeat): void {
-  db.insert(runnerHeartbeats)
+export async function saveHeartbeat(
+  db: Db,
+  row: Omit<RunnerHeartbeat, 'node'> & { node?: string | null },
+): Promise<void> {
+  await db
+    .insert(runnerHeartbeats)
     .values(row)
     .onConflictDoUpdate({
       target: runnerHeartbeats.id,
-      set: { lastSeen: row.lastSeen, concurrency: row.concurrency },
+      set: { lastSeen: row.lastSeen, concurrency: row.concurrency, node: row.node ?? null },
     })
-    .run()
 }
 
 /** Removes a runner's row; a runner calls it when it stops cleanly. */
-export function removeHeartbeat(db: Db, id: string): void {
-  db.delete(runnerHeartbeats).where(eq(runnerHeartbeats.id, id)).run()
+export async function removeHeartbeat(db: Db, id: string): Promise<void> {
+  await db.delete(runnerHeartbeats).where(eq(runnerHeartbeats.id, id))
 }
 
 /**
  * Removes the stale rows of other runner processes on `host`: a runner starting on a host
  * replaces the crashed one before it, so a restart clears the alarm its crash raised.
  */
-export function forgetStaleOnHost(db: Db, host: string, id: string, now = new Date()): void {
-  db.delete(runnerHeartbeats)
+export async function forgetStaleOnHost(
+  db: Db,
+  host: string,
+  id: string,
+  now = new Date(),
+): Promise<void> {
+  await db
+    .delete(runnerHeartbeats)
     .where(
       and(
         eq(runnerHeartbeats.host, host),
@@ -36,16 +45,14 @@ export function forgetStaleOnHost(db: Db, host: string, id: string, now = new Da
         lt(runnerHeartbeats.lastSeen, new Date(now.getTime() - HEARTBEAT_STALE_MS)),
       ),
     )
-    .run()
 }
 
 /** Every recorded runner, by host then start time. */
-export function listHeartbeats(db: Db): RunnerHeartbeat[] {
-  return db
+export async function listHeartbeats(db: Db): Promise<RunnerHeartbeat[]> {
+  return await db
     .select()
     .from(runnerHeartbeats)
     .orderBy(asc(runnerHeartbeats.host), asc(runnerHeartbeats.startedAt))
-    .all()
 }
 
 /** True when the runner has not been heard from within HEARTBEAT_STALE_MS of `now`. */

@@ -31,25 +31,28 @@ const ORDER = `
 const policyName = sql<string | null>`(select ${policies.name} from ${policies}
   where ${policies.id} = json_extract(${jobs.payload}, '$.policyId') and ${policies.tenantId} = ${jobs.tenantId})`
 
-function withNames(db: Db, ids: number[]) {
+async function withNames(db: Db, ids: number[]) {
   if (!ids.length)
     return new Map<number, { job: JobRow; tenantName: string; policyName: string | null }>()
-  const rows = db
+  const rows = await db
     .select({ job: jobs, tenantName: tenants.name, policyName })
     .from(jobs)
     .innerJoin(tenants, eq(tenants.id, jobs.tenantId))
     .where(inArray(jobs.id, ids))
-    .all()
   return new Map(rows.map((r) => [r.job.id, r]))
 }
 
 /** Admin view: the first `limit` queued jobs of every tenant, in the order the runner claims them. */
-export function queuedInClaimOrder(db: Db, now = new Date(), limit = 100): QueuedJob[] {
+export async function queuedInClaimOrder(
+  db: Db,
+  now = new Date(),
+  limit = 100,
+): Promise<QueuedJob[]> {
   const order = db.$client.prepare(ORDER).all({ now: now.getTime(), limit }) as {
     id: number
     wait: QueueWait
   }[]
-  const named = withNames(
+  const named = await withNames(
     db,
     order.map((o) => o.id),
   )
@@ -69,31 +72,34 @@ export function queuedInClaimOrder(db: Db, now = new Date(), limit = 100): Queue
 }
 
 /** Queued jobs in all, and how many of them are due now. */
-export function queueCounts(db: Db, now = new Date()): { queued: number; due: number } {
-  const row = db
-    .select({
-      queued: sql<number>`count(*)`,
-      due: sql<number>`coalesce(sum(${jobs.runAt} <= ${now.getTime()}), 0)`,
-    })
-    .from(jobs)
-    .where(eq(jobs.status, 'queued'))
-    .get()
+export async function queueCounts(
+  db: Db,
+  now = new Date(),
+): Promise<{ queued: number; due: number }> {
+  const row = (
+    await db
+      .select({
+        queued: sql<number>`count(*)`,
+        due: sql<number>`coalesce(sum(${jobs.runAt} <= ${now.getTime()}), 0)`,
+      })
+      .from(jobs)
+      .where(eq(jobs.status, 'queued'))
+  )[0]
   return { queued: Number(row?.queued ?? 0), due: Number(row?.due ?? 0) }
 }
 
 /** Admin view: every running job with its tenant, policy and the run it is writing progress to. */
-export function runningJobs(db: Db): RunningJob[] {
-  const rows = db
+export async function runningJobs(db: Db): Promise<RunningJob[]> {
+  const rows = await db
     .select({ job: jobs, tenantName: tenants.name, policyName })
     .from(jobs)
     .innerJoin(tenants, eq(tenants.id, jobs.tenantId))
     .where(eq(jobs.status, 'running'))
     .orderBy(jobs.updatedAt, jobs.id)
-    .all()
   if (!rows.length) return []
   // The newest run of each job is the current attempt's.
   const current = new Map<number, Run>()
-  const list = db
+  const list = await db
     .select()
     .from(runs)
     .where(
@@ -103,7 +109,6 @@ export function runningJobs(db: Db): RunningJob[] {
       ),
     )
     .orderBy(desc(runs.id))
-    .all()
   for (const run of list)
     if (run.jobId !== null && !current.has(run.jobId)) current.set(run.jobId, run)
   return rows.map((r) => {
@@ -121,17 +126,19 @@ export function runningJobs(db: Db): RunningJob[] {
  * Removes a job that is still queued and returns it; null when it is gone or already claimed.
  * One statement, so it cannot race the runner's claim: a job claimed first is left alone.
  */
-export function cancelQueuedJob(db: Db, id: number): (Job & { tenantName: string }) | null {
-  const job = db
-    .delete(jobs)
-    .where(and(eq(jobs.id, id), eq(jobs.status, 'queued')))
-    .returning()
-    .get()
+export async function cancelQueuedJob(
+  db: Db,
+  id: number,
+): Promise<(Job & { tenantName: string }) | null> {
+  const job = (
+    await db
+      .delete(jobs)
+      .where(and(eq(jobs.id, id), eq(jobs.status, 'queued')))
+      .returning()
+  )[0]
   if (!job) return null
-  const tenant = db
-    .select({ name: tenants.name })
-    .from(tenants)
-    .where(eq(tenants.id, job.tenantId))
-    .get()
+  const tenant = (
+    await db.select({ name: tenants.name }).from(tenants).where(eq(tenants.id, job.tenantId))
+  )[0]
   return { ...typedJob(job), tenantName: tenant?.name ?? '?' }
 }

@@ -1,5 +1,6 @@
 import { and, count, desc, eq, inArray, max } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { transaction } from './tx.ts'
 import { runLogs, runStages, runs, type Run, type RunStage } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
 import { refreshTenantHealth } from './health.ts'
@@ -12,7 +13,7 @@ export type StageStatus = RunStage['status']
  * `BEGIN IMMEDIATE` with the insert, so two runs of one tenant never share a number.
  * `policyName` keeps the policy's name for the run's history once the policy is deleted.
  */
-export function createRun(
+export async function createRun(
   db: Db,
   tenantId: number,
   fields: {
@@ -21,18 +22,21 @@ export function createRun(
     jobId: number | null
     policyId: number | null
     policyName?: string | null
+    /** The node whose runner runs it; null: the panel's own server. */
+    node?: string | null
   },
   opts: { status?: 'running' | 'cancelled'; now?: Date } = {},
-): Run {
+): Promise<Run> {
   const now = opts.now ?? new Date()
-  return db.$client
-    .transaction(() => {
-      const last = db
+  return await transaction(db, async () => {
+    const last = (
+      await db
         .select({ n: max(runs.number) })
         .from(runs)
         .where(eq(runs.tenantId, tenantId))
-        .get()
-      return db
+    )[0]
+    return (
+      await db
         .insert(runs)
         .values({
           tenantId,
@@ -43,13 +47,16 @@ export function createRun(
           ...(opts.status === 'cancelled' ? { finishedAt: now } : {}),
         })
         .returning()
-        .get()
-    })
-    .immediate()
+    )[0]
+  })
 }
 
-export function setRunProgress(db: Db, runId: number, progress: Record<string, unknown>): void {
-  db.update(runs).set({ progress }).where(eq(runs.id, runId)).run()
+export async function setRunProgress(
+  db: Db,
+  runId: number,
+  progress: Record<string, unknown>,
+): Promise<void> {
+  await db.update(runs).set({ progress }).where(eq(runs.id, runId))
 }
 
 /** How a run ended; 'interrupted': its runner stopped during it; 'cancelled': the tenant stopped it. */
@@ -62,33 +69,28 @@ export type RunEnd = 'success' | 'partial' | 'failed' | 'interrupted' | 'cancell
  * page reads tenant_health, never runs, so it is refreshed per backup or verify run closed (a
  * verify run records the last verified restore before it is closed).
  */
-export function closeRuns(
+export async function closeRuns(
   db: Db,
   which: { runId: number } | { jobIds: number[] },
   status: RunEnd,
   fields: { error?: string | null; bytes?: number | null; stageMessage?: string } = {},
   now = new Date(),
-): void {
+): Promise<void> {
   const where =
     'runId' in which
       ? eq(runs.id, which.runId)
       : and(inArray(runs.jobId, which.jobIds), eq(runs.status, 'running'))
   if ('jobIds' in which && !which.jobIds.length) return
   if (fields.stageMessage) {
-    const open = db
-      .select({ id: runs.id })
-      .from(runs)
-      .where(where)
-      .all()
-      .map((r) => r.id)
+    const open = (await db.select({ id: runs.id }).from(runs).where(where)).map((r) => r.id)
     if (open.length) {
-      db.update(runStages)
+      await db
+        .update(runStages)
         .set({ status: 'failed', message: fields.stageMessage, finishedAt: now })
         .where(and(inArray(runStages.runId, open), eq(runStages.status, 'running')))
-        .run()
     }
   }
-  const closed = db
+  const closed = await db
     .update(runs)
     .set({
       status,
@@ -99,35 +101,35 @@ export function closeRuns(
     })
     .where(where)
     .returning({ tenantId: runs.tenantId, kind: runs.kind })
-    .all()
   const tenants = new Set(closed.filter((r) => r.kind !== 'restore').map((r) => r.tenantId))
-  for (const tenantId of tenants) refreshTenantHealth(db, tenantId, now)
+  for (const tenantId of tenants) await refreshTenantHealth(db, tenantId, now)
 }
 
 /** Closes one run (see closeRuns). */
-export function finishRun(
+export async function finishRun(
   db: Db,
   runId: number,
   status: 'success' | 'partial' | 'failed',
   fields: { error?: string | null; bytes?: number | null } = {},
-): void {
-  closeRuns(db, { runId }, status, fields)
+): Promise<void> {
+  await closeRuns(db, { runId }, status, fields)
 }
 
-export function startStage(
+export async function startStage(
   db: Db,
   runId: number,
   name: string,
   destinationId: number | null = null,
-): RunStage {
-  return db
-    .insert(runStages)
-    .values({ runId, name, destinationId, status: 'running', startedAt: new Date() })
-    .returning()
-    .get()
+): Promise<RunStage> {
+  return (
+    await db
+      .insert(runStages)
+      .values({ runId, name, destinationId, status: 'running', startedAt: new Date() })
+      .returning()
+  )[0]
 }
 
-export function finishStage(
+export async function finishStage(
   db: Db,
   stageId: number,
   status: StageStatus,
@@ -137,86 +139,88 @@ export function finishStage(
     snapshotId?: string | null
     details?: Record<string, unknown>
   } = {},
-): void {
-  db.update(runStages)
+): Promise<void> {
+  await db
+    .update(runStages)
     .set({ status, finishedAt: new Date(), ...fields })
     .where(eq(runStages.id, stageId))
-    .run()
 }
 
 /** Appends a log line; callers pass plain words, never secrets or file contents. */
-export function logRun(
+export async function logRun(
   db: Db,
   runId: number,
   level: 'info' | 'warn' | 'error',
   message: string,
-): void {
-  db.insert(runLogs)
-    .values({ runId, level, message: message.slice(0, 2000), at: new Date() })
-    .run()
+): Promise<void> {
+  await db.insert(runLogs).values({ runId, level, message: message.slice(0, 2000), at: new Date() })
 }
 
-export function listRuns(
+export async function listRuns(
   db: Db,
   tenantId: number,
   opts: { policyId?: number; limit?: number } = {},
-): Run[] {
+): Promise<Run[]> {
   const where = opts.policyId
     ? and(eq(runs.tenantId, tenantId), eq(runs.policyId, opts.policyId))
     : eq(runs.tenantId, tenantId)
-  return db
+  return await db
     .select()
     .from(runs)
     .where(where)
     .orderBy(desc(runs.id))
     .limit(opts.limit ?? 50)
-    .all()
 }
 
 /** One page (1-based, newest first) of the tenant's runs of every kind, and their number. */
-export function pageOfRuns(
+export async function pageOfRuns(
   db: Db,
   tenantId: number,
   page: number,
   size = 50,
-): { rows: Run[]; total: number } {
+): Promise<{ rows: Run[]; total: number }> {
   const total =
-    db.select({ n: count() }).from(runs).where(eq(runs.tenantId, tenantId)).get()?.n ?? 0
-  const rows = db
+    (await db.select({ n: count() }).from(runs).where(eq(runs.tenantId, tenantId)))[0]?.n ?? 0
+  const rows = await db
     .select()
     .from(runs)
     .where(eq(runs.tenantId, tenantId))
     .orderBy(desc(runs.id))
     .limit(size)
     .offset((Math.max(1, page) - 1) * size)
-    .all()
   return { rows, total }
 }
 
-export function getRun(db: Db, tenantId: number, id: number): Run {
-  const row = db
-    .select()
-    .from(runs)
-    .where(and(eq(runs.tenantId, tenantId), eq(runs.id, id)))
-    .get()
+export async function getRun(db: Db, tenantId: number, id: number): Promise<Run> {
+  const row = (
+    await db
+      .select()
+      .from(runs)
+      .where(and(eq(runs.tenantId, tenantId), eq(runs.id, id)))
+  )[0]
   if (!row) throw new NotFoundError('That run')
   return row
 }
 
 /** The newest run a job produced (a retried job has one per attempt), or undefined before it starts. */
-export function latestRunOfJob(db: Db, tenantId: number, jobId: number): Run | undefined {
-  return db
-    .select()
-    .from(runs)
-    .where(and(eq(runs.tenantId, tenantId), eq(runs.jobId, jobId)))
-    .orderBy(desc(runs.id))
-    .get()
+export async function latestRunOfJob(
+  db: Db,
+  tenantId: number,
+  jobId: number,
+): Promise<Run | undefined> {
+  return (
+    await db
+      .select()
+      .from(runs)
+      .where(and(eq(runs.tenantId, tenantId), eq(runs.jobId, jobId)))
+      .orderBy(desc(runs.id))
+  )[0]
 }
 
-export function runStagesOf(db: Db, runId: number): RunStage[] {
-  return db.select().from(runStages).where(eq(runStages.runId, runId)).orderBy(runStages.id).all()
+export async function runStagesOf(db: Db, runId: number): Promise<RunStage[]> {
+  return await db.select().from(runStages).where(eq(runStages.runId, runId)).orderBy(runStages.id)
 }
 
-export function runLogsOf(db: Db, runId: number) {
-  return db.select().from(runLogs).where(eq(runLogs.runId, runId)).orderBy(runLogs.id).all()
+export async function runLogsOf(db: Db, runId: number) {
+  return await db.select().from(runLogs).where(eq(runLogs.runId, runId)).orderBy(runLogs.id)
 }

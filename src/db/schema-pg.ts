@@ -55,9 +55,18 @@ export const tenants = pgTable(
     webhookUrl: text('webhook_url'),
     webhookSecretSealed: text('webhook_secret_sealed'),
     plan: text('plan'),
+    /**
+     * The hosting node the tenant's files live on: only a runner started with `--node` of this
+     * name runs its jobs. Null: the panel's own server (a runner started without `--node`).
+     */
+    node: text('node'),
     createdAt: createdAt(),
   },
-  (t) => [index('tenants_disabled_idx').on(t.disabled), index('tenants_plan_idx').on(t.plan)],
+  (t) => [
+    index('tenants_disabled_idx').on(t.disabled),
+    index('tenants_plan_idx').on(t.plan),
+    index('tenants_node_idx').on(t.node),
+  ],
 )
 
 export const providerDestinations = pgTable('provider_destinations', {
@@ -264,6 +273,8 @@ export const jobs = pgTable(
     attempts: integer('attempts').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull().default(5),
     leaseOwner: text('lease_owner'),
+    /** The node of the runner that claimed it last (null: the panel's own server). */
+    node: text('node'),
     leaseExpiresAt: ms('lease_expires_at'),
     dedupeKey: text('dedupe_key'),
     lastError: text('last_error'),
@@ -289,6 +300,8 @@ export const runs = pgTable(
       .references(() => tenants.id, { onDelete: 'cascade' }),
     number: integer('number').notNull().default(0),
     jobId: integer('job_id').references(() => jobs.id, { onDelete: 'set null' }),
+    /** The node whose runner ran it (null: the panel's own server). */
+    node: text('node'),
     policyId: integer('policy_id').references(() => policies.id, { onDelete: 'set null' }),
     policyName: text('policy_name'),
     kind: text('kind', { enum: ['backup', 'restore', 'verify', 'rekey'] }).notNull(),
@@ -445,6 +458,8 @@ export const runnerHeartbeats = pgTable('runner_heartbeats', {
   host: text('host').notNull(),
   pid: integer('pid').notNull(),
   concurrency: integer('concurrency').notNull(),
+  /** The node name the runner was started with (`--node`); null: the panel's own server. */
+  node: text('node'),
   startedAt: ms('started_at').notNull(),
   lastSeen: ms('last_seen').notNull(),
 })

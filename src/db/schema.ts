@@ -27,9 +27,18 @@ export const tenants = sqliteTable(
     webhookSecretSealed: text('webhook_secret_sealed'),
     /** The hosting plan or group the admin put the tenant in; provider policies can target it. */
     plan: text('plan'),
+    /**
+     * The hosting node the tenant's files live on: only a runner started with `--node` of this
+     * name runs its jobs. Null: the panel's own server (a runner started without `--node`).
+     */
+    node: text('node'),
     createdAt: createdAt(),
   },
-  (t) => [index('tenants_disabled_idx').on(t.disabled), index('tenants_plan_idx').on(t.plan)],
+  (t) => [
+    index('tenants_disabled_idx').on(t.disabled),
+    index('tenants_plan_idx').on(t.plan),
+    index('tenants_node_idx').on(t.node),
+  ],
 )
 
 /**
@@ -270,6 +279,8 @@ export const jobs = sqliteTable(
     attempts: integer('attempts').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull().default(5),
     leaseOwner: text('lease_owner'),
+    /** The node of the runner that claimed it last (null: the panel's own server). */
+    node: text('node'),
     leaseExpiresAt: integer('lease_expires_at', { mode: 'timestamp_ms' }),
     dedupeKey: text('dedupe_key'),
     lastError: text('last_error'),
@@ -298,6 +309,8 @@ export const runs = sqliteTable(
     /** The tenant's own run number (1, 2, 3…), shown instead of the id, which counts every tenant. */
     number: integer('number').notNull().default(0),
     jobId: integer('job_id').references(() => jobs.id, { onDelete: 'set null' }),
+    /** The node whose runner ran it (null: the panel's own server). */
+    node: text('node'),
     policyId: integer('policy_id').references(() => policies.id, { onDelete: 'set null' }),
     /** The policy's name when the run started: still shown once the policy is deleted. */
     policyName: text('policy_name'),
@@ -485,6 +498,8 @@ export const runnerHeartbeats = sqliteTable('runner_heartbeats', {
   host: text('host').notNull(),
   pid: integer('pid').notNull(),
   concurrency: integer('concurrency').notNull(),
+  /** The node name the runner was started with (`--node`); null: the panel's own server. */
+  node: text('node'),
   startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
   lastSeen: integer('last_seen', { mode: 'timestamp_ms' }).notNull(),
 })

@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm'
 import { randomInt } from 'node:crypto'
 import type { Db } from './client.ts'
+import { transaction, rowsChanged } from './tx.ts'
 import { panelSettings } from './schema.ts'
 import { open, seal } from '../secret-box.ts'
 
@@ -60,35 +61,38 @@ export type SelfBackupRun = {
   heartbeatAt: number | null
 }
 
-function read<T>(db: Db, key: string): T | undefined {
-  return db.select().from(panelSettings).where(eq(panelSettings.key, key)).get()?.value as
+async function read<T>(db: Db, key: string): Promise<T | undefined> {
+  return (await db.select().from(panelSettings).where(eq(panelSettings.key, key)))[0]?.value as
     T | undefined
 }
 
-function write(db: Db, key: string, value: unknown): void {
-  db.insert(panelSettings)
+async function write(db: Db, key: string, value: unknown): Promise<void> {
+  await db
+    .insert(panelSettings)
     .values({ key, value })
     .onConflictDoUpdate({ target: panelSettings.key, set: { value } })
-    .run()
 }
 
-export function getSelfBackupSettings(db: Db): SelfBackupSettings {
+export async function getSelfBackupSettings(db: Db): Promise<SelfBackupSettings> {
   return {
     destinationId: null,
     time: '03:00',
     enabled: false,
     savedAt: 0,
-    ...read<Partial<SelfBackupSettings>>(db, KEYS.settings),
+    ...(await read<Partial<SelfBackupSettings>>(db, KEYS.settings)),
   }
 }
 
-export function saveSelfBackupSettings(db: Db, settings: Omit<SelfBackupSettings, 'savedAt'>) {
-  write(db, KEYS.settings, { ...settings, savedAt: Date.now() })
+export async function saveSelfBackupSettings(
+  db: Db,
+  settings: Omit<SelfBackupSettings, 'savedAt'>,
+) {
+  await write(db, KEYS.settings, { ...settings, savedAt: Date.now() })
 }
 
 /** The repository password, or null before the first self-backup (or setup) made one. */
-export function selfBackupPassword(db: Db, key: Buffer): string | null {
-  const sealed = read<string>(db, KEYS.password)
+export async function selfBackupPassword(db: Db, key: Buffer): Promise<string | null> {
+  const sealed = await read<string>(db, KEYS.password)
   return sealed ? open(key, sealed, PASSWORD_CONTEXT) : null
 }
 
@@ -97,20 +101,19 @@ export function selfBackupPassword(db: Db, key: Buffer): string | null {
  * without look-alikes, in groups of four, easy to write down. `created` is true only for the
  * call that made it (two processes at once: one makes it, the other reads it).
  */
-export function ensureSelfBackupPassword(
+export async function ensureSelfBackupPassword(
   db: Db,
   key: Buffer,
-): { password: string; created: boolean } {
-  const existing = selfBackupPassword(db, key)
+): Promise<{ password: string; created: boolean }> {
+  const existing = await selfBackupPassword(db, key)
   if (existing) return { password: existing, created: false }
   const password = newPassword()
-  const inserted = db
+  const inserted = await db
     .insert(panelSettings)
     .values({ key: KEYS.password, value: seal(key, password, PASSWORD_CONTEXT) })
     .onConflictDoNothing()
-    .run()
-  if (inserted.changes === 1) return { password, created: true }
-  return { password: selfBackupPassword(db, key)!, created: false }
+  if (rowsChanged(inserted) === 1) return { password, created: true }
+  return { password: (await selfBackupPassword(db, key))!, created: false }
 }
 
 const ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789' // 31 signs, no i l o 0 1
@@ -119,13 +122,13 @@ function newPassword(): string {
   return signs.join('').match(/.{4}/g)!.join('-')
 }
 
-export function getSelfBackupRun(db: Db): SelfBackupRun {
-  return { slot: null, startedAt: null, heartbeatAt: null, ...read(db, KEYS.run) }
+export async function getSelfBackupRun(db: Db): Promise<SelfBackupRun> {
+  return { slot: null, startedAt: null, heartbeatAt: null, ...(await read(db, KEYS.run)) }
 }
 
 /** The run in progress (its start), or null when none is alive. */
-export function selfBackupRunning(db: Db, now = Date.now()): Date | null {
-  const run = getSelfBackupRun(db)
+export async function selfBackupRunning(db: Db, now = Date.now()): Promise<Date | null> {
+  const run = await getSelfBackupRun(db)
   if (!run.startedAt || (run.heartbeatAt ?? 0) < now - SELF_BACKUP_STALE_MS) return null
   return new Date(run.startedAt)
 }
@@ -139,54 +142,56 @@ export type Claim = { ok: true } | { ok: false; running: Date | null }
  * with `requested`, when no Back up now is waiting (which the claim then takes). `running` is
  * null for the last two.
  */
-export function claimSelfBackup(
+export async function claimSelfBackup(
   db: Db,
   opts: { slot?: string; requested?: boolean; now?: number } = {},
-): Claim {
+): Promise<Claim> {
   const now = opts.now ?? Date.now()
-  return db.$client
-    .transaction((): Claim => {
-      const run = getSelfBackupRun(db)
-      if (opts.slot && run.slot === opts.slot) return { ok: false, running: null }
-      if (opts.requested && !selfBackupRequested(db)) return { ok: false, running: null }
-      const running = selfBackupRunning(db, now)
-      if (running) return { ok: false, running }
-      if (opts.requested) db.delete(panelSettings).where(eq(panelSettings.key, KEYS.request)).run()
-      write(db, KEYS.run, { slot: opts.slot ?? run.slot, startedAt: now, heartbeatAt: now })
-      return { ok: true }
-    })
-    .immediate()
+  return await transaction(db, async (): Promise<Claim> => {
+    const run = await getSelfBackupRun(db)
+    if (opts.slot && run.slot === opts.slot) return { ok: false, running: null }
+    if (opts.requested && !(await selfBackupRequested(db))) return { ok: false, running: null }
+    const running = await selfBackupRunning(db, now)
+    if (running) return { ok: false, running }
+    if (opts.requested) await db.delete(panelSettings).where(eq(panelSettings.key, KEYS.request))
+    await write(db, KEYS.run, { slot: opts.slot ?? run.slot, startedAt: now, heartbeatAt: now })
+    return { ok: true }
+  })
 }
 
 /** Asks the runner for a panel backup now (Back up now when the web process runs no runner). */
-export function requestSelfBackup(db: Db): void {
-  write(db, KEYS.request, { at: Date.now() })
+export async function requestSelfBackup(db: Db): Promise<void> {
+  await write(db, KEYS.request, { at: Date.now() })
 }
 
 /** When a Back up now is waiting for the runner, or null. */
-export function selfBackupRequested(db: Db): Date | null {
-  const at = read<{ at: number }>(db, KEYS.request)?.at
+export async function selfBackupRequested(db: Db): Promise<Date | null> {
+  const at = (await read<{ at: number }>(db, KEYS.request))?.at
   return at ? new Date(at) : null
 }
 
 /** Keeps this process's claim alive (every SELF_BACKUP_STALE_MS / 4). */
-export function heartbeatSelfBackup(db: Db): void {
-  write(db, KEYS.run, { ...getSelfBackupRun(db), heartbeatAt: Date.now() })
+export async function heartbeatSelfBackup(db: Db): Promise<void> {
+  await write(db, KEYS.run, { ...(await getSelfBackupRun(db)), heartbeatAt: Date.now() })
 }
 
 /** Records the outcome and releases the claim. */
-export function finishSelfBackup(db: Db, result: SelfBackupResult): void {
-  db.transaction(() => {
-    write(db, KEYS.last, result)
-    write(db, KEYS.run, { ...getSelfBackupRun(db), startedAt: null, heartbeatAt: null })
+export async function finishSelfBackup(db: Db, result: SelfBackupResult): Promise<void> {
+  await transaction(db, async () => {
+    await write(db, KEYS.last, result)
+    await write(db, KEYS.run, {
+      ...(await getSelfBackupRun(db)),
+      startedAt: null,
+      heartbeatAt: null,
+    })
   })
 }
 
 /** Releases the claim without a result (the run never started its work). */
-export function releaseSelfBackup(db: Db): void {
-  write(db, KEYS.run, { ...getSelfBackupRun(db), startedAt: null, heartbeatAt: null })
+export async function releaseSelfBackup(db: Db): Promise<void> {
+  await write(db, KEYS.run, { ...(await getSelfBackupRun(db)), startedAt: null, heartbeatAt: null })
 }
 
-export function lastSelfBackup(db: Db): SelfBackupResult | null {
-  return read<SelfBackupResult>(db, KEYS.last) ?? null
+export async function lastSelfBackup(db: Db): Promise<SelfBackupResult | null> {
+  return (await read<SelfBackupResult>(db, KEYS.last)) ?? null
 }

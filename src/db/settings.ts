@@ -33,45 +33,48 @@ const defaults: AdminSettings = {
   localRoot: null,
 }
 
-export function getAdminSettings(db: Db): AdminSettings {
+export async function getAdminSettings(db: Db): Promise<AdminSettings> {
   const out = { ...defaults }
-  for (const row of db.select().from(panelSettings).all()) {
+  for (const row of await db.select().from(panelSettings)) {
     if (row.key in out) (out as Record<string, unknown>)[row.key] = row.value
   }
   return out
 }
 
 /** Stores one setting; null removes it, which gives back its default. */
-export function setAdminSetting<K extends keyof AdminSettings>(
+export async function setAdminSetting<K extends keyof AdminSettings>(
   db: Db,
   key: K,
   value: AdminSettings[K] | null,
-): void {
+): Promise<void> {
   if (value === null) {
-    db.delete(panelSettings).where(eq(panelSettings.key, key)).run()
+    await db.delete(panelSettings).where(eq(panelSettings.key, key))
     return
   }
-  db.insert(panelSettings)
+  await db
+    .insert(panelSettings)
     .values({ key, value })
     .onConflictDoUpdate({ target: panelSettings.key, set: { value } })
-    .run()
 }
 
 /** The guard policy for outbound connections: the admin's allowlist plus PANEL_OUTBOUND_ALLOW. */
-export function guardPolicy(db: Db, env: NodeJS.ProcessEnv = process.env): GuardPolicy {
+export async function guardPolicy(
+  db: Db,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<GuardPolicy> {
   const fromEnv = (env.PANEL_OUTBOUND_ALLOW ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
-  return { allow: [...getAdminSettings(db).outboundAllow, ...fromEnv] }
+  return { allow: [...(await getAdminSettings(db)).outboundAllow, ...fromEnv] }
 }
 
 /** The folder Local destinations live under: the admin's setting, else `config.localRoot`. */
-export function localRootOf(db: Db, config: Pick<Config, 'localRoot'>): string {
-  return getAdminSettings(db).localRoot ?? config.localRoot
+export async function localRootOf(db: Db, config: Pick<Config, 'localRoot'>): Promise<string> {
+  return (await getAdminSettings(db)).localRoot ?? config.localRoot
 }
 
-export function typeAllowed(db: Db, type: string): boolean {
-  const allowed = getAdminSettings(db).allowedTypes
+export async function typeAllowed(db: Db, type: string): Promise<boolean> {
+  const allowed = (await getAdminSettings(db)).allowedTypes
   return allowed === null || allowed.includes(type)
 }

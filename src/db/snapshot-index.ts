@@ -1,5 +1,6 @@
 import { eq, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { transaction } from './tx.ts'
 import { snapshotFiles, snapshots } from './schema.ts'
 import type { IndexedNode } from './snapshots.ts'
 
@@ -20,17 +21,18 @@ export async function saveIndexInSteps(
   nodes: IndexedNode[],
   totals: { files: number; bytes: number },
 ): Promise<void> {
-  db.transaction((tx) => {
-    tx.update(snapshots).set({ indexedAt: null }).where(eq(snapshots.id, rowId)).run()
-    tx.delete(snapshotFiles).where(eq(snapshotFiles.snapshotRowId, rowId)).run()
+  await transaction(db, async (tx) => {
+    await tx.update(snapshots).set({ indexedAt: null }).where(eq(snapshots.id, rowId))
+    await tx.delete(snapshotFiles).where(eq(snapshotFiles.snapshotRowId, rowId))
   })
   for (let i = 0; i < nodes.length; i += STEP) {
     await turn()
     const rows = nodes.slice(i, i + STEP).map((n) => ({ snapshotRowId: rowId, ...n }))
-    db.insert(snapshotFiles).values(rows).onConflictDoNothing().run()
+    await db.insert(snapshotFiles).values(rows).onConflictDoNothing()
   }
   const now = new Date()
-  db.update(snapshots)
+  await db
+    .update(snapshots)
     .set({
       indexedAt: now,
       indexUsedAt: now,
@@ -38,5 +40,4 @@ export async function saveIndexInSteps(
       bytes: sql`coalesce(${snapshots.bytes}, ${totals.bytes})`,
     })
     .where(eq(snapshots.id, rowId))
-    .run()
 }

@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { transaction } from './tx.ts'
 import {
   repositories,
   runStages,
@@ -65,7 +66,7 @@ export function factsOf(tags: string[]) {
 }
 
 /** Records a snapshot the runner just made (or updates it). */
-export function recordSnapshot(
+export async function recordSnapshot(
   db: Db,
   tenantId: number,
   destinationId: number,
@@ -75,7 +76,7 @@ export function recordSnapshot(
     files?: number | null
     runId?: number | null
   },
-): SnapshotRow {
+): Promise<SnapshotRow> {
   const f = factsOf(s.tags)
   const values = {
     tenantId,
@@ -92,23 +93,25 @@ export function recordSnapshot(
     files: s.files ?? null,
     runId: s.runId ?? null,
   }
-  return db
-    .insert(snapshots)
-    .values(values)
-    .onConflictDoUpdate({ target: [snapshots.destinationId, snapshots.snapshotId], set: values })
-    .returning()
-    .get()
+  return (
+    await db
+      .insert(snapshots)
+      .values(values)
+      .onConflictDoUpdate({ target: [snapshots.destinationId, snapshots.snapshotId], set: values })
+      .returning()
+  )[0]
 }
 
 /** Drops forgotten snapshots (and their file index) from the catalog. */
-export function removeSnapshots(
+export async function removeSnapshots(
   db: Db,
   tenantId: number,
   destinationId: number,
   ids: string[],
-): void {
+): Promise<void> {
   if (!ids.length) return
-  db.delete(snapshots)
+  await db
+    .delete(snapshots)
     .where(
       and(
         eq(snapshots.tenantId, tenantId),
@@ -116,18 +119,20 @@ export function removeSnapshots(
         inArray(snapshots.snapshotId, ids),
       ),
     )
-    .run()
 }
 
 /** True when a run recorded this snapshot's stage as partial (some files were unreadable). */
-function recordedPartial(db: Db, tenantId: number, snapshotId: string): boolean {
-  const row = db
-    .select({ status: runStages.status })
-    .from(runStages)
-    .innerJoin(runs, eq(runs.id, runStages.runId))
-    // Stages of runs before the full id was recorded hold restic 0.14's short one.
-    .where(and(eq(runs.tenantId, tenantId), sql`${snapshotId} LIKE ${runStages.snapshotId} || '%'`))
-    .get()
+async function recordedPartial(db: Db, tenantId: number, snapshotId: string): Promise<boolean> {
+  const row = (
+    await db
+      .select({ status: runStages.status })
+      .from(runStages)
+      .innerJoin(runs, eq(runs.id, runStages.runId))
+      // Stages of runs before the full id was recorded hold restic 0.14's short one.
+      .where(
+        and(eq(runs.tenantId, tenantId), sql`${snapshotId} LIKE ${runStages.snapshotId} || '%'`),
+      )
+  )[0]
   return row?.status === 'partial'
 }
 
@@ -136,21 +141,21 @@ function recordedPartial(db: Db, tenantId: number, snapshotId: string): boolean 
  * unless their tags or the run history say otherwise), vanished ones dropped, known ones keep what
  * the runner recorded (size, completeness, file index).
  */
-export function syncCatalog(
+export async function syncCatalog(
   db: Db,
   tenantId: number,
   destinationId: number,
   repositoryId: number,
   listed: ListedSnapshot[],
-): void {
-  db.transaction((tx) => {
+): Promise<void> {
+  await transaction(db, async (tx) => {
     const known = new Map(
-      tx
-        .select()
-        .from(snapshots)
-        .where(and(eq(snapshots.tenantId, tenantId), eq(snapshots.destinationId, destinationId)))
-        .all()
-        .map((r) => [r.snapshotId, r]),
+      (
+        await tx
+          .select()
+          .from(snapshots)
+          .where(and(eq(snapshots.tenantId, tenantId), eq(snapshots.destinationId, destinationId)))
+      ).map((r) => [r.snapshotId, r]),
     )
     const seen = new Set<string>()
     for (const s of listed) {
@@ -160,66 +165,76 @@ export function syncCatalog(
         const time = new Date(s.time)
         const same = row.time.getTime() === time.getTime() && String(row.paths) === String(s.paths)
         if (!same)
-          tx.update(snapshots).set({ time, paths: s.paths }).where(eq(snapshots.id, row.id)).run()
+          await tx.update(snapshots).set({ time, paths: s.paths }).where(eq(snapshots.id, row.id))
         continue
       }
       const f = factsOf(s.tags)
-      const complete = f.kind === 'policy' && !f.incomplete && !recordedPartial(db, tenantId, s.id)
-      recordSnapshot(db, tenantId, destinationId, { ...s, complete })
+      const complete =
+        f.kind === 'policy' && !f.incomplete && !(await recordedPartial(db, tenantId, s.id))
+      await recordSnapshot(db, tenantId, destinationId, { ...s, complete })
     }
     const gone = [...known.keys()].filter((id) => !seen.has(id))
-    removeSnapshots(db, tenantId, destinationId, gone)
-    tx.update(repositories)
+    await removeSnapshots(db, tenantId, destinationId, gone)
+    await tx
+      .update(repositories)
       .set({ snapshotsSyncedAt: new Date() })
       .where(eq(repositories.id, repositoryId))
-      .run()
   })
 }
 
 /** The catalog of one destination (or all of the tenant's), newest first. */
-export function catalogOf(db: Db, tenantId: number, destinationId?: number): SnapshotRow[] {
+export async function catalogOf(
+  db: Db,
+  tenantId: number,
+  destinationId?: number,
+): Promise<SnapshotRow[]> {
   const where =
     destinationId === undefined
       ? eq(snapshots.tenantId, tenantId)
       : and(eq(snapshots.tenantId, tenantId), eq(snapshots.destinationId, destinationId))
-  return db
+  return await db
     .select()
     .from(snapshots)
     .where(where)
     .orderBy(desc(snapshots.time), desc(snapshots.id))
-    .all()
 }
 
 /** The time of the newest snapshot the catalog holds on one destination, or null. */
-export function newestSnapshotTime(db: Db, tenantId: number, destinationId: number): Date | null {
-  const row = db
-    .select({ time: snapshots.time })
-    .from(snapshots)
-    .where(and(eq(snapshots.tenantId, tenantId), eq(snapshots.destinationId, destinationId)))
-    .orderBy(desc(snapshots.time))
-    .limit(1)
-    .get()
+export async function newestSnapshotTime(
+  db: Db,
+  tenantId: number,
+  destinationId: number,
+): Promise<Date | null> {
+  const row = (
+    await db
+      .select({ time: snapshots.time })
+      .from(snapshots)
+      .where(and(eq(snapshots.tenantId, tenantId), eq(snapshots.destinationId, destinationId)))
+      .orderBy(desc(snapshots.time))
+      .limit(1)
+  )[0]
   return row?.time ?? null
 }
 
 /** One snapshot of the tenant on a destination by its full id; NotFoundError otherwise. */
-export function getCatalogSnapshot(
+export async function getCatalogSnapshot(
   db: Db,
   tenantId: number,
   destinationId: number,
   snapshotId: string,
-): SnapshotRow {
-  const row = db
-    .select()
-    .from(snapshots)
-    .where(
-      and(
-        eq(snapshots.tenantId, tenantId),
-        eq(snapshots.destinationId, destinationId),
-        eq(snapshots.snapshotId, snapshotId),
-      ),
-    )
-    .get()
+): Promise<SnapshotRow> {
+  const row = (
+    await db
+      .select()
+      .from(snapshots)
+      .where(
+        and(
+          eq(snapshots.tenantId, tenantId),
+          eq(snapshots.destinationId, destinationId),
+          eq(snapshots.snapshotId, snapshotId),
+        ),
+      )
+  )[0]
   if (!row) throw new NotFoundError('That snapshot')
   return row
 }
@@ -241,24 +256,26 @@ export function latestComplete<
 }
 
 /** How many safety snapshots (taken before restores in place) the tenant holds now. */
-export function safetyCount(db: Db, tenantId: number): number {
+export async function safetyCount(db: Db, tenantId: number): Promise<number> {
   return (
-    db
-      .select({ n: sql<number>`count(*)` })
-      .from(snapshots)
-      .where(and(eq(snapshots.tenantId, tenantId), eq(snapshots.kind, 'safety')))
-      .get()?.n ?? 0
+    (
+      await db
+        .select({ n: sql<number>`count(*)` })
+        .from(snapshots)
+        .where(and(eq(snapshots.tenantId, tenantId), eq(snapshots.kind, 'safety')))
+    )[0]?.n ?? 0
   )
 }
 
 /** When the catalog of a repository was last synced with restic (null: never). */
-export function catalogSyncedAt(db: Db, repositoryId: number): Date | null {
+export async function catalogSyncedAt(db: Db, repositoryId: number): Promise<Date | null> {
   return (
-    db
-      .select({ at: repositories.snapshotsSyncedAt })
-      .from(repositories)
-      .where(eq(repositories.id, repositoryId))
-      .get()?.at ?? null
+    (
+      await db
+        .select({ at: repositories.snapshotsSyncedAt })
+        .from(repositories)
+        .where(eq(repositories.id, repositoryId))
+    )[0]?.at ?? null
   )
 }
 
@@ -274,51 +291,51 @@ export type IndexedNode = {
 }
 
 /** The direct children of `parent` in an indexed snapshot: folders first, then by name. */
-export function childrenOf(db: Db, rowId: number, parent: string) {
-  return db
+export async function childrenOf(db: Db, rowId: number, parent: string) {
+  return await db
     .select()
     .from(snapshotFiles)
     .where(and(eq(snapshotFiles.snapshotRowId, rowId), eq(snapshotFiles.parent, parent)))
     .orderBy(sql`${snapshotFiles.type} <> 'dir'`, asc(snapshotFiles.name))
-    .all()
 }
 
 /** One node of an indexed snapshot by its full path, or undefined. */
-export function nodeAt(db: Db, rowId: number, path: string) {
+export async function nodeAt(db: Db, rowId: number, path: string) {
   const parent = parentOf(path)
-  return db
-    .select()
-    .from(snapshotFiles)
-    .where(
-      and(
-        eq(snapshotFiles.snapshotRowId, rowId),
-        eq(snapshotFiles.parent, parent),
-        eq(snapshotFiles.name, path.slice(parent === '/' ? 1 : parent.length + 1)),
-      ),
-    )
-    .get()
+  return (
+    await db
+      .select()
+      .from(snapshotFiles)
+      .where(
+        and(
+          eq(snapshotFiles.snapshotRowId, rowId),
+          eq(snapshotFiles.parent, parent),
+          eq(snapshotFiles.name, path.slice(parent === '/' ? 1 : parent.length + 1)),
+        ),
+      )
+  )[0]
 }
 
 /**
  * Where a snapshot holds the dump of `d` (in one of its `…/dumps` paths), from its file index
  * (build it first); null when it holds none.
  */
-export function dumpPathIn(
+export async function dumpPathIn(
   db: Db,
   snap: { rowId: number; paths: string[] },
   d: { engine: string; name: string },
-): string | null {
+): Promise<string | null> {
   const file = `${dumpKey(d)}.sql`
   for (const dir of snap.paths.filter((p) => p.endsWith('/dumps'))) {
-    if (nodeAt(db, snap.rowId, `${dir}/${file}`)?.type === 'file') return `${dir}/${file}`
+    if ((await nodeAt(db, snap.rowId, `${dir}/${file}`))?.type === 'file') return `${dir}/${file}`
   }
   return null
 }
 
 /** Nodes whose name contains `q` (case-insensitive for ASCII), at most `limit`. */
-export function searchIndex(db: Db, rowId: number, q: string, limit = 200) {
+export async function searchIndex(db: Db, rowId: number, q: string, limit = 200) {
   const pattern = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
-  return db
+  return await db
     .select()
     .from(snapshotFiles)
     .where(
@@ -329,33 +346,31 @@ export function searchIndex(db: Db, rowId: number, q: string, limit = 200) {
     )
     .orderBy(asc(snapshotFiles.parent), asc(snapshotFiles.name))
     .limit(limit)
-    .all()
 }
 
 /** Records which databases' dumps a snapshot holds (learnt from its file index). */
-export function setDatabases(db: Db, rowId: number, databases: string[]): void {
-  db.update(snapshots).set({ databases }).where(eq(snapshots.id, rowId)).run()
+export async function setDatabases(db: Db, rowId: number, databases: string[]): Promise<void> {
+  await db.update(snapshots).set({ databases }).where(eq(snapshots.id, rowId))
 }
 
-export function touchIndex(db: Db, rowId: number): void {
-  db.update(snapshots).set({ indexUsedAt: new Date() }).where(eq(snapshots.id, rowId)).run()
+export async function touchIndex(db: Db, rowId: number): Promise<void> {
+  await db.update(snapshots).set({ indexUsedAt: new Date() }).where(eq(snapshots.id, rowId))
 }
 
 /** Keeps the file index of the `keep` most recently used snapshots per tenant; drops the rest. */
-export function dropOldIndexes(db: Db, tenantId: number, keep = 6): void {
-  const rows = db
+export async function dropOldIndexes(db: Db, tenantId: number, keep = 6): Promise<void> {
+  const rows = await db
     .select({ id: snapshots.id })
     .from(snapshots)
     .where(and(eq(snapshots.tenantId, tenantId), isNotNull(snapshots.indexedAt)))
     .orderBy(desc(snapshots.indexUsedAt))
-    .all()
   const old = rows.slice(keep).map((r) => r.id)
   if (!old.length) return
-  db.transaction((tx) => {
-    tx.delete(snapshotFiles).where(inArray(snapshotFiles.snapshotRowId, old)).run()
-    tx.update(snapshots)
+  await transaction(db, async (tx) => {
+    await tx.delete(snapshotFiles).where(inArray(snapshotFiles.snapshotRowId, old))
+    await tx
+      .update(snapshots)
       .set({ indexedAt: null, indexUsedAt: null })
       .where(inArray(snapshots.id, old))
-      .run()
   })
 }

@@ -1,5 +1,6 @@
 import { and, asc, count, eq } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { transaction, rowsChanged } from './tx.ts'
 import { tenantDatabases, tenants, users, type Tenant, type TenantDatabase } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
 import { open, seal } from '../secret-box.ts'
@@ -14,61 +15,64 @@ export type TenantFields = {
 }
 
 /** Admin-only listing, with each tenant's sign-in name. */
-export function listTenants(db: Db): Tenant[] {
-  return db.select().from(tenants).orderBy(asc(tenants.name)).all()
+export async function listTenants(db: Db): Promise<Tenant[]> {
+  return await db.select().from(tenants).orderBy(asc(tenants.name))
 }
 
-export function getTenant(db: Db, id: number): Tenant {
-  const row = db.select().from(tenants).where(eq(tenants.id, id)).get()
+export async function getTenant(db: Db, id: number): Promise<Tenant> {
+  const row = (await db.select().from(tenants).where(eq(tenants.id, id)))[0]
   if (!row) throw new NotFoundError('That tenant')
   return row
 }
 
-export function findTenantByName(db: Db, name: string): Tenant | undefined {
-  return db.select().from(tenants).where(eq(tenants.name, name)).get()
+export async function findTenantByName(db: Db, name: string): Promise<Tenant | undefined> {
+  return (await db.select().from(tenants).where(eq(tenants.name, name)))[0]
 }
 
 /** Creates the tenant and its sign-in account (same name) in one transaction. */
-export function insertTenant(db: Db, fields: TenantFields, passwordHash: string): Tenant {
-  return db.transaction((tx) => {
-    const tenant = tx.insert(tenants).values(fields).returning().get()
-    tx.insert(users)
+export async function insertTenant(
+  db: Db,
+  fields: TenantFields,
+  passwordHash: string,
+): Promise<Tenant> {
+  return await transaction(db, async (tx) => {
+    const tenant = (await tx.insert(tenants).values(fields).returning())[0]
+    await tx
+      .insert(users)
       .values({ username: fields.name, passwordHash, role: 'tenant', tenantId: tenant.id })
-      .run()
-    insertEmptyHealth(tx, tenant.id)
+    await insertEmptyHealth(tx, tenant.id)
     return tenant
   })
 }
 
-export function updateTenant(
+export async function updateTenant(
   db: Db,
   id: number,
   fields: Omit<TenantFields, 'name'> & { disabled?: boolean },
-): void {
-  db.update(tenants).set(fields).where(eq(tenants.id, id)).run()
-  if (fields.disabled !== undefined) refreshTenantHealth(db, id) // a disabled tenant has no next run
+): Promise<void> {
+  await db.update(tenants).set(fields).where(eq(tenants.id, id))
+  if (fields.disabled !== undefined) await refreshTenantHealth(db, id) // a disabled tenant has no next run
 }
 
-export function tenantUser(db: Db, tenantId: number) {
-  return db.select().from(users).where(eq(users.tenantId, tenantId)).get()
+export async function tenantUser(db: Db, tenantId: number) {
+  return (await db.select().from(users).where(eq(users.tenantId, tenantId)))[0]
 }
 
-export function listTenantDatabases(db: Db, tenantId: number) {
-  return db
+export async function listTenantDatabases(db: Db, tenantId: number) {
+  return await db
     .select()
     .from(tenantDatabases)
     .where(eq(tenantDatabases.tenantId, tenantId))
     .orderBy(asc(tenantDatabases.engine), asc(tenantDatabases.name))
-    .all()
 }
 
-export function insertTenantDatabase(
+export async function insertTenantDatabase(
   db: Db,
   tenantId: number,
   engine: 'mariadb' | 'postgresql',
   name: string,
 ) {
-  return db.insert(tenantDatabases).values({ tenantId, engine, name }).returning().get()
+  return (await db.insert(tenantDatabases).values({ tenantId, engine, name }).returning())[0]
 }
 
 /** A tenant database and how to reach it; null host means the local default socket. */
@@ -102,20 +106,18 @@ export function dbConnOf(key: Buffer, row: TenantDatabase, name = row.name): DbC
   }
 }
 
-export function deleteTenantDatabase(db: Db, tenantId: number, id: number): void {
-  const res = db
+export async function deleteTenantDatabase(db: Db, tenantId: number, id: number): Promise<void> {
+  const res = await db
     .delete(tenantDatabases)
     .where(and(eq(tenantDatabases.tenantId, tenantId), eq(tenantDatabases.id, id)))
-    .run()
-  if (res.changes === 0) throw new NotFoundError('That database')
+  if (rowsChanged(res) === 0) throw new NotFoundError('That database')
 }
 
 /** Number of assigned databases per tenant id. */
-export function countDatabasesByTenant(db: Db): Map<number, number> {
-  const rows = db
+export async function countDatabasesByTenant(db: Db): Promise<Map<number, number>> {
+  const rows = await db
     .select({ tenantId: tenantDatabases.tenantId, n: count() })
     .from(tenantDatabases)
     .groupBy(tenantDatabases.tenantId)
-    .all()
   return new Map(rows.map((r) => [r.tenantId, r.n]))
 }

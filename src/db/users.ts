@@ -2,18 +2,22 @@ import { eq } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { users, type User } from './schema.ts'
 
-export function findUserByName(db: Db, username: string): User | undefined {
-  return db.select().from(users).where(eq(users.username, username)).get()
+export async function findUserByName(db: Db, username: string): Promise<User | undefined> {
+  return (await db.select().from(users).where(eq(users.username, username)))[0]
 }
 
-export function firstAdmin(db: Db): User | undefined {
-  return db.select().from(users).where(eq(users.role, 'admin')).orderBy(users.id).get()
+export async function firstAdmin(db: Db): Promise<User | undefined> {
+  return (await db.select().from(users).where(eq(users.role, 'admin')).orderBy(users.id))[0]
 }
 
-export function insertAdmin(db: Db, username: string, passwordHash: string | null): User {
-  return db.insert(users).values({ username, passwordHash, role: 'admin' }).returning().get()
+export async function insertAdmin(
+  db: Db,
+  username: string,
+  passwordHash: string | null,
+): Promise<User> {
+  return (await db.insert(users).values({ username, passwordHash, role: 'admin' }).returning())[0]
 }
 
-export function setPasswordHash(db: Db, userId: number, passwordHash: string): void {
-  db.update(users).set({ passwordHash }).where(eq(users.id, userId)).run()
+export async function setPasswordHash(db: Db, userId: number, passwordHash: string): Promise<void> {
+  await db.update(users).set({ passwordHash }).where(eq(users.id, userId))
 }

@@ -24,8 +24,12 @@ export type TokenCheck =
 export type Actor = { actor: string; userId?: number | null; ip?: string | null }
 
 /** Whether the tenant has a token, and since/from when it is valid. Never the token itself. */
-export function backupTokenState(db: Db, tenantId: number, now = new Date()): TokenState {
-  const row = getBackupToken(db, tenantId)
+export async function backupTokenState(
+  db: Db,
+  tenantId: number,
+  now = new Date(),
+): Promise<TokenState> {
+  const row = await getBackupToken(db, tenantId)
   if (!row) return { status: 'none' }
   if (row.activeFrom.getTime() > now.getTime())
     return { status: 'pending', createdAt: row.createdAt, activeFrom: row.activeFrom }
@@ -60,19 +64,19 @@ export async function issueBackupToken(
   const now = Date.now()
   const delayed = !user.passwordHash && config.tokenDelayHours > 0
   const activeFrom = new Date(delayed ? now + config.tokenDelayHours * 3600_000 : now)
-  const { reset } = putBackupToken(db, tenant.id, {
+  const { reset } = await putBackupToken(db, tenant.id, {
     userId: user.id,
     tokenHash: hashToken(token),
     activeFrom,
   })
-  audit(db, {
+  await audit(db, {
     ...who,
     tenantId: tenant.id,
     action: reset ? 'token.reset' : 'token.create',
     target: 'backup token',
     details: { activeFrom: activeFrom.toISOString(), delayed },
   })
-  notify(deps, {
+  await notify(deps, {
     type: reset ? 'token.reset' : 'token.created',
     tenantId: tenant.id,
     by: user.username,
@@ -82,14 +86,14 @@ export async function issueBackupToken(
 }
 
 /** Checks a presented backup token against the tenant's stored hash, in constant time. */
-export function checkBackupToken(
+export async function checkBackupToken(
   db: Db,
   tenantId: number,
   presented: string | undefined,
   now = new Date(),
-): TokenCheck {
+): Promise<TokenCheck> {
   if (!presented) return { ok: false, reason: 'missing' }
-  const row = getBackupToken(db, tenantId)
+  const row = await getBackupToken(db, tenantId)
   if (!row) return { ok: false, reason: 'invalid' }
   const given = Buffer.from(hashToken(presented), 'hex')
   const stored = Buffer.from(row.tokenHash, 'hex')
@@ -104,11 +108,20 @@ export function checkBackupToken(
  * Skips the waiting period of the tenant's token (an admin's decision, from the admin page or
  * `panel token allow-now`). `already` when it was valid anyway. ConflictError without a token.
  */
-export function allowBackupTokenNow(db: Db, tenant: Tenant, who: Actor): { already: boolean } {
-  const state = backupTokenState(db, tenant.id)
+export async function allowBackupTokenNow(
+  db: Db,
+  tenant: Tenant,
+  who: Actor,
+): Promise<{ already: boolean }> {
+  const state = await backupTokenState(db, tenant.id)
   if (state.status === 'none') throw new ConflictError(`“${tenant.name}” has no backup token yet.`)
   if (state.status === 'active') return { already: true }
-  setBackupTokenActiveFrom(db, tenant.id, new Date())
-  audit(db, { ...who, tenantId: tenant.id, action: 'token.allow_now', target: 'backup token' })
+  await setBackupTokenActiveFrom(db, tenant.id, new Date())
+  await audit(db, {
+    ...who,
+    tenantId: tenant.id,
+    action: 'token.allow_now',
+    target: 'backup token',
+  })
   return { already: false }
 }

@@ -17,16 +17,20 @@ export type AssignInput = {
 }
 
 /** Assigns a database to a tenant, with optional connection details for dumps. */
-export function assignDatabase(
+export async function assignDatabase(
   db: Db,
   key: Buffer,
   tenantId: number,
   input: AssignInput,
-): TenantDatabase {
+): Promise<TenantDatabase> {
   const name = input.name.trim()
   const problem = databaseNameProblem(name)
   if (problem) throw new InputError({ name: problem })
-  if (listTenantDatabases(db, tenantId).some((d) => d.engine === input.engine && d.name === name)) {
+  if (
+    (await listTenantDatabases(db, tenantId)).some(
+      (d) => d.engine === input.engine && d.name === name,
+    )
+  ) {
     throw new InputError({ name: `“${name}” is already assigned.` })
   }
   const host = input.host.trim()
@@ -38,20 +42,20 @@ export function assignDatabase(
   const username = input.username.trim()
   if (username && !/^[A-Za-z0-9_.@$-]{1,80}$/.test(username))
     throw new InputError({ username: 'Enter a valid database user name.' })
-  const owner = databaseOwner(db, tenantId, input.engine, name, host || null)
+  const owner = await databaseOwner(db, tenantId, input.engine, name, host || null)
   if (owner) throw new InputError({ name: `“${name}” is already assigned to tenant “${owner}”.` })
-  const row = insertTenantDatabase(db, tenantId, input.engine, name)
-  const saved = updateConnection(db, key, row, {
+  const row = await insertTenantDatabase(db, tenantId, input.engine, name)
+  const saved = await updateConnection(db, key, row, {
     host: host || null,
     port,
     username: username || null,
     password: input.password || null,
   })
-  syncProvider(db, { tenantIds: [tenantId] }) // provider policies back up every assigned database
+  await syncProvider(db, { tenantIds: [tenantId] }) // provider policies back up every assigned database
   return saved
 }
 
-function updateConnection(
+async function updateConnection(
   db: Db,
   key: Buffer,
   row: TenantDatabase,
@@ -61,12 +65,13 @@ function updateConnection(
     username: string | null
     password: string | null
   },
-): TenantDatabase {
+): Promise<TenantDatabase> {
   const passwordSealed = conn.password ? sealDbPassword(key, row.tenantId, conn.password) : null
-  return db
-    .update(tenantDatabases)
-    .set({ host: conn.host, port: conn.port, username: conn.username, passwordSealed })
-    .where(eq(tenantDatabases.id, row.id))
-    .returning()
-    .get()
+  return (
+    await db
+      .update(tenantDatabases)
+      .set({ host: conn.host, port: conn.port, username: conn.username, passwordSealed })
+      .where(eq(tenantDatabases.id, row.id))
+      .returning()
+  )[0]
 }

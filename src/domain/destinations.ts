@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.ts'
+import { transaction } from '../db/tx.ts'
 import {
   findDestinationByName,
   getDestination,
@@ -25,20 +26,19 @@ export type DestinationInput = { name: string; settings: Record<string, string |
  * key pinned at Test connection) merged into its stored settings, `secrets` (a refresh token
  * from Connect) into its sealed secrets; everything else stays as stored.
  */
-export function mergeDestination(
+export async function mergeDestination(
   deps: DestinationDeps,
   tenantId: number,
   id: number,
   patch: { settings?: Record<string, unknown>; secrets?: Record<string, string> },
-): void {
-  deps.db.transaction((tx) => {
-    const db = tx as unknown as Db
+): Promise<void> {
+  await transaction(deps.db, async (db) => {
     let sealed: string | undefined
     if (patch.secrets) {
-      const stored = readSecrets(deps.secretKey, tenantId, getDestination(db, tenantId, id))
+      const stored = readSecrets(deps.secretKey, tenantId, await getDestination(db, tenantId, id))
       sealed = sealSecrets(deps.secretKey, tenantId, { ...stored, ...patch.secrets })
     }
-    mergeDestinationSettings(db, tenantId, id, patch.settings ?? {}, sealed)
+    await mergeDestinationSettings(db, tenantId, id, patch.settings ?? {}, sealed)
   })
 }
 
@@ -56,24 +56,24 @@ export function describeDestination(deps: DestinationDeps, tenantId: number, des
  * Creates (`id` null) or updates a destination from form text. Blank secret fields keep their
  * stored value. Throws InputError keyed by field (`name`, or the spec field name).
  */
-export function saveDestination(
+export async function saveDestination(
   deps: DestinationDeps,
   tenantId: number,
   type: string,
   id: number | null,
   input: DestinationInput,
-): Destination {
+): Promise<Destination> {
   const driver = deps.drivers[type]
   if (!driver) throw new NotFoundError('That destination type')
-  const existing = id === null ? null : getOwnDestination(deps.db, tenantId, id)
-  if (!existing && !typeAllowed(deps.db, type)) {
+  const existing = id === null ? null : await getOwnDestination(deps.db, tenantId, id)
+  if (!existing && !(await typeAllowed(deps.db, type))) {
     throw new ConflictError('Your hosting provider does not allow this destination type.')
   }
   if (existing && existing.type !== type) throw new NotFoundError('That destination')
   const errors: Record<string, string> = {}
   const name = input.name.trim()
   const nameProblem = labelProblem(name, 'Name')
-  const clash = findDestinationByName(deps.db, tenantId, name)
+  const clash = await findDestinationByName(deps.db, tenantId, name)
   if (nameProblem) errors.name = nameProblem
   else if (clash && clash.id !== id) errors.name = `You already have a destination named “${name}”.`
   const stored = existing ? readSecrets(deps.secretKey, tenantId, existing) : {}
@@ -85,6 +85,6 @@ export function saveDestination(
     : null
   const fields = { name, settings: parsed.settings, secrets }
   if (!existing) return insertDestination(deps.db, tenantId, { type, ...fields })
-  updateDestination(deps.db, tenantId, existing.id, fields)
+  await updateDestination(deps.db, tenantId, existing.id, fields)
   return getDestination(deps.db, tenantId, existing.id)
 }

@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.ts'
+import { transaction } from '../db/tx.ts'
 import { activeJobs, enqueue } from '../db/jobs.ts'
 import { getPolicy } from '../db/policies.ts'
 import { getDestination } from '../db/destinations.ts'
@@ -16,41 +17,43 @@ import { policyJobKey, type Job, type RestorePayload } from '../db/job-payloads.
  * many were used and when the next is possible. Count and insert share one immediate
  * transaction, so two clicks at once cannot both take the last one.
  */
-export function requestBackup(
+export async function requestBackup(
   db: Db,
   tenantId: number,
   policyId: number,
   trigger: 'manual' | 'cli' | 'api' | 'schedule',
-): { job: Job; created: boolean } {
-  const policy = getPolicy(db, tenantId, policyId)
+): Promise<{ job: Job; created: boolean }> {
+  const policy = await getPolicy(db, tenantId, policyId)
   const dedupeKey = policyJobKey(policy.id, 'backup')
-  return db.$client
-    .transaction(() => {
-      if (trigger !== 'schedule') {
-        const pending = activeJobs(db, tenantId).find((j) => j.dedupeKey === dedupeKey)
-        if (pending) return { job: pending, created: false }
-        assertOnDemandAllowed(db, getTenant(db, tenantId))
-      }
-      return enqueue(db, {
-        kind: 'backup',
-        tenantId,
-        payload: { policyId: policy.id, policyName: policy.name, trigger },
-        dedupeKey,
-      })
+  return transaction(db, async () => {
+    if (trigger !== 'schedule') {
+      const pending = (await activeJobs(db, tenantId)).find((j) => j.dedupeKey === dedupeKey)
+      if (pending) return { job: pending, created: false }
+      await assertOnDemandAllowed(db, await getTenant(db, tenantId))
+    }
+    return enqueue(db, {
+      kind: 'backup',
+      tenantId,
+      payload: { policyId: policy.id, policyName: policy.name, trigger },
+      dedupeKey,
     })
-    .immediate()
+  })
 }
 
 /** Validates a restore request against the tenant's own objects and queues it. */
-export function requestRestore(db: Db, tenantId: number, input: RestorePayload): Job {
-  const dest = getDestination(db, tenantId, input.destinationId)
+export async function requestRestore(
+  db: Db,
+  tenantId: number,
+  input: RestorePayload,
+): Promise<Job> {
+  const dest = await getDestination(db, tenantId, input.destinationId)
   const errors: Record<string, string> = {}
   if (!/^[0-9a-f]{8,64}$/.test(input.snapshot)) errors.snapshot = 'Choose a snapshot.'
   if (input.paths.some((p) => !p.startsWith('/') || p.split('/').includes('..')))
     errors.paths = 'Choose paths from the snapshot.'
   if (
     input.databaseId !== undefined &&
-    !listTenantDatabases(db, tenantId).some((d) => d.id === input.databaseId)
+    !(await listTenantDatabases(db, tenantId)).some((d) => d.id === input.databaseId)
   ) {
     errors.database = 'Choose one of your databases.'
   }
@@ -65,10 +68,12 @@ export function requestRestore(db: Db, tenantId: number, input: RestorePayload):
     else if (problem) errors.newName = problem
   }
   if (Object.keys(errors).length) throw new InputError(errors)
-  return enqueue(db, {
-    kind: 'restore',
-    tenantId,
-    payload: { ...input, destinationId: dest.id, newName: input.newName?.trim() },
-    maxAttempts: 2,
-  }).job
+  return (
+    await enqueue(db, {
+      kind: 'restore',
+      tenantId,
+      payload: { ...input, destinationId: dest.id, newName: input.newName?.trim() },
+      maxAttempts: 2,
+    })
+  ).job
 }

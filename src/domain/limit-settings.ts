@@ -84,7 +84,7 @@ const inside = (path: string, dir: string) =>
  * directory reached without symbolic links, neither inside a tenant's home (the tenant could
  * read or change the repositories) nor holding one (backups would land among tenant files).
  */
-export function localRootProblem(db: Db, path: string): string | undefined {
+export async function localRootProblem(db: Db, path: string): Promise<string | undefined> {
   if (!isAbsolute(path)) return 'Use an absolute path such as /srv/backups.'
   if (/[\0-\x1f]/.test(path)) return 'That is not a valid path.'
   const root = resolve(path)
@@ -96,7 +96,7 @@ export function localRootProblem(db: Db, path: string): string | undefined {
   }
   if (real !== root) return `“${root}” goes through a symbolic link; use the real path ${real}.`
   if (!lstatSync(root).isDirectory()) return `“${root}” is not a directory.`
-  for (const t of tenantHomes(db)) {
+  for (const t of await tenantHomes(db)) {
     const home = resolve(t.homeDir)
     let realHome = home
     try {
@@ -115,11 +115,11 @@ export function localRootProblem(db: Db, path: string): string | undefined {
 }
 
 /** Validates the Policy limits fields; blank means no limit (and the configured local root). */
-export function parseLimits(
+export async function parseLimits(
   db: Db,
   text: LimitsText,
   errors: Record<string, string>,
-): LimitSettings {
+): Promise<LimitSettings> {
   const quotas = parseQuotas(text, errors)
   const minIntervalMinutes = whole(
     text.minIntervalMinutes,
@@ -131,14 +131,14 @@ export function parseLimits(
   )
   let localRoot: string | null = null
   if (text.localRoot) {
-    const problem = localRootProblem(db, text.localRoot)
+    const problem = await localRootProblem(db, text.localRoot)
     if (problem) errors.localRoot = problem
     else localRoot = resolve(text.localRoot)
   }
   return { ...quotas, minIntervalMinutes, localRoot }
 }
 
-export function saveLimitSettings(db: Db, limits: LimitSettings): void {
+export async function saveLimitSettings(db: Db, limits: LimitSettings): Promise<void> {
   for (const key of Object.keys(limits) as (keyof LimitSettings)[])
-    setAdminSetting(db, key, limits[key])
+    await setAdminSetting(db, key, limits[key])
 }

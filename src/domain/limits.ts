@@ -21,9 +21,13 @@ export function clock(date: Date, timezone: string): string {
 export type OnDemandUsage = { used: number; limit: number | null; nextAt: Date | null }
 
 /** On-demand backups the tenant started in the last 24 hours, and when the next one is possible. */
-export function onDemandUsage(db: Db, tenant: Tenant, now = new Date()): OnDemandUsage {
-  const limit = limitsOf(db, tenant).runsPerDay
-  const times = onDemandSince(db, tenant.id, new Date(now.getTime() - DAY_MS))
+export async function onDemandUsage(
+  db: Db,
+  tenant: Tenant,
+  now = new Date(),
+): Promise<OnDemandUsage> {
+  const limit = (await limitsOf(db, tenant)).runsPerDay
+  const times = await onDemandSince(db, tenant.id, new Date(now.getTime() - DAY_MS))
   // A slot frees up when the job that put the count at the limit leaves the 24-hour window.
   const freeing =
     limit !== null && limit > 0 && times.length >= limit ? times[times.length - limit] : undefined
@@ -38,8 +42,12 @@ export function onDemandUsage(db: Db, tenant: Tenant, now = new Date()): OnDeman
  * Throws LimitError, in words the tenant can act on, when the tenant has used its
  * on-demand backups for the last 24 hours. Scheduled backups are never counted or refused.
  */
-export function assertOnDemandAllowed(db: Db, tenant: Tenant, now = new Date()): void {
-  const { used, limit, nextAt } = onDemandUsage(db, tenant, now)
+export async function assertOnDemandAllowed(
+  db: Db,
+  tenant: Tenant,
+  now = new Date(),
+): Promise<void> {
+  const { used, limit, nextAt } = await onDemandUsage(db, tenant, now)
   if (limit === null || used < limit) return
   if (limit === 0) {
     throw new LimitError(

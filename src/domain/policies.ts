@@ -94,21 +94,21 @@ function globProblem(lines: string[]): string | undefined {
  * Validates a policy and saves it (`id` null creates). Destinations and databases are checked
  * to be the tenant's own. Throws InputError keyed by field.
  */
-export function savePolicy(
+export async function savePolicy(
   db: Db,
   tenantId: number,
   id: number | null,
   input: PolicyInput,
-): number {
+): Promise<number> {
   if (id !== null) {
-    const existing = getPolicy(db, tenantId, id)
+    const existing = await getPolicy(db, tenantId, id)
     if (existing.providerPolicyId !== null)
       throw new HostOwnedError(`The policy “${existing.name}”`)
   }
   const errors: Record<string, string> = {}
   const name = input.name.trim()
   const nameProblem = labelProblem(name, 'Name')
-  const clash = nameProblem ? undefined : findPolicyByName(db, tenantId, name)
+  const clash = nameProblem ? undefined : await findPolicyByName(db, tenantId, name)
   if (nameProblem) errors.name = nameProblem
   else if (clash && clash.id !== id) errors.name = `You already have a policy named “${name}”.`
 
@@ -121,8 +121,8 @@ export function savePolicy(
 
   const databaseIds = [...new Set(input.databaseIds)]
   const destinationIds = [...new Set(input.destinationIds)]
-  const ownedDbs = ownedDatabaseIds(db, tenantId, databaseIds)
-  const ownedDests = ownedDestinationIds(db, tenantId, destinationIds)
+  const ownedDbs = await ownedDatabaseIds(db, tenantId, databaseIds)
+  const ownedDests = await ownedDestinationIds(db, tenantId, destinationIds)
   if (ownedDbs.length !== databaseIds.length) errors.databases = 'Choose databases from the list.'
   if (!input.includeHome && !input.includePanelSettings && !databaseIds.length) {
     errors.what = 'Choose at least one thing to back up.'
@@ -139,7 +139,11 @@ export function savePolicy(
   if (!timezone) errors.timezone = zoneProblem(input.timezone) ?? 'Choose a time zone.'
   const check = nextRuns(cron, timezone ?? 'UTC')
   if (!check.ok && !errors.cron) errors[check.field] = check.error
-  const tooOften = intervalProblem(cron, timezone ?? 'UTC', getAdminSettings(db).minIntervalMinutes)
+  const tooOften = intervalProblem(
+    cron,
+    timezone ?? 'UTC',
+    (await getAdminSettings(db)).minIntervalMinutes,
+  )
   if (tooOften && !errors.cron) errors.cron = tooOften
 
   const keep: Record<string, number> = {}

@@ -24,20 +24,20 @@ export const HOST_CONTEXT_NAME = '_panel'
  * mirrors its settings into every tenant's copy. Any destination type may be used: the types
  * tenants may add are the admin's choice for tenants, not for the host.
  */
-export function saveProviderDestination(
+export async function saveProviderDestination(
   deps: DestinationDeps,
   type: string,
   id: number | null,
   input: DestinationInput,
-): ProviderDestination {
+): Promise<ProviderDestination> {
   const driver = deps.drivers[type]
   if (!driver) throw new NotFoundError('That destination type')
-  const existing = id === null ? null : getProviderDestination(deps.db, id)
+  const existing = id === null ? null : await getProviderDestination(deps.db, id)
   if (existing && existing.type !== type) throw new NotFoundError('That provider destination')
   const errors: Record<string, string> = {}
   const name = input.name.trim()
   const nameProblem = labelProblem(name, 'Name')
-  const clash = nameProblem ? undefined : findProviderDestinationByName(deps.db, name)
+  const clash = nameProblem ? undefined : await findProviderDestinationByName(deps.db, name)
   if (nameProblem) errors.name = nameProblem
   else if (clash && clash.id !== id) errors.name = `A provider destination named “${name}” exists.`
   const stored = existing ? readProviderSecrets(deps.secretKey, existing) : {}
@@ -46,8 +46,8 @@ export function saveProviderDestination(
   if (Object.keys(errors).length || !parsed.ok) throw new InputError(errors)
   const fields = { name, settings: parsed.settings, secrets: parsed.secrets }
   if (!existing) return insertProviderDestination(deps.db, deps.secretKey, { type, ...fields })
-  updateProviderDestination(deps.db, deps.secretKey, existing.id, fields)
-  syncProvider(deps.db)
+  await updateProviderDestination(deps.db, deps.secretKey, existing.id, fields)
+  await syncProvider(deps.db)
   return getProviderDestination(deps.db, existing.id)
 }
 
@@ -55,18 +55,18 @@ export function saveProviderDestination(
  * Merges what a driver produced for a saved provider destination (a host key pinned at Test
  * connection, a refresh token from Connect) and mirrors it to the tenants' copies.
  */
-export function mergeProviderDestination(
+export async function mergeProviderDestination(
   deps: DestinationDeps,
   id: number,
   patch: { settings?: Record<string, unknown>; secrets?: Record<string, string> },
-): void {
-  const row = getProviderDestination(deps.db, id)
-  updateProviderDestination(deps.db, deps.secretKey, id, {
+): Promise<void> {
+  const row = await getProviderDestination(deps.db, id)
+  await updateProviderDestination(deps.db, deps.secretKey, id, {
     name: row.name,
     settings: { ...row.settings, ...patch.settings },
     secrets: { ...readProviderSecrets(deps.secretKey, row), ...patch.secrets },
   })
-  syncProvider(deps.db)
+  await syncProvider(deps.db)
 }
 
 /** What the admin page may show of a provider destination: each secret reduced to "is set". */

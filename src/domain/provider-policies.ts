@@ -80,15 +80,15 @@ const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/
  * line with it. Throws InputError keyed by field. Returns the policy id and how many tenants it
  * now covers.
  */
-export function saveProviderPolicy(
+export async function saveProviderPolicy(
   db: Db,
   id: number | null,
   input: ProviderPolicyInput,
-): { id: number; tenants: number } {
+): Promise<{ id: number; tenants: number }> {
   const errors: Record<string, string> = {}
   const name = input.name.trim()
   const nameProblem = labelProblem(name, 'Name')
-  const clash = nameProblem ? undefined : findProviderPolicyByName(db, name)
+  const clash = nameProblem ? undefined : await findProviderPolicyByName(db, name)
   if (nameProblem) errors.name = nameProblem
   else if (clash && clash.id !== id) errors.name = `A provider policy named “${name}” exists.`
   const scope = input.scope === 'plan' ? 'plan' : input.scope === 'all' ? 'all' : null
@@ -105,7 +105,7 @@ export function saveProviderPolicy(
     errors.exclude = 'Patterns are relative to each home folder, without “..”.'
   if (!input.includeHome && !input.includeDatabases)
     errors.what = 'Choose at least one thing to back up.'
-  const known = new Set(listProviderDestinations(db).map((d) => d.id))
+  const known = new Set((await listProviderDestinations(db)).map((d) => d.id))
   const destinationIds = [...new Set(input.destinationIds)]
   if (!destinationIds.length) errors.destinations = 'Choose at least one destination.'
   else if (destinationIds.some((d) => !known.has(d)))
@@ -120,7 +120,7 @@ export function saveProviderPolicy(
   if (RETENTION.every((f) => !errors[f] && keep[f] === 0))
     errors.retention = 'Keep at least one backup: set one of the numbers above 0.'
   if (Object.keys(errors).length) throw new InputError(errors)
-  const saved = saveProviderPolicyRow(
+  const saved = await saveProviderPolicyRow(
     db,
     id,
     {
@@ -141,11 +141,11 @@ export function saveProviderPolicy(
     },
     destinationIds,
   )
-  syncProvider(db)
-  return { id: saved, tenants: tenantsCovered(db).get(saved) ?? 0 }
+  await syncProvider(db)
+  return { id: saved, tenants: (await tenantsCovered(db)).get(saved) ?? 0 }
 }
 
 /** Removes a provider policy and every tenant's copy of it. */
-export function removeProviderPolicy(db: Db, id: number): void {
-  deleteProviderPolicy(db, id)
+export async function removeProviderPolicy(db: Db, id: number): Promise<void> {
+  await deleteProviderPolicy(db, id)
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { eq, inArray } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
+import { transaction } from '../db/tx.ts'
 import {
   destinations,
   policies,
@@ -58,46 +59,44 @@ type Counts = { created: number; updated: number; removed: number }
  * copy but keeps the destination copy, so its backups there stay restorable. Idempotent and
  * cheap when nothing changed; `tenantIds` limits it to those tenants (a new tenant, a plan change).
  */
-export function syncProvider(db: Db, opts: { tenantIds?: number[] } = {}): Counts {
+export async function syncProvider(db: Db, opts: { tenantIds?: number[] } = {}): Promise<Counts> {
   const counts: Counts = { created: 0, updated: 0, removed: 0 }
   const touched = new Set<number>()
-  const plans = listProviderPolicies(db)
-  const hosts = new Map(listProviderDestinations(db).map((h) => [h.id, h]))
+  const plans = await listProviderPolicies(db)
+  const hosts = new Map((await listProviderDestinations(db)).map((h) => [h.id, h]))
   const scope = opts.tenantIds
-  const all = db
+  const all = await db
     .select({ id: tenants.id, plan: tenants.plan })
     .from(tenants)
     .where(scope ? inArray(tenants.id, scope) : undefined)
-    .all()
   // A transaction per chunk: 10,000 tenants never hold the write lock (and the runner's claims
   // and heartbeats) for seconds on end.
   for (let i = 0; i < all.length; i += CHUNK) {
     const chunk = all.slice(i, i + CHUNK)
-    db.transaction((tx) => syncChunk(tx as unknown as Db, plans, hosts, chunk, counts, touched))
+    await transaction(db, () => syncChunk(db, plans, hosts, chunk, counts, touched))
   }
-  for (const id of touched) refreshTenantHealth(db, id)
+  for (const id of touched) await refreshTenantHealth(db, id)
   return counts
 }
 
 const CHUNK = 500
 
-function syncChunk(
+async function syncChunk(
   d: Db,
   plans: ProviderPolicyWithLinks[],
   hosts: Map<number, ProviderDestination>,
   tenantRows: { id: number; plan: string | null }[],
   counts: Counts,
   touched: Set<number>,
-): void {
+): Promise<void> {
   const ids = tenantRows.map((t) => t.id)
-  const destRows = d.select().from(destinations).where(inArray(destinations.tenantId, ids)).all()
-  const policyRows = d.select().from(policies).where(inArray(policies.tenantId, ids)).all()
-  const dbRows = d
+  const destRows = await d.select().from(destinations).where(inArray(destinations.tenantId, ids))
+  const policyRows = await d.select().from(policies).where(inArray(policies.tenantId, ids))
+  const dbRows = await d
     .select({ id: tenantDatabases.id, tenantId: tenantDatabases.tenantId })
     .from(tenantDatabases)
     .where(inArray(tenantDatabases.tenantId, ids))
-    .all()
-  const linksOf = linkMaps(
+  const linksOf = await linkMaps(
     d,
     policyRows.filter((p) => p.providerPolicyId !== null).map((p) => p.id),
   )
@@ -122,10 +121,10 @@ function syncChunk(
         copy.providerDestinationId === null ? null : hosts.get(copy.providerDestinationId)
       const want = host && copySettings(host)
       if (want && JSON.stringify(want) !== JSON.stringify(copy.settings)) {
-        d.update(destinations)
+        await d
+          .update(destinations)
           .set({ settings: want, updatedAt: new Date() })
           .where(eq(destinations.id, copy.id))
-          .run()
         counts.updated++
       }
     }
@@ -133,31 +132,36 @@ function syncChunk(
       const copy = own.pols.find((x) => x.providerPolicyId === p.id)
       if (!appliesTo(p, tenant.plan)) {
         if (copy) {
-          d.delete(policies).where(eq(policies.id, copy.id)).run()
+          await d.delete(policies).where(eq(policies.id, copy.id))
           counts.removed++
           touched.add(tenant.id)
         }
         continue
       }
-      const destIds = p.destinations.map((h) => {
+      const destIds: number[] = []
+      for (const h of p.destinations) {
         const found = own.dests.find((x) => x.providerDestinationId === h.id)
-        if (found) return found.id
+        if (found) {
+          destIds.push(found.id)
+          continue
+        }
         const host = hosts.get(h.id)!
-        const made = d
-          .insert(destinations)
-          .values({
-            tenantId: tenant.id,
-            type: host.type,
-            name: freeName(host.name, own.dests),
-            settings: copySettings(host),
-            secrets: null,
-            providerDestinationId: host.id,
-          })
-          .returning()
-          .get()
+        const made = (
+          await d
+            .insert(destinations)
+            .values({
+              tenantId: tenant.id,
+              type: host.type,
+              name: freeName(host.name, own.dests),
+              settings: copySettings(host),
+              secrets: null,
+              providerDestinationId: host.id,
+            })
+            .returning()
+        )[0]
         own.dests.push(made)
-        return made.id
-      })
+        destIds.push(made.id)
+      }
       const dbIds = p.includeDatabases ? (dbsOf.get(tenant.id) ?? []).map((r) => r.id) : []
       const fields = {
         name: copy && sameName(copy.name, p.name) ? copy.name : freeName(p.name, own.pols, copy),
@@ -177,29 +181,29 @@ function syncChunk(
       const links = copy ? linksOf(copy.id) : null
       if (copy && links && same(copy, fields, links, destIds, dbIds)) continue
       const id = copy
-        ? (d
+        ? (await d
             .update(policies)
             .set({ ...fields, updatedAt: new Date() })
-            .where(eq(policies.id, copy.id))
-            .run(),
+            .where(eq(policies.id, copy.id)),
           copy.id)
-        : d
-            .insert(policies)
-            .values({ tenantId: tenant.id, providerPolicyId: p.id, ...fields })
-            .returning()
-            .get().id
+        : (
+            await d
+              .insert(policies)
+              .values({ tenantId: tenant.id, providerPolicyId: p.id, ...fields })
+              .returning()
+          )[0].id
       if (!copy)
         own.pols.push({ ...fields, id, tenantId: tenant.id, providerPolicyId: p.id } as Policy)
-      d.delete(policyDestinations).where(eq(policyDestinations.policyId, id)).run()
-      d.delete(policyDatabases).where(eq(policyDatabases.policyId, id)).run()
+      await d.delete(policyDestinations).where(eq(policyDestinations.policyId, id))
+      await d.delete(policyDatabases).where(eq(policyDatabases.policyId, id))
       if (destIds.length)
-        d.insert(policyDestinations)
+        await d
+          .insert(policyDestinations)
           .values(destIds.map((destinationId) => ({ policyId: id, destinationId })))
-          .run()
       if (dbIds.length)
-        d.insert(policyDatabases)
+        await d
+          .insert(policyDatabases)
           .values(dbIds.map((databaseId) => ({ policyId: id, databaseId })))
-          .run()
       counts[copy ? 'updated' : 'created']++
       touched.add(tenant.id)
     }
@@ -233,21 +237,19 @@ function freeName(
 const sameName = (copyName: string, name: string) =>
   copyName === name || copyName.startsWith(`${name} (host`)
 
-function linkMaps(db: Db, policyIds: number[]) {
+async function linkMaps(db: Db, policyIds: number[]) {
   const dests = new Map<number, number[]>()
   const dbs = new Map<number, number[]>()
   if (policyIds.length) {
-    for (const r of db
+    for (const r of await db
       .select()
       .from(policyDestinations)
-      .where(inArray(policyDestinations.policyId, policyIds))
-      .all())
+      .where(inArray(policyDestinations.policyId, policyIds)))
       dests.set(r.policyId, [...(dests.get(r.policyId) ?? []), r.destinationId])
-    for (const r of db
+    for (const r of await db
       .select()
       .from(policyDatabases)
-      .where(inArray(policyDatabases.policyId, policyIds))
-      .all())
+      .where(inArray(policyDatabases.policyId, policyIds)))
       dbs.set(r.policyId, [...(dbs.get(r.policyId) ?? []), r.databaseId])
   }
   return (id: number) => ({ dests: dests.get(id) ?? [], dbs: dbs.get(id) ?? [] })

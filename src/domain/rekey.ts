@@ -12,14 +12,14 @@ import { ConflictError } from '../errors.ts'
  * (`created: false`). NotFoundError for another tenant's destination; ConflictError when there
  * is no repository there yet.
  */
-export function requestRekey(
+export async function requestRekey(
   db: Db,
   tenantId: number,
   destinationId: number,
   trigger: 'manual' | 'cli' | 'api',
-): { job: Job; created: boolean } {
-  const dest = getDestination(db, tenantId, destinationId)
-  if (!findRepository(db, tenantId, dest.id)?.initializedAt)
+): Promise<{ job: Job; created: boolean }> {
+  const dest = await getDestination(db, tenantId, destinationId)
+  if (!(await findRepository(db, tenantId, dest.id))?.initializedAt)
     throw new ConflictError(`There is no repository on “${dest.name}” yet: run a backup first.`)
   return enqueue(db, {
     kind: 'rekey',

@@ -2,6 +2,7 @@ import { existsSync, renameSync, rmSync } from 'node:fs'
 import { eq, and } from 'drizzle-orm'
 import { join } from 'node:path'
 import type { Db } from '../db/client.ts'
+import { transaction } from '../db/tx.ts'
 import type { Config } from '../config.ts'
 import { localRootOf } from '../db/settings.ts'
 import {
@@ -19,26 +20,23 @@ import { ConflictError } from '../errors.ts'
  * history, in one immediate transaction (no runner can claim its job meanwhile). Refused while
  * one of its jobs is running. Returns the destinations whose stored backups were kept.
  */
-export function removeTenant(db: Db, tenant: Tenant): Destination[] {
-  return db.$client
-    .transaction(() => {
-      const running = db
-        .select({ id: jobs.id })
-        .from(jobs)
-        .where(and(eq(jobs.tenantId, tenant.id), eq(jobs.status, 'running')))
-        .get()
-      if (running) {
-        throw new ConflictError(
-          `“${tenant.name}” has a job running (#${running.id}); wait for it to end or pause the runner first.`,
-        )
-      }
-      const kept = db.select().from(destinations).where(eq(destinations.tenantId, tenant.id)).all()
-      // Policies first: a destination in use by a policy is protected from deletion on purpose.
-      db.delete(policies).where(eq(policies.tenantId, tenant.id)).run()
-      db.delete(tenants).where(eq(tenants.id, tenant.id)).run()
-      return kept
-    })
-    .immediate()
+export async function removeTenant(db: Db, tenant: Tenant): Promise<Destination[]> {
+  return transaction(db, async () => {
+    const [running] = await db
+      .select({ id: jobs.id })
+      .from(jobs)
+      .where(and(eq(jobs.tenantId, tenant.id), eq(jobs.status, 'running')))
+    if (running) {
+      throw new ConflictError(
+        `“${tenant.name}” has a job running (#${running.id}); wait for it to end or pause the runner first.`,
+      )
+    }
+    const kept = await db.select().from(destinations).where(eq(destinations.tenantId, tenant.id))
+    // Policies first: a destination in use by a policy is protected from deletion on purpose.
+    await db.delete(policies).where(eq(policies.tenantId, tenant.id))
+    await db.delete(tenants).where(eq(tenants.id, tenant.id))
+    return kept
+  })
 }
 
 /**
@@ -47,18 +45,18 @@ export function removeTenant(db: Db, tenant: Tenant): Destination[] {
  * of the same name starts empty while the old backups stay restorable with the recovery kit.
  * Never touches the home or the system user. Returns where the Local backups now are, if any.
  */
-export function retireTenantFiles(
+export async function retireTenantFiles(
   db: Db,
   config: Pick<Config, 'localRoot' | 'workDir'>,
   name: string,
   now = new Date(),
-): string | null {
+): Promise<string | null> {
   // rmSync unlinks symlinks it meets rather than following them.
   rmSync(join(config.workDir, name), { recursive: true, force: true })
-  const local = join(localRootOf(db, config), name)
+  const local = join(await localRootOf(db, config), name)
   if (!existsSync(local)) return null
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')
-  const moved = join(localRootOf(db, config), `.removed-${name}-${stamp}`)
+  const moved = join(await localRootOf(db, config), `.removed-${name}-${stamp}`)
   renameSync(local, moved)
   return moved
 }

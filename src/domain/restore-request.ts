@@ -27,15 +27,17 @@ export async function requestRestoreChecked(
   tenant: Tenant,
   input: RestorePayload,
 ): Promise<Job> {
-  const dest = getDestination(deps.db, tenant.id, input.destinationId)
+  const dest = await getDestination(deps.db, tenant.id, input.destinationId)
   const snap = await findSnapshot(deps, tenant, dest, input.snapshot)
   if (input.databaseId !== undefined) {
-    const row = listTenantDatabases(deps.db, tenant.id).find((d) => d.id === input.databaseId)
+    const row = (await listTenantDatabases(deps.db, tenant.id)).find(
+      (d) => d.id === input.databaseId,
+    )
     if (row) {
       const errors: Record<string, string> = {}
       // The index teaches a snapshot without `db:` tags which dumps it holds.
       await ensureIndex(deps, tenant, dest, snap)
-      const { databases } = getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id)
+      const { databases } = await getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id)
       if (!databases.includes(dumpKey(row))) {
         errors.database = `This backup holds no copy of the database ${row.name}: choose another backup.`
       }

@@ -33,14 +33,15 @@ export const indexJobKey = (destinationId: number, snapshotId: string) =>
   `index-snapshot:destination:${destinationId}:${snapshotId}`
 
 /** The newest job of the tenant holding `key` (active or not), if any. */
-function newestJob(db: Db, tenantId: number, key: string) {
-  return db
-    .select({ status: jobs.status, lastError: jobs.lastError, updatedAt: jobs.updatedAt })
-    .from(jobs)
-    .where(and(eq(jobs.tenantId, tenantId), eq(jobs.dedupeKey, key)))
-    .orderBy(desc(jobs.id))
-    .limit(1)
-    .get()
+async function newestJob(db: Db, tenantId: number, key: string) {
+  return (
+    await db
+      .select({ status: jobs.status, lastError: jobs.lastError, updatedAt: jobs.updatedAt })
+      .from(jobs)
+      .where(and(eq(jobs.tenantId, tenantId), eq(jobs.dedupeKey, key)))
+      .orderBy(desc(jobs.id))
+      .limit(1)
+  )[0]
 }
 
 /**
@@ -48,33 +49,33 @@ function newestJob(db: Db, tenantId: number, key: string) {
  * RETRY_AFTER_MS, so a broken destination is not asked on every page load); else `enqueue`
  * queues a new one. `created` says whether the runner should be woken.
  */
-function ask(
+async function ask(
   db: Db,
   tenantId: number,
   key: string,
-  queue: () => { created: boolean; status: string },
-): Pending & { created: boolean } {
-  const last = newestJob(db, tenantId, key)
+  queue: () => Promise<{ created: boolean; status: string }>,
+): Promise<Pending & { created: boolean }> {
+  const last = await newestJob(db, tenantId, key)
   if (last?.status === 'queued' || last?.status === 'running')
     return { state: 'waiting', queued: last.status === 'queued', created: false }
   if (last?.status === 'failed' && Date.now() - last.updatedAt.getTime() < RETRY_AFTER_MS)
     return { state: 'failed', reason: last.lastError ?? 'it failed.', created: false }
-  const { created, status } = queue()
+  const { created, status } = await queue()
   return { state: 'waiting', queued: status === 'queued', created }
 }
 
 /** The job holding `key` while it is queued or running (what polling pages wait for); else null. */
-export function waitingFor(db: Db, tenantId: number, key: string): Pending | null {
-  const last = newestJob(db, tenantId, key)
+export async function waitingFor(db: Db, tenantId: number, key: string): Promise<Pending | null> {
+  const last = await newestJob(db, tenantId, key)
   if (last?.status === 'queued' || last?.status === 'running')
     return { state: 'waiting', queued: last.status === 'queued' }
   return null
 }
 
 /** Queues a look at the destination's snapshots (deduplicated); see `ask`. */
-export function requestSnapshotSync(db: Db, tenantId: number, destinationId: number) {
-  return ask(db, tenantId, syncJobKey(destinationId), () => {
-    const { job, created } = enqueue(db, {
+export async function requestSnapshotSync(db: Db, tenantId: number, destinationId: number) {
+  return await ask(db, tenantId, syncJobKey(destinationId), async () => {
+    const { job, created } = await enqueue(db, {
       kind: 'sync-snapshots',
       tenantId,
       payload: { destinationId, trigger: 'manual' },
@@ -86,14 +87,14 @@ export function requestSnapshotSync(db: Db, tenantId: number, destinationId: num
 }
 
 /** Queues the reading of a snapshot's file list (deduplicated); see `ask`. */
-export function requestSnapshotIndex(
+export async function requestSnapshotIndex(
   db: Db,
   tenantId: number,
   destinationId: number,
   snapshotId: string,
 ) {
-  return ask(db, tenantId, indexJobKey(destinationId, snapshotId), () => {
-    const { job, created } = enqueue(db, {
+  return await ask(db, tenantId, indexJobKey(destinationId, snapshotId), async () => {
+    const { job, created } = await enqueue(db, {
       kind: 'index-snapshot',
       tenantId,
       payload: { destinationId, snapshot: snapshotId, trigger: 'manual' },
@@ -114,17 +115,21 @@ export type CatalogView = {
  * The destination's snapshots from the catalog, newest first, never from restic. A catalog that
  * was never synced or is stale (CATALOG_MAX_AGE_MS) queues a `sync-snapshots` job.
  */
-export function catalogForPage(deps: EngineDeps, tenant: Tenant, dest: Destination): CatalogView {
-  const repo = findRepository(deps.db, tenant.id, dest.id)
+export async function catalogForPage(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+): Promise<CatalogView> {
+  const repo = await findRepository(deps.db, tenant.id, dest.id)
   if (!repo?.initializedAt) return { snapshots: [], pending: null }
-  const snapshots = catalogOf(deps.db, tenant.id, dest.id).map(toSnapshot)
-  if (!catalogStale(deps, repo.id)) return { snapshots, pending: null }
-  return { snapshots, pending: requestSnapshotSync(deps.db, tenant.id, dest.id) }
+  const snapshots = (await catalogOf(deps.db, tenant.id, dest.id)).map(toSnapshot)
+  if (!(await catalogStale(deps, repo.id))) return { snapshots, pending: null }
+  return { snapshots, pending: await requestSnapshotSync(deps.db, tenant.id, dest.id) }
 }
 
-function findCatalogSnapshot(db: Db, tenantId: number, destinationId: number, id: string) {
+async function findCatalogSnapshot(db: Db, tenantId: number, destinationId: number, id: string) {
   try {
-    return getCatalogSnapshot(db, tenantId, destinationId, id)
+    return await getCatalogSnapshot(db, tenantId, destinationId, id)
   } catch (err) {
     if (err instanceof NotFoundError) return undefined
     throw err
@@ -139,36 +144,40 @@ const JUST_SYNCED_MS = 60_000
  * backup made elsewhere: unless the catalog was synced within the last minute, a look is
  * queued and `pending` says so; otherwise `snapshot` is null (not found).
  */
-export function snapshotForPage(
+export async function snapshotForPage(
   deps: EngineDeps,
   tenant: Tenant,
   dest: Destination,
   id: string,
-): { snapshot: Snapshot | null; pending: (Pending & { created: boolean }) | null } {
-  const row = findCatalogSnapshot(deps.db, tenant.id, dest.id, id)
+): Promise<{ snapshot: Snapshot | null; pending: (Pending & { created: boolean }) | null }> {
+  const row = await findCatalogSnapshot(deps.db, tenant.id, dest.id, id)
   if (row) return { snapshot: toSnapshot(row), pending: null }
-  const repo = findRepository(deps.db, tenant.id, dest.id)
-  if (!repo?.initializedAt || !catalogStale(deps, repo.id, JUST_SYNCED_MS))
+  const repo = await findRepository(deps.db, tenant.id, dest.id)
+  if (!repo?.initializedAt || !(await catalogStale(deps, repo.id, JUST_SYNCED_MS)))
     return { snapshot: null, pending: null }
-  return { snapshot: null, pending: requestSnapshotSync(deps.db, tenant.id, dest.id) }
+  return { snapshot: null, pending: await requestSnapshotSync(deps.db, tenant.id, dest.id) }
 }
 
 /**
  * The snapshot, fresh from the catalog, once its file index exists (touched as used); else
  * an `index-snapshot` job is queued and `pending` says so.
  */
-export function indexForPage(
+export async function indexForPage(
   deps: EngineDeps,
   tenant: Tenant,
   dest: Destination,
   snapshotId: string,
-):
+): Promise<
   | { snapshot: Snapshot; pending: null }
-  | { snapshot: null; pending: Pending & { created: boolean } } {
-  const row = getCatalogSnapshot(deps.db, tenant.id, dest.id, snapshotId)
+  | { snapshot: null; pending: Pending & { created: boolean } }
+> {
+  const row = await getCatalogSnapshot(deps.db, tenant.id, dest.id, snapshotId)
   if (row.indexedAt) {
-    touchIndexOf(deps, row)
+    await touchIndexOf(deps, row)
     return { snapshot: toSnapshot(row), pending: null }
   }
-  return { snapshot: null, pending: requestSnapshotIndex(deps.db, tenant.id, dest.id, snapshotId) }
+  return {
+    snapshot: null,
+    pending: await requestSnapshotIndex(deps.db, tenant.id, dest.id, snapshotId),
+  }
 }

@@ -9,35 +9,39 @@ import { lookupUser } from '../engine/host/isolation.ts'
  * or a system user (each would back up, restore into and read the other's files). Keyed by the
  * form field; `id` is the tenant being edited (null when adding).
  */
-export function sharedWithOthers(
+export async function sharedWithOthers(
   db: Db,
   id: number | null,
   homeDir: string,
   systemUser: string | null,
-): Record<string, string> {
+): Promise<Record<string, string>> {
   const errors: Record<string, string> = {}
-  const others = (column: typeof tenants.homeDir | typeof tenants.systemUser, value: string) =>
-    db
-      .select({ name: tenants.name })
-      .from(tenants)
-      .where(and(eq(column, value), id === null ? undefined : ne(tenants.id, id)))
-      .get()
-  const home = others(tenants.homeDir, homeDir.replace(/\/+$/, ''))
+  const others = async (
+    column: typeof tenants.homeDir | typeof tenants.systemUser,
+    value: string,
+  ) =>
+    (
+      await db
+        .select({ name: tenants.name })
+        .from(tenants)
+        .where(and(eq(column, value), id === null ? undefined : ne(tenants.id, id)))
+    )[0]
+  const home = await others(tenants.homeDir, homeDir.replace(/\/+$/, ''))
   if (home) errors.homeDir = `Tenant “${home.name}” already has this home folder.`
-  const user = systemUser ? others(tenants.systemUser, systemUser) : undefined
+  const user = systemUser ? await others(tenants.systemUser, systemUser) : undefined
   if (user) errors.systemUser = `Tenant “${user.name}” already runs as this system user.`
   return errors
 }
 
 /** The tenant that already has this database (same engine, name and server), if another one does. */
-export function databaseOwner(
+export async function databaseOwner(
   db: Db,
   tenantId: number,
   engine: string,
   name: string,
   host: string | null,
-): string | undefined {
-  const rows = db
+): Promise<string | undefined> {
+  const rows = await db
     .select({ tenant: tenants.name, host: tenantDatabases.host })
     .from(tenantDatabases)
     .innerJoin(tenants, eq(tenants.id, tenantDatabases.tenantId))
@@ -48,7 +52,6 @@ export function databaseOwner(
         ne(tenantDatabases.tenantId, tenantId),
       ),
     )
-    .all()
   const local = (h: string | null) => !h || h === 'localhost' || h === '127.0.0.1' || h === '::1'
   return rows.find((r) => (local(r.host) && local(host)) || r.host === host)?.tenant
 }

@@ -47,25 +47,25 @@ export async function createTenant(db: Db, input: TenantInput): Promise<Tenant> 
   const errors: Record<string, string> = {}
   const nameProblem = tenantNameProblem(input.name)
   if (nameProblem) errors.name = nameProblem
-  else if (findTenantByName(db, input.name) || findUserByName(db, input.name)) {
+  else if ((await findTenantByName(db, input.name)) || (await findUserByName(db, input.name))) {
     errors.name = `The name “${input.name}” is already taken.`
   }
   const pw = passwordProblem(input.password)
   if (pw) errors.password = pw
   checkCommon(input, errors)
   Object.assign(errors, {
-    ...sharedWithOthers(db, null, input.homeDir, input.systemUser || null),
+    ...(await sharedWithOthers(db, null, input.homeDir, input.systemUser || null)),
     ...errors,
   })
   if (Object.keys(errors).length) throw new InputError(errors)
-  const tenant = insertTenant(db, fields(input), await hashPassword(input.password))
-  syncProvider(db, { tenantIds: [tenant.id] }) // the host's policies cover it from the start
+  const tenant = await insertTenant(db, fields(input), await hashPassword(input.password))
+  await syncProvider(db, { tenantIds: [tenant.id] }) // the host's policies cover it from the start
   return tenant
 }
 
 /** Updates home, system user, time zone and (when given) the password. */
 export async function editTenant(db: Db, id: number, input: TenantInput): Promise<void> {
-  const tenant = getTenant(db, id)
+  const tenant = await getTenant(db, id)
   const errors: Record<string, string> = {}
   if (input.password) {
     const pw = passwordProblem(input.password)
@@ -73,29 +73,30 @@ export async function editTenant(db: Db, id: number, input: TenantInput): Promis
   }
   checkCommon(input, errors)
   Object.assign(errors, {
-    ...sharedWithOthers(db, id, input.homeDir, input.systemUser || null),
+    ...(await sharedWithOthers(db, id, input.homeDir, input.systemUser || null)),
     ...errors,
   })
   if (Object.keys(errors).length) throw new InputError(errors)
   const { name: _, ...rest } = fields({ ...input, name: tenant.name })
-  updateTenant(db, id, rest)
-  if (rest.plan !== undefined && tenant.plan !== rest.plan) syncProvider(db, { tenantIds: [id] })
+  await updateTenant(db, id, rest)
+  if (rest.plan !== undefined && tenant.plan !== rest.plan)
+    await syncProvider(db, { tenantIds: [id] })
   if (input.password) {
-    const user = tenantUser(db, id)
+    const user = await tenantUser(db, id)
     if (user) {
-      setPasswordHash(db, user.id, await hashPassword(input.password))
-      invalidateUserSessions(db, user.id)
+      await setPasswordHash(db, user.id, await hashPassword(input.password))
+      await invalidateUserSessions(db, user.id)
     }
   }
 }
 
 /** Disabling signs the tenant out everywhere; the runner will skip disabled tenants. */
-export function setTenantDisabled(db: Db, id: number, disabled: boolean): void {
-  const tenant = getTenant(db, id)
+export async function setTenantDisabled(db: Db, id: number, disabled: boolean): Promise<void> {
+  const tenant = await getTenant(db, id)
   const { homeDir, systemUser, timezone, plan } = tenant
-  updateTenant(db, id, { homeDir, systemUser, timezone, plan, disabled })
-  const user = tenantUser(db, id)
-  if (user && disabled) invalidateUserSessions(db, user.id)
+  await updateTenant(db, id, { homeDir, systemUser, timezone, plan, disabled })
+  const user = await tenantUser(db, id)
+  if (user && disabled) await invalidateUserSessions(db, user.id)
 }
 
 function fields(input: TenantInput) {

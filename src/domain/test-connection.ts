@@ -47,7 +47,11 @@ export async function testSettings(
   const parsed = parseSettings(entry.settings, raw, stored)
   if (!parsed.ok)
     return { ok: false, message: 'Fix the highlighted fields first.', errors: parsed.errors }
-  const ctx = { tenantName: contextName, localRoot: deps.localRoot, guard: guardPolicy(deps.db) }
+  const ctx = {
+    tenantName: contextName,
+    localRoot: deps.localRoot,
+    guard: await guardPolicy(deps.db),
+  }
   const signal = AbortSignal.timeout(30_000)
   let driver
   try {

@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.ts'
+import { transaction } from '../db/tx.ts'
 import { activeJobs, enqueue, startQueuedNow } from '../db/jobs.ts'
 import { getTenant } from '../db/tenants.ts'
 import { assertOnDemandAllowed } from './limits.ts'
@@ -12,37 +13,35 @@ import { policyJobKey, type Job } from '../db/job-payloads.ts'
  * restarts the policy's weekly/monthly clock. A new one counts against the tenant's on-demand
  * runs per day like Back up now (LimitError past it); count and insert share one transaction.
  */
-export function requestVerify(
+export async function requestVerify(
   db: Db,
   tenantId: number,
   policyId: number,
   mode: VerifyMode,
   trigger: 'manual' | 'cli' | 'api',
   extra: { subset?: string } = {},
-): { job: Job; created: boolean } {
-  const policy = getPolicy(db, tenantId, policyId)
+): Promise<{ job: Job; created: boolean }> {
+  const policy = await getPolicy(db, tenantId, policyId)
   const now = new Date()
   const dedupeKey = policyJobKey(policy.id, mode)
-  return db.$client
-    .transaction(() => {
-      const pending = activeJobs(db, tenantId).some((j) => j.dedupeKey === dedupeKey)
-      if (!pending) assertOnDemandAllowed(db, getTenant(db, tenantId), now)
-      const res = enqueue(db, {
-        kind: 'verify',
-        tenantId,
-        payload: {
-          mode,
-          policyId: policy.id,
-          policyName: policy.name,
-          trigger,
-          ...(extra.subset ? { subset: extra.subset } : {}),
-        },
-        dedupeKey,
-        maxAttempts: 1,
-      })
-      if (!res.created) startQueuedNow(db, tenantId, res.job.id, now)
-      markVerifyEnqueued(db, policy.id, mode, now)
-      return res
+  return transaction(db, async () => {
+    const pending = (await activeJobs(db, tenantId)).some((j) => j.dedupeKey === dedupeKey)
+    if (!pending) await assertOnDemandAllowed(db, await getTenant(db, tenantId), now)
+    const res = await enqueue(db, {
+      kind: 'verify',
+      tenantId,
+      payload: {
+        mode,
+        policyId: policy.id,
+        policyName: policy.name,
+        trigger,
+        ...(extra.subset ? { subset: extra.subset } : {}),
+      },
+      dedupeKey,
+      maxAttempts: 1,
     })
-    .immediate()
+    if (!res.created) await startQueuedNow(db, tenantId, res.job.id, now)
+    await markVerifyEnqueued(db, policy.id, mode, now)
+    return res
+  })
 }

@@ -24,8 +24,8 @@ const FAILURES = new Set<NotifyEvent['type']>([
 const ADMIN = new Set<NotifyEvent['type']>(['token.created', 'token.reset', 'verify.failed'])
 
 /** Where the tenant's notices go: their notification address, else their account's e-mail. */
-export function tenantAddress(db: Db, tenant: Tenant): string | null {
-  return tenant.notifyEmail || tenantUser(db, tenant.id)?.email || null
+export async function tenantAddress(db: Db, tenant: Tenant): Promise<string | null> {
+  return tenant.notifyEmail || (await tenantUser(db, tenant.id))?.email || null
 }
 
 /** True when the tenant's choice (every run / failures only / never) covers `type`. */
@@ -36,10 +36,10 @@ export function tenantWants(mode: Tenant['notifyMode'], type: NotifyEvent['type'
 }
 
 /** Names of the destinations whose stages did not succeed in `runId`. */
-function troubledDestinations(db: Db, tenantId: number, runId: number): string[] {
-  const names = new Map(listDestinations(db, tenantId).map((d) => [d.id, d.name]))
+async function troubledDestinations(db: Db, tenantId: number, runId: number): Promise<string[]> {
+  const names = new Map((await listDestinations(db, tenantId)).map((d) => [d.id, d.name]))
   const out = new Set<string>()
-  for (const s of runStagesOf(db, runId)) {
+  for (const s of await runStagesOf(db, runId)) {
     if (
       (s.status === 'failed' || s.status === 'partial') &&
       s.destinationId &&
@@ -51,33 +51,38 @@ function troubledDestinations(db: Db, tenantId: number, runId: number): string[]
   return [...out]
 }
 
-function linkOf(deps: NotifyDeps, event: NotifyEvent, tenantId: number, forAdmin: boolean): string {
-  const origin = panelOrigin(deps.db, deps.config)
+async function linkOf(
+  deps: NotifyDeps,
+  event: NotifyEvent,
+  tenantId: number,
+  forAdmin: boolean,
+): Promise<string> {
+  const origin = await panelOrigin(deps.db, deps.config)
   if (forAdmin) return `${origin}/admin/tenants/${tenantId}`
   return 'runId' in event ? `${origin}/backups/runs/${event.runId}` : `${origin}/backups`
 }
 
 /** The rows `event` calls for, without writing them. */
-export function noticesFor(
+export async function noticesFor(
   deps: NotifyDeps,
   event: NotifyEvent,
   at = new Date(),
-): NewNotification[] {
+): Promise<NewNotification[]> {
   const { db } = deps
-  const tenant = getTenant(db, event.tenantId)
+  const tenant = await getTenant(db, event.tenantId)
   const rows: NewNotification[] = []
   const facts: Facts = {
     tenant: tenant.name,
     timezone: tenant.timezone,
-    destinations: 'runId' in event ? troubledDestinations(db, tenant.id, event.runId) : [],
-    link: linkOf(deps, event, tenant.id, false),
+    destinations: 'runId' in event ? await troubledDestinations(db, tenant.id, event.runId) : [],
+    link: await linkOf(deps, event, tenant.id, false),
     at,
   }
   const mail = (recipient: string, link: string) => {
     const m = compose(event, { ...facts, link })
     rows.push({ tenantId: tenant.id, channel: 'email', recipient, event: event.type, ...m })
   }
-  const own = tenantAddress(db, tenant)
+  const own = await tenantAddress(db, tenant)
   if (tenantWants(tenant.notifyMode, event.type)) {
     if (own) mail(own, facts.link!)
     if (tenant.webhookUrl) {
@@ -97,8 +102,8 @@ export function noticesFor(
     const sent = new Set(
       rows.filter((r) => r.channel === 'email').map((r) => r.recipient.toLowerCase()),
     )
-    for (const admin of adminEmails(db)) {
-      if (!sent.has(admin.toLowerCase())) mail(admin, linkOf(deps, event, tenant.id, true))
+    for (const admin of await adminEmails(db)) {
+      if (!sent.has(admin.toLowerCase())) mail(admin, await linkOf(deps, event, tenant.id, true))
     }
   }
   return rows
@@ -109,9 +114,9 @@ export function noticesFor(
  * for token events and verify failures) as pending `notifications` rows. Never throws into the
  * caller and never waits for delivery; the runner's sender delivers with retries.
  */
-export function notify(deps: NotifyDeps, event: NotifyEvent): void {
+export async function notify(deps: NotifyDeps, event: NotifyEvent): Promise<void> {
   try {
-    insertNotifications(deps.db, noticesFor(deps, event))
+    await insertNotifications(deps.db, await noticesFor(deps, event))
   } catch (err) {
     console.error(`notify: ${event.type} for tenant ${event.tenantId} was not queued:`, err)
   }
@@ -121,13 +126,13 @@ export function notify(deps: NotifyDeps, event: NotifyEvent): void {
  * Queues a test notice to the tenant's address and webhook, whatever their choice. Throws
  * InputError when neither is set. Returns the channels queued.
  */
-export function queueTestNotice(
+export async function queueTestNotice(
   deps: NotifyDeps,
   tenantId: number,
   at = new Date(),
-): NewNotification['channel'][] {
-  const tenant = getTenant(deps.db, tenantId)
-  const own = tenantAddress(deps.db, tenant)
+): Promise<NewNotification['channel'][]> {
+  const tenant = await getTenant(deps.db, tenantId)
+  const own = await tenantAddress(deps.db, tenant)
   if (!own && !tenant.webhookUrl)
     throw new InputError({ test: 'Set an e-mail address or a webhook URL first, and save.' })
   const subject = `Test notification from the panel (${tenant.name})`
@@ -138,7 +143,7 @@ export function queueTestNotice(
       '',
       `This is a test sent on ${when(at, tenant.timezone)} from Backups > Notifications. E-mail notices reach you at this address.`,
       '',
-      `Your notification settings: ${panelOrigin(deps.db, deps.config)}/backups/notifications`,
+      `Your notification settings: ${await panelOrigin(deps.db, deps.config)}/backups/notifications`,
     ].join('\n')
     rows.push({ tenantId, channel: 'email', recipient: own, event: 'test', subject, body })
   }
@@ -161,6 +166,6 @@ export function queueTestNotice(
       body: JSON.stringify(payload),
     })
   }
-  insertNotifications(deps.db, rows)
+  await insertNotifications(deps.db, rows)
   return rows.map((r) => r.channel)
 }

@@ -23,23 +23,24 @@ export type RunResult = {
  * The status of the policy's previous finished backup, from an earlier job (a retried job's
  * own failed attempts were never told, so they do not make a success a "recovery").
  */
-function previousStatus(db: Db, r: RunResult) {
-  return db
-    .select({ status: runs.status })
-    .from(runs)
-    .where(
-      and(
-        eq(runs.tenantId, r.tenantId),
-        eq(runs.policyId, r.policy.id),
-        eq(runs.kind, 'backup'),
-        lt(runs.id, r.runId),
-        inArray(runs.status, ['success', 'partial', 'failed']),
-        r.jobId === null ? undefined : or(isNull(runs.jobId), ne(runs.jobId, r.jobId)),
-      ),
-    )
-    .orderBy(desc(runs.id))
-    .limit(1)
-    .get()?.status
+async function previousStatus(db: Db, r: RunResult) {
+  return (
+    await db
+      .select({ status: runs.status })
+      .from(runs)
+      .where(
+        and(
+          eq(runs.tenantId, r.tenantId),
+          eq(runs.policyId, r.policy.id),
+          eq(runs.kind, 'backup'),
+          lt(runs.id, r.runId),
+          inArray(runs.status, ['success', 'partial', 'failed']),
+          r.jobId === null ? undefined : or(isNull(runs.jobId), ne(runs.jobId, r.jobId)),
+        ),
+      )
+      .orderBy(desc(runs.id))
+      .limit(1)
+  )[0]?.status
 }
 
 /**
@@ -47,24 +48,28 @@ function previousStatus(db: Db, r: RunResult) {
  * success after a failed or incomplete run ('backup.recovered'), else success. A data check or
  * test restore: 'verify.failed' when it failed (last attempt only); its success is not told.
  */
-export function raiseRunResult(deps: NotifyDeps, r: RunResult): void {
+export async function raiseRunResult(deps: NotifyDeps, r: RunResult): Promise<void> {
   try {
     const base = { tenantId: r.tenantId, runId: r.runId, policy: r.policy.name }
     if (r.kind === 'verify') {
       if (r.status === 'failed' && r.final)
-        notify(deps, { type: 'verify.failed', ...base, reason: r.reason ?? 'The check failed.' })
+        await notify(deps, {
+          type: 'verify.failed',
+          ...base,
+          reason: r.reason ?? 'The check failed.',
+        })
       return
     }
     const reason = r.reason ?? 'The backup did not finish.'
     if (r.status === 'failed') {
-      if (r.final) notify(deps, { type: 'backup.failed', ...base, reason })
+      if (r.final) await notify(deps, { type: 'backup.failed', ...base, reason })
     } else if (r.status === 'partial') {
-      notify(deps, { type: 'backup.partial', ...base, reason })
+      await notify(deps, { type: 'backup.partial', ...base, reason })
     } else {
-      const before = previousStatus(deps.db, r)
+      const before = await previousStatus(deps.db, r)
       if (before === 'failed' || before === 'partial')
-        notify(deps, { type: 'backup.recovered', ...base })
-      else notify(deps, { type: 'backup.success', ...base, bytes: r.bytes })
+        await notify(deps, { type: 'backup.recovered', ...base })
+      else await notify(deps, { type: 'backup.success', ...base, bytes: r.bytes })
     }
   } catch (err) {
     console.error(`notify: the result of run ${r.runId} was not queued:`, err)
@@ -75,17 +80,18 @@ export function raiseRunResult(deps: NotifyDeps, r: RunResult): void {
  * Tells of a job that failed for good because its last attempt died with its runner: a backup
  * as 'backup.failed', a test restore or data check as 'verify.failed', on its interrupted run.
  */
-export function raiseGaveUp(deps: NotifyDeps, job: Job): void {
+export async function raiseGaveUp(deps: NotifyDeps, job: Job): Promise<void> {
   try {
     const policyId = policyIdOf(job)
-    const run = latestRunOfJob(deps.db, job.tenantId, job.id)
+    const run = await latestRunOfJob(deps.db, job.tenantId, job.id)
     if (!policyId || !run || (job.kind !== 'backup' && job.kind !== 'verify')) return
-    const policy = deps.db
-      .select({ name: policies.name })
-      .from(policies)
-      .where(and(eq(policies.tenantId, job.tenantId), eq(policies.id, policyId)))
-      .get()
-    raiseRunResult(deps, {
+    const policy = (
+      await deps.db
+        .select({ name: policies.name })
+        .from(policies)
+        .where(and(eq(policies.tenantId, job.tenantId), eq(policies.id, policyId)))
+    )[0]
+    await raiseRunResult(deps, {
       kind: job.kind,
       tenantId: job.tenantId,
       runId: run.id,

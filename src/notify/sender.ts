@@ -29,13 +29,13 @@ async function deliver(deps: SenderDeps, mailer: Mailer | null, row: Notificatio
     return mailer.send(row.recipient, row.subject, row.body)
   }
   if (!row.tenantId) throw new DeliveryError('a webhook notice without a tenant', true)
-  const secret = openWebhookSecret(deps.config.secretKey, getTenant(deps.db, row.tenantId))
+  const secret = openWebhookSecret(deps.config.secretKey, await getTenant(deps.db, row.tenantId))
   if (!secret)
     throw new DeliveryError(
       'no webhook secret is set; save one under Backups > Notifications',
       true,
     )
-  await postWebhook(guardPolicy(deps.db), row.recipient, row.body, secret, {
+  await postWebhook(await guardPolicy(deps.db), row.recipient, row.body, secret, {
     event: row.event,
     delivery: row.id,
   })
@@ -53,18 +53,18 @@ export async function deliverDue(
   signal?: AbortSignal,
 ): Promise<number> {
   let tried = 0
-  for (const row of dueNotifications(deps.db, now, RETRY_BASE_MS)) {
+  for (const row of await dueNotifications(deps.db, now, RETRY_BASE_MS)) {
     if (signal?.aborted) break
-    if (!claimNotification(deps.db, row)) continue
+    if (!(await claimNotification(deps.db, row))) continue
     tried++
     try {
       await deliver(deps, mailer, row)
-      markSent(deps.db, row.id)
+      await markSent(deps.db, row.id)
     } catch (err) {
       const permanent = err instanceof DeliveryError ? err.permanent : false
       const reason = err instanceof Error ? err.message : String(err)
       const final = permanent || row.attempts + 1 >= MAX_ATTEMPTS
-      markAttemptFailed(
+      await markAttemptFailed(
         deps.db,
         row.id,
         final && !permanent ? `${reason} (gave up after ${MAX_ATTEMPTS} attempts)` : reason,

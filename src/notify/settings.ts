@@ -64,7 +64,7 @@ export async function saveNotifySettings(
     if (p) errors.webhookUrl = p
     else {
       try {
-        await checkWebhookHost(guardPolicy(deps.db), url)
+        await checkWebhookHost(await guardPolicy(deps.db), url)
       } catch (err) {
         errors.webhookUrl = err instanceof Error ? err.message : String(err)
       }
@@ -77,7 +77,7 @@ export async function saveNotifySettings(
   const sealed = secret
     ? seal(deps.config.secretKey, secret, context(tenant.id))
     : tenant.webhookSecretSealed
-  deps.db
+  await deps.db
     .update(tenants)
     .set({
       notifyEmail: email || null,
@@ -86,5 +86,4 @@ export async function saveNotifySettings(
       webhookSecretSealed: url ? sealed : null,
     })
     .where(eq(tenants.id, tenant.id))
-    .run()
 }

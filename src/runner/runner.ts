@@ -52,7 +52,7 @@ export type RunnerOptions = {
   /** Errors that must not kill the loop (database busy, handler bugs); default console.error. */
   onError?: (err: unknown, job?: Job) => void
   /** A job failed for good because its last attempt died with its runner (see claimJob). */
-  onGaveUp?: (job: Job) => void
+  onGaveUp?: (job: Job) => void | Promise<void>
 }
 
 export type Runner = {
@@ -72,12 +72,12 @@ const STOPPING = 'The runner is stopping.'
 const LEASE_LOST = 'The lease on this job was lost; another runner may retry it.'
 
 /** Stops every runner process from claiming new jobs; running jobs finish. */
-export function pauseRunner(db: Db): void {
-  setRunnerSetting(db, 'paused', '1')
+export async function pauseRunner(db: Db): Promise<void> {
+  await setRunnerSetting(db, 'paused', '1')
 }
 
-export function resumeRunner(db: Db): void {
-  setRunnerSetting(db, 'paused', '0')
+export async function resumeRunner(db: Db): Promise<void> {
+  await setRunnerSetting(db, 'paused', '0')
 }
 
 /**
@@ -96,9 +96,13 @@ export function startRunner(opts: RunnerOptions): Runner {
   const active = new Map<number, Active>()
   let timer: NodeJS.Timeout | undefined
   let stopped: Promise<void> | undefined
+  /** The poll running now, if any: polls never overlap, and stop() waits for it. */
+  let polling: Promise<void> | undefined
+  /** wake() was called while a poll ran: poll again as soon as it ends. */
+  let pollAgain = false
 
-  const limit = () => {
-    const set = Number(getRunnerSetting(db, 'concurrency'))
+  const limit = async () => {
+    const set = Number(await getRunnerSetting(db, 'concurrency'))
     return Number.isInteger(set) && set > 0 ? set : fallback
   }
 
@@ -109,15 +113,15 @@ export function startRunner(opts: RunnerOptions): Runner {
   }
 
   /** Records this process as alive, at most every heartbeatMs, from the poll loop itself. */
-  function recordAlive() {
+  async function recordAlive() {
     const now = new Date()
     if (!heartbeatMs || now.getTime() - lastBeat < heartbeatMs) return
-    if (!lastBeat) forgetStaleOnHost(db, host, owner, now)
-    saveHeartbeat(db, {
+    if (!lastBeat) await forgetStaleOnHost(db, host, owner, now)
+    await saveHeartbeat(db, {
       id: owner,
       host,
       pid: process.pid,
-      concurrency: limit(),
+      concurrency: await limit(),
       startedAt,
       lastSeen: now,
     })
@@ -125,58 +129,87 @@ export function startRunner(opts: RunnerOptions): Runner {
   }
 
   /** Aborts the running jobs their tenants asked to cancel (from any process, by the database). */
-  function stopCancelled() {
-    for (const id of cancelRequested(db, [...active.keys()])) {
+  async function stopCancelled() {
+    for (const id of await cancelRequested(db, [...active.keys()])) {
       const e = active.get(id)
       if (e && !e.controller.signal.aborted) e.controller.abort(new JobCancelled())
     }
   }
 
+  /** Starts a poll, unless one is still running: that one then polls again when it ends. */
   function poll() {
     timer = undefined
+    if (polling) {
+      pollAgain = true
+      return
+    }
+    polling = pollOnce()
+      .catch((err) => onError(err))
+      .finally(() => {
+        polling = undefined
+        const soon = pollAgain
+        pollAgain = false
+        if (!stopped && !timer) timer = setTimeout(poll, soon ? 0 : pollMs)
+      })
+  }
+
+  async function pollOnce() {
     try {
-      recordAlive()
+      await recordAlive()
     } catch (err) {
       onError(err)
     }
     try {
-      stopCancelled()
+      await stopCancelled()
     } catch (err) {
       onError(err)
     }
     try {
-      if (getRunnerSetting(db, 'paused') !== '1') {
-        const max = limit()
+      if ((await getRunnerSetting(db, 'paused')) !== '1') {
+        const max = await limit()
         while (!stopped && active.size < max) {
-          const job = claimJob(db, owner, leaseMs, new Date(), opts.onGaveUp)
+          const job = await claimJob(db, owner, leaseMs, new Date(), opts.onGaveUp)
           if (!job) break
+          if (stopped) {
+            // stop() came while this claim ran: give the job back instead of starting it.
+            await releaseJob(db, job.id, owner)
+            break
+          }
           launch(job)
         }
       }
     } catch (err) {
       onError(err)
     }
-    if (!stopped && !timer) timer = setTimeout(poll, pollMs)
   }
 
   function launch(job: Job) {
     const controller = new AbortController()
     const lease = { lost: false }
+    /** The lease renewal in flight, if any: renewals never overlap. */
+    let renewal: Promise<void> | undefined
+    const renew = async () => {
+      if (await heartbeat(db, job.id, owner, leaseMs)) return
+      clearInterval(beat)
+      lease.lost = true
+      controller.abort(new Error(LEASE_LOST))
+    }
     const beat = setInterval(
       () => {
-        try {
-          if (heartbeat(db, job.id, owner, leaseMs)) return
-          clearInterval(beat)
-          lease.lost = true
-          controller.abort(new Error(LEASE_LOST))
-        } catch (err) {
-          onError(err, job) // keep trying; the lease may still be renewed before it expires
-        }
+        if (renewal) return // the last renewal has not answered yet
+        renewal = renew()
+          .catch((err) => {
+            onError(err, job) // keep trying; the lease may still be renewed before it expires
+          })
+          .finally(() => {
+            renewal = undefined
+          })
       },
       Math.max(1, Math.floor(leaseMs / 3)),
     )
-    const done = execute(job, controller.signal, lease).finally(() => {
+    const done = execute(job, controller.signal, lease).finally(async () => {
       clearInterval(beat)
+      await renewal // no write for this job after it is reported done
       active.delete(job.id)
       wake()
     })
@@ -197,12 +230,12 @@ export function startRunner(opts: RunnerOptions): Runner {
     }
     if (lease.lost) return // no longer ours to record; the lease holder does that
     try {
-      if (ok) completeJob(db, job.id, owner)
-      else if (cancelledBy(signal)) endCancelled(db, job.id, owner)
-      else if (signal.aborted && stopped) releaseJob(db, job.id, owner)
+      if (ok) await completeJob(db, job.id, owner)
+      else if (cancelledBy(signal)) await endCancelled(db, job.id, owner)
+      else if (signal.aborted && stopped) await releaseJob(db, job.id, owner)
       else {
         const message = error instanceof Error ? error.message : String(error)
-        failJob(db, job.id, owner, message, { permanent: isPermanent(error) })
+        await failJob(db, job.id, owner, message, { permanent: isPermanent(error) })
       }
     } catch (err) {
       onError(err, job)
@@ -211,8 +244,11 @@ export function startRunner(opts: RunnerOptions): Runner {
 
   async function stop() {
     clearTimeout(timer)
+    // A poll claiming now finishes first (giving back what it claimed meanwhile), so no job
+    // is claimed after stop() resolves.
+    await polling
     try {
-      if (lastBeat) removeHeartbeat(db, owner)
+      if (lastBeat) await removeHeartbeat(db, owner)
     } catch (err) {
       onError(err)
     }

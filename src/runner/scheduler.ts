@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { CronExpressionParser } from 'cron-parser'
 import { eq, inArray } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
+import { transaction } from '../db/tx.ts'
 import { enqueue } from '../db/jobs.ts'
 import { policyJobKey } from '../db/job-payloads.ts'
 import { pruneHistory } from '../db/housekeeping.ts'
@@ -79,11 +80,11 @@ function slotsOf(policy: Policy, now: Date): Slots | null {
  * enqueue each slot once. With `notices`, each
  * policy that missed slots raises one 'schedule.missed' after the transaction commits.
  */
-export function tickScheduler(
+export async function tickScheduler(
   db: Db,
   now = new Date(),
   notices?: NotifyDeps,
-): { enqueued: number; missed: number } {
+): Promise<{ enqueued: number; missed: number }> {
   const missedEvents: NotifyEvent[] = []
   // Tenants whose next slot or missed count moved: their health row is recomputed after the
   // commit, each refresh its own short write, so claims and heartbeats never wait behind
@@ -91,16 +92,15 @@ export function tickScheduler(
   const touched = new Set<number>()
   let enqueued = 0
   let missed = 0
-  const tick = (ids: number[]) => {
-    const rows = db
+  const tick = async (ids: number[]) => {
+    const rows = await db
       .select({ policy: policies, tenantDisabled: tenants.disabled, state: scheduleState })
       .from(policies)
       .innerJoin(tenants, eq(tenants.id, policies.tenantId))
       .leftJoin(scheduleState, eq(scheduleState.policyId, policies.id))
       .where(inArray(policies.id, ids))
-      .all()
     for (const { policy, tenantDisabled, state } of rows) {
-      enqueued += enqueueDueVerifications(db, policy, state, tenantDisabled, now)
+      enqueued += await enqueueDueVerifications(db, policy, state, tenantDisabled, now)
       const slots = slotsOf(policy, now)
       if (!slots) continue
       const base = Math.max(
@@ -113,7 +113,7 @@ export function tickScheduler(
       if (policy.enabled && !tenantDisabled) {
         missedNow = slots.missedSince(new Date(base), now)
         const spread = spreadMs(policy.id, slots.next.getTime() - latest.getTime())
-        const res = enqueue(db, {
+        const res = await enqueue(db, {
           kind: 'backup',
           tenantId: policy.tenantId,
           payload: {
@@ -137,13 +137,13 @@ export function tickScheduler(
         })
       const lastMissedAt = missedNow.last ?? state?.lastMissedAt ?? null
       const missedCount = (state?.missedCount ?? 0) + missedNow.count
-      db.insert(scheduleState)
+      await db
+        .insert(scheduleState)
         .values({ policyId: policy.id, lastSlotAt: latest, missedCount, lastMissedAt })
         .onConflictDoUpdate({
           target: scheduleState.policyId,
           set: { lastSlotAt: latest, missedCount, lastMissedAt },
         })
-        .run()
       touched.add(policy.tenantId)
     }
   }
@@ -151,18 +151,15 @@ export function tickScheduler(
   // tenant's 03:00, or a long outage) never holds the write lock for seconds, so claims and
   // heartbeats keep going. Each chunk re-reads its state inside its own transaction, so runner
   // processes ticking at once still enqueue each slot once.
-  const ids = db
-    .select({ id: policies.id })
-    .from(policies)
-    .all()
-    .map((r) => r.id)
+  const ids = (await db.select({ id: policies.id }).from(policies)).map((r) => r.id)
   for (let i = 0; i < ids.length; i += TICK_CHUNK) {
-    db.$client.transaction(tick).immediate(ids.slice(i, i + TICK_CHUNK))
+    const chunk = ids.slice(i, i + TICK_CHUNK)
+    await transaction(db, () => tick(chunk))
   }
   const result = { enqueued, missed }
-  for (const tenantId of touched) refreshTenantHealth(db, tenantId, now)
-  backfillTenantHealth(db, now)
-  if (notices) for (const e of missedEvents) notify(notices, e)
+  for (const tenantId of touched) await refreshTenantHealth(db, tenantId, now)
+  await backfillTenantHealth(db, now)
+  if (notices) for (const e of missedEvents) await notify(notices, e)
   return result
 }
 
@@ -189,22 +186,32 @@ export function startScheduler(db: Db, opts: SchedulerOptions = {}): { stop(): P
   const onError = opts.onError ?? ((err: unknown) => console.error('scheduler:', err))
   let keptAt = 0
   const daily = opts.selfBackup ? dailySelfBackup(opts.selfBackup, onError) : null
-  const run = () => {
+  /** The tick running now, if any: ticks never overlap, and stop() waits for it. */
+  let ticking: Promise<void> | undefined
+  const tick = async () => {
     try {
-      const { enqueued } = tickScheduler(db, new Date(), opts.notices)
+      const { enqueued } = await tickScheduler(db, new Date(), opts.notices)
       if (enqueued) onEnqueue?.(enqueued)
       if (opts.housekeeping && Date.now() - keptAt >= HOUSEKEEPING_MS) {
         keptAt = Date.now()
-        pruneHistory(db, opts.housekeeping)
+        await pruneHistory(db, opts.housekeeping)
       }
     } catch (err) {
       onError(err)
     }
     try {
-      daily?.tick()
+      await daily?.tick()
     } catch (err) {
       onError(err)
     }
+  }
+  const run = async () => {
+    if (ticking) return // the last tick is still running: this one is skipped
+    ticking = tick()
+      .catch((err) => onError(err))
+      .finally(() => {
+        ticking = undefined
+      })
   }
   const timer = setInterval(run, intervalMs)
   const first = setTimeout(run, 0)
@@ -212,6 +219,7 @@ export function startScheduler(db: Db, opts: SchedulerOptions = {}): { stop(): P
     stop: async () => {
       clearInterval(timer)
       clearTimeout(first)
+      await ticking // a tick under way ends first, so it starts no panel backup after this
       await daily?.stop()
     },
   }

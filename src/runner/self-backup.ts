@@ -6,11 +6,11 @@ import { adminEmails, insertNotifications } from '../db/notifications.ts'
 import { panelOrigin } from '../db/panel-url.ts'
 
 /** An e-mail to every admin with an address: the panel's own backup failed, and why. */
-function tellAdmins(deps: EngineDeps, reason: string): void {
-  const link = `${panelOrigin(deps.db, deps.config)}/admin/panel-backup`
-  insertNotifications(
+async function tellAdmins(deps: EngineDeps, reason: string): Promise<void> {
+  const link = `${await panelOrigin(deps.db, deps.config)}/admin/panel-backup`
+  await insertNotifications(
     deps.db,
-    adminEmails(deps.db).map((recipient) => ({
+    (await adminEmails(deps.db)).map((recipient) => ({
       tenantId: null,
       channel: 'email' as const,
       recipient,
@@ -37,15 +37,15 @@ export function dailySelfBackup(deps: EngineDeps, onError: (err: unknown) => voi
      * Starts the day's backup when its time has come and nobody took it yet, else a waiting
      * Back up now; true if it started one.
      */
-    tick(now = new Date()): boolean {
+    async tick(now = new Date()): Promise<boolean> {
       if (running) return false
-      const slot = dueDailySlot(getSelfBackupSettings(deps.db), now)
+      const slot = dueDailySlot(await getSelfBackupSettings(deps.db), now)
       const at = now.getTime()
       let trigger: 'schedule' | 'web' = 'schedule'
-      if (!slot || !claimSelfBackup(deps.db, { slot, now: at }).ok) {
+      if (!slot || !(await claimSelfBackup(deps.db, { slot, now: at })).ok) {
         // Back up now from a web process without a runner of its own.
-        if (!selfBackupRequested(deps.db)) return false
-        if (!claimSelfBackup(deps.db, { requested: true, now: at }).ok) return false
+        if (!(await selfBackupRequested(deps.db))) return false
+        if (!(await claimSelfBackup(deps.db, { requested: true, now: at })).ok) return false
         trigger = 'web'
       }
       const controller = new AbortController()
@@ -57,10 +57,10 @@ export function dailySelfBackup(deps: EngineDeps, onError: (err: unknown) => voi
         () => {},
         // The failure is recorded for the page; the log line is for whoever reads the journal,
         // and every admin with an address is told, since nobody may look at the page for days.
-        (err) => {
+        async (err) => {
           const reason = (err as Error).message
           onError(new Error(`panel backup failed: ${reason}`))
-          if (!controller.signal.aborted) tellAdmins(deps, reason)
+          if (!controller.signal.aborted) await tellAdmins(deps, reason)
         },
       )
       running = { controller, done: done.finally(() => (running = null)) }

@@ -24,13 +24,13 @@ export function verifySpreadMs(policyId: number, mode: VerifyMode): number {
  * lastCheckAt / lastTestRestoreAt to now. Disabled policies and tenants get none. Returns the
  * number of jobs created. Runs inside the scheduler's transaction.
  */
-export function enqueueDueVerifications(
+export async function enqueueDueVerifications(
   db: Db,
   policy: Policy,
   state: { lastCheckAt: Date | null; lastTestRestoreAt: Date | null } | null,
   tenantDisabled: boolean,
   now: Date,
-): number {
+): Promise<number> {
   if (!policy.enabled || tenantDisabled) return 0
   const last: Record<VerifyMode, Date | null> = {
     check: state?.lastCheckAt ?? null,
@@ -40,10 +40,10 @@ export function enqueueDueVerifications(
     (m) => !last[m] || now.getTime() - last[m]!.getTime() >= VERIFY_EVERY[m],
   )
   // The snapshot lookup is one indexed query, asked only when something is due.
-  if (!due.length || !policyHasSnapshot(db, policy.id)) return 0
+  if (!due.length || !(await policyHasSnapshot(db, policy.id))) return 0
   let created = 0
   for (const mode of due) {
-    const res = enqueue(db, {
+    const res = await enqueue(db, {
       kind: 'verify',
       tenantId: policy.tenantId,
       payload: { mode, policyId: policy.id, policyName: policy.name, trigger: 'schedule' },
@@ -52,7 +52,7 @@ export function enqueueDueVerifications(
       maxAttempts: 1,
     })
     if (res.created) created++
-    markVerifyEnqueued(db, policy.id, mode, now)
+    await markVerifyEnqueued(db, policy.id, mode, now)
   }
   return created
 }

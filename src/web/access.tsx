@@ -36,11 +36,14 @@ function who(c: Ctx) {
   return { actor: user.username, userId: user.id, ip: clientIp(c) }
 }
 
-function tokenProps(c: Ctx, extra: Partial<TokenCardProps> = {}): Omit<TokenCardProps, 'csrf'> {
+async function tokenProps(
+  c: Ctx,
+  extra: Partial<TokenCardProps> = {},
+): Promise<Omit<TokenCardProps, 'csrf'>> {
   const { db, config } = c.get('deps')
   const tenant = tenantOf(c)
   return {
-    state: backupTokenState(db, tenant.id),
+    state: await backupTokenState(db, tenant.id),
     timezone: tenant.timezone,
     hasPassword: Boolean(c.get('auth').user!.passwordHash),
     delayHours: config.tokenDelayHours,
@@ -48,13 +51,20 @@ function tokenProps(c: Ctx, extra: Partial<TokenCardProps> = {}): Omit<TokenCard
   }
 }
 
-function keyProps(c: Ctx, extra: Partial<KeysCardProps> = {}): Omit<KeysCardProps, 'csrf'> {
+async function keyProps(
+  c: Ctx,
+  extra: Partial<KeysCardProps> = {},
+): Promise<Omit<KeysCardProps, 'csrf'>> {
   const tenant = tenantOf(c)
-  return { keys: listApiKeys(c.get('deps').db, tenant.id), timezone: tenant.timezone, ...extra }
+  return {
+    keys: await listApiKeys(c.get('deps').db, tenant.id),
+    timezone: tenant.timezone,
+    ...extra,
+  }
 }
 
 /** The whole page, or just the card an htmx form swaps. Secrets shown once are never cached. */
-function render(
+async function render(
   c: Ctx,
   card: 'token' | 'keys',
   token: Partial<TokenCardProps>,
@@ -66,9 +76,9 @@ function render(
   if (isHtmx(c)) {
     return c.html(
       card === 'token' ? (
-        <TokenCard csrf={csrf} {...tokenProps(c, token)} />
+        <TokenCard csrf={csrf} {...await tokenProps(c, token)} />
       ) : (
-        <KeysCard csrf={csrf} {...keyProps(c, keys)} />
+        <KeysCard csrf={csrf} {...await keyProps(c, keys)} />
       ),
       status,
     )
@@ -76,9 +86,9 @@ function render(
   return c.html(
     <AccessPage
       ctx={pageCtx(c)}
-      token={tokenProps(c, token)}
-      keys={keyProps(c, keys)}
-      pull={pullProps(c)}
+      token={await tokenProps(c, token)}
+      keys={await keyProps(c, keys)}
+      pull={await pullProps(c)}
     />,
     status,
   )
@@ -89,8 +99,8 @@ function panelUrl(c: Ctx): string {
   return c.get('deps').config.baseUrl ?? requestOrigin(c)
 }
 
-function pullProps(c: Ctx): PullProps {
-  const destinations = listDestinations(c.get('deps').db, tenantOf(c).id)
+async function pullProps(c: Ctx): Promise<PullProps> {
+  const destinations = await listDestinations(c.get('deps').db, tenantOf(c).id)
   return { panelUrl: panelUrl(c), destinations: destinations.map(({ id, name }) => ({ id, name })) }
 }
 
@@ -124,7 +134,7 @@ accessRoutes.post('/token', async (c) => {
 accessRoutes.post('/keys', async (c) => {
   const name = str(await readForm(c), 'name')
   try {
-    const { key, row } = createApiKey(c.get('deps').db, tenantOf(c).id, name, who(c))
+    const { key, row } = await createApiKey(c.get('deps').db, tenantOf(c).id, name, who(c))
     return render(c, 'keys', {}, { fresh: { key, name: row.name } })
   } catch (err) {
     if (!(err instanceof InputError)) throw err
@@ -134,7 +144,7 @@ accessRoutes.post('/keys', async (c) => {
 
 accessRoutes.post('/keys/:id/revoke', async (c) => {
   const tenant = tenantOf(c)
-  const key = listApiKeys(c.get('deps').db, tenant.id).find((k) => k.id === idParam(c))
+  const key = (await listApiKeys(c.get('deps').db, tenant.id)).find((k) => k.id === idParam(c))
   if (!key) throw new NotFoundError('That API key')
   if (!(await confirmed(c))) {
     return askToConfirm(c, {
@@ -148,7 +158,7 @@ accessRoutes.post('/keys/:id/revoke', async (c) => {
       active: 'access',
     })
   }
-  const row = revokeApiKey(c.get('deps').db, tenantOf(c).id, idParam(c), who(c))
+  const row = await revokeApiKey(c.get('deps').db, tenantOf(c).id, idParam(c), who(c))
   if (isHtmx(c)) return render(c, 'keys', {}, {})
   return redirectTo(c, '/backups/access', { kind: 'ok', text: `Key “${row.name}” revoked.` })
 })

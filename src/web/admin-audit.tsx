@@ -10,14 +10,14 @@ import { type AppEnv, type Ctx, isHtmx, pageCtx } from './context.ts'
  * The audit log page for a scope: the filter from the query string, one page of entries from
  * SQL, the whole page or (htmx) just the filter and results block.
  */
-export function renderAudit(
+export async function renderAudit(
   c: Ctx,
   scope: AuditScope,
   opts: { base: string; zone: string; active: string },
 ) {
   const admin = scope === 'all'
-  const { filter, values, errors } = readAuditQuery(c, opts.zone, admin)
-  const page = listAudit(c.get('deps').db, scope, filter)
+  const { filter, values, errors } = await readAuditQuery(c, opts.zone, admin)
+  const page = await listAudit(c.get('deps').db, scope, filter)
   const props: AuditViewProps = {
     base: opts.base,
     admin,

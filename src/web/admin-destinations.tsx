@@ -80,13 +80,15 @@ function formAnswer(c: Ctx, form: FormProps, status: 200 | 422 = 200) {
   return formPage(c, form, status)
 }
 
-adminDestinationRoutes.get('/', (c) => {
+adminDestinationRoutes.get('/', async (c) => {
   const deps = secretDeps(c)
-  const rows = listProviderDestinations(deps.db).map((d) => ({
-    ...describeProviderDestination(deps, d),
-    usedBy: providerPoliciesUsing(deps.db, d.id),
-    tenants: tenantCopies(deps.db, d.id),
-  }))
+  const rows = []
+  for (const d of await listProviderDestinations(deps.db))
+    rows.push({
+      ...describeProviderDestination(deps, d),
+      usedBy: await providerPoliciesUsing(deps.db, d.id),
+      tenants: await tenantCopies(deps.db, d.id),
+    })
   return c.html(<AdminDestinationsPage ctx={pageCtx(c)} rows={rows} drivers={deps.drivers} />)
 })
 
@@ -112,10 +114,10 @@ adminDestinationRoutes.get('/new/:type', (c) => {
 })
 
 /** The stored values of a saved destination (secrets as "is set"), or none for a new one. */
-function storedOf(c: Ctx, id: number | null): Record<string, unknown> {
+async function storedOf(c: Ctx, id: number | null): Promise<Record<string, unknown>> {
   if (id === null) return {}
   const deps = secretDeps(c)
-  return describeProviderDestination(deps, getProviderDestination(deps.db, id)).values
+  return describeProviderDestination(deps, await getProviderDestination(deps.db, id)).values
 }
 
 async function save(c: Ctx, type: string, id: number | null) {
@@ -123,8 +125,8 @@ async function save(c: Ctx, type: string, id: number | null) {
   const raw = settingsInput(form, type, c)
   const name = str(form, 'name')
   try {
-    const dest = saveProviderDestination(secretDeps(c), type, id, { name, settings: raw })
-    auditWeb(c, id ? 'provider-destination.update' : 'provider-destination.create', {
+    const dest = await saveProviderDestination(secretDeps(c), type, id, { name, settings: raw })
+    await auditWeb(c, id ? 'provider-destination.update' : 'provider-destination.create', {
       tenantId: null,
       target: dest.name,
       details: { type },
@@ -140,7 +142,7 @@ async function save(c: Ctx, type: string, id: number | null) {
       driver: driverOf(c, type),
       id: id ?? undefined,
       name,
-      values: echoValues(c, type, raw, storedOf(c, id)),
+      values: echoValues(c, type, raw, await storedOf(c, id)),
       errors: err.errors,
     }
     return formAnswer(c, props, 422)
@@ -152,9 +154,9 @@ async function test(c: Ctx, type: string, id: number | null) {
   const form = await readForm(c)
   const raw = settingsInput(form, type, c)
   const deps = secretDeps(c)
-  const existing = id === null ? null : getProviderDestination(deps.db, id)
+  const existing = id === null ? null : await getProviderDestination(deps.db, id)
   const stored = existing ? readProviderSecrets(deps.secretKey, existing) : {}
-  const localRoot = localRootOf(deps.db, c.get('deps').config)
+  const localRoot = await localRootOf(deps.db, c.get('deps').config)
   const result: TestResult = await testSettings(
     { ...deps, localRoot },
     HOST_CONTEXT_NAME,
@@ -163,14 +165,14 @@ async function test(c: Ctx, type: string, id: number | null) {
     stored,
   )
   const pinned = result.ok ? result.pinned : {}
-  auditWeb(c, 'provider-destination.test', {
+  await auditWeb(c, 'provider-destination.test', {
     tenantId: null,
     target: existing?.name ?? (str(form, 'name').trim() || null),
     details: { type, ok: result.ok },
   })
   // Pinned on first contact (an SSH host key): stored now, checked on every connection after.
   if (existing && Object.keys(pinned).length)
-    mergeProviderDestination(deps, existing.id, { settings: pinned })
+    await mergeProviderDestination(deps, existing.id, { settings: pinned })
   const props = {
     csrf: c.get('csrf'),
     base: BASE,
@@ -179,7 +181,7 @@ async function test(c: Ctx, type: string, id: number | null) {
     id: id ?? undefined,
     name: str(form, 'name'),
     // A new destination keeps the pin in its form, so Add destination stores it.
-    values: { ...echoValues(c, type, raw, storedOf(c, id)), ...pinned },
+    values: { ...echoValues(c, type, raw, await storedOf(c, id)), ...pinned },
     errors: result.ok ? {} : (result.errors ?? {}),
     testResult: result,
   }
@@ -189,9 +191,9 @@ async function test(c: Ctx, type: string, id: number | null) {
 adminDestinationRoutes.post('/new/:type', (c) => save(c, newTypeOf(c), null))
 adminDestinationRoutes.post('/new/:type/test', (c) => test(c, newTypeOf(c), null))
 
-adminDestinationRoutes.get('/:id', (c) => {
+adminDestinationRoutes.get('/:id', async (c) => {
   const deps = secretDeps(c)
-  const dest = describeProviderDestination(deps, getProviderDestination(deps.db, idParam(c)))
+  const dest = describeProviderDestination(deps, await getProviderDestination(deps.db, idParam(c)))
   return formPage(c, {
     csrf: c.get('csrf'),
     base: BASE,
@@ -204,22 +206,22 @@ adminDestinationRoutes.get('/:id', (c) => {
   })
 })
 
-adminDestinationRoutes.post('/:id', (c) => {
-  const dest = getProviderDestination(c.get('deps').db, idParam(c))
+adminDestinationRoutes.post('/:id', async (c) => {
+  const dest = await getProviderDestination(c.get('deps').db, idParam(c))
   return save(c, dest.type, dest.id)
 })
 
-adminDestinationRoutes.post('/:id/test', (c) => {
-  const dest = getProviderDestination(c.get('deps').db, idParam(c))
+adminDestinationRoutes.post('/:id/test', async (c) => {
+  const dest = await getProviderDestination(c.get('deps').db, idParam(c))
   return test(c, dest.type, dest.id)
 })
 
 adminDestinationRoutes.post('/:id/delete', async (c) => {
   const { db } = c.get('deps')
-  const dest = getProviderDestination(db, idParam(c))
+  const dest = await getProviderDestination(db, idParam(c))
   // In use: refused below at once; otherwise "are you sure?" first.
-  if (!providerPoliciesUsing(db, dest.id).length && !(await confirmed(c))) {
-    const copies = tenantCopies(db, dest.id)
+  if (!(await providerPoliciesUsing(db, dest.id)).length && !(await confirmed(c))) {
+    const copies = await tenantCopies(db, dest.id)
     return askToConfirm(c, {
       title: `Delete the destination “${dest.name}”?`,
       points: [
@@ -235,17 +237,17 @@ adminDestinationRoutes.post('/:id/delete', async (c) => {
     })
   }
   try {
-    deleteProviderDestination(db, dest.id)
+    await deleteProviderDestination(db, dest.id)
   } catch (err) {
     if (!(err instanceof ConflictError)) throw err
     // In this page's words ("backup policies"), naming them.
-    const users = providerPoliciesUsing(db, dest.id).map((n) => `“${n}”`)
+    const users = (await providerPoliciesUsing(db, dest.id)).map((n) => `“${n}”`)
     const text = users.length
       ? `“${dest.name}” cannot be deleted: the backup ${users.length === 1 ? 'policy' : 'policies'} ${users.join(', ')} ${users.length === 1 ? 'sends' : 'send'} backups there. Take it out of ${users.length === 1 ? 'that policy' : 'those policies'} first.`
       : err.message
     return redirectTo(c, BASE, { kind: 'error', text })
   }
-  auditWeb(c, 'provider-destination.delete', {
+  await auditWeb(c, 'provider-destination.delete', {
     tenantId: null,
     target: dest.name,
     details: { type: dest.type },

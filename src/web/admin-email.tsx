@@ -39,8 +39,8 @@ adminEmailRoutes.post('/', async (c) => {
     )
     return c.html(page, 422)
   }
-  setAdminEmail(db, user.id, email || null)
-  auditWeb(c, 'admin.email', { tenantId: null, details: { set: Boolean(email) } })
+  await setAdminEmail(db, user.id, email || null)
+  await auditWeb(c, 'admin.email', { tenantId: null, details: { set: Boolean(email) } })
   if (!isHtmx(c))
     return redirectTo(c, '/admin/settings', {
       kind: 'ok',

@@ -16,8 +16,8 @@ adminEscrowRoutes.use('*', async (c, next) => {
   await next()
 })
 
-adminEscrowRoutes.get('/', (c) => {
-  const count = escrowTargets(c.get('deps')).length
+adminEscrowRoutes.get('/', async (c) => {
+  const count = (await escrowTargets(c.get('deps'))).length
   return c.html(<AdminEscrowPage ctx={pageCtx(c)} count={count} />)
 })
 
@@ -30,7 +30,7 @@ adminEscrowRoutes.post('/', async (c) => {
     sealed = await sealedRecoveryKits(deps, recipient)
   } catch (err) {
     if (!(err instanceof InputError)) throw err
-    const count = escrowTargets(deps).length
+    const count = (await escrowTargets(deps)).length
     const page = (
       <AdminEscrowPage
         ctx={pageCtx(c)}
@@ -41,7 +41,7 @@ adminEscrowRoutes.post('/', async (c) => {
     )
     return c.html(page, 422)
   }
-  auditWeb(c, 'recovery.escrow', {
+  await auditWeb(c, 'recovery.escrow', {
     details: { repositories: sealed.count, to: recipient.trim() },
   })
   const name = `recovery-kits-${new Date().toISOString().slice(0, 10)}.age`

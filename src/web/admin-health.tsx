@@ -24,12 +24,12 @@ const RUNS_PER_PAGE = 50
  */
 export const adminHealthRoutes = new Hono<AppEnv>()
 
-adminHealthRoutes.get('/tenants', (c) => {
+adminHealthRoutes.get('/tenants', async (c) => {
   const { db } = c.get('deps')
   const now = new Date()
   const query = parseHealthQuery((key) => c.req.query(key))
-  const result = listTenantHealth(db, query, now)
-  const counts = countTenantHealth(db, query, now)
+  const result = await listTenantHealth(db, query, now)
+  const counts = await countTenantHealth(db, query, now)
   const shown = { ...query, page: result.page }
   if (isHtmx(c))
     return c.html(<HealthTable query={shown} result={result} counts={counts} now={now} />)
@@ -38,19 +38,20 @@ adminHealthRoutes.get('/tenants', (c) => {
   )
 })
 
-adminHealthRoutes.get('/tenants/:id/runs', (c) => {
+adminHealthRoutes.get('/tenants/:id/runs', async (c) => {
   const { db } = c.get('deps')
-  const tenant = getTenant(db, idParam(c))
+  const tenant = await getTenant(db, idParam(c))
   let page = pageParam(c.req.query('page'))
-  let { rows, total } = pageOfRuns(db, tenant.id, page, RUNS_PER_PAGE)
+  let { rows, total } = await pageOfRuns(db, tenant.id, page, RUNS_PER_PAGE)
   const pages = Math.max(1, Math.ceil(total / RUNS_PER_PAGE))
-  if (page > pages) ({ rows, total } = pageOfRuns(db, tenant.id, (page = pages), RUNS_PER_PAGE))
-  const names = new Map(listPolicies(db, tenant.id).map((p) => [p.id, p.name]))
+  if (page > pages)
+    ({ rows, total } = await pageOfRuns(db, tenant.id, (page = pages), RUNS_PER_PAGE))
+  const names = new Map((await listPolicies(db, tenant.id)).map((p) => [p.id, p.name]))
   const runs = rows.map((r) => ({
     ...r,
     policyName: r.policyId ? (names.get(r.policyId) ?? null) : null,
   }))
-  const health = tenantHealthOf(db, tenant.id)
+  const health = await tenantHealthOf(db, tenant.id)
   return c.html(
     <TenantRunsPage
       ctx={pageCtx(c)}
@@ -67,17 +68,17 @@ adminHealthRoutes.get('/tenants/:id/runs', (c) => {
 
 // The tenant's own run page, read-only: stage names, results, sizes and plain-words log lines;
 // destinations by name only, never their settings.
-adminHealthRoutes.get('/tenants/:id/runs/:runId', (c) => {
+adminHealthRoutes.get('/tenants/:id/runs/:runId', async (c) => {
   const { db } = c.get('deps')
-  const tenant = getTenant(db, idParam(c))
-  const run = getRun(db, tenant.id, idParam(c, 'runId'))
-  const dests = new Map(listDestinations(db, tenant.id).map((d) => [d.id, d.name]))
-  const stages = runStagesOf(db, run.id).map((s) => ({
+  const tenant = await getTenant(db, idParam(c))
+  const run = await getRun(db, tenant.id, idParam(c, 'runId'))
+  const dests = new Map((await listDestinations(db, tenant.id)).map((d) => [d.id, d.name]))
+  const stages = (await runStagesOf(db, run.id)).map((s) => ({
     ...s,
     destinationName: s.destinationId ? (dests.get(s.destinationId) ?? null) : null,
   }))
   const policyName = run.policyId
-    ? (listPolicies(db, tenant.id).find((p) => p.id === run.policyId)?.name ?? null)
+    ? ((await listPolicies(db, tenant.id)).find((p) => p.id === run.policyId)?.name ?? null)
     : null
   const back = { href: `/admin/tenants/${tenant.id}/runs`, label: `← ${tenant.name}’s runs` }
   return c.html(
@@ -86,7 +87,7 @@ adminHealthRoutes.get('/tenants/:id/runs/:runId', (c) => {
       run={run}
       policyName={policyName}
       stages={stages}
-      logs={runLogsOf(db, run.id)}
+      logs={await runLogsOf(db, run.id)}
       active="tenants"
       back={back}
     />,

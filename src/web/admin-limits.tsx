@@ -47,25 +47,25 @@ export function limitsFromForm(form: Form): LimitsText {
 }
 
 /** The Limits card for the admin's tenant page: the tenant's own values (or those typed), usage. */
-export function tenantLimitsCard(
+export async function tenantLimitsCard(
   c: Ctx,
   tenant: Tenant,
   typed?: QuotaText,
   errors: Record<string, string> = {},
 ) {
   const { db } = c.get('deps')
-  const usage = storedUsage(db, tenant.id)
+  const usage = await storedUsage(db, tenant.id)
   return (
     <TenantLimitsCard
       csrf={c.get('csrf')}
       tenantId={tenant.id}
       values={typed ?? quotaText(tenant)}
       errors={errors}
-      defaults={quotaText(getAdminSettings(db))}
+      defaults={quotaText(await getAdminSettings(db))}
       usage={{
         stored: formatBytes(usage.bytes),
         snapshots: usage.snapshots,
-        onDemand: onDemandUsage(db, tenant).used,
+        onDemand: (await onDemandUsage(db, tenant)).used,
       }}
     />
   )
@@ -73,12 +73,12 @@ export function tenantLimitsCard(
 
 adminLimitsRoutes.post('/:id/limits', async (c) => {
   const { db } = c.get('deps')
-  const tenant = getTenant(db, idParam(c))
+  const tenant = await getTenant(db, idParam(c))
   const typed = quotaFromForm(await readForm(c))
   const errors: Record<string, string> = {}
   const quotas = parseQuotas(typed, errors)
   if (Object.keys(errors).length) {
-    if (isHtmx(c)) return c.html(tenantLimitsCard(c, tenant, typed, errors), 422)
+    if (isHtmx(c)) return c.html(await tenantLimitsCard(c, tenant, typed, errors), 422)
     const values = {
       name: tenant.name,
       homeDir: tenant.homeDir,
@@ -91,13 +91,13 @@ adminLimitsRoutes.post('/:id/limits', async (c) => {
         tenant={tenant}
         values={values}
         errors={{}}
-        databases={listTenantDatabases(db, tenant.id)}
-        extra={tenantLimitsCard(c, tenant, typed, errors)}
+        databases={await listTenantDatabases(db, tenant.id)}
+        extra={await tenantLimitsCard(c, tenant, typed, errors)}
       />
     )
     return c.html(page, 422)
   }
-  setTenantQuotas(db, tenant.id, quotas)
+  await setTenantQuotas(db, tenant.id, quotas)
   const before = {
     quotaBytes: tenant.quotaBytes,
     quotaSnapshots: tenant.quotaSnapshots,
@@ -108,7 +108,7 @@ adminLimitsRoutes.post('/:id/limits', async (c) => {
   )
   if (changed.length) {
     const details = Object.fromEntries(changed.map((k) => [k, { from: before[k], to: quotas[k] }]))
-    auditWeb(c, 'tenant.limits', { tenantId: tenant.id, target: tenant.name, details })
+    await auditWeb(c, 'tenant.limits', { tenantId: tenant.id, target: tenant.name, details })
   }
   return redirectTo(c, `/admin/tenants/${tenant.id}`, {
     kind: 'ok',

@@ -28,37 +28,41 @@ import { type AppEnv, type Ctx, isHtmx, pageCtx, readForm, redirectTo, str } fro
 /** Admin > Panel backup, mounted under /admin (behind its admin guard) at /admin/panel-backup. */
 export const adminPanelBackupRoutes = new Hono<AppEnv>()
 
-function view(c: Ctx, extra: { values?: PanelBackupValues; revealed?: string | null } = {}) {
+async function view(c: Ctx, extra: { values?: PanelBackupValues; revealed?: string | null } = {}) {
   const deps: EngineDeps = c.get('deps')
   const { db, config } = deps
-  const settings = getSelfBackupSettings(db)
+  const settings = await getSelfBackupSettings(db)
   const values = extra.values ?? {
     destinationId: settings.destinationId === null ? '' : String(settings.destinationId),
     time: settings.time,
     enabled: settings.enabled,
   }
   return {
-    destinations: listProviderDestinations(db).map(({ id, name, type }) => ({ id, name, type })),
+    destinations: (await listProviderDestinations(db)).map(({ id, name, type }) => ({
+      id,
+      name,
+      type,
+    })),
     values,
     configured: settings.destinationId !== null,
-    last: lastSelfBackup(db),
-    running: selfBackupRunning(db),
-    requested: selfBackupRequested(db),
-    next: nextDailyRun(settings, getSelfBackupRun(db).slot),
+    last: await lastSelfBackup(db),
+    running: await selfBackupRunning(db),
+    requested: await selfBackupRequested(db),
+    next: nextDailyRun(settings, (await getSelfBackupRun(db)).slot),
     timeZone: serverTimeZone(),
-    hasPassword: selfBackupPassword(db, config.secretKey) !== null,
+    hasPassword: (await selfBackupPassword(db, config.secretKey)) !== null,
     revealed: extra.revealed ?? null,
     keyFromEnv: secretKeySource(deps) === 'environment',
   } satisfies PanelBackupView
 }
 
-adminPanelBackupRoutes.get('/', (c) =>
-  c.html(<AdminPanelBackupPage ctx={pageCtx(c)} view={view(c)} errors={{}} />),
+adminPanelBackupRoutes.get('/', async (c) =>
+  c.html(<AdminPanelBackupPage ctx={pageCtx(c)} view={await view(c)} errors={{}} />),
 )
 
-adminPanelBackupRoutes.get('/status', (c) => {
+adminPanelBackupRoutes.get('/status', async (c) => {
   if (!isHtmx(c)) return c.redirect('/admin/panel-backup')
-  return c.html(<PanelBackupStatus view={view(c)} />)
+  return c.html(<PanelBackupStatus view={await view(c)} />)
 })
 
 adminPanelBackupRoutes.post('/', async (c) => {
@@ -75,8 +79,8 @@ adminPanelBackupRoutes.post('/', async (c) => {
   let destinationId: number | null = null
   if (values.destinationId) {
     try {
-      const dest = getProviderDestination(deps.db, Number(values.destinationId) || 0)
-      checkOutsideDataDir(deps, dest)
+      const dest = await getProviderDestination(deps.db, Number(values.destinationId) || 0)
+      await checkOutsideDataDir(deps, dest)
       destinationId = dest.id
     } catch (err) {
       if (err instanceof NotFoundError)
@@ -89,44 +93,53 @@ adminPanelBackupRoutes.post('/', async (c) => {
   }
   if (Object.keys(errors).length) {
     const page = (
-      <AdminPanelBackupPage ctx={pageCtx(c)} view={view(c, { values })} errors={errors} />
+      <AdminPanelBackupPage ctx={pageCtx(c)} view={await view(c, { values })} errors={errors} />
     )
     return c.html(page, 422)
   }
-  saveSelfBackupSettings(deps.db, { destinationId, time: values.time, enabled: values.enabled })
-  auditWeb(c, 'panel.self-backup.settings', {
+  await saveSelfBackupSettings(deps.db, {
+    destinationId,
+    time: values.time,
+    enabled: values.enabled,
+  })
+  await auditWeb(c, 'panel.self-backup.settings', {
     tenantId: null,
     details: { destinationId, time: values.time, enabled: values.enabled },
   })
   // The password is made with the first destination and shown in this answer only.
-  const made = destinationId !== null && ensureSelfBackupPassword(deps.db, deps.config.secretKey)
+  const made =
+    destinationId !== null && (await ensureSelfBackupPassword(deps.db, deps.config.secretKey))
   if (made && made.created) {
     const ctx = {
       ...pageCtx(c),
       flash: { kind: 'ok' as const, text: 'Panel backup settings saved.' },
     }
     return c.html(
-      <AdminPanelBackupPage ctx={ctx} view={view(c, { revealed: made.password })} errors={{}} />,
+      <AdminPanelBackupPage
+        ctx={ctx}
+        view={await view(c, { revealed: made.password })}
+        errors={{}}
+      />,
     )
   }
   return redirectTo(c, '/admin/panel-backup', { kind: 'ok', text: 'Panel backup settings saved.' })
 })
 
-adminPanelBackupRoutes.post('/run', (c) => {
+adminPanelBackupRoutes.post('/run', async (c) => {
   const deps = c.get('deps')
   let dest
   try {
-    dest = selfBackupDestination(deps)
+    dest = await selfBackupDestination(deps)
   } catch (err) {
     return redirectTo(c, '/admin/panel-backup', { kind: 'error', text: (err as Error).message })
   }
-  const running = selfBackupRunning(deps.db) ?? selfBackupRequested(deps.db)
+  const running = (await selfBackupRunning(deps.db)) ?? (await selfBackupRequested(deps.db))
   if (running) {
     const text = 'A panel backup is already running; its result shows here when it ends.'
     return redirectTo(c, '/admin/panel-backup', { kind: 'error', text })
   }
-  const made = ensureSelfBackupPassword(deps.db, deps.config.secretKey)
-  auditWeb(c, 'panel.self-backup', {
+  const made = await ensureSelfBackupPassword(deps.db, deps.config.secretKey)
+  await auditWeb(c, 'panel.self-backup', {
     tenantId: null,
     target: dest.name,
     details: { trigger: 'web' },
@@ -141,13 +154,17 @@ adminPanelBackupRoutes.post('/run', (c) => {
     text = `Panel backup to “${dest.name}” started.`
   } else {
     // Pages only (PANEL_RUNNER=0): the runner's scheduler takes the request at its next tick.
-    requestSelfBackup(deps.db)
+    await requestSelfBackup(deps.db)
     text = `Panel backup to “${dest.name}” requested: the runner starts it within a minute.`
   }
   if (made.created) {
     const ctx = { ...pageCtx(c), flash: { kind: 'ok' as const, text } }
     return c.html(
-      <AdminPanelBackupPage ctx={ctx} view={view(c, { revealed: made.password })} errors={{}} />,
+      <AdminPanelBackupPage
+        ctx={ctx}
+        view={await view(c, { revealed: made.password })}
+        errors={{}}
+      />,
     )
   }
   return redirectTo(c, '/admin/panel-backup', { kind: 'ok', text })

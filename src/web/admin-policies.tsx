@@ -66,14 +66,14 @@ function policyInput(form: Form): ProviderPolicyInput {
   return input
 }
 
-function formProps(
+async function formProps(
   c: Ctx,
   values: ProviderPolicyInput,
   errors: Record<string, string>,
   id?: number,
-): ProviderPolicyFormProps {
+): Promise<ProviderPolicyFormProps> {
   const { db, drivers } = c.get('deps')
-  const destinations = listProviderDestinations(db).map((d) => ({
+  const destinations = (await listProviderDestinations(db)).map((d) => ({
     id: d.id,
     label: d.name,
     hint: drivers[d.type]?.label ?? d.type,
@@ -81,20 +81,23 @@ function formProps(
   return { csrf: c.get('csrf'), id, values, errors, destinations, zone: serverZone() }
 }
 
-function withTenants(c: Ctx, p: ProviderPolicyWithLinks) {
-  return { ...p, tenants: tenantsCovered(c.get('deps').db).get(p.id) ?? 0 }
+async function withTenants(c: Ctx, p: ProviderPolicyWithLinks) {
+  return { ...p, tenants: (await tenantsCovered(c.get('deps').db)).get(p.id) ?? 0 }
 }
 
-adminPolicyRoutes.get('/', (c) => {
+adminPolicyRoutes.get('/', async (c) => {
   const { db } = c.get('deps')
-  const covered = tenantsCovered(db)
-  const policies = listProviderPolicies(db).map((p) => ({ ...p, tenants: covered.get(p.id) ?? 0 }))
+  const covered = await tenantsCovered(db)
+  const policies = (await listProviderPolicies(db)).map((p) => ({
+    ...p,
+    tenants: covered.get(p.id) ?? 0,
+  }))
   return c.html(
     <AdminPoliciesPage
       ctx={pageCtx(c)}
       policies={policies}
       zone={serverZone()}
-      hasDestinations={listProviderDestinations(db).length > 0}
+      hasDestinations={(await listProviderDestinations(db)).length > 0}
     />,
   )
 })
@@ -106,9 +109,9 @@ adminPolicyRoutes.get('/keeps-preview', (c) => {
   return c.html(<KeepsPreview values={values as KeepValues} />)
 })
 
-adminPolicyRoutes.get('/new', (c) => {
+adminPolicyRoutes.get('/new', async (c) => {
   const values = newProviderPolicyInput()
-  const props = formProps(c, values, {})
+  const props = await formProps(c, values, {})
   if (props.destinations.length === 1) values.destinationIds = [props.destinations[0]!.id]
   return c.html(<ProviderPolicyFormPage ctx={pageCtx(c)} form={props} />)
 })
@@ -116,9 +119,9 @@ adminPolicyRoutes.get('/new', (c) => {
 async function save(c: Ctx, id: number | null) {
   const input = policyInput(await readForm(c))
   try {
-    const saved = saveProviderPolicy(c.get('deps').db, id, input)
+    const saved = await saveProviderPolicy(c.get('deps').db, id, input)
     const name = input.name.trim()
-    auditWeb(c, id ? 'provider-policy.update' : 'provider-policy.create', {
+    await auditWeb(c, id ? 'provider-policy.update' : 'provider-policy.create', {
       tenantId: null,
       target: name,
       details: { tenants: saved.tenants },
@@ -127,7 +130,7 @@ async function save(c: Ctx, id: number | null) {
     return redirectTo(c, BASE, { kind: 'ok', text })
   } catch (err) {
     if (!(err instanceof InputError)) throw err
-    const props = formProps(c, input, err.errors, id ?? undefined)
+    const props = await formProps(c, input, err.errors, id ?? undefined)
     if (isHtmx(c)) return c.html(<ProviderPolicyForm {...props} />, 422)
     return c.html(<ProviderPolicyFormPage ctx={pageCtx(c)} form={props} />, 422)
   }
@@ -135,31 +138,31 @@ async function save(c: Ctx, id: number | null) {
 
 adminPolicyRoutes.post('/', (c) => save(c, null))
 
-adminPolicyRoutes.get('/:id', (c) => {
-  const policy = getProviderPolicy(c.get('deps').db, idParam(c))
-  const props = formProps(c, providerPolicyInput(policy), {}, policy.id)
+adminPolicyRoutes.get('/:id', async (c) => {
+  const policy = await getProviderPolicy(c.get('deps').db, idParam(c))
+  const props = await formProps(c, providerPolicyInput(policy), {}, policy.id)
   return c.html(<ProviderPolicyFormPage ctx={pageCtx(c)} form={props} />)
 })
 
-adminPolicyRoutes.post('/:id', (c) => {
-  const policy = getProviderPolicy(c.get('deps').db, idParam(c))
+adminPolicyRoutes.post('/:id', async (c) => {
+  const policy = await getProviderPolicy(c.get('deps').db, idParam(c))
   return save(c, policy.id)
 })
 
-adminPolicyRoutes.get('/:id/delete', (c) => {
-  const policy = getProviderPolicy(c.get('deps').db, idParam(c))
-  return c.html(<DeletePolicyPage ctx={pageCtx(c)} policy={withTenants(c, policy)} />)
+adminPolicyRoutes.get('/:id/delete', async (c) => {
+  const policy = await getProviderPolicy(c.get('deps').db, idParam(c))
+  return c.html(<DeletePolicyPage ctx={pageCtx(c)} policy={await withTenants(c, policy)} />)
 })
 
 /** Deletes only with `confirm=yes` from the confirmation page; anything else is sent there. */
 adminPolicyRoutes.post('/:id/delete', async (c) => {
   const { db } = c.get('deps')
-  const policy = getProviderPolicy(db, idParam(c))
+  const policy = await getProviderPolicy(db, idParam(c))
   if (str(await readForm(c), 'confirm') !== 'yes')
     return redirectTo(c, `${BASE}/${policy.id}/delete`)
-  const { tenants } = withTenants(c, policy)
-  removeProviderPolicy(db, policy.id)
-  auditWeb(c, 'provider-policy.delete', {
+  const { tenants } = await withTenants(c, policy)
+  await removeProviderPolicy(db, policy.id)
+  await auditWeb(c, 'provider-policy.delete', {
     tenantId: null,
     target: policy.name,
     details: { tenants },

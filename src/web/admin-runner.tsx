@@ -35,13 +35,13 @@ export const adminRunnerRoutes = new Hono<AppEnv>()
 const MAX_CONCURRENCY = 64
 const MAX_UPLOAD_MIB = 10_000
 
-function live(db: Db): RunnerLive {
+async function live(db: Db): Promise<RunnerLive> {
   const now = new Date()
   return {
-    paused: getRunnerSetting(db, 'paused') === '1',
-    running: runningJobs(db),
-    queue: queuedInClaimOrder(db, now),
-    counts: queueCounts(db, now),
+    paused: (await getRunnerSetting(db, 'paused')) === '1',
+    running: await runningJobs(db),
+    queue: await queuedInClaimOrder(db, now),
+    counts: await queueCounts(db, now),
   }
 }
 
@@ -50,10 +50,10 @@ function mib(kib: number | null): string {
   return kib === null ? '' : String(Number((kib / 1024).toFixed(3)))
 }
 
-function currentValues(db: Db): RunnerFormValues {
+async function currentValues(db: Db): Promise<RunnerFormValues> {
   return {
-    concurrency: getRunnerSetting(db, 'concurrency') ?? '',
-    uploadLimit: mib(uploadLimitKiB(db)),
+    concurrency: (await getRunnerSetting(db, 'concurrency')) ?? '',
+    uploadLimit: mib(await uploadLimitKiB(db)),
   }
 }
 
@@ -64,7 +64,7 @@ function defaultConcurrency(c: Ctx): string {
     : `the number of CPU cores (${os.availableParallelism()} here)`
 }
 
-function page(
+async function page(
   c: Ctx,
   values: RunnerFormValues,
   errors: Record<string, string>,
@@ -74,8 +74,8 @@ function page(
   const view = (
     <AdminRunnerPage
       ctx={pageCtx(c)}
-      live={live(db)}
-      runners={listHeartbeats(db)}
+      live={await live(db)}
+      runners={await listHeartbeats(db)}
       values={values}
       errors={errors}
       defaultConcurrency={defaultConcurrency(c)}
@@ -84,18 +84,18 @@ function page(
   return c.html(view, status)
 }
 
-adminRunnerRoutes.get('/', (c) => page(c, currentValues(c.get('deps').db), {}))
+adminRunnerRoutes.get('/', async (c) => page(c, await currentValues(c.get('deps').db), {}))
 
-adminRunnerRoutes.get('/live', (c) => {
+adminRunnerRoutes.get('/live', async (c) => {
   if (!isHtmx(c)) return c.redirect('/admin/runner')
-  return c.html(<RunnerLiveSection csrf={c.get('csrf')} live={live(c.get('deps').db)} />)
+  return c.html(<RunnerLiveSection csrf={c.get('csrf')} live={await live(c.get('deps').db)} />)
 })
 
 for (const action of ['pause', 'resume'] as const) {
-  adminRunnerRoutes.post(`/${action}`, (c) => {
+  adminRunnerRoutes.post(`/${action}`, async (c) => {
     const { db } = c.get('deps')
-    setRunnerSetting(db, 'paused', action === 'pause' ? '1' : '0')
-    auditWeb(c, `runner.${action}`, { tenantId: null })
+    await setRunnerSetting(db, 'paused', action === 'pause' ? '1' : '0')
+    await auditWeb(c, `runner.${action}`, { tenantId: null })
     const text =
       action === 'pause'
         ? 'Runner paused: no new job starts; running jobs finish.'
@@ -135,20 +135,20 @@ adminRunnerRoutes.post('/settings', async (c) => {
   const { errors, concurrency, uploadKiB } = parseSettings(values)
   if (Object.keys(errors).length) return page(c, values, errors, 422)
   const before = {
-    concurrency: getRunnerSetting(db, 'concurrency') ?? '',
-    uploadKiB: uploadLimitKiB(db) ?? 0,
+    concurrency: (await getRunnerSetting(db, 'concurrency')) ?? '',
+    uploadKiB: (await uploadLimitKiB(db)) ?? 0,
   }
   if (before.concurrency !== concurrency) {
-    setRunnerSetting(db, 'concurrency', concurrency)
-    auditWeb(c, 'runner.concurrency', {
+    await setRunnerSetting(db, 'concurrency', concurrency)
+    await auditWeb(c, 'runner.concurrency', {
       tenantId: null,
       details: { from: before.concurrency || 'default', to: concurrency || 'default' },
     })
   }
   if (before.uploadKiB !== uploadKiB) {
-    setRunnerSetting(db, 'uploadLimit', String(uploadKiB))
+    await setRunnerSetting(db, 'uploadLimit', String(uploadKiB))
     const kib = (n: number) => (n ? `${n} KiB/s` : 'none')
-    auditWeb(c, 'runner.upload-limit', {
+    await auditWeb(c, 'runner.upload-limit', {
       tenantId: null,
       details: { from: kib(before.uploadKiB), to: kib(uploadKiB) },
     })
@@ -161,7 +161,7 @@ adminRunnerRoutes.post('/jobs/:id/cancel', async (c) => {
   const id = idParam(c)
   if (!(await confirmed(c))) {
     // The queue as the page shows it names the job; one further down is named by its number.
-    const queued = queuedInClaimOrder(db, new Date(), 1000).find((j) => j.id === id)
+    const queued = (await queuedInClaimOrder(db, new Date(), 1000)).find((j) => j.id === id)
     const what = queued
       ? `the queued ${queued.kind}${queued.policyName ? ` “${queued.policyName}”` : ''} of ${queued.tenantName}`
       : `queued job ${id}`
@@ -176,12 +176,12 @@ adminRunnerRoutes.post('/jobs/:id/cancel', async (c) => {
       active: 'runner',
     })
   }
-  const job = cancelQueuedJob(db, id)
+  const job = await cancelQueuedJob(db, id)
   if (!job) {
     const text = 'That job is no longer queued (it started or finished), so it was not cancelled.'
     return redirectTo(c, '/admin/runner', { kind: 'error', text })
   }
-  auditWeb(c, 'job.cancel', {
+  await auditWeb(c, 'job.cancel', {
     tenantId: job.tenantId,
     target: `${job.kind} job ${job.id}`,
     details: {

@@ -9,11 +9,11 @@ import { serverZone } from '../zoned.ts'
 export const adminTokenRoutes = new Hono<AppEnv>()
 
 /** Skips the waiting period of a tenant's backup token (accounts without a password). */
-adminTokenRoutes.post('/:id/token/allow-now', (c) => {
+adminTokenRoutes.post('/:id/token/allow-now', async (c) => {
   const { db } = c.get('deps')
-  const tenant = getTenant(db, idParam(c))
+  const tenant = await getTenant(db, idParam(c))
   const user = c.get('auth').user!
-  const { already } = allowBackupTokenNow(db, tenant, {
+  const { already } = await allowBackupTokenNow(db, tenant, {
     actor: user.username,
     userId: user.id,
     ip: clientIp(c),
@@ -25,12 +25,12 @@ adminTokenRoutes.post('/:id/token/allow-now', (c) => {
 })
 
 /** The card for the admin's tenant page. */
-export function adminTokenCard(c: Ctx, tenant: { id: number; timezone: string }) {
+export async function adminTokenCard(c: Ctx, tenant: { id: number; timezone: string }) {
   return (
     <AdminTokenCard
       csrf={c.get('csrf')}
       tenantId={tenant.id}
-      state={backupTokenState(c.get('deps').db, tenant.id)}
+      state={await backupTokenState(c.get('deps').db, tenant.id)}
       timezone={serverZone()}
     />
   )

@@ -86,7 +86,7 @@ adminRoutes.post('/tenants', async (c) => {
   const input = tenantInput(await readForm(c))
   try {
     const tenant = await createTenant(c.get('deps').db, input)
-    auditWeb(c, 'tenant.create', { tenantId: tenant.id, target: tenant.name })
+    await auditWeb(c, 'tenant.create', { tenantId: tenant.id, target: tenant.name })
     return redirectTo(c, `/admin/tenants/${tenant.id}`, {
       kind: 'ok',
       text: `Tenant “${tenant.name}” added.`,
@@ -100,9 +100,9 @@ adminRoutes.post('/tenants', async (c) => {
   }
 })
 
-adminRoutes.get('/tenants/:id', (c) => {
+adminRoutes.get('/tenants/:id', async (c) => {
   const { db } = c.get('deps')
-  const tenant = getTenant(db, idParam(c))
+  const tenant = await getTenant(db, idParam(c))
   const values = {
     name: tenant.name,
     homeDir: tenant.homeDir,
@@ -117,11 +117,11 @@ adminRoutes.get('/tenants/:id', (c) => {
       values={values}
       errors={{}}
       warnings={tenantWarnings(tenant)}
-      databases={listTenantDatabases(db, tenant.id)}
+      databases={await listTenantDatabases(db, tenant.id)}
       extra={
         <>
-          {tenantLimitsCard(c, tenant)}
-          {adminTokenCard(c, tenant)}
+          {await tenantLimitsCard(c, tenant)}
+          {await adminTokenCard(c, tenant)}
         </>
       }
     />,
@@ -133,7 +133,7 @@ adminRoutes.route('/tenants', adminLimitsRoutes)
 
 adminRoutes.post('/tenants/:id', async (c) => {
   const { db } = c.get('deps')
-  const tenant = getTenant(db, idParam(c))
+  const tenant = await getTenant(db, idParam(c))
   const typed = tenantInput(await readForm(c))
   const input = { ...typed, name: tenant.name, plan: typed.plan ?? tenant.plan ?? '' }
   try {
@@ -149,7 +149,11 @@ adminRoutes.post('/tenants/:id', async (c) => {
       (k) => before[k] !== input[k],
     )
     if (input.password) changed.push('password')
-    auditWeb(c, 'tenant.update', { tenantId: tenant.id, target: tenant.name, details: { changed } })
+    await auditWeb(c, 'tenant.update', {
+      tenantId: tenant.id,
+      target: tenant.name,
+      details: { changed },
+    })
     return redirectTo(c, `/admin/tenants/${tenant.id}`, { kind: 'ok', text: 'Tenant saved.' })
   } catch (err) {
     if (!(err instanceof InputError)) throw err
@@ -165,11 +169,11 @@ adminRoutes.post('/tenants/:id', async (c) => {
         422,
       )
     }
-    const dbs = listTenantDatabases(db, tenant.id)
+    const dbs = await listTenantDatabases(db, tenant.id)
     const extra = (
       <>
-        {tenantLimitsCard(c, tenant)}
-        {adminTokenCard(c, tenant)}
+        {await tenantLimitsCard(c, tenant)}
+        {await adminTokenCard(c, tenant)}
       </>
     )
     return c.html(
@@ -190,13 +194,13 @@ adminRoutes.route('/tenants', adminTenantActions)
 
 adminRoutes.post('/tenants/:id/databases', async (c) => {
   const { db } = c.get('deps')
-  const tenant = getTenant(db, idParam(c))
+  const tenant = await getTenant(db, idParam(c))
   const form = await readForm(c)
   const name = str(form, 'name').trim()
   const engine = str(form, 'engine') === 'postgresql' ? 'postgresql' : 'mariadb'
   let error: string | undefined
   try {
-    assignDatabase(db, c.get('deps').config.secretKey, tenant.id, {
+    await assignDatabase(db, c.get('deps').config.secretKey, tenant.id, {
       engine,
       name,
       host: str(form, 'host'),
@@ -204,7 +208,7 @@ adminRoutes.post('/tenants/:id/databases', async (c) => {
       username: str(form, 'username'),
       password: str(form, 'password'),
     })
-    auditWeb(c, 'database.assign', {
+    await auditWeb(c, 'database.assign', {
       tenantId: tenant.id,
       target: name,
       details: { tenant: tenant.name, engine },
@@ -223,7 +227,7 @@ adminRoutes.post('/tenants/:id/databases', async (c) => {
     <DatabasesCard
       csrf={c.get('csrf')}
       tenantId={tenant.id}
-      databases={listTenantDatabases(db, tenant.id)}
+      databases={await listTenantDatabases(db, tenant.id)}
       error={error}
       name={error ? name : ''}
       engine={engine}
@@ -234,9 +238,9 @@ adminRoutes.post('/tenants/:id/databases', async (c) => {
 
 adminRoutes.post('/tenants/:id/databases/:dbId/delete', async (c) => {
   const { db } = c.get('deps')
-  const tenant = getTenant(db, idParam(c))
+  const tenant = await getTenant(db, idParam(c))
   const dbId = idParam(c, 'dbId')
-  const removed = listTenantDatabases(db, tenant.id).find((d) => d.id === dbId)
+  const removed = (await listTenantDatabases(db, tenant.id)).find((d) => d.id === dbId)
   if (!removed) throw new NotFoundError('That database')
   if (!(await confirmed(c))) {
     return askToConfirm(c, {
@@ -250,8 +254,8 @@ adminRoutes.post('/tenants/:id/databases/:dbId/delete', async (c) => {
       active: 'tenants',
     })
   }
-  deleteTenantDatabase(db, tenant.id, dbId)
-  auditWeb(c, 'database.remove', {
+  await deleteTenantDatabase(db, tenant.id, dbId)
+  await auditWeb(c, 'database.remove', {
     tenantId: tenant.id,
     target: removed.name,
     details: { tenant: tenant.name, engine: removed.engine },
@@ -262,14 +266,14 @@ adminRoutes.post('/tenants/:id/databases/:dbId/delete', async (c) => {
     <DatabasesCard
       csrf={c.get('csrf')}
       tenantId={tenant.id}
-      databases={listTenantDatabases(db, tenant.id)}
+      databases={await listTenantDatabases(db, tenant.id)}
     />,
   )
 })
 
-adminRoutes.get('/settings', (c) => {
+adminRoutes.get('/settings', async (c) => {
   const { db, drivers } = c.get('deps')
-  const s = getAdminSettings(db)
+  const s = await getAdminSettings(db)
   const allowed = s.allowedTypes ?? Object.keys(drivers)
   const limits = (
     <PanelLimitsFields
@@ -307,7 +311,7 @@ function allowEntryProblem(entry: string): string | undefined {
 
 adminRoutes.post('/settings', async (c) => {
   const { db, drivers } = c.get('deps')
-  const before: Record<string, unknown> = getAdminSettings(db)
+  const before: Record<string, unknown> = await getAdminSettings(db)
   const form = await readForm(c)
   const types = all(form, 'types').filter((t) => t in drivers)
   const entries = str(form, 'allowlist')
@@ -319,7 +323,7 @@ adminRoutes.post('/settings', async (c) => {
   if (bad) errors.allowlist = bad
   if (!types.length) errors.types = 'Allow at least one destination type.'
   const typedLimits = limitsFromForm(form)
-  const limits = parseLimits(db, typedLimits, errors)
+  const limits = await parseLimits(db, typedLimits, errors)
   if (Object.keys(errors).length) {
     const fields = (
       <PanelLimitsFields
@@ -341,14 +345,18 @@ adminRoutes.post('/settings', async (c) => {
     )
     return c.html(page, 422)
   }
-  setAdminSetting(db, 'allowedTypes', types.length === Object.keys(drivers).length ? null : types)
-  setAdminSetting(db, 'outboundAllow', entries)
-  saveLimitSettings(db, limits)
-  const after = getAdminSettings(db)
+  await setAdminSetting(
+    db,
+    'allowedTypes',
+    types.length === Object.keys(drivers).length ? null : types,
+  )
+  await setAdminSetting(db, 'outboundAllow', entries)
+  await saveLimitSettings(db, limits)
+  const after = await getAdminSettings(db)
   // The names of the settings that changed, not their values.
   const keys = Object.keys(after).filter(
     (k) => JSON.stringify(before[k]) !== JSON.stringify((after as Record<string, unknown>)[k]),
   )
-  auditWeb(c, 'settings.update', { tenantId: null, details: { changed: keys } })
+  await auditWeb(c, 'settings.update', { tenantId: null, details: { changed: keys } })
   return redirectTo(c, '/admin/settings', { kind: 'ok', text: 'Limits saved.' })
 })

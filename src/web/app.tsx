@@ -98,7 +98,7 @@ export function createApp(deps: Deps) {
     }
     const token = getCookie(c, SESSION_COOKIE)
     const auth = token
-      ? validateSessionToken(deps.db, token)
+      ? await validateSessionToken(deps.db, token)
       : ({ session: null, user: null, tenant: null } as const)
     if (token && !auth.session) deleteCookie(c, SESSION_COOKIE, { path: '/' })
     if (token && auth.session) {

@@ -52,7 +52,7 @@ function positiveId(text: string | undefined): number | undefined {
  * `admin` enables the tenant filter (a tenant name); a tenant page ignores it. Bad input is
  * reported per field and leaves that filter off, so the page still shows something.
  */
-export function readAuditQuery(c: Ctx, zone: string, admin: boolean): AuditQuery {
+export async function readAuditQuery(c: Ctx, zone: string, admin: boolean): Promise<AuditQuery> {
   const q = (k: string) => (c.req.query(k) ?? '').trim()
   const values: AuditQueryValues = {
     tenant: admin ? q('tenant').toLowerCase() : '',
@@ -68,7 +68,7 @@ export function readAuditQuery(c: Ctx, zone: string, admin: boolean): AuditQuery
     after: positiveId(c.req.query('after')),
   }
   if (values.tenant) {
-    const tenant = findTenantByName(c.get('deps').db, values.tenant)
+    const tenant = await findTenantByName(c.get('deps').db, values.tenant)
     if (tenant) filter.tenantId = tenant.id
     else errors.tenant = `No tenant is named “${values.tenant}”.`
   }

@@ -14,9 +14,9 @@ export type WebAuditFacts = {
  * Appends an audit entry for the signed-in user of this request: who (username), from where
  * (client address) and for which tenant. Never throws (see `audit`).
  */
-export function auditWeb(c: Ctx, action: string, facts: WebAuditFacts = {}): void {
+export async function auditWeb(c: Ctx, action: string, facts: WebAuditFacts = {}): Promise<void> {
   const { user, tenant } = c.get('auth')
-  audit(c.get('deps').db, {
+  await audit(c.get('deps').db, {
     actor: user?.username ?? 'anonymous',
     userId: user?.id ?? null,
     tenantId: facts.tenantId !== undefined ? facts.tenantId : (tenant?.id ?? null),

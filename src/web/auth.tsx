@@ -30,14 +30,14 @@ export const authRoutes = new Hono<AppEnv>()
  * Records a sign-in attempt under the account it matched. A name that matches no account is not
  * kept: people type their password into the name field, and the audit log must never hold one.
  */
-function auditLogin(
+async function auditLogin(
   c: Ctx,
   action: 'login.ok' | 'login.failed',
   username: string,
   user?: User,
   reason?: string,
-) {
-  audit(c.get('deps').db, {
+): Promise<void> {
+  await audit(c.get('deps').db, {
     actor: user ? user.username : username ? '(unknown user)' : '(blank)',
     userId: user?.id ?? null,
     tenantId: user?.tenantId ?? null,
@@ -59,9 +59,9 @@ function safeNext(next: string, user: User): string {
 }
 
 /** Starts a session and rotates the CSRF secret so a pre-login token is useless after. */
-function signIn(c: Ctx, user: User): void {
+async function signIn(c: Ctx, user: User): Promise<void> {
   const token = generateSessionToken()
-  const session = createSession(c.get('deps').db, token, user.id)
+  const session = await createSession(c.get('deps').db, token, user.id)
   const secure = isSecure(c)
   setCookie(c, SESSION_COOKIE, token, {
     path: '/',
@@ -93,33 +93,33 @@ authRoutes.post('/login', async (c) => {
   const render = (error: string, status: 401 | 403 | 429) =>
     c.html(<LoginPage ctx={pageCtx(c)} username={username} error={error} next={next} />, status)
 
-  const wait = admitAttempt(db, username, address, now())
-  const user = username ? findUserByName(db, username) : undefined
+  const wait = await admitAttempt(db, username, address, now())
+  const user = username ? await findUserByName(db, username) : undefined
   if (wait > 0) {
-    auditLogin(c, 'login.failed', username, user, 'throttled')
+    await auditLogin(c, 'login.failed', username, user, 'throttled')
     c.header('Retry-After', String(waitSeconds(wait)))
     return render(waitMessage(wait), 429)
   }
   const ok = await verifyPassword(user?.passwordHash ?? null, password)
   if (!user || !ok) {
-    auditLogin(c, 'login.failed', username, user, user ? 'wrong password' : 'unknown user')
+    await auditLogin(c, 'login.failed', username, user, user ? 'wrong password' : 'unknown user')
     return render('Wrong username or password.', 401)
   }
-  attemptSucceeded(db, username, address, now())
-  if (user.tenantId && getTenant(db, user.tenantId).disabled) {
-    auditLogin(c, 'login.failed', username, user, 'disabled')
+  await attemptSucceeded(db, username, address, now())
+  if (user.tenantId && (await getTenant(db, user.tenantId)).disabled) {
+    await auditLogin(c, 'login.failed', username, user, 'disabled')
     return render('This account is disabled. Contact your hosting provider.', 403)
   }
-  signIn(c, user)
-  auditLogin(c, 'login.ok', username, user)
+  await signIn(c, user)
+  await auditLogin(c, 'login.ok', username, user)
   return redirectTo(c, safeNext(next, user))
 })
 
-authRoutes.post('/logout', (c) => {
+authRoutes.post('/logout', async (c) => {
   const { session, user } = c.get('auth')
   if (session) {
-    invalidateSession(c.get('deps').db, session.id)
-    audit(c.get('deps').db, {
+    await invalidateSession(c.get('deps').db, session.id)
+    await audit(c.get('deps').db, {
       actor: user.username,
       userId: user.id,
       tenantId: user.tenantId,
@@ -140,8 +140,8 @@ authRoutes.post('/logout', (c) => {
 const expiredLink =
   'This sign-in link has expired or was already used. Ask the administrator for a new one (npx panel admin link).'
 
-authRoutes.get('/login/link/:token', (c) => {
-  const user = peekLoginLink(c.get('deps').db, c.req.param('token'))
+authRoutes.get('/login/link/:token', async (c) => {
+  const user = await peekLoginLink(c.get('deps').db, c.req.param('token'))
   if (!user) return c.html(<ErrorPage ctx={pageCtx(c)} status={404} message={expiredLink} />, 404)
   return c.html(
     <SetPasswordPage ctx={pageCtx(c)} token={c.req.param('token')} username={user.username} />,
@@ -153,7 +153,7 @@ authRoutes.post('/login/link/:token', async (c) => {
   const token = c.req.param('token')
   const password = str(await readForm(c), 'password')
   const problem = passwordProblem(password)
-  const pending = peekLoginLink(db, token)
+  const pending = await peekLoginLink(db, token)
   if (!pending)
     return c.html(<ErrorPage ctx={pageCtx(c)} status={404} message={expiredLink} />, 404)
   if (problem) {
@@ -168,11 +168,11 @@ authRoutes.post('/login/link/:token', async (c) => {
     )
   }
   const hash = await hashPassword(password)
-  const user = consumeLoginLink(db, token)
+  const user = await consumeLoginLink(db, token)
   if (!user) return c.html(<ErrorPage ctx={pageCtx(c)} status={404} message={expiredLink} />, 404)
-  setPasswordHash(db, user.id, hash)
-  signIn(c, user)
-  audit(db, {
+  await setPasswordHash(db, user.id, hash)
+  await signIn(c, user)
+  await audit(db, {
     actor: user.username,
     userId: user.id,
     tenantId: user.tenantId,

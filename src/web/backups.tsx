@@ -28,7 +28,11 @@ import { type AppEnv, idParam, isHtmx, pageCtx, redirectTo, tenantOf } from './c
 export const backupRoutes = new Hono<AppEnv>()
 
 /** The tenant's queued and running jobs that are due, each with its run and policy name. */
-function activity(db: Db, tenantId: number, policyNames: Map<number, string>): ActiveItem[] {
+async function activity(
+  db: Db,
+  tenantId: number,
+  policyNames: Map<number, string>,
+): Promise<ActiveItem[]> {
   const now = Date.now()
   // A job first due later (a verification spread over the coming hours) is not activity yet:
   // listing it would keep the page polling and never reload it when Back up now finishes.
@@ -38,19 +42,21 @@ function activity(db: Db, tenantId: number, policyNames: Map<number, string>): A
   const shown = (job: Job) => job.kind !== 'sync-snapshots' && job.kind !== 'index-snapshot'
   // The running job first (a tenant runs one at a time), then the queue, newest first.
   const running = (job: Job) => (job.status === 'running' ? 0 : 1)
-  return activeJobs(db, tenantId)
+  const jobs = (await activeJobs(db, tenantId))
     .filter((job) => shown(job) && current(job))
     .sort((a, b) => running(a) - running(b))
-    .map((job) => activeItem(db, tenantId, job, policyNames))
+  const items: ActiveItem[] = []
+  for (const job of jobs) items.push(await activeItem(db, tenantId, job, policyNames))
+  return items
 }
 
-function activeItem(
+async function activeItem(
   db: Db,
   tenantId: number,
   job: Job,
   policyNames: Map<number, string>,
-): ActiveItem {
-  const run = latestRunOfJob(db, tenantId, job.id) ?? null
+): Promise<ActiveItem> {
+  const run = (await latestRunOfJob(db, tenantId, job.id)) ?? null
   const policyId = policyIdOf(job)
   const current = policyId ? policyNames.get(policyId) : undefined
   // A policy deleted while its job waits or runs: the name it was queued with, or started with.
@@ -64,23 +70,25 @@ function activeItem(
   }
 }
 
-backupRoutes.get('/', (c) => {
+backupRoutes.get('/', async (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  const policies = listPolicies(db, tenant.id)
+  const policies = await listPolicies(db, tenant.id)
   const names = new Map(policies.map((p) => [p.id, p.name]))
-  const runs20 = listRuns(db, tenant.id, { limit: 20 })
+  const runs20 = await listRuns(db, tenant.id, { limit: 20 })
   const modes = new Map(
-    verificationsOfRuns(
-      db,
-      tenant.id,
-      runs20.map((r) => r.id),
+    (
+      await verificationsOfRuns(
+        db,
+        tenant.id,
+        runs20.map((r) => r.id),
+      )
     ).map((v) => [v.runId, v.mode]),
   )
   // A verify run still going, or cancelled, has no verification: its job says which kind it is.
   for (const r of runs20) {
     if (r.kind !== 'verify' || modes.has(r.id) || !r.jobId) continue
-    const job = getJob(db, tenant.id, r.jobId)
+    const job = await getJob(db, tenant.id, r.jobId)
     const mode = job.kind === 'verify' ? job.payload.mode : undefined
     if (mode) modes.set(r.id, mode)
   }
@@ -100,17 +108,17 @@ backupRoutes.get('/', (c) => {
       ctx={pageCtx(c)}
       zone={safeZone(tenant.timezone)}
       policies={policies}
-      destinationCount={listDestinations(db, tenant.id).length}
-      states={backupStates(db, tenant.id, policies)}
-      verified={latestVerifications(db, tenant.id, 'restore')}
-      active={activity(db, tenant.id, names)}
+      destinationCount={(await listDestinations(db, tenant.id)).length}
+      states={await backupStates(db, tenant.id, policies)}
+      verified={await latestVerifications(db, tenant.id, 'restore')}
+      active={await activity(db, tenant.id, names)}
       history={history}
       usage={
         <UsageCard
-          stored={storedUsage(db, tenant.id)}
-          safety={safetyCount(db, tenant.id)}
-          limits={limitsOf(db, tenant)}
-          onDemand={onDemandUsage(db, tenant)}
+          stored={await storedUsage(db, tenant.id)}
+          safety={await safetyCount(db, tenant.id)}
+          limits={await limitsOf(db, tenant)}
+          onDemand={await onDemandUsage(db, tenant)}
           timezone={tenant.timezone}
         />
       }
@@ -118,11 +126,11 @@ backupRoutes.get('/', (c) => {
   )
 })
 
-backupRoutes.get('/activity', (c) => {
+backupRoutes.get('/activity', async (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  const names = new Map(listPolicies(db, tenant.id).map((p) => [p.id, p.name]))
-  const items = activity(db, tenant.id, names)
+  const names = new Map((await listPolicies(db, tenant.id)).map((p) => [p.id, p.name]))
+  const items = await activity(db, tenant.id, names)
   // When the last job finishes, reload the page so the table and history show the result.
   if (!items.length && isHtmx(c)) c.header('HX-Refresh', 'true')
   return c.html(<Activity items={items} csrf={c.get('csrf')} />)
@@ -131,10 +139,10 @@ backupRoutes.get('/activity', (c) => {
 backupRoutes.post('/jobs/:id/cancel', async (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  const job = getJob(db, tenant.id, idParam(c))
-  const names = new Map(listPolicies(db, tenant.id).map((p) => [p.id, p.name]))
-  const what = jobWhat(activeItem(db, tenant.id, job, names))
-  const back = c.req.query('from') === 'run' ? backToRun(db, tenant.id, job.id) : '/backups'
+  const job = await getJob(db, tenant.id, idParam(c))
+  const names = new Map((await listPolicies(db, tenant.id)).map((p) => [p.id, p.name]))
+  const what = jobWhat(await activeItem(db, tenant.id, job, names))
+  const back = c.req.query('from') === 'run' ? await backToRun(db, tenant.id, job.id) : '/backups'
   if (!(await confirmed(c))) {
     const running = job.status === 'running'
     return askToConfirm(c, {
@@ -154,12 +162,12 @@ backupRoutes.post('/jobs/:id/cancel', async (c) => {
       active: 'overview',
     })
   }
-  const { outcome } = cancelTenantJob(db, tenant.id, job.id)
+  const { outcome } = await cancelTenantJob(db, tenant.id, job.id)
   if (outcome === 'finished') {
     const text = 'That job had already finished, so there was nothing to cancel.'
     return redirectTo(c, back, { kind: 'error', text })
   }
-  auditWeb(c, 'job.cancel', {
+  await auditWeb(c, 'job.cancel', {
     target: what.replace(/^the /, ''),
     details: { job: job.id, kind: job.kind, was: job.status },
   })
@@ -172,17 +180,17 @@ backupRoutes.post('/jobs/:id/cancel', async (c) => {
 })
 
 /** The run page of the job's current run, else the Overview. */
-function backToRun(db: Db, tenantId: number, jobId: number): string {
-  const run = latestRunOfJob(db, tenantId, jobId)
+async function backToRun(db: Db, tenantId: number, jobId: number): Promise<string> {
+  const run = await latestRunOfJob(db, tenantId, jobId)
   return run ? `/backups/runs/${run.id}` : '/backups'
 }
 
-backupRoutes.post('/policies/:id/run', (c) => {
+backupRoutes.post('/policies/:id/run', async (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  let requested: ReturnType<typeof requestBackup>
+  let requested: Awaited<ReturnType<typeof requestBackup>>
   try {
-    requested = requestBackup(db, tenant.id, idParam(c), 'manual')
+    requested = await requestBackup(db, tenant.id, idParam(c), 'manual')
   } catch (err) {
     // Past the on-demand limit: the Overview says so, and when the next one is possible.
     if (err instanceof LimitError)
@@ -190,8 +198,11 @@ backupRoutes.post('/policies/:id/run', (c) => {
     throw err
   }
   const { job, created } = requested
-  const policy = getPolicy(db, tenant.id, idParam(c))
-  auditWeb(c, 'backup.request', { target: policy.name, details: { job: job.id, queued: created } })
+  const policy = await getPolicy(db, tenant.id, idParam(c))
+  await auditWeb(c, 'backup.request', {
+    target: policy.name,
+    details: { job: job.id, queued: created },
+  })
   c.get('deps').wake?.()
   const text = created
     ? 'Backup queued: progress shows below.'
@@ -199,20 +210,20 @@ backupRoutes.post('/policies/:id/run', (c) => {
   return redirectTo(c, '/backups', { kind: 'ok', text })
 })
 
-backupRoutes.post('/policies/:id/verify', (c) => {
+backupRoutes.post('/policies/:id/verify', async (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  let requested: ReturnType<typeof requestVerify>
+  let requested: Awaited<ReturnType<typeof requestVerify>>
   try {
-    requested = requestVerify(db, tenant.id, idParam(c), 'restore', 'manual')
+    requested = await requestVerify(db, tenant.id, idParam(c), 'restore', 'manual')
   } catch (err) {
     if (err instanceof LimitError)
       return redirectTo(c, '/backups', { kind: 'error', text: err.message })
     throw err
   }
   const { job, created } = requested
-  auditWeb(c, 'verify.request', {
-    target: getPolicy(db, tenant.id, idParam(c)).name,
+  await auditWeb(c, 'verify.request', {
+    target: (await getPolicy(db, tenant.id, idParam(c))).name,
     details: { mode: 'restore', job: job.id, queued: created },
   })
   c.get('deps').wake?.()
@@ -222,17 +233,18 @@ backupRoutes.post('/policies/:id/verify', (c) => {
   return redirectTo(c, '/backups', { kind: 'ok', text })
 })
 
-backupRoutes.get('/runs/:id', (c) => {
+backupRoutes.get('/runs/:id', async (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  const run = getRun(db, tenant.id, idParam(c))
-  const dests = new Map(listDestinations(db, tenant.id).map((d) => [d.id, d.name]))
-  const stages = runStagesOf(db, run.id).map((s) => ({
+  const run = await getRun(db, tenant.id, idParam(c))
+  const dests = new Map((await listDestinations(db, tenant.id)).map((d) => [d.id, d.name]))
+  const stages = (await runStagesOf(db, run.id)).map((s) => ({
     ...s,
     destinationName: s.destinationId ? (dests.get(s.destinationId) ?? null) : null,
   }))
   const policyName = run.policyId
-    ? (listPolicies(db, tenant.id).find((p) => p.id === run.policyId)?.name ?? run.policyName)
+    ? ((await listPolicies(db, tenant.id)).find((p) => p.id === run.policyId)?.name ??
+      run.policyName)
     : run.policyName
   return c.html(
     <RunPage
@@ -240,26 +252,26 @@ backupRoutes.get('/runs/:id', (c) => {
       run={run}
       policyName={policyName}
       stages={stages}
-      logs={runLogsOf(db, run.id)}
-      live={runLive(db, tenant.id, run)}
+      logs={await runLogsOf(db, run.id)}
+      live={await runLive(db, tenant.id, run)}
     />,
   )
 })
 
 /** A running run's progress and its Cancel button; null once it has ended. */
-function runLive(db: Db, tenantId: number, run: Run) {
+async function runLive(db: Db, tenantId: number, run: Run) {
   if (run.status !== 'running' || !run.jobId) return null
-  const job = getJob(db, tenantId, run.jobId)
+  const job = await getJob(db, tenantId, run.jobId)
   if (job.status !== 'running') return null
-  const names = new Map(listPolicies(db, tenantId).map((p) => [p.id, p.name]))
-  return { ...activeItem(db, tenantId, job, names), run }
+  const names = new Map((await listPolicies(db, tenantId)).map((p) => [p.id, p.name]))
+  return { ...(await activeItem(db, tenantId, job, names)), run }
 }
 
-backupRoutes.get('/runs/:id/live', (c) => {
+backupRoutes.get('/runs/:id/live', async (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  const run = getRun(db, tenant.id, idParam(c))
-  const live = runLive(db, tenant.id, run)
+  const run = await getRun(db, tenant.id, idParam(c))
+  const live = await runLive(db, tenant.id, run)
   // The run ended: reload the page so its stages, result and log show.
   if (!live && isHtmx(c)) c.header('HX-Refresh', 'true')
   return c.html(<RunLive runId={run.id} item={live} csrf={c.get('csrf')} />)

@@ -43,9 +43,9 @@ function hookOf(c: Ctx, type: string) {
 }
 
 /** The tenant's destination `id` of `type` (which has a sign-in), with its stored values typed. */
-function destinationOf(c: Ctx, type: string, id: number) {
+async function destinationOf(c: Ctx, type: string, id: number) {
   const { entry, connect } = hookOf(c, type)
-  const dest = getOwnDestination(c.get('deps').db, tenantOf(c).id, id)
+  const dest = await getOwnDestination(c.get('deps').db, tenantOf(c).id, id)
   if (dest.type !== type) throw new NotFoundError(`That ${connect.service} destination`)
   const values = storedValues(c.get('deps').config.secretKey, tenantOf(c).id, dest, entry.settings)
   return { dest, connect, ...values }
@@ -68,9 +68,9 @@ function pending(c: Ctx, type: string): Pending | null {
   }
 }
 
-connectRoutes.post('/:id/:type/start', (c) => {
+connectRoutes.post('/:id/:type/start', async (c) => {
   const type = c.req.param('type')
-  const { dest, connect, settings } = destinationOf(c, type, idParam(c))
+  const { dest, connect, settings } = await destinationOf(c, type, idParam(c))
   // The PKCE code verifier (RFC 7636) stays in this browser's sealed cookie until the finish.
   const verifier = randomBytes(48).toString('base64url')
   const p: Pending = {
@@ -121,23 +121,23 @@ async function finish(
   if (!code.trim()) return `Paste the code ${connect.service} showed you.`
   const deps = c.get('deps')
   const tenant = tenantOf(c)
-  const { dest, settings, secrets } = destinationOf(c, type, destinationId)
+  const { dest, settings, secrets } = await destinationOf(c, type, destinationId)
   try {
     const opts = {
       redirectUri: redirectUri(c, type),
       codeVerifier: p.verifier,
-      guard: guardPolicy(deps.db),
+      guard: await guardPolicy(deps.db),
     }
     const token = await connect.exchange(settings, secrets, code, opts)
     const sd = { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers }
-    mergeDestination(sd, tenant.id, dest.id, { secrets: { [connect.secret]: token } })
+    await mergeDestination(sd, tenant.id, dest.id, { secrets: { [connect.secret]: token } })
   } catch (err) {
     return err instanceof StorageError
       ? err.message
       : `${connect.service} could not be reached. Try again.`
   }
   deleteCookie(c, cookieOf(type), { path: cookiePath })
-  auditWeb(c, `${type}.connect`, { target: dest.name })
+  await auditWeb(c, `${type}.connect`, { target: dest.name })
   return null
 }
 
@@ -151,7 +151,7 @@ connectRoutes.post('/:id/:type/finish', async (c) => {
       kind: 'ok',
       text: `${hookOf(c, type).connect.service} connected.`,
     })
-  const { dest, connect, settings } = destinationOf(c, type, id)
+  const { dest, connect, settings } = await destinationOf(c, type, id)
   const p = pending(c, type)
   const url = p
     ? connect.authorizeUrl(settings, {

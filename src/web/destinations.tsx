@@ -46,15 +46,18 @@ function driverOf(c: Ctx, type: string) {
 }
 
 /** The types the admin lets tenants add. */
-function allowedDrivers(c: Ctx) {
+async function allowedDrivers(c: Ctx) {
   const { db, drivers } = c.get('deps')
-  return Object.fromEntries(Object.entries(drivers).filter(([type]) => typeAllowed(db, type)))
+  const allowed = []
+  for (const [type, driver] of Object.entries(drivers))
+    if (await typeAllowed(db, type)) allowed.push([type, driver] as const)
+  return Object.fromEntries(allowed)
 }
 
-function newTypeOf(c: Ctx): string {
+async function newTypeOf(c: Ctx): Promise<string> {
   const type = c.req.param('type') ?? ''
   driverOf(c, type)
-  if (!typeAllowed(c.get('deps').db, type)) {
+  if (!(await typeAllowed(c.get('deps').db, type))) {
     throw new ConflictError('Your hosting provider does not allow this destination type.')
   }
   return type
@@ -92,25 +95,27 @@ export function echoValues(
   return values
 }
 
-destinationRoutes.get('/', (c) => {
+destinationRoutes.get('/', async (c) => {
   const tenant = tenantOf(c)
   const deps = secretDeps(c)
-  const rows = listDestinations(deps.db, tenant.id).map((d) => ({
-    // The host's storage: name and type only, never its settings.
-    ...(d.providerDestinationId === null
-      ? describeDestination(deps, tenant.id, d)
-      : { ...d, values: {} }),
-    usedBy: policiesUsing(deps.db, tenant.id, d.id),
-  }))
+  const rows = []
+  for (const d of await listDestinations(deps.db, tenant.id))
+    rows.push({
+      // The host's storage: name and type only, never its settings.
+      ...(d.providerDestinationId === null
+        ? describeDestination(deps, tenant.id, d)
+        : { ...d, values: {} }),
+      usedBy: await policiesUsing(deps.db, tenant.id, d.id),
+    })
   return c.html(<DestinationsPage ctx={pageCtx(c)} rows={rows} drivers={deps.drivers} />)
 })
 
-destinationRoutes.get('/new', (c) =>
-  c.html(<TypePickerPage ctx={pageCtx(c)} drivers={allowedDrivers(c)} />),
+destinationRoutes.get('/new', async (c) =>
+  c.html(<TypePickerPage ctx={pageCtx(c)} drivers={await allowedDrivers(c)} />),
 )
 
-destinationRoutes.get('/new/:type', (c) => {
-  const type = newTypeOf(c)
+destinationRoutes.get('/new/:type', async (c) => {
+  const type = await newTypeOf(c)
   const driver = driverOf(c, type)
   const values = Object.fromEntries(
     driver.settings.map((f) => [f.name, isSecret(f) ? false : (f.default ?? '')]),
@@ -125,8 +130,11 @@ async function save(c: Ctx, type: string, id: number | null) {
   const raw = settingsInput(form, type, c)
   const name = str(form, 'name')
   try {
-    const dest = saveDestination(secretDeps(c), tenant.id, type, id, { name, settings: raw })
-    auditWeb(c, id ? 'destination.update' : 'destination.create', {
+    const dest = await saveDestination(secretDeps(c), tenant.id, type, id, {
+      name,
+      settings: raw,
+    })
+    await auditWeb(c, id ? 'destination.update' : 'destination.create', {
       target: dest.name,
       details: { type },
     })
@@ -146,7 +154,7 @@ async function save(c: Ctx, type: string, id: number | null) {
       ? describeDestination(
           secretDeps(c),
           tenant.id,
-          getDestination(c.get('deps').db, tenant.id, id),
+          await getDestination(c.get('deps').db, tenant.id, id),
         ).values
       : {}
     const props = {
@@ -163,7 +171,7 @@ async function save(c: Ctx, type: string, id: number | null) {
   }
 }
 
-destinationRoutes.post('/new/:type', (c) => save(c, newTypeOf(c), null))
+destinationRoutes.post('/new/:type', async (c) => save(c, await newTypeOf(c), null))
 
 /** Test connection: re-renders the form (typed values kept) with the result above the buttons. */
 async function test(c: Ctx, type: string, id: number | null) {
@@ -171,22 +179,22 @@ async function test(c: Ctx, type: string, id: number | null) {
   const form = await readForm(c)
   const raw = settingsInput(form, type, c)
   const deps = secretDeps(c)
-  const existing = id ? getDestination(deps.db, tenant.id, id) : null
+  const existing = id ? await getDestination(deps.db, tenant.id, id) : null
   const result = await testConnection(
-    { ...deps, localRoot: localRootOf(deps.db, c.get('deps').config) },
+    { ...deps, localRoot: await localRootOf(deps.db, c.get('deps').config) },
     tenant,
     type,
     raw,
     existing,
   )
   const pinned = result.ok ? result.pinned : {}
-  auditWeb(c, 'destination.test', {
+  await auditWeb(c, 'destination.test', {
     target: existing?.name ?? (str(form, 'name').trim() || null),
     details: { type, ok: result.ok },
   })
   if (existing && Object.keys(pinned).length) {
     // Pinned on first contact (an SSH host key): stored now, checked on every connection after.
-    mergeDestination(deps, tenant.id, existing.id, { settings: pinned })
+    await mergeDestination(deps, tenant.id, existing.id, { settings: pinned })
   }
   const stored = existing ? describeDestination(deps, tenant.id, existing).values : {}
   const props = {
@@ -204,11 +212,11 @@ async function test(c: Ctx, type: string, id: number | null) {
   return c.html(<DestinationFormPage ctx={pageCtx(c)} form={props} />)
 }
 
-destinationRoutes.post('/new/:type/test', (c) => test(c, newTypeOf(c), null))
+destinationRoutes.post('/new/:type/test', async (c) => test(c, await newTypeOf(c), null))
 
-destinationRoutes.get('/:id', (c) => {
+destinationRoutes.get('/:id', async (c) => {
   const tenant = tenantOf(c)
-  const dest = getOwnDestination(c.get('deps').db, tenant.id, idParam(c))
+  const dest = await getOwnDestination(c.get('deps').db, tenant.id, idParam(c))
   const shown = describeDestination(secretDeps(c), tenant.id, dest)
   const driver = driverOf(c, dest.type)
   const form = {
@@ -224,20 +232,20 @@ destinationRoutes.get('/:id', (c) => {
   return c.html(<DestinationFormPage ctx={pageCtx(c)} form={form} connected={connected} />)
 })
 
-destinationRoutes.post('/:id', (c) => {
-  const dest = getOwnDestination(c.get('deps').db, tenantOf(c).id, idParam(c))
+destinationRoutes.post('/:id', async (c) => {
+  const dest = await getOwnDestination(c.get('deps').db, tenantOf(c).id, idParam(c))
   return save(c, dest.type, dest.id)
 })
 
-destinationRoutes.post('/:id/test', (c) => {
-  const dest = getOwnDestination(c.get('deps').db, tenantOf(c).id, idParam(c))
+destinationRoutes.post('/:id/test', async (c) => {
+  const dest = await getOwnDestination(c.get('deps').db, tenantOf(c).id, idParam(c))
   return test(c, dest.type, dest.id)
 })
 
 destinationRoutes.post('/:id/delete', async (c) => {
   const tenant = tenantOf(c)
-  const dest = getOwnDestination(c.get('deps').db, tenant.id, idParam(c))
-  const users = policiesUsing(c.get('deps').db, tenant.id, dest.id)
+  const dest = await getOwnDestination(c.get('deps').db, tenant.id, idParam(c))
+  const users = await policiesUsing(c.get('deps').db, tenant.id, dest.id)
   // A refusal (in use, the host's) comes before "are you sure?": asking first wastes a step.
   const refused = users.length > 0 || dest.providerDestinationId !== null
   if (!refused && !(await confirmed(c))) {
@@ -253,12 +261,12 @@ destinationRoutes.post('/:id/delete', async (c) => {
     })
   }
   try {
-    deleteDestination(c.get('deps').db, tenant.id, dest.id)
+    await deleteDestination(c.get('deps').db, tenant.id, dest.id)
   } catch (err) {
     if (!(err instanceof ConflictError)) throw err
     return redirectTo(c, '/backups/destinations', { kind: 'error', text: err.message })
   }
-  auditWeb(c, 'destination.delete', { target: dest.name, details: { type: dest.type } })
+  await auditWeb(c, 'destination.delete', { target: dest.name, details: { type: dest.type } })
   return redirectTo(c, '/backups/destinations', {
     kind: 'ok',
     text: `Destination “${dest.name}” deleted.`,

@@ -47,8 +47,8 @@ function runnerName(r: RunnerHeartbeat): string {
  * each recorded runner must have beaten within HEARTBEAT_STALE_MS, and this process's own runner
  * must have a row.
  */
-function checkRunners(db: Db, ownId: string | undefined, now: Date) {
-  const rows = listHeartbeats(db)
+async function checkRunners(db: Db, ownId: string | undefined, now: Date) {
+  const rows = await listHeartbeats(db)
   const runners: RunnerView[] = rows.map((r) => ({
     host: r.host,
     pid: r.pid,
@@ -83,7 +83,7 @@ export function healthRoutes(deps: Deps) {
     const now = new Date()
     const database = checkDatabase(db)
     const runner = database.ok
-      ? checkRunners(db, deps.runnerId, now)
+      ? await checkRunners(db, deps.runnerId, now)
       : { ok: false, skipped: true, problem: 'Not checked: the database does not answer.' }
     const version = await cachedResticVersion(now.getTime())
     const problem = resticProblem(version)

@@ -147,10 +147,10 @@ export function exposition(m: PanelMetrics, now: Date): string {
 /** GET /metrics for Prometheus: admins and the scrape token only. */
 export const metricsRoutes = new Hono<AppEnv>()
 
-metricsRoutes.get('/', (c) => {
+metricsRoutes.get('/', async (c) => {
   const verdict = allowed(c)
   if (verdict !== true) return verdict
   c.header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   c.header('Cache-Control', 'no-store')
-  return c.body(exposition(panelMetrics(c.get('deps').db), new Date()))
+  return c.body(exposition(await panelMetrics(c.get('deps').db), new Date()))
 })

@@ -27,9 +27,9 @@ import { auditWeb } from './audit-trail.ts'
 export const notificationRoutes = new Hono<AppEnv>()
 
 /** The page with `values` in the form (the stored settings, or what was just typed). */
-function page(c: Ctx, values: NotifyFormValues | null, errors: Errors = {}) {
+async function page(c: Ctx, values: NotifyFormValues | null, errors: Errors = {}) {
   const { db, config } = c.get('deps')
-  const tenant = getTenant(db, tenantOf(c).id)
+  const tenant = await getTenant(db, tenantOf(c).id)
   const secretStored = Boolean(tenant.webhookSecretSealed)
   const shown: NotifyFormValues = values ?? {
     email: tenant.notifyEmail ?? '',
@@ -45,24 +45,24 @@ function page(c: Ctx, values: NotifyFormValues | null, errors: Errors = {}) {
       errors={errors}
       secretStored={secretStored}
       emailOn={Boolean(config.smtp)}
-      accountEmail={tenantUser(db, tenant.id)?.email ?? null}
-      history={listNotifications(db, tenant.id)}
+      accountEmail={(await tenantUser(db, tenant.id))?.email ?? null}
+      history={await listNotifications(db, tenant.id)}
     />
   )
 }
 
-notificationRoutes.get('/', (c) => {
+notificationRoutes.get('/', async (c) => {
   // The page may offer a freshly generated webhook secret: never cached.
   c.header('Cache-Control', 'no-store')
-  return c.html(page(c, null))
+  return c.html(await page(c, null))
 })
 
-notificationRoutes.get('/history', (c) => {
+notificationRoutes.get('/history', async (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
   return c.html(
     <NotificationHistory
-      rows={listNotifications(db, tenant.id)}
+      rows={await listNotifications(db, tenant.id)}
       zone={safeZone(tenant.timezone)}
     />,
   )
@@ -70,7 +70,7 @@ notificationRoutes.get('/history', (c) => {
 
 notificationRoutes.post('/', async (c) => {
   const deps = c.get('deps')
-  const tenant = getTenant(deps.db, tenantOf(c).id)
+  const tenant = await getTenant(deps.db, tenantOf(c).id)
   const form = await readForm(c)
   const values: NotifyFormValues = {
     email: str(form, 'email'),
@@ -85,8 +85,8 @@ notificationRoutes.post('/', async (c) => {
     // A typed secret is never sent back (with htmx, the page's script puts it back in place).
     values.webhookSecret = ''
     c.header('Cache-Control', 'no-store')
-    if (!isHtmx(c)) return c.html(page(c, values, err.errors), 422)
-    const accountEmail = tenantUser(deps.db, tenant.id)?.email ?? null
+    if (!isHtmx(c)) return c.html(await page(c, values, err.errors), 422)
+    const accountEmail = (await tenantUser(deps.db, tenant.id))?.email ?? null
     const fragment = (
       <NotifyForm
         csrf={c.get('csrf')}
@@ -105,7 +105,7 @@ notificationRoutes.post('/', async (c) => {
     webhook: Boolean(values.webhookUrl.trim()),
     secretChanged: Boolean(values.webhookSecret.trim()),
   }
-  auditWeb(c, 'notifications.update', { details })
+  await auditWeb(c, 'notifications.update', { details })
   return redirectTo(c, '/backups/notifications', {
     kind: 'ok',
     text: 'Notification settings saved.',
@@ -113,13 +113,13 @@ notificationRoutes.post('/', async (c) => {
 })
 
 /** Queues a test to the saved address and webhook; the history shows how it went. */
-notificationRoutes.post('/test', (c) => {
+notificationRoutes.post('/test', async (c) => {
   const deps = c.get('deps')
   const tenant = tenantOf(c)
   let note: string | undefined
   let error: string | undefined
   try {
-    const words = queueTestNotice(deps, tenant.id).map((ch) =>
+    const words = (await queueTestNotice(deps, tenant.id)).map((ch) =>
       ch === 'email' ? 'an e-mail' : 'a webhook call',
     )
     note = `Test queued: ${words.join(' and ')}. Its status shows below within a few seconds.`
@@ -136,7 +136,7 @@ notificationRoutes.post('/test', (c) => {
   }
   return c.html(
     <NotificationHistory
-      rows={listNotifications(deps.db, tenant.id)}
+      rows={await listNotifications(deps.db, tenant.id)}
       zone={safeZone(tenant.timezone)}
       note={note}
       error={error}

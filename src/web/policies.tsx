@@ -84,22 +84,24 @@ function inputOf(p: PolicyWithLinks): PolicyInput {
   }
 }
 
-function formProps(
+async function formProps(
   c: Ctx,
   values: PolicyInput,
   errors: Record<string, string>,
   id?: number,
-): PolicyFormProps {
+): Promise<PolicyFormProps> {
   const { db, drivers } = c.get('deps')
   const tenant = tenantOf(c)
   // The host's storage is for the host's policies: a tenant's own policy uses its own.
-  const own = listDestinations(db, tenant.id).filter((d) => d.providerDestinationId === null)
+  const own = (await listDestinations(db, tenant.id)).filter(
+    (d) => d.providerDestinationId === null,
+  )
   const destinations = own.map((d) => ({
     id: d.id,
     label: d.name,
     hint: drivers[d.type]?.label ?? d.type,
   }))
-  const databases = listTenantDatabases(db, tenant.id).map((d) => ({
+  const databases = (await listTenantDatabases(db, tenant.id)).map((d) => ({
     id: d.id,
     label: d.name,
     hint: d.engine === 'mariadb' ? 'MariaDB' : 'PostgreSQL',
@@ -107,16 +109,16 @@ function formProps(
   return { csrf: c.get('csrf'), id, values, errors, destinations, databases }
 }
 
-policyRoutes.get('/', (c) => {
+policyRoutes.get('/', async (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  const hasDestinations = listDestinations(db, tenant.id).some(
+  const hasDestinations = (await listDestinations(db, tenant.id)).some(
     (d) => d.providerDestinationId === null,
   )
   return c.html(
     <PoliciesPage
       ctx={pageCtx(c)}
-      policies={listPolicies(db, tenant.id)}
+      policies={await listPolicies(db, tenant.id)}
       hasDestinations={hasDestinations}
     />,
   )
@@ -136,9 +138,9 @@ policyRoutes.get('/keeps-preview', (c) => {
   return c.html(<KeepsPreview values={values as KeepValues} />)
 })
 
-policyRoutes.get('/new', (c) => {
+policyRoutes.get('/new', async (c) => {
   const values = newPolicyInput(tenantOf(c).timezone)
-  const props = formProps(c, values, {})
+  const props = await formProps(c, values, {})
   if (props.destinations.length === 1) values.destinationIds = [props.destinations[0]!.id]
   return c.html(<PolicyFormPage ctx={pageCtx(c)} form={props} />)
 })
@@ -147,15 +149,15 @@ async function save(c: Ctx, id: number | null) {
   const tenant = tenantOf(c)
   const input = policyInput(await readForm(c), tenant.timezone)
   try {
-    savePolicy(c.get('deps').db, tenant.id, id, input)
-    auditWeb(c, id ? 'policy.update' : 'policy.create', { target: input.name.trim() })
+    await savePolicy(c.get('deps').db, tenant.id, id, input)
+    await auditWeb(c, id ? 'policy.update' : 'policy.create', { target: input.name.trim() })
     const text = id
       ? `Policy “${input.name.trim()}” saved.`
       : `Policy “${input.name.trim()}” created.`
     return redirectTo(c, '/backups/policies', { kind: 'ok', text })
   } catch (err) {
     if (!(err instanceof InputError)) throw err
-    const props = formProps(c, input, err.errors, id ?? undefined)
+    const props = await formProps(c, input, err.errors, id ?? undefined)
     if (isHtmx(c)) return c.html(<PolicyForm {...props} />, 422)
     return c.html(<PolicyFormPage ctx={pageCtx(c)} form={props} />, 422)
   }
@@ -163,21 +165,21 @@ async function save(c: Ctx, id: number | null) {
 
 policyRoutes.post('/', (c) => save(c, null))
 
-policyRoutes.get('/:id', (c) => {
-  const policy = getOwnPolicy(c.get('deps').db, tenantOf(c).id, idParam(c))
+policyRoutes.get('/:id', async (c) => {
+  const policy = await getOwnPolicy(c.get('deps').db, tenantOf(c).id, idParam(c))
   return c.html(
-    <PolicyFormPage ctx={pageCtx(c)} form={formProps(c, inputOf(policy), {}, policy.id)} />,
+    <PolicyFormPage ctx={pageCtx(c)} form={await formProps(c, inputOf(policy), {}, policy.id)} />,
   )
 })
 
-policyRoutes.post('/:id', (c) => {
-  const policy = getOwnPolicy(c.get('deps').db, tenantOf(c).id, idParam(c))
+policyRoutes.post('/:id', async (c) => {
+  const policy = await getOwnPolicy(c.get('deps').db, tenantOf(c).id, idParam(c))
   return save(c, policy.id)
 })
 
 policyRoutes.post('/:id/delete', async (c) => {
   const tenant = tenantOf(c)
-  const policy = getPolicy(c.get('deps').db, tenant.id, idParam(c))
+  const policy = await getPolicy(c.get('deps').db, tenant.id, idParam(c))
   // The host's policies are refused at once (deletePolicy), without asking first.
   if (policy.providerPolicyId === null && !(await confirmed(c))) {
     return askToConfirm(c, {
@@ -191,8 +193,8 @@ policyRoutes.post('/:id/delete', async (c) => {
       active: 'settings',
     })
   }
-  deletePolicy(c.get('deps').db, tenant.id, policy.id)
-  auditWeb(c, 'policy.delete', { target: policy.name })
+  await deletePolicy(c.get('deps').db, tenant.id, policy.id)
+  await auditWeb(c, 'policy.delete', { target: policy.name })
   return redirectTo(c, '/backups/policies', {
     kind: 'ok',
     text: `Policy “${policy.name}” deleted.`,

@@ -22,19 +22,22 @@ import {
 export const recoveryRoutes = new Hono<AppEnv>()
 
 /** The tenant's destinations holding a repository, each marked when a password change is queued. */
-function withRepos(c: Ctx) {
+async function withRepos(c: Ctx) {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
   const pending = new Set(
-    activeJobs(db, tenant.id).flatMap((j) => (j.kind === 'rekey' ? [j.payload.destinationId] : [])),
+    (await activeJobs(db, tenant.id)).flatMap((j) =>
+      j.kind === 'rekey' ? [j.payload.destinationId] : [],
+    ),
   )
-  return listDestinations(db, tenant.id)
-    .filter((d) => findRepository(db, tenant.id, d.id)?.initializedAt)
-    .map((d) => ({ id: d.id, name: d.name, pending: pending.has(d.id) }))
+  const withRepo = []
+  for (const d of await listDestinations(db, tenant.id))
+    if ((await findRepository(db, tenant.id, d.id))?.initializedAt) withRepo.push(d)
+  return withRepo.map((d) => ({ id: d.id, name: d.name, pending: pending.has(d.id) }))
 }
 
-recoveryRoutes.get('/', (c) =>
-  c.html(<RecoveryPage ctx={pageCtx(c)} destinations={withRepos(c)} />),
+recoveryRoutes.get('/', async (c) =>
+  c.html(<RecoveryPage ctx={pageCtx(c)} destinations={await withRepos(c)} />),
 )
 
 /** Shows the kit only after the account password is typed again (throttled like sign-in). */
@@ -43,23 +46,26 @@ recoveryRoutes.post('/', async (c) => {
   const tenant = tenantOf(c)
   const user = c.get('auth').user!
   const form = await readForm(c)
-  const dest = getDestination(db, tenant.id, Number(str(form, 'destination')) || 0)
+  const dest = await getDestination(db, tenant.id, Number(str(form, 'destination')) || 0)
   const refused = await confirmPassword(db, user, str(form, 'password'), clientIp(c))
   if (refused) {
     if (!refused.throttled)
-      auditWeb(c, 'recovery.denied', { target: dest.name, details: { reason: 'wrong password' } })
+      await auditWeb(c, 'recovery.denied', {
+        target: dest.name,
+        details: { reason: 'wrong password' },
+      })
     const page = (
       <RecoveryPage
         ctx={pageCtx(c)}
-        destinations={withRepos(c)}
+        destinations={await withRepos(c)}
         chosen={dest.id}
         error={refused.message}
       />
     )
     return c.html(page, refused.throttled ? 429 : 401)
   }
-  const kit = recoveryKit({ db, config, drivers }, tenant, dest, { forAdmin: false })
-  auditWeb(c, 'recovery.view', { target: dest.name })
+  const kit = await recoveryKit({ db, config, drivers }, tenant, dest, { forAdmin: false })
+  await auditWeb(c, 'recovery.view', { target: dest.name })
   c.header('Cache-Control', 'no-store')
   return c.html(
     <RecoveryPage ctx={pageCtx(c)} destinations={[]} kit={{ ...kit, destination: dest.name }} />,
@@ -73,12 +79,15 @@ recoveryRoutes.post('/', async (c) => {
 recoveryRoutes.post('/:id/password', async (c) => {
   const deps = c.get('deps')
   const tenant = tenantOf(c)
-  const dest = getDestination(deps.db, tenant.id, idParam(c))
+  const dest = await getDestination(deps.db, tenant.id, idParam(c))
   const form = await readForm(c)
   if (str(form, 'confirm') !== 'yes')
     return c.html(<ChangePasswordPage ctx={pageCtx(c)} destination={dest} />)
-  const { job, created } = requestRekey(deps.db, tenant.id, dest.id, 'manual')
-  auditWeb(c, 'repository.rekey', { target: dest.name, details: { job: job.id, queued: created } })
+  const { job, created } = await requestRekey(deps.db, tenant.id, dest.id, 'manual')
+  await auditWeb(c, 'repository.rekey', {
+    target: dest.name,
+    details: { job: job.id, queued: created },
+  })
   if (created) deps.wake?.()
   const text = created
     ? `Password change for “${dest.name}” queued. Once it has run, the recovery kit shows the new password.`

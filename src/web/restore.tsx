@@ -81,10 +81,10 @@ type Loaded = { tenant: Tenant; dest: Destination; snapshot: Snapshot; base: str
  */
 async function snapshotOf(c: Ctx): Promise<Loaded | Response> {
   const tenant = tenantOf(c)
-  const dest = getDestination(c.get('deps').db, tenant.id, idParam(c, 'dest'))
+  const dest = await getDestination(c.get('deps').db, tenant.id, idParam(c, 'dest'))
   const id = c.req.param('snap') ?? ''
   if (!/^[0-9a-f]{64}$/.test(id)) throw new NotFoundError('That snapshot')
-  const { snapshot, pending } = snapshotForPage(engineDeps(c), tenant, dest, id)
+  const { snapshot, pending } = await snapshotForPage(engineDeps(c), tenant, dest, id)
   if (!snapshot) {
     if (!pending) throw new NotFoundError('That snapshot')
     if (pending.created) c.get('deps').wake?.()
@@ -110,7 +110,7 @@ async function indexed(
   c: Ctx,
   { tenant, dest, snapshot, base }: Loaded,
 ): Promise<Snapshot | Response> {
-  const ready = indexForPage(engineDeps(c), tenant, dest, snapshot.id)
+  const ready = await indexForPage(engineDeps(c), tenant, dest, snapshot.id)
   if (ready.snapshot) return ready.snapshot
   const { pending } = ready
   if (pending.created) c.get('deps').wake?.()
@@ -139,8 +139,8 @@ function underHome(home: string, path: string): boolean {
 }
 
 /** A path inside the home that the snapshot's index holds. */
-function inSnapshot(c: Ctx, snap: Snapshot, home: string, path: string): boolean {
-  return underHome(home, path) && nodeAt(c.get('deps').db, snap.rowId, path) !== undefined
+async function inSnapshot(c: Ctx, snap: Snapshot, home: string, path: string): Promise<boolean> {
+  return underHome(home, path) && (await nodeAt(c.get('deps').db, snap.rowId, path)) !== undefined
 }
 
 /** The snapshot holds the home or something in it (a safety copy holds just what it saved). */
@@ -155,23 +155,28 @@ const SEARCH_LIMIT = 200
  * whole snapshot, with `selected` kept ticked. A folder the snapshot does not hold is a 404 when
  * asked for by link (`strict`), and the home when it only rode along with a posted form.
  */
-function treeView(
+async function treeView(
   c: Ctx,
   loaded: Loaded,
   snap: Snapshot,
   o: { dir?: string; q?: string; selected: string[]; strict: boolean; error?: string },
-): TreeView {
+): Promise<TreeView> {
   const { db } = c.get('deps')
   const home = loaded.tenant.homeDir
   let dir = (o.dir ?? '').replace(/(.)\/+$/, '$1') || home
-  if (dir !== home && !(underHome(home, dir) && nodeAt(db, snap.rowId, dir)?.type === 'dir')) {
+  if (
+    dir !== home &&
+    !(underHome(home, dir) && (await nodeAt(db, snap.rowId, dir))?.type === 'dir')
+  ) {
     if (o.strict) throw new NotFoundError('That folder')
     dir = home
   }
   const q = (o.q ?? '').trim().slice(0, 200)
   const inside = (n: { parent: string }) => n.parent === home || n.parent.startsWith(home + '/')
-  const hits = q ? searchIndex(db, snap.rowId, q, SEARCH_LIMIT + 20).filter(inside) : []
-  const nodes = q ? hits.slice(0, SEARCH_LIMIT) : childrenOf(db, snap.rowId, dir)
+  const hits = q ? (await searchIndex(db, snap.rowId, q, SEARCH_LIMIT + 20)).filter(inside) : []
+  const nodes = q ? hits.slice(0, SEARCH_LIMIT) : await childrenOf(db, snap.rowId, dir)
+  const selected = []
+  for (const p of new Set(o.selected)) if (await inSnapshot(c, snap, home, p)) selected.push(p)
   return {
     base: loaded.base,
     home,
@@ -181,7 +186,7 @@ function treeView(
     nodes: nodes.map((n) => toNode(n)),
     searching: q !== '',
     truncated: hits.length > SEARCH_LIMIT,
-    selected: [...new Set(o.selected)].filter((p) => inSnapshot(c, snap, home, p)),
+    selected,
     error: o.error,
   }
 }
@@ -201,7 +206,7 @@ async function browse(
   if (snap instanceof Response) return snap
   const home = tenant.homeDir
   const hasHome = holdsHome(snap, home)
-  const tree = treeView(c, loaded, snap, {
+  const tree = await treeView(c, loaded, snap, {
     ...o,
     dir: hasHome ? o.dir : undefined,
     q: hasHome ? o.q : undefined,
@@ -209,11 +214,11 @@ async function browse(
     error: o.posted?.what === 'files' ? o.posted.errors.paths : undefined,
   })
   if (isHtmx(c) && !o.posted) return c.html(<TreeFragment view={tree} />)
-  const databases = listTenantDatabases(db, tenant.id)
+  const databases = await listTenantDatabases(db, tenant.id)
   const holds = (d: { engine: string; name: string }) => snap.databases.includes(dumpKey(d))
   const policy =
     snap.policyId !== null
-      ? listPolicies(db, tenant.id).find((p) => p.id === snap.policyId)?.name
+      ? (await listPolicies(db, tenant.id)).find((p) => p.id === snap.policyId)?.name
       : undefined
   return c.html(
     <BrowsePage
@@ -233,19 +238,20 @@ async function browse(
   )
 }
 
-restoreRoutes.get('/', (c) => {
+restoreRoutes.get('/', async (c) => {
   const tenant = tenantOf(c)
   const { db } = c.get('deps')
-  const dests = listDestinations(db, tenant.id).filter(
-    (d) => findRepository(db, tenant.id, d.id)?.initializedAt,
-  )
-  const destinations = dests.map((d) => {
-    const { snapshots, pending } = catalogForPage(engineDeps(c), tenant, d)
+  const dests = []
+  for (const d of await listDestinations(db, tenant.id))
+    if ((await findRepository(db, tenant.id, d.id))?.initializedAt) dests.push(d)
+  const destinations = []
+  for (const d of dests) {
+    const { snapshots, pending } = await catalogForPage(engineDeps(c), tenant, d)
     if (pending?.created) c.get('deps').wake?.()
     const host = d.providerDestinationId !== null
-    return { id: d.id, name: d.name, host, snapshots, pending }
-  })
-  const policyNames = new Map(listPolicies(db, tenant.id).map((p) => [p.id, p.name]))
+    destinations.push({ id: d.id, name: d.name, host, snapshots, pending })
+  }
+  const policyNames = new Map((await listPolicies(db, tenant.id)).map((p) => [p.id, p.name]))
   return c.html(
     <RestorePage
       ctx={pageCtx(c)}
@@ -261,12 +267,12 @@ restoreRoutes.get('/', (c) => {
  * Polled by the note of a destination being checked: the note again while the look is queued
  * or running, then a reload of the page (htmx) so the list shows what was found.
  */
-restoreRoutes.get('/:dest/checking', (c) => {
+restoreRoutes.get('/:dest/checking', async (c) => {
   const tenant = tenantOf(c)
   const { db } = c.get('deps')
-  const dest = getDestination(db, tenant.id, idParam(c, 'dest'))
+  const dest = await getDestination(db, tenant.id, idParam(c, 'dest'))
   if (!isHtmx(c)) return c.redirect('/backups/restore', 303)
-  const pending = waitingFor(db, tenant.id, syncJobKey(dest.id))
+  const pending = await waitingFor(db, tenant.id, syncJobKey(dest.id))
   if (pending)
     return c.html(<CatalogNote destId={dest.id} pending={pending} again="/backups/restore" />)
   c.header('HX-Refresh', 'true')
@@ -280,7 +286,7 @@ restoreRoutes.get('/:dest/:snap/reading', async (c) => {
   const { tenant, dest, snapshot, base } = loaded
   const { db } = c.get('deps')
   if (!isHtmx(c)) return c.redirect(base, 303)
-  const pending = waitingFor(db, tenant.id, indexJobKey(dest.id, snapshot.id))
+  const pending = await waitingFor(db, tenant.id, indexJobKey(dest.id, snapshot.id))
   if (pending) return c.html(<ReadingNote base={base} pending={pending} again={base} />)
   c.header('HX-Refresh', 'true')
   return c.body(null, 204)
@@ -316,7 +322,7 @@ async function sendDownload(
     throw new ConflictError(`The download could not start: ${plainReason(err)}`)
   }
   try {
-    auditWeb(c, 'download', audit)
+    await auditWeb(c, 'download', audit)
   } catch (err) {
     download.body.destroy()
     throw err
@@ -344,7 +350,7 @@ restoreRoutes.get('/:dest/:snap/database/:db', async (c) => {
   if (loaded instanceof Response) return loaded
   const { tenant, dest, snapshot } = loaded
   const id = idParam(c, 'db')
-  const database = listTenantDatabases(c.get('deps').db, tenant.id).find((d) => d.id === id)
+  const database = (await listTenantDatabases(c.get('deps').db, tenant.id)).find((d) => d.id === id)
   if (!database) throw new NotFoundError('That database')
   const details = { destination: dest.name, snapshot: snapshot.id, database: database.name }
   return sendDownload(c, { target: `${snapshot.shortId}:${database.name}`, details }, () =>
@@ -374,7 +380,7 @@ restoreRoutes.post('/:dest/:snap', async (c) => {
   const snap = await indexed(c, loaded)
   if (snap instanceof Response) return snap
   const home = tenant.homeDir
-  const database = listTenantDatabases(db, tenant.id).find((d) => d.id === databaseId)
+  const database = (await listTenantDatabases(db, tenant.id)).find((d) => d.id === databaseId)
   const errors: Record<string, string> = {}
   if (what === 'database') {
     if (!database) errors.database = 'Choose one of your databases.'
@@ -382,8 +388,13 @@ restoreRoutes.post('/:dest/:snap', async (c) => {
       errors.database = `This backup holds no copy of the database ${database.name}: choose another backup.`
   } else if (!holdsHome(snap, home)) {
     errors.paths = 'This backup holds no files from your home folder.'
-  } else if (paths.some((p) => !inSnapshot(c, snap, home, p))) {
-    errors.paths = 'Choose files and folders from this backup.'
+  } else {
+    for (const p of paths) {
+      if (!(await inSnapshot(c, snap, home, p))) {
+        errors.paths = 'Choose files and folders from this backup.'
+        break
+      }
+    }
   }
   const again = (errs: Record<string, string>) =>
     browse(c, loaded, {
@@ -423,7 +434,7 @@ restoreRoutes.post('/:dest/:snap', async (c) => {
     if (!(err instanceof InputError)) throw err
     return again(err.errors)
   }
-  auditWeb(c, 'restore.start', {
+  await auditWeb(c, 'restore.start', {
     target: snapshot.shortId,
     details: restoreFacts(dest.name, request, database?.name, jobId),
   })

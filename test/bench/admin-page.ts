@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url'
 import { hashPassword } from '../../src/auth/password.ts'
 import type { Db } from '../../src/db/client.ts'
 import { refreshTenantHealth } from '../../src/db/health.ts'
+import { transaction } from '../../src/db/tx.ts'
 import {
   destinations,
   policies,
@@ -39,7 +40,7 @@ type Shape = 'healthy' | 'failing' | 'stale' | 'never'
  * leaves them (finished, with reasons on failures), plus test-restore verifications. Then
  * recomputes every tenant's health row. Returns the seconds each phase took.
  */
-export function seedFleet(db: Db, tenantCount: number, runCount: number, now = new Date()) {
+export async function seedFleet(db: Db, tenantCount: number, runCount: number, now = new Date()) {
   const r = rng('admin-page')
   const t0 = performance.now()
   const shapes: Shape[] = []
@@ -166,8 +167,8 @@ export function seedFleet(db: Db, tenantCount: number, runCount: number, now = n
   const seededS = (performance.now() - t0) / 1000
   const t1 = performance.now()
   const ids = db.select({ id: tenants.id }).from(tenants).all()
-  db.transaction(() => {
-    for (const { id } of ids) refreshTenantHealth(db, id, now)
+  await transaction(db, async () => {
+    for (const { id } of ids) await refreshTenantHealth(db, id, now)
   })
   const refreshMs = performance.now() - t1
   return { seededS, refreshS: refreshMs / 1000, perRefreshMs: refreshMs / ids.length }
@@ -182,8 +183,8 @@ export async function benchAdminPage(log: (msg: string) => void = () => {}): Pro
   const runCount = Number(process.env.BENCH_RUNS ?? 200_000)
   const deps = freshDeps()
   log(`admin page: seeding ${tenantCount} tenants and ${runCount} runs`)
-  const seed = seedFleet(deps.db, tenantCount, runCount)
-  insertAdmin(deps.db, 'bench-admin', await hashPassword(PASSWORD))
+  const seed = await seedFleet(deps.db, tenantCount, runCount)
+  await insertAdmin(deps.db, 'bench-admin', await hashPassword(PASSWORD))
   const admin = new Client(deps)
   await admin.login('bench-admin')
   const pages: [string, string, Record<string, string>?][] = [

@@ -110,11 +110,11 @@ export async function addFleetTenant(
     systemUser: name,
     timezone: 'UTC',
   })
-  const dest = saveDestination(deps, tenant.id, 'local', null, {
+  const dest = await saveDestination(deps, tenant.id, 'local', null, {
     name: 'Local',
     settings: { folder: 'repo' },
   })
-  const policyId = savePolicy(deps.db, tenant.id, null, {
+  const policyId = await savePolicy(deps.db, tenant.id, null, {
     ...newPolicyInput('UTC'),
     name: 'Bench',
     destinationIds: [dest.id],

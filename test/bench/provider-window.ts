@@ -56,10 +56,12 @@ function seedTenants(db: Db, count: number): number[] {
 }
 
 /** Wall time, and CPU time (user + system) so a busy machine can be told from slow code. */
-function timed<T>(fn: () => T): { ms: number; cpuMs: number; value: T } {
+async function timed<T>(
+  fn: () => T | Promise<T>,
+): Promise<{ ms: number; cpuMs: number; value: T }> {
   const start = performance.now()
   const cpu = process.cpuUsage()
-  const value = fn()
+  const value = await fn()
   const used = process.cpuUsage(cpu)
   return { ms: performance.now() - start, cpuMs: (used.user + used.system) / 1000, value }
 }
@@ -108,15 +110,15 @@ const queuedRunAts = (db: Db) =>
     .map((j) => j.runAt.getTime())
 
 /** The provider case: plan and enqueue, with the window's 01:00 and 05:00 after the plan. */
-function providerCase(deps: Deps, count: number) {
+async function providerCase(deps: Deps, count: number) {
   const ids = seedTenants(deps.db, count)
-  const host = saveProviderDestination(
+  const host = await saveProviderDestination(
     { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers },
     'local',
     null,
     { name: 'Host disk', settings: { folder: 'nightly' } },
   )
-  saveProviderPolicyRow(
+  await saveProviderPolicyRow(
     deps.db,
     null,
     {
@@ -137,14 +139,14 @@ function providerCase(deps: Deps, count: number) {
     },
     [host.id],
   )
-  const plan = timed(() => syncProvider(deps.db))
-  const resync = timed(() => syncProvider(deps.db))
+  const plan = await timed(() => syncProvider(deps.db))
+  const resync = await timed(() => syncProvider(deps.db))
   // The next window that starts after the copies exist (slots before a policy's creation never run).
   const start = CronExpressionParser.parse('0 1 * * *', { tz: serverZone() }).next().getTime()
   const end = CronExpressionParser.parse('0 5 * * *', { tz: serverZone(), currentDate: start })
     .next()
     .getTime()
-  const tick = timed(() => tickScheduler(deps.db, new Date(end)))
+  const tick = await timed(() => tickScheduler(deps.db, new Date(end)))
   return {
     tenants: ids.length,
     plan: { ms: plan.ms, cpuMs: plan.cpuMs, created: plan.value.created },
@@ -155,7 +157,7 @@ function providerCase(deps: Deps, count: number) {
 }
 
 /** Baseline: tenant-own daily policies at 03:00, one tick at 05:00, plus plain inserts. */
-function baselineCase(deps: Deps, count: number) {
+async function baselineCase(deps: Deps, count: number) {
   const ids = seedTenants(deps.db, count)
   const rows = ids.map((tenantId) => ({
     tenantId,
@@ -167,11 +169,11 @@ function baselineCase(deps: Deps, count: number) {
     schedule: '0 3 * * *',
     timezone: serverZone(),
   }))
-  const insertPolicies = timed(() =>
+  const insertPolicies = await timed(() =>
     deps.db.transaction((tx) => batch(rows, (c) => tx.insert(policies).values(c).run())),
   )
   const three = CronExpressionParser.parse('0 3 * * *', { tz: serverZone() }).next().getTime()
-  const tick = timed(() => tickScheduler(deps.db, new Date(three + 2 * 60 * MINUTE)))
+  const tick = await timed(() => tickScheduler(deps.db, new Date(three + 2 * 60 * MINUTE)))
   const spread = spreadOf(queuedRunAts(deps.db), three - 2 * 60 * MINUTE, 4 * 60)
   const jobRows = ids.map((tenantId) => ({
     kind: 'backup' as const,
@@ -180,7 +182,7 @@ function baselineCase(deps: Deps, count: number) {
     runAt: new Date(three),
     dedupeKey: `plain:${tenantId}`,
   }))
-  const insertJobs = timed(() =>
+  const insertJobs = await timed(() =>
     deps.db.transaction((tx) => batch(jobRows, (c) => tx.insert(jobs).values(c).run())),
   )
   return { insertPolicies, insertJobs, tick, spread }
@@ -194,10 +196,10 @@ const hhmm = (at: number) => clock(at).slice(0, 5)
 /** Runs both cases in fresh data dirs and returns the report. */
 export async function benchProviderWindow(log: (msg: string) => void = () => {}): Promise<string> {
   const count = Number(process.env.BENCH_PROVIDER_TENANTS ?? 10_000)
-  const run = <T>(fn: (deps: Deps) => T): T => {
+  const run = async <T>(fn: (deps: Deps) => Promise<T>): Promise<T> => {
     const deps = freshDeps()
     try {
-      return fn(deps)
+      return await fn(deps)
     } finally {
       deps.db.$client.close()
       rmSync(deps.config.dataDir, { recursive: true, force: true })
@@ -205,9 +207,9 @@ export async function benchProviderWindow(log: (msg: string) => void = () => {})
   }
   const load = loadavg()[0]!
   log(`provider window: ${count} tenants, one all-tenants policy 01:00-05:00`)
-  const p = run((deps) => providerCase(deps, count))
+  const p = await run((deps) => providerCase(deps, count))
   log('provider window: baseline, the same tenants with their own policies at 03:00')
-  const b = run((deps) => baselineCase(deps, count))
+  const b = await run((deps) => baselineCase(deps, count))
   const s = p.spread
   const bs = b.spread
   return [

@@ -44,9 +44,10 @@ async function addRemoteDestination(
   const config = loadConfig(panel.env)
   const db = openDb(config.dbPath)
   try {
-    const allow = getAdminSettings(db).outboundAllow
-    if (!allow.includes('127.0.0.1')) setAdminSetting(db, 'outboundAllow', [...allow, '127.0.0.1'])
-    const tenant = findTenantByName(db, 'bench')
+    const allow = (await getAdminSettings(db)).outboundAllow
+    if (!allow.includes('127.0.0.1'))
+      await setAdminSetting(db, 'outboundAllow', [...allow, '127.0.0.1'])
+    const tenant = await findTenantByName(db, 'bench')
     if (!tenant) throw new Error('the bench tenant is missing')
     // Defaults as the form (and `panel destination add`) pre-fills them.
     const raw: Record<string, string> = {}
@@ -61,8 +62,8 @@ async function addRemoteDestination(
       const fields = Object.entries(test.errors ?? {}).map(([k, v]) => ` ${k}: ${v}`)
       throw new Error(`Test connection failed: ${test.message}${fields.join(';')}`)
     }
-    const dest = saveDestination(deps, tenant.id, kind.type, null, { name, settings: raw })
-    mergeDestination(deps, tenant.id, dest.id, { settings: test.pinned })
+    const dest = await saveDestination(deps, tenant.id, kind.type, null, { name, settings: raw })
+    await mergeDestination(deps, tenant.id, dest.id, { settings: test.pinned })
   } finally {
     db.$client.close()
   }

@@ -65,8 +65,8 @@ export async function benchRestoreBrowse(log: (msg: string) => void = () => {}):
     log(`restore page: writing ${fileCount} files and backing them up`)
     const dirs = writeTree(t.home, fileCount)
     if (process.getuid?.() === 0) execFileSync('chown', ['-R', `${t.uid}:${t.gid}`, t.home])
-    const dest = localDestination(deps, t.tenant.id)
-    const policyId = policy(deps, t.tenant.id, [dest.id])
+    const dest = await localDestination(deps, t.tenant.id)
+    const policyId = await policy(deps, t.tenant.id, [dest.id])
     const runner = startRunner({
       db: deps.db,
       handlers: jobHandlers(deps),
@@ -74,14 +74,14 @@ export async function benchRestoreBrowse(log: (msg: string) => void = () => {}):
       onError: () => {},
     })
     try {
-      const { job } = requestBackup(deps.db, t.tenant.id, policyId, 'manual')
+      const { job } = await requestBackup(deps.db, t.tenant.id, policyId, 'manual')
       runner.wake()
       const done = await waitJob(deps, t.tenant.id, job.id, 600_000)
       if (done.status !== 'done') throw new Error(`the backup failed: ${done.lastError}`)
     } finally {
       await runner.stop()
     }
-    const snap = catalogOf(deps.db, t.tenant.id, dest.id)[0]!
+    const snap = (await catalogOf(deps.db, t.tenant.id, dest.id))[0]!
     const base = `/backups/restore/${dest.id}/${snap.snapshotId}`
     const c = new Client(deps)
     await c.login('browse')
@@ -114,7 +114,7 @@ export async function benchRestoreBrowse(log: (msg: string) => void = () => {}):
     const found = await series(search)
 
     // Baseline: what a folder click cost before the index (one restic ls through the bridge).
-    const d = getDestination(deps.db, t.tenant.id, dest.id)
+    const d = await getDestination(deps.db, t.tenant.id, dest.id)
     const ls: number[] = []
     for (let i = 0; i < 5; i++) {
       const dir = pick()

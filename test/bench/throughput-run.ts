@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Db } from '../../src/db/client.ts'
+import { transaction } from '../../src/db/tx.ts'
 import { requestBackup } from '../../src/domain/jobs.ts'
 import { directRestic, type FleetTenant } from './fleet.ts'
 import { isStopping, Interrupted } from './measure.ts'
@@ -18,11 +19,12 @@ const POLL_MS = 100
  */
 export async function panelPass(db: Db, tenants: FleetTenant[], timeoutMs: number): Promise<Pass> {
   const start = Date.now()
-  const ids = db.$client
-    .transaction(() =>
-      tenants.map((t) => requestBackup(db, t.tenantId, t.policyId, 'schedule').job.id),
-    )
-    .immediate()
+  const ids = await transaction(db, async () => {
+    const queued: number[] = []
+    for (const t of tenants)
+      queued.push((await requestBackup(db, t.tenantId, t.policyId, 'schedule')).job.id)
+    return queued
+  })
   const list = ids.join(',')
   const deadline = start + timeoutMs
   type Row = { id: number; status: string; attempts: number; updated: number; error: string | null }

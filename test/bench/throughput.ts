@@ -72,7 +72,7 @@ export async function benchThroughput(log: (msg: string) => void = () => {}): Pr
     const db = openDb(config.dbPath)
     closeDb = () => db.$client.open && db.$client.close()
     const deps = { db, secretKey: config.secretKey, drivers }
-    insertAdmin(db, ADMIN, await hashPassword(TENANT_PASSWORD))
+    await insertAdmin(db, ADMIN, await hashPassword(TENANT_PASSWORD))
 
     log(`throughput: generating the small and bench-size (scale ${bigScale}) homes`)
     const smallData = generateDataset(join(root, 'tpl-small'), SMALL_SCALE)

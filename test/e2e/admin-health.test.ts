@@ -50,12 +50,12 @@ describe.runIf(browserAvailable() && rootAvailable())(
     let broken: Awaited<ReturnType<typeof realTenant>>
 
     beforeAll(async () => {
-      insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
+      await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
       // Real backups through the real runner: one tenant backs up fine, the other's database
       // dump cannot reach its server (nothing listens on port 9), so its run fails honestly.
       good = await realTenant(deps, 'goodco', { 'public_html/index.html': '<h1>Good</h1>\n' })
       broken = await realTenant(deps, 'brokenco', { 'public_html/index.html': '<h1>Broken</h1>\n' })
-      const shop = assignDatabase(deps.db, deps.config.secretKey, broken.tenant.id, {
+      const shop = await assignDatabase(deps.db, deps.config.secretKey, broken.tenant.id, {
         engine: 'mariadb',
         name: 'brokenshop',
         host: '127.0.0.1',
@@ -63,13 +63,13 @@ describe.runIf(browserAvailable() && rootAvailable())(
         username: 'shop',
         password: 'shop password',
       })
-      const goodPolicy = policy(deps, good.tenant.id, [
-        localDestination(deps, good.tenant.id, 'nightly', 'On this server').id,
+      const goodPolicy = await policy(deps, good.tenant.id, [
+        (await localDestination(deps, good.tenant.id, 'nightly', 'On this server')).id,
       ])
-      const brokenPolicy = policy(
+      const brokenPolicy = await policy(
         deps,
         broken.tenant.id,
-        [localDestination(deps, broken.tenant.id, 'nightly', 'On this server').id],
+        [(await localDestination(deps, broken.tenant.id, 'nightly', 'On this server')).id],
         { databaseIds: [shop.id] },
       )
       const runner = startRunner({
@@ -79,8 +79,8 @@ describe.runIf(browserAvailable() && rootAvailable())(
         onError: () => {},
       })
       try {
-        requestBackup(deps.db, good.tenant.id, goodPolicy, 'manual')
-        requestBackup(deps.db, broken.tenant.id, brokenPolicy, 'manual')
+        await requestBackup(deps.db, good.tenant.id, goodPolicy, 'manual')
+        await requestBackup(deps.db, broken.tenant.id, brokenPolicy, 'manual')
         const finished = (tenantId: number, status: 'success' | 'failed') =>
           deps.db
             .select()
@@ -106,7 +106,7 @@ describe.runIf(browserAvailable() && rootAvailable())(
       removeUsers()
     })
 
-    it('records the stored size of a good backup (restic stats)', () => {
+    it('records the stored size of a good backup (restic stats)', async () => {
       const repo = deps.db
         .select()
         .from(repositories)
@@ -114,7 +114,7 @@ describe.runIf(browserAvailable() && rootAvailable())(
         .get()!
       expect(repo.storedBytes).toBeGreaterThan(0)
       expect(repo.snapshotCount).toBe(1)
-      expect(tenantHealthOf(deps.db, good.tenant.id)).toMatchObject({
+      expect(await tenantHealthOf(deps.db, good.tenant.id)).toMatchObject({
         storedBytes: repo.storedBytes,
         snapshotCount: 1,
         failingStreak: 0,

@@ -28,25 +28,33 @@ describe.runIf(browserAvailable())('Admin > Runner in Chromium', () => {
   let jobId = 0
 
   beforeAll(async () => {
-    insertAdmin(db, 'boss', await hashPassword(PASSWORD))
+    await insertAdmin(db, 'boss', await hashPassword(PASSWORD))
     const shop = await addTenant(deps, 'shop')
     const blog = await addTenant(deps, 'blog')
     // The panel runs without its runner: this test plays the runner, so the job stays mid-run
     // for as long as the test needs and its progress moves when the test says so.
-    jobId = enqueue(db, {
+    jobId = (
+      await enqueue(db, {
+        kind: 'backup',
+        tenantId: shop.id,
+        payload: { policyId: 0, trigger: 'schedule' },
+      })
+    ).job.id
+    await enqueue(db, {
       kind: 'backup',
-      tenantId: shop.id,
-      payload: { policyId: 0, trigger: 'schedule' },
-    }).job.id
-    enqueue(db, { kind: 'backup', tenantId: blog.id, payload: { policyId: 0, trigger: 'manual' } })
-    claimJob(db, 'web-1:4242:e2e', 10 * 60_000)
-    runId = createRun(db, shop.id, {
-      kind: 'backup',
-      trigger: 'schedule',
-      jobId,
-      policyId: null,
-    }).id
-    setRunProgress(db, runId, {
+      tenantId: blog.id,
+      payload: { policyId: 0, trigger: 'manual' },
+    })
+    await claimJob(db, 'web-1:4242:e2e', 10 * 60_000)
+    runId = (
+      await createRun(db, shop.id, {
+        kind: 'backup',
+        trigger: 'schedule',
+        jobId,
+        policyId: null,
+      })
+    ).id
+    await setRunProgress(db, runId, {
       stage: 'snapshot',
       percent: 30,
       filesDone: 300,
@@ -79,7 +87,7 @@ describe.runIf(browserAvailable())('Admin > Runner in Chromium', () => {
     )
     await shot(page, 'runner-01-running')
 
-    setRunProgress(db, runId, {
+    await setRunProgress(db, runId, {
       stage: 'snapshot',
       percent: 75,
       filesDone: 750,
@@ -98,7 +106,7 @@ describe.runIf(browserAvailable())('Admin > Runner in Chromium', () => {
     expect(await page.textContent('#runner-live')).toContain('Queue (1, 1 due)')
     await shot(page, 'runner-02-progress-moved')
 
-    finishRun(db, runId, 'success', { bytes: 100e6 })
+    await finishRun(db, runId, 'success', { bytes: 100e6 })
     db.update(jobs).set({ status: 'done' }).where(eq(jobs.id, jobId)).run()
     await page.waitForSelector('#runner-live >> text=No job is running.')
   })
@@ -106,7 +114,7 @@ describe.runIf(browserAvailable())('Admin > Runner in Chromium', () => {
   it('pauses the runner, refuses a bad concurrency beside the field, and cancels a queued job', async () => {
     await page.click('button:has-text("Pause runner")')
     await page.waitForSelector('text=Runner paused: no new job starts; running jobs finish.')
-    expect(getRunnerSetting(db, 'paused')).toBe('1')
+    expect(await getRunnerSetting(db, 'paused')).toBe('1')
     await page.fill('#f-concurrency', '100')
     await page.fill('#f-uploadLimit', '1.5')
     await page.click('button:has-text("Save runner settings")')
@@ -119,8 +127,8 @@ describe.runIf(browserAvailable())('Admin > Runner in Chromium', () => {
     await page.fill('#f-concurrency', '4')
     await page.click('button:has-text("Save runner settings")')
     await page.waitForSelector('text=Runner settings saved.')
-    expect(getRunnerSetting(db, 'concurrency')).toBe('4')
-    expect(getRunnerSetting(db, 'uploadLimit')).toBe('1536')
+    expect(await getRunnerSetting(db, 'concurrency')).toBe('4')
+    expect(await getRunnerSetting(db, 'uploadLimit')).toBe('1536')
     await page.click('#runner-live button:has-text("Cancel")')
     await page.waitForSelector('text=Cancelled the queued backup of blog.')
     expect(await page.textContent('#runner-live')).toContain('The queue is empty.')

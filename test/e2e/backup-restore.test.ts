@@ -47,7 +47,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb())(
         'shop',
       )
       await maria.sql("GRANT ALL ON `shop\\_restored`.* TO 'shopuser'@'%'")
-      const shop = assignDatabase(deps.db, deps.config.secretKey, t.tenant.id, {
+      const shop = await assignDatabase(deps.db, deps.config.secretKey, t.tenant.id, {
         engine: 'mariadb',
         name: 'shop',
         host: '127.0.0.1',
@@ -56,8 +56,8 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb())(
         password: 'shop db password',
       })
       shopId = shop.id
-      const dest = localDestination(deps, t.tenant.id, 'nightly', 'On this server')
-      policy(deps, t.tenant.id, [dest.id], { name: 'Nightly', databaseIds: [shop.id] })
+      const dest = await localDestination(deps, t.tenant.id, 'nightly', 'On this server')
+      await policy(deps, t.tenant.id, [dest.id], { name: 'Nightly', databaseIds: [shop.id] })
       server = await servePanel(deps)
       url = server.url
       browser = await launch()

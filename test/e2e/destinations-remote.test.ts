@@ -74,7 +74,7 @@ describe.runIf(ready)('remote destinations in Chromium: form, test, back up, res
     ])
     await azure.createContainer('backups')
     // The admin lets destinations reach the loopback test servers past the outbound guard.
-    setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
+    await setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
     panel = await servePanel(deps, { PANEL_DROPBOX_API_BASE: dropbox.url })
     url = panel.url
     context = await browser.newContext({ viewport: { width: 1280, height: 1400 } })

@@ -54,24 +54,24 @@ describe.runIf(browserAvailable() && rootAvailable())(
     let aliceId = 0
 
     beforeAll(async () => {
-      insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
+      await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
       const t = await realTenant(deps, 'alice', {
         'public_html/index.html': '<h1>alice</h1>\n',
         'public_html/a-rather-long-folder-name-for-narrow-screens/file.txt': 'x\n',
       })
       aliceId = t.tenant.id
-      const dest = localDestination(deps, t.tenant.id, 'nightly', 'On this server')
-      spareId = localDestination(deps, t.tenant.id, 'spare', 'Spare disk').id
-      const policyId = policy(deps, t.tenant.id, [dest.id])
+      const dest = await localDestination(deps, t.tenant.id, 'nightly', 'On this server')
+      spareId = (await localDestination(deps, t.tenant.id, 'spare', 'Spare disk')).id
+      const policyId = await policy(deps, t.tenant.id, [dest.id])
       expect((await backUpOnce(deps, t.tenant.id, policyId)).status).toBe('done')
-      keyName = createApiKey(deps.db, t.tenant.id, 'nas pull', { actor: 'alice' }).row.name
+      keyName = (await createApiKey(deps.db, t.tenant.id, 'nas pull', { actor: 'alice' })).row.name
       const secretDeps = { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers }
-      const hostDisk = saveProviderDestination(secretDeps, 'local', null, {
+      const hostDisk = await saveProviderDestination(secretDeps, 'local', null, {
         name: 'Host disk',
         settings: { folder: 'host' },
       })
       // Enabled, but its first window is hours away: nothing runs during the test.
-      saveProviderPolicy(deps.db, null, {
+      await saveProviderPolicy(deps.db, null, {
         ...newProviderPolicyInput(),
         name: 'Nightly for everyone',
         destinationIds: [hostDisk.id],

@@ -32,12 +32,12 @@ describe.runIf(browserAvailable())('Policy limits in Chromium', () => {
   let destId = 0
 
   beforeAll(async () => {
-    insertAdmin(db, 'boss', await hashPassword(PASSWORD))
+    await insertAdmin(db, 'boss', await hashPassword(PASSWORD))
     const alice = await addTenant(deps, 'alice')
     aliceId = alice.id
-    const dest = localDestination(deps, alice.id, 'nightly', 'On this server')
+    const dest = await localDestination(deps, alice.id, 'nightly', 'On this server')
     destId = dest.id
-    policy(deps, alice.id, [dest.id])
+    await policy(deps, alice.id, [dest.id])
     // No runner: a queued backup stays queued, which is all the on-demand count needs.
     server = await servePanel(deps, { PANEL_RUNNER: '0' })
     url = server.url
@@ -69,7 +69,7 @@ describe.runIf(browserAvailable())('Policy limits in Chromium', () => {
     await page.fill('#f-localRoot', root)
     await page.click('button:has-text("Save limits")')
     await page.waitForSelector('text=Limits saved.')
-    expect(getAdminSettings(db)).toMatchObject({
+    expect(await getAdminSettings(db)).toMatchObject({
       quotaBytes: GIB,
       quotaRunsPerDay: 1,
       minIntervalMinutes: 60,
@@ -88,7 +88,7 @@ describe.runIf(browserAvailable())('Policy limits in Chromium', () => {
     await page.fill('#limits #f-quotaSnapshots', '20')
     await page.click('#limits button:has-text("Save limits")')
     await page.waitForSelector('text=Limits of “alice” saved.')
-    expect(getTenant(db, aliceId).quotaSnapshots).toBe(20)
+    expect((await getTenant(db, aliceId)).quotaSnapshots).toBe(20)
     expect(await page.getAttribute('#limits #f-quotaGiB', 'placeholder')).toBe('default: 1 GiB')
     await shot(page, 'limits-02-tenant-limits')
     await page.click('text=Sign out')

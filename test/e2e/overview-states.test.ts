@@ -46,19 +46,19 @@ describe.runIf(browserAvailable())('the Overview’s states in Chromium', () => 
   let siteDay = 'Today'
 
   /** A finished backup of `policyId` ending at `at` (41 s long), one snapshot stage. */
-  function finished(tenantId: number, policyId: number, dest: number, ok: boolean, at: Date) {
-    const run = createRun(db, tenantId, {
+  async function finished(tenantId: number, policyId: number, dest: number, ok: boolean, at: Date) {
+    const run = await createRun(db, tenantId, {
       kind: 'backup',
       trigger: 'schedule',
       jobId: null,
       policyId,
     })
-    const stage = startStage(db, run.id, 'snapshot', dest)
-    finishStage(db, stage.id, ok ? 'success' : 'failed', {
+    const stage = await startStage(db, run.id, 'snapshot', dest)
+    await finishStage(db, stage.id, ok ? 'success' : 'failed', {
       bytes: ok ? 184 * MiB : null,
       message: ok ? 'Stored.' : REASON,
     })
-    finishRun(db, run.id, ok ? 'success' : 'failed', {
+    await finishRun(db, run.id, ok ? 'success' : 'failed', {
       error: ok ? null : `Offsite S3: ${REASON}`,
     })
     const span = { startedAt: new Date(at.getTime() - 41_000), finishedAt: at }
@@ -69,32 +69,34 @@ describe.runIf(browserAvailable())('the Overview’s states in Chromium', () => 
   beforeAll(async () => {
     const acme = await addTenant(deps, 'acme')
     db.update(tenants).set({ timezone: 'Europe/Berlin' }).where(eq(tenants.id, acme.id)).run()
-    const dest = localDestination(deps, acme.id, 'nightly', 'Offsite S3').id
+    const dest = (await localDestination(deps, acme.id, 'nightly', 'Offsite S3')).id
     const mk = (name: string, extra = {}) =>
       policy(deps, acme.id, [dest], { name, timezone: 'Europe/Berlin', ...extra })
-    const site = mk('Website')
-    const shop = mk('Shop database', { preset: 'weekly', cron: '0 3 * * 0' })
-    mk('Photos')
-    const blog = mk('Blog')
-    mk('Old site', { enabled: false })
+    const site = await mk('Website')
+    const shop = await mk('Shop database', { preset: 'weekly', cron: '0 3 * * 0' })
+    await mk('Photos')
+    const blog = await mk('Blog')
+    await mk('Old site', { enabled: false })
     const now = Date.now()
-    finished(acme.id, site, dest, true, new Date(now - 5 * 3_600_000))
+    await finished(acme.id, site, dest, true, new Date(now - 5 * 3_600_000))
     const berlinDay = (ms: number) => calendarDay(new Date(ms), 'Europe/Berlin')
     if (berlinDay(now - 5 * 3_600_000) !== berlinDay(now)) siteDay = 'Yesterday'
-    finished(acme.id, shop, dest, true, new Date(now - 9 * 86_400_000))
-    finished(acme.id, shop, dest, false, new Date(now - 8 * 86_400_000))
-    finished(acme.id, shop, dest, false, new Date(now - 86_400_000))
+    await finished(acme.id, shop, dest, true, new Date(now - 9 * 86_400_000))
+    await finished(acme.id, shop, dest, false, new Date(now - 8 * 86_400_000))
+    await finished(acme.id, shop, dest, false, new Date(now - 86_400_000))
     // Blog's backup is running: this test is its runner.
-    jobId = requestBackup(db, acme.id, blog, 'manual').job.id
-    claimJob(db, OWNER, 60 * 60_000)
-    runId = createRun(db, acme.id, {
-      kind: 'backup',
-      trigger: 'manual',
-      jobId,
-      policyId: blog,
-      policyName: 'Blog',
-    }).id
-    setRunProgress(db, runId, {
+    jobId = (await requestBackup(db, acme.id, blog, 'manual')).job.id
+    await claimJob(db, OWNER, 60 * 60_000)
+    runId = (
+      await createRun(db, acme.id, {
+        kind: 'backup',
+        trigger: 'manual',
+        jobId,
+        policyId: blog,
+        policyName: 'Blog',
+      })
+    ).id
+    await setRunProgress(db, runId, {
       stage: 'snapshot',
       phase: 'uploading',
       destination: 'Offsite S3',
@@ -110,7 +112,7 @@ describe.runIf(browserAvailable())('the Overview’s states in Chromium', () => 
       sentRate: 5.9 * MiB,
     })
     // A test restore of Website waits for the runner.
-    requestVerify(db, acme.id, site, 'restore', 'manual')
+    await requestVerify(db, acme.id, site, 'restore', 'manual')
     server = await servePanel(deps, { PANEL_RUNNER: '0' })
     browser = await launch()
     context = await browser.newContext({ viewport: WIDE })
@@ -174,7 +176,7 @@ describe.runIf(browserAvailable())('the Overview’s states in Chromium', () => 
 
   it('follows the backup through its phases without a reload', async () => {
     await page.goto(`${server.url}/backups`)
-    setRunProgress(db, runId, {
+    await setRunProgress(db, runId, {
       stage: 'snapshot',
       phase: 'finishing',
       destination: 'Offsite S3',
@@ -198,7 +200,7 @@ describe.runIf(browserAvailable())('the Overview’s states in Chromium', () => 
     )
     expect(card).not.toMatch(/\d+%/)
     await shot(page, 'overview-finishing-1280')
-    setRunProgress(db, runId, {
+    await setRunProgress(db, runId, {
       stage: 'step',
       destination: 'Offsite S3',
       text: 'Applying retention on Offsite S3: removing the backups your policy no longer keeps…',
@@ -233,12 +235,12 @@ describe.runIf(browserAvailable())('the Overview’s states in Chromium', () => 
     await p.waitForSelector('text=Stopping the backup of “Blog”')
     expect(await p.locator('#activity').innerText()).toContain('Cancelling')
     // The runner sees the request and stops restic; here the test is the runner.
-    expect(endCancelled(db, jobId, OWNER)).toBe(true)
+    expect(await endCancelled(db, jobId, OWNER)).toBe(true)
     await p.reload()
     expect(await p.locator('#activity').innerText()).toBe('')
     const history = p.locator('h2:has-text("Run history") + .card tr', { hasText: 'Blog' })
     expect(await history.innerText()).toMatch(/Cancelled\s+.*Cancelled by you\./s)
-    expect(getJob(db, 1, jobId).status).toBe('failed')
+    expect((await getJob(db, 1, jobId)).status).toBe('failed')
     await shot(p, 'overview-cancelled-390')
     await plain.close()
     await page.goto(`${server.url}/backups`)

@@ -30,14 +30,14 @@ describe.runIf(browserAvailable())('plain words and one clock in Chromium', () =
       systemUser: '',
       timezone: 'Asia/Calcutta',
     })
-    const dest = localDestination(deps, tenant.id, 'nightly', 'On this server')
-    policy(deps, tenant.id, [dest.id], {
+    const dest = await localDestination(deps, tenant.id, 'nightly', 'On this server')
+    await policy(deps, tenant.id, [dest.id], {
       name: 'Weekdays',
       preset: 'custom',
       cron: '15 22 * * 1-5',
       timezone: 'Asia/Kolkata',
     })
-    const run = createRun(deps.db, tenant.id, {
+    const run = await createRun(deps.db, tenant.id, {
       kind: 'backup',
       trigger: 'manual',
       jobId: null,

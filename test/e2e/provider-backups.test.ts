@@ -73,7 +73,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireS3rver())(
     let tenant: Page
 
     beforeAll(async () => {
-      insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
+      await insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
       execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', home, user])
       for (const [rel, text] of Object.entries(FILES)) {
         mkdirSync(join(home, rel, '..'), { recursive: true })
@@ -82,7 +82,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireS3rver())(
       execFileSync('chown', ['-R', `${user}:`, home])
       ;[s3, browser] = await Promise.all([startS3rver({ buckets: ['host-backups'] }), launch()])
       // The admin lets destinations reach the loopback S3 server past the outbound guard.
-      setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
+      await setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
       panel = await servePanel(deps)
       admin = await browser.newPage({ viewport: { width: 1280, height: 900 } })
       admin.setDefaultTimeout(30_000)
@@ -156,13 +156,13 @@ describe.runIf(browserAvailable() && rootAvailable() && requireS3rver())(
     })
 
     it('the host’s window backs the new tenant up with no tenant action', async () => {
-      const carol = findTenantByName(deps.db, 'carol')!
+      const carol = (await findTenantByName(deps.db, 'carol'))!
       // The served panel's scheduler ticks by the wall clock, and the window may be hours away:
       // this test ticks the same scheduler once a minute through the next 01:00-05:00 window
       // (server zone), as `panel serve` would, so every slot is seen on time.
       const start = CronExpressionParser.parse('0 1 * * *', { tz: serverZone() }).next().getTime()
       for (let t = start - MINUTE; t <= start + 250 * MINUTE; t += MINUTE) {
-        tickScheduler(deps.db, new Date(t))
+        await tickScheduler(deps.db, new Date(t))
       }
       const queued = deps.db
         .select()
@@ -241,7 +241,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireS3rver())(
       expect(existsSync(join(home, 'from-host', 'public_html'))).toBe(false)
       await shots(tenant, '11-tenant-restore-queued')
       // The tenant pressed no Back up now: the only backup run is the scheduled one.
-      const carol = findTenantByName(deps.db, 'carol')!
+      const carol = (await findTenantByName(deps.db, 'carol'))!
       const backups = deps.db
         .select()
         .from(runs)

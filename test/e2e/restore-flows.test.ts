@@ -99,7 +99,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb() && requ
         'docs/Preisliste März.pdf': PDF,
       })
       ;[home, uid, tenantId] = [t.home, t.uid, t.tenant.id]
-      updateTenant(deps.db, tenantId, { homeDir: home, systemUser: t.user, timezone: ZONE })
+      await updateTenant(deps.db, tenantId, { homeDir: home, systemUser: t.user, timezone: ZONE })
       indexMtime = statSync(join(home, 'public_html/index.html')).mtime
       maria = await startMariaDb()
       await maria.createDatabase('shop', 'shopuser', 'shop db password')
@@ -115,24 +115,28 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb() && requ
         "SET ROLE bloguser; CREATE TABLE posts (id int PRIMARY KEY, title text); INSERT INTO posts VALUES (1, 'Hello'), (2, 'Opening hours');",
         'blog',
       )
-      shopId = assignDatabase(deps.db, deps.config.secretKey, tenantId, {
-        host: '127.0.0.1',
-        engine: 'mariadb',
-        name: 'shop',
-        port: String(maria.port),
-        username: 'shopuser',
-        password: 'shop db password',
-      }).id
-      blogId = assignDatabase(deps.db, deps.config.secretKey, tenantId, {
-        host: '127.0.0.1',
-        engine: 'postgresql',
-        name: 'blog',
-        port: String(pg.port),
-        username: 'bloguser',
-        password: 'blog db password',
-      }).id
-      const dest = localDestination(deps, tenantId, 'nightly', 'On this server')
-      policy(deps, tenantId, [dest.id], { name: 'Nightly', databaseIds: [shopId, blogId] })
+      shopId = (
+        await assignDatabase(deps.db, deps.config.secretKey, tenantId, {
+          host: '127.0.0.1',
+          engine: 'mariadb',
+          name: 'shop',
+          port: String(maria.port),
+          username: 'shopuser',
+          password: 'shop db password',
+        })
+      ).id
+      blogId = (
+        await assignDatabase(deps.db, deps.config.secretKey, tenantId, {
+          host: '127.0.0.1',
+          engine: 'postgresql',
+          name: 'blog',
+          port: String(pg.port),
+          username: 'bloguser',
+          password: 'blog db password',
+        })
+      ).id
+      const dest = await localDestination(deps, tenantId, 'nightly', 'On this server')
+      await policy(deps, tenantId, [dest.id], { name: 'Nightly', databaseIds: [shopId, blogId] })
       server = await servePanel(deps)
       url = server.url
       browser = await launch()
@@ -210,7 +214,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb() && requ
       await signIn(page, url, 'studio')
       await page.click('button:has-text("Back up now")')
       await page.waitForSelector('td >> .badge-ok', { timeout: 90_000 })
-      const snap = catalogOf(deps.db, tenantId).find((s) => s.kind === 'policy')!
+      const snap = (await catalogOf(deps.db, tenantId)).find((s) => s.kind === 'policy')!
       expect(snap.databases.sort()).toEqual(['mariadb-shop', 'postgresql-blog'])
       backup = {
         time: snap.time,
@@ -317,7 +321,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb() && requ
 
       await page.click('nav >> text=Restore')
       await page.waitForSelector('h2:text-is("Safety copies")')
-      const safety = catalogOf(deps.db, tenantId).filter((s) => s.kind === 'safety')
+      const safety = (await catalogOf(deps.db, tenantId)).filter((s) => s.kind === 'safety')
       expect(safety).toHaveLength(1)
       // Named for what it kept, as the run page said.
       const link = page.locator('a.snap-when:has-text("Before restoring")')
@@ -436,7 +440,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb() && requ
 
       await page.click('nav >> text=Restore')
       await page.waitForSelector('h2:text-is("Safety copies")')
-      const safety = catalogOf(deps.db, tenantId).filter((s) => s.kind === 'safety')
+      const safety = (await catalogOf(deps.db, tenantId)).filter((s) => s.kind === 'safety')
       expect(safety).toHaveLength(3)
       const links = page.locator('a.snap-when:has-text("Before restoring")')
       expect(await links.allTextContents()).toEqual(

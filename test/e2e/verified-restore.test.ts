@@ -42,7 +42,7 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb())(
         'bakery',
       )
       await maria.sql("GRANT ALL ON `bakery\\_verify\\_%`.* TO 'bakeryuser'@'%'")
-      const db = assignDatabase(deps.db, deps.config.secretKey, t.tenant.id, {
+      const db = await assignDatabase(deps.db, deps.config.secretKey, t.tenant.id, {
         engine: 'mariadb',
         name: 'bakery',
         host: '127.0.0.1',
@@ -50,8 +50,8 @@ describe.runIf(browserAvailable() && rootAvailable() && requireMariaDb())(
         username: 'bakeryuser',
         password: 'bakery db password',
       })
-      const dest = localDestination(deps, t.tenant.id, 'nightly', 'On this server')
-      policy(deps, t.tenant.id, [dest.id], { name: 'Nightly', databaseIds: [db.id] })
+      const dest = await localDestination(deps, t.tenant.id, 'nightly', 'On this server')
+      await policy(deps, t.tenant.id, [dest.id], { name: 'Nightly', databaseIds: [db.id] })
       server = await servePanel(deps)
       url = server.url
       browser = await launch()

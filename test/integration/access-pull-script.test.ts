@@ -36,8 +36,8 @@ describe('Backups > Access shows the pull script with this panel’s address', a
   })
 
   it('names the destinations to choose from when there are several', async () => {
-    const a = localDestination(deps, alice.id, 'a', 'On this server')
-    const b = localDestination(deps, alice.id, 'b', 'Second disk')
+    const a = await localDestination(deps, alice.id, 'a', 'On this server')
+    const b = await localDestination(deps, alice.id, 'b', 'Second disk')
     const page = await c.get('/backups/access')
     expect(page.body).toContain(`<span class="mono">${a.id}</span> for “On this server”`)
     expect(page.body).toContain(`<span class="mono">${b.id}</span> for “Second disk”`)

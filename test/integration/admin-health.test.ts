@@ -51,7 +51,7 @@ for (let i = 1; i <= 120; i++) {
         row('failed', now - k * 60_000, `${name}: the destination is out of space (disk full).`),
       )
       .run()
-  refreshTenantHealth(db, id)
+  await refreshTenantHealth(db, id)
   fleet.push({ id, name, streak, lastSuccess })
 }
 
@@ -63,7 +63,7 @@ const hrefs = (body: string) =>
   [...body.matchAll(/href="(\/admin\/tenants\?[^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&'))
 
 describe('Admin > Tenants health', async () => {
-  insertAdmin(db, 'boss', await hashPassword(PASSWORD))
+  await insertAdmin(db, 'boss', await hashPassword(PASSWORD))
   const admin = new Client(deps)
   await admin.login('boss')
   const alice = await addTenant(deps, 'alice')
@@ -165,37 +165,41 @@ describe('Admin > Tenants health', async () => {
   })
 
   it('drills into a tenant: runs paginated, a failing run with stages and logs, nothing secret', async () => {
-    const dest = saveDestination(
+    const dest = await saveDestination(
       { ...deps, secretKey: deps.config.secretKey },
       alice.id,
       'local',
       null,
       { name: 'Disk', settings: { folder: 'private-folder-name' } },
     )
-    const policyId = savePolicy(db, alice.id, null, {
+    const policyId = await savePolicy(db, alice.id, null, {
       ...newPolicyInput('UTC'),
       name: 'Nightly',
       destinationIds: [dest.id],
     })
     for (let i = 0; i < 55; i++) {
-      const r = createRun(db, alice.id, {
+      const r = await createRun(db, alice.id, {
         kind: 'backup',
         trigger: 'schedule',
         jobId: null,
         policyId,
       })
-      finishRun(db, r.id, 'success', { bytes: 100 })
+      await finishRun(db, r.id, 'success', { bytes: 100 })
     }
-    const bad = createRun(db, alice.id, {
+    const bad = await createRun(db, alice.id, {
       kind: 'backup',
       trigger: 'manual',
       jobId: null,
       policyId,
     })
-    const stage = startStage(db, bad.id, 'snapshot', dest.id)
-    finishStage(db, stage.id, 'failed', { message: 'The destination is out of space (disk full).' })
-    logRun(db, bad.id, 'error', 'Disk: The destination is out of space (disk full).')
-    finishRun(db, bad.id, 'failed', { error: 'Disk: The destination is out of space (disk full).' })
+    const stage = await startStage(db, bad.id, 'snapshot', dest.id)
+    await finishStage(db, stage.id, 'failed', {
+      message: 'The destination is out of space (disk full).',
+    })
+    await logRun(db, bad.id, 'error', 'Disk: The destination is out of space (disk full).')
+    await finishRun(db, bad.id, 'failed', {
+      error: 'Disk: The destination is out of space (disk full).',
+    })
 
     const list = await admin.get(`/admin/tenants/${alice.id}/runs`)
     expect(list.status).toBe(200)

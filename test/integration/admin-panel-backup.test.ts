@@ -22,9 +22,9 @@ describe('Admin > Panel backup', async () => {
   const localRoot = mkdtempSync(join(tmpdir(), 'panel-root-'))
   const deps = freshDeps({ env: { PANEL_LOCAL_ROOT: localRoot } })
   const { db, config } = deps
-  insertAdmin(db, 'boss', await hashPassword(PASSWORD))
+  await insertAdmin(db, 'boss', await hashPassword(PASSWORD))
   await addTenant(deps, 'alice')
-  const outside = insertProviderDestination(db, config.secretKey, {
+  const outside = await insertProviderDestination(db, config.secretKey, {
     type: 'local',
     name: 'Host storage',
     settings: { folder: 'panel' },
@@ -53,7 +53,7 @@ describe('Admin > Panel backup', async () => {
   it('refuses a POST without the CSRF token', async () => {
     const res = await admin.post('/admin/panel-backup', { time: '02:00' }, { csrf: 'none' })
     expect(res.status).toBe(403)
-    expect(getSelfBackupSettings(db).savedAt).toBe(0)
+    expect((await getSelfBackupSettings(db)).savedAt).toBe(0)
   })
 
   it('checks the form: a time, a destination before turning it on, none inside the data folder', async () => {
@@ -63,14 +63,14 @@ describe('Admin > Panel backup', async () => {
     expect(bad.body).toContain('Choose where the panel backup goes before turning it on.')
 
     const insideDeps = freshDeps()
-    const inside = insertProviderDestination(insideDeps.db, insideDeps.config.secretKey, {
+    const inside = await insertProviderDestination(insideDeps.db, insideDeps.config.secretKey, {
       type: 'local',
       name: 'In the data folder',
       settings: { folder: 'panel' },
       secrets: {},
     })
     const insideAdmin = new Client(insideDeps)
-    insertAdmin(insideDeps.db, 'boss', await hashPassword(PASSWORD))
+    await insertAdmin(insideDeps.db, 'boss', await hashPassword(PASSWORD))
     await insideAdmin.login('boss')
     await insideAdmin.get('/admin/panel-backup')
     const refused = await insideAdmin.post('/admin/panel-backup', {
@@ -80,19 +80,19 @@ describe('Admin > Panel backup', async () => {
     })
     expect(refused.status).toBe(422)
     expect(refused.body).toContain('inside the panel’s data folder')
-    expect(getSelfBackupSettings(insideDeps.db).destinationId).toBeNull()
-    expect(selfBackupPassword(insideDeps.db, insideDeps.config.secretKey)).toBeNull()
+    expect((await getSelfBackupSettings(insideDeps.db)).destinationId).toBeNull()
+    expect(await selfBackupPassword(insideDeps.db, insideDeps.config.secretKey)).toBeNull()
   })
 
   it('shows the password once, at setup', async () => {
     const form = { destinationId: String(outside.id), time: '02:30', enabled: 'on' }
     const first = await admin.post('/admin/panel-backup', form)
     expect(first.status).toBe(200)
-    const password = selfBackupPassword(db, config.secretKey)!
+    const password = (await selfBackupPassword(db, config.secretKey))!
     expect(password).toBeTruthy()
     expect(first.body).toContain(password)
     expect(first.body).toContain('Write this down: without it the panel backup cannot be restored.')
-    expect(getSelfBackupSettings(db)).toMatchObject({
+    expect(await getSelfBackupSettings(db)).toMatchObject({
       destinationId: outside.id,
       time: '02:30',
       enabled: true,
@@ -114,11 +114,15 @@ describe('Admin > Panel backup', async () => {
     try {
       const res = await admin.post('/admin/panel-backup/run', {})
       expect(res.status).toBe(303)
-      await until(() => lastSelfBackup(db) !== null && !selfBackupRunning(db), 60_000, 'the backup')
+      await until(
+        async () => (await lastSelfBackup(db)) !== null && !(await selfBackupRunning(db)),
+        60_000,
+        'the backup',
+      )
     } finally {
       delete deps.wake
     }
-    const last = lastSelfBackup(db)!
+    const last = (await lastSelfBackup(db))!
     expect(last, last.error).toMatchObject({
       ok: true,
       destination: 'Host storage',
@@ -134,10 +138,10 @@ describe('Admin > Panel backup', async () => {
   })
 
   it('asks the runner when this process serves pages only', async () => {
-    const before = lastSelfBackup(db)!
+    const before = (await lastSelfBackup(db))!
     const res = await admin.post('/admin/panel-backup/run', {})
     expect(res.status).toBe(303)
-    expect(selfBackupRequested(db)).not.toBeNull()
+    expect(await selfBackupRequested(db)).not.toBeNull()
     const page = await admin.get('/admin/panel-backup')
     expect(page.body).toContain('waiting')
     expect(page.body).toContain('hx-trigger="every 3s"')
@@ -145,12 +149,12 @@ describe('Admin > Panel backup', async () => {
     await admin.post('/admin/panel-backup/run', {})
     expect((await admin.get('/admin/panel-backup')).body).toContain('already running')
     const runner = dailySelfBackup(deps, (err) => expect.fail(String(err)))
-    expect(runner.tick()).toBe(true)
-    expect(selfBackupRequested(db)).toBeNull()
+    expect(await runner.tick()).toBe(true)
+    expect(await selfBackupRequested(db)).toBeNull()
     await runner.settled()
-    const last = lastSelfBackup(db)!
+    const last = (await lastSelfBackup(db))!
     expect(last.at).toBeGreaterThan(before.at)
     expect(last, last.error).toMatchObject({ ok: true, trigger: 'web' })
-    expect(runner.tick()).toBe(false)
+    expect(await runner.tick()).toBe(false)
   })
 })

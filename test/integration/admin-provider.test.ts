@@ -44,7 +44,7 @@ const auditActions = (deps: ReturnType<typeof freshDeps>) =>
 
 describe('Admin provider destinations and backup policies', async () => {
   const deps = freshDeps()
-  insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
+  await insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
   const admin = new Client(deps)
   await admin.login('root-admin')
   const early = await addTenant(deps, 'early')
@@ -60,7 +60,7 @@ describe('Admin provider destinations and backup policies', async () => {
   })
 
   it('offers every destination type, whatever tenants are allowed', async () => {
-    setAdminSetting(deps.db, 'allowedTypes', ['s3'])
+    await setAdminSetting(deps.db, 'allowedTypes', ['s3'])
     const picker = await admin.get('/admin/destinations/new')
     for (const type of Object.keys(deps.drivers))
       expect(picker.body).toContain(`href="/admin/destinations/new/${type}"`)
@@ -86,7 +86,7 @@ describe('Admin provider destinations and backup policies', async () => {
     expect(frag.status).toBe(422)
     expect(frag.body).not.toContain('<html')
     expect(frag.body).toContain('id="f-name-error"')
-    expect(listProviderDestinations(deps.db)).toEqual([])
+    expect(await listProviderDestinations(deps.db)).toEqual([])
   })
 
   it('adds a Local destination and tests it as the host', async () => {
@@ -95,7 +95,7 @@ describe('Admin provider destinations and backup policies', async () => {
       's.folder': 'nightly',
     })
     expect(res.location).toBe('/admin/destinations')
-    const [dest] = listProviderDestinations(deps.db)
+    const [dest] = await listProviderDestinations(deps.db)
     expect(dest).toMatchObject({
       name: 'Host disk',
       type: 'local',
@@ -123,7 +123,7 @@ describe('Admin provider destinations and backup policies', async () => {
       's.password': SECRET,
     })
     expect(res.status).toBe(303)
-    const dav = listProviderDestinations(deps.db).find((d) => d.name === 'Offsite')!
+    const dav = (await listProviderDestinations(deps.db)).find((d) => d.name === 'Offsite')!
     expect(readProviderSecrets(deps.config.secretKey, dav).password).toBe(SECRET)
     const edit = await admin.get(`/admin/destinations/${dav.id}`)
     expect(edit.body).toContain('action="/admin/destinations/')
@@ -146,14 +146,14 @@ describe('Admin provider destinations and backup policies', async () => {
       's.username': 'host',
       's.password': '',
     })
-    const after = listProviderDestinations(deps.db).find((d) => d.name === 'Offsite')!
+    const after = (await listProviderDestinations(deps.db)).find((d) => d.name === 'Offsite')!
     expect(after.settings.url).toBe('https://dav2.example.com/remote.php/dav')
     expect(readProviderSecrets(deps.config.secretKey, after).password).toBe(SECRET)
     expect((await admin.get('/admin/destinations')).body).not.toContain(SECRET)
   })
 
   it('creates a policy through the form; tenants, old and new, get its copy', async () => {
-    const dest = listProviderDestinations(deps.db).find((d) => d.name === 'Host disk')!
+    const dest = (await listProviderDestinations(deps.db)).find((d) => d.name === 'Host disk')!
     const empty = await admin.get('/admin/policies/new')
     expect(empty.body).toContain('value="7"')
     expect(empty.body).toContain('name="destinations"')
@@ -168,7 +168,7 @@ describe('Admin provider destinations and backup policies', async () => {
     expect(bad.body).toContain('id="f-destinations-error"')
     expect(bad.body).toContain('value="Nightly for everyone"')
     expect(bad.body).toContain('**/cache/**')
-    expect(listProviderPolicies(deps.db)).toEqual([])
+    expect(await listProviderPolicies(deps.db)).toEqual([])
 
     const res = await admin.post('/admin/policies', policyForm([String(dest.id)]))
     expect(res.location).toBe('/admin/policies')
@@ -177,7 +177,9 @@ describe('Admin provider destinations and backup policies', async () => {
     expect(list.body).toContain('All tenants')
     expect(list.body).toContain('Daily, each tenant starting between 01:00 and 05:00')
     expect(list.body).toContain('Keeps 7 daily, 4 weekly')
-    expect(listPolicies(deps.db, early.id).map((p) => p.name)).toEqual(['Nightly for everyone'])
+    expect((await listPolicies(deps.db, early.id)).map((p) => p.name)).toEqual([
+      'Nightly for everyone',
+    ])
 
     const made = await admin.post('/admin/tenants', {
       name: 'later',
@@ -187,20 +189,20 @@ describe('Admin provider destinations and backup policies', async () => {
       timezone: 'UTC',
       plan: 'Business',
     })
-    const later = findTenantByName(deps.db, 'later')!
+    const later = (await findTenantByName(deps.db, 'later'))!
     expect(made.location).toBe(`/admin/tenants/${later.id}`)
     expect(later.plan).toBe('Business')
     expect((await admin.get(`/admin/tenants/${later.id}`)).body).toContain('Plan “Business”')
-    const copy = listPolicies(deps.db, later.id)
+    const copy = await listPolicies(deps.db, later.id)
     expect(copy).toHaveLength(1)
-    expect(copy[0]!.providerPolicyId).toBe(listProviderPolicies(deps.db)[0]!.id)
-    expect(listDestinations(deps.db, later.id)[0]!.providerDestinationId).toBe(dest.id)
+    expect(copy[0]!.providerPolicyId).toBe((await listProviderPolicies(deps.db))[0]!.id)
+    expect((await listDestinations(deps.db, later.id))[0]!.providerDestinationId).toBe(dest.id)
     const destinations = await admin.get('/admin/destinations')
     expect(destinations.body).toMatch(/Nightly for everyone<\/dd>[\s\S]*?<dd>2 tenants<\/dd>/)
   })
 
   it('targets a plan: only tenants on it are covered', async () => {
-    const dest = listProviderDestinations(deps.db).find((d) => d.name === 'Offsite')!
+    const dest = (await listProviderDestinations(deps.db)).find((d) => d.name === 'Offsite')!
     await admin.post('/admin/policies', {
       ...policyForm([String(dest.id)]),
       name: 'Business offsite',
@@ -210,13 +212,13 @@ describe('Admin provider destinations and backup policies', async () => {
     const list = await admin.get('/admin/policies')
     expect(list.body).toContain('Policy “Business offsite” created. It now covers 1 tenant.')
     expect(list.body).toContain('Plan “Business”')
-    const later = findTenantByName(deps.db, 'later')!
-    expect(listPolicies(deps.db, later.id)).toHaveLength(2)
-    expect(listPolicies(deps.db, early.id)).toHaveLength(1)
+    const later = (await findTenantByName(deps.db, 'later'))!
+    expect(await listPolicies(deps.db, later.id)).toHaveLength(2)
+    expect(await listPolicies(deps.db, early.id)).toHaveLength(1)
   })
 
   it('edits a policy: the form shows what is stored and saving keeps the tenants’ copies in step', async () => {
-    const policy = listProviderPolicies(deps.db).find((p) => p.name === 'Business offsite')!
+    const policy = (await listProviderPolicies(deps.db)).find((p) => p.name === 'Business offsite')!
     const edit = await admin.get(`/admin/policies/${policy.id}`)
     expect(edit.body).toContain('value="Business"')
     expect(edit.body).toMatch(/value="plan"[^>]*checked|checked[^>]*value="plan"/)
@@ -227,36 +229,42 @@ describe('Admin provider destinations and backup policies', async () => {
       plan: 'Business',
       keepYearly: '3',
     })
-    expect(listProviderPolicies(deps.db).find((p) => p.id === policy.id)!.keepYearly).toBe(3)
-    const later = findTenantByName(deps.db, 'later')!
-    const copy = listPolicies(deps.db, later.id).find((p) => p.providerPolicyId === policy.id)!
+    expect((await listProviderPolicies(deps.db)).find((p) => p.id === policy.id)!.keepYearly).toBe(
+      3,
+    )
+    const later = (await findTenantByName(deps.db, 'later'))!
+    const copy = (await listPolicies(deps.db, later.id)).find(
+      (p) => p.providerPolicyId === policy.id,
+    )!
     expect(copy.keepYearly).toBe(3)
   })
 
   it('refuses to delete a destination while a policy uses it, in plain words', async () => {
-    const dest = listProviderDestinations(deps.db).find((d) => d.name === 'Host disk')!
+    const dest = (await listProviderDestinations(deps.db)).find((d) => d.name === 'Host disk')!
     const res = await admin.post(`/admin/destinations/${dest.id}/delete`, { confirm: 'yes' })
     expect(res.location).toBe('/admin/destinations')
     const page = await admin.get('/admin/destinations')
     expect(page.body).toContain(
       'cannot be deleted: the backup policy “Nightly for everyone” sends backups there',
     )
-    expect(listProviderDestinations(deps.db).some((d) => d.id === dest.id)).toBe(true)
+    expect((await listProviderDestinations(deps.db)).some((d) => d.id === dest.id)).toBe(true)
   })
 
   it('deletes a policy only after confirming', async () => {
-    const policy = listProviderPolicies(deps.db).find((p) => p.name === 'Nightly for everyone')!
+    const policy = (await listProviderPolicies(deps.db)).find(
+      (p) => p.name === 'Nightly for everyone',
+    )!
     const confirm = await admin.get(`/admin/policies/${policy.id}/delete`)
     expect(confirm.body).toContain('name="confirm" value="yes"')
     const unconfirmed = await admin.post(`/admin/policies/${policy.id}/delete`, {})
     expect(unconfirmed.location).toBe(`/admin/policies/${policy.id}/delete`)
-    expect(listProviderPolicies(deps.db)).toHaveLength(2)
+    expect(await listProviderPolicies(deps.db)).toHaveLength(2)
     await admin.post(`/admin/policies/${policy.id}/delete`, { confirm: 'yes' })
-    expect(listProviderPolicies(deps.db).map((p) => p.name)).toEqual(['Business offsite'])
-    expect(listPolicies(deps.db, early.id)).toEqual([])
-    const dest = listProviderDestinations(deps.db).find((d) => d.name === 'Host disk')!
+    expect((await listProviderPolicies(deps.db)).map((p) => p.name)).toEqual(['Business offsite'])
+    expect(await listPolicies(deps.db, early.id)).toEqual([])
+    const dest = (await listProviderDestinations(deps.db)).find((d) => d.name === 'Host disk')!
     await admin.post(`/admin/destinations/${dest.id}/delete`, { confirm: 'yes' })
-    expect(listProviderDestinations(deps.db).map((d) => d.name)).toEqual(['Offsite'])
+    expect((await listProviderDestinations(deps.db)).map((d) => d.name)).toEqual(['Offsite'])
   })
 
   it('refuses a POST without the CSRF token', async () => {
@@ -306,7 +314,7 @@ describe('Admin provider destinations and backup policies', async () => {
           : await tenant.post(path, { name: 'x', confirm: 'yes' })
       expect(res.status, `${method} ${path}`).toBe(404)
     }
-    expect(listProviderPolicies(deps.db)).toHaveLength(1)
+    expect(await listProviderPolicies(deps.db)).toHaveLength(1)
   })
 })
 
@@ -317,8 +325,8 @@ describe.runIf(requireSshd())('Admin Test connection pins an SFTP host key', () 
 
   beforeAll(async () => {
     server = await startSshd()
-    setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
-    insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
+    await setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
+    await insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
     await admin.login('root-admin')
     await admin.get('/admin/destinations') // the page's CSRF token after sign-in
   })
@@ -326,7 +334,7 @@ describe.runIf(requireSshd())('Admin Test connection pins an SFTP host key', () 
 
   it('stores the pin with the saved destination, keeping its secrets', async () => {
     const secretDeps = { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers }
-    const saved = saveProviderDestination(secretDeps, 'sftp', null, {
+    const saved = await saveProviderDestination(secretDeps, 'sftp', null, {
       name: 'Storage box',
       settings: {
         host: server.host,
@@ -351,7 +359,7 @@ describe.runIf(requireSshd())('Admin Test connection pins an SFTP host key', () 
     expect(res.body).toContain('Test passed.')
     expect(res.body).toContain(server.fingerprint())
     expect(res.body).not.toContain(server.password)
-    const after = listProviderDestinations(deps.db)[0]!
+    const after = (await listProviderDestinations(deps.db))[0]!
     expect(after.settings.hostKey).toBe(server.fingerprint())
     expect(readProviderSecrets(deps.config.secretKey, after)).toEqual({
       password: server.password,

@@ -18,7 +18,7 @@ import { localDestination, policy } from '../support/tenants.ts'
 describe('Admin > Runner', async () => {
   const deps = freshDeps()
   const { db } = deps
-  insertAdmin(db, 'boss', await hashPassword(PASSWORD))
+  await insertAdmin(db, 'boss', await hashPassword(PASSWORD))
   const alice = await addTenant(deps, 'alice')
   const bob = await addTenant(deps, 'bob')
   const carol = await addTenant(deps, 'carol')
@@ -38,7 +38,7 @@ describe('Admin > Runner', async () => {
     ]) {
       expect((await tenant.post(path, { concurrency: '1' })).status).toBe(404)
     }
-    expect(getRunnerSetting(db, 'paused')).toBeUndefined()
+    expect(await getRunnerSetting(db, 'paused')).toBeUndefined()
     const visitor = await new Client(deps).get('/admin/runner')
     expect(visitor.status).toBe(302)
     expect(visitor.location).toBe('/login?next=%2Fadmin%2Frunner')
@@ -55,10 +55,10 @@ describe('Admin > Runner', async () => {
 
   it('pauses and resumes, with CSRF and an audit entry each time', async () => {
     expect((await admin.post('/admin/runner/pause', {}, { csrf: 'none' })).status).toBe(403)
-    expect(getRunnerSetting(db, 'paused')).toBeUndefined()
+    expect(await getRunnerSetting(db, 'paused')).toBeUndefined()
     const res = await admin.post('/admin/runner/pause', {})
     expect(res.status).toBe(303)
-    expect(getRunnerSetting(db, 'paused')).toBe('1')
+    expect(await getRunnerSetting(db, 'paused')).toBe('1')
     expect(lastAudit()).toMatchObject({ actor: 'boss', action: 'runner.pause', tenantId: null })
     // app.request() has no socket behind it, so the panel records its fixed stand-in address.
     expect(lastAudit().ip).toBe('unknown')
@@ -66,7 +66,7 @@ describe('Admin > Runner', async () => {
     expect(paused).toContain('Runner paused: no new job starts; running jobs finish.')
     expect(paused).toContain('Resume runner')
     await admin.post('/admin/runner/resume', {})
-    expect(getRunnerSetting(db, 'paused')).toBe('0')
+    expect(await getRunnerSetting(db, 'paused')).toBe('0')
     expect(lastAudit()).toMatchObject({ actor: 'boss', action: 'runner.resume' })
     expect((await admin.get('/admin/runner')).body).toContain('Pause runner')
   })
@@ -86,14 +86,14 @@ describe('Admin > Runner', async () => {
       new RegExp(`<p class="field-error" id="f-${field}-error" role="alert">${message}`),
     )
     expect(res.body).toContain(`name="${field}" type="text" value="${value}"`)
-    expect(getRunnerSetting(db, 'concurrency')).toBeUndefined()
+    expect(await getRunnerSetting(db, 'concurrency')).toBeUndefined()
   })
 
   it('saves concurrency and the upload limit (MiB/s in, KiB/s stored) and shows them back', async () => {
     const res = await admin.post('/admin/runner/settings', { concurrency: '8', uploadLimit: '2.5' })
     expect(res.status).toBe(303)
-    expect(getRunnerSetting(db, 'concurrency')).toBe('8')
-    expect(uploadLimitKiB(db)).toBe(2560)
+    expect(await getRunnerSetting(db, 'concurrency')).toBe('8')
+    expect(await uploadLimitKiB(db)).toBe(2560)
     const entries = db.select().from(auditLog).orderBy(desc(auditLog.id)).limit(2).all()
     expect(entries.map((e) => e.action).sort()).toEqual([
       'runner.concurrency',
@@ -109,43 +109,51 @@ describe('Admin > Runner', async () => {
     expect(page).toContain('name="uploadLimit" type="text" value="2.5"')
     // Blank puts both back: each runner's own default and no limit.
     await admin.post('/admin/runner/settings', { concurrency: '', uploadLimit: '' })
-    expect(getRunnerSetting(db, 'concurrency')).toBe('')
-    expect(uploadLimitKiB(db)).toBeNull()
+    expect(await getRunnerSetting(db, 'concurrency')).toBe('')
+    expect(await uploadLimitKiB(db)).toBeNull()
   })
 
   it('lists the queue in claim order and running jobs with live progress', async () => {
     const now = new Date()
     // carol ran a job a minute ago, so bob (never ran) goes before her; alice's job is a retry later.
-    const old = enqueue(db, {
-      kind: 'backup',
-      tenantId: carol.id,
-      payload: { policyId: 0, trigger: 'schedule' },
-    }).job
+    const old = (
+      await enqueue(db, {
+        kind: 'backup',
+        tenantId: carol.id,
+        payload: { policyId: 0, trigger: 'schedule' },
+      })
+    ).job
     db.update(jobs)
       .set({ status: 'done', updatedAt: new Date(now.getTime() - 60_000) })
       .where(eq(jobs.id, old.id))
       .run()
-    const carolJob = enqueue(db, {
-      kind: 'backup',
-      tenantId: carol.id,
-      payload: { policyId: 0, trigger: 'manual' },
-    }).job
-    const bobPolicy = policy(deps, bob.id, [localDestination(deps, bob.id).id], {
+    const carolJob = (
+      await enqueue(db, {
+        kind: 'backup',
+        tenantId: carol.id,
+        payload: { policyId: 0, trigger: 'manual' },
+      })
+    ).job
+    const bobPolicy = await policy(deps, bob.id, [(await localDestination(deps, bob.id)).id], {
       name: 'Shop files',
     })
-    const bobJob = enqueue(db, {
-      kind: 'verify',
-      tenantId: bob.id,
-      payload: { trigger: 'schedule', policyId: bobPolicy },
-    }).job
+    const bobJob = (
+      await enqueue(db, {
+        kind: 'verify',
+        tenantId: bob.id,
+        payload: { trigger: 'schedule', policyId: bobPolicy },
+      })
+    ).job
     // 80 min ahead renders as "in 1 h" for the next 20 min, so a slow run cannot change the text.
     const later = new Date(now.getTime() + 80 * 60_000)
-    const aliceJob = enqueue(db, {
-      kind: 'backup',
-      tenantId: alice.id,
-      payload: { policyId: 0, trigger: 'cli' },
-      runAt: later,
-    }).job
+    const aliceJob = (
+      await enqueue(db, {
+        kind: 'backup',
+        tenantId: alice.id,
+        payload: { policyId: 0, trigger: 'cli' },
+        runAt: later,
+      })
+    ).job
     db.update(jobs)
       .set({ attempts: 2, lastError: 'The destination refused our credentials' })
       .where(eq(jobs.id, aliceJob.id))
@@ -161,15 +169,15 @@ describe('Admin > Runner', async () => {
     expect(queued).toContain('hx-trigger="every 2s"') // due jobs may start any moment
 
     // bob's job starts and reports progress: a running row with a progress bar at 42%.
-    const claimed = claimJob(db, 'host-a:1:test', 60_000)!
+    const claimed = (await claimJob(db, 'host-a:1:test', 60_000))!
     expect(claimed.id).toBe(bobJob.id)
-    const run = createRun(db, bob.id, {
+    const run = await createRun(db, bob.id, {
       kind: 'verify',
       trigger: 'schedule',
       jobId: bobJob.id,
       policyId: null,
     })
-    setRunProgress(db, run.id, {
+    await setRunProgress(db, run.id, {
       stage: 'snapshot',
       percent: 42,
       filesDone: 21,
@@ -190,11 +198,11 @@ describe('Admin > Runner', async () => {
     expect((await admin.get('/admin/runner/live')).location).toBe('/admin/runner')
 
     // A disabled tenant's job waits, and says why.
-    setTenantDisabled(db, carol.id, true)
+    await setTenantDisabled(db, carol.id, true)
     expect((await admin.get('/admin/runner')).body).toContain(
       'Tenant disabled: waits until enabled',
     )
-    setTenantDisabled(db, carol.id, false)
+    await setTenantDisabled(db, carol.id, false)
     expect(db.select().from(jobs).where(eq(jobs.id, carolJob.id)).get()!.status).toBe('queued')
     expect((await admin.get('/admin/runner')).body).not.toContain(
       'Tenant disabled: waits until enabled',
@@ -230,7 +238,7 @@ describe('Admin > Runner', async () => {
   })
 
   it('stops polling once nothing runs and nothing due can start', async () => {
-    setRunnerSetting(db, 'paused', '1')
+    await setRunnerSetting(db, 'paused', '1')
     db.update(jobs).set({ status: 'done' }).where(eq(jobs.status, 'running')).run()
     const live = await admin.get('/admin/runner/live', { 'hx-request': 'true' })
     expect(live.body).toContain('No job is running.')

@@ -8,7 +8,7 @@ import { Client, PASSWORD, addTenant, freshDeps } from '../helpers.ts'
 describe('admin policy limits', async () => {
   const registry: Registry = { ...drivers, other: { ...drivers.local, label: 'Other' } }
   const deps = freshDeps({ drivers: registry })
-  insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
+  await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
   await addTenant(deps, 'alice')
   const admin = new Client(deps)
   await admin.login('boss')
@@ -20,7 +20,7 @@ describe('admin policy limits', async () => {
     expect(page.match(/name="types" value="\w+" checked/g)).toHaveLength(
       Object.keys(registry).length,
     )
-    expect(guardPolicy(deps.db, {})).toEqual({ allow: [] })
+    expect(await guardPolicy(deps.db, {})).toEqual({ allow: [] })
   })
 
   it('refuses a bad allowlist entry beside the field and keeps the text', async () => {
@@ -31,16 +31,16 @@ describe('admin policy limits', async () => {
     expect(res.status).toBe(422)
     expect(res.body).toContain('“not a host!” is not a host name or address.')
     expect(res.body).toContain('10.0.5.0/24\nnot a host!')
-    expect(getAdminSettings(deps.db).allowedTypes).toBeNull()
+    expect((await getAdminSettings(deps.db)).allowedTypes).toBeNull()
   })
 
   it('limits the types tenants may add and feeds the outbound guard', async () => {
     await admin.post('/admin/settings', { types: ['local'], allowlist: 'backup.lan\n10.0.5.0/24' })
-    expect(getAdminSettings(deps.db)).toMatchObject({
+    expect(await getAdminSettings(deps.db)).toMatchObject({
       allowedTypes: ['local'],
       outboundAllow: ['backup.lan', '10.0.5.0/24'],
     })
-    expect(guardPolicy(deps.db, { PANEL_OUTBOUND_ALLOW: '127.0.0.1' }).allow).toEqual([
+    expect((await guardPolicy(deps.db, { PANEL_OUTBOUND_ALLOW: '127.0.0.1' })).allow).toEqual([
       'backup.lan',
       '10.0.5.0/24',
       '127.0.0.1',

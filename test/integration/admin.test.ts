@@ -6,7 +6,7 @@ import { Client, PASSWORD, freshDeps } from '../helpers.ts'
 
 describe('admin tenant pages', async () => {
   const deps = freshDeps()
-  insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
+  await insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
   const admin = new Client(deps)
   await admin.login('root-admin')
   const form = {
@@ -35,12 +35,12 @@ describe('admin tenant pages', async () => {
     expect(res.body).toContain('Use at least 10 characters.')
     expect(res.body).toContain('value="carol"')
     expect(res.body).not.toContain('short')
-    expect(findTenantByName(deps.db, 'carol')).toBeUndefined()
+    expect(await findTenantByName(deps.db, 'carol')).toBeUndefined()
   })
 
   it('adds a tenant who can then sign in', async () => {
     const res = await admin.post('/admin/tenants', form)
-    const tenant = findTenantByName(deps.db, 'carol')!
+    const tenant = (await findTenantByName(deps.db, 'carol'))!
     expect(res.location).toBe(`/admin/tenants/${tenant.id}`)
     expect(tenant).toMatchObject({
       homeDir: '/home/carol',
@@ -54,14 +54,14 @@ describe('admin tenant pages', async () => {
   })
 
   it('edits a tenant, assigns and removes databases', async () => {
-    const tenant = findTenantByName(deps.db, 'carol')!
+    const tenant = (await findTenantByName(deps.db, 'carol'))!
     await admin.post(`/admin/tenants/${tenant.id}`, {
       homeDir: '/srv/carol',
       systemUser: '',
       timezone: 'UTC',
       password: '',
     })
-    expect(findTenantByName(deps.db, 'carol')).toMatchObject({
+    expect(await findTenantByName(deps.db, 'carol')).toMatchObject({
       homeDir: '/srv/carol',
       systemUser: null,
       timezone: 'UTC',
@@ -78,16 +78,16 @@ describe('admin tenant pages', async () => {
       { htmx: true },
     )
     expect(bad.body).toContain('Use 1-64 characters')
-    const [dbRow] = listTenantDatabases(deps.db, tenant.id)
+    const [dbRow] = await listTenantDatabases(deps.db, tenant.id)
     expect(dbRow).toMatchObject({ engine: 'postgresql', name: 'carol_db' })
     await admin.post(`/admin/tenants/${tenant.id}/databases/${dbRow!.id}/delete`, {
       confirm: 'yes',
     })
-    expect(listTenantDatabases(deps.db, tenant.id)).toEqual([])
+    expect(await listTenantDatabases(deps.db, tenant.id)).toEqual([])
   })
 
   it('disabling a tenant signs them out and blocks sign-in', async () => {
-    const tenant = findTenantByName(deps.db, 'carol')!
+    const tenant = (await findTenantByName(deps.db, 'carol'))!
     const carol = new Client(deps)
     await carol.login('carol', form.password)
     expect((await carol.get('/backups')).status).toBe(200)
@@ -111,7 +111,7 @@ describe('admin tenant pages', async () => {
   })
 
   it('refuses a second tenant with the same home or system user, and names the owner', async () => {
-    const carol = findTenantByName(deps.db, 'carol')!
+    const carol = (await findTenantByName(deps.db, 'carol'))!
     await admin.post(`/admin/tenants/${carol.id}`, {
       homeDir: '/home/carol',
       systemUser: 'carol',
@@ -122,18 +122,18 @@ describe('admin tenant pages', async () => {
     expect(res.status).toBe(422)
     expect(res.body).toContain('Tenant “carol” already has this home folder.')
     expect(res.body).toContain('Tenant “carol” already runs as this system user.')
-    expect(findTenantByName(deps.db, 'dave')).toBeUndefined()
+    expect(await findTenantByName(deps.db, 'dave')).toBeUndefined()
   })
 
   it('warns on the tenant page when the home or the system user does not exist', async () => {
-    const tenant = findTenantByName(deps.db, 'carol')!
+    const tenant = (await findTenantByName(deps.db, 'carol'))!
     const page = await admin.get(`/admin/tenants/${tenant.id}`)
     expect(page.body).toContain('The home folder /home/carol does not exist on this server')
     expect(page.body).toContain('The system user “carol” does not exist on this server')
   })
 
   it('refuses a database another tenant already has', async () => {
-    const carol = findTenantByName(deps.db, 'carol')!
+    const carol = (await findTenantByName(deps.db, 'carol'))!
     await admin.post(`/admin/tenants/${carol.id}/databases`, {
       engine: 'mariadb',
       name: 'shared_db',
@@ -144,27 +144,27 @@ describe('admin tenant pages', async () => {
       homeDir: '/home/erin',
       systemUser: 'erin',
     })
-    const erin = findTenantByName(deps.db, 'erin')!
+    const erin = (await findTenantByName(deps.db, 'erin'))!
     const res = await admin.post(
       `/admin/tenants/${erin.id}/databases`,
       { engine: 'mariadb', name: 'shared_db' },
       { htmx: true },
     )
     expect(res.body).toContain('“shared_db” is already assigned to tenant “carol”.')
-    expect(listTenantDatabases(deps.db, erin.id)).toHaveLength(0)
+    expect(await listTenantDatabases(deps.db, erin.id)).toHaveLength(0)
   })
 
   it('removes a tenant only after its name is typed on the confirmation page', async () => {
-    const erin = findTenantByName(deps.db, 'erin')!
+    const erin = (await findTenantByName(deps.db, 'erin'))!
     const page = await admin.get(`/admin/tenants/${erin.id}/remove`)
     expect(page.body).toContain('are not touched')
     const wrong = await admin.post(`/admin/tenants/${erin.id}/remove`, { confirmName: 'erin2' })
     expect(wrong.status).toBe(422)
     expect(wrong.body).toContain('Type erin exactly to confirm.')
-    expect(findTenantByName(deps.db, 'erin')).toBeDefined()
+    expect(await findTenantByName(deps.db, 'erin')).toBeDefined()
     const done = await admin.post(`/admin/tenants/${erin.id}/remove`, { confirmName: 'erin' })
     expect(done.location).toBe('/admin/tenants')
-    expect(findTenantByName(deps.db, 'erin')).toBeUndefined()
+    expect(await findTenantByName(deps.db, 'erin')).toBeUndefined()
   })
 
   it('an admin has no tenant pages', async () => {

@@ -40,8 +40,8 @@ async function call(app: ReturnType<typeof createApp>, path: string, opts: Call 
 
 /** An API key and an active backup token for a tenant, made the way the Access page makes them. */
 async function credentials(deps: Deps, tenant: Tenant) {
-  const { key, row } = createApiKey(deps.db, tenant.id, 'test script', { actor: tenant.name })
-  const user = tenantUser(deps.db, tenant.id)!
+  const { key, row } = await createApiKey(deps.db, tenant.id, 'test script', { actor: tenant.name })
+  const user = (await tenantUser(deps.db, tenant.id))!
   const { token } = await issueBackupToken(
     deps,
     tenant,
@@ -64,15 +64,15 @@ describe('JSON API /api/v1: authentication, tenancy and backup token, for every 
     const a = await addTenant(deps, 'alice')
     const b = await addTenant(deps, 'bob')
     const c = await addTenant(deps, 'carol')
-    ids.aliceDest = localDestination(deps, a.id).id
-    ids.alicePolicy = policy(deps, a.id, [ids.aliceDest])
-    ids.bobDest = localDestination(deps, b.id).id
-    ids.bobPolicy = policy(deps, b.id, [ids.bobDest])
-    ids.bobJob = requestBackup(deps.db, b.id, ids.bobPolicy, 'manual').job.id
+    ids.aliceDest = (await localDestination(deps, a.id)).id
+    ids.alicePolicy = await policy(deps, a.id, [ids.aliceDest])
+    ids.bobDest = (await localDestination(deps, b.id)).id
+    ids.bobPolicy = await policy(deps, b.id, [ids.bobDest])
+    ids.bobJob = (await requestBackup(deps.db, b.id, ids.bobPolicy, 'manual')).job.id
     alice = await credentials(deps, a)
     await credentials(deps, b)
-    revokedKey = createApiKey(deps.db, a.id, 'old', { actor: 'alice' }).key
-    revokeApiKey(
+    revokedKey = (await createApiKey(deps.db, a.id, 'old', { actor: 'alice' })).key
+    await revokeApiKey(
       deps.db,
       a.id,
       deps.db.select().from(apiKeys).where(eq(apiKeys.name, 'old')).get()!.id,
@@ -80,11 +80,11 @@ describe('JSON API /api/v1: authentication, tenancy and backup token, for every 
     )
     // carol signs in without a password: her token waits (24 h by default).
     deps.db.update(users).set({ passwordHash: null }).where(eq(users.tenantId, c.id)).run()
-    const { key } = createApiKey(deps.db, c.id, 'carol script', { actor: 'carol' })
+    const { key } = await createApiKey(deps.db, c.id, 'carol script', { actor: 'carol' })
     const { token } = await issueBackupToken(
       deps,
       c,
-      tenantUser(deps.db, c.id)!,
+      (await tenantUser(deps.db, c.id))!,
       { confirm: 'create', password: '' },
       { actor: 'carol' },
     )
@@ -296,9 +296,9 @@ describe('JSON API /api/v1: authentication, tenancy and backup token, for every 
 
   it('refuses a trigger past the on-demand limit with 429 limit_reached', async () => {
     const dave = await addTenant(deps, 'dave')
-    const destId = localDestination(deps, dave.id).id
-    const policyId = policy(deps, dave.id, [destId])
-    const { key } = createApiKey(deps.db, dave.id, 'dave script', { actor: 'dave' })
+    const destId = (await localDestination(deps, dave.id)).id
+    const policyId = await policy(deps, dave.id, [destId])
+    const { key } = await createApiKey(deps.db, dave.id, 'dave script', { actor: 'dave' })
     deps.db.update(tenants).set({ quotaRunsPerDay: 1 }).where(eq(tenants.id, dave.id)).run()
     const path = `/api/v1/policies/${policyId}/backups`
     const first = await call(app, path, { method: 'POST', key })
@@ -371,8 +371,8 @@ describe.runIf(rootAvailable())('JSON API: a real backup pulled as a tar stream'
       'public_html/img/photo.bin': media,
       'notes/todo.txt': 'back up everything\n',
     })
-    destId = localDestination(deps, dora.tenant.id).id
-    policyId = policy(deps, dora.tenant.id, [destId])
+    destId = (await localDestination(deps, dora.tenant.id)).id
+    policyId = await policy(deps, dora.tenant.id, [destId])
     creds = await credentials(deps, dora.tenant)
     runner = startRunner({
       db: deps.db,

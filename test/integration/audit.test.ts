@@ -39,7 +39,7 @@ const LOOPBACK = /^(::ffff:)?127\.0\.0\.1$/
 
 const alice = await addTenant(deps, 'alice')
 const bob = await addTenant(deps, 'bob')
-insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
+await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
 
 describe('audit log', () => {
   it('records failed and successful sign-ins with the client address and never the password', async () => {
@@ -89,8 +89,8 @@ describe('audit log', () => {
     expect(created!.ip).toMatch(LOOPBACK)
     expect(JSON.stringify(created)).not.toContain('folder-xyzzy')
 
-    const dest = localDestination(deps, alice.id, 'second', 'Second disk')
-    const policyId = policy(deps, alice.id, [dest.id], { name: 'Weekly home' })
+    const dest = await localDestination(deps, alice.id, 'second', 'Second disk')
+    const policyId = await policy(deps, alice.id, [dest.id], { name: 'Weekly home' })
     expect((await c.post(`/backups/policies/${policyId}/run`, {})).location).toBe('/backups')
     const [backup] = entries('backup.request')
     expect(backup).toMatchObject({
@@ -129,7 +129,7 @@ describe('audit log', () => {
   it('filters the admin page by tenant, action, actor and date range', async () => {
     const b = browser()
     await b.login('bob')
-    audit(deps.db, {
+    await audit(deps.db, {
       actor: 'bob',
       action: 'policy.create',
       tenantId: bob.id,
@@ -196,7 +196,12 @@ describe('audit log', () => {
 
   it('pages newest first in pages of 50', async () => {
     for (let i = 1; i <= 120; i++)
-      audit(deps.db, { actor: 'cli', action: 'paging.test', tenantId: bob.id, target: `item-${i}` })
+      await audit(deps.db, {
+        actor: 'cli',
+        action: 'paging.test',
+        tenantId: bob.id,
+        target: `item-${i}`,
+      })
     const admin = browser()
     await admin.login('boss')
     const first = await admin.get('/admin/audit?action=paging.')
@@ -239,9 +244,9 @@ describe('audit log', () => {
     }
     expect(rowsOf((await c.get('/backups/activity-log')).body).length).toBeGreaterThan(3)
     // An admin's action on the tenant shows who, but not the admin's address.
-    audit(deps.db, {
+    await audit(deps.db, {
       actor: 'boss',
-      userId: findUserByName(deps.db, 'boss')!.id,
+      userId: (await findUserByName(deps.db, 'boss'))!.id,
       action: 'tenant.update',
       tenantId: alice.id,
       target: 'alice',

@@ -141,7 +141,7 @@ describe('CSRF', async () => {
 describe('first start', () => {
   it('prints a one-time link that sets the admin password once', async () => {
     const deps = freshDeps()
-    const path = ensureAdmin(deps.db)!
+    const path = (await ensureAdmin(deps.db))!
     expect(path).toMatch(/^\/login\/link\/[a-z2-7]{32}$/)
     const c = new Client(deps)
     const page = await c.get(path)
@@ -153,7 +153,7 @@ describe('first start', () => {
     expect(ok.location).toBe('/admin')
     expect((await c.get('/admin/tenants')).status).toBe(200)
     expect((await new Client(deps).get(path)).status).toBe(404)
-    expect(ensureAdmin(deps.db)).toBeNull()
+    expect(await ensureAdmin(deps.db)).toBeNull()
     const admin = deps.db.select().from(users).where(eq(users.username, 'admin')).get()!
     expect(admin.passwordHash).toMatch(/^\$argon2id\$/)
   })

@@ -130,18 +130,20 @@ describe.runIf(requireAzurite() && rootAvailable())(
     })
 
     it('backs up with the account key, restores through the panel, and stock restic reads a copy', async () => {
-      const dest = destination(alice.tenant.id, 'Azure', 'backups/panel', { accountKey: DEV_KEY })
-      const policyId = policy(deps, alice.tenant.id, [dest.id])
-      const { job } = requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
+      const dest = await destination(alice.tenant.id, 'Azure', 'backups/panel', {
+        accountKey: DEV_KEY,
+      })
+      const policyId = await policy(deps, alice.tenant.id, [dest.id])
+      const { job } = await requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
       runner.wake()
       expect((await waitJob(deps, alice.tenant.id, job.id, 120_000)).status).toBe('done')
-      expect(listRuns(deps.db, alice.tenant.id)[0]!.status).toBe('success')
+      expect((await listRuns(deps.db, alice.tenant.id))[0]!.status).toBe('success')
 
       await restoreAndCompare(deps, runner, alice.tenant, dest, files)
 
       // restic 0.14 only reaches https://<account>.blob.core.windows.net, so it cannot open the
       // repository on Azurite directly: the kit says so, and stock restic opens a plain copy.
-      const kit = recoveryKit(deps, alice.tenant, dest)
+      const kit = await recoveryKit(deps, alice.tenant, dest)
       expect(kit.repository).toBe('azure:panel:/backups/panel/alice')
       expect(kit.command).toContain(`AZURE_ACCOUNT_NAME='${DEV_ACCOUNT}'`)
       expect(kit.command).toContain(`AZURE_ACCOUNT_KEY='${DEV_KEY}'`)
@@ -171,20 +173,20 @@ describe.runIf(requireAzurite() && rootAvailable())(
     it('backs up with a SAS token, and no secret reaches restic, the database or the logs', async () => {
       writeFileSync(join(alice.home, 'big.bin'), randomBytes(24 << 20))
       chownSync(join(alice.home, 'big.bin'), alice.uid, alice.gid)
-      const dest = destination(alice.tenant.id, 'Azure SAS', 'sas', { sasToken: sas })
-      const policyId = policy(deps, alice.tenant.id, [dest.id], { name: 'With SAS' })
-      const { job } = requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
+      const dest = await destination(alice.tenant.id, 'Azure SAS', 'sas', { sasToken: sas })
+      const policyId = await policy(deps, alice.tenant.id, [dest.id], { name: 'With SAS' })
+      const { job } = await requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
       runner.wake()
       const seen: ReturnType<typeof resticChildren> = []
       for (
         let job_ = job;
         job_.status !== 'done' && job_.status !== 'failed';
-        job_ = getJob(deps.db, alice.tenant.id, job.id)
+        job_ = await getJob(deps.db, alice.tenant.id, job.id)
       ) {
         seen.push(...resticChildren())
         await sleep(20)
       }
-      expect(getJob(deps.db, alice.tenant.id, job.id).status).toBe('done')
+      expect((await getJob(deps.db, alice.tenant.id, job.id)).status).toBe('done')
       expect(seen.length).toBeGreaterThan(0)
       const sig = new URLSearchParams(sas).get('sig')!
       const secrets = [DEV_KEY, sas, sig, encodeURIComponent(sig)]
@@ -228,15 +230,15 @@ describe.runIf(requireAzurite() && rootAvailable())(
           'data/c.bin': randomBytes(24 << 20),
         })
         homes.push(bob.home)
-        const dest = destination(
+        const dest = await destination(
           bob.tenant.id,
           'Dies',
           'crash',
           { accountKey: DEV_KEY },
           other.endpoint,
         )
-        const policyId = policy(deps, bob.tenant.id, [dest.id], { name: 'Crash' })
-        const { job } = requestBackup(deps.db, bob.tenant.id, policyId, 'manual')
+        const policyId = await policy(deps, bob.tenant.id, [dest.id], { name: 'Crash' })
+        const { job } = await requestBackup(deps.db, bob.tenant.id, policyId, 'manual')
         runner.wake()
         const container = other.service.getContainerClient(CONTAINER)
         /** Every blob under crash/bob/ must hash to its name (restic names objects by SHA-256): none is partial. */
@@ -272,7 +274,7 @@ describe.runIf(requireAzurite() && rootAvailable())(
         }
         await other.kill()
         await sleep(10_000)
-        const during = getJob(deps.db, bob.tenant.id, job.id)
+        const during = await getJob(deps.db, bob.tenant.id, job.id)
         expect(during.status, `the backup ended before the kill: ${during.lastError}`).toBe(
           'running',
         )
@@ -293,16 +295,16 @@ describe.runIf(requireAzurite() && rootAvailable())(
 
         // With the server down for good, the next run fails with a plain reason and is retried later.
         await other.kill()
-        const again = requestBackup(deps.db, bob.tenant.id, policyId, 'manual')
+        const again = await requestBackup(deps.db, bob.tenant.id, policyId, 'manual')
         runner.wake()
-        let current = getJob(deps.db, bob.tenant.id, again.job.id)
+        let current = await getJob(deps.db, bob.tenant.id, again.job.id)
         for (const end = Date.now() + 60_000; !current.lastError && Date.now() < end;) {
           await sleep(100)
-          current = getJob(deps.db, bob.tenant.id, again.job.id)
+          current = await getJob(deps.db, bob.tenant.id, again.job.id)
         }
         expect(current.status).toBe('queued')
         expect(current.lastError).toBe(`Dies: connection refused by 127.0.0.1:${other.port}`)
-        const run = listRuns(deps.db, bob.tenant.id).find((r) => r.jobId === again.job.id)!
+        const run = (await listRuns(deps.db, bob.tenant.id)).find((r) => r.jobId === again.job.id)!
         expect(run).toMatchObject({
           status: 'failed',
           error: `Dies: connection refused by 127.0.0.1:${other.port}`,

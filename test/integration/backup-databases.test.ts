@@ -33,8 +33,8 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
       ;[maria, pg] = await Promise.all([startMariaDb(), startPostgres()])
       t = await realTenant(deps, 'dbs', { 'public_html/index.php': '<?php echo 1;\n' })
       Object.assign(ids, await shopAndBlog(deps, t.tenant.id, maria, pg))
-      destId = localDestination(deps, t.tenant.id).id
-      policy(deps, t.tenant.id, [destId], { databaseIds: [ids.shop!, ids.blog!] })
+      destId = (await localDestination(deps, t.tenant.id)).id
+      await policy(deps, t.tenant.id, [destId], { databaseIds: [ids.shop!, ids.blog!] })
       runner = startRunner({
         db: deps.db,
         handlers: jobHandlers(deps),
@@ -50,19 +50,19 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
 
     it('dumps both databases into the same snapshot as the files', async () => {
       const policyId = deps.db.query.policies.findFirst().sync()!.id
-      const { job } = requestBackup(deps.db, t.tenant.id, policyId, 'manual')
+      const { job } = await requestBackup(deps.db, t.tenant.id, policyId, 'manual')
       runner.wake()
       expect((await waitJob(deps, t.tenant.id, job.id)).status).toBe('done')
-      const [run] = listRuns(deps.db, t.tenant.id)
+      const [run] = await listRuns(deps.db, t.tenant.id)
       expect(run!.status).toBe('success')
-      const stages = runStagesOf(deps.db, run!.id).map((s) => [s.name, s.status])
+      const stages = (await runStagesOf(deps.db, run!.id)).map((s) => [s.name, s.status])
       expect(stages).toEqual([
         ['dump:blog', 'success'],
         ['dump:shop', 'success'],
         ['snapshot', 'success'],
         ['retention', 'success'],
       ])
-      const dest = getDestination(deps.db, t.tenant.id, destId)
+      const dest = await getDestination(deps.db, t.tenant.id, destId)
       const [snap] = await listSnapshots(deps, t.tenant, dest)
       expect(snap!.paths).toContain(t.home)
       const dumpsDir = snap!.paths.find((p) => p.endsWith('/dumps'))!
@@ -71,10 +71,10 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
     })
 
     it('restores a MariaDB database in place after a safety snapshot', async () => {
-      const dest = getDestination(deps.db, t.tenant.id, destId)
+      const dest = await getDestination(deps.db, t.tenant.id, destId)
       const [snap] = await listSnapshots(deps, t.tenant, dest)
       await maria.sql('DELETE FROM orders WHERE id = 2', 'shop')
-      const job = requestRestore(deps.db, t.tenant.id, {
+      const job = await requestRestore(deps.db, t.tenant.id, {
         destinationId: destId,
         snapshot: snap!.id,
         paths: [],
@@ -92,12 +92,12 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
 
     it('restores a PostgreSQL database under a new name, leaving the original alone', async () => {
       await pg.sql('ALTER USER bloguser CREATEDB')
-      const dest = getDestination(deps.db, t.tenant.id, destId)
+      const dest = await getDestination(deps.db, t.tenant.id, destId)
       const snap = (await listSnapshots(deps, t.tenant, dest)).find(
         (s) => !s.tags.includes('safety'),
       )!
       await pg.sql("UPDATE posts SET title = 'changed' WHERE id = 1", 'blog')
-      const job = requestRestore(deps.db, t.tenant.id, {
+      const job = await requestRestore(deps.db, t.tenant.id, {
         destinationId: destId,
         snapshot: snap.id,
         paths: [],

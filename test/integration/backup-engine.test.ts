@@ -96,16 +96,16 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
   })
 
   it('stores links as links and never the bytes of other tenants or root-only files', async () => {
-    const dest = localDestination(deps, alice.tenant.id)
-    policy(deps, alice.tenant.id, [dest.id], { exclude: '**/cache/**' })
+    const dest = await localDestination(deps, alice.tenant.id)
+    await policy(deps, alice.tenant.id, [dest.id], { exclude: '**/cache/**' })
     const policyId = deps.db.query.policies.findFirst().sync()!.id
-    const { job } = requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
+    const { job } = await requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
     runner.wake()
     expect((await waitJob(deps, alice.tenant.id, job.id)).status).toBe('done')
-    const [run] = listRuns(deps.db, alice.tenant.id)
+    const [run] = await listRuns(deps.db, alice.tenant.id)
     // The root-only hard link cannot be read by alice's user: the run is honest about it.
     expect(run!.status).toBe('partial')
-    const snap = runStagesOf(deps.db, run!.id).find((s) => s.name === 'snapshot')!
+    const snap = (await runStagesOf(deps.db, run!.id)).find((s) => s.name === 'snapshot')!
     expect(snap.status).toBe('partial')
     expect((snap.details as any).unreadable.join()).toContain('hardlink-root')
     const [snapshot] = await listSnapshots(deps, alice.tenant, dest)
@@ -119,14 +119,14 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
   })
 
   it('restores a link out of the home as a link, writing nothing outside the target', async () => {
-    const dest = getDestination(
+    const dest = await getDestination(
       deps.db,
       alice.tenant.id,
       deps.db.query.destinations.findFirst().sync()!.id,
     )
     const [snapshot] = await listSnapshots(deps, alice.tenant, dest)
     const before = readFileSync(join(bob.home, 'private/secret.txt'), 'utf8')
-    const job = requestRestore(deps.db, alice.tenant.id, {
+    const job = await requestRestore(deps.db, alice.tenant.id, {
       destinationId: dest.id,
       snapshot: snapshot!.id,
       paths: [],
@@ -146,18 +146,20 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
 
   it('gives one run for two triggers of the same policy at once', async () => {
     const policyId = deps.db.query.policies.findFirst().sync()!.id
-    const a = requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
-    const b = requestBackup(deps.db, alice.tenant.id, policyId, 'schedule')
+    const a = await requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
+    const b = await requestBackup(deps.db, alice.tenant.id, policyId, 'schedule')
     expect(b.job.id).toBe(a.job.id)
     expect(b.created).toBe(false)
     runner.wake()
     await waitJob(deps, alice.tenant.id, a.job.id)
-    expect(listRuns(deps.db, alice.tenant.id).filter((r) => r.jobId === a.job.id)).toHaveLength(1)
+    expect(
+      (await listRuns(deps.db, alice.tenant.id)).filter((r) => r.jobId === a.job.id),
+    ).toHaveLength(1)
   })
 
   it('retention forgets beyond the policy and prunes at most once a day', async () => {
     const destId = deps.db.query.destinations.findFirst().sync()!.id
-    const policyId = policy(deps, alice.tenant.id, [destId], {
+    const policyId = await policy(deps, alice.tenant.id, [destId], {
       name: 'Retention',
       exclude: 'hardlink-root',
       // "Keep the last 1" applies at once (a day's rule would keep today's backups until tonight).
@@ -168,11 +170,13 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
     })
     const messages: string[] = []
     for (let i = 0; i < 3; i++) {
-      const { job } = requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
+      const { job } = await requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
       runner.wake()
       await waitJob(deps, alice.tenant.id, job.id)
-      const run = listRuns(deps.db, alice.tenant.id).find((r) => r.jobId === job.id)!
-      messages.push(runStagesOf(deps.db, run.id).find((s) => s.name === 'retention')!.message!)
+      const run = (await listRuns(deps.db, alice.tenant.id)).find((r) => r.jobId === job.id)!
+      messages.push(
+        (await runStagesOf(deps.db, run.id)).find((s) => s.name === 'retention')!.message!,
+      )
     }
     // keep-last 1: the earlier snapshot is forgotten each time; prune ran once today.
     expect(messages).toEqual([
@@ -180,7 +184,7 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
       'Removed 1 old snapshot(s); their space was reclaimed.',
       'Removed 1 old snapshot(s); their space is reclaimed at the next daily prune.',
     ])
-    const dest = getDestination(deps.db, alice.tenant.id, destId)
+    const dest = await getDestination(deps.db, alice.tenant.id, destId)
     const all = await listSnapshots(deps, alice.tenant, dest)
     const mine = all.filter((s) => s.tags.includes(`policy:${policyId}`))
     expect(mine).toHaveLength(1)
@@ -190,18 +194,18 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
       .map((rel) => statSync(join(repoDir, rel)))
       .filter((st) => st.isFile())
       .reduce((sum, st) => sum + st.size, 0)
-    const repo = findRepository(deps.db, alice.tenant.id, destId)!
+    const repo = (await findRepository(deps.db, alice.tenant.id, destId))!
     expect(repo.snapshotCount).toBe(all.length)
     expect(repo.storedBytes).toBe(onDisk)
   })
 
   it('stock restic, given only the recovery kit, restores the repository byte for byte', async () => {
-    const dest = getDestination(
+    const dest = await getDestination(
       deps.db,
       alice.tenant.id,
       deps.db.query.destinations.findFirst().sync()!.id,
     )
-    const kit = recoveryKit(deps, alice.tenant, dest)
+    const kit = await recoveryKit(deps, alice.tenant, dest)
     const target = mkdtempSync(join(tmpdir(), 'kit-restore-'))
     const env = {
       PATH: process.env.PATH,
@@ -230,9 +234,9 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
   })
 
   it('a wrong repository password fails once with a plain reason, no retry, nothing lost', async () => {
-    const dest = localDestination(deps, alice.tenant.id, 'other', 'Other')
-    const pid = policy(deps, alice.tenant.id, [dest.id], { name: 'Second' })
-    const first = requestBackup(deps.db, alice.tenant.id, pid, 'manual')
+    const dest = await localDestination(deps, alice.tenant.id, 'other', 'Other')
+    const pid = await policy(deps, alice.tenant.id, [dest.id], { name: 'Second' })
+    const first = await requestBackup(deps.db, alice.tenant.id, pid, 'manual')
     runner.wake()
     await waitJob(deps, alice.tenant.id, first.job.id)
     const repoDir = join(deps.config.localRoot, 'alice', 'other')
@@ -248,7 +252,7 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
       })
       .where(eq(repositories.destinationId, dest.id))
       .run()
-    const { job } = requestBackup(deps.db, alice.tenant.id, pid, 'manual')
+    const { job } = await requestBackup(deps.db, alice.tenant.id, pid, 'manual')
     runner.wake()
     const done = await waitJob(deps, alice.tenant.id, job.id)
     expect(done.status).toBe('failed')
@@ -263,12 +267,12 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt])
     try {
       writeFileSync(join(alice.home, 'big.bin'), randomBytes(3_000_000)) // incompressible: restic compresses
-      const dest = localDestination(deps, alice.tenant.id, 'tiny', 'Tiny')
-      const pid = policy(deps, alice.tenant.id, [dest.id], {
+      const dest = await localDestination(deps, alice.tenant.id, 'tiny', 'Tiny')
+      const pid = await policy(deps, alice.tenant.id, [dest.id], {
         name: 'Tiny',
         exclude: 'hardlink-root',
       })
-      const { job } = requestBackup(deps.db, alice.tenant.id, pid, 'manual')
+      const { job } = await requestBackup(deps.db, alice.tenant.id, pid, 'manual')
       runner.wake()
       const end = Date.now() + 90_000
       let current: JobRow = job
@@ -279,7 +283,7 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
       }
       expect(current.lastError).toMatch(/out of space|disk is full/)
       expect(current.status).toBe('queued') // transient: it will retry
-      const run = listRuns(deps.db, alice.tenant.id).find((r) => r.jobId === job.id)!
+      const run = (await listRuns(deps.db, alice.tenant.id)).find((r) => r.jobId === job.id)!
       expect(run.status).toBe('failed')
       expect(run.error).toMatch(/Tiny: .*(out of space|disk is full)/)
     } finally {
@@ -301,9 +305,12 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
     mkdirSync(mnt, { recursive: true })
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', mnt])
     try {
-      const dest = localDestination(deps, alice.tenant.id, 'readonly', 'Read-only')
-      const pid = policy(deps, alice.tenant.id, [dest.id], { name: 'RO', exclude: 'hardlink-root' })
-      const { job } = requestBackup(deps.db, alice.tenant.id, pid, 'manual')
+      const dest = await localDestination(deps, alice.tenant.id, 'readonly', 'Read-only')
+      const pid = await policy(deps, alice.tenant.id, [dest.id], {
+        name: 'RO',
+        exclude: 'hardlink-root',
+      })
+      const { job } = await requestBackup(deps.db, alice.tenant.id, pid, 'manual')
       runner.wake()
       const done = await waitJob(deps, alice.tenant.id, job.id, 60_000)
       expect(done.status).toBe('failed')

@@ -41,8 +41,8 @@ describe.runIf(rootAvailable() && requireBinaries(['restic'], 'apt-get install r
 
     beforeAll(async () => {
       t = await realTenant(deps, 'quickkey', { 'public_html/index.html': '<h1>hi</h1>\n' })
-      destId = localDestination(deps, t.tenant.id).id
-      policyId = policy(deps, t.tenant.id, [destId], { keepLast: '10' })
+      destId = (await localDestination(deps, t.tenant.id)).id
+      policyId = await policy(deps, t.tenant.id, [destId], { keepLast: '10' })
       runner = startRunner({ db: deps.db, handlers: jobHandlers(deps), pollMs: 100 })
     }, 60_000)
     afterAll(async () => {
@@ -50,57 +50,65 @@ describe.runIf(rootAvailable() && requireBinaries(['restic'], 'apt-get install r
       removeUsers()
     })
 
-    const kit = () => recoveryKit(deps, t.tenant, getDestination(deps.db, t.tenant.id, destId))
-    const keyFiles = () => {
-      const dir = join(kit().repository, 'keys')
+    const kit = async () =>
+      recoveryKit(deps, t.tenant, await getDestination(deps.db, t.tenant.id, destId))
+    const keyFiles = async () => {
+      const dir = join((await kit()).repository, 'keys')
       return readdirSync(dir).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')))
     }
     const run = async (job: { id: number }) => {
       runner.wake()
       expect((await waitJob(deps, t.tenant.id, job.id)).status).toBe('done')
     }
-    const backup = () => run(requestBackup(deps.db, t.tenant.id, policyId, 'manual').job)
+    const backup = async () =>
+      run((await requestBackup(deps.db, t.tenant.id, policyId, 'manual')).job)
 
     it('the first backup leaves one key, with the cheap cost, that stock restic opens', async () => {
       await backup()
-      const keys = keyFiles()
+      const keys = await keyFiles()
       expect(keys).toHaveLength(1)
       expect(keys[0]).toMatchObject({ kdf: 'scrypt', ...QUICK_KDF })
-      const listed = stockRestic(kit().repository, kit().password, ['snapshots', '--json'])
+      const listed = stockRestic((await kit()).repository, (await kit()).password, [
+        'snapshots',
+        '--json',
+      ])
       expect(listed.ok).toBe(true)
       expect(JSON.parse(listed.stdout)).toHaveLength(1)
-      const wrong = stockRestic(kit().repository, kit().password + 'x', ['snapshots'])
+      const wrong = stockRestic((await kit()).repository, (await kit()).password + 'x', [
+        'snapshots',
+      ])
       expect(wrong.ok).toBe(false)
       expect(wrong.stderr).toMatch(/wrong password/)
     })
 
     it('a no-change backup runs restic once and stores no file data', async () => {
       await backup()
-      const { job } = requestBackup(deps.db, t.tenant.id, policyId, 'manual')
+      const { job } = await requestBackup(deps.db, t.tenant.id, policyId, 'manual')
       await run(job)
-      const runId = latestRunOfJob(deps.db, t.tenant.id, job.id)!.id
-      const said = runLogsOf(deps.db, runId).map((l) => l.message)
+      const runId = (await latestRunOfJob(deps.db, t.tenant.id, job.id))!.id
+      const said = (await runLogsOf(deps.db, runId)).map((l) => l.message)
       expect(said).toContainEqual(expect.stringMatching(/^Local: restic ran 1 time \(backup /))
       // Only the folders above the work dir change (their times): a few KiB of trees, no files.
-      const stage = runStagesOf(deps.db, runId).find((s) => s.name === 'snapshot')!
+      const stage = (await runStagesOf(deps.db, runId)).find((s) => s.name === 'snapshot')!
       expect(stage.bytes).toBeLessThan(16 * 1024)
     })
 
     it('keeps backups of today until the day is over, then forgets them', async () => {
-      const daily = policy(deps, t.tenant.id, [destId], { name: 'Daily' })
-      const mine = () => catalogOf(deps.db, t.tenant.id, destId).filter((r) => r.policyId === daily)
+      const daily = await policy(deps, t.tenant.id, [destId], { name: 'Daily' })
+      const mine = async () =>
+        (await catalogOf(deps.db, t.tenant.id, destId)).filter((r) => r.policyId === daily)
       for (let i = 0; i < 2; i++)
-        await run(requestBackup(deps.db, t.tenant.id, daily, 'manual').job)
-      expect(mine()).toHaveLength(2)
-      const runId = listRuns(deps.db, t.tenant.id)[0]!.id
-      const said = runStagesOf(deps.db, runId).find((s) => s.name === 'retention')!.message
+        await run((await requestBackup(deps.db, t.tenant.id, daily, 'manual')).job)
+      expect(await mine()).toHaveLength(2)
+      const runId = (await listRuns(deps.db, t.tenant.id))[0]!.id
+      const said = (await runStagesOf(deps.db, runId)).find((s) => s.name === 'retention')!.message
       expect(said).toBe(
         'Nothing to remove. 1 earlier backup(s) from today stay until the day is over (your policy keeps one a day).',
       )
       // The next day's run forgets this morning's backup (and prunes, the day's first time).
-      const dest = getDestination(deps.db, t.tenant.id, destId)
+      const dest = await getDestination(deps.db, t.tenant.id, destId)
       const scope = {
-        policy: getPolicy(deps.db, t.tenant.id, daily),
+        policy: await getPolicy(deps.db, t.tenant.id, daily),
         dest,
         runId,
         signal: new AbortController().signal,
@@ -108,24 +116,29 @@ describe.runIf(rootAvailable() && requireBinaries(['restic'], 'apt-get install r
       await withRepository(deps, t.tenant, dest, (repo) =>
         retention(deps, scope, repo, { now: Date.now() + 86_400_000 }),
       )
-      expect(mine()).toHaveLength(1)
-      const listed = stockRestic(kit().repository, kit().password, ['snapshots', '--json'])
+      expect(await mine()).toHaveLength(1)
+      const listed = stockRestic((await kit()).repository, (await kit()).password, [
+        'snapshots',
+        '--json',
+      ])
       const ids = JSON.parse(listed.stdout).map((s: { id: string }) => s.id)
-      expect(ids).toContain(mine()[0]!.snapshotId)
-      expect(ids).toHaveLength(catalogOf(deps.db, t.tenant.id, destId).length)
+      expect(ids).toContain((await mine())[0]!.snapshotId)
+      expect(ids).toHaveLength((await catalogOf(deps.db, t.tenant.id, destId)).length)
     })
 
     it('after a password change the next backup makes the new key cheap again', async () => {
-      const before = kit().password
-      await run(requestRekey(deps.db, t.tenant.id, destId, 'manual').job)
-      expect(kit().password).not.toBe(before)
-      expect(keyFiles()[0].N).toBeGreaterThan(QUICK_KDF.N)
+      const before = (await kit()).password
+      await run((await requestRekey(deps.db, t.tenant.id, destId, 'manual')).job)
+      expect((await kit()).password).not.toBe(before)
+      expect((await keyFiles())[0].N).toBeGreaterThan(QUICK_KDF.N)
       await backup()
-      const keys = keyFiles()
+      const keys = await keyFiles()
       expect(keys).toHaveLength(1)
       expect(keys[0]).toMatchObject(QUICK_KDF)
-      expect(stockRestic(kit().repository, kit().password, ['snapshots']).ok).toBe(true)
-      expect(stockRestic(kit().repository, before, ['snapshots']).ok).toBe(false)
+      expect(stockRestic((await kit()).repository, (await kit()).password, ['snapshots']).ok).toBe(
+        true,
+      )
+      expect(stockRestic((await kit()).repository, before, ['snapshots']).ok).toBe(false)
     })
   },
 )

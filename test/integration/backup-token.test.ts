@@ -51,7 +51,7 @@ describe('backup token (Backups > Access)', () => {
   const web = new Client(deps)
 
   beforeAll(async () => {
-    insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
+    await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
     alice = await addTenant(deps, 'alice')
     bob = await addTenant(deps, 'bob')
     await web.login('alice')
@@ -79,7 +79,7 @@ describe('backup token (Backups > Access)', () => {
     expect(wrong.body).toMatch(/^<section class="card" id="token-card">/) // the card alone, for htmx
     expect(wrong.body).toMatch(/id="f-password-error"[^>]*>That is not your password\./)
     expect(wrong.body).not.toContain('not my password')
-    expect(getBackupToken(deps.db, alice.id)).toBeUndefined()
+    expect(await getBackupToken(deps.db, alice.id)).toBeUndefined()
     expect(notify).not.toHaveBeenCalled()
   })
 
@@ -89,12 +89,12 @@ describe('backup token (Backups > Access)', () => {
     expect(res.status).toBe(200)
     expect(res.headers.get('cache-control')).toBe('no-store')
     first = res.body.match(TOKEN)![1]!
-    const row = getBackupToken(deps.db, alice.id)!
+    const row = (await getBackupToken(deps.db, alice.id))!
     expect(row.tokenHash).toBe(sha256(first))
     expect(row.activeFrom.getTime()).toBeLessThanOrEqual(Date.now())
     deps.db.$client.pragma('wal_checkpoint(TRUNCATE)')
     expect(readFileSync(deps.config.dbPath).includes(first)).toBe(false)
-    expect(checkBackupToken(deps.db, alice.id, first)).toEqual({ ok: true })
+    expect(await checkBackupToken(deps.db, alice.id, first)).toEqual({ ok: true })
     const again = await web.get('/backups/access')
     expect(again.body).not.toContain(first)
     expect(again.body).toContain('Active')
@@ -115,8 +115,11 @@ describe('backup token (Backups > Access)', () => {
     expect(res.status).toBe(200)
     const second = res.body.match(TOKEN)![1]!
     expect(second).not.toBe(first)
-    expect(checkBackupToken(deps.db, alice.id, first)).toEqual({ ok: false, reason: 'invalid' })
-    expect(checkBackupToken(deps.db, alice.id, second)).toEqual({ ok: true })
+    expect(await checkBackupToken(deps.db, alice.id, first)).toEqual({
+      ok: false,
+      reason: 'invalid',
+    })
+    expect(await checkBackupToken(deps.db, alice.id, second)).toEqual({ ok: true })
     expect(notify).toHaveBeenLastCalledWith(
       expect.anything(),
       expect.objectContaining({ type: 'token.reset', tenantId: alice.id }),
@@ -130,12 +133,12 @@ describe('backup token (Backups > Access)', () => {
     const sso = new Client(deps)
     let token = ''
 
-    beforeAll(() => {
+    beforeAll(async () => {
       // Single sign-on style: a session, but no password to confirm with.
       deps.db.update(users).set({ passwordHash: null }).where(eq(users.tenantId, bob.id)).run()
       const user = deps.db.select().from(users).where(eq(users.tenantId, bob.id)).get()!
       const session = generateSessionToken()
-      createSession(deps.db, session, user.id)
+      await createSession(deps.db, session, user.id)
       sso.cookies.set(SESSION_COOKIE, session)
     })
 
@@ -146,11 +149,11 @@ describe('backup token (Backups > Access)', () => {
       const res = await sso.post('/backups/access/token', { confirm: 'create' })
       expect(res.status).toBe(200)
       token = res.body.match(TOKEN)![1]!
-      const row = getBackupToken(deps.db, bob.id)!
+      const row = (await getBackupToken(deps.db, bob.id))!
       const wait = row.activeFrom.getTime() - Date.now()
       expect(wait).toBeGreaterThan(47 * 3600_000)
       expect(wait).toBeLessThanOrEqual(48 * 3600_000)
-      expect(checkBackupToken(deps.db, bob.id, token)).toMatchObject({
+      expect(await checkBackupToken(deps.db, bob.id, token)).toMatchObject({
         ok: false,
         reason: 'not_active',
       })
@@ -166,10 +169,10 @@ describe('backup token (Backups > Access)', () => {
       )
     })
 
-    it('becomes valid at once with `panel token allow-now`', () => {
+    it('becomes valid at once with `panel token allow-now`', async () => {
       const res = panel(['token', 'allow-now', 'bob'])
       expect(res).toMatchObject({ code: 0, out: 'The backup token of "bob" is valid now.\n' })
-      expect(checkBackupToken(deps.db, bob.id, token)).toEqual({ ok: true })
+      expect(await checkBackupToken(deps.db, bob.id, token)).toEqual({ ok: true })
       expect(actions(bob.id)).toContain('token.allow_now')
       expect(panel(['token', 'allow-now', 'nobody'])).toMatchObject({
         code: 1,
@@ -181,13 +184,13 @@ describe('backup token (Backups > Access)', () => {
     it('becomes valid at once through the admin’s tenant page', async () => {
       const res = await sso.post('/backups/access/token', { confirm: 'create' })
       token = res.body.match(TOKEN)![1]!
-      expect(checkBackupToken(deps.db, bob.id, token)).toMatchObject({
+      expect(await checkBackupToken(deps.db, bob.id, token)).toMatchObject({
         ok: false,
         reason: 'not_active',
       })
       // A tenant cannot allow their own token.
       expect((await sso.post(`/admin/tenants/${bob.id}/token/allow-now`, {})).status).toBe(404)
-      expect(checkBackupToken(deps.db, bob.id, token)).toMatchObject({
+      expect(await checkBackupToken(deps.db, bob.id, token)).toMatchObject({
         ok: false,
         reason: 'not_active',
       })
@@ -198,7 +201,7 @@ describe('backup token (Backups > Access)', () => {
       expect(page.body).toContain(`action="/admin/tenants/${bob.id}/token/allow-now"`)
       const allow = await admin.post(`/admin/tenants/${bob.id}/token/allow-now`, {})
       expect(allow.status).toBe(303)
-      expect(checkBackupToken(deps.db, bob.id, token)).toEqual({ ok: true })
+      expect(await checkBackupToken(deps.db, bob.id, token)).toEqual({ ok: true })
       const after = await admin.get(`/admin/tenants/${bob.id}`)
       expect(after.body).toContain('valid now')
       expect(after.body).toContain('Active')

@@ -40,10 +40,14 @@ function resticProcesses(): number[] {
   return [...comm].filter(([pid, c]) => c === 'restic' && mine(pid)).map(([pid]) => pid)
 }
 
-async function until<T>(what: string, check: () => T | undefined | false, ms = 30_000) {
+async function until<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  ms = 30_000,
+) {
   const end = Date.now() + ms
   for (;;) {
-    const v = check()
+    const v = await check()
     if (v) return v
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 100))
@@ -76,7 +80,7 @@ describe.runIf(rootAvailable())('a tenant cancels its running backup (real resti
   beforeAll(async () => {
     // 48 MiB that does not compress, sent at 1 MiB/s: the backup runs for most of a minute.
     tenant = await realTenant(deps, 'erin', { 'media/video.bin': randomBytes(48 << 20) })
-    setRunnerSetting(deps.db, 'uploadLimit', '1024')
+    await setRunnerSetting(deps.db, 'uploadLimit', '1024')
     runner = startRunner({
       db: deps.db,
       handlers: jobHandlers(deps),
@@ -90,13 +94,13 @@ describe.runIf(rootAvailable())('a tenant cancels its running backup (real resti
   })
 
   it('stops restic within seconds, leaves no lock, ends “Cancelled by you” and is not retried', async () => {
-    const dest = localDestination(deps, tenant.tenant.id, 'nightly', 'On this server')
-    const id = policy(deps, tenant.tenant.id, [dest.id], { name: 'Media' })
-    const { job } = requestBackup(deps.db, tenant.tenant.id, id, 'manual')
+    const dest = await localDestination(deps, tenant.tenant.id, 'nightly', 'On this server')
+    const id = await policy(deps, tenant.tenant.id, [dest.id], { name: 'Media' })
+    const { job } = await requestBackup(deps.db, tenant.tenant.id, id, 'manual')
     runner.wake()
     // Wait until restic has read the file and is sending it, slowly.
-    const run = await until('the upload', () => {
-      const r = latestRunOfJob(deps.db, tenant.tenant.id, job.id)
+    const run = await until('the upload', async () => {
+      const r = await latestRunOfJob(deps.db, tenant.tenant.id, job.id)
       return r?.progress?.phase === 'finishing' && Number(r.progress.sent) > 0 && r
     })
     expect(resticProcesses().length).toBe(1)
@@ -121,14 +125,14 @@ describe.runIf(rootAvailable())('a tenant cancels its running backup (real resti
     expect(repos).toHaveLength(1)
     expect(locks).toEqual([])
 
-    const ended = latestRunOfJob(deps.db, tenant.tenant.id, job.id)!
+    const ended = (await latestRunOfJob(deps.db, tenant.tenant.id, job.id))!
     expect(ended).toMatchObject({ id: run.id, status: 'cancelled', error: 'Cancelled by you.' })
     expect(ended.progress).toBeNull()
-    expect(runLogsOf(deps.db, run.id).map((l) => l.message)).toContain('Cancelled by you.')
-    expect(runStagesOf(deps.db, run.id).every((s) => s.status !== 'running')).toBe(true)
+    expect((await runLogsOf(deps.db, run.id)).map((l) => l.message)).toContain('Cancelled by you.')
+    expect((await runStagesOf(deps.db, run.id)).every((s) => s.status !== 'running')).toBe(true)
     // Not retried: nothing queued or running for the tenant a while later.
     await new Promise((r) => setTimeout(r, 1500))
-    expect(activeJobs(deps.db, tenant.tenant.id)).toEqual([])
+    expect(await activeJobs(deps.db, tenant.tenant.id)).toEqual([])
     expect(deps.db.select().from(jobs).where(eq(jobs.id, job.id)).get()!.status).toBe('failed')
 
     const after = (await page.get(`/backups/runs/${run.id}`)).body
@@ -137,8 +141,8 @@ describe.runIf(rootAvailable())('a tenant cancels its running backup (real resti
     expect(after).toContain('<span class="badge badge-muted">Cancelled</span>')
 
     // The repository is fine: the next backup succeeds.
-    setRunnerSetting(deps.db, 'uploadLimit', '0')
-    const next = requestBackup(deps.db, tenant.tenant.id, id, 'manual').job
+    await setRunnerSetting(deps.db, 'uploadLimit', '0')
+    const next = (await requestBackup(deps.db, tenant.tenant.id, id, 'manual')).job
     runner.wake()
     expect((await waitJob(deps, tenant.tenant.id, next.id, 60_000)).status).toBe('done')
   }, 120_000)

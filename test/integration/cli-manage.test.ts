@@ -29,12 +29,12 @@ function panel(args: string[], input?: string) {
 }
 
 const lines = (text: string) => text.trim().split('\n').filter(Boolean)
-const tenantId = (name: string) => findTenantByName(db, name)!.id
-const secretsOf = (tenant: string, dest: string) =>
+const tenantId = async (name: string) => (await findTenantByName(db, name))!.id
+const secretsOf = async (tenant: string, dest: string) =>
   readSecrets(
     config.secretKey,
-    tenantId(tenant),
-    findDestinationByName(db, tenantId(tenant), dest)!,
+    await tenantId(tenant),
+    (await findDestinationByName(db, await tenantId(tenant), dest))!,
   )
 const actions = () =>
   db
@@ -60,7 +60,7 @@ const slow = { timeout: 240_000 }
 describe('panel destination edit|remove and policy edit|remove', slow, () => {
   const s3 = ['--type', 's3', '--set', 'bucket=bucket-one', '--set', 'accessKeyId=AKIAEXAMPLE']
 
-  it('stores a secret from stdin and never prints it; a secret on argv is warned about', () => {
+  it('stores a secret from stdin and never prints it; a secret on argv is warned about', async () => {
     const add = panel(
       [
         'destination',
@@ -76,7 +76,7 @@ describe('panel destination edit|remove and policy edit|remove', slow, () => {
     )
     expect(add.code, add.err).toBe(0)
     expect(add.err).toBe('')
-    expect(secretsOf('alice', 'Offsite')).toEqual({ secretAccessKey: 'stdin-secret-value-1' })
+    expect(await secretsOf('alice', 'Offsite')).toEqual({ secretAccessKey: 'stdin-secret-value-1' })
     for (const args of [[], ['--json']]) {
       const list = panel(['destination', 'list', 'alice', ...args])
       expect(list.code).toBe(0)
@@ -103,23 +103,23 @@ describe('panel destination edit|remove and policy edit|remove', slow, () => {
       ),
     ])
     expect(argv.err).not.toContain('argv-secret-value')
-    expect(secretsOf('alice', 'Argv')).toEqual({ secretAccessKey: 'argv-secret-value' })
+    expect(await secretsOf('alice', 'Argv')).toEqual({ secretAccessKey: 'argv-secret-value' })
   })
 
-  it('edits only what is given: other settings and secrets keep their stored values', () => {
-    const before = findDestinationByName(db, tenantId('alice'), 'Offsite')!
+  it('edits only what is given: other settings and secrets keep their stored values', async () => {
+    const before = (await findDestinationByName(db, await tenantId('alice'), 'Offsite'))!
     const edit = panel(['destination', 'edit', 'alice', 'Offsite', '--set', 'bucket=bucket-two'])
     expect(edit.code, edit.err).toBe(0)
     expect(edit.out.trim()).toBe('Destination "Offsite" saved.')
-    const after = findDestinationByName(db, tenantId('alice'), 'Offsite')!
+    const after = (await findDestinationByName(db, await tenantId('alice'), 'Offsite'))!
     expect(after.settings).toEqual({ ...before.settings, bucket: 'bucket-two' })
-    expect(secretsOf('alice', 'Offsite')).toEqual({ secretAccessKey: 'stdin-secret-value-1' })
+    expect(await secretsOf('alice', 'Offsite')).toEqual({ secretAccessKey: 'stdin-secret-value-1' })
 
     // A blank secret keeps the stored one, as a blank form field does.
     expect(
       panel(['destination', 'edit', 'alice', 'Offsite', '--set', 'secretAccessKey=']).code,
     ).toBe(0)
-    expect(secretsOf('alice', 'Offsite')).toEqual({ secretAccessKey: 'stdin-secret-value-1' })
+    expect(await secretsOf('alice', 'Offsite')).toEqual({ secretAccessKey: 'stdin-secret-value-1' })
 
     const file = join(dataDir, 'secret.txt')
     writeFileSync(file, 'file-secret-value-2\n', { mode: 0o600 })
@@ -135,14 +135,18 @@ describe('panel destination edit|remove and policy edit|remove', slow, () => {
     ])
     expect(fromFile.code, fromFile.err).toBe(0)
     expect(fromFile.err).toBe('')
-    expect(secretsOf('alice', 'Offsite 2')).toEqual({ secretAccessKey: 'file-secret-value-2' })
-    expect(findDestinationByName(db, tenantId('alice'), 'Offsite 2')!.id).toBe(before.id)
-    expect(findDestinationByName(db, tenantId('alice'), 'Offsite 2')!.settings.bucket).toBe(
-      'bucket-two',
+    expect(await secretsOf('alice', 'Offsite 2')).toEqual({
+      secretAccessKey: 'file-secret-value-2',
+    })
+    expect((await findDestinationByName(db, await tenantId('alice'), 'Offsite 2'))!.id).toBe(
+      before.id,
     )
+    expect(
+      (await findDestinationByName(db, await tenantId('alice'), 'Offsite 2'))!.settings.bucket,
+    ).toBe('bucket-two')
   })
 
-  it('refuses a rename onto another destination, bad values and unknown settings, as the form does', () => {
+  it('refuses a rename onto another destination, bad values and unknown settings, as the form does', async () => {
     const clash = panel(['destination', 'edit', 'alice', 'Argv', '--rename', 'Offsite 2'])
     expect(clash.code).toBe(1)
     expect(lines(clash.err)).toEqual([
@@ -165,7 +169,7 @@ describe('panel destination edit|remove and policy edit|remove', slow, () => {
     )
     expect(empty.code).toBe(2)
     expect(empty.err).toMatch(/stdin is empty/)
-    expect(secretsOf('alice', 'Argv')).toEqual({ secretAccessKey: 'argv-secret-value' })
+    expect(await secretsOf('alice', 'Argv')).toEqual({ secretAccessKey: 'argv-secret-value' })
     const missingFile = panel([
       'destination',
       'edit',
@@ -242,22 +246,22 @@ describe('panel destination edit|remove and policy edit|remove', slow, () => {
     expect(panel(['policy', 'edit', 'alice', '--keep-daily', '3']).code).toBe(2)
   })
 
-  it('refuses to remove a destination while a policy uses it, then removes both', () => {
+  it('refuses to remove a destination while a policy uses it, then removes both', async () => {
     const used = panel(['destination', 'remove', 'alice', 'Argv'])
     expect(used.code).toBe(1)
     expect(lines(used.err)).toEqual([
       'panel: “Argv” is used by “Nightly 2”. Remove it from those policies first.',
     ])
-    expect(findDestinationByName(db, tenantId('alice'), 'Argv')).toBeDefined()
+    expect(await findDestinationByName(db, await tenantId('alice'), 'Argv')).toBeDefined()
     const policy = panel(['policy', 'remove', 'alice', 'Nightly 2'])
     expect(policy.code, policy.err).toBe(0)
     expect(panel(['policy', 'remove', 'alice', 'Nightly 2']).code).toBe(1)
     const removed = panel(['destination', 'remove', 'alice', 'Argv'])
     expect(removed.code, removed.err).toBe(0)
-    expect(findDestinationByName(db, tenantId('alice'), 'Argv')).toBeUndefined()
+    expect(await findDestinationByName(db, await tenantId('alice'), 'Argv')).toBeUndefined()
   })
 
-  it('edits and removes the host’s own; a tenant’s copies refuse changes from the tenant side', () => {
+  it('edits and removes the host’s own; a tenant’s copies refuse changes from the tenant side', async () => {
     const host = panel(
       [
         'destination',
@@ -295,7 +299,7 @@ describe('panel destination edit|remove and policy edit|remove', slow, () => {
     expect(destCopy.code).toBe(1)
     expect(lines(destCopy.err)).toEqual([hostOwned('“Host S3”')])
     expect(panel(['destination', 'remove', 'alice', 'Host S3']).code).toBe(1)
-    expect(findDestinationByName(db, tenantId('alice'), 'Host S3')).toBeDefined()
+    expect(await findDestinationByName(db, await tenantId('alice'), 'Host S3')).toBeDefined()
 
     // The host edits its own: the tenants' copies follow, the stored secret stays.
     const edit = panel([
@@ -332,14 +336,14 @@ describe('panel destination edit|remove and policy edit|remove', slow, () => {
       'bucket=bucket-nine',
     ])
     expect(destEdit.code, destEdit.err).toBe(0)
-    const stored = findProviderDestinationByName(db, 'Host S3')!
+    const stored = (await findProviderDestinationByName(db, 'Host S3'))!
     expect(stored.settings.bucket).toBe('bucket-nine')
     expect(readProviderSecrets(config.secretKey, stored)).toEqual({
       secretAccessKey: 'host-secret-value',
     })
-    expect(findDestinationByName(db, tenantId('bob'), 'Host S3')!.settings.bucket).toBe(
-      'bucket-nine',
-    )
+    expect(
+      (await findDestinationByName(db, await tenantId('bob'), 'Host S3'))!.settings.bucket,
+    ).toBe('bucket-nine')
 
     const inUse = panel(['destination', 'remove', '--admin', 'Host S3'])
     expect(inUse.code).toBe(1)
@@ -348,7 +352,7 @@ describe('panel destination edit|remove and policy edit|remove', slow, () => {
     expect(JSON.parse(panel(['policy', 'list', 'bob', '--json']).out)).toEqual([])
     const gone = panel(['destination', 'remove', '--admin', 'Host S3'])
     expect(gone.code, gone.err).toBe(0)
-    expect(findProviderDestinationByName(db, 'Host S3')).toBeUndefined()
+    expect(await findProviderDestinationByName(db, 'Host S3')).toBeUndefined()
     expect(panel(['destination', 'remove', '--admin', 'alice', 'Host S3']).code).toBe(2)
   })
 
@@ -381,7 +385,7 @@ describe.runIf(requireSshd())('panel destination test pins an SFTP host key', sl
   })
   afterAll(() => server?.stop())
 
-  it('a CLI-made SFTP destination is unusable until `destination test` pins the key', () => {
+  it('a CLI-made SFTP destination is unusable until `destination test` pins the key', async () => {
     const sftp = [
       '--type',
       'sftp',
@@ -399,7 +403,9 @@ describe.runIf(requireSshd())('panel destination test pins an SFTP host key', sl
       `${server.password}\n`,
     )
     expect(add.code, add.err).toBe(0)
-    expect(findDestinationByName(db, tenantId('alice'), 'Box')!.settings.hostKey).toBe('')
+    expect(
+      (await findDestinationByName(db, await tenantId('alice'), 'Box'))!.settings.hostKey,
+    ).toBe('')
     for (const args of [[], ['--json']]) {
       const list = panel(['destination', 'list', 'alice', ...args])
       expect(list.out).toContain('Box')
@@ -413,9 +419,9 @@ describe.runIf(requireSshd())('panel destination test pins an SFTP host key', sl
       `Pinned Host key fingerprint: ${server.fingerprint()} (checked on every connection from now on).`,
     ])
     expect(test.out).not.toContain(server.password)
-    const dest = findDestinationByName(db, tenantId('alice'), 'Box')!
+    const dest = (await findDestinationByName(db, await tenantId('alice'), 'Box'))!
     expect(dest.settings.hostKey).toBe(server.fingerprint())
-    expect(secretsOf('alice', 'Box')).toEqual({ password: server.password })
+    expect(await secretsOf('alice', 'Box')).toEqual({ password: server.password })
 
     // An edit keeps the pin and the password; the next test checks the key, pins nothing new.
     expect(panel(['destination', 'edit', 'alice', 'Box', '--set', 'path=backups2']).code).toBe(0)
@@ -426,7 +432,9 @@ describe.runIf(requireSshd())('panel destination test pins an SFTP host key', sl
       message: 'Connected: wrote, read back, listed and removed a test object.',
       pinned: {},
     })
-    expect(findDestinationByName(db, tenantId('alice'), 'Box')!.settings).toMatchObject({
+    expect(
+      (await findDestinationByName(db, await tenantId('alice'), 'Box'))!.settings,
+    ).toMatchObject({
       path: 'backups2',
       hostKey: server.fingerprint(),
     })
@@ -464,12 +472,12 @@ describe.runIf(requireSshd())('panel destination test pins an SFTP host key', sl
     expect(changed.code).toBe(1)
     expect(lines(changed.err)).toHaveLength(1)
     // The pin stays: a changed host key is refused, never silently re-pinned.
-    expect(findDestinationByName(db, tenantId('alice'), 'Box')!.settings.hostKey).not.toBe(
-      server.fingerprint(),
-    )
+    expect(
+      (await findDestinationByName(db, await tenantId('alice'), 'Box'))!.settings.hostKey,
+    ).not.toBe(server.fingerprint())
   })
 
-  it('pins the host’s own SFTP destination too (--admin)', () => {
+  it('pins the host’s own SFTP destination too (--admin)', async () => {
     const add = panel(
       [
         'destination',
@@ -496,7 +504,7 @@ describe.runIf(requireSshd())('panel destination test pins an SFTP host key', sl
     const test = panel(['destination', 'test', '--admin', 'Host box'])
     expect(test.code, test.err).toBe(0)
     expect(test.out).toContain(`Pinned Host key fingerprint: ${server.fingerprint()}`)
-    expect(findProviderDestinationByName(db, 'Host box')!.settings.hostKey).toBe(
+    expect((await findProviderDestinationByName(db, 'Host box'))!.settings.hostKey).toBe(
       server.fingerprint(),
     )
   })

@@ -23,13 +23,13 @@ describe('confirmations before delete, revoke, remove and cancel', async () => {
   const deps = freshDeps()
   const { db } = deps
   const secretDeps = { db, secretKey: deps.config.secretKey, drivers: deps.drivers }
-  insertAdmin(db, 'boss', await hashPassword(PASSWORD))
+  await insertAdmin(db, 'boss', await hashPassword(PASSWORD))
   const alice = await addTenant(deps, 'alice')
-  const spare = localDestination(deps, alice.id, 'spare', 'Spare disk')
-  const used = localDestination(deps, alice.id, 'nightly', 'On this server')
-  const nightly = { id: policy(deps, alice.id, [used.id]) }
-  const key = createApiKey(db, alice.id, 'nas pull', { actor: 'alice' }).row
-  const database = assignDatabase(db, deps.config.secretKey, alice.id, {
+  const spare = await localDestination(deps, alice.id, 'spare', 'Spare disk')
+  const used = await localDestination(deps, alice.id, 'nightly', 'On this server')
+  const nightly = { id: await policy(deps, alice.id, [used.id]) }
+  const key = (await createApiKey(db, alice.id, 'nas pull', { actor: 'alice' })).row
+  const database = await assignDatabase(db, deps.config.secretKey, alice.id, {
     engine: 'mariadb',
     name: 'alice_shop',
     host: '',
@@ -37,8 +37,8 @@ describe('confirmations before delete, revoke, remove and cancel', async () => {
     username: '',
     password: '',
   })
-  const job = requestBackup(db, alice.id, nightly.id, 'manual').job
-  const hostDisk = saveProviderDestination(secretDeps, 'local', null, {
+  const job = (await requestBackup(db, alice.id, nightly.id, 'manual')).job
+  const hostDisk = await saveProviderDestination(secretDeps, 'local', null, {
     name: 'Host disk',
     settings: { folder: 'host' },
   })
@@ -59,7 +59,7 @@ describe('confirmations before delete, revoke, remove and cancel', async () => {
       page: '/backups/destinations',
       says: ['Delete the destination “Spare disk”?', 'save its recovery kit first'],
       button: 'Yes, delete the destination',
-      exists: () => listDestinations(db, alice.id).some((d) => d.id === spare.id),
+      exists: async () => (await listDestinations(db, alice.id)).some((d) => d.id === spare.id),
     },
     {
       what: 'delete a policy',
@@ -68,7 +68,7 @@ describe('confirmations before delete, revoke, remove and cancel', async () => {
       page: policies,
       says: ['Delete the policy “Nightly”?', 'Backups it already made are kept'],
       button: 'Yes, delete the policy',
-      exists: () => listPolicies(db, alice.id).some((p) => p.id === nightly.id),
+      exists: async () => (await listPolicies(db, alice.id)).some((p) => p.id === nightly.id),
     },
     {
       what: 'revoke an API key',
@@ -77,7 +77,7 @@ describe('confirmations before delete, revoke, remove and cancel', async () => {
       page: '/backups/access',
       says: ['Revoke the API key “nas pull”?', 'stop working at once'],
       button: 'Yes, revoke the key',
-      exists: () => listApiKeys(db, alice.id).some((k) => k.id === key.id),
+      exists: async () => (await listApiKeys(db, alice.id)).some((k) => k.id === key.id),
     },
     {
       what: 'remove a database from a tenant',
@@ -86,7 +86,8 @@ describe('confirmations before delete, revoke, remove and cancel', async () => {
       page: `/admin/tenants/${alice.id}`,
       says: ['Remove the database “alice_shop” from alice?', 'The database itself is not touched'],
       button: 'Yes, remove it from the tenant',
-      exists: () => listTenantDatabases(db, alice.id).some((d) => d.id === database.id),
+      exists: async () =>
+        (await listTenantDatabases(db, alice.id)).some((d) => d.id === database.id),
     },
     {
       what: 'cancel a queued job',
@@ -104,7 +105,7 @@ describe('confirmations before delete, revoke, remove and cancel', async () => {
       page: '/admin/destinations',
       says: ['Delete the destination “Host disk”?', 'Nothing stored there is deleted.'],
       button: 'Yes, delete the destination',
-      exists: () => listProviderDestinations(db).some((d) => d.id === hostDisk.id),
+      exists: async () => (await listProviderDestinations(db)).some((d) => d.id === hostDisk.id),
     },
   ]
 
@@ -129,10 +130,10 @@ describe('confirmations before delete, revoke, remove and cancel', async () => {
     expect(res.body).toMatch(/<input type="hidden" name="_csrf" value="[^"]+"\/>/)
     expect(res.body).toContain(c.button)
     expect(res.body).toContain(`<a class="button" href="${c.page}">Cancel</a>`)
-    expect(c.exists()).toBe(true)
+    expect(await c.exists()).toBe(true)
     // Anything but "yes" is not a yes.
     await c.who.post(c.path, { confirm: 'on' })
-    expect(c.exists()).toBe(true)
+    expect(await c.exists()).toBe(true)
   })
 
   it.each(cases)('$what: an htmx POST without confirm=yes shows the page in full', async (c) => {
@@ -140,25 +141,25 @@ describe('confirmations before delete, revoke, remove and cancel', async () => {
     expect(res.status).toBe(200)
     expect(res.headers.get('hx-retarget')).toBe('body')
     expect(res.body).toContain(c.button)
-    expect(c.exists()).toBe(true)
+    expect(await c.exists()).toBe(true)
   })
 
   it('refuses at once, without asking, what it would refuse after asking', async () => {
     const res = await tenant.post(`/backups/destinations/${used.id}/delete`, {})
     expect(res.status).toBe(303)
     expect((await tenant.get('/backups/destinations')).body).toContain('is used by')
-    expect(listDestinations(db, alice.id).some((d) => d.id === used.id)).toBe(true)
+    expect((await listDestinations(db, alice.id)).some((d) => d.id === used.id)).toBe(true)
   })
 
   it.each(cases)('$what: the Yes acts', async (c) => {
     const res = await c.who.post(c.path, { confirm: 'yes' })
     expect([200, 303]).toContain(res.status)
-    expect(c.exists()).toBe(false)
+    expect(await c.exists()).toBe(false)
   })
 
   it('another tenant’s object is a 404, not a confirmation page', async () => {
     const bob = await addTenant(deps, 'bob')
-    const bobKey = createApiKey(db, bob.id, 'bob key', { actor: 'bob' }).row
+    const bobKey = (await createApiKey(db, bob.id, 'bob key', { actor: 'bob' })).row
     const res = await tenant.post(`/backups/access/keys/${bobKey.id}/revoke`, {})
     expect(res.status).toBe(404)
     expect(res.body).not.toContain('bob key')

@@ -53,12 +53,12 @@ describe.runIf(rootAvailable() && requireMariaDb())('PANEL_DEMO=1 backs up for r
   it('gives each demo tenant its own system user, owning its home, and a database', async () => {
     expect(lines).toEqual([])
     for (const name of NAMES) {
-      const tenant = findTenantByName(deps.db, name)!
+      const tenant = (await findTenantByName(deps.db, name))!
       expect(tenant.systemUser).toBe(`panel-${name}`)
       const ids = lookupUser(tenant.systemUser!)!
       expect(ids.uid).toBeGreaterThan(0)
       expect(statSync(join(tenant.homeDir, 'public_html/index.html')).uid).toBe(ids.uid)
-      const [database, ...rest] = listTenantDatabases(deps.db, tenant.id)
+      const [database, ...rest] = await listTenantDatabases(deps.db, tenant.id)
       expect(rest).toEqual([])
       expect(database).toMatchObject({ name: `${name.replace('-', '_')}_shop`, port: maria.port })
       expect(await maria.sql('SELECT COUNT(*) FROM orders', database!.name)).toBe('2\n')
@@ -66,21 +66,24 @@ describe.runIf(rootAvailable() && requireMariaDb())('PANEL_DEMO=1 backs up for r
   })
 
   it('backs every demo tenant up after one window of a provider policy, no tenant action', async () => {
-    insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
-    const host = saveProviderDestination(
+    await insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
+    const host = await saveProviderDestination(
       { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers },
       'local',
       null,
       { name: 'Host disk', settings: { folder: 'nightly' } },
     )
-    saveProviderPolicy(deps.db, null, { ...newProviderPolicyInput(), destinationIds: [host.id] })
+    await saveProviderPolicy(deps.db, null, {
+      ...newProviderPolicyInput(),
+      destinationIds: [host.id],
+    })
 
     // The scheduler ticks every 30 s in `panel serve`; here once a minute through the next
     // 01:00-05:00 window (server zone), so every slot is seen on time and none counts as missed.
     const start = CronExpressionParser.parse('0 1 * * *', { tz: serverZone() }).next().getTime()
     let enqueued = 0
     for (let t = start - MINUTE; t <= start + 4 * 60 * MINUTE + 10 * MINUTE; t += MINUTE) {
-      enqueued += tickScheduler(deps.db, new Date(t)).enqueued
+      enqueued += (await tickScheduler(deps.db, new Date(t))).enqueued
     }
     expect(enqueued).toBe(NAMES.length)
     const queued = deps.db.select().from(jobs).where(eq(jobs.status, 'queued')).all()
@@ -104,7 +107,7 @@ describe.runIf(rootAvailable() && requireMariaDb())('PANEL_DEMO=1 backs up for r
     }
 
     for (const name of NAMES) {
-      const tenant = findTenantByName(deps.db, name)!
+      const tenant = (await findTenantByName(deps.db, name))!
       const health = deps.db
         .select()
         .from(tenantHealth)
@@ -112,7 +115,7 @@ describe.runIf(rootAvailable() && requireMariaDb())('PANEL_DEMO=1 backs up for r
         .get()!
       expect(health).toMatchObject({ lastRunStatus: 'success', failingStreak: 0, missedCount: 0 })
       expect(health.lastSuccessAt).not.toBeNull()
-      const [snapshot] = catalogOf(deps.db, tenant.id)
+      const [snapshot] = await catalogOf(deps.db, tenant.id)
       expect(snapshot).toMatchObject({ kind: 'policy', complete: true })
       expect(snapshot!.databases).toEqual([`mariadb-${name.replace('-', '_')}_shop`])
     }
@@ -135,9 +138,9 @@ describe.runIf(rootAvailable() && requireMariaDb())('PANEL_DEMO=1 backs up for r
     expect(out).toHaveLength(1)
     expect(out[0]).toMatch(/^Demo tenants get no database: MariaDB could not create one \(.+\)\.$/)
     for (const name of NAMES) {
-      const tenant = findTenantByName(other.db, name)!
+      const tenant = (await findTenantByName(other.db, name))!
       expect(tenant.systemUser).toBe(`panel-${name}`)
-      expect(listTenantDatabases(other.db, tenant.id)).toEqual([])
+      expect(await listTenantDatabases(other.db, tenant.id)).toEqual([])
     }
   })
 })

@@ -39,7 +39,7 @@ describe('Local destinations through the pages', async () => {
     expect(frag.status).toBe(422)
     expect(frag.body).not.toContain('<html')
     expect(frag.body).toContain('Folder is required.')
-    expect(listDestinations(deps.db, alice.id)).toEqual([])
+    expect(await listDestinations(deps.db, alice.id)).toEqual([])
   })
 
   it('adds, lists, edits and deletes', async () => {
@@ -54,23 +54,23 @@ describe('Local destinations through the pages', async () => {
     const list = await c.get('/backups/destinations')
     expect(list.body).toContain('Destination “On this server” added.')
     expect(list.body).toContain('Folder: nightly')
-    const [dest] = listDestinations(deps.db, alice.id)
+    const [dest] = await listDestinations(deps.db, alice.id)
     expect(
       (await c.post('/backups/destinations/new/local', { name: 'On this server', 's.folder': 'x' }))
         .body,
     ).toContain('You already have a destination named')
     await c.post(`/backups/destinations/${dest!.id}`, { name: 'Renamed', 's.folder': 'weekly' })
-    expect(listDestinations(deps.db, alice.id)[0]).toMatchObject({
+    expect((await listDestinations(deps.db, alice.id))[0]).toMatchObject({
       name: 'Renamed',
       settings: { folder: 'weekly' },
     })
     await c.post(`/backups/destinations/${dest!.id}/delete`, { confirm: 'yes' })
-    expect(listDestinations(deps.db, alice.id)).toEqual([])
+    expect(await listDestinations(deps.db, alice.id)).toEqual([])
   })
 
   it('refuses to delete a destination a policy uses, and says which', async () => {
     await c.post('/backups/destinations/new/local', { name: 'Used', 's.folder': 'used' })
-    const [dest] = listDestinations(deps.db, alice.id)
+    const [dest] = await listDestinations(deps.db, alice.id)
     await c.post('/backups/settings', {
       name: 'Daily',
       includeHome: 'on',
@@ -82,11 +82,11 @@ describe('Local destinations through the pages', async () => {
       keepWeekly: '4',
       keepMonthly: '12',
     })
-    expect(listPolicies(deps.db, alice.id)).toHaveLength(1)
+    expect(await listPolicies(deps.db, alice.id)).toHaveLength(1)
     const res = await c.post(`/backups/destinations/${dest!.id}/delete`, { confirm: 'yes' })
     expect(res.location).toBe('/backups/destinations')
     expect((await c.get('/backups/destinations')).body).toContain('is used by “Daily”')
-    expect(listDestinations(deps.db, alice.id)).toHaveLength(1)
+    expect(await listDestinations(deps.db, alice.id)).toHaveLength(1)
   })
 })
 
@@ -153,7 +153,7 @@ describe('secret fields (a driver with every field type)', async () => {
       's.privateKey': KEY,
     })
     expect(res.status).toBe(303)
-    const [dest] = listDestinations(deps.db, alice.id)
+    const [dest] = await listDestinations(deps.db, alice.id)
     expect(JSON.stringify(dest)).not.toContain(SECRET)
     deps.db.$client.pragma('wal_checkpoint(TRUNCATE)')
     const file = readFileSync(deps.config.dbPath)
@@ -167,7 +167,7 @@ describe('secret fields (a driver with every field type)', async () => {
   })
 
   it('keeps stored secrets when left blank, even when another field has an error', async () => {
-    const [dest] = listDestinations(deps.db, alice.id)
+    const [dest] = await listDestinations(deps.db, alice.id)
     const bad = await c.post(`/backups/destinations/${dest!.id}`, {
       name: 'Vault',
       's.host': '',
@@ -186,7 +186,7 @@ describe('secret fields (a driver with every field type)', async () => {
       's.tier': 'hot',
       's.password': '',
     })
-    const after = listDestinations(deps.db, alice.id)[0]!
+    const after = (await listDestinations(deps.db, alice.id))[0]!
     expect(after).toMatchObject({
       name: 'Vault 2',
       settings: { host: 'h2', port: 1, tier: 'hot', verify: false },
@@ -202,7 +202,7 @@ describe('secret fields (a driver with every field type)', async () => {
       's.password': 'new-one',
     })
     expect(
-      readSecrets(deps.config.secretKey, alice.id, listDestinations(deps.db, alice.id)[0]!)
+      readSecrets(deps.config.secretKey, alice.id, (await listDestinations(deps.db, alice.id))[0]!)
         .password,
     ).toBe('new-one')
   })

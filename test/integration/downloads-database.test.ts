@@ -44,13 +44,15 @@ describe.runIf(rootAvailable() && requireMariaDb())(
         username: 'shopuser',
         password: 'maria pw #1',
       }
-      ids.shop = assignDatabase(deps.db, deps.config.secretKey, t.tenant.id, {
-        engine: 'mariadb',
-        name: 'shop',
-        ...conn,
-      }).id
-      const dest = localDestination(deps, t.tenant.id)
-      const policyId = policy(deps, t.tenant.id, [dest.id], { databaseIds: [ids.shop] })
+      ids.shop = (
+        await assignDatabase(deps.db, deps.config.secretKey, t.tenant.id, {
+          engine: 'mariadb',
+          name: 'shop',
+          ...conn,
+        })
+      ).id
+      const dest = await localDestination(deps, t.tenant.id)
+      const policyId = await policy(deps, t.tenant.id, [dest.id], { databaseIds: [ids.shop] })
       const runner = startRunner({
         db: deps.db,
         handlers: jobHandlers(deps),
@@ -58,7 +60,7 @@ describe.runIf(rootAvailable() && requireMariaDb())(
         onError: () => {},
       })
       try {
-        const { job } = requestBackup(deps.db, t.tenant.id, policyId, 'manual')
+        const { job } = await requestBackup(deps.db, t.tenant.id, policyId, 'manual')
         runner.wake()
         expect((await waitJob(deps, t.tenant.id, job.id)).status).toBe('done')
       } finally {
@@ -68,17 +70,21 @@ describe.runIf(rootAvailable() && requireMariaDb())(
       expect(snap.databases).toEqual(['mariadb-shop'])
       base = `/backups/restore/${dest.id}/${snap.id}`
       // Assigned after the backup: the snapshot holds no dump of it.
-      ids.later = assignDatabase(deps.db, deps.config.secretKey, t.tenant.id, {
-        engine: 'mariadb',
-        name: 'later',
-        ...conn,
-      }).id
+      ids.later = (
+        await assignDatabase(deps.db, deps.config.secretKey, t.tenant.id, {
+          engine: 'mariadb',
+          name: 'later',
+          ...conn,
+        })
+      ).id
       const otto = await addTenant(deps, 'otto')
-      ids.othersDb = assignDatabase(deps.db, deps.config.secretKey, otto.id, {
-        engine: 'mariadb',
-        name: 'ottos',
-        ...conn,
-      }).id
+      ids.othersDb = (
+        await assignDatabase(deps.db, deps.config.secretKey, otto.id, {
+          engine: 'mariadb',
+          name: 'ottos',
+          ...conn,
+        })
+      ).id
       // 5:30 ahead of UTC, no daylight saving: the file name is in the tenant's own time.
       deps.db
         .update(tenants)

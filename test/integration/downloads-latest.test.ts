@@ -32,9 +32,9 @@ describe.runIf(rootAvailable())(
 
     beforeAll(async () => {
       t = await realTenant(deps, 'lena', { 'site/index.html': 'v1 complete\n' })
-      const dest = localDestination(deps, t.tenant.id)
-      ids.policy = policy(deps, t.tenant.id, [dest.id])
-      ids.other = policy(deps, t.tenant.id, [dest.id], { name: 'Never run' })
+      const dest = await localDestination(deps, t.tenant.id)
+      ids.policy = await policy(deps, t.tenant.id, [dest.id])
+      ids.other = await policy(deps, t.tenant.id, [dest.id], { name: 'Never run' })
       const runner = startRunner({
         db: deps.db,
         handlers: jobHandlers(deps),
@@ -42,7 +42,7 @@ describe.runIf(rootAvailable())(
         onError: () => {},
       })
       try {
-        const { job } = requestBackup(deps.db, t.tenant.id, ids.policy, 'manual')
+        const { job } = await requestBackup(deps.db, t.tenant.id, ids.policy, 'manual')
         runner.wake()
         expect((await waitJob(deps, t.tenant.id, job.id)).status).toBe('done')
       } finally {
@@ -51,7 +51,7 @@ describe.runIf(rootAvailable())(
       ids.complete = (await listSnapshots(deps, t.tenant, dest))[0]!.id
       // Newer snapshots tagged the way the panel tags them: a safety snapshot taken before a
       // restore in place, and a policy snapshot whose dump failed. Neither may be `latest`.
-      const kit = recoveryKit(deps, t.tenant, dest)
+      const kit = await recoveryKit(deps, t.tenant, dest)
       const env = {
         PATH: process.env.PATH!,
         RESTIC_REPOSITORY: kit.repository,
@@ -83,8 +83,8 @@ describe.runIf(rootAvailable())(
       const full = (short: string) => synced.find((s) => s.id.startsWith(short))!.id
       ids.safety = full(ids.safety)
       ids.incomplete = full(ids.incomplete)
-      const { key } = createApiKey(deps.db, t.tenant.id, 'nas', { actor: 'lena' })
-      const user = tenantUser(deps.db, t.tenant.id)!
+      const { key } = await createApiKey(deps.db, t.tenant.id, 'nas', { actor: 'lena' })
+      const user = (await tenantUser(deps.db, t.tenant.id))!
       const { token } = await issueBackupToken(
         deps,
         t.tenant,

@@ -117,8 +117,8 @@ describe.runIf(rootAvailable())('downloads from a snapshot against a real `panel
     put(bytes('twins/n', [0xe9]), 'one\n')
     put(bytes('twins/n', [0xe8]), 'two\n')
 
-    dest = localDestination(deps, t.tenant.id)
-    const policyId = policy(deps, t.tenant.id, [dest.id])
+    dest = await localDestination(deps, t.tenant.id)
+    const policyId = await policy(deps, t.tenant.id, [dest.id])
     const runner = startRunner({
       db: deps.db,
       handlers: jobHandlers(deps),
@@ -126,7 +126,7 @@ describe.runIf(rootAvailable())('downloads from a snapshot against a real `panel
       onError: () => {},
     })
     try {
-      const { job } = requestBackup(deps.db, t.tenant.id, policyId, 'manual')
+      const { job } = await requestBackup(deps.db, t.tenant.id, policyId, 'manual')
       runner.wake()
       expect((await waitJob(deps, t.tenant.id, job.id)).status).toBe('done')
     } finally {
@@ -134,13 +134,13 @@ describe.runIf(rootAvailable())('downloads from a snapshot against a real `panel
     }
     snap = (await listSnapshots(deps, t.tenant, dest))[0]!
     const token = generateSessionToken()
-    createSession(deps.db, token, tenantUser(deps.db, t.tenant.id)!.id)
+    await createSession(deps.db, token, (await tenantUser(deps.db, t.tenant.id))!.id)
     cookie = `panel_session=${token}`
-    const { key } = createApiKey(deps.db, t.tenant.id, 'nas', { actor: 'dana' })
+    const { key } = await createApiKey(deps.db, t.tenant.id, 'nas', { actor: 'dana' })
     const issued = await issueBackupToken(
       deps,
       t.tenant,
-      tenantUser(deps.db, t.tenant.id)!,
+      (await tenantUser(deps.db, t.tenant.id))!,
       { confirm: 'create', password: PASSWORD },
       { actor: 'dana' },
     )
@@ -172,8 +172,8 @@ describe.runIf(rootAvailable())('downloads from a snapshot against a real `panel
       ['restic', 'sh', 'find', 'tar', 'cat'].includes(p.comm),
     )
   const staging = () => readdirSync(join(deps.config.workDir, 'dana', 'restore'))
-  function locks(): string[] {
-    const kit = recoveryKit(deps, t.tenant, dest)
+  async function locks(): Promise<string[]> {
+    const kit = await recoveryKit(deps, t.tenant, dest)
     const env = {
       PATH: process.env.PATH!,
       RESTIC_REPOSITORY: kit.repository,
@@ -312,7 +312,7 @@ describe.runIf(rootAvailable())('downloads from a snapshot against a real `panel
     expect(restic().length).toBe(1)
     abort.abort()
     await waitFor('restic gone after a cancelled download', () => restic().length === 0)
-    expect(locks()).toEqual([])
+    expect(await locks()).toEqual([])
 
     // Before the first bytes (curl -m): the answer is not even ready when the client leaves.
     const curl = spawn('curl', [
@@ -328,7 +328,7 @@ describe.runIf(rootAvailable())('downloads from a snapshot against a real `panel
     await new Promise((r) => curl.once('exit', r))
     await new Promise((r) => setTimeout(r, 1_500)) // restic has started and produced by now
     await waitFor('restic gone after curl -m', () => restic().length === 0)
-    expect(locks()).toEqual([])
+    expect(await locks()).toEqual([])
 
     // A folder whose name is not UTF-8 streams from a staging folder (the tenant's): it goes too.
     const cancel = new AbortController()

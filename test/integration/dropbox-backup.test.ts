@@ -51,9 +51,9 @@ function watchRestic() {
   return { stop: () => clearInterval(timer), seen }
 }
 
-async function until(check: () => boolean, timeoutMs: number, what: string) {
+async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string) {
   const end = Date.now() + timeoutMs
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 50))
   }
@@ -125,14 +125,14 @@ describe.runIf(rootAvailable())('backups to Dropbox through the runner', () => {
   })
 
   it('backs up while access tokens die every 2 s, restores byte for byte, and leaks no secret', async () => {
-    const dest = destination('Dropbox', '/panel-backups')
-    const pid = policy(deps, alice.tenant.id, [dest.id])
+    const dest = await destination('Dropbox', '/panel-backups')
+    const pid = await policy(deps, alice.tenant.id, [dest.id])
     fake.options.tokenTtl = 2
     fake.options.advertisedTtl = 14_400 // tokens die long before the driver expects: 401s mid-backup
     const { expired, refreshes } = fake.stats
     const spy = watchRestic()
     try {
-      const { job } = requestBackup(deps.db, alice.tenant.id, pid, 'manual')
+      const { job } = await requestBackup(deps.db, alice.tenant.id, pid, 'manual')
       runner.wake()
       const done = await waitJob(deps, alice.tenant.id, job.id, 120_000)
       expect(done.status, done.lastError ?? '').toBe('done')
@@ -147,7 +147,7 @@ describe.runIf(rootAvailable())('backups to Dropbox through the runner', () => {
     expect(visible('/panel-backups/alice/config')).toHaveLength(1)
 
     await restoreAndCompare(deps, runner, alice.tenant, dest, files)
-    expect(recoveryKit(deps, alice.tenant, dest).repository).toBe(
+    expect((await recoveryKit(deps, alice.tenant, dest)).repository).toBe(
       'rclone:dropbox:panel-backups/alice',
     )
 
@@ -179,22 +179,22 @@ describe.runIf(rootAvailable())('backups to Dropbox through the runner', () => {
     writeFileSync(join(alice.home, 'more/blob.bin'), randomBytes(40 << 20))
     chownSync(join(alice.home, 'more'), alice.uid, alice.gid)
     chownSync(join(alice.home, 'more/blob.bin'), alice.uid, alice.gid)
-    const dest = destination('Killed', '/killed')
-    const pid = policy(deps, alice.tenant.id, [dest.id], { name: 'Killed' })
+    const dest = await destination('Killed', '/killed')
+    const pid = await policy(deps, alice.tenant.id, [dest.id], { name: 'Killed' })
     const uploads = () =>
       (fake.stats.requests['files/upload_session/append_v2'] ?? 0) +
       (fake.stats.requests['files/upload_session/finish'] ?? 0)
     const before = uploads()
-    const { job } = requestBackup(deps.db, alice.tenant.id, pid, 'manual')
+    const { job } = await requestBackup(deps.db, alice.tenant.id, pid, 'manual')
     runner.wake()
     await until(() => uploads() > before + 2, 120_000, 'uploads to start')
     await fake.stop()
     const t0 = Date.now()
-    let current = getJob(deps.db, alice.tenant.id, job.id)
+    let current = await getJob(deps.db, alice.tenant.id, job.id)
     try {
       await until(
-        () => {
-          current = getJob(deps.db, alice.tenant.id, job.id)
+        async () => {
+          current = await getJob(deps.db, alice.tenant.id, job.id)
           return Boolean(current.lastError) || current.status === 'failed'
         },
         300_000,

@@ -15,9 +15,9 @@ describe('Connect Dropbox on the destination page (against the loopback fake)', 
   beforeAll(async () => {
     fake = await startDropboxFake()
     process.env.PANEL_DROPBOX_API_BASE = fake.url
-    setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1', 'localhost'])
+    await setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1', 'localhost'])
     tenantId = (await addTenant(deps, 'alice')).id
-    const dest = saveDestination(
+    const dest = await saveDestination(
       { ...deps, secretKey: deps.config.secretKey },
       tenantId,
       'dropbox',
@@ -67,7 +67,7 @@ describe('Connect Dropbox on the destination page (against the loopback fake)', 
     const secrets = readSecrets(
       deps.config.secretKey,
       tenantId,
-      getDestination(deps.db, tenantId, destId),
+      await getDestination(deps.db, tenantId, destId),
     )
     expect(fake.issued).toContain(secrets.refreshToken)
     expect(secrets.appSecret).toBe(fake.appSecret)

@@ -48,14 +48,19 @@ describe('GET /healthz', () => {
       runners: [{ host: hostname(), pid: process.pid, concurrency: 3, stale: false }],
     })
     await runner.stop()
-    expect(listHeartbeats(deps.db)).toEqual([])
+    expect(await listHeartbeats(deps.db)).toEqual([])
   })
 
   it('answers 503 naming the runner whose heartbeat is older than 2 minutes', async () => {
     const deps = freshDeps()
     const row = { host: 'node-b', pid: 4242, concurrency: 2, startedAt: ago(3600_000) }
-    saveHeartbeat(deps.db, { id: 'node-b:4242:ab', ...row, lastSeen: ago(5 * 60_000) })
-    saveHeartbeat(deps.db, { id: 'node-c:7:cd', ...row, host: 'node-c', lastSeen: ago(10_000) })
+    await saveHeartbeat(deps.db, { id: 'node-b:4242:ab', ...row, lastSeen: ago(5 * 60_000) })
+    await saveHeartbeat(deps.db, {
+      id: 'node-c:7:cd',
+      ...row,
+      host: 'node-c',
+      lastSeen: ago(10_000),
+    })
     const { res, body } = await probe(deps)
     expect(res.status).toBe(503)
     expect(res.headers.get('cache-control')).toBe('no-store')
@@ -93,22 +98,25 @@ describe('GET /healthz', () => {
   it('a restarted runner replaces the stale row its crashed predecessor left on this host', async () => {
     const deps = freshDeps()
     const crashed = { host: hostname(), pid: 999_999, concurrency: 1, startedAt: ago(600_000) }
-    saveHeartbeat(deps.db, { id: 'crashed', ...crashed, lastSeen: ago(300_000) })
-    saveHeartbeat(deps.db, { id: 'elsewhere', ...crashed, host: 'node-z', lastSeen: ago(300_000) })
+    await saveHeartbeat(deps.db, { id: 'crashed', ...crashed, lastSeen: ago(300_000) })
+    await saveHeartbeat(deps.db, {
+      id: 'elsewhere',
+      ...crashed,
+      host: 'node-z',
+      lastSeen: ago(300_000),
+    })
     const runner = startRunner({ db: deps.db, handlers: {}, pollMs: 50 })
     await new Promise((r) => setTimeout(r, 100))
-    expect(
-      listHeartbeats(deps.db)
-        .map((r) => r.id)
-        .sort(),
-    ).toEqual(['elsewhere', runner.owner].sort())
+    expect((await listHeartbeats(deps.db)).map((r) => r.id).sort()).toEqual(
+      ['elsewhere', runner.owner].sort(),
+    )
     await runner.stop()
   })
 })
 
 describe('Admin > Runner shows each runner process', async () => {
   const deps = freshDeps()
-  insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
+  await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
   const admin = new Client(deps)
   await admin.login('boss')
 
@@ -117,8 +125,20 @@ describe('Admin > Runner shows each runner process', async () => {
     expect(empty.body).toContain('Runner processes (0)')
     expect(empty.body).toContain('No runner process is running')
     const row = { concurrency: 4, startedAt: ago(3600_000) }
-    saveHeartbeat(deps.db, { id: 'a', host: 'web-1', pid: 321, ...row, lastSeen: ago(12_000) })
-    saveHeartbeat(deps.db, { id: 'b', host: 'node-2', pid: 77, ...row, lastSeen: ago(600_000) })
+    await saveHeartbeat(deps.db, {
+      id: 'a',
+      host: 'web-1',
+      pid: 321,
+      ...row,
+      lastSeen: ago(12_000),
+    })
+    await saveHeartbeat(deps.db, {
+      id: 'b',
+      host: 'node-2',
+      pid: 77,
+      ...row,
+      lastSeen: ago(600_000),
+    })
     const page = (await admin.get('/admin/runner')).body
     expect(page).toContain('Runner processes (2)')
     const cells = (host: string) => {

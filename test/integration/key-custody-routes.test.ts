@@ -33,18 +33,18 @@ describe('key custody: password changes, the host’s storage in a kit, escrow',
       name,
       settings: { folder },
     })
-  const initialized = (tenantId: number, destinationId: number) => {
-    const repo = repositoryFor(deps.db, key, tenantId, destinationId)
-    markInitialized(deps.db, repo.id)
+  const initialized = async (tenantId: number, destinationId: number) => {
+    const repo = await repositoryFor(deps.db, key, tenantId, destinationId)
+    await markInitialized(deps.db, repo.id)
     return repo
   }
-  const here = own(alice.id, 'Here', 'kit')
-  initialized(alice.id, here.id)
-  const empty = own(alice.id, 'Empty', 'none')
-  const bobs = own(bob.id, 'Bobs', 'b')
-  initialized(bob.id, bobs.id)
+  const here = await own(alice.id, 'Here', 'kit')
+  await initialized(alice.id, here.id)
+  const empty = await own(alice.id, 'Empty', 'none')
+  const bobs = await own(bob.id, 'Bobs', 'b')
+  await initialized(bob.id, bobs.id)
   // The host's S3 storage and alice's copy of it (no secrets of its own: the host's are used).
-  const host = insertProviderDestination(deps.db, key, {
+  const host = await insertProviderDestination(deps.db, key, {
     type: 's3',
     name: 'Host S3',
     settings: { bucket: 'host-bucket', accessKeyId: KEY_ID, endpoint: 's3.example.net' },
@@ -62,17 +62,17 @@ describe('key custody: password changes, the host’s storage in a kit, escrow',
     })
     .returning()
     .get()
-  const copyRepo = initialized(alice.id, copy.id)
+  const copyRepo = await initialized(alice.id, copy.id)
 
-  insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
+  await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
   const admin = new Client(deps)
   await admin.login('boss')
   const a = new Client(deps)
   await a.login('alice')
   const b = new Client(deps)
   await b.login('bob')
-  const rekeys = (tenantId: number) =>
-    activeJobs(deps.db, tenantId).filter((j) => j.kind === 'rekey')
+  const rekeys = async (tenantId: number) =>
+    (await activeJobs(deps.db, tenantId)).filter((j) => j.kind === 'rekey')
 
   it('offers Change password per repository, asks to confirm, then queues one job', async () => {
     const page = await a.get('/backups/recovery')
@@ -83,7 +83,7 @@ describe('key custody: password changes, the host’s storage in a kit, escrow',
     expect(ask.status).toBe(200)
     expect(ask.body).toContain('Change the password of “Here”?')
     expect(ask.body).toContain('Yes, change the password')
-    expect(rekeys(alice.id)).toHaveLength(0)
+    expect(await rekeys(alice.id)).toHaveLength(0)
 
     const yes = await a.post(`/backups/recovery/${here.id}/password`, { confirm: 'yes' })
     expect(yes.status).toBe(303)
@@ -91,12 +91,14 @@ describe('key custody: password changes, the host’s storage in a kit, escrow',
     const after = await a.get('/backups/recovery')
     expect(after.body).toContain('Password change for “Here” queued.')
     expect(after.body).toContain('Change queued')
-    const [job] = rekeys(alice.id)
+    const [job] = await rekeys(alice.id)
     expect(job).toMatchObject({ kind: 'rekey', payload: { destinationId: here.id } })
 
     await a.post(`/backups/recovery/${here.id}/password`, { confirm: 'yes' })
-    expect(rekeys(alice.id)).toHaveLength(1)
-    const entries = listAudit(deps.db, { tenantId: alice.id }, { action: 'repository.rekey' }).rows
+    expect(await rekeys(alice.id)).toHaveLength(1)
+    const entries = (
+      await listAudit(deps.db, { tenantId: alice.id }, { action: 'repository.rekey' })
+    ).rows
     expect(entries.map((e) => e.actor)).toEqual(['alice', 'alice'])
   })
 
@@ -108,10 +110,10 @@ describe('key custody: password changes, the host’s storage in a kit, escrow',
     ['a forged CSRF token', () => b, () => bobs.id, { csrf: 'forged' }, 403],
     ['another site', () => b, () => bobs.id, { origin: 'https://evil.example' }, 403],
   ])('refuses %s (%#)', async (_what, who, id, opts, status) => {
-    const before = rekeys(bob.id).length + rekeys(alice.id).length
+    const before = (await rekeys(bob.id)).length + (await rekeys(alice.id)).length
     const res = await who().post(`/backups/recovery/${id()}/password`, { confirm: 'yes' }, opts)
     expect(res.status).toBe(status)
-    expect(rekeys(bob.id).length + rekeys(alice.id).length).toBe(before)
+    expect((await rekeys(bob.id)).length + (await rekeys(alice.id)).length).toBe(before)
   })
 
   it('a tenant’s kit for the host’s storage holds no credential of the host', async () => {
@@ -131,7 +133,7 @@ describe('key custody: password changes, the host’s storage in a kit, escrow',
     expect((await a.get('/admin/recovery-kits')).status).toBe(404)
     const post = await a.post('/admin/recovery-kits', { recipient: 'age1x' })
     expect(post.status).toBe(404)
-    expect(listAudit(deps.db, 'all', { action: 'recovery.escrow' }).rows).toHaveLength(0)
+    expect((await listAudit(deps.db, 'all', { action: 'recovery.escrow' })).rows).toHaveLength(0)
   })
 
   it('refuses a bad age key beside the field', async () => {
@@ -149,7 +151,12 @@ describe('key custody: password changes, the host’s storage in a kit, escrow',
       execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' })
       const recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim()
       // A password changed since the repository was made: the export holds the current one.
-      setRepositoryPassword(deps.db, key, repositoryFor(deps.db, key, bob.id, bobs.id), 'bob-now')
+      await setRepositoryPassword(
+        deps.db,
+        key,
+        await repositoryFor(deps.db, key, bob.id, bobs.id),
+        'bob-now',
+      )
 
       const res = await admin.app.request('/admin/recovery-kits', {
         method: 'POST',
@@ -179,7 +186,7 @@ describe('key custody: password changes, the host’s storage in a kit, escrow',
       expect(of('bob', 'Bobs')).toMatchObject({ type: 'local', password: 'bob-now' })
       expect(of('bob', 'Bobs')!.command).toContain("RESTIC_PASSWORD='bob-now'")
       expect(of('alice', 'Here')!.password).toBe(
-        repositoryPassword(key, repositoryFor(deps.db, key, alice.id, here.id)),
+        repositoryPassword(key, await repositoryFor(deps.db, key, alice.id, here.id)),
       )
       // The admin's kit for the host's storage is complete: the host's credentials are in it.
       expect(of('alice', 'Host storage')).toMatchObject({
@@ -187,7 +194,7 @@ describe('key custody: password changes, the host’s storage in a kit, escrow',
         password: repositoryPassword(key, copyRepo),
         env: { AWS_ACCESS_KEY_ID: KEY_ID, AWS_SECRET_ACCESS_KEY: SECRET },
       })
-      const audited = listAudit(deps.db, 'all', { action: 'recovery.escrow' }).rows
+      const audited = (await listAudit(deps.db, 'all', { action: 'recovery.escrow' })).rows
       expect(audited).toHaveLength(1)
       expect(audited[0]).toMatchObject({ actor: 'boss', details: { repositories: 3 } })
       expect(JSON.stringify(audited)).not.toContain('bob-now')

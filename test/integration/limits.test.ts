@@ -32,15 +32,15 @@ const DAY = 24 * 3600 * 1000
 describe('Policy limits set by the admin, enforced with a clear message', async () => {
   const deps = freshDeps()
   const { db } = deps
-  insertAdmin(db, 'boss', await hashPassword(PASSWORD))
+  await insertAdmin(db, 'boss', await hashPassword(PASSWORD))
   const alice = await addTenant(deps, 'alice')
   db.update(tenants)
     .set({ timezone: 'Europe/Berlin', homeDir: mkdtempSync(join(tmpdir(), 'home-alice-')) })
     .where(eq(tenants.id, alice.id))
     .run()
   const bob = await addTenant(deps, 'bob')
-  const dest = localDestination(deps, alice.id)
-  const policyId = policy(deps, alice.id, [dest.id])
+  const dest = await localDestination(deps, alice.id)
+  const policyId = await policy(deps, alice.id, [dest.id])
   const admin = new Client(deps)
   await admin.login('boss')
   await admin.get('/admin/settings') // the sign-in rotated the CSRF token; take the page's
@@ -51,7 +51,7 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
   const lastAudit = () => db.select().from(auditLog).orderBy(desc(auditLog.id)).get()!
 
   it('refuses bad limits beside their fields and keeps what was typed', async () => {
-    const homeOfAlice = getTenant(db, alice.id).homeDir
+    const homeOfAlice = (await getTenant(db, alice.id)).homeDir
     const file = join(mkdtempSync(join(tmpdir(), 'lim-')), 'a-file')
     writeFileSync(file, 'x')
     const cases: [Record<string, string>, string, string][] = [
@@ -103,7 +103,7 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
     const viaLink = await admin.post('/admin/settings', { ...settings, localRoot: link })
     expect(viaLink.body).toContain(`goes through a symbolic link; use the real path ${real}.`)
     rmSync(link)
-    expect(getAdminSettings(db)).toMatchObject({
+    expect(await getAdminSettings(db)).toMatchObject({
       quotaBytes: null,
       quotaRunsPerDay: null,
       localRoot: null,
@@ -121,14 +121,14 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
       localRoot: root,
     })
     expect(res.status).toBe(303)
-    expect(getAdminSettings(db)).toMatchObject({
+    expect(await getAdminSettings(db)).toMatchObject({
       quotaBytes: 2.5 * GIB,
       quotaSnapshots: 30,
       quotaRunsPerDay: 5,
       minIntervalMinutes: 120,
       localRoot: root,
     })
-    expect(localRootOf(db, deps.config)).toBe(root)
+    expect(await localRootOf(db, deps.config)).toBe(root)
     expect(lastAudit()).toMatchObject({ actor: 'boss', action: 'settings.update' })
     expect((lastAudit().details as { changed: string[] }).changed).toEqual(
       expect.arrayContaining([
@@ -197,14 +197,14 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
     expect(bad.body).toMatch(/^<section class="card" id="limits">/)
     expect(bad.body).toContain('Use a whole number of snapshots from 1 to 1000000')
     expect(bad.body).toContain('value="ten"')
-    expect(getTenant(db, alice.id).quotaRunsPerDay).toBeNull()
+    expect((await getTenant(db, alice.id)).quotaRunsPerDay).toBeNull()
     const res = await admin.post(`/admin/tenants/${alice.id}/limits`, {
       quotaGiB: '',
       quotaSnapshots: '',
       quotaRunsPerDay: '2',
     })
     expect(res.status).toBe(303)
-    expect(getTenant(db, alice.id)).toMatchObject({
+    expect(await getTenant(db, alice.id)).toMatchObject({
       quotaBytes: null,
       quotaSnapshots: null,
       quotaRunsPerDay: 2,
@@ -219,7 +219,7 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
     expect((await admin.get(`/admin/tenants/${alice.id}`)).body).toMatch(
       /name="quotaRunsPerDay" type="text" value="2"/,
     )
-    expect(getTenant(db, bob.id).quotaRunsPerDay).toBeNull()
+    expect((await getTenant(db, bob.id)).quotaRunsPerDay).toBeNull()
   })
 
   it('counts on-demand backups over 24 hours and refuses past the limit with when the next is possible', async () => {
@@ -245,7 +245,9 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
     expect(db.select().from(jobs).all()).toHaveLength(before)
 
     // The CLI and the API go through the same rule; the schedule never counts.
-    expect(() => requestBackup(db, alice.id, policyId, 'api')).toThrow(new ConflictError(message))
+    await expect(requestBackup(db, alice.id, policyId, 'api')).rejects.toThrow(
+      new ConflictError(message),
+    )
     const cli = spawnSync('node', ['src/bin.js', 'backup', 'alice'], {
       encoding: 'utf8',
       env: {
@@ -262,7 +264,7 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
       `<div class="flash flash-error" role="status">${message}</div>`,
     )
     expect(db.select().from(jobs).all()).toHaveLength(before)
-    expect(requestBackup(db, alice.id, policyId, 'schedule').created).toBe(true)
+    expect((await requestBackup(db, alice.id, policyId, 'schedule')).created).toBe(true)
     db.update(jobs).set({ status: 'done' }).run()
 
     // Once the oldest leaves the 24-hour window, one more is allowed.
@@ -270,11 +272,11 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
       .set({ createdAt: new Date(Date.now() - DAY - 60_000) })
       .where(eq(jobs.id, oldest.id))
       .run()
-    expect(requestBackup(db, alice.id, policyId, 'cli').created).toBe(true)
+    expect((await requestBackup(db, alice.id, policyId, 'cli')).created).toBe(true)
     db.update(jobs).set({ status: 'done' }).run()
 
     db.update(tenants).set({ quotaRunsPerDay: 0 }).where(eq(tenants.id, alice.id)).run()
-    expect(() => requestBackup(db, alice.id, policyId, 'manual')).toThrow(
+    await expect(requestBackup(db, alice.id, policyId, 'manual')).rejects.toThrow(
       'On-demand backups are turned off for this account by the administrator; scheduled backups still run.',
     )
   })
@@ -314,9 +316,9 @@ describe.runIf(rootAvailable())(
 
     beforeAll(async () => {
       alice = await realTenant(deps, 'alice', { 'site/index.html': '<h1>alice</h1>\n' })
-      const dest = localDestination(deps, alice.tenant.id)
+      const dest = await localDestination(deps, alice.tenant.id)
       destId = dest.id
-      policyId = policy(deps, alice.tenant.id, [dest.id])
+      policyId = await policy(deps, alice.tenant.id, [dest.id])
       runner = startRunner({ db, handlers: jobHandlers(deps), pollMs: 100, onError: () => {} })
     })
     afterAll(async () => {
@@ -325,14 +327,14 @@ describe.runIf(rootAvailable())(
     })
 
     async function backup() {
-      const { job } = requestBackup(db, alice.tenant.id, policyId, 'schedule')
+      const { job } = await requestBackup(db, alice.tenant.id, policyId, 'schedule')
       runner.wake()
       const done = await waitJob(deps, alice.tenant.id, job.id)
-      return { job: done, run: listRuns(db, alice.tenant.id, { limit: 1 })[0]! }
+      return { job: done, run: (await listRuns(db, alice.tenant.id, { limit: 1 }))[0]! }
     }
 
     it('stores Local backups under the admin’s local root', async () => {
-      setAdminSetting(db, 'localRoot', root)
+      await setAdminSetting(db, 'localRoot', root)
       const { job, run } = await backup()
       expect(job.status).toBe('done')
       expect(run.status).toBe('success')
@@ -352,7 +354,7 @@ describe.runIf(rootAvailable())(
     it('fails at once, without retrying, when stored bytes stay over the limit, saying by how much', async () => {
       // The repository itself (config, keys, one snapshot) holds a few KiB: over 1,000 bytes.
       db.update(tenants).set({ quotaBytes: 1000 }).where(eq(tenants.id, alice.tenant.id)).run()
-      const dest = getDestination(db, alice.tenant.id, destId)
+      const dest = await getDestination(db, alice.tenant.id, destId)
       const before = (await listSnapshots(deps, alice.tenant, dest)).length
       const { job, run } = await backup()
       expect(job).toMatchObject({ status: 'failed', attempts: 1 })
@@ -375,7 +377,7 @@ describe.runIf(rootAvailable())(
       keep(5)
       expect((await backup()).run.status).toBe('success')
       expect((await backup()).run.status).toBe('success')
-      const dest = getDestination(db, alice.tenant.id, destId)
+      const dest = await getDestination(db, alice.tenant.id, destId)
       expect(await listSnapshots(deps, alice.tenant, dest)).toHaveLength(3)
 
       db.update(tenants).set({ quotaSnapshots: 2 }).where(eq(tenants.id, alice.tenant.id)).run()

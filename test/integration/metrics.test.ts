@@ -14,8 +14,8 @@ const now = Date.now()
 /** A tenant with a Local destination and, unless told otherwise, an enabled policy. */
 async function tenant(name: string, opts: { policy?: boolean; disabled?: boolean } = {}) {
   const t = await addTenant(deps, name)
-  const dest = localDestination(deps, t.id)
-  if (opts.policy !== false) policy(deps, t.id, [dest.id])
+  const dest = await localDestination(deps, t.id)
+  if (opts.policy !== false) await policy(deps, t.id, [dest.id])
   if (opts.disabled)
     deps.db.update(tenants).set({ disabled: true }).where(eq(tenants.id, t.id)).run()
   return { ...t, dest }
@@ -88,7 +88,7 @@ const carol = await tenant('carol')
 const dave = await tenant('dave')
 const erin = await tenant('erin', { policy: false })
 const frank = await tenant('frank', { disabled: true })
-insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
+await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
 
 health(alice.id, 3)
 health(bob.id, 50, 2) // the oldest good backup among tenants expected to back up, and failing

@@ -17,7 +17,7 @@ function pagesUnder(area: string): string[] {
 describe('Cache-Control: no-store on signed-in pages', async () => {
   const deps = freshDeps()
   const tenant = await addTenant(deps, 'alice')
-  insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
+  await insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
   const alice = new Client(deps)
   await alice.login('alice')
   const admin = new Client(deps)

@@ -58,10 +58,10 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
 
   async function backup(broken: boolean) {
     fault.broken = broken
-    const { job } = requestBackup(deps.db, tenantId, policyId, 'manual')
+    const { job } = await requestBackup(deps.db, tenantId, policyId, 'manual')
     runner.wake()
     const done = await waitJob(deps, tenantId, job.id)
-    return { job: done, run: listRuns(deps.db, tenantId, { limit: 1 })[0]! }
+    return { job: done, run: (await listRuns(deps.db, tenantId, { limit: 1 }))[0]! }
   }
 
   async function saveSettings(form: Record<string, string>) {
@@ -78,12 +78,12 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
     smtp = await startSmtp()
     deps.config.smtp = smtp.smtp
     receiver = await startHookReceiver()
-    setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
+    await setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
 
     const t = await realTenant(deps, 'nina', { 'site/index.html': '<h1>nina</h1>\n' })
     tenantId = t.tenant.id
-    const dest = localDestination(deps, tenantId, 'repo', 'Office disk')
-    policyId = policy(deps, tenantId, [dest.id])
+    const dest = await localDestination(deps, tenantId, 'repo', 'Office disk')
+    policyId = await policy(deps, tenantId, [dest.id])
     runner = startRunner({
       db: deps.db,
       handlers: jobHandlers(deps),
@@ -161,29 +161,29 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
   it('mails a missed schedule', async () => {
     expect((await saveSettings({ email: 'nina@example.com', mode: 'failures' })).status).toBe(303)
     // The runner was down for three hours: the hourly slots in between were missed.
-    pauseRunner(deps.db)
+    await pauseRunner(deps.db)
     const past = new Date(Date.now() - 3 * 3600_000 - 60_000)
     deps.db
       .update(policies)
       .set({ schedule: '0 * * * *', createdAt: past, updatedAt: past })
       .where(eq(policies.id, policyId))
       .run()
-    const { missed } = tickScheduler(deps.db, new Date(), deps)
+    const { missed } = await tickScheduler(deps.db, new Date(), deps)
     expect(missed).toBeGreaterThan(0)
     deps.db
       .delete(jobs)
       .where(and(eq(jobs.tenantId, tenantId), eq(jobs.status, 'queued')))
       .run()
-    resumeRunner(deps.db)
+    await resumeRunner(deps.db)
     const mail = await mailTo('nina@example.com', 'Backup missed its schedule: Nightly (nina)')
     expect(mail.parsed.text).toContain('did not start on time')
     expect(mail.parsed.text).toContain('What to do:')
   })
 
   it('mails every admin with an address on token.created', async () => {
-    insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
-    insertAdmin(deps.db, 'deputy', await hashPassword(PASSWORD))
-    insertAdmin(deps.db, 'silent', await hashPassword(PASSWORD))
+    await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
+    await insertAdmin(deps.db, 'deputy', await hashPassword(PASSWORD))
+    await insertAdmin(deps.db, 'silent', await hashPassword(PASSWORD))
     const boss = new Client(deps)
     await boss.login('boss')
     expect((await boss.get('/admin/settings')).body).toContain('Your e-mail address')
@@ -199,7 +199,7 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
       .where(eq(users.username, 'deputy'))
       .run()
 
-    notify(deps, {
+    await notify(deps, {
       type: 'token.created',
       tenantId,
       by: 'nina',
@@ -278,9 +278,9 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
     )
 
     // A URL saved while allowed, then the admin removes 127.0.0.1 from the allowlist.
-    setAdminSetting(deps.db, 'outboundAllow', [])
+    await setAdminSetting(deps.db, 'outboundAllow', [])
     const calls = hooks().length
-    queueTestNotice(deps, tenantId)
+    await queueTestNotice(deps, tenantId)
     const loop = await sentRow((r) => r.event === 'test' && r.recipient === receiver.url)
     expect(loop.status).toBe('failed')
     expect(loop.error).toContain('resolves to 127.0.0.1, a private, loopback or metadata address')
@@ -291,7 +291,7 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
       .set({ webhookUrl: 'http://169.254.169.254/latest/meta-data' })
       .where(eq(tenants.id, tenantId))
       .run()
-    queueTestNotice(deps, tenantId)
+    await queueTestNotice(deps, tenantId)
     const meta = await sentRow((r) => r.event === 'test' && r.recipient.includes('169.254.169.254'))
     expect(meta.status).toBe('failed')
     expect(meta.error).toContain('169.254.169.254, a private, loopback or metadata address')
@@ -314,7 +314,7 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
 
   it('retries a failing webhook with growing gaps, then gives up with the reason', async () => {
     await sender.stop()
-    setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
+    await setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
     deps.db
       .update(tenants)
       .set({ webhookUrl: receiver.url, notifyEmail: null })
@@ -322,7 +322,7 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
       .run()
     receiver.answer.status = 500
     const calls = hooks().length
-    queueTestNotice(deps, tenantId)
+    await queueTestNotice(deps, tenantId)
     const row = () =>
       deps.db
         .select()

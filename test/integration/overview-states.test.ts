@@ -28,7 +28,7 @@ function rowOf(page: string, policy: string): string {
 }
 
 /** A finished backup run of `policyId` with one snapshot stage, ended at `at`. */
-function backupRun(
+async function backupRun(
   deps: ReturnType<typeof freshDeps>,
   tenantId: number,
   policyId: number,
@@ -37,19 +37,19 @@ function backupRun(
   at: Date,
   reason: string | null = null,
 ) {
-  const run = createRun(deps.db, tenantId, {
+  const run = await createRun(deps.db, tenantId, {
     kind: 'backup',
     trigger: 'schedule',
     jobId: null,
     policyId,
     policyName: null,
   })
-  const stage = startStage(deps.db, run.id, 'snapshot', destinationId)
-  finishStage(deps.db, stage.id, status, {
+  const stage = await startStage(deps.db, run.id, 'snapshot', destinationId)
+  await finishStage(deps.db, stage.id, status, {
     bytes: status === 'failed' ? null : 12 * MiB,
     message: reason,
   })
-  finishRun(deps.db, run.id, status, { error: reason ? `Offsite: ${reason}` : null })
+  await finishRun(deps.db, run.id, status, { error: reason ? `Offsite: ${reason}` : null })
   const started = new Date(at.getTime() - 41_000)
   deps.db
     .update(runStages)
@@ -66,21 +66,21 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
   const alice = await addTenant(deps, 'alice')
   db.update(tenants).set({ timezone: 'Europe/Berlin' }).where(eq(tenants.id, alice.id)).run()
   const bob = await addTenant(deps, 'bob')
-  const dest = localDestination(deps, alice.id, 'nightly', 'Offsite').id
+  const dest = (await localDestination(deps, alice.id, 'nightly', 'Offsite')).id
   const mk = (name: string, extra = {}) =>
     policy(deps, alice.id, [dest], { name, timezone: 'Europe/Berlin', ...extra })
-  const site = mk('Site')
-  const shop = mk('Shop')
-  const mail = mk('Mail')
-  const photos = mk('Photos')
-  const blog = mk('Blog')
-  const old = mk('Archive', { enabled: false })
-  const docs = mk('Docs')
+  const site = await mk('Site')
+  const shop = await mk('Shop')
+  const mail = await mk('Mail')
+  const photos = await mk('Photos')
+  const blog = await mk('Blog')
+  const old = await mk('Archive', { enabled: false })
+  const docs = await mk('Docs')
 
   const day = 86_400_000
   const now = Date.now()
-  backupRun(deps, alice.id, site, dest, 'success', new Date(now - 3_600_000))
-  backupRun(
+  await backupRun(deps, alice.id, site, dest, 'success', new Date(now - 3_600_000))
+  await backupRun(
     deps,
     alice.id,
     docs,
@@ -90,11 +90,19 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
     '2 file(s) could not be read and are missing from this backup.',
   )
   // Shop: good once, then failing since 20 Nov 01:30 UTC (02:30 in Berlin), three runs in a row.
-  backupRun(deps, alice.id, shop, dest, 'success', new Date('2026-11-19T01:30:00Z'))
+  await backupRun(deps, alice.id, shop, dest, 'success', new Date('2026-11-19T01:30:00Z'))
   const since = new Date('2026-11-20T01:30:00Z')
-  backupRun(deps, alice.id, shop, dest, 'failed', since, LONG_REASON)
-  backupRun(deps, alice.id, shop, dest, 'failed', new Date(since.getTime() + day), LONG_REASON)
-  const lastShop = backupRun(
+  await backupRun(deps, alice.id, shop, dest, 'failed', since, LONG_REASON)
+  await backupRun(
+    deps,
+    alice.id,
+    shop,
+    dest,
+    'failed',
+    new Date(since.getTime() + day),
+    LONG_REASON,
+  )
+  const lastShop = await backupRun(
     deps,
     alice.id,
     shop,
@@ -104,26 +112,26 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
     LONG_REASON,
   )
   // Mail failed before it reached any destination: no snapshot stage at all.
-  const mailRun = createRun(db, alice.id, {
+  const mailRun = await createRun(db, alice.id, {
     kind: 'backup',
     trigger: 'manual',
     jobId: null,
     policyId: mail,
   })
-  finishRun(db, mailRun.id, 'failed', {
+  await finishRun(db, mailRun.id, 'failed', {
     error: 'Your backups use 10 GiB of your 10 GiB storage limit; nothing new was stored.',
   })
   // Blog is running, scanning its files, with no finished backup yet.
-  const blogJob = requestBackup(db, alice.id, blog, 'manual').job
-  expect(claimJob(db, 'test-runner', 60_000)!.id).toBe(blogJob.id)
-  const blogRun = createRun(db, alice.id, {
+  const blogJob = (await requestBackup(db, alice.id, blog, 'manual')).job
+  expect((await claimJob(db, 'test-runner', 60_000))!.id).toBe(blogJob.id)
+  const blogRun = await createRun(db, alice.id, {
     kind: 'backup',
     trigger: 'manual',
     jobId: blogJob.id,
     policyId: blog,
     policyName: 'Blog',
   })
-  setRunProgress(db, blogRun.id, {
+  await setRunProgress(db, blogRun.id, {
     stage: 'snapshot',
     phase: 'scanning',
     destination: 'Offsite',
@@ -206,7 +214,7 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
   })
 
   it('numbers runs per tenant: bob’s first run is #1 whatever alice ran', async () => {
-    const first = createRun(db, bob.id, {
+    const first = await createRun(db, bob.id, {
       kind: 'backup',
       trigger: 'manual',
       jobId: null,
@@ -230,19 +238,19 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
 
   it('keeps a deleted policy’s name on its running job and in history', async () => {
     const carol = await addTenant(deps, 'carol')
-    const carolDest = localDestination(deps, carol.id, 'nightly', 'Offsite').id
-    const temp = policy(deps, carol.id, [carolDest], { name: 'Temp site' })
-    const job = requestBackup(db, carol.id, temp, 'manual').job
-    expect(claimJob(db, 'test-runner-2', 60_000)!.id).toBe(job.id)
-    const run = createRun(db, carol.id, {
+    const carolDest = (await localDestination(deps, carol.id, 'nightly', 'Offsite')).id
+    const temp = await policy(deps, carol.id, [carolDest], { name: 'Temp site' })
+    const job = (await requestBackup(db, carol.id, temp, 'manual')).job
+    expect((await claimJob(db, 'test-runner-2', 60_000))!.id).toBe(job.id)
+    const run = await createRun(db, carol.id, {
       kind: 'backup',
       trigger: 'manual',
       jobId: job.id,
       policyId: temp,
       policyName: 'Temp site',
     })
-    logRun(db, run.id, 'info', 'started')
-    deletePolicy(db, carol.id, temp)
+    await logRun(db, run.id, 'info', 'started')
+    await deletePolicy(db, carol.id, temp)
     const c = new Client(deps)
     await c.login('carol')
     const overview = (await c.get('/backups')).body
@@ -254,9 +262,9 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
 
   it('cancels a queued job after a confirmation, without JavaScript; the history says so', async () => {
     const dana = await addTenant(deps, 'dana')
-    const d = localDestination(deps, dana.id, 'nightly', 'Offsite').id
-    const nightly = policy(deps, dana.id, [d], { name: 'Nightly' })
-    const job = requestBackup(db, dana.id, nightly, 'manual').job
+    const d = (await localDestination(deps, dana.id, 'nightly', 'Offsite')).id
+    const nightly = await policy(deps, dana.id, [d], { name: 'Nightly' })
+    const job = (await requestBackup(db, dana.id, nightly, 'manual')).job
     const client = new Client(deps)
     await client.login('dana')
     expect((await client.get('/backups')).body).toContain('Waiting to start')
@@ -267,7 +275,7 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
     expect(ask.status).toBe(200)
     expect(ask.body).toContain('Cancel the backup of “Nightly”?')
     expect(ask.body).toContain('name="confirm" value="yes"')
-    expect(getJob(db, dana.id, job.id).status).toBe('queued')
+    expect((await getJob(db, dana.id, job.id)).status).toBe('queued')
     // Without the CSRF token: refused.
     const forged = await client.post(
       `/backups/jobs/${job.id}/cancel`,
@@ -277,7 +285,7 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
     expect(forged.status).toBe(403)
     const res = await client.post(`/backups/jobs/${job.id}/cancel`, { confirm: 'yes' })
     expect(res.status).toBe(303)
-    expect(getJob(db, dana.id, job.id)).toMatchObject({
+    expect(await getJob(db, dana.id, job.id)).toMatchObject({
       status: 'failed',
       lastError: 'Cancelled by you.',
     })
@@ -298,7 +306,7 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
   })
 
   it('asks the runner to stop a running job, from the Overview or its run page', async () => {
-    expect(cancelRequested(db, [blogJob.id])).toEqual([])
+    expect(await cancelRequested(db, [blogJob.id])).toEqual([])
     const runPage = (await a.get(`/backups/runs/${blogRun.id}`)).body
     expect(runPage).toContain(`hx-get="/backups/runs/${blogRun.id}/live"`)
     expect(runPage).toContain('Scanning your files: 363 found so far')
@@ -308,7 +316,7 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
     expect(ask.body).toContain(`href="/backups/runs/${blogRun.id}"`)
     const res = await a.post(`/backups/jobs/${blogJob.id}/cancel?from=run`, { confirm: 'yes' })
     expect(res.location).toBe(`/backups/runs/${blogRun.id}`)
-    expect(cancelRequested(db, [blogJob.id])).toEqual([blogJob.id])
+    expect(await cancelRequested(db, [blogJob.id])).toEqual([blogJob.id])
     const live = await a.get(`/backups/runs/${blogRun.id}/live`, { 'hx-request': 'true' })
     expect(live.body).toContain('Cancelling: stopping the backup and cleaning up')
     expect(live.body).not.toContain('/cancel')

@@ -73,11 +73,11 @@ describe.runIf(rootAvailable())('the panel’s own address in notices', () => {
       .set({ notifyMode: 'every', notifyEmail: 'owner@example.com' })
       .where(eq(tenants.id, tenant.id))
       .run()
-    policy(deps, tenant.id, [localDestination(deps, tenant.id).id])
+    await policy(deps, tenant.id, [(await localDestination(deps, tenant.id)).id])
 
     const port = await serveOnce()
     expect(port).not.toBe(3000)
-    expect(storedPanelUrl(deps.db)).toBe(`http://127.0.0.1:${port}`)
+    expect(await storedPanelUrl(deps.db)).toBe(`http://127.0.0.1:${port}`)
 
     const body = backupFromCli()
     expect(body).toMatch(new RegExp(`http://127\\.0\\.0\\.1:${port}/backups/runs/\\d+`))
@@ -90,12 +90,12 @@ describe.runIf(rootAvailable())('the panel’s own address in notices', () => {
     expect(body).not.toContain('127.0.0.1')
   })
 
-  it('serve stores PANEL_BASE_URL when set; a wildcard HOST becomes this host’s name', () => {
+  it('serve stores PANEL_BASE_URL when set; a wildcard HOST becomes this host’s name', async () => {
     const base = { baseUrl: 'https://panel.example.com', host: '0.0.0.0' }
     expect(listeningUrl(base, 8080)).toBe('https://panel.example.com')
     expect(listeningUrl({ baseUrl: null, host: '0.0.0.0' }, 8080)).toMatch(/^http:\/\/[^:]+:8080$/)
     expect(listeningUrl({ baseUrl: null, host: '::1' }, 8080)).toBe('http://[::1]:8080')
     const config = { baseUrl: null, host: '127.0.0.1', port: 3000 }
-    expect(panelOrigin(freshDeps().db, config)).toBe('http://127.0.0.1:3000')
+    expect(await panelOrigin(freshDeps().db, config)).toBe('http://127.0.0.1:3000')
   })
 })

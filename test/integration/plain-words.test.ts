@@ -26,11 +26,11 @@ const tenant = await createTenant(deps.db, {
   systemUser: '',
   timezone: 'Asia/Calcutta',
 })
-insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
+await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
 const c = new Client(deps)
 await c.login('priya')
 
-const run = createRun(deps.db, tenant.id, {
+const run = await createRun(deps.db, tenant.id, {
   kind: 'backup',
   trigger: 'manual',
   jobId: null,
@@ -93,7 +93,7 @@ describe('plain words', () => {
       's.folder': 'here',
     })
     expect(added.status, added.body.slice(-3000)).toBe(303)
-    const dest = listDestinations(deps.db, tenant.id)[0]!
+    const dest = (await listDestinations(deps.db, tenant.id))[0]!
     const saved = await c.post('/backups/settings', {
       name: 'Nightly',
       includeHome: 'on',
@@ -108,7 +108,7 @@ describe('plain words', () => {
       enabled: 'on',
     })
     expect(saved.location).toBe('/backups/policies')
-    expect(listPolicies(deps.db, tenant.id)[0]).toMatchObject({ timezone: 'Europe/Kyiv' })
+    expect((await listPolicies(deps.db, tenant.id))[0]).toMatchObject({ timezone: 'Europe/Kyiv' })
     const list = (await c.get('/backups/policies')).body
     expect(list).toContain('Weekdays at 22:15 (Europe/Kyiv time)')
     expect(list).toContain('Keeps the last 10 backups')
@@ -132,7 +132,7 @@ describe('plain words', () => {
     const saved = await c.post('/backups/policies', {
       name: 'Broken',
       includeHome: 'on',
-      destinations: String(listDestinations(deps.db, tenant.id)[0]!.id),
+      destinations: String((await listDestinations(deps.db, tenant.id))[0]!.id),
       preset: 'custom',
       cron: '61 25 * * *',
       timezone: 'Mars/Olympus',

@@ -7,11 +7,11 @@ import { Client, addTenant, freshDeps } from '../helpers.ts'
 describe('policies through the pages', async () => {
   const deps = freshDeps()
   const alice = await addTenant(deps, 'alice')
-  const shop = insertTenantDatabase(deps.db, alice.id, 'postgresql', 'shop')
+  const shop = await insertTenantDatabase(deps.db, alice.id, 'postgresql', 'shop')
   const c = new Client(deps)
   await c.login('alice')
   await c.post('/backups/destinations/new/local', { name: 'Here', 's.folder': 'here' })
-  const dest = listDestinations(deps.db, alice.id)[0]!
+  const dest = (await listDestinations(deps.db, alice.id))[0]!
 
   it('starts with retention 7 daily, 4 weekly, 12 monthly and the assigned databases', async () => {
     const page = (await c.get('/backups/policies/new')).body
@@ -43,7 +43,7 @@ describe('policies through the pages', async () => {
     expect(res.body).toContain('**/cache/**')
     expect(res.body).toMatch(/name="timezone"[^>]*value="Europe\/Paris"/)
     expect(res.body).toMatch(/name="keepDaily"[^>]*value="3"/)
-    expect(listPolicies(deps.db, alice.id)).toEqual([])
+    expect(await listPolicies(deps.db, alice.id)).toEqual([])
   })
 
   it('requires a name, a destination, something to back up and some retention', async () => {
@@ -91,7 +91,7 @@ describe('policies through the pages', async () => {
       enabled: 'on',
     })
     expect(res.location).toBe('/backups/policies')
-    const [p] = listPolicies(deps.db, alice.id)
+    const [p] = await listPolicies(deps.db, alice.id)
     expect(p).toMatchObject({
       name: 'Nightly',
       schedule: '30 2 * * *',
@@ -120,13 +120,13 @@ describe('policies through the pages', async () => {
       timezone: 'UTC',
       keepDaily: '7',
     })
-    expect(listPolicies(deps.db, alice.id)[0]).toMatchObject({
+    expect((await listPolicies(deps.db, alice.id))[0]).toMatchObject({
       schedule: '0 3 * * 0',
       enabled: false,
       databases: [],
     })
     await c.post(`/backups/settings/${p!.id}/delete`, { confirm: 'yes' })
-    expect(listPolicies(deps.db, alice.id)).toEqual([])
+    expect(await listPolicies(deps.db, alice.id)).toEqual([])
   })
 
   it('previews the next three runs as a fragment', async () => {

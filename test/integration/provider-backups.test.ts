@@ -54,15 +54,15 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
   const b = new Client(deps)
 
   beforeAll(async () => {
-    insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
+    await insertAdmin(deps.db, 'root-admin', await hashPassword(PASSWORD))
     // Alice exists before the host's policy, bob only after it: both must be covered.
     alice = await realTenant(deps, 'alice', { 'site/index.html': 'alice v1\n' })
-    const host = saveProviderDestination(secretDeps, 'local', null, {
+    const host = await saveProviderDestination(secretDeps, 'local', null, {
       name: 'Host disk',
       settings: { folder: 'nightly' },
     })
     // Credentials the tenants must never see (used by a paused policy, added below).
-    const s3 = saveProviderDestination(secretDeps, 's3', null, {
+    const s3 = await saveProviderDestination(secretDeps, 's3', null, {
       name: 'Host S3',
       settings: {
         bucket: 'host-bucket',
@@ -76,11 +76,13 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
         partLimit: '10000',
       },
     })
-    policyId = saveProviderPolicy(deps.db, null, {
-      ...newProviderPolicyInput(),
-      name: 'Nightly',
-      destinationIds: [host.id],
-    }).id
+    policyId = (
+      await saveProviderPolicy(deps.db, null, {
+        ...newProviderPolicyInput(),
+        name: 'Nightly',
+        destinationIds: [host.id],
+      })
+    ).id
     bob = await realTenant(deps, 'bob', { 'site/index.html': 'bob v1\n' })
     runner = startRunner({
       db: deps.db,
@@ -89,12 +91,12 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
       onError: () => {},
     })
     for (const t of [alice, bob]) {
-      const copy = listPolicies(deps.db, t.tenant.id).find((p) => p.name === 'Nightly')!
-      const { job } = requestBackup(deps.db, t.tenant.id, copy.id, 'manual')
+      const copy = (await listPolicies(deps.db, t.tenant.id)).find((p) => p.name === 'Nightly')!
+      const { job } = await requestBackup(deps.db, t.tenant.id, copy.id, 'manual')
       runner.wake()
       expect((await waitJob(deps, t.tenant.id, job.id, 120_000)).status).toBe('done')
     }
-    saveProviderPolicy(deps.db, null, {
+    await saveProviderPolicy(deps.db, null, {
       ...newProviderPolicyInput(),
       name: 'Offsite',
       enabled: false,
@@ -109,9 +111,9 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
     removeUsers()
   })
 
-  it('gives every tenant, old and new, a read-only copy of the policy in the window', () => {
+  it('gives every tenant, old and new, a read-only copy of the policy in the window', async () => {
     for (const t of [alice, bob]) {
-      const [copy, offsite, ...rest] = listPolicies(deps.db, t.tenant.id)
+      const [copy, offsite, ...rest] = await listPolicies(deps.db, t.tenant.id)
       expect(rest).toHaveLength(0)
       expect(offsite).toMatchObject({ name: 'Offsite', enabled: false })
       expect(copy).toMatchObject({ name: 'Nightly', providerPolicyId: policyId, enabled: true })
@@ -137,16 +139,20 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
     expect(Math.max(...perQuarter.values())).toBeLessThan(110)
   })
 
-  it('backs each tenant up into its own folder with its own password', () => {
-    const [ra, rb] = [alice, bob].map((t) => {
-      const dest = listDestinations(deps.db, t.tenant.id).find((d) => d.name === 'Host disk')!
-      const repo = findRepository(deps.db, t.tenant.id, dest.id)!
-      expect(catalogOf(deps.db, t.tenant.id, dest.id).length).toBe(1)
-      return {
-        path: join(deps.config.localRoot, t.tenant.name, '_host', 'nightly'),
-        password: repositoryPassword(deps.config.secretKey, repo),
-      }
-    })
+  it('backs each tenant up into its own folder with its own password', async () => {
+    const [ra, rb] = await Promise.all(
+      [alice, bob].map(async (t) => {
+        const dest = (await listDestinations(deps.db, t.tenant.id)).find(
+          (d) => d.name === 'Host disk',
+        )!
+        const repo = (await findRepository(deps.db, t.tenant.id, dest.id))!
+        expect((await catalogOf(deps.db, t.tenant.id, dest.id)).length).toBe(1)
+        return {
+          path: join(deps.config.localRoot, t.tenant.name, '_host', 'nightly'),
+          password: repositoryPassword(deps.config.secretKey, repo),
+        }
+      }),
+    )
     expect(existsSync(join(ra!.path, 'config'))).toBe(true)
     expect(existsSync(join(rb!.path, 'config'))).toBe(true)
     expect(ra!.password).not.toBe(rb!.password)
@@ -185,8 +191,10 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
   })
 
   it('lets the tenant restore and run it, but not edit, delete or reuse it', async () => {
-    const copy = listPolicies(deps.db, alice.tenant.id).find((p) => p.name === 'Nightly')!
-    const dest = listDestinations(deps.db, alice.tenant.id).find((d) => d.name === 'Host disk')!
+    const copy = (await listPolicies(deps.db, alice.tenant.id)).find((p) => p.name === 'Nightly')!
+    const dest = (await listDestinations(deps.db, alice.tenant.id)).find(
+      (d) => d.name === 'Host disk',
+    )!
     const browse = await browseWhenRead(a, await snapshotLink(a, dest.id))
     expect(browse.status).toBe(200)
     expect(browse.body).toContain('site')
@@ -204,7 +212,7 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
       (await a.post(`/backups/destinations/${dest.id}/delete`, { confirm: 'yes' })).status,
     ).toBe(409)
     expect((await a.post(`/backups/destinations/${dest.id}/test`, {})).status).toBe(409)
-    expect(listPolicies(deps.db, alice.tenant.id).map((p) => p.name)).toEqual(
+    expect((await listPolicies(deps.db, alice.tenant.id)).map((p) => p.name)).toEqual(
       ['Nightly', 'Offsite'].sort(),
     )
     // A policy of the tenant's own cannot send its backups to the host's storage.
@@ -223,7 +231,9 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
   })
 
   it('answers 404 for another tenant’s provider snapshots', async () => {
-    const dest = listDestinations(deps.db, bob.tenant.id).find((d) => d.name === 'Host disk')!
+    const dest = (await listDestinations(deps.db, bob.tenant.id)).find(
+      (d) => d.name === 'Host disk',
+    )!
     const link = await snapshotLink(b, dest.id)
     expect((await b.get(link)).status).toBe(200)
     expect((await a.get(link)).status).toBe(404)
@@ -231,10 +241,10 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
   })
 
   it('follows plans: a plan policy covers only that plan’s tenants, now and later', async () => {
-    const host = listDestinations(deps.db, alice.tenant.id).find(
+    const host = (await listDestinations(deps.db, alice.tenant.id)).find(
       (d) => d.name === 'Host disk',
     )!.providerDestinationId!
-    saveProviderPolicy(deps.db, null, {
+    await saveProviderPolicy(deps.db, null, {
       ...newProviderPolicyInput(),
       name: 'Gold hourly-ish',
       scope: 'plan',
@@ -243,8 +253,8 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
       windowEnd: '13:00',
       destinationIds: [host],
     })
-    const names = (id: number) => listPolicies(deps.db, id).map((p) => p.name)
-    expect(names(alice.tenant.id)).toEqual(['Nightly', 'Offsite'])
+    const names = async (id: number) => (await listPolicies(deps.db, id)).map((p) => p.name)
+    expect(await names(alice.tenant.id)).toEqual(['Nightly', 'Offsite'])
     const input = {
       name: 'alice',
       password: '',
@@ -253,7 +263,7 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
       timezone: 'UTC',
     }
     await editTenant(deps.db, alice.tenant.id, { ...input, plan: 'gold' })
-    expect(names(alice.tenant.id)).toEqual(['Gold hourly-ish', 'Nightly', 'Offsite'])
+    expect(await names(alice.tenant.id)).toEqual(['Gold hourly-ish', 'Nightly', 'Offsite'])
     const carol = await createTenant(deps.db, {
       ...input,
       name: 'carol',
@@ -262,16 +272,16 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
       systemUser: '',
       plan: 'gold',
     })
-    expect(names(carol.id)).toEqual(['Gold hourly-ish', 'Nightly', 'Offsite'])
+    expect(await names(carol.id)).toEqual(['Gold hourly-ish', 'Nightly', 'Offsite'])
     await editTenant(deps.db, alice.tenant.id, { ...input, plan: '' })
-    expect(names(alice.tenant.id)).toEqual(['Nightly', 'Offsite'])
+    expect(await names(alice.tenant.id)).toEqual(['Nightly', 'Offsite'])
     // Its destination copy stays, so backups made under the plan remain restorable.
-    const dests = listDestinations(deps.db, alice.tenant.id).map((d) => d.name)
+    const dests = (await listDestinations(deps.db, alice.tenant.id)).map((d) => d.name)
     expect(dests).toEqual(['Host S3', 'Host disk'].sort())
   })
 
   it('counts a failing provider backup in the admin’s tenant health', async () => {
-    const copy = listPolicies(deps.db, bob.tenant.id).find((p) => p.name === 'Nightly')!
+    const copy = (await listPolicies(deps.db, bob.tenant.id)).find((p) => p.name === 'Nightly')!
     // Bob's earlier page visits queued jobs of their own (reading a file list): let them end
     // first, or the backup waits behind one that retries the broken storage for a minute.
     const busy = () =>
@@ -289,7 +299,7 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
       deps.db.select().from(tenantHealth).where(eq(tenantHealth.tenantId, bob.tenant.id)).get()
         ?.failingStreak ?? 0
     try {
-      requestBackup(deps.db, bob.tenant.id, copy.id, 'manual')
+      await requestBackup(deps.db, bob.tenant.id, copy.id, 'manual')
       runner.wake()
       // The first failed attempt counts; the job's retries come later.
       for (let i = 0; i < 600 && streak() === 0; i++) await new Promise((r) => setTimeout(r, 100))

@@ -59,8 +59,8 @@ describe.runIf(rootAvailable())('the README’s curl script against a real `pane
       'media/clip.bin': media,
     })
     home = erin.home
-    const dest = localDestination(deps, erin.tenant.id)
-    const policyId = policy(deps, erin.tenant.id, [dest.id])
+    const dest = await localDestination(deps, erin.tenant.id)
+    const policyId = await policy(deps, erin.tenant.id, [dest.id])
     const runner = startRunner({
       db: deps.db,
       handlers: jobHandlers(deps),
@@ -68,17 +68,17 @@ describe.runIf(rootAvailable())('the README’s curl script against a real `pane
       onError: () => {},
     })
     try {
-      const { job } = requestBackup(deps.db, erin.tenant.id, policyId, 'manual')
+      const { job } = await requestBackup(deps.db, erin.tenant.id, policyId, 'manual')
       runner.wake()
       expect((await waitJob(deps, erin.tenant.id, job.id)).status).toBe('done')
     } finally {
       await runner.stop()
     }
-    const { key } = createApiKey(deps.db, erin.tenant.id, 'nas', { actor: 'erin' })
+    const { key } = await createApiKey(deps.db, erin.tenant.id, 'nas', { actor: 'erin' })
     const { token } = await issueBackupToken(
       deps,
       erin.tenant,
-      tenantUser(deps.db, erin.tenant.id)!,
+      (await tenantUser(deps.db, erin.tenant.id))!,
       { confirm: 'create', password: PASSWORD },
       { actor: 'erin' },
     )
@@ -156,7 +156,7 @@ describe.runIf(rootAvailable())('the README’s curl script against a real `pane
     // The restore's safety snapshot (only the restored file) becomes the newest snapshot.
     const tenant = deps.db.query.tenants.findFirst().sync()!
     const dest = deps.db.query.destinations.findFirst().sync()!
-    const [snap] = catalogOf(deps.db, tenant.id, dest.id)
+    const [snap] = await catalogOf(deps.db, tenant.id, dest.id)
     const runner = startRunner({
       db: deps.db,
       handlers: jobHandlers(deps),
@@ -164,7 +164,7 @@ describe.runIf(rootAvailable())('the README’s curl script against a real `pane
       onError: () => {},
     })
     try {
-      const job = requestRestore(deps.db, tenant.id, {
+      const job = await requestRestore(deps.db, tenant.id, {
         destinationId: dest.id,
         snapshot: snap!.snapshotId,
         paths: [join(home, 'public_html/index.html')],
@@ -175,7 +175,7 @@ describe.runIf(rootAvailable())('the README’s curl script against a real `pane
     } finally {
       await runner.stop()
     }
-    const newest = catalogOf(deps.db, tenant.id, dest.id)[0]!
+    const newest = (await catalogOf(deps.db, tenant.id, dest.id))[0]!
     expect(newest.kind).toBe('safety')
     for (const f of readdirSync(outDir)) rmSync(join(outDir, f))
     const res = pull()

@@ -36,9 +36,9 @@ describe.runIf(requireBinaries(['age', 'age-keygen'], 'apt-get install age'))(
   'panel recovery-kit --all (escrow)',
   async () => {
     const alice = await addTenant(deps, 'alice')
-    const dest = localDestination(deps, alice.id, 'kit', 'Here')
-    const repo = repositoryFor(deps.db, config.secretKey, alice.id, dest.id)
-    markInitialized(deps.db, repo.id)
+    const dest = await localDestination(deps, alice.id, 'kit', 'Here')
+    const repo = await repositoryFor(deps.db, config.secretKey, alice.id, dest.id)
+    await markInitialized(deps.db, repo.id)
     const password = repositoryPassword(config.secretKey, repo)
     const dir = mkdtempSync(join(tmpdir(), 'escrow-cli-'))
     const identity = join(dir, 'key.txt')
@@ -81,23 +81,27 @@ describe.runIf(rootAvailable() && requireBinaries(['restic'], 'apt-get install r
 
     it('changes the password; the old one stops opening the repository', async () => {
       const t = await realTenant(deps, 'clirot', { 'a.txt': 'a\n' })
-      const destId = localDestination(deps, t.tenant.id).id
-      policy(deps, t.tenant.id, [destId])
+      const destId = (await localDestination(deps, t.tenant.id)).id
+      await policy(deps, t.tenant.id, [destId])
       expect(panel(['backup', 'clirot', '--wait']).code).toBe(0)
-      const stored = () =>
-        repositoryPassword(config.secretKey, findRepository(deps.db, t.tenant.id, destId)!)
-      const old = stored()
+      const stored = async () =>
+        repositoryPassword(config.secretKey, (await findRepository(deps.db, t.tenant.id, destId))!)
+      const old = await stored()
 
       const res = panel(['recovery-kit', 'clirot', '--rotate', '--wait', '--json'])
       expect(res.err).toBe('')
       expect(res.code).toBe(0)
       expect(JSON.parse(res.out.toString())).toMatchObject({ status: 'success', error: null })
-      const where = recoveryKit(deps, t.tenant, getDestination(deps.db, t.tenant.id, destId))
-      expect(stored()).not.toBe(old)
+      const where = await recoveryKit(
+        deps,
+        t.tenant,
+        await getDestination(deps.db, t.tenant.id, destId),
+      )
+      expect(await stored()).not.toBe(old)
       expect(stockRestic(where.repository, old, ['snapshots']).ok).toBe(false)
-      expect(stockRestic(where.repository, stored(), ['snapshots']).ok).toBe(true)
+      expect(stockRestic(where.repository, await stored(), ['snapshots']).ok).toBe(true)
       const kit = panel(['recovery-kit', 'clirot'])
-      expect(kit.out.toString()).toContain(stored())
+      expect(kit.out.toString()).toContain(await stored())
     }, 120_000)
   },
 )

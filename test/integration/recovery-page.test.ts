@@ -9,15 +9,15 @@ describe('recovery kit page', async () => {
   const deps = freshDeps()
   const alice = await addTenant(deps, 'alice')
   await addTenant(deps, 'bob')
-  const dest = saveDestination(
+  const dest = await saveDestination(
     { ...deps, secretKey: deps.config.secretKey },
     alice.id,
     'local',
     null,
     { name: 'Here', settings: { folder: 'kit' } },
   )
-  const repo = repositoryFor(deps.db, deps.config.secretKey, alice.id, dest.id)
-  markInitialized(deps.db, repo.id)
+  const repo = await repositoryFor(deps.db, deps.config.secretKey, alice.id, dest.id)
+  await markInitialized(deps.db, repo.id)
   const password = repositoryPassword(deps.config.secretKey, repo)
   const c = new Client(deps)
   await c.login('alice')
@@ -38,14 +38,14 @@ describe('recovery kit page', async () => {
   it('shows location, password and the stock restic command, uncached', async () => {
     const good = 'a1'.repeat(32)
     const safety = 'b2'.repeat(32)
-    recordSnapshot(deps.db, alice.id, dest.id, {
+    await recordSnapshot(deps.db, alice.id, dest.id, {
       id: good,
       time: '2026-12-01T02:30:00Z',
       tags: ['policy:1'],
       paths: ['/home/alice'],
       complete: true,
     })
-    recordSnapshot(deps.db, alice.id, dest.id, {
+    await recordSnapshot(deps.db, alice.id, dest.id, {
       id: safety,
       time: '2026-12-02T09:30:00Z',
       tags: ['safety'],
@@ -78,7 +78,7 @@ describe('recovery kit page', async () => {
     expect(res.body).toContain('data-copy="Copy password"')
     expect(res.body).toContain('data-copy="Copy commands"')
     // The admin's (escrow) kit for the same repository keeps the technical note.
-    const kit = recoveryKit(deps, alice, dest, { forAdmin: true })
+    const kit = await recoveryKit(deps, alice, dest, { forAdmin: true })
     expect(kit.note).toBe(
       'A folder on this server that only root can read; copy it anywhere and point restic at the copy.',
     )

@@ -38,9 +38,9 @@ describe.runIf(rootAvailable() && requireBinaries(['restic'], 'apt-get install r
 
     beforeAll(async () => {
       t = await realTenant(deps, 'rotor', { 'public_html/index.html': '<h1>hi</h1>\n' })
-      destId = localDestination(deps, t.tenant.id).id
+      destId = (await localDestination(deps, t.tenant.id)).id
       // Keep every snapshot: retention must not hide whether a change lost one.
-      policyId = policy(deps, t.tenant.id, [destId], { keepLast: '10' })
+      policyId = await policy(deps, t.tenant.id, [destId], { keepLast: '10' })
       runner = startRunner({ db: deps.db, handlers: jobHandlers(deps), pollMs: 100 })
     }, 60_000)
     afterAll(async () => {
@@ -49,50 +49,59 @@ describe.runIf(rootAvailable() && requireBinaries(['restic'], 'apt-get install r
     })
 
     const dest = () => getDestination(deps.db, t.tenant.id, destId)
-    const stored = () =>
-      repositoryPassword(deps.config.secretKey, findRepository(deps.db, t.tenant.id, destId)!)
-    const where = () => recoveryKit(deps, t.tenant, dest()).repository
-    const keys = (password: string) =>
-      JSON.parse(stockRestic(where(), password, ['key', 'list', '--json']).stdout) as unknown[]
+    const stored = async () =>
+      repositoryPassword(
+        deps.config.secretKey,
+        (await findRepository(deps.db, t.tenant.id, destId))!,
+      )
+    const where = async () => (await recoveryKit(deps, t.tenant, await dest())).repository
+    const keys = async (password: string) =>
+      JSON.parse(
+        stockRestic(await where(), password, ['key', 'list', '--json']).stdout,
+      ) as unknown[]
     const backup = async () => {
-      const { job } = requestBackup(deps.db, t.tenant.id, policyId, 'manual')
+      const { job } = await requestBackup(deps.db, t.tenant.id, policyId, 'manual')
       runner.wake()
       expect((await waitJob(deps, t.tenant.id, job.id)).status).toBe('done')
     }
-    const snapshotIds = async () => (await listSnapshots(deps, t.tenant, dest())).map((s) => s.id)
+    const snapshotIds = async () =>
+      (await listSnapshots(deps, t.tenant, await dest())).map((s) => s.id)
 
     it('the new password replaces the old one; snapshots stay and backups go on', async () => {
       await backup()
       const before = await snapshotIds()
       expect(before).toHaveLength(1)
-      const old = stored()
-      expect(stockRestic(where(), old, ['snapshots']).ok).toBe(true)
+      const old = await stored()
+      expect(stockRestic(await where(), old, ['snapshots']).ok).toBe(true)
 
-      const { job } = requestRekey(deps.db, t.tenant.id, destId, 'manual')
+      const { job } = await requestRekey(deps.db, t.tenant.id, destId, 'manual')
       runner.wake()
       expect((await waitJob(deps, t.tenant.id, job.id)).status).toBe('done')
-      const run = latestRunOfJob(deps.db, t.tenant.id, job.id)!
+      const run = (await latestRunOfJob(deps.db, t.tenant.id, job.id))!
       expect(run).toMatchObject({ kind: 'rekey', status: 'success', error: null })
-      expect(runStagesOf(deps.db, run.id).map((s) => [s.name, s.status])).toEqual([
+      expect((await runStagesOf(deps.db, run.id)).map((s) => [s.name, s.status])).toEqual([
         ['add-key', 'success'],
         ['check-new-password', 'success'],
         ['store-password', 'success'],
         ['remove-old-key', 'success'],
       ])
 
-      const fresh = stored()
+      const fresh = await stored()
       expect(fresh).not.toBe(old)
-      const refused = stockRestic(where(), old, ['snapshots'])
+      const refused = stockRestic(await where(), old, ['snapshots'])
       expect(refused.ok).toBe(false)
       expect(refused.stderr).toMatch(/wrong password|no key found/i)
-      const opened = stockRestic(where(), fresh, ['snapshots', '--json'])
+      const opened = stockRestic(await where(), fresh, ['snapshots', '--json'])
       expect(opened.ok).toBe(true)
       expect(JSON.parse(opened.stdout).map((s: { id: string }) => s.id)).toEqual(before)
-      expect(keys(fresh)).toHaveLength(1)
+      expect(await keys(fresh)).toHaveLength(1)
 
       // Never a password in the run's log or stages, nor in the audit log.
-      const said = JSON.stringify([runLogsOf(deps.db, run.id), runStagesOf(deps.db, run.id)])
-      const audited = JSON.stringify(listAudit(deps.db, 'all', {}).rows)
+      const said = JSON.stringify([
+        await runLogsOf(deps.db, run.id),
+        await runStagesOf(deps.db, run.id),
+      ])
+      const audited = JSON.stringify((await listAudit(deps.db, 'all', {})).rows)
       for (const secret of [old, fresh]) {
         expect(said).not.toContain(secret)
         expect(audited).not.toContain(secret)
@@ -115,10 +124,10 @@ describe.runIf(rootAvailable() && requireBinaries(['restic'], 'apt-get install r
     }, 120_000)
 
     it('a failure before the new password is stored leaves the old one stored and working', async () => {
-      const old = stored()
+      const old = await stored()
       keyFaults.put = true
       try {
-        const res = await changeRepositoryPassword(deps, t.tenant, dest(), { trigger: 'cli' })
+        const res = await changeRepositoryPassword(deps, t.tenant, await dest(), { trigger: 'cli' })
         expect(res.status).toBe('failed')
         expect(res.error).toMatch(
           /^The password was not changed: .*The old password still works\.$/,
@@ -127,35 +136,35 @@ describe.runIf(rootAvailable() && requireBinaries(['restic'], 'apt-get install r
       } finally {
         keyFaults.put = false
       }
-      expect(stored()).toBe(old)
-      expect(stockRestic(where(), old, ['snapshots']).ok).toBe(true)
-      expect(keys(old)).toHaveLength(1)
+      expect(await stored()).toBe(old)
+      expect(stockRestic(await where(), old, ['snapshots']).ok).toBe(true)
+      expect(await keys(old)).toHaveLength(1)
       await backup()
     }, 60_000)
 
     it('a failed removal of the old key is said plainly; changing again removes it', async () => {
-      const first = stored()
+      const first = await stored()
       keyFaults.remove = true
       let res
       try {
-        res = await changeRepositoryPassword(deps, t.tenant, dest(), { trigger: 'cli' })
+        res = await changeRepositoryPassword(deps, t.tenant, await dest(), { trigger: 'cli' })
       } finally {
         keyFaults.remove = false
       }
       expect(res).toMatchObject({ status: 'partial', error: OLD_KEY_KEPT })
-      const second = stored()
+      const second = await stored()
       expect(second).not.toBe(first)
       // Both open it for now: the new password is stored, the old key is still there.
-      expect(stockRestic(where(), first, ['snapshots']).ok).toBe(true)
-      expect(stockRestic(where(), second, ['snapshots']).ok).toBe(true)
+      expect(stockRestic(await where(), first, ['snapshots']).ok).toBe(true)
+      expect(stockRestic(await where(), second, ['snapshots']).ok).toBe(true)
 
-      const again = await changeRepositoryPassword(deps, t.tenant, dest(), { trigger: 'cli' })
+      const again = await changeRepositoryPassword(deps, t.tenant, await dest(), { trigger: 'cli' })
       expect(again.status).toBe('success')
-      const third = stored()
-      expect(stockRestic(where(), first, ['snapshots']).ok).toBe(false)
-      expect(stockRestic(where(), second, ['snapshots']).ok).toBe(false)
-      expect(stockRestic(where(), third, ['snapshots']).ok).toBe(true)
-      expect(keys(third)).toHaveLength(1)
+      const third = await stored()
+      expect(stockRestic(await where(), first, ['snapshots']).ok).toBe(false)
+      expect(stockRestic(await where(), second, ['snapshots']).ok).toBe(false)
+      expect(stockRestic(await where(), third, ['snapshots']).ok).toBe(true)
+      expect(await keys(third)).toHaveLength(1)
       expect(await snapshotIds()).toHaveLength(3)
     }, 120_000)
   },

@@ -13,8 +13,9 @@ describe('removing a tenant', () => {
     const { db } = deps
     const gone = await addTenant(deps, 'gone')
     const stays = await addTenant(deps, 'stays')
-    for (const t of [gone, stays]) policy(deps, t.id, [localDestination(deps, t.id).id])
-    const { job } = enqueue(db, {
+    for (const t of [gone, stays])
+      await policy(deps, t.id, [(await localDestination(deps, t.id)).id])
+    const { job } = await enqueue(db, {
       kind: 'backup',
       tenantId: gone.id,
       payload: { policyId: 0 },
@@ -22,11 +23,11 @@ describe('removing a tenant', () => {
     })
     db.update(jobs).set({ status: 'running' }).where(eq(jobs.id, job.id)).run()
 
-    expect(() => removeTenant(db, gone)).toThrow(ConflictError)
+    await expect(removeTenant(db, gone)).rejects.toThrow(ConflictError)
     expect(db.select().from(tenants).all()).toHaveLength(2)
 
     db.update(jobs).set({ status: 'failed' }).where(eq(jobs.id, job.id)).run()
-    const kept = removeTenant(db, gone)
+    const kept = await removeTenant(db, gone)
     expect(kept.map((d) => d.name)).toEqual(['Local'])
     expect(
       db

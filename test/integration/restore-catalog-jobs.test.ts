@@ -36,8 +36,8 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
   let destId = 0
   let base = ''
   let repoDir = ''
-  const catalogJobs = () =>
-    activeJobs(deps.db, t.tenant.id).filter(
+  const catalogJobs = async () =>
+    (await activeJobs(deps.db, t.tenant.id)).filter(
       (j) => j.kind === 'sync-snapshots' || j.kind === 'index-snapshot',
     )
   /** Runs the queued jobs of the tenant on a runner, then stops it. */
@@ -69,11 +69,11 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
 
   beforeAll(async () => {
     t = await realTenant(deps, 'carol', FILES)
-    const dest = localDestination(deps, t.tenant.id)
+    const dest = await localDestination(deps, t.tenant.id)
     destId = dest.id
-    const done = await backUpOnce(deps, t.tenant.id, policy(deps, t.tenant.id, [dest.id]))
+    const done = await backUpOnce(deps, t.tenant.id, await policy(deps, t.tenant.id, [dest.id]))
     expect(done.status, done.lastError ?? '').toBe('done')
-    const [snap] = catalogOf(deps.db, t.tenant.id, destId)
+    const [snap] = await catalogOf(deps.db, t.tenant.id, destId)
     base = `/backups/restore/${destId}/${snap!.snapshotId}`
     const root = deps.config.localRoot
     repoDir = readdirSync(root, { recursive: true, encoding: 'utf8' })
@@ -86,9 +86,9 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
   afterAll(() => removeUsers())
 
   it('lists a never-synced catalog as it is, queues one look at the destination and says so', async () => {
-    const repo = findRepository(deps.db, t.tenant.id, destId)!
+    const repo = (await findRepository(deps.db, t.tenant.id, destId))!
     // The backup's retention listed the repository and found the catalog complete...
-    expect(catalogSyncedAt(deps.db, repo.id)).not.toBeNull()
+    expect(await catalogSyncedAt(deps.db, repo.id)).not.toBeNull()
     // ...but a repository made elsewhere (or by an older panel) was never synced.
     deps.db.$client
       .prepare('update repositories set snapshots_synced_at = null where id = ?')
@@ -104,7 +104,7 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
       expect(res.body).toContain(`hx-get="/backups/restore/${destId}/checking"`)
       expect(res.body).toContain('Check again')
     }
-    const queued = catalogJobs()
+    const queued = await catalogJobs()
     expect(queued.map((j) => [j.kind, j.payload])).toEqual([
       ['sync-snapshots', { destinationId: destId, trigger: 'manual' }],
     ])
@@ -115,21 +115,21 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
     expect(poll.headers.get('hx-refresh')).toBeNull()
 
     await runJobs(queued)
-    expect(catalogSyncedAt(deps.db, repo.id)).not.toBeNull()
+    expect(await catalogSyncedAt(deps.db, repo.id)).not.toBeNull()
     const done = await a.get(`/backups/restore/${destId}/checking`, { 'hx-request': 'true' })
     expect(done.headers.get('hx-refresh')).toBe('true')
     const after = await withoutRepository(() => a.get('/backups/restore'))
     expect(after.body).toContain(`href="${base}"`)
     expect(after.body).not.toContain(CHECKING)
-    expect(catalogJobs()).toEqual([])
+    expect(await catalogJobs()).toEqual([])
   })
 
   it('answers an unknown backup id with “not found yet” and a look, then a plain 404', async () => {
     const unknown = `/backups/restore/${destId}/${'ab'.repeat(32)}`
     // A catalog synced just now: an unknown id is simply not there.
     expect((await a.get(unknown)).status).toBe(404)
-    expect(catalogJobs()).toEqual([])
-    const repo = findRepository(deps.db, t.tenant.id, destId)!
+    expect(await catalogJobs()).toEqual([])
+    const repo = (await findRepository(deps.db, t.tenant.id, destId))!
     deps.db.$client
       .prepare('update repositories set snapshots_synced_at = null where id = ?')
       .run(repo.id)
@@ -137,17 +137,17 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
     expect(res.status).toBe(404)
     expect(res.body).toContain('not found yet')
     expect(res.body).toContain(CHECKING)
-    const queued = catalogJobs()
+    const queued = await catalogJobs()
     expect(queued.map((j) => j.kind)).toEqual(['sync-snapshots'])
     await runJobs(queued)
     const again = await a.get(unknown)
     expect(again.status).toBe(404)
     expect(again.body).not.toContain(CHECKING)
-    expect(catalogJobs()).toEqual([])
+    expect(await catalogJobs()).toEqual([])
   })
 
   it('shows “reading the list of files” for a backup without an index, then the tree once the job ran', async () => {
-    dropOldIndexes(deps.db, t.tenant.id, 0)
+    await dropOldIndexes(deps.db, t.tenant.id, 0)
     const dir = `${base}?dir=${encodeURIComponent(`${t.home}/site`)}`
     const [page, folder, again] = await withoutRepository(async () => [
       await a.get(dir),
@@ -163,7 +163,7 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
     }
     expect(folder!.body).toContain(READING)
     expect(folder!.body).not.toContain('<html')
-    const queued = catalogJobs()
+    const queued = await catalogJobs()
     expect(queued.map((j) => [j.kind, j.payload])).toEqual([
       [
         'index-snapshot',
@@ -186,18 +186,18 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
     expect(tree!.body).toContain('index.html')
     expect(fragment!.body).toContain('index.html')
     expect(fragment!.body).toContain('css')
-    expect(catalogJobs()).toEqual([])
+    expect(await catalogJobs()).toEqual([])
   })
 
   it('says when the destination could not be checked, and does not ask again at once', async () => {
-    const repo = findRepository(deps.db, t.tenant.id, destId)!
+    const repo = (await findRepository(deps.db, t.tenant.id, destId))!
     const unsync = deps.db.$client.prepare(
       'update repositories set snapshots_synced_at = null where id = ?',
     )
     unsync.run(repo.id)
     await withoutRepository(async () => {
       expect((await a.get('/backups/restore')).body).toContain(CHECKING)
-      await runJobs(catalogJobs(), 'failed')
+      await runJobs(await catalogJobs(), 'failed')
       const poll = await a.get(`/backups/restore/${destId}/checking`, { 'hx-request': 'true' })
       expect(poll.headers.get('hx-refresh')).toBe('true')
       const res = await a.get('/backups/restore')
@@ -205,7 +205,7 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
       expect(res.body).toContain('Could not check the destination for backups made elsewhere')
       expect(res.body).not.toContain(CHECKING)
       expect(res.body).toContain(`href="${base}"`)
-      expect(catalogJobs()).toEqual([])
+      expect(await catalogJobs()).toEqual([])
     })
   }, 120_000)
 })

@@ -80,19 +80,19 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
       (await pg.sql(`SELECT count(*) FROM pg_database WHERE datname = '${db}'`)).trim() === '1'
 
     async function backup(policyId: number): Promise<string> {
-      const { job } = requestBackup(deps.db, t.tenant.id, policyId, 'manual')
+      const { job } = await requestBackup(deps.db, t.tenant.id, policyId, 'manual')
       runner.wake()
       const done = await waitJob(deps, t.tenant.id, job.id, 120_000)
       expect(done.status, done.lastError ?? '').toBe('done')
-      const stage = runStagesOf(deps.db, latestRunOfJob(deps.db, t.tenant.id, job.id)!.id).find(
-        (s) => s.name === 'snapshot',
-      )
+      const stage = (
+        await runStagesOf(deps.db, (await latestRunOfJob(deps.db, t.tenant.id, job.id))!.id)
+      ).find((s) => s.name === 'snapshot')
       return fullId(stage!.snapshotId!)
     }
 
     /** restic 0.14 prints short ids in its summary; requests carry the full one. */
     async function fullId(short: string): Promise<string> {
-      const all = await listSnapshots(deps, t.tenant, dest())
+      const all = await listSnapshots(deps, t.tenant, await dest())
       return all.find((s) => s.id.startsWith(short))!.id
     }
 
@@ -101,21 +101,21 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
       const request = { destinationId: destId, paths: [], ...input }
       const job = checked
         ? await requestRestoreChecked(deps, t.tenant, request)
-        : requestRestore(deps.db, t.tenant.id, request)
+        : await requestRestore(deps.db, t.tenant.id, request)
       runner.wake()
       const done = await waitJob(deps, t.tenant.id, job.id, 120_000)
-      const run = latestRunOfJob(deps.db, t.tenant.id, job.id)!
+      const run = (await latestRunOfJob(deps.db, t.tenant.id, job.id))!
       return {
         job: done,
         run,
-        stages: runStagesOf(deps.db, run.id),
-        logs: runLogsOf(deps.db, run.id).map((l) => l.message),
+        stages: await runStagesOf(deps.db, run.id),
+        logs: (await runLogsOf(deps.db, run.id)).map((l) => l.message),
       }
     }
 
     /** A snapshot of `paths` made with restic directly (as the tenant), with `tags`. */
     async function craft(paths: string[], tags: string[]): Promise<string> {
-      const id = await withRepository(deps, t.tenant, dest(), async (repo) => {
+      const id = await withRepository(deps, t.tenant, await dest(), async (repo) => {
         let made = ''
         const args = [
           'backup',
@@ -156,12 +156,15 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
       t = await realTenant(deps, 'rdb', { 'public_html/index.php': '<?php echo 1;\n' })
       deps.db.update(tenants).set({ timezone: ZONE }).where(eq(tenants.id, t.tenant.id)).run()
       Object.assign(ids, await shopAndBlog(deps, t.tenant.id, maria, pg))
-      destId = localDestination(deps, t.tenant.id).id
-      policies.nightly = policy(deps, t.tenant.id, [destId], {
+      destId = (await localDestination(deps, t.tenant.id)).id
+      policies.nightly = await policy(deps, t.tenant.id, [destId], {
         name: 'Nightly',
         databaseIds: [ids.shop!, ids.blog!],
       })
-      policies.files = policy(deps, t.tenant.id, [destId], { name: 'Files only', databaseIds: [] })
+      policies.files = await policy(deps, t.tenant.id, [destId], {
+        name: 'Files only',
+        databaseIds: [],
+      })
       runner = startRunner({
         db: deps.db,
         handlers: jobHandlers(deps),
@@ -355,7 +358,7 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
         const r = await restore({ snapshot: first, databaseId: id, mode: 'inplace' })
         expect(r.job.status, r.job.lastError ?? '').toBe('done')
         // Recorded by the run itself (runId), before any sync with restic: a safety copy, never `latest`.
-        const row = catalogOf(deps.db, t.tenant.id, destId).find(
+        const row = (await catalogOf(deps.db, t.tenant.id, destId)).find(
           (s) => s.kind === 'safety' && s.runId === r.run.id,
         )
         expect(row, 'the safety snapshot is in the catalog').toBeTruthy()
@@ -380,7 +383,9 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
       expect(await pgRows('blog')).toBe('1|hello\n2|world\n3|again')
 
       // The safety copies hold the rows written after the backup: restore them under new names.
-      const safety = catalogOf(deps.db, t.tenant.id, destId).filter((s) => s.kind === 'safety')
+      const safety = (await catalogOf(deps.db, t.tenant.id, destId)).filter(
+        (s) => s.kind === 'safety',
+      )
       const shopSafety = safety.find((s) => s.databases.includes('mariadb-shop'))!
       const blogSafety = safety.find((s) => s.databases.includes('postgresql-blog'))!
       const a = await restore({
@@ -408,7 +413,7 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
       await maria.sql("REVOKE EVENT ON shop.* FROM 'shopuser'@'%'")
       await pg.sql('CREATE TABLE locked (x INT)', 'blog')
       try {
-        const safetyBefore = catalogOf(deps.db, t.tenant.id, destId).filter(
+        const safetyBefore = (await catalogOf(deps.db, t.tenant.id, destId)).filter(
           (s) => s.kind === 'safety',
         ).length
         for (const [id, db] of [
@@ -427,7 +432,7 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
         expect(await mariaRows('shop')).toBe('1\tfirst\n2\tsecond\n5\tkeep')
         expect(await pgRows('blog')).toBe('1|hello\n2|world\n3|again\n5|keep')
         expect(
-          catalogOf(deps.db, t.tenant.id, destId).filter((s) => s.kind === 'safety').length,
+          (await catalogOf(deps.db, t.tenant.id, destId)).filter((s) => s.kind === 'safety').length,
         ).toBe(safetyBefore)
       } finally {
         await maria.sql("GRANT EVENT ON shop.* TO 'shopuser'@'%'")

@@ -56,17 +56,18 @@ describe.runIf(rootAvailable())('restoring files (real restic, as the tenant)', 
     )
 
   async function fullId(short: string): Promise<string> {
-    return (await listSnapshots(deps, t.tenant, dest())).find((s) => s.id.startsWith(short))!.id
+    return (await listSnapshots(deps, t.tenant, await dest())).find((s) => s.id.startsWith(short))!
+      .id
   }
 
   async function backup(): Promise<string> {
-    const { job } = requestBackup(deps.db, t.tenant.id, policyId, 'manual')
+    const { job } = await requestBackup(deps.db, t.tenant.id, policyId, 'manual')
     runner.wake()
     const done = await waitJob(deps, t.tenant.id, job.id, 120_000)
     expect(done.status, done.lastError ?? '').toBe('done')
-    const stage = runStagesOf(deps.db, latestRunOfJob(deps.db, t.tenant.id, job.id)!.id).find(
-      (s) => s.name === 'snapshot',
-    )
+    const stage = (
+      await runStagesOf(deps.db, (await latestRunOfJob(deps.db, t.tenant.id, job.id))!.id)
+    ).find((s) => s.name === 'snapshot')
     return fullId(stage!.snapshotId!)
   }
 
@@ -80,8 +81,8 @@ describe.runIf(rootAvailable())('restoring files (real restic, as the tenant)', 
     })
     runner.wake()
     const done = await waitJob(deps, t.tenant.id, job.id, 120_000)
-    const run = latestRunOfJob(deps.db, t.tenant.id, job.id)!
-    return { job: done, run, stages: runStagesOf(deps.db, run.id) }
+    const run = (await latestRunOfJob(deps.db, t.tenant.id, job.id))!
+    return { job: done, run, stages: await runStagesOf(deps.db, run.id) }
   }
 
   /** Writes as root, then gives the file to the tenant (as their own editor would leave it). */
@@ -102,8 +103,8 @@ describe.runIf(rootAvailable())('restoring files (real restic, as the tenant)', 
     chownSync(home('docs'), t.uid, t.gid)
     write(lossyPath(home('docs')), LOSSY_BYTES)
     write(home('docs', 'plain.txt'), 'plain\n')
-    destId = localDestination(deps, t.tenant.id).id
-    policyId = policy(deps, t.tenant.id, [destId], { name: 'Home' })
+    destId = (await localDestination(deps, t.tenant.id)).id
+    policyId = await policy(deps, t.tenant.id, [destId], { name: 'Home' })
     runner = startRunner({
       db: deps.db,
       handlers: jobHandlers(deps),
@@ -128,7 +129,7 @@ describe.runIf(rootAvailable())('restoring files (real restic, as the tenant)', 
     expect(readFileSync(home('notes.txt'), 'utf8')).toBe('notes v1\n')
     expect(readFileSync(home('site', 'index.html'), 'utf8')).toBe('<h1>v1</h1>\n')
     // Recorded by the run (runId), before any sync with restic.
-    const row = catalogOf(deps.db, t.tenant.id, destId).find((s) => s.runId === r.run.id)!
+    const row = (await catalogOf(deps.db, t.tenant.id, destId)).find((s) => s.runId === r.run.id)!
     expect(row).toMatchObject({
       kind: 'safety',
       complete: false,
@@ -157,9 +158,9 @@ describe.runIf(rootAvailable())('restoring files (real restic, as the tenant)', 
       ['safety-snapshot', 'skipped'],
       ['restore-files', 'success'],
     ])
-    expect(catalogOf(deps.db, t.tenant.id, destId).filter((s) => s.runId === none.run.id)).toEqual(
-      [],
-    )
+    expect(
+      (await catalogOf(deps.db, t.tenant.id, destId)).filter((s) => s.runId === none.run.id),
+    ).toEqual([])
     expect(readFileSync(home('notes.txt'), 'utf8')).toBe('notes v1\n')
   })
 
@@ -189,7 +190,7 @@ describe.runIf(rootAvailable())('restoring files (real restic, as the tenant)', 
       'A folder named “taken” already exists in your home: choose another name.',
     )
     // …and a job queued anyway (the folder appeared meanwhile) fails in the same words.
-    const queued = requestRestore(deps.db, t.tenant.id, {
+    const queued = await requestRestore(deps.db, t.tenant.id, {
       destinationId: destId,
       snapshot: first,
       paths: [home('site')],
@@ -208,7 +209,7 @@ describe.runIf(rootAvailable())('restoring files (real restic, as the tenant)', 
   })
 
   it('restores a file whose name is not UTF-8, alone, into a new folder and in place, byte for byte', async () => {
-    const docs = await listDir(deps, t.tenant, dest(), first, home('docs'))
+    const docs = await listDir(deps, t.tenant, await dest(), first, home('docs'))
     const node = docs.find((n) => n.lossy)!
     expect(node.name).toBe('caf\uFFFD.txt')
     const copy = await restore({ paths: [node.path], mode: 'copy', newName: 'lossy-copy' })
@@ -221,7 +222,9 @@ describe.runIf(rootAvailable())('restoring files (real restic, as the tenant)', 
     expect(inPlace.job.status, inPlace.job.lastError ?? '').toBe('done')
     expect(readFileSync(lossyPath(home('docs'))).equals(LOSSY_BYTES)).toBe(true)
     // The changed version went into the safety copy first (the name found by its bytes).
-    const safety = catalogOf(deps.db, t.tenant.id, destId).find((s) => s.runId === inPlace.run.id)!
+    const safety = (await catalogOf(deps.db, t.tenant.id, destId)).find(
+      (s) => s.runId === inPlace.run.id,
+    )!
     expect(safety.paths).toEqual([node.path])
     const back = await restore({
       snapshot: safety.snapshotId,
@@ -243,7 +246,7 @@ describe.runIf(rootAvailable())('restoring files (real restic, as the tenant)', 
   })
 
   it('keeps the old queue entry point working (requestRestore) for a whole-home copy', async () => {
-    const job = requestRestore(deps.db, t.tenant.id, {
+    const job = await requestRestore(deps.db, t.tenant.id, {
       destinationId: destId,
       snapshot: first,
       paths: [],
@@ -263,7 +266,7 @@ describe.runIf(rootAvailable())('restoring files (real restic, as the tenant)', 
     const newest = await backup()
     write(home('notes.txt'), 'notes v3\n')
     // Made with restic by hand (no policy tag): newer, but not what `latest` means.
-    const other = await withRepository(deps, t.tenant, dest(), async (repo) => {
+    const other = await withRepository(deps, t.tenant, await dest(), async (repo) => {
       let id = ''
       await runRestic(
         ['backup', '--json', '--host', t.tenant.name, '--tag', 'by-hand', '--', t.home],
@@ -274,7 +277,7 @@ describe.runIf(rootAvailable())('restoring files (real restic, as the tenant)', 
       )
       return id
     })
-    expect((await listSnapshots(deps, t.tenant, dest()))[0]!.id.startsWith(other)).toBe(true)
+    expect((await listSnapshots(deps, t.tenant, await dest()))[0]!.id.startsWith(other)).toBe(true)
     const cli: CliDeps = {
       db: deps.db,
       secretKey: deps.config.secretKey,
@@ -294,7 +297,9 @@ describe.runIf(rootAvailable())('restoring files (real restic, as the tenant)', 
     } finally {
       log.mockRestore()
     }
-    expect((getJob(deps.db, t.tenant.id, jobId).payload as RestorePayload).snapshot).toBe(newest)
+    expect(((await getJob(deps.db, t.tenant.id, jobId)).payload as RestorePayload).snapshot).toBe(
+      newest,
+    )
     runner.wake()
     const done = await waitJob(deps, t.tenant.id, jobId, 120_000)
     expect(done.status, done.lastError ?? '').toBe('done')

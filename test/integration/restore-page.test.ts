@@ -73,27 +73,29 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
         'CREATE TABLE orders (id INT PRIMARY KEY); INSERT INTO orders VALUES (1);',
         'shop',
       )
-      shopId = assignDatabase(deps.db, deps.config.secretKey, alice.tenant.id, {
-        engine: 'mariadb',
-        name: 'shop',
-        host: '127.0.0.1',
-        port: String(maria.port),
-        username: 'shopuser',
-        password: 'shop db password',
-      }).id
+      shopId = (
+        await assignDatabase(deps.db, deps.config.secretKey, alice.tenant.id, {
+          engine: 'mariadb',
+          name: 'shop',
+          host: '127.0.0.1',
+          port: String(maria.port),
+          username: 'shopuser',
+          password: 'shop db password',
+        })
+      ).id
       databaseIds.push(shopId)
     }
     // Assigned to alice but in no policy: no backup holds a dump of it.
-    blogId = insertTenantDatabase(deps.db, alice.tenant.id, 'mariadb', 'blog').id
-    const dest = localDestination(deps, alice.tenant.id)
-    const policyId = policy(deps, alice.tenant.id, [dest.id], { databaseIds })
+    blogId = (await insertTenantDatabase(deps.db, alice.tenant.id, 'mariadb', 'blog')).id
+    const dest = await localDestination(deps, alice.tenant.id)
+    const policyId = await policy(deps, alice.tenant.id, [dest.id], { databaseIds })
     runner = startRunner({
       db: deps.db,
       handlers: jobHandlers(deps),
       pollMs: 100,
       onError: () => {},
     })
-    const { job } = requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
+    const { job } = await requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
     runner.wake()
     const done = await waitJob(deps, alice.tenant.id, job.id, 120_000)
     expect(done.status, done.lastError ?? '').toBe('done')
@@ -105,7 +107,7 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
     await ensureIndex(deps, alice.tenant, dest, snap!)
     base = `/backups/restore/${dest.id}/${snap!.id}`
     const bob = await addTenant(deps, 'bob')
-    bobDestId = localDestination(deps, bob.id).id
+    bobDestId = (await localDestination(deps, bob.id)).id
     await a.login('alice')
     await b.login('bob')
   }, 180_000)
@@ -213,7 +215,7 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
     const boxes = pathBoxes(res.body)
     for (const p of ticked) expect(boxes.filter(([v]) => v === p)).toEqual([[p, true]])
     expect(boxes).toContainEqual([`${home}/public_html/index.html`, false])
-    expect(jobsOf()).toEqual([])
+    expect(await jobsOf()).toEqual([])
 
     const forged = await a.post(base, {
       what: 'files',
@@ -223,7 +225,7 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
     })
     expect(forged.status).toBe(422)
     expect(count(forged.body, 'Choose files and folders from this backup.')).toBe(1)
-    expect(jobsOf()).toEqual([])
+    expect(await jobsOf()).toEqual([])
   })
 
   it('asks before restoring the whole home in place, and queues nothing', async () => {
@@ -233,7 +235,7 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
     expect(res.body).toContain('A safety copy is taken first')
     expect(res.body).toContain('Yes, overwrite')
     expect(res.body).toContain('name="confirm" value="yes"')
-    expect(jobsOf()).toEqual([])
+    expect(await jobsOf()).toEqual([])
   })
 
   it('queues a copy restore of ticked files at once', async () => {
@@ -245,7 +247,7 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
     })
     expect(res.status).toBe(303)
     expect(res.location).toBe('/backups')
-    const jobs = jobsOf()
+    const jobs = await jobsOf()
     expect(jobs.map((j) => j.payload)).toMatchObject([
       { mode: 'copy', newName: 'from-backup', paths: [`${home}/notes.txt`] },
     ])
@@ -270,12 +272,12 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
     expect(ask.body).toContain(
       `href="${base}?dir=${encodeURIComponent(`${home}/public_html`)}&amp;paths=`,
     )
-    expect(jobsOf().map((j) => j.id)).toEqual([copyJob])
+    expect((await jobsOf()).map((j) => j.id)).toEqual([copyJob])
     expect(readFileSync(index, 'utf8')).toBe('<h1>broken</h1>\n')
 
     const yes = await a.post(base, { ...form, confirm: 'yes' })
     expect(yes.status).toBe(303)
-    const job = jobsOf().find((j) => j.id !== copyJob)
+    const job = (await jobsOf()).find((j) => j.id !== copyJob)
     expect(job!.payload).toMatchObject({
       mode: 'inplace',
       paths: [`${home}/public_html/index.html`],
@@ -299,7 +301,7 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
     expect(list.body).toContain('Safety copies')
     expect(list.body).toContain('Before restoring public_html/index.html on ')
     // The safety copy holds just the overwritten file, and is browsable and restorable like any backup.
-    const dest = getDestination(deps.db, alice.tenant.id, Number(base.split('/')[3]))
+    const dest = await getDestination(deps.db, alice.tenant.id, Number(base.split('/')[3]))
     const safety = (await catalogSnapshots(deps, alice.tenant, dest)).find(
       (x) => x.kind === 'safety',
     )!
@@ -334,7 +336,7 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
       expect(count(res.body, 'This backup holds no copy of the database blog')).toBe(1)
       expect(res.body).not.toContain('Yes, overwrite')
     }
-    expect(jobsOf()).toEqual([])
+    expect(await jobsOf()).toEqual([])
   })
 
   it.runIf(mariaOk)('asks before restoring a database in place', async () => {
@@ -343,7 +345,7 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
     expect(words(res.body)).toContain('The database shop (MariaDB)')
     expect(res.body).toContain('A safety copy is taken first')
     expect(res.body).toContain(`href="${base}#db-${shopId}"`)
-    expect(jobsOf()).toEqual([])
+    expect(await jobsOf()).toEqual([])
   })
 
   it('another tenant’s destination or snapshot is a 404, also to htmx and to a POST', async () => {
@@ -357,7 +359,7 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
     }
     const post = await b.post(base, { what: 'files', mode: 'inplace', confirm: 'yes' })
     expect(post.status).toBe(404)
-    expect(jobsOf()).toEqual([])
+    expect(await jobsOf()).toEqual([])
     expect((await b.get('/backups/restore')).body).not.toContain(snap.shortId)
   })
 

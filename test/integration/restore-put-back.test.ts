@@ -73,15 +73,15 @@ describe.runIf(rootAvailable())('putting a restored tree back (renames, as the t
   }
 
   async function restore(input: Omit<RestorePayload, 'destinationId' | 'snapshot'>) {
-    const job = requestRestore(deps.db, t.tenant.id, {
+    const job = await requestRestore(deps.db, t.tenant.id, {
       destinationId: destId,
       snapshot,
       ...input,
     })
     runner.wake()
     const done = await waitJob(deps, t.tenant.id, job.id, 120_000)
-    const run = latestRunOfJob(deps.db, t.tenant.id, job.id)!
-    return { job: done, stages: runStagesOf(deps.db, run.id) }
+    const run = (await latestRunOfJob(deps.db, t.tenant.id, job.id))!
+    return { job: done, stages: await runStagesOf(deps.db, run.id) }
   }
 
   beforeAll(async () => {
@@ -90,19 +90,19 @@ describe.runIf(rootAvailable())('putting a restored tree back (renames, as the t
       'site/about.html': 'about v1\n',
       'notes.txt': 'notes v1\n',
     })
-    destId = localDestination(deps, t.tenant.id).id
-    const policyId = policy(deps, t.tenant.id, [destId], { name: 'Home' })
+    destId = (await localDestination(deps, t.tenant.id)).id
+    const policyId = await policy(deps, t.tenant.id, [destId], { name: 'Home' })
     runner = startRunner({
       db: deps.db,
       handlers: jobHandlers(deps),
       pollMs: 100,
       onError: () => {},
     })
-    const { job } = requestBackup(deps.db, t.tenant.id, policyId, 'manual')
+    const { job } = await requestBackup(deps.db, t.tenant.id, policyId, 'manual')
     runner.wake()
     const done = await waitJob(deps, t.tenant.id, job.id, 120_000)
     expect(done.status, done.lastError ?? '').toBe('done')
-    const dest = getDestination(deps.db, t.tenant.id, destId)
+    const dest = await getDestination(deps.db, t.tenant.id, destId)
     snapshot = (await listSnapshots(deps, t.tenant, dest))[0]!.id
   }, 120_000)
   afterAll(async () => {

@@ -51,17 +51,19 @@ describe.runIf(rootAvailable() && requireMariaDb())(
         'shop',
       )
       t = await realTenant(deps, 'keeper', { 'public_html/index.php': '<?php echo 1;\n' })
-      dbId = assignDatabase(deps.db, deps.config.secretKey, t.tenant.id, {
-        engine: 'mariadb',
-        name: 'shop',
-        host: '127.0.0.1',
-        port: String(maria.port),
-        username: 'shopuser',
-        password: 'maria pw',
-      }).id
-      destId = localDestination(deps, t.tenant.id).id
+      dbId = (
+        await assignDatabase(deps.db, deps.config.secretKey, t.tenant.id, {
+          engine: 'mariadb',
+          name: 'shop',
+          host: '127.0.0.1',
+          port: String(maria.port),
+          username: 'shopuser',
+          password: 'maria pw',
+        })
+      ).id
+      destId = (await localDestination(deps, t.tenant.id)).id
       // Keep only the newest snapshot: anything older is what retention would delete.
-      policyId = policy(deps, t.tenant.id, [destId], {
+      policyId = await policy(deps, t.tenant.id, [destId], {
         databaseIds: [dbId],
         keepLast: '1',
         keepDaily: '0',
@@ -83,14 +85,14 @@ describe.runIf(rootAvailable() && requireMariaDb())(
     })
 
     const backup = async () => {
-      const { job } = requestBackup(deps.db, t.tenant.id, policyId, 'manual')
+      const { job } = await requestBackup(deps.db, t.tenant.id, policyId, 'manual')
       // One attempt per run: each failed attempt stands for a failed night.
       deps.db.update(jobs).set({ maxAttempts: 1 }).where(eq(jobs.id, job.id)).run()
       runner.wake()
       await waitJob(deps, t.tenant.id, job.id)
-      return listRuns(deps.db, t.tenant.id).find((r) => r.jobId === job.id)!
+      return (await listRuns(deps.db, t.tenant.id)).find((r) => r.jobId === job.id)!
     }
-    const dest = (): Destination => getDestination(deps.db, t.tenant.id, destId)
+    const dest = (): Promise<Destination> => getDestination(deps.db, t.tenant.id, destId)
 
     it(
       'a failed dump keeps every older snapshot: the only copy of the database survives a week of failures',
@@ -98,7 +100,7 @@ describe.runIf(rootAvailable() && requireMariaDb())(
       async () => {
         const good = await backup()
         expect(good.status).toBe('success')
-        const [first] = await listSnapshots(deps, t.tenant, dest())
+        const [first] = await listSnapshots(deps, t.tenant, await dest())
         expect(first!.databases).toEqual(['mariadb-shop'])
 
         // The database server is "down": its port points nowhere.
@@ -113,7 +115,7 @@ describe.runIf(rootAvailable() && requireMariaDb())(
             const run = await backup()
             expect(run.status).toBe('failed')
             const stages = Object.fromEntries(
-              runStagesOf(deps.db, run.id).map((s) => [s.name, s.status]),
+              (await runStagesOf(deps.db, run.id)).map((s) => [s.name, s.status]),
             )
             expect(stages).toMatchObject({
               'dump:shop': 'failed',
@@ -128,7 +130,7 @@ describe.runIf(rootAvailable() && requireMariaDb())(
             .where(eq(tenantDatabases.id, dbId))
             .run()
         }
-        const all = await listSnapshots(deps, t.tenant, dest())
+        const all = await listSnapshots(deps, t.tenant, await dest())
         expect(all).toHaveLength(4)
         // Each in its own second, even a run that took under one: "keep the last" never guesses.
         expect(new Set(all.map((s) => s.time)).size).toBe(4)
@@ -137,7 +139,9 @@ describe.runIf(rootAvailable() && requireMariaDb())(
         expect(all.filter((s) => s.databases.includes('mariadb-shop')).map((s) => s.id)).toEqual([
           first!.id,
         ])
-        expect(latestComplete(catalogOf(deps.db, t.tenant.id, destId))!.snapshotId).toBe(first!.id)
+        expect(latestComplete(await catalogOf(deps.db, t.tenant.id, destId))!.snapshotId).toBe(
+          first!.id,
+        )
         expect(all.filter((s) => s.tags.includes('incomplete'))).toHaveLength(3)
       },
     )
@@ -145,16 +149,16 @@ describe.runIf(rootAvailable() && requireMariaDb())(
     it('after the database is back, a good run applies retention again and keeps only its own snapshot', async () => {
       const run = await backup()
       expect(run.status).toBe('success')
-      const all = await listSnapshots(deps, t.tenant, dest())
+      const all = await listSnapshots(deps, t.tenant, await dest())
       expect(all).toHaveLength(1)
       expect(all[0]!.databases).toEqual(['mariadb-shop'])
       expect(all[0]!.complete).toBe(true)
     })
 
     it('independently of the run, never forgets the newest snapshot that holds a database dump', async () => {
-      const d = dest()
-      const pol = getPolicy(deps.db, t.tenant.id, policyId)
-      const run = createRun(deps.db, t.tenant.id, {
+      const d = await dest()
+      const pol = await getPolicy(deps.db, t.tenant.id, policyId)
+      const run = await createRun(deps.db, t.tenant.id, {
         kind: 'backup',
         trigger: 'manual',
         jobId: null,
@@ -186,7 +190,7 @@ describe.runIf(rootAvailable() && requireMariaDb())(
       // keep-last 1 keeps the newest; the older one with the dump is spared; the middle one goes.
       expect(left).toHaveLength(2)
       expect(left.filter((s) => s.databases.includes('mariadb-shop'))).toHaveLength(1)
-      const stage = runStagesOf(deps.db, run.id).find((s) => s.name === 'retention')!
+      const stage = (await runStagesOf(deps.db, run.id)).find((s) => s.name === 'retention')!
       expect(stage.message).toContain(
         'Kept 1 older snapshot(s) because each holds the newest copy of a database.',
       )
@@ -198,9 +202,9 @@ describe.runIf(rootAvailable() && requireMariaDb())(
       const kept = async (name: string, timezone: string, times: string[]) => {
         const other = await realTenant(deps, name, { 'a.txt': 'a' })
         deps.db.update(tenants).set({ timezone }).where(eq(tenants.id, other.tenant.id)).run()
-        const tenant = getTenant(deps.db, other.tenant.id)
-        const d = localDestination(deps, tenant.id)
-        const pid = savePolicy(deps.db, tenant.id, null, {
+        const tenant = await getTenant(deps.db, other.tenant.id)
+        const d = await localDestination(deps, tenant.id)
+        const pid = await savePolicy(deps.db, tenant.id, null, {
           ...newPolicyInput(timezone),
           name: 'Daily',
           destinationIds: [d.id],
@@ -210,7 +214,7 @@ describe.runIf(rootAvailable() && requireMariaDb())(
           keepMonthly: '0',
           keepYearly: '0',
         })
-        const run = createRun(deps.db, tenant.id, {
+        const run = await createRun(deps.db, tenant.id, {
           kind: 'backup',
           trigger: 'manual',
           jobId: null,
@@ -238,7 +242,7 @@ describe.runIf(rootAvailable() && requireMariaDb())(
               )
             }
             const scope = {
-              policy: getPolicy(deps.db, tenant.id, pid),
+              policy: await getPolicy(deps.db, tenant.id, pid),
               dest: d,
               runId: run.id,
               signal: new AbortController().signal,
@@ -260,9 +264,9 @@ describe.runIf(rootAvailable() && requireMariaDb())(
     })
 
     it('forgets safety snapshots after 14 days, and only those', async () => {
-      const d = dest()
-      const pol = getPolicy(deps.db, t.tenant.id, policyId)
-      const run = createRun(deps.db, t.tenant.id, {
+      const d = await dest()
+      const pol = await getPolicy(deps.db, t.tenant.id, policyId)
+      const run = await createRun(deps.db, t.tenant.id, {
         kind: 'backup',
         trigger: 'manual',
         jobId: null,

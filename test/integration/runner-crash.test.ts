@@ -46,11 +46,11 @@ describe.runIf(rootAvailable())('a runner killed mid-backup', () => {
     const files: Record<string, Buffer> = {}
     for (let i = 0; i < 12; i++) files[`media/file-${i}.bin`] = randomBytes(4_000_000)
     // 48 MB at the admin's upload limit of 8 MiB/s takes ~6 s: long enough to kill it mid-way
-    setRunnerSetting(deps.db, 'uploadLimit', '8192')
+    await setRunnerSetting(deps.db, 'uploadLimit', '8192')
     const { tenant } = await realTenant(deps, 'crash', files)
-    const dest = localDestination(deps, tenant.id)
-    const policyId = policy(deps, tenant.id, [dest.id])
-    const { job } = requestBackup(deps.db, tenant.id, policyId, 'manual')
+    const dest = await localDestination(deps, tenant.id)
+    const policyId = await policy(deps, tenant.id, [dest.id])
+    const { job } = await requestBackup(deps.db, tenant.id, policyId, 'manual')
     const first = runner()
     const end = Date.now() + 30_000
     for (;;) {

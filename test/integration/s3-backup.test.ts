@@ -147,15 +147,15 @@ describe.runIf(rootAvailable() && requireS3rver())(
       )
 
     it('backs up and restores byte for byte through the panel; restic sees only the bridge', async () => {
-      const dest = destination('S3')
-      const pid = policy(deps, alice.tenant.id, [dest.id])
+      const dest = await destination('S3')
+      const pid = await policy(deps, alice.tenant.id, [dest.id])
       const stop = watchRestic(alice.uid)
-      const { job } = requestBackup(deps.db, alice.tenant.id, pid, 'manual')
+      const { job } = await requestBackup(deps.db, alice.tenant.id, pid, 'manual')
       runner.wake()
       const done = await waitJob(deps, alice.tenant.id, job.id, 120_000)
       const procs = stop()
       expect(done.status, done.lastError ?? '').toBe('done')
-      expect(listRuns(deps.db, alice.tenant.id)[0]!.status).toBe('success')
+      expect((await listRuns(deps.db, alice.tenant.id))[0]!.status).toBe('success')
       expect(procs.length).toBeGreaterThan(0)
       for (const p of procs) {
         expect(p.environ).toMatch(
@@ -169,9 +169,9 @@ describe.runIf(rootAvailable() && requireS3rver())(
       await restoreAndCompare(deps, runner, alice.tenant, dest, FILES)
     }, 240_000)
 
-    it('stock restic opens that repository directly on s3rver with the recovery kit', () => {
-      const dest = destNamed('S3')
-      const kit = recoveryKit(deps, alice.tenant, dest)
+    it('stock restic opens that repository directly on s3rver with the recovery kit', async () => {
+      const dest = await destNamed('S3')
+      const kit = await recoveryKit(deps, alice.tenant, dest)
       const stored = storedValues(deps.config.secretKey, alice.tenant.id, dest, s3.settings)
       const location = s3.repository(stored.settings, stored.secrets, ctx())
       expect(kit.repository).toBe(`s3:http://${server.endpoint}/backups/panel/repos/alice`)
@@ -210,10 +210,10 @@ describe.runIf(rootAvailable() && requireS3rver())(
       chownSync(join(alice.home, 'big'), alice.uid, alice.gid)
       chownSync(join(alice.home, 'big/random.bin'), alice.uid, alice.gid)
       const flaky = { endpoint: rec.endpoint, path: 'flaky', partSizeMb: '5' }
-      const dest = destination('S3 flaky', flaky)
-      const pid = policy(deps, alice.tenant.id, [dest.id], { name: 'Flaky' })
+      const dest = await destination('S3 flaky', flaky)
+      const pid = await policy(deps, alice.tenant.id, [dest.id], { name: 'Flaky' })
       const stop = watchRestic(alice.uid)
-      const { job } = requestBackup(deps.db, alice.tenant.id, pid, 'manual')
+      const { job } = await requestBackup(deps.db, alice.tenant.id, pid, 'manual')
       runner.wake()
       // Kill while a part is on its way, holding back other writes so only multipart uploads are cut.
       await until(
@@ -249,7 +249,7 @@ describe.runIf(rootAvailable() && requireS3rver())(
       const done = await waitJob(deps, alice.tenant.id, job.id, 240_000)
       for (const p of stop())
         for (const text of [p.environ, p.cmdline]) expect(text).not.toContain(SECRET)
-      const runs = listRuns(deps.db, alice.tenant.id).filter((r) => r.jobId === job.id)
+      const runs = (await listRuns(deps.db, alice.tenant.id)).filter((r) => r.jobId === job.id)
       // restic retries its uploads itself, so the run usually recovers; a failed attempt says why.
       for (const r of runs.filter((r) => r.status === 'failed'))
         expect(r.error).toMatch(/S3 flaky: .+/)

@@ -30,7 +30,7 @@ describe.runIf(requireS3rver())('S3 archive storage classes warn without blockin
 
   beforeAll(async () => {
     s3 = await startS3rver({ buckets: ['warm-backups'] })
-    setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
+    await setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
     tenantId = (await addTenant(deps, 'alice')).id
     await c.login('alice')
   })
@@ -51,14 +51,14 @@ describe.runIf(requireS3rver())('S3 archive storage classes warn without blockin
       )
       expect(res.body).toContain('restored (thawed) at the provider first')
     }
-    expect(listDestinations(deps.db, tenantId)).toEqual([])
+    expect(await listDestinations(deps.db, tenantId)).toEqual([])
   })
 
   it('saves DEEP_ARCHIVE, and the list and the edit page carry the warning', async () => {
     const res = await c.post('/backups/destinations/new/s3', form('Deep', 'DEEP_ARCHIVE'))
     expect(res.status).toBe(303)
     expect(res.location).toBe('/backups/destinations')
-    const [saved] = listDestinations(deps.db, tenantId)
+    const [saved] = await listDestinations(deps.db, tenantId)
     expect(saved).toMatchObject({
       name: 'Deep',
       type: 's3',

@@ -22,17 +22,17 @@ describe.runIf(rootAvailable())('a policy on schedule', () => {
 
   it('runs at its cron time through the scheduler and the runner', async () => {
     const { tenant } = await realTenant(deps, 'sched', { 'site/index.html': 'on schedule\n' })
-    const dest = localDestination(deps, tenant.id)
-    setAdminSetting(deps.db, 'minIntervalMinutes', 0) // every minute, below the default hour
-    const id = policy(deps, tenant.id, [dest.id], { preset: 'custom', cron: '* * * * *' })
+    const dest = await localDestination(deps, tenant.id)
+    await setAdminSetting(deps.db, 'minIntervalMinutes', 0) // every minute, below the default hour
+    const id = await policy(deps, tenant.id, [dest.id], { preset: 'custom', cron: '* * * * *' })
     const past = new Date(Date.now() - 5 * 60_000)
     deps.db
       .update(policies)
       .set({ createdAt: past, updatedAt: past })
       .where(eq(policies.id, id))
       .run()
-    expect(tickScheduler(deps.db)).toMatchObject({ enqueued: 1 })
-    expect(tickScheduler(deps.db)).toMatchObject({ enqueued: 0 })
+    expect(await tickScheduler(deps.db)).toMatchObject({ enqueued: 1 })
+    expect(await tickScheduler(deps.db)).toMatchObject({ enqueued: 0 })
     const job = deps.db.query.jobs.findFirst().sync()!
     expect(job.payload).toMatchObject({ policyId: id, trigger: 'schedule' })
     const runner = startRunner({
@@ -46,7 +46,7 @@ describe.runIf(rootAvailable())('a policy on schedule', () => {
     } finally {
       await runner.stop()
     }
-    const [run] = listRuns(deps.db, tenant.id)
+    const [run] = await listRuns(deps.db, tenant.id)
     expect(run).toMatchObject({ trigger: 'schedule', status: 'success', policyId: id })
   }, 90_000)
 })

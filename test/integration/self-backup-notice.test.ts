@@ -13,17 +13,17 @@ import { join } from 'node:path'
 describe('a failed daily panel backup', () => {
   it('e-mails every admin with an address, with the reason and where to look', async () => {
     const deps = freshDeps()
-    const admin = insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
-    setAdminEmail(deps.db, admin.id, 'boss@example.test')
+    const admin = await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
+    await setAdminEmail(deps.db, admin.id, 'boss@example.test')
     // A Local destination inside the data folder: the panel backup refuses it, every night.
-    setAdminSetting(deps.db, 'localRoot', join(deps.config.dataDir, 'repos'))
-    const dest = saveProviderDestination(
+    await setAdminSetting(deps.db, 'localRoot', join(deps.config.dataDir, 'repos'))
+    const dest = await saveProviderDestination(
       { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers },
       'local',
       null,
       { name: 'Inside', settings: { folder: 'panel' } },
     )
-    saveSelfBackupSettings(deps.db, { destinationId: dest.id, time: '03:00', enabled: true })
+    await saveSelfBackupSettings(deps.db, { destinationId: dest.id, time: '03:00', enabled: true })
     // Settings saved "yesterday", so today's 03:00 slot is due.
     deps.db.$client
       .prepare(
@@ -32,7 +32,7 @@ describe('a failed daily panel backup', () => {
       .run()
     const errors: unknown[] = []
     const daily = dailySelfBackup(deps, (err) => errors.push(err))
-    expect(daily.tick(new Date(Date.now() + 24 * 3600_000))).toBe(true)
+    expect(await daily.tick(new Date(Date.now() + 24 * 3600_000))).toBe(true)
     await daily.settled()
     expect(errors).toHaveLength(1)
     const [notice, ...more] = deps.db.select().from(notifications).all()

@@ -99,8 +99,8 @@ describe.runIf(rootAvailable())('the panel backup drill (real restic)', () => {
   let deps: Deps
 
   /** Adds the provider destinations, as the admin does on a fresh install before restoring. */
-  function addProviderDestinations(d: Deps) {
-    insertProviderDestination(d.db, d.config.secretKey, {
+  async function addProviderDestinations(d: Deps) {
+    await insertProviderDestination(d.db, d.config.secretKey, {
       type: 'local',
       name: LOCAL,
       settings: { folder: 'panel' },
@@ -113,7 +113,7 @@ describe.runIf(rootAvailable())('the panel backup drill (real restic)', () => {
       accessKeyId: s3.accessKeyId,
       secretAccessKey: s3.secretAccessKey,
     })
-    insertProviderDestination(d.db, d.config.secretKey, {
+    await insertProviderDestination(d.db, d.config.secretKey, {
       type: 's3',
       name: S3,
       settings,
@@ -122,10 +122,10 @@ describe.runIf(rootAvailable())('the panel backup drill (real restic)', () => {
   }
 
   /** Deletes the data folder (the disaster), then starts fresh: a new panel.db and key. */
-  function freshInstall() {
+  async function freshInstall() {
     rmSync(dataDir, { recursive: true, force: true })
     const fresh = open()
-    addProviderDestinations(fresh)
+    await addProviderDestinations(fresh)
     fresh.db.$client.close()
   }
 
@@ -133,18 +133,18 @@ describe.runIf(rootAvailable())('the panel backup drill (real restic)', () => {
     if (withS3) s3 = await startS3rver({ buckets: ['panel'] })
     deps = open()
     const alice = await realTenant(deps, 'alice', FILES)
-    const dest = localDestination(deps, alice.tenant.id, 'repo', 'On this server')
-    const policyId = policy(deps, alice.tenant.id, [dest.id])
+    const dest = await localDestination(deps, alice.tenant.id, 'repo', 'On this server')
+    const policyId = await policy(deps, alice.tenant.id, [dest.id])
     const runner = startRunner({ db: deps.db, handlers: jobHandlers(deps), pollMs: 100 })
     try {
-      const { job } = requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
+      const { job } = await requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
       runner.wake()
       const done = await waitJob(deps, alice.tenant.id, job.id, 120_000)
       expect(done.status, done.lastError ?? '').toBe('done')
     } finally {
       await runner.stop()
     }
-    addProviderDestinations(deps)
+    await addProviderDestinations(deps)
   }, 180_000)
 
   afterAll(async () => {
@@ -152,11 +152,11 @@ describe.runIf(rootAvailable())('the panel backup drill (real restic)', () => {
     await s3?.stop()
   })
 
-  it('refuses a Local provider destination inside the data folder', () => {
+  it('refuses a Local provider destination inside the data folder', async () => {
     const inside = mkdtempSync(join(tmpdir(), 'panel-inside-'))
     const config = loadConfig({ PANEL_DATA_DIR: inside })
     const db = openDb(config.dbPath)
-    insertProviderDestination(db, config.secretKey, {
+    await insertProviderDestination(db, config.secretKey, {
       type: 'local',
       name: 'Here',
       settings: { folder: 'panel' },
@@ -223,27 +223,27 @@ describe.runIf(rootAvailable())('the panel backup drill (real restic)', () => {
   it('runs the daily backup from one scheduler only, once per day', async () => {
     const dest = deps.db.$client.prepare('SELECT id FROM provider_destinations WHERE name = ?')
     const { id } = dest.get(LOCAL) as { id: number }
-    saveSelfBackupSettings(deps.db, { destinationId: id, time: '00:00', enabled: true })
+    await saveSelfBackupSettings(deps.db, { destinationId: id, time: '00:00', enabled: true })
     const tomorrow = new Date(Date.now() + 86_400_000)
     const errors: unknown[] = []
     const a = dailySelfBackup(deps, (e) => errors.push(e))
     const b = dailySelfBackup(open(), (e) => errors.push(e))
     // Two runner processes tick at once: one of them runs the day's backup.
-    expect([a.tick(tomorrow), b.tick(tomorrow)].sort()).toEqual([false, true])
+    expect([await a.tick(tomorrow), await b.tick(tomorrow)].sort()).toEqual([false, true])
     await Promise.all([a.settled(), b.settled()])
     expect(errors).toEqual([])
-    const last = lastSelfBackup(deps.db)!
+    const last = (await lastSelfBackup(deps.db))!
     expect(last, last.error).toMatchObject({ ok: true, trigger: 'schedule', destination: LOCAL })
     // The same day again: nothing runs.
-    expect(a.tick(tomorrow)).toBe(false)
-    expect(b.tick(new Date(tomorrow.getTime() + 60_000))).toBe(false)
-    saveSelfBackupSettings(deps.db, { destinationId: id, time: '00:00', enabled: false })
+    expect(await a.tick(tomorrow)).toBe(false)
+    expect(await b.tick(new Date(tomorrow.getTime() + 60_000))).toBe(false)
+    await saveSelfBackupSettings(deps.db, { destinationId: id, time: '00:00', enabled: false })
     expect(JSON.parse(stockRestic(['snapshots', '--json']))).toHaveLength(1)
   }, 120_000)
 
-  it('after the data folder is lost, a wrong password fails plainly and changes nothing', () => {
+  it('after the data folder is lost, a wrong password fails plainly and changes nothing', async () => {
     deps.db.$client.close()
-    freshInstall()
+    await freshInstall()
     const before = sha(join(dataDir, 'panel.db'))
     const res = panel(['self-restore', '--destination', LOCAL], 'not the password\n')
     expect(res.code).toBe(1)
@@ -268,8 +268,8 @@ describe.runIf(rootAvailable())('the panel backup drill (real restic)', () => {
       pollMs: 100,
     })
     try {
-      const alice = findTenantByName(restored.db, 'alice')!
-      const dest = findDestinationByName(restored.db, alice.id, 'On this server')!
+      const alice = (await findTenantByName(restored.db, 'alice'))!
+      const dest = (await findDestinationByName(restored.db, alice.id, 'On this server'))!
       const snapshots = await listSnapshots(restored, alice, dest)
       expect(snapshots.length).toBeGreaterThanOrEqual(1)
       await restoreAndCompare(restored, runner, alice, dest, FILES)
@@ -282,13 +282,13 @@ describe.runIf(rootAvailable())('the panel backup drill (real restic)', () => {
   it.runIf(withS3)(
     'restores from S3 too, with the password from a file',
     async () => {
-      freshInstall()
+      await freshInstall()
       const file = join(mkdtempSync(join(tmpdir(), 'panel-pw-')), 'pw')
       writeFileSync(file, `${password}\n`, { mode: 0o600 })
       const res = panel(['self-restore', '--destination', S3, '--password-file', file])
       expect(res.code, res.err).toBe(0)
       const restored = open()
-      expect(findTenantByName(restored.db, 'alice')).toBeTruthy()
+      expect(await findTenantByName(restored.db, 'alice')).toBeTruthy()
       restored.db.$client.close()
     },
     120_000,

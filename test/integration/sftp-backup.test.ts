@@ -53,7 +53,7 @@ describe.runIf(requireSshd() && rootAvailable())('sftp destination through the r
     keyDir = mkdtempSync(join(tmpdir(), 'sftp-keys-'))
     login = makeKey(keyDir, 'ed25519', { passphrase })
     server.authorize(login.publicKey)
-    setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1', 'localhost', '::1'])
+    await setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1', 'localhost', '::1'])
     tenant = await realTenant(deps, 'sftpt', files)
     const form = {
       host: server.host,
@@ -66,14 +66,14 @@ describe.runIf(requireSshd() && rootAvailable())('sftp destination through the r
     const ctx = {
       tenantName: tenant.tenant.name,
       localRoot: deps.config.localRoot,
-      guard: guardPolicy(deps.db),
+      guard: await guardPolicy(deps.db),
     }
     const { fingerprint } = await pinHostKey(
       { ...form, port: server.port, hostKey: '' },
       secrets,
       ctx,
     )
-    dest = saveDestination(
+    dest = await saveDestination(
       { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers },
       tenant.tenant.id,
       'sftp',
@@ -99,8 +99,8 @@ describe.runIf(requireSshd() && rootAvailable())('sftp destination through the r
   })
 
   it('backs up to the server and restores byte for byte through the panel', async () => {
-    const policyId = policy(deps, tenant.tenant.id, [dest.id])
-    const { job } = requestBackup(deps.db, tenant.tenant.id, policyId, 'manual')
+    const policyId = await policy(deps, tenant.tenant.id, [dest.id])
+    const { job } = await requestBackup(deps.db, tenant.tenant.id, policyId, 'manual')
     const spy = watchRestic(seenRestic)
     runner.wake()
     const done = await waitJob(deps, tenant.tenant.id, job.id, 120_000).finally(spy.stop)
@@ -110,7 +110,7 @@ describe.runIf(requireSshd() && rootAvailable())('sftp destination through the r
   }, 180_000)
 
   it('stock restic opens the repository over sftp and restores byte for byte', async () => {
-    const kit = recoveryKit(deps, tenant.tenant, dest)
+    const kit = await recoveryKit(deps, tenant.tenant, dest)
     expect(kit.repository).toBe(
       `sftp://${server.user}@127.0.0.1:${server.port}/panel-backups/sftpt`,
     )
@@ -187,9 +187,9 @@ describe.runIf(requireSshd() && rootAvailable())('sftp destination through the r
   it('survives sshd being killed mid-upload: the run retries and completes, nothing partial shows', async () => {
     writeFileSync(join(tenant.home, 'big.bin'), randomBytes(40 << 20))
     chownSync(join(tenant.home, 'big.bin'), tenant.uid, tenant.gid)
-    const policyId = policy(deps, tenant.tenant.id, [dest.id], { name: 'Big' })
+    const policyId = await policy(deps, tenant.tenant.id, [dest.id], { name: 'Big' })
     const before = dirSize(join(remote(), 'data'))
-    const { job } = requestBackup(deps.db, tenant.tenant.id, policyId, 'manual')
+    const { job } = await requestBackup(deps.db, tenant.tenant.id, policyId, 'manual')
     runner.wake()
     for (const end = Date.now() + 60_000; dirSize(join(remote(), 'data')) < before + (4 << 20);) {
       if (Date.now() > end) throw new Error('the backup never started uploading')
@@ -199,7 +199,7 @@ describe.runIf(requireSshd() && rootAvailable())('sftp destination through the r
     // The upload that was cut off left a temp file on the server.
     expect(tempFiles(remote()).length).toBeGreaterThan(0)
     await new Promise((r) => setTimeout(r, 8_000))
-    expect(getJob(deps.db, tenant.tenant.id, job.id).status).toBe('running')
+    expect((await getJob(deps.db, tenant.tenant.id, job.id)).status).toBe('running')
     await server.restart()
     const done = await waitJob(deps, tenant.tenant.id, job.id, 240_000)
     expect(done.status, done.lastError ?? '').toBe('done')
@@ -215,7 +215,7 @@ describe.runIf(requireSshd() && rootAvailable())('sftp destination through the r
     const d = sftp.open(stored.settings, stored.secrets, {
       tenantName: 'sftpt',
       localRoot: '',
-      guard: guardPolicy(deps.db),
+      guard: await guardPolicy(deps.db),
     })
     try {
       let packs = 0
@@ -235,18 +235,18 @@ describe.runIf(requireSshd() && rootAvailable())('sftp destination through the r
 
   it('fails a run with a clear reason while sshd is down, and checks clean once it is back', async () => {
     await server.kill()
-    const policyId = policy(deps, tenant.tenant.id, [dest.id], { name: 'While down' })
-    const { job } = requestBackup(deps.db, tenant.tenant.id, policyId, 'manual')
+    const policyId = await policy(deps, tenant.tenant.id, [dest.id], { name: 'While down' })
+    const { job } = await requestBackup(deps.db, tenant.tenant.id, policyId, 'manual')
     runner.wake()
-    let current = getJob(deps.db, tenant.tenant.id, job.id)
+    let current = await getJob(deps.db, tenant.tenant.id, job.id)
     for (const end = Date.now() + 60_000; !current.lastError && Date.now() < end;) {
       await new Promise((r) => setTimeout(r, 100))
-      current = getJob(deps.db, tenant.tenant.id, job.id)
+      current = await getJob(deps.db, tenant.tenant.id, job.id)
     }
     await runner.stop()
     expect(current.lastError).toMatch(/^Storage box: connection refused by 127\.0\.0\.1:\d+$/)
     expect(current.status).toBe('queued') // transient: the runner tries again later
-    const run = listRuns(deps.db, tenant.tenant.id).find((r) => r.jobId === job.id)!
+    const run = (await listRuns(deps.db, tenant.tenant.id)).find((r) => r.jobId === job.id)!
     expect(run).toMatchObject({ status: 'failed', error: current.lastError })
     await server.restart()
     const { results } = await runVerify(deps, tenant.tenant, { destinationId: dest.id })

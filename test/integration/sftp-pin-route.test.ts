@@ -13,7 +13,7 @@ describe.runIf(requireSshd())('SFTP Test connection pins the host key (through t
 
   beforeAll(async () => {
     server = await startSshd()
-    setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
+    await setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
     tenantId = (await addTenant(deps, 'alice')).id
     c = new Client(deps)
     await c.login('alice')
@@ -39,12 +39,14 @@ describe.runIf(requireSshd())('SFTP Test connection pins the host key (through t
       's.hostKey': server.fingerprint(),
     })
     expect(saved.status).toBe(303)
-    expect(listDestinations(deps.db, tenantId)[0]!.settings.hostKey).toBe(server.fingerprint())
+    expect((await listDestinations(deps.db, tenantId))[0]!.settings.hostKey).toBe(
+      server.fingerprint(),
+    )
   })
 
   it('pins a saved destination’s host key in its stored settings, leaving the rest as stored', async () => {
     const deps_ = { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers }
-    const saved = saveDestination(deps_, tenantId, 'sftp', null, {
+    const saved = await saveDestination(deps_, tenantId, 'sftp', null, {
       name: 'Unpinned',
       settings: {
         host: server.host,
@@ -62,7 +64,7 @@ describe.runIf(requireSshd())('SFTP Test connection pins the host key (through t
       { htmx: true },
     )
     expect(res.body).toContain('Test passed.')
-    const after = getDestination(deps.db, tenantId, saved.id)
+    const after = await getDestination(deps.db, tenantId, saved.id)
     expect(after.settings).toEqual({ ...saved.settings, hostKey: server.fingerprint() })
     expect(readSecrets(deps.config.secretKey, tenantId, after)).toEqual({
       password: server.password,
@@ -70,7 +72,7 @@ describe.runIf(requireSshd())('SFTP Test connection pins the host key (through t
   })
 
   it('refuses when the server’s host key changes, in plain words', async () => {
-    const dest = listDestinations(deps.db, tenantId).find((d) => d.name === 'Storage box')
+    const dest = (await listDestinations(deps.db, tenantId)).find((d) => d.name === 'Storage box')
     const pinned = server.fingerprint()
     await server.restart({ newHostKey: true })
     const res = await c.post(

@@ -26,17 +26,17 @@ describe('tenant B never reaches tenant A’s objects', async () => {
   const deps = freshDeps()
   const alice = await addTenant(deps, 'alice')
   const bob = await addTenant(deps, 'bob')
-  const aliceDb = insertTenantDatabase(deps.db, alice.id, 'mariadb', 'alice_shop')
+  const aliceDb = await insertTenantDatabase(deps.db, alice.id, 'mariadb', 'alice_shop')
   const a = new Client(deps)
   await a.login('alice')
   await a.post('/backups/destinations/new/local', { name: 'Alice local', 's.folder': 'nightly' })
-  const dest = listDestinations(deps.db, alice.id)[0]!
+  const dest = (await listDestinations(deps.db, alice.id))[0]!
   await a.post('/backups/settings', policyForm(dest.id, { databases: String(aliceDb.id) }))
-  const policy = listPolicies(deps.db, alice.id)[0]!
+  const policy = (await listPolicies(deps.db, alice.id))[0]!
   const b = new Client(deps)
   await b.login('bob')
 
-  const aliceRun = createRun(deps.db, alice.id, {
+  const aliceRun = await createRun(deps.db, alice.id, {
     kind: 'backup',
     trigger: 'manual',
     jobId: null,
@@ -87,9 +87,9 @@ describe('tenant B never reaches tenant A’s objects', async () => {
   ])('POST %s → 404, nothing changes', async (_what, url, form) => {
     expect((await b.post(url, form)).status).toBe(404)
     expect((await b.post(url, form, { htmx: true, csrf: 'header' })).status).toBe(404)
-    expect(listDestinations(deps.db, alice.id).map((d) => d.name)).toEqual(['Alice local'])
-    expect(listPolicies(deps.db, alice.id).map((p) => p.name)).toEqual(['Nightly'])
-    expect(activeJobs(deps.db, alice.id)).toEqual([])
+    expect((await listDestinations(deps.db, alice.id)).map((d) => d.name)).toEqual(['Alice local'])
+    expect((await listPolicies(deps.db, alice.id)).map((p) => p.name)).toEqual(['Nightly'])
+    expect(await activeJobs(deps.db, alice.id)).toEqual([])
   })
 
   it('B cannot attach A’s destination or database to a policy of their own', async () => {
@@ -97,14 +97,14 @@ describe('tenant B never reaches tenant A’s objects', async () => {
     expect(res.status).toBe(422)
     expect(res.body).toContain('Choose destinations from the list.')
     await b.post('/backups/destinations/new/local', { name: 'Bob local', 's.folder': 'b' })
-    const bobDest = listDestinations(deps.db, bob.id)[0]!
+    const bobDest = (await listDestinations(deps.db, bob.id))[0]!
     const res2 = await b.post(
       '/backups/settings',
       policyForm(bobDest.id, { name: 'Sneaky', databases: String(aliceDb.id) }),
     )
     expect(res2.status).toBe(422)
     expect(res2.body).toContain('Choose databases from the list.')
-    expect(listPolicies(deps.db, bob.id)).toEqual([])
+    expect(await listPolicies(deps.db, bob.id)).toEqual([])
   })
 
   it('B’s lists show none of A’s objects', async () => {

@@ -73,7 +73,9 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
     }
 
     async function verifyNow(mode: 'check' | 'restore', subset?: string) {
-      const { job } = requestVerify(deps.db, t.tenant.id, policyId, mode, 'manual', { subset })
+      const { job } = await requestVerify(deps.db, t.tenant.id, policyId, mode, 'manual', {
+        subset,
+      })
       runner.wake()
       const done = await waitJob(deps, t.tenant.id, job.id, 120_000)
       const run = deps.db.query.runs
@@ -104,7 +106,7 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
       t = await realTenant(deps, 'verif', FILES)
       chmodSync(join(t.home, 'private/notes.txt'), 0o640)
       const key = deps.config.secretKey
-      const shop = assignDatabase(deps.db, key, t.tenant.id, {
+      const shop = await assignDatabase(deps.db, key, t.tenant.id, {
         engine: 'mariadb',
         name: 'shop',
         host: '127.0.0.1',
@@ -112,7 +114,7 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
         username: 'shopuser',
         password: 'maria pw #1',
       })
-      const blog = assignDatabase(deps.db, key, t.tenant.id, {
+      const blog = await assignDatabase(deps.db, key, t.tenant.id, {
         engine: 'postgresql',
         name: 'blog',
         host: '127.0.0.1',
@@ -121,15 +123,15 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
         password: 'pg pw :2',
       })
       folder = 'verified'
-      const dest = localDestination(deps, t.tenant.id, folder)
-      policyId = policy(deps, t.tenant.id, [dest.id], { databaseIds: [shop.id, blog.id] })
+      const dest = await localDestination(deps, t.tenant.id, folder)
+      policyId = await policy(deps, t.tenant.id, [dest.id], { databaseIds: [shop.id, blog.id] })
       runner = startRunner({
         db: deps.db,
         handlers: jobHandlers(deps),
         pollMs: 100,
         onError: () => {},
       })
-      const { job } = requestBackup(deps.db, t.tenant.id, policyId, 'manual')
+      const { job } = await requestBackup(deps.db, t.tenant.id, policyId, 'manual')
       runner.wake()
       const backup = await waitJob(deps, t.tenant.id, job.id, 120_000)
       expect(backup.status, backup.lastError ?? '').toBe('done')
@@ -154,7 +156,7 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
       expect(v.message).toMatch(
         /^Restored 6 files \([\d.]+ MiB\) in \d+ s; 6 sampled files match; shop: 2 tables loaded; blog: 3 tables loaded\.$/,
       )
-      const stages = runStagesOf(deps.db, run.id).map((s) => [s.name, s.status])
+      const stages = (await runStagesOf(deps.db, run.id)).map((s) => [s.name, s.status])
       expect(stages).toEqual([
         ['test-restore', 'success'],
         ['compare-files', 'success'],
@@ -200,7 +202,7 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
         expect(rows[0]!.message).toMatch(
           /^blog: could not create a scratch database to load the dump into \(.*permission denied.*\)\. The database user needs the right to create databases named blog_verify_\*\.$/,
         )
-        const stages = runStagesOf(deps.db, run.id).map((s) => [s.name, s.status])
+        const stages = (await runStagesOf(deps.db, run.id)).map((s) => [s.name, s.status])
         expect(stages.slice(-2)).toEqual([
           ['load:blog', 'failed'],
           ['cleanup', 'success'],
@@ -230,7 +232,7 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
       expect(check.rows[0]!.message).toMatch(
         /^Damaged data on the destination: 1 stored pack file\(s\) no longer match their checksum/,
       )
-      expect(getRun(deps.db, t.tenant.id, check.run.id).error).toMatch(
+      expect((await getRun(deps.db, t.tenant.id, check.run.id)).error).toMatch(
         /Local: Damaged data on the destination/,
       )
 
@@ -248,7 +250,7 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
       expect(restore.rows[0]!.message).toMatch(
         /file\(s\) could not be restored: .*logo\.bin.*its data on the destination is damaged/,
       )
-      const stages = runStagesOf(deps.db, restore.run.id).map((s) => [s.name, s.status])
+      const stages = (await runStagesOf(deps.db, restore.run.id)).map((s) => [s.name, s.status])
       expect(stages).toEqual([
         ['test-restore', 'failed'],
         ['cleanup', 'success'],
@@ -272,23 +274,28 @@ describe('scheduling weekly checks and monthly test restores', () => {
   it('enqueues each once, only for policies with a snapshot, and again when its period has passed', async () => {
     const alice = await addTenant(deps, 'alice')
     const bob = await addTenant(deps, 'bob')
-    const dA = localDestination(deps, alice.id)
-    const dB = localDestination(deps, bob.id)
-    const pA = { id: policy(deps, alice.id, [dA.id]) }
-    policy(deps, bob.id, [dB.id]) // never backed up: nothing to verify
-    const run = createRun(deps.db, alice.id, {
+    const dA = await localDestination(deps, alice.id)
+    const dB = await localDestination(deps, bob.id)
+    const pA = { id: await policy(deps, alice.id, [dA.id]) }
+    await policy(deps, bob.id, [dB.id]) // never backed up: nothing to verify
+    const run = await createRun(deps.db, alice.id, {
       kind: 'backup',
       trigger: 'manual',
       jobId: null,
       policyId: pA.id,
     })
-    finishStage(deps.db, startStage(deps.db, run.id, 'snapshot', dA.id).id, 'success', {
-      snapshotId: 'a'.repeat(64),
-    })
-    finishRun(deps.db, run.id, 'success')
+    await finishStage(
+      deps.db,
+      (await startStage(deps.db, run.id, 'snapshot', dA.id)).id,
+      'success',
+      {
+        snapshotId: 'a'.repeat(64),
+      },
+    )
+    await finishRun(deps.db, run.id, 'success')
 
     const now = new Date()
-    tickScheduler(deps.db, now)
+    await tickScheduler(deps.db, now)
     const first = verifyJobs()
     expect(first.map((j) => j.key).sort()).toEqual([
       `verify:check:policy:${pA.id}`,
@@ -313,13 +320,13 @@ describe('scheduling weekly checks and monthly test restores', () => {
     expect(state.lastTestRestoreAt?.getTime()).toBe(now.getTime())
 
     // A second tick, even after the jobs ran, does not queue them twice.
-    tickScheduler(deps.db, new Date(now.getTime() + 60_000))
+    await tickScheduler(deps.db, new Date(now.getTime() + 60_000))
     deps.db.update(jobs).set({ status: 'done' }).where(eq(jobs.kind, 'verify')).run()
-    tickScheduler(deps.db, new Date(now.getTime() + 3 * 86_400_000))
+    await tickScheduler(deps.db, new Date(now.getTime() + 3 * 86_400_000))
     expect(verifyJobs()).toHaveLength(2)
 
     // Eight days on: the weekly check is due again, the monthly restore is not.
-    tickScheduler(deps.db, new Date(now.getTime() + 8 * 86_400_000))
+    await tickScheduler(deps.db, new Date(now.getTime() + 8 * 86_400_000))
     expect(verifyJobs().map((j) => j.key)).toEqual([
       `verify:check:policy:${pA.id}`,
       `verify:restore:policy:${pA.id}`,
@@ -327,7 +334,7 @@ describe('scheduling weekly checks and monthly test restores', () => {
     ])
     // Thirty-one days on: both.
     deps.db.update(jobs).set({ status: 'done' }).where(eq(jobs.kind, 'verify')).run()
-    tickScheduler(deps.db, new Date(now.getTime() + 31 * 86_400_000))
+    await tickScheduler(deps.db, new Date(now.getTime() + 31 * 86_400_000))
     expect(
       verifyJobs()
         .map((j) => j.key)

@@ -76,7 +76,7 @@ describe.runIf(requireApacheDav() && rootAvailable())(
     let dav: ApacheDav
     let runner: Runner
     let alice: Awaited<ReturnType<typeof realTenant>>
-    let dest: ReturnType<typeof saveDestination>
+    let dest: Awaited<ReturnType<typeof saveDestination>>
     const repoDir = () => join(dav.root, 'panel/backups/alice')
     const files = {
       'public_html/index.html': '<h1>alice on webdav</h1>\n',
@@ -88,7 +88,7 @@ describe.runIf(requireApacheDav() && rootAvailable())(
       process.env.PANEL_OUTBOUND_ALLOW = '127.0.0.1,localhost,::1'
       dav = await startApacheDav({ password: SECRET })
       alice = await realTenant(deps, 'alice', files)
-      dest = saveDestination(
+      dest = await saveDestination(
         { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers },
         alice.tenant.id,
         'webdav',
@@ -122,13 +122,13 @@ describe.runIf(requireApacheDav() && rootAvailable())(
     it('backs up to the WebDAV folder and restores byte for byte through the panel', async () => {
       const spy = spawnSpy(SECRET)
       spies.push(spy)
-      const pid = policy(deps, alice.tenant.id, [dest.id], { name: 'Nightly' })
-      const { job } = requestBackup(deps.db, alice.tenant.id, pid, 'manual')
+      const pid = await policy(deps, alice.tenant.id, [dest.id], { name: 'Nightly' })
+      const { job } = await requestBackup(deps.db, alice.tenant.id, pid, 'manual')
       runner.wake()
       const done = await waitJob(deps, alice.tenant.id, job.id, 120_000)
       spy.stop()
       expect(done.status, done.lastError ?? '').toBe('done')
-      expect(listRuns(deps.db, alice.tenant.id)[0]!.status).toBe('success')
+      expect((await listRuns(deps.db, alice.tenant.id))[0]!.status).toBe('success')
       // restic's own layout, in <URL>/<path>/<tenant>.
       expect(existsSync(join(repoDir(), 'config'))).toBe(true)
       expect(readdirSync(join(repoDir(), 'snapshots'))).toHaveLength(1)
@@ -137,7 +137,7 @@ describe.runIf(requireApacheDav() && rootAvailable())(
 
       await restoreAndCompare(deps, runner, alice.tenant, dest, files)
 
-      const kit = recoveryKit(deps, alice.tenant, dest)
+      const kit = await recoveryKit(deps, alice.tenant, dest)
       expect(kit.repository).toBe('rclone:panelwebdav:panel/backups/alice')
       expect(kit.command).toContain(`RCLONE_CONFIG_PANELWEBDAV_URL='${dav.url}'`)
       expect(kit.command).not.toContain(SECRET)
@@ -149,8 +149,8 @@ describe.runIf(requireApacheDav() && rootAvailable())(
       const spy = spawnSpy(SECRET)
       spies.push(spy)
       const before = new Set(filesUnder(join(repoDir(), 'data')))
-      const pid = policy(deps, alice.tenant.id, [dest.id], { name: 'Big' })
-      const { job } = requestBackup(deps.db, alice.tenant.id, pid, 'manual')
+      const pid = await policy(deps, alice.tenant.id, [dest.id], { name: 'Big' })
+      const { job } = await requestBackup(deps.db, alice.tenant.id, pid, 'manual')
       runner.wake()
       const until = async (what: string, cond: () => boolean, ms: number) => {
         const end = Date.now() + ms
@@ -175,7 +175,7 @@ describe.runIf(requireApacheDav() && rootAvailable())(
       const finished = await waitJob(deps, alice.tenant.id, job.id, 400_000)
       spy.stop()
       // A failed attempt (if restic gave up before the server came back) says why, plainly.
-      for (const run of listRuns(deps.db, alice.tenant.id).filter(
+      for (const run of (await listRuns(deps.db, alice.tenant.id)).filter(
         (r) => r.jobId === job.id && r.status === 'failed',
       )) {
         expect(run.error).toMatch(/^Nextcloud: /)

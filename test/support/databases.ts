@@ -27,19 +27,23 @@ export async function shopAndBlog(
   await pg.sql('ALTER TABLE posts OWNER TO bloguser', 'blog')
   const key = deps.config.secretKey
   const at = (port: number) => ({ host: '127.0.0.1', port: String(port) })
-  const shop = assignDatabase(deps.db, key, tenantId, {
-    engine: 'mariadb',
-    name: 'shop',
-    ...at(maria.port),
-    username: 'shopuser',
-    password: 'maria pw #1',
-  }).id
-  const blog = assignDatabase(deps.db, key, tenantId, {
-    engine: 'postgresql',
-    name: 'blog',
-    ...at(pg.port),
-    username: 'bloguser',
-    password: 'pg pw :2',
-  }).id
+  const shop = (
+    await assignDatabase(deps.db, key, tenantId, {
+      engine: 'mariadb',
+      name: 'shop',
+      ...at(maria.port),
+      username: 'shopuser',
+      password: 'maria pw #1',
+    })
+  ).id
+  const blog = (
+    await assignDatabase(deps.db, key, tenantId, {
+      engine: 'postgresql',
+      name: 'blog',
+      ...at(pg.port),
+      username: 'bloguser',
+      password: 'pg pw :2',
+    })
+  ).id
   return { shop, blog }
 }

@@ -100,15 +100,15 @@ export async function startHookReceiver(): Promise<{
   return { hooks, url, answer, close: () => server.close() }
 }
 
-/** Polls `get` until it returns something truthy; fails after `ms` naming `what`. */
+/** Polls `get` (awaited) until it returns something truthy; fails after `ms` naming `what`. */
 export async function until<T>(
   what: string,
-  get: () => T | undefined | false,
+  get: () => T | undefined | false | Promise<T | undefined | false>,
   ms = 30_000,
 ): Promise<T> {
   const end = Date.now() + ms
   for (;;) {
-    const v = get()
+    const v = await get()
     if (v) return v
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 50))

@@ -20,7 +20,7 @@ export async function restoreAndCompare(
 ): Promise<void> {
   const [snapshot] = await listSnapshots(deps, tenant, dest)
   expect(snapshot, 'a snapshot to restore').toBeTruthy()
-  const job = requestRestore(deps.db, tenant.id, {
+  const job = await requestRestore(deps.db, tenant.id, {
     destinationId: dest.id,
     snapshot: snapshot!.id,
     paths: [],

@@ -39,10 +39,14 @@ export async function closedPort(): Promise<number> {
   return s.port
 }
 
-/** Waits until `cond` holds, polling every 10 ms; throws after `ms`. */
-export async function until(cond: () => boolean, ms = 30_000, what = 'a condition'): Promise<void> {
+/** Waits until `cond` (awaited) holds, polling every 10 ms; throws after `ms`. */
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  ms = 30_000,
+  what = 'a condition',
+): Promise<void> {
   const end = Date.now() + ms
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 10))
   }

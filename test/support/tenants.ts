@@ -70,7 +70,12 @@ export function removeUsers(): void {
   }
 }
 
-export function localDestination(deps: Deps, tenantId: number, folder = 'repo', name = 'Local') {
+export async function localDestination(
+  deps: Deps,
+  tenantId: number,
+  folder = 'repo',
+  name = 'Local',
+) {
   return saveDestination(
     { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers },
     tenantId,
@@ -83,7 +88,7 @@ export function localDestination(deps: Deps, tenantId: number, folder = 'repo', 
   )
 }
 
-export function policy(
+export async function policy(
   deps: Deps,
   tenantId: number,
   destinationIds: number[],
@@ -101,7 +106,7 @@ export function policy(
 export async function waitJob(deps: Deps, tenantId: number, jobId: number, timeoutMs = 60_000) {
   const end = Date.now() + timeoutMs
   for (;;) {
-    const job = getJob(deps.db, tenantId, jobId)
+    const job = await getJob(deps.db, tenantId, jobId)
     if (job.status === 'done' || job.status === 'failed') return job
     if (Date.now() > end)
       throw new Error(`job ${jobId} still ${job.status} after ${timeoutMs} ms: ${job.lastError}`)
@@ -123,7 +128,7 @@ export async function backUpOnce(
     onError: () => {},
   })
   try {
-    const { job } = requestBackup(deps.db, tenantId, policyId, 'manual')
+    const { job } = await requestBackup(deps.db, tenantId, policyId, 'manual')
     runner.wake()
     return await waitJob(deps, tenantId, job.id, timeoutMs)
   } finally {

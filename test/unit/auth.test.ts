@@ -16,25 +16,25 @@ describe('sessions (Lucia recipe)', async () => {
     .findFirst({ where: (u, { eq }) => eq(u.tenantId, tenant.id) })
     .sync()!.id
 
-  it('stores only the SHA-256 of the token', () => {
+  it('stores only the SHA-256 of the token', async () => {
     const token = generateSessionToken()
-    createSession(deps.db, token, userId)
+    await createSession(deps.db, token, userId)
     const rows = deps.db.select().from(sessions).all()
     expect(rows.some((r) => r.id === token)).toBe(false)
     expect(rows.some((r) => r.id === hashToken(token))).toBe(true)
-    expect(validateSessionToken(deps.db, token).user?.id).toBe(userId)
-    expect(validateSessionToken(deps.db, token + 'x').session).toBeNull()
+    expect((await validateSessionToken(deps.db, token)).user?.id).toBe(userId)
+    expect((await validateSessionToken(deps.db, token + 'x')).session).toBeNull()
   })
 
-  it('deletes expired sessions and slides old ones forward', () => {
+  it('deletes expired sessions and slides old ones forward', async () => {
     const expired = generateSessionToken()
-    createSession(deps.db, expired, userId)
+    await createSession(deps.db, expired, userId)
     deps.db
       .update(sessions)
       .set({ expiresAt: new Date(Date.now() - 1000) })
       .where(eq(sessions.id, hashToken(expired)))
       .run()
-    expect(validateSessionToken(deps.db, expired).session).toBeNull()
+    expect((await validateSessionToken(deps.db, expired)).session).toBeNull()
     expect(
       deps.db
         .select()
@@ -44,14 +44,14 @@ describe('sessions (Lucia recipe)', async () => {
     ).toBeUndefined()
 
     const old = generateSessionToken()
-    createSession(deps.db, old, userId)
+    await createSession(deps.db, old, userId)
     const soon = new Date(Date.now() + 3 * 24 * 3600_000)
     deps.db
       .update(sessions)
       .set({ expiresAt: soon })
       .where(eq(sessions.id, hashToken(old)))
       .run()
-    const { session } = validateSessionToken(deps.db, old)
+    const { session } = await validateSessionToken(deps.db, old)
     expect(session!.expiresAt.getTime()).toBeGreaterThan(Date.now() + 29 * 24 * 3600_000)
   })
 })

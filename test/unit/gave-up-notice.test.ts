@@ -13,19 +13,28 @@ describe('a job whose last attempt died with its runner', () => {
     const { db } = deps
     const t = await addTenant(deps, 'crashy')
     db.update(tenants).set({ notifyEmail: 'owner@example.com' }).where(eq(tenants.id, t.id)).run()
-    const policyId = policy(deps, t.id, [localDestination(deps, t.id).id], { name: 'Nightly' })
-    const { job } = enqueue(db, {
+    const policyId = await policy(deps, t.id, [(await localDestination(deps, t.id)).id], {
+      name: 'Nightly',
+    })
+    const { job } = await enqueue(db, {
       kind: 'backup',
       tenantId: t.id,
       payload: { policyId },
       maxAttempts: 1,
     })
     const start = new Date()
-    claimJob(db, 'dead', 1000, start)
-    const run = createRun(db, t.id, { kind: 'backup', trigger: 'manual', jobId: job.id, policyId })
+    await claimJob(db, 'dead', 1000, start)
+    const run = await createRun(db, t.id, {
+      kind: 'backup',
+      trigger: 'manual',
+      jobId: job.id,
+      policyId,
+    })
 
     const later = new Date(start.getTime() + 5000)
-    claimJob(db, 'next', 1000, later, (gone) => raiseGaveUp({ db, config: deps.config }, gone))
+    await claimJob(db, 'next', 1000, later, (gone) =>
+      raiseGaveUp({ db, config: deps.config }, gone),
+    )
 
     const [notice] = db.select().from(notifications).where(eq(notifications.tenantId, t.id)).all()
     expect(notice).toMatchObject({ event: 'backup.failed', recipient: 'owner@example.com' })

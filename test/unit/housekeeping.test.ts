@@ -39,7 +39,7 @@ describe('history housekeeping', () => {
       .values({ ...notice, subject: 'recent failed', status: 'failed', createdAt: ago(10) })
       .run()
 
-    expect(pruneHistory(db, { auditDays: 365, now })).toEqual({ audit: 1, notices: 1 })
+    expect(await pruneHistory(db, { auditDays: 365, now })).toEqual({ audit: 1, notices: 1 })
     expect(
       db
         .select()
@@ -59,7 +59,7 @@ describe('history housekeeping', () => {
 
     // 0 keeps the audit log forever.
     expect(
-      pruneHistory(db, { auditDays: 0, now: new Date(now.getTime() + 1000 * DAY) }).audit,
+      (await pruneHistory(db, { auditDays: 0, now: new Date(now.getTime() + 1000 * DAY) })).audit,
     ).toBe(0)
     expect(db.select().from(auditLog).all()).toHaveLength(2)
   })

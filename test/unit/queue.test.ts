@@ -41,13 +41,13 @@ function job(
 }
 
 /** Claims (at `now`) until nothing is due, completing each job; returns the tenants in order. */
-function drain(now: Date) {
+async function drain(now: Date) {
   const order: number[] = []
   for (let i = 1; ; i++) {
-    const j = claimJob(db, 'w', 60_000, new Date(now.getTime() + i * 1000))
+    const j = await claimJob(db, 'w', 60_000, new Date(now.getTime() + i * 1000))
     if (!j) return order
     order.push(j.tenantId)
-    completeJob(db, j.id, 'w', new Date(now.getTime() + i * 1000 + 500))
+    await completeJob(db, j.id, 'w', new Date(now.getTime() + i * 1000 + 500))
   }
 }
 
@@ -56,92 +56,105 @@ beforeEach(() => {
 })
 
 describe('enqueue', () => {
-  it('dedupes two triggers at once, then allows a new job once the first finished', () => {
+  it('dedupes two triggers at once, then allows a new job once the first finished', async () => {
     const t = tenant()
-    const a = job(t, { dedupeKey: 'backup:policy:1' })
-    const b = job(t, { dedupeKey: 'backup:policy:1' })
+    const a = await job(t, { dedupeKey: 'backup:policy:1' })
+    const b = await job(t, { dedupeKey: 'backup:policy:1' })
     expect(a.created).toBe(true)
     expect(b).toEqual({ job: a.job, created: false })
-    expect(job(t, { dedupeKey: 'backup:policy:2' }).created).toBe(true)
-    const claimed = claimJob(db, 'w', 1000, at(1))!
+    expect((await job(t, { dedupeKey: 'backup:policy:2' })).created).toBe(true)
+    const claimed = (await claimJob(db, 'w', 1000, at(1)))!
     expect(claimed.id).toBe(a.job.id)
-    expect(job(t, { dedupeKey: 'backup:policy:1' }).created).toBe(false) // running still holds it
-    completeJob(db, claimed.id, 'w')
-    const c = job(t, { dedupeKey: 'backup:policy:1' })
+    expect((await job(t, { dedupeKey: 'backup:policy:1' })).created).toBe(false) // running still holds it
+    await completeJob(db, claimed.id, 'w')
+    const c = await job(t, { dedupeKey: 'backup:policy:1' })
     expect(c.created).toBe(true)
     expect(c.job.id).not.toBe(a.job.id)
   })
 
-  it('getJob is tenant-scoped', () => {
+  it('getJob is tenant-scoped', async () => {
     const [t1, t2] = [tenant(), tenant()]
-    const { job: j } = job(t1)
-    expect(getJob(db, t1, j.id).id).toBe(j.id)
-    expect(() => getJob(db, t2, j.id)).toThrow(/does not exist/)
+    const { job: j } = await job(t1)
+    expect((await getJob(db, t1, j.id)).id).toBe(j.id)
+    await expect(getJob(db, t2, j.id)).rejects.toThrow(/does not exist/)
   })
 })
 
 describe('claim', () => {
-  it('alternates between tenants with many jobs each', () => {
+  it('alternates between tenants with many jobs each', async () => {
     const [a, b] = [tenant(), tenant()]
-    for (let i = 0; i < 4; i++) job(a)
-    for (let i = 0; i < 4; i++) job(b)
-    expect(drain(at(10))).toEqual([a, b, a, b, a, b, a, b])
+    for (let i = 0; i < 4; i++) await job(a)
+    for (let i = 0; i < 4; i++) await job(b)
+    expect(await drain(at(10))).toEqual([a, b, a, b, a, b, a, b])
   })
 
-  it('runs one job at a time per tenant and skips disabled tenants and future jobs', () => {
+  it('runs one job at a time per tenant and skips disabled tenants and future jobs', async () => {
     const [a, b, off] = [tenant(), tenant(), tenant(undefined, true)]
-    job(a)
-    job(a)
-    job(off)
-    job(b, { runAt: at(100) })
-    const first = claimJob(db, 'w', 3_600_000, at(1))!
+    await job(a)
+    await job(a)
+    await job(off)
+    await job(b, { runAt: at(100) })
+    const first = (await claimJob(db, 'w', 3_600_000, at(1)))!
     expect(first.tenantId).toBe(a)
     expect(first).toMatchObject({ status: 'running', attempts: 1, leaseOwner: 'w' })
-    expect(claimJob(db, 'w', 3_600_000, at(2))).toBeNull()
-    expect(countRunning(db)).toBe(1)
-    expect(listQueue(db).map((j) => j.status)).toEqual(['running', 'queued', 'queued', 'queued'])
-    expect(claimJob(db, 'w', 3_600_000, at(101))!.tenantId).toBe(b)
-    completeJob(db, first.id, 'w')
-    expect(claimJob(db, 'w', 3_600_000, at(102))!.tenantId).toBe(a)
-    expect(claimJob(db, 'w', 3_600_000, at(103))).toBeNull()
+    expect(await claimJob(db, 'w', 3_600_000, at(2))).toBeNull()
+    expect(await countRunning(db)).toBe(1)
+    expect((await listQueue(db)).map((j) => j.status)).toEqual([
+      'running',
+      'queued',
+      'queued',
+      'queued',
+    ])
+    expect((await claimJob(db, 'w', 3_600_000, at(101)))!.tenantId).toBe(b)
+    await completeJob(db, first.id, 'w')
+    expect((await claimJob(db, 'w', 3_600_000, at(102)))!.tenantId).toBe(a)
+    expect(await claimJob(db, 'w', 3_600_000, at(103))).toBeNull()
   })
 
-  it('returns expired leases and marks their running runs interrupted', () => {
+  it('returns expired leases and marks their running runs interrupted', async () => {
     const t = tenant()
-    const { job: j } = job(t)
-    const claimed = claimJob(db, 'dead', 30_000, at(0))!
+    const { job: j } = await job(t)
+    const claimed = (await claimJob(db, 'dead', 30_000, at(0)))!
     const run = db
       .insert(runs)
       .values({ tenantId: t, jobId: j.id, kind: 'backup', trigger: 'manual', status: 'running' })
       .returning()
       .get()
-    expect(claimJob(db, 'w', 30_000, at(29))).toBeNull() // lease still valid
-    const again = claimJob(db, 'w', 30_000, at(31))!
+    expect(await claimJob(db, 'w', 30_000, at(29))).toBeNull() // lease still valid
+    const again = (await claimJob(db, 'w', 30_000, at(31)))!
     expect(again).toMatchObject({ id: claimed.id, attempts: 2, leaseOwner: 'w' })
     expect(again.lastError).toMatch(/^interrupted/)
     const r = db.select().from(runs).where(eq(runs.id, run.id)).get()!
     expect(r.status).toBe('interrupted')
     expect(r.error).toBe('The runner stopped during this run (crash or restart); it was retried.')
     expect(r.finishedAt).toEqual(at(31))
-    expect(heartbeat(db, j.id, 'dead', 30_000)).toBe(false)
-    expect(completeJob(db, j.id, 'dead')).toBe(false)
+    expect(await heartbeat(db, j.id, 'dead', 30_000)).toBe(false)
+    expect(await completeJob(db, j.id, 'dead')).toBe(false)
   })
 
-  it('gives up on a job whose every attempt ended with an expired lease', () => {
+  it('gives up on a job whose every attempt ended with an expired lease', async () => {
     const t = tenant()
-    const { job: j } = job(t, { maxAttempts: 2 })
-    claimJob(db, 'dead-1', 10_000, at(0))
-    claimJob(db, 'dead-2', 10_000, at(11))
+    const { job: j } = await job(t, { maxAttempts: 2 })
+    await claimJob(db, 'dead-1', 10_000, at(0))
+    await claimJob(db, 'dead-2', 10_000, at(11))
     const run = db
       .insert(runs)
       .values({ tenantId: t, jobId: j.id, kind: 'backup', trigger: 'manual', status: 'running' })
       .returning()
       .get()
     const gaveUp: number[] = []
-    expect(claimJob(db, 'w', 10_000, at(22), (g) => gaveUp.push(g.id))).toBeNull()
+    expect(
+      await claimJob(db, 'w', 10_000, at(22), (g) => {
+        gaveUp.push(g.id)
+      }),
+    ).toBeNull()
     // Told once, so the runner can report a failure nobody else would.
     expect(gaveUp).toEqual([j.id])
-    expect(claimJob(db, 'w', 10_000, at(33), (g) => gaveUp.push(g.id))).toBeNull()
+    expect(
+      await claimJob(db, 'w', 10_000, at(33), (g) => {
+        gaveUp.push(g.id)
+      }),
+    ).toBeNull()
     expect(gaveUp).toEqual([j.id])
     const final = db.select().from(jobs).where(eq(jobs.id, j.id)).get()!
     expect(final).toMatchObject({ status: 'failed', attempts: 2 })
@@ -149,73 +162,73 @@ describe('claim', () => {
     expect(db.select().from(runs).where(eq(runs.id, run.id)).get()!.status).toBe('interrupted')
   })
 
-  it('heartbeat extends only the owner’s lease', () => {
-    const { job: j } = job(tenant())
-    claimJob(db, 'w', 1000, at(0))
-    expect(heartbeat(db, j.id, 'other', 60_000)).toBe(false)
-    expect(heartbeat(db, j.id, 'w', 60_000)).toBe(true)
+  it('heartbeat extends only the owner’s lease', async () => {
+    const { job: j } = await job(tenant())
+    await claimJob(db, 'w', 1000, at(0))
+    expect(await heartbeat(db, j.id, 'other', 60_000)).toBe(false)
+    expect(await heartbeat(db, j.id, 'w', 60_000)).toBe(true)
     const lease = db.select().from(jobs).where(eq(jobs.id, j.id)).get()!.leaseExpiresAt!
     expect(lease.getTime()).toBeGreaterThan(Date.now() + 50_000)
   })
 })
 
 describe('failJob', () => {
-  it('backs off e^attempts seconds, capped at an hour', () => {
+  it('backs off e^attempts seconds, capped at an hour', async () => {
     expect(backoffSeconds(1)).toBeCloseTo(Math.E, 5)
     expect(backoffSeconds(3)).toBeCloseTo(Math.exp(3), 5)
     expect(backoffSeconds(8)).toBeCloseTo(Math.exp(8), 5)
     expect(backoffSeconds(9)).toBe(3600)
     expect(backoffSeconds(50)).toBe(3600)
 
-    const { job: j } = job(tenant(), { maxAttempts: 3 })
-    claimJob(db, 'w', 1000, at(0))
-    expect(failJob(db, j.id, 'w', 'disk hiccup', {}, at(1))).toBe('retry')
-    let row = getJob(db, j.tenantId, j.id)
+    const { job: j } = await job(tenant(), { maxAttempts: 3 })
+    await claimJob(db, 'w', 1000, at(0))
+    expect(await failJob(db, j.id, 'w', 'disk hiccup', {}, at(1))).toBe('retry')
+    let row = await getJob(db, j.tenantId, j.id)
     expect(row).toMatchObject({ status: 'queued', attempts: 1, lastError: 'disk hiccup' })
     expect(row.runAt.getTime()).toBe(at(1).getTime() + Math.floor(Math.E * 1000))
-    expect(claimJob(db, 'w', 1000, at(3))).toBeNull() // not due yet
-    claimJob(db, 'w', 1000, at(4))
-    expect(failJob(db, j.id, 'w', 'again', {}, at(5))).toBe('retry')
-    row = getJob(db, j.tenantId, j.id)
+    expect(await claimJob(db, 'w', 1000, at(3))).toBeNull() // not due yet
+    await claimJob(db, 'w', 1000, at(4))
+    expect(await failJob(db, j.id, 'w', 'again', {}, at(5))).toBe('retry')
+    row = await getJob(db, j.tenantId, j.id)
     expect(row.runAt.getTime()).toBe(at(5).getTime() + Math.floor(Math.exp(2) * 1000))
-    claimJob(db, 'w', 1000, at(60))
-    expect(failJob(db, j.id, 'w', 'third', {}, at(61))).toBe('failed') // maxAttempts honoured
-    expect(getJob(db, j.tenantId, j.id)).toMatchObject({ status: 'failed', attempts: 3 })
+    await claimJob(db, 'w', 1000, at(60))
+    expect(await failJob(db, j.id, 'w', 'third', {}, at(61))).toBe('failed') // maxAttempts honoured
+    expect(await getJob(db, j.tenantId, j.id)).toMatchObject({ status: 'failed', attempts: 3 })
   })
 
-  it('fails permanent errors at once, and ignores a lost lease', () => {
+  it('fails permanent errors at once, and ignores a lost lease', async () => {
     const t = tenant()
-    const { job: j } = job(t)
-    claimJob(db, 'w', 1000, at(0))
-    expect(failJob(db, j.id, 'other', 'x')).toBe('lost')
-    expect(failJob(db, j.id, 'w', 'wrong password', { permanent: true })).toBe('failed')
-    expect(getJob(db, t, j.id)).toMatchObject({ status: 'failed', attempts: 1 })
-    expect(claimJob(db, 'w', 1000, at(10_000))).toBeNull()
+    const { job: j } = await job(t)
+    await claimJob(db, 'w', 1000, at(0))
+    expect(await failJob(db, j.id, 'other', 'x')).toBe('lost')
+    expect(await failJob(db, j.id, 'w', 'wrong password', { permanent: true })).toBe('failed')
+    expect(await getJob(db, t, j.id)).toMatchObject({ status: 'failed', attempts: 1 })
+    expect(await claimJob(db, 'w', 1000, at(10_000))).toBeNull()
   })
 })
 
 describe('runner settings', () => {
-  it('stores and overwrites values', () => {
-    expect(getRunnerSetting(db, 'paused')).toBeUndefined()
-    setRunnerSetting(db, 'paused', '1')
-    setRunnerSetting(db, 'paused', '0')
-    expect(getRunnerSetting(db, 'paused')).toBe('0')
+  it('stores and overwrites values', async () => {
+    expect(await getRunnerSetting(db, 'paused')).toBeUndefined()
+    await setRunnerSetting(db, 'paused', '1')
+    await setRunnerSetting(db, 'paused', '0')
+    expect(await getRunnerSetting(db, 'paused')).toBe('0')
   })
 })
 
 describe('concurrent claims', () => {
-  const fill = (n = 30) => {
+  const fill = async (n = 30) => {
     const ids: number[] = []
-    for (let i = 0; i < n; i++) ids.push(job(tenant(), { runAt: new Date(0) }).job.id)
+    for (let i = 0; i < n; i++) ids.push((await job(tenant(), { runAt: new Date(0) })).job.id)
     return ids
   }
 
-  it('never gives the same job to two connections', () => {
-    const ids = fill()
+  it('never gives the same job to two connections', async () => {
+    const ids = await fill()
     const other: Db = openDb(deps.config.dbPath)
     const got: number[] = []
     for (let i = 0; i < 40; i++) {
-      const j = claimJob(i % 2 ? other : db, `c${i % 2}`, 60_000)
+      const j = await claimJob(i % 2 ? other : db, `c${i % 2}`, 60_000)
       if (j) got.push(j.id)
     }
     other.$client.close()
@@ -223,7 +236,7 @@ describe('concurrent claims', () => {
   })
 
   it('never gives the same job to two processes', async () => {
-    const ids = fill(200)
+    const ids = await fill(200)
     const script = `
       const { openDb } = await import(${JSON.stringify(new URL('../../src/db/client.ts', import.meta.url).href)})
       const q = await import(${JSON.stringify(new URL('../../src/db/jobs.ts', import.meta.url).href)})
@@ -231,9 +244,9 @@ describe('concurrent claims', () => {
       // start together, so the claims really interleave
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(process.argv[2]) - Date.now())
       const got = []
-      while (q.listQueue(db).length) {
-        const j = q.claimJob(db, 'p' + process.pid, 60000)
-        if (j) { got.push(j.id); q.completeJob(db, j.id, 'p' + process.pid) }
+      while ((await q.listQueue(db)).length) {
+        const j = await q.claimJob(db, 'p' + process.pid, 60000)
+        if (j) { got.push(j.id); await q.completeJob(db, j.id, 'p' + process.pid) }
       }
       console.log(JSON.stringify(got))`
     const run = promisify(execFile)

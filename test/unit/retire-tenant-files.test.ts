@@ -13,7 +13,7 @@ import { freshDeps } from '../helpers.ts'
 import { retireTenantFiles } from '../../src/domain/remove-tenant.ts'
 
 describe('files of a removed tenant', () => {
-  it('deletes its work dir without following links and moves its Local backups aside', () => {
+  it('deletes its work dir without following links and moves its Local backups aside', async () => {
     const { db, config } = freshDeps()
     const outside = mkdtempSync(join(tmpdir(), 'outside-'))
     writeFileSync(join(outside, 'keep.txt'), 'not the tenant’s')
@@ -22,7 +22,7 @@ describe('files of a removed tenant', () => {
     mkdirSync(join(config.localRoot, 'gone', 'repo'), { recursive: true })
     writeFileSync(join(config.localRoot, 'gone', 'repo', 'config'), 'restic config')
 
-    const moved = retireTenantFiles(db, config, 'gone', new Date('2026-12-01T21:40:05Z'))
+    const moved = await retireTenantFiles(db, config, 'gone', new Date('2026-12-01T21:40:05Z'))
 
     expect(existsSync(join(config.workDir, 'gone'))).toBe(false)
     expect(readFileSync(join(outside, 'keep.txt'), 'utf8')).toBe('not the tenant’s')
@@ -30,6 +30,6 @@ describe('files of a removed tenant', () => {
     expect(readFileSync(join(moved!, 'repo', 'config'), 'utf8')).toBe('restic config')
     expect(existsSync(join(config.localRoot, 'gone'))).toBe(false)
     // Nothing stored locally: nothing to move.
-    expect(retireTenantFiles(db, config, 'never-local')).toBeNull()
+    expect(await retireTenantFiles(db, config, 'never-local')).toBeNull()
   })
 })

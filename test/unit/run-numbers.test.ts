@@ -26,7 +26,7 @@ function before(tag: string): string {
 }
 
 describe('run numbers per tenant', () => {
-  it('start at 1 for each tenant and count only its own runs', () => {
+  it('start at 1 for each tenant and count only its own runs', async () => {
     const db = openDb(join(mkdtempSync(join(tmpdir(), 'panel-runs-')), 'panel.db'))
     const t = (name: string) =>
       db.$client
@@ -36,7 +36,12 @@ describe('run numbers per tenant', () => {
     const b = t('bob').id
     const run = (tenantId: number) =>
       createRun(db, tenantId, { kind: 'backup', trigger: 'manual', jobId: null, policyId: null })
-    expect([run(a), run(a), run(b), run(a), run(b)].map((r) => [r.tenantId, r.number])).toEqual([
+    expect(
+      [await run(a), await run(a), await run(b), await run(a), await run(b)].map((r) => [
+        r.tenantId,
+        r.number,
+      ]),
+    ).toEqual([
       [a, 1],
       [a, 2],
       [b, 1],
@@ -45,7 +50,7 @@ describe('run numbers per tenant', () => {
     ])
   })
 
-  it('are given to the runs of an older database in order, and keep the policy name', () => {
+  it('are given to the runs of an older database in order, and keep the policy name', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'panel-runs-')), 'panel.db')
     const old = openDb(path, { migrationsFolder: before('0010_run_number'), log: () => {} })
     const c = old.$client
@@ -85,7 +90,7 @@ describe('run numbers per tenant', () => {
       [a, 2, null],
     ])
     // The next run goes on from there.
-    const next = createRun(db, a, {
+    const next = await createRun(db, a, {
       kind: 'backup',
       trigger: 'manual',
       jobId: null,

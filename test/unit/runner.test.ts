@@ -25,14 +25,14 @@ const tenant = () => {
     .returning()
     .get().id
 }
-const add = (kind: Job['kind'] = 'backup') =>
-  enqueue(db, { kind, tenantId: tenant(), payload: {} }).job
+const add = async (kind: Job['kind'] = 'backup') =>
+  (await enqueue(db, { kind, tenantId: tenant(), payload: {} })).job
 const row = (j: Job) => getJob(db, j.tenantId, j.id)
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
-async function waitFor(check: () => boolean, ms = 5000) {
+async function waitFor(check: () => boolean | Promise<boolean>, ms = 5000) {
   const until = Date.now() + ms
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > until) throw new Error('timed out waiting')
     await sleep(5)
   }
@@ -64,8 +64,9 @@ describe('runner', () => {
     { option: 2, setting: undefined, expected: 2 },
     { option: 2, setting: '3', expected: 3 },
   ])('runs at most $expected jobs at once (option $option, setting $setting)', async (c) => {
-    if (c.setting) setRunnerSetting(db, 'concurrency', c.setting)
-    const all = Array.from({ length: 7 }, () => add())
+    if (c.setting) await setRunnerSetting(db, 'concurrency', c.setting)
+    const all: Job[] = []
+    for (let i = 0; i < 7; i++) all.push(await add())
     let now = 0
     let max = 0
     start(
@@ -76,18 +77,21 @@ describe('runner', () => {
       },
       { concurrency: c.option },
     )
-    await waitFor(() => all.every((j) => row(j).status === 'done'))
+    await waitFor(async () => {
+      for (const j of all) if ((await row(j)).status !== 'done') return false
+      return true
+    })
     expect(max).toBe(c.expected)
   })
 
   it('retries a transient error with backoff, and keeps going', async () => {
-    const j = add()
+    const j = await add()
     let calls = 0
     const r = start(async () => {
       if (++calls === 1) throw new Error('network blip')
     })
-    await waitFor(() => row(j).attempts === 1 && row(j).status === 'queued')
-    const failed = row(j)
+    await waitFor(async () => (await row(j)).attempts === 1 && (await row(j)).status === 'queued')
+    const failed = await row(j)
     expect(failed.lastError).toBe('network blip')
     const delay = failed.runAt.getTime() - Date.now()
     expect(delay).toBeGreaterThan(1500)
@@ -97,8 +101,8 @@ describe('runner', () => {
       .where(eq(jobs.id, j.id))
       .run()
     r.wake()
-    await waitFor(() => row(j).status === 'done')
-    expect(row(j)).toMatchObject({ attempts: 2, lastError: null })
+    await waitFor(async () => (await row(j)).status === 'done')
+    expect(await row(j)).toMatchObject({ attempts: 2, lastError: null })
     expect(calls).toBe(2)
   })
 
@@ -106,41 +110,41 @@ describe('runner', () => {
     ['JobFailed(…, true)', new JobFailed('wrong password', true)],
     ['permanent: true', Object.assign(new Error('wrong password'), { permanent: true })],
   ])('does not retry %s', async (_, err) => {
-    const j = add()
+    const j = await add()
     let calls = 0
     start(async () => {
       calls++
       throw err
     })
-    await waitFor(() => row(j).status === 'failed')
-    expect(row(j)).toMatchObject({ attempts: 1, lastError: 'wrong password' })
+    await waitFor(async () => (await row(j)).status === 'failed')
+    expect(await row(j)).toMatchObject({ attempts: 1, lastError: 'wrong password' })
     await sleep(60)
     expect(calls).toBe(1)
   })
 
   it('fails a job of a kind it has no handler for, without retry', async () => {
-    const j = add('verify')
+    const j = await add('verify')
     start(async () => {})
-    await waitFor(() => row(j).status === 'failed')
-    expect(row(j).lastError).toMatch(/no handler for verify/)
+    await waitFor(async () => (await row(j)).status === 'failed')
+    expect((await row(j)).lastError).toMatch(/no handler for verify/)
   })
 
   it('claims nothing while paused and continues after resume', async () => {
-    pauseRunner(db)
-    const j = add()
+    await pauseRunner(db)
+    const j = await add()
     let calls = 0
     const r = start(async () => void calls++)
     await sleep(100)
     expect(calls).toBe(0)
-    expect(row(j).status).toBe('queued')
-    resumeRunner(db)
+    expect((await row(j)).status).toBe('queued')
+    await resumeRunner(db)
     r.wake()
-    await waitFor(() => row(j).status === 'done')
+    await waitFor(async () => (await row(j)).status === 'done')
     expect(calls).toBe(1)
   })
 
   it('stop() aborts running handlers, waits for them and gives the job back', async () => {
-    const j = add()
+    const j = await add()
     let signal: AbortSignal | undefined
     const r = start((_, ctx) => {
       signal = ctx.signal
@@ -152,12 +156,12 @@ describe('runner', () => {
     await r.stop()
     expect(signal?.aborted).toBe(true)
     expect(r.running()).toBe(0)
-    expect(row(j)).toMatchObject({ status: 'queued', attempts: 1, leaseOwner: null })
-    expect(row(j).lastError).toMatch(/^interrupted/)
+    expect(await row(j)).toMatchObject({ status: 'queued', attempts: 1, leaseOwner: null })
+    expect((await row(j)).lastError).toMatch(/^interrupted/)
   })
 
   it('stop() gives up on a handler that ignores the signal after stopTimeoutMs', async () => {
-    add()
+    await add()
     const r = start(() => sleep(500), { stopTimeoutMs: 50 })
     await waitFor(() => r.running() === 1)
     const t0 = Date.now()
@@ -166,7 +170,7 @@ describe('runner', () => {
   })
 
   it('aborts the handler when its lease is lost', async () => {
-    const j = add()
+    const j = await add()
     let reason: unknown
     const r = start(
       (_, ctx) =>
@@ -186,6 +190,6 @@ describe('runner', () => {
     await waitFor(() => reason !== undefined, 2000)
     expect(String(reason)).toMatch(/lease/)
     await waitFor(() => r.running() === 0)
-    expect(row(j)).toMatchObject({ status: 'running', leaseOwner: 'thief' }) // not ours to finish
+    expect(await row(j)).toMatchObject({ status: 'running', leaseOwner: 'thief' }) // not ours to finish
   })
 })

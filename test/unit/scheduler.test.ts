@@ -19,25 +19,31 @@ const SLOT = new Date('2030-06-02T01:00:00Z')
 const after = (ms: number) => new Date(SLOT.getTime() + ms)
 let seq = 0
 
-function tenant(disabled = false) {
+async function tenant(disabled = false) {
   const name = `t${++seq}`
   const id = db
     .insert(tenants)
     .values({ name, homeDir: `/home/${name}`, disabled })
     .returning()
     .get().id
-  const dest = saveDestination({ ...deps, secretKey: deps.config.secretKey }, id, 'local', null, {
-    name: 'L',
-    settings: { folder: 'x' },
-  })
+  const dest = await saveDestination(
+    { ...deps, secretKey: deps.config.secretKey },
+    id,
+    'local',
+    null,
+    {
+      name: 'L',
+      settings: { folder: 'x' },
+    },
+  )
   return { id, dest: dest.id }
 }
 
-function policy(
+async function policy(
   opts: { cron?: string; tz?: string; enabled?: boolean; disabledTenant?: boolean } = {},
 ) {
-  const t = tenant(opts.disabledTenant)
-  const id = savePolicy(db, t.id, null, {
+  const t = await tenant(opts.disabledTenant)
+  const id = await savePolicy(db, t.id, null, {
     ...newPolicyInput(opts.tz ?? 'Europe/Berlin'),
     name: `p${seq}`,
     preset: 'custom',
@@ -73,12 +79,12 @@ beforeEach(() => {
 })
 
 describe('tickScheduler', () => {
-  it('enqueues one job at a daily Berlin slot, once', () => {
-    const p = policy()
-    expect(tickScheduler(db, after(-1000))).toEqual({ enqueued: 0, missed: 0 })
+  it('enqueues one job at a daily Berlin slot, once', async () => {
+    const p = await policy()
+    expect(await tickScheduler(db, after(-1000))).toEqual({ enqueued: 0, missed: 0 })
     expect(jobsOf(p)).toEqual([])
-    expect(tickScheduler(db, SLOT)).toEqual({ enqueued: 1, missed: 0 })
-    expect(tickScheduler(db, after(30_000))).toEqual({ enqueued: 0, missed: 0 })
+    expect(await tickScheduler(db, SLOT)).toEqual({ enqueued: 1, missed: 0 })
+    expect(await tickScheduler(db, after(30_000))).toEqual({ enqueued: 0, missed: 0 })
     const [job, ...rest] = jobsOf(p)
     expect(rest).toEqual([])
     expect(job).toMatchObject({
@@ -92,13 +98,13 @@ describe('tickScheduler', () => {
   })
 
   it('enqueues once when two processes tick at the same moment', async () => {
-    const p = policy()
+    const p = await policy()
     const script = `
       const { openDb } = await import(${JSON.stringify(new URL('../../src/db/client.ts', import.meta.url).href)})
       const s = await import(${JSON.stringify(new URL('../../src/runner/scheduler.ts', import.meta.url).href)})
       const db = openDb(process.argv[1])
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(process.argv[2]) - Date.now())
-      console.log(JSON.stringify(s.tickScheduler(db, new Date(${SLOT.getTime() + 5000}))))`
+      console.log(JSON.stringify(await s.tickScheduler(db, new Date(${SLOT.getTime() + 5000}))))`
     const start = String(Date.now() + 2000)
     const args = ['--import', 'tsx', '--input-type=module', '-e', script, deps.config.dbPath, start]
     const run = promisify(execFile)
@@ -108,26 +114,29 @@ describe('tickScheduler', () => {
     expect(jobsOf(p)).toHaveLength(1)
   })
 
-  it('enqueues once across two connections', () => {
-    const p = policy()
+  it('enqueues once across two connections', async () => {
+    const p = await policy()
     const other = openDb(deps.config.dbPath)
-    expect(tickScheduler(other, after(1000)).enqueued).toBe(1)
-    expect(tickScheduler(db, after(1000)).enqueued).toBe(0)
+    expect((await tickScheduler(other, after(1000))).enqueued).toBe(1)
+    expect((await tickScheduler(db, after(1000))).enqueued).toBe(0)
     other.$client.close()
     expect(jobsOf(p)).toHaveLength(1)
   })
 
-  it('does not backfill slots from before the policy existed', () => {
-    const p = policy()
-    expect(tickScheduler(db, new Date('2030-06-01T13:00:00Z'))).toEqual({ enqueued: 0, missed: 0 })
+  it('does not backfill slots from before the policy existed', async () => {
+    const p = await policy()
+    expect(await tickScheduler(db, new Date('2030-06-01T13:00:00Z'))).toEqual({
+      enqueued: 0,
+      missed: 0,
+    })
     expect(jobsOf(p)).toEqual([])
   })
 
-  it('records the slots missed in a 3-day gap and still runs the latest', () => {
-    const p = policy()
-    tickScheduler(db, SLOT)
+  it('records the slots missed in a 3-day gap and still runs the latest', async () => {
+    const p = await policy()
+    await tickScheduler(db, SLOT)
     finish(p)
-    expect(tickScheduler(db, after(3 * DAY + 5 * MIN))).toEqual({ enqueued: 1, missed: 2 })
+    expect(await tickScheduler(db, after(3 * DAY + 5 * MIN))).toEqual({ enqueued: 1, missed: 2 })
     expect(stateOf(p)).toMatchObject({
       lastSlotAt: after(3 * DAY),
       missedCount: 2,
@@ -135,7 +144,7 @@ describe('tickScheduler', () => {
     })
     finish(p)
     // seen two hours late: that slot counts as missed too, and still runs
-    expect(tickScheduler(db, after(4 * DAY + 120 * MIN))).toEqual({ enqueued: 1, missed: 1 })
+    expect(await tickScheduler(db, after(4 * DAY + 120 * MIN))).toEqual({ enqueued: 1, missed: 1 })
     expect(stateOf(p)).toMatchObject({ missedCount: 3, lastMissedAt: after(4 * DAY) })
     expect(jobsOf(p).map((j) => j.payload.slot)).toEqual([
       SLOT.toISOString(),
@@ -144,7 +153,7 @@ describe('tickScheduler', () => {
     ])
   })
 
-  it('spreads policies sharing a slot within min(10 min, interval / 4)', () => {
+  it('spreads policies sharing a slot within min(10 min, interval / 4)', async () => {
     const offsets = Array.from({ length: 50 }, (_, i) => spreadMs(i + 1, DAY))
     expect(new Set(offsets).size).toBeGreaterThan(45)
     for (const o of offsets) expect(o).toBeGreaterThanOrEqual(0)
@@ -153,35 +162,35 @@ describe('tickScheduler', () => {
     for (let i = 1; i <= 50; i++) expect(spreadMs(i, 4 * MIN)).toBeLessThan(MIN)
     expect(spreadMs(7, DAY)).toBe(spreadMs(7, DAY))
 
-    const [a, b] = [policy(), policy()]
-    tickScheduler(db, SLOT)
+    const [a, b] = [await policy(), await policy()]
+    await tickScheduler(db, SLOT)
     const [ja, jb] = [jobsOf(a)[0]!, jobsOf(b)[0]!]
     expect(ja.runAt.getTime()).not.toBe(jb.runAt.getTime())
     for (const j of [ja, jb]) expect(j.runAt.getTime() - SLOT.getTime()).toBeLessThan(10 * MIN)
   })
 
-  it('enqueues nothing for a disabled policy or tenant, and does not catch up later', () => {
-    const off = policy({ enabled: false })
-    const offTenant = policy({ disabledTenant: true })
-    expect(tickScheduler(db, SLOT)).toEqual({ enqueued: 0, missed: 0 })
-    expect(tickScheduler(db, after(DAY))).toEqual({ enqueued: 0, missed: 0 })
+  it('enqueues nothing for a disabled policy or tenant, and does not catch up later', async () => {
+    const off = await policy({ enabled: false })
+    const offTenant = await policy({ disabledTenant: true })
+    expect(await tickScheduler(db, SLOT)).toEqual({ enqueued: 0, missed: 0 })
+    expect(await tickScheduler(db, after(DAY))).toEqual({ enqueued: 0, missed: 0 })
     expect(jobsOf(off)).toEqual([])
     expect(jobsOf(offTenant)).toEqual([])
     db.update(tenants).set({ disabled: false }).run()
-    expect(tickScheduler(db, after(DAY + MIN))).toEqual({ enqueued: 0, missed: 0 })
-    expect(tickScheduler(db, after(2 * DAY))).toEqual({ enqueued: 1, missed: 0 })
+    expect(await tickScheduler(db, after(DAY + MIN))).toEqual({ enqueued: 0, missed: 0 })
+    expect(await tickScheduler(db, after(2 * DAY))).toEqual({ enqueued: 1, missed: 0 })
   })
 
-  it('does not fire an edited schedule for slots before the edit', () => {
-    const p = policy()
-    tickScheduler(db, SLOT)
+  it('does not fire an edited schedule for slots before the edit', async () => {
+    const p = await policy()
+    await tickScheduler(db, SLOT)
     finish(p)
     // at 10:00 UTC the schedule changes to 05:00 Berlin (03:00 UTC), already past today
     db.update(policies)
       .set({ schedule: '0 5 * * *', updatedAt: after(9 * 60 * MIN) })
       .where(eq(policies.id, p))
       .run()
-    expect(tickScheduler(db, after(9 * 60 * MIN + MIN))).toEqual({ enqueued: 0, missed: 0 })
-    expect(tickScheduler(db, after(DAY + 2 * 60 * MIN))).toEqual({ enqueued: 1, missed: 0 })
+    expect(await tickScheduler(db, after(9 * 60 * MIN + MIN))).toEqual({ enqueued: 0, missed: 0 })
+    expect(await tickScheduler(db, after(DAY + 2 * 60 * MIN))).toEqual({ enqueued: 1, missed: 0 })
   })
 })

@@ -58,39 +58,48 @@ describe('the self-backup claim', () => {
   const one = openDb(path)
   const two = openDb(path)
 
-  it('lets exactly one process take a daily slot, and nobody start while a run is alive', () => {
+  it('lets exactly one process take a daily slot, and nobody start while a run is alive', async () => {
     const now = Date.now()
-    expect(claimSelfBackup(one, { slot: '2026-12-03', now })).toEqual({ ok: true })
-    expect(claimSelfBackup(two, { slot: '2026-12-03', now })).toEqual({ ok: false, running: null })
-    const manual = claimSelfBackup(two, { now })
+    expect(await claimSelfBackup(one, { slot: '2026-12-03', now })).toEqual({ ok: true })
+    expect(await claimSelfBackup(two, { slot: '2026-12-03', now })).toEqual({
+      ok: false,
+      running: null,
+    })
+    const manual = await claimSelfBackup(two, { now })
     expect(manual).toEqual({ ok: false, running: new Date(now) })
-    finishSelfBackup(one, {
+    await finishSelfBackup(one, {
       ok: true,
       at: now,
       durationMs: 1,
       destination: 'x',
       trigger: 'schedule',
     })
-    expect(claimSelfBackup(two, { slot: '2026-12-03', now })).toEqual({ ok: false, running: null })
-    expect(claimSelfBackup(two, { now })).toEqual({ ok: true })
-    expect(getSelfBackupRun(one).slot).toBe('2026-12-03')
+    expect(await claimSelfBackup(two, { slot: '2026-12-03', now })).toEqual({
+      ok: false,
+      running: null,
+    })
+    expect(await claimSelfBackup(two, { now })).toEqual({ ok: true })
+    expect((await getSelfBackupRun(one)).slot).toBe('2026-12-03')
     // A run whose process died (no heartbeat) does not block the next day's slot for long.
     const later = now + SELF_BACKUP_STALE_MS + 1
-    expect(claimSelfBackup(one, { slot: '2026-12-04', now: later })).toEqual({ ok: true })
+    expect(await claimSelfBackup(one, { slot: '2026-12-04', now: later })).toEqual({ ok: true })
   })
 
-  it('makes the password once, sealed, and hides its keys from the admin settings', () => {
+  it('makes the password once, sealed, and hides its keys from the admin settings', async () => {
     const key = randomBytes(32)
-    const first = ensureSelfBackupPassword(one, key)
+    const first = await ensureSelfBackupPassword(one, key)
     expect(first.created).toBe(true)
     expect(first.password).toMatch(/^([a-z2-9]{4}-){5}[a-z2-9]{4}$/)
-    expect(ensureSelfBackupPassword(two, key)).toEqual({ password: first.password, created: false })
-    expect(selfBackupPassword(two, key)).toBe(first.password)
+    expect(await ensureSelfBackupPassword(two, key)).toEqual({
+      password: first.password,
+      created: false,
+    })
+    expect(await selfBackupPassword(two, key)).toBe(first.password)
     const raw = one.$client.prepare(
       "SELECT value FROM panel_settings WHERE key = 'selfBackupPassword'",
     )
     expect(JSON.stringify(raw.get())).not.toContain(first.password)
-    expect(Object.keys(getAdminSettings(one))).not.toContain('selfBackupPassword')
+    expect(Object.keys(await getAdminSettings(one))).not.toContain('selfBackupPassword')
   })
 })
 

@@ -21,7 +21,7 @@ import { setAdminSetting } from '../../src/db/settings.ts'
 
 const deps = freshDeps()
 // One policy below runs every five minutes: lift the default one-hour minimum.
-setAdminSetting(deps.db, 'minIntervalMinutes', 0)
+await setAdminSetting(deps.db, 'minIntervalMinutes', 0)
 const { db } = deps
 const HOUR = 3600_000
 const NOW = new Date('2030-06-10T12:00:00Z')
@@ -49,12 +49,12 @@ function run(
     .get()
 }
 
-const health = (tenantId: number) => tenantHealthOf(db, tenantId)!
-const names = (filter: (typeof DEFAULT_HEALTH_QUERY)['filter']) =>
-  listTenantHealth(db, { ...DEFAULT_HEALTH_QUERY, filter }, NOW).rows.map((r) => r.name)
+const health = async (tenantId: number) => (await tenantHealthOf(db, tenantId))!
+const names = async (filter: (typeof DEFAULT_HEALTH_QUERY)['filter']) =>
+  (await listTenantHealth(db, { ...DEFAULT_HEALTH_QUERY, filter }, NOW)).rows.map((r) => r.name)
 
-function withPolicy(tenantId: number, cron: string, enabled = true, name = 'Nightly') {
-  const dest = saveDestination(
+async function withPolicy(tenantId: number, cron: string, enabled = true, name = 'Nightly') {
+  const dest = await saveDestination(
     { ...deps, secretKey: deps.config.secretKey },
     tenantId,
     'local',
@@ -64,7 +64,7 @@ function withPolicy(tenantId: number, cron: string, enabled = true, name = 'Nigh
       settings: { folder: name.toLowerCase() },
     },
   )
-  const id = savePolicy(db, tenantId, null, {
+  const id = await savePolicy(db, tenantId, null, {
     ...newPolicyInput('UTC'),
     name,
     preset: 'custom',
@@ -78,7 +78,7 @@ function withPolicy(tenantId: number, cron: string, enabled = true, name = 'Nigh
 describe('refreshTenantHealth', () => {
   it('gives a new tenant a zero row: never backed up, nothing stored, nothing scheduled', async () => {
     const t = await addTenant(deps, 'fresh')
-    expect(health(t.id)).toMatchObject({
+    expect(await health(t.id)).toMatchObject({
       lastRunId: null,
       lastSuccessAt: null,
       failingStreak: 0,
@@ -87,8 +87,8 @@ describe('refreshTenantHealth', () => {
       nextRunAt: null,
       lastVerifiedAt: null,
     })
-    expect(names('never')).toContain('fresh')
-    expect(names('failing')).not.toContain('fresh')
+    expect(await names('never')).toContain('fresh')
+    expect(await names('failing')).not.toContain('fresh')
   })
 
   it('counts failed and interrupted backups in a row since the last good one, with the last reason', async () => {
@@ -113,25 +113,25 @@ describe('refreshTenantHealth', () => {
         finishedAt: ago(1),
       })
       .run()
-    refreshTenantHealth(db, t.id, NOW)
-    const h = health(t.id)
+    await refreshTenantHealth(db, t.id, NOW)
+    const h = await health(t.id)
     expect(h.failingStreak).toBe(2)
     expect(h.lastSuccessAt).toEqual(ago(50))
     expect(h.lastRunId).toBe(cut.id)
     expect(h.lastRunStatus).toBe('interrupted')
     expect(h.lastError).toMatch(/runner stopped/)
     // 50 h since the last good backup: stale, failing, not "never".
-    expect(names('failing')).toContain('streaky')
-    expect(names('stale')).toContain('streaky')
-    expect(names('never')).not.toContain('streaky')
+    expect(await names('failing')).toContain('streaky')
+    expect(await names('stale')).toContain('streaky')
+    expect(await names('never')).not.toContain('streaky')
   })
 
   it('ends the streak at a partial run, which is still not a good backup', async () => {
     const t = await addTenant(deps, 'partly')
     run(t.id, 'failed', ago(5), 'disk full')
     run(t.id, 'partial', ago(2), '2 file(s) could not be read')
-    refreshTenantHealth(db, t.id, NOW)
-    expect(health(t.id)).toMatchObject({
+    await refreshTenantHealth(db, t.id, NOW)
+    expect(await health(t.id)).toMatchObject({
       failingStreak: 0,
       lastSuccessAt: null,
       lastRunStatus: 'partial',
@@ -142,18 +142,18 @@ describe('refreshTenantHealth', () => {
   it('is refreshed by finishRun: a success clears the streak and the stale mark', async () => {
     const t = await addTenant(deps, 'recovers')
     run(t.id, 'failed', ago(100), 'refused')
-    refreshTenantHealth(db, t.id, NOW)
-    expect(health(t.id).failingStreak).toBe(1)
-    const live = createRun(db, t.id, {
+    await refreshTenantHealth(db, t.id, NOW)
+    expect((await health(t.id)).failingStreak).toBe(1)
+    const live = await createRun(db, t.id, {
       kind: 'backup',
       trigger: 'manual',
       jobId: null,
       policyId: null,
     })
     const before = Date.now()
-    finishRun(db, live.id, 'success', { bytes: 10 })
+    await finishRun(db, live.id, 'success', { bytes: 10 })
     const after = Date.now()
-    const h = health(t.id)
+    const h = await health(t.id)
     expect(h).toMatchObject({
       failingStreak: 0,
       lastError: null,
@@ -166,59 +166,70 @@ describe('refreshTenantHealth', () => {
 
   it('sums missed slots of enabled policies only and finds the earliest next run', async () => {
     const t = await addTenant(deps, 'sched')
-    const daily = withPolicy(t.id, '0 3 * * *', true, 'Daily')
-    const hourly = withPolicy(t.id, '30 * * * *', true, 'Hourly')
-    const off = withPolicy(t.id, '*/5 * * * *', false, 'Off')
+    const daily = await withPolicy(t.id, '0 3 * * *', true, 'Daily')
+    const hourly = await withPolicy(t.id, '30 * * * *', true, 'Hourly')
+    const off = await withPolicy(t.id, '*/5 * * * *', false, 'Off')
     db.insert(scheduleState).values({ policyId: daily.policyId, missedCount: 2 }).run()
     db.insert(scheduleState).values({ policyId: hourly.policyId, missedCount: 1 }).run()
     db.insert(scheduleState).values({ policyId: off.policyId, missedCount: 40 }).run()
-    refreshTenantHealth(db, t.id, NOW)
-    expect(health(t.id).missedCount).toBe(3)
+    await refreshTenantHealth(db, t.id, NOW)
+    expect((await health(t.id)).missedCount).toBe(3)
     // 12:00 UTC: the hourly policy's 12:30 comes before the daily 03:00; the 5-minute one is off.
-    expect(health(t.id).nextRunAt).toEqual(new Date('2030-06-10T12:30:00Z'))
-    expect(names('missed')).toContain('sched')
-    setTenantDisabled(db, t.id, true)
-    expect(health(t.id).nextRunAt).toBeNull()
-    expect(names('disabled')).toEqual(['sched'])
+    expect((await health(t.id)).nextRunAt).toEqual(new Date('2030-06-10T12:30:00Z'))
+    expect(await names('missed')).toContain('sched')
+    await setTenantDisabled(db, t.id, true)
+    expect((await health(t.id)).nextRunAt).toBeNull()
+    expect(await names('disabled')).toEqual(['sched'])
   })
 
   it('follows the scheduler: missed slots and the next slot after a tick', async () => {
     const t = await addTenant(deps, 'ticked')
-    const { policyId } = withPolicy(t.id, '0 * * * *', true, 'Hourly')
+    const { policyId } = await withPolicy(t.id, '0 * * * *', true, 'Hourly')
     const created = ago(5.5)
     db.update(policies)
       .set({ createdAt: created, updatedAt: created })
       .where(eq(policies.id, policyId))
       .run()
-    tickScheduler(db, NOW)
-    const h = health(t.id)
+    await tickScheduler(db, NOW)
+    const h = await health(t.id)
     expect(h.missedCount).toBe(5) // created 06:30: 07:00..11:00 skipped, 12:00 enqueued on time
     expect(h.nextRunAt).toEqual(new Date('2030-06-10T13:00:00Z'))
   })
 
-  it('adds rows for tenants that had none when the scheduler ticks', () => {
+  it('adds rows for tenants that had none when the scheduler ticks', async () => {
     const row = db
       .insert(tenants)
       .values({ name: 'legacy', homeDir: '/home/legacy' })
       .returning()
       .get()
-    expect(tenantHealthOf(db, row.id)).toBeUndefined()
-    tickScheduler(db, NOW)
-    expect(tenantHealthOf(db, row.id)).toMatchObject({ failingStreak: 0, lastSuccessAt: null })
+    expect(await tenantHealthOf(db, row.id)).toBeUndefined()
+    await tickScheduler(db, NOW)
+    expect(await tenantHealthOf(db, row.id)).toMatchObject({
+      failingStreak: 0,
+      lastSuccessAt: null,
+    })
   })
 
   it('sums stored bytes over repositories and takes the latest test restore', async () => {
     const t = await addTenant(deps, 'stored')
-    const a = withPolicy(t.id, '0 3 * * *', true, 'A')
-    const b = withPolicy(t.id, '0 4 * * *', true, 'B')
-    setRepositoryStats(db, repositoryFor(db, deps.config.secretKey, t.id, a.destinationId).id, {
-      storedBytes: 1000,
-      snapshotCount: 3,
-    })
-    setRepositoryStats(db, repositoryFor(db, deps.config.secretKey, t.id, b.destinationId).id, {
-      storedBytes: 500,
-      snapshotCount: 2,
-    })
+    const a = await withPolicy(t.id, '0 3 * * *', true, 'A')
+    const b = await withPolicy(t.id, '0 4 * * *', true, 'B')
+    await setRepositoryStats(
+      db,
+      (await repositoryFor(db, deps.config.secretKey, t.id, a.destinationId)).id,
+      {
+        storedBytes: 1000,
+        snapshotCount: 3,
+      },
+    )
+    await setRepositoryStats(
+      db,
+      (await repositoryFor(db, deps.config.secretKey, t.id, b.destinationId)).id,
+      {
+        storedBytes: 500,
+        snapshotCount: 2,
+      },
+    )
     const verify = {
       tenantId: t.id,
       durationMs: 10,
@@ -234,8 +245,8 @@ describe('refreshTenantHealth', () => {
     db.insert(verifications)
       .values({ ...verify, mode: 'check', ok: true, createdAt: ago(1) })
       .run()
-    refreshTenantHealth(db, t.id, NOW)
-    expect(health(t.id)).toMatchObject({
+    await refreshTenantHealth(db, t.id, NOW)
+    expect(await health(t.id)).toMatchObject({
       storedBytes: 1500,
       snapshotCount: 5,
       lastVerifiedAt: ago(3),
@@ -245,7 +256,7 @@ describe('refreshTenantHealth', () => {
 
   it('keeps exactly one row per tenant however often it runs', async () => {
     const t = await addTenant(deps, 'once')
-    for (let i = 0; i < 3; i++) refreshTenantHealth(db, t.id, NOW)
+    for (let i = 0; i < 3; i++) await refreshTenantHealth(db, t.id, NOW)
     expect(
       db.select().from(tenantHealth).where(eq(tenantHealth.tenantId, t.id)).all(),
     ).toHaveLength(1)

@@ -15,15 +15,15 @@ import { freshDeps } from '../helpers.ts'
 const T0 = Date.UTC(2030, 0, 1)
 
 /** Tries as soon as allowed `count` times (every attempt fails); the waits demanded, in seconds. */
-function hammer(db: ReturnType<typeof freshDeps>['db'], accounts: string[], address: string) {
+async function hammer(db: ReturnType<typeof freshDeps>['db'], accounts: string[], address: string) {
   let now = T0
   const waits: number[] = []
   for (const account of accounts) {
-    const wait = admitAttempt(db, account, address, now)
+    const wait = await admitAttempt(db, account, address, now)
     if (wait > 0) {
       waits.push(wait / 1000)
       now += wait
-      expect(admitAttempt(db, account, address, now)).toBe(0)
+      expect(await admitAttempt(db, account, address, now)).toBe(0)
     }
   }
   return { waits, now }
@@ -39,61 +39,66 @@ describe('sign-in throttle rules', () => {
     expect(waitMessage(29_001)).toBe('Too many attempts: try again in 30 seconds.')
   })
 
-  it('slows one address guessing one account: 2 s apart, then the pair and address waits', () => {
+  it('slows one address guessing one account: 2 s apart, then the pair and address waits', async () => {
     const { db } = freshDeps()
-    const { waits } = hammer(db, Array(18).fill('alice'), '192.0.2.1')
+    const { waits } = await hammer(db, Array(18).fill('alice'), '192.0.2.1')
     // Two at once; the account's spacing (2 s) until the pair's waits pass it, then the address's.
     expect(waits).toEqual([2, 2, 2, 4, 8, 16, 30, 30, 30, 30, 30, 30, 30, 32, 60, 60])
   })
 
-  it('slows a password spray from one address to one attempt a minute', () => {
+  it('slows a password spray from one address to one attempt a minute', async () => {
     const { db } = freshDeps()
     const accounts = [...Array(20).keys()].map((i) => `user${i}`)
-    const { waits } = hammer(db, accounts, '192.0.2.1')
+    const { waits } = await hammer(db, accounts, '192.0.2.1')
     expect(waits).toEqual([1, 2, 4, 8, 16, 32, 60, 60, 60, 60])
   })
 
-  it('never holds an address without failures, whatever others did', () => {
+  it('never holds an address without failures, whatever others did', async () => {
     const { db } = freshDeps()
-    const { now } = hammer(db, Array(30).fill('alice'), '192.0.2.1')
-    for (let i = 0; i < 20; i++) admitAttempt(db, 'alice', `198.51.100.${i}`, now)
-    expect(admitAttempt(db, 'alice', '203.0.113.9', now)).toBe(0)
-    attemptSucceeded(db, 'alice', '203.0.113.9', now)
+    const { now } = await hammer(db, Array(30).fill('alice'), '192.0.2.1')
+    for (let i = 0; i < 20; i++) await admitAttempt(db, 'alice', `198.51.100.${i}`, now)
+    expect(await admitAttempt(db, 'alice', '203.0.113.9', now)).toBe(0)
+    await attemptSucceeded(db, 'alice', '203.0.113.9', now)
     // Those 20 addresses have one failure each now: they share the account's 2 s spacing.
-    expect(admitAttempt(db, 'alice', '198.51.100.1', now)).toBe(2000)
-    expect(admitAttempt(db, 'alice', '198.51.100.1', now + 2000)).toBe(0)
-    expect(admitAttempt(db, 'alice', '198.51.100.2', now + 2000)).toBe(2000)
-    expect(admitAttempt(db, 'alice', '203.0.113.9', now + 2000)).toBe(0)
+    expect(await admitAttempt(db, 'alice', '198.51.100.1', now)).toBe(2000)
+    expect(await admitAttempt(db, 'alice', '198.51.100.1', now + 2000)).toBe(0)
+    expect(await admitAttempt(db, 'alice', '198.51.100.2', now + 2000)).toBe(2000)
+    expect(await admitAttempt(db, 'alice', '203.0.113.9', now + 2000)).toBe(0)
   })
 
-  it('counts an attempt before its answer, so parallel guesses cannot slip in', () => {
+  it('counts an attempt before its answer, so parallel guesses cannot slip in', async () => {
     const { db } = freshDeps()
-    const waits = [...Array(6).keys()].map(() => admitAttempt(db, `a${Math.random()}`, '::1', T0))
+    const waits = await Promise.all(
+      [...Array(6).keys()].map(() => admitAttempt(db, `a${Math.random()}`, '::1', T0)),
+    )
     expect(waits.filter((w) => w > 0)).toEqual([])
-    const more = [...Array(10).keys()].map(() => admitAttempt(db, 'bob', '::1', T0))
+    const more = await Promise.all(
+      [...Array(10).keys()].map(() => admitAttempt(db, 'bob', '::1', T0)),
+    )
     expect(more.filter((w) => w === 0)).toHaveLength(2) // the first, then the 2 s spacing
   })
 
-  it('forgets the pair after a success and failures after 15 minutes', () => {
+  it('forgets the pair after a success and failures after 15 minutes', async () => {
     const { db } = freshDeps()
-    for (const at of [0, 2000, 4000]) expect(admitAttempt(db, 'carol', '::1', T0 + at)).toBe(0)
-    expect(admitAttempt(db, 'carol', '::1', T0 + 5000)).toBe(1000) // the spacing, 2 s after 4 s
-    expect(admitAttempt(db, 'carol', '::1', T0 + 6000)).toBe(0)
+    for (const at of [0, 2000, 4000])
+      expect(await admitAttempt(db, 'carol', '::1', T0 + at)).toBe(0)
+    expect(await admitAttempt(db, 'carol', '::1', T0 + 5000)).toBe(1000) // the spacing, 2 s after 4 s
+    expect(await admitAttempt(db, 'carol', '::1', T0 + 6000)).toBe(0)
     const now = T0 + 6000
-    expect(admitAttempt(db, 'carol', '::1', now)).toBe(2000) // 4 failures: 2 s
-    expect(admitAttempt(db, 'carol', '::1', now + 2000)).toBe(0) // (this one is right)
-    attemptSucceeded(db, 'carol', '::1', now + 2000)
-    expect(admitAttempt(db, 'carol', '::1', now + 2000)).toBe(0)
-    for (const at of [2000, 4000, 6000, 8000]) admitAttempt(db, 'dave', '::1', now + at)
-    expect(admitAttempt(db, 'dave', '::1', now + 8000)).toBeGreaterThan(0)
-    expect(admitAttempt(db, 'dave', '::1', now + 8000 + RULES.windowMs + 1)).toBe(0)
-    pruneThrottle(db, now + 3 * RULES.windowMs)
+    expect(await admitAttempt(db, 'carol', '::1', now)).toBe(2000) // 4 failures: 2 s
+    expect(await admitAttempt(db, 'carol', '::1', now + 2000)).toBe(0) // (this one is right)
+    await attemptSucceeded(db, 'carol', '::1', now + 2000)
+    expect(await admitAttempt(db, 'carol', '::1', now + 2000)).toBe(0)
+    for (const at of [2000, 4000, 6000, 8000]) await admitAttempt(db, 'dave', '::1', now + at)
+    expect(await admitAttempt(db, 'dave', '::1', now + 8000)).toBeGreaterThan(0)
+    expect(await admitAttempt(db, 'dave', '::1', now + 8000 + RULES.windowMs + 1)).toBe(0)
+    await pruneThrottle(db, now + 3 * RULES.windowMs)
     expect(db.select().from(loginThrottle).all()).toEqual([])
   })
 
-  it('stores no account name in the clear', () => {
+  it('stores no account name in the clear', async () => {
     const { db } = freshDeps()
-    admitAttempt(db, 'my secret password', '::1', T0)
+    await admitAttempt(db, 'my secret password', '::1', T0)
     const keys = db
       .select()
       .from(loginThrottle)

@@ -52,9 +52,9 @@ export async function backupTo(
   t: Target,
 ): Promise<{ outcome: Outcome; repo: OpenRepo | null }> {
   const { db } = deps
-  const stage = startStage(db, t.runId, 'snapshot', t.dest.id)
+  const stage = await startStage(db, t.runId, 'snapshot', t.dest.id)
   let repo: OpenRepo | null = null
-  setRunProgress(db, t.runId, stepProgress(t, `Connecting to ${t.dest.name}…`))
+  await setRunProgress(db, t.runId, stepProgress(t, `Connecting to ${t.dest.name}…`))
   try {
     repo = await openRepository(deps, t.tenant, t.dest, t.work, t.who, t.signal, {
       create: true,
@@ -66,13 +66,13 @@ export async function backupTo(
     const paths = t.lists.include
       ? t.sources.paths.filter((p) => p !== t.tenant.homeDir)
       : t.sources.paths
-    const limit = uploadLimitKiB(db)
+    const limit = await uploadLimitKiB(db)
     const track = backupProgress({ destination: t.dest.name, index: t.index, of: t.of })
     const bridge = repo.bridge
     const tags = [`policy:${t.policy.id}`, `run:${t.runId}`, ...t.sources.tags]
     // The snapshot's time is given to restic to the second, so the catalog holds restic's own
     // time and retention can be computed from it (forget-plan.ts); not near an offset change.
-    const second = await distinctSecond(newestSnapshotTime(db, t.tenant.id, t.dest.id))
+    const second = await distinctSecond(await newestSnapshotTime(db, t.tenant.id, t.dest.id))
     const now = new Date()
     const wall = wallClock(second, t.tenant.timezone)
     const startedAt = wall ? second : now
@@ -100,7 +100,9 @@ export async function backupTo(
         const progress = track(m, bridge.stats().bytesIn)
         if (Date.now() - last > 500) {
           last = Date.now()
-          setRunProgress(db, t.runId, progress)
+          setRunProgress(db, t.runId, progress).catch((err) =>
+            console.error(`[backup] could not record progress: ${(err as Error).message}`),
+          )
         }
       },
     })
@@ -108,7 +110,7 @@ export async function backupTo(
     const bytes = Number(s?.data_added ?? 0)
     const snapshotId = s?.snapshot_id ? repo.fullId(String(s.snapshot_id)) : null
     if (snapshotId) {
-      recordSnapshot(db, t.tenant.id, t.dest.id, {
+      await recordSnapshot(db, t.tenant.id, t.dest.id, {
         id: snapshotId,
         time: startedAt.toISOString(),
         tags,
@@ -121,8 +123,13 @@ export async function backupTo(
     }
     if (code === EXIT_PARTIAL) {
       const message = `${unreadable.length} file(s) could not be read and are missing from snapshot ${snapshotId?.slice(0, 8) ?? ''}.`
-      finishStage(db, stage.id, 'partial', { bytes, snapshotId, message, details: { unreadable } })
-      logRun(
+      await finishStage(db, stage.id, 'partial', {
+        bytes,
+        snapshotId,
+        message,
+        details: { unreadable },
+      })
+      await logRun(
         db,
         t.runId,
         'warn',
@@ -130,7 +137,7 @@ export async function backupTo(
       )
       return { outcome: { status: 'partial', reason: `${t.dest.name}: ${message}`, bytes }, repo }
     }
-    finishStage(db, stage.id, 'success', {
+    await finishStage(db, stage.id, 'success', {
       bytes,
       snapshotId,
       message: `Backup ${snapshotId?.slice(0, 8)} stored on ${t.dest.name}.`,
@@ -139,9 +146,9 @@ export async function backupTo(
   } catch (err) {
     const cause = repo?.storageError() ?? err
     const reason = `${t.dest.name}: ${plainReason(cause)}`
-    finishStage(db, stage.id, 'failed', { message: plainReason(cause) })
-    logRun(db, t.runId, 'error', reason)
-    skipRetention(deps, t, 'the snapshot failed')
+    await finishStage(db, stage.id, 'failed', { message: plainReason(cause) })
+    await logRun(db, t.runId, 'error', reason)
+    await skipRetention(deps, t, 'the snapshot failed')
     // restic stopped while it was still taking its lock has not registered it for removal and
     // leaves it behind; `unlock` removes only locks whose process is gone.
     if (repo && t.signal.aborted) {

@@ -1,7 +1,7 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Tenant } from '../../db/schema.ts'
+import type { Destination, Tenant } from '../../db/schema.ts'
 import type { Job } from '../../db/job-payloads.ts'
 import { getPolicy, type PolicyWithLinks } from '../../db/policies.ts'
 import { dbConnOf, getTenant, listTenantDatabases } from '../../db/tenants.ts'
@@ -38,8 +38,8 @@ export async function runBackupJob(
   job: Job<'backup'>,
   signal: AbortSignal,
 ): Promise<number> {
-  const tenant = getTenant(deps.db, job.tenantId)
-  const policy = getPolicy(deps.db, tenant.id, job.payload.policyId)
+  const tenant = await getTenant(deps.db, job.tenantId)
+  const policy = await getPolicy(deps.db, tenant.id, job.payload.policyId)
   const spec = {
     kind: 'backup' as const,
     tenantId: tenant.id,
@@ -106,7 +106,8 @@ async function backupRun(
     if (overQuota) throw new JobFailed(overQuota, true)
     const sources = await prepareSources(deps, tenant, policy, r.runId, work, who, signal, outcomes)
     const lists = writeLists(scratch, tenant, policy)
-    const dests = policy.destinations.map((d) => getDestination(db, tenant.id, d.id))
+    const dests: Destination[] = []
+    for (const d of policy.destinations) dests.push(await getDestination(db, tenant.id, d.id))
     const stored: Stored[] = []
     try {
       for (const [i, dest] of dests.entries()) {
@@ -134,7 +135,7 @@ async function backupRun(
       const bad = outcomes.find((o) => o.status !== 'success')
       for (const { target, repo } of stored) {
         if (bad || signal.aborted) {
-          skipRetention(
+          await skipRetention(
             deps,
             target,
             bad
@@ -144,29 +145,34 @@ async function backupRun(
         } else {
           try {
             const text = `Applying retention on ${target.dest.name}: removing the backups your policy no longer keeps…`
-            setRunProgress(db, r.runId, stepProgress(target, text))
+            await setRunProgress(db, r.runId, stepProgress(target, text))
             await retention(deps, target, repo)
           } catch (err) {
             const reason = `${target.dest.name}: retention failed: ${plainReason(repo.storageError() ?? err)}`
-            logRun(db, r.runId, 'error', reason)
+            await logRun(db, r.runId, 'error', reason)
             outcomes.push({ status: 'failed', reason, permanent: false })
           }
         }
         if (!signal.aborted) {
           const text = `Checking what is stored on ${target.dest.name}…`
-          setRunProgress(db, r.runId, stepProgress(target, text))
+          await setRunProgress(db, r.runId, stepProgress(target, text))
           await recordStats(deps, target, repo)
         }
       }
     } finally {
       for (const { target, repo } of stored) {
-        logRun(db, r.runId, 'info', `${target.dest.name}: ${tallyWords(repo.env.tally ?? [])}.`)
+        await logRun(
+          db,
+          r.runId,
+          'info',
+          `${target.dest.name}: ${tallyWords(repo.env.tally ?? [])}.`,
+        )
         await repo.close()
       }
     }
   } catch (err) {
     outcomes.push({ status: 'failed', reason: plainReason(err), permanent: isPermanent(err) })
-    logRun(db, r.runId, 'error', plainReason(err))
+    await logRun(db, r.runId, 'error', plainReason(err))
   } finally {
     rmSync(scratch, { recursive: true, force: true })
   }
@@ -191,12 +197,12 @@ async function prepareSources(
   if (policy.includePanelSettings)
     await runAs(who, 'find', [dumps, '-mindepth', '1', '!', '-path', settingsFile, '-delete'])
   else await emptyDirAs(who, dumps)
-  const assigned = listTenantDatabases(deps.db, tenant.id)
+  const assigned = await listTenantDatabases(deps.db, tenant.id)
   const tags: string[] = []
   for (const link of policy.databases) {
     const row = assigned.find((d) => d.id === link.id)!
-    const stage = startStage(deps.db, runId, `dump:${row.name}`)
-    setRunProgress(deps.db, runId, {
+    const stage = await startStage(deps.db, runId, `dump:${row.name}`)
+    await setRunProgress(deps.db, runId, {
       stage: 'step',
       text: `Saving database ${row.name}…`,
       percent: null,
@@ -207,11 +213,11 @@ async function prepareSources(
         join(dumps, `${row.engine}-${row.name}.sql`),
         { workDir: work, runAs: who, signal },
       )
-      finishStage(deps.db, stage.id, 'success', { bytes, message: `Dumped ${row.name}.` })
+      await finishStage(deps.db, stage.id, 'success', { bytes, message: `Dumped ${row.name}.` })
       tags.push(dbTag(row.engine, row.name))
     } catch (err) {
-      finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
-      logRun(deps.db, runId, 'error', `Dump of ${row.name} failed: ${plainReason(err)}`)
+      await finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
+      await logRun(deps.db, runId, 'error', `Dump of ${row.name} failed: ${plainReason(err)}`)
       outcomes.push({
         status: 'failed',
         reason: `Dump of ${row.name} failed: ${plainReason(err)}`,
@@ -222,7 +228,7 @@ async function prepareSources(
     }
   }
   if (policy.includePanelSettings) {
-    await writeFileAs(who, settingsFile, panelSettings(deps, tenant))
+    await writeFileAs(who, settingsFile, await panelSettings(deps, tenant))
   }
   const paths = policy.includeHome ? [tenant.homeDir] : []
   if (policy.databases.length || policy.includePanelSettings) paths.push(dumps)
@@ -232,10 +238,10 @@ async function prepareSources(
 type Stored = { target: Target; repo: OpenRepo }
 
 /** The tenant's destinations and policies, without any secret, to rebuild their setup. */
-function panelSettings(deps: EngineDeps, tenant: Tenant): string {
+async function panelSettings(deps: EngineDeps, tenant: Tenant): Promise<string> {
   // The tenant's own only: the host's storage settings are not the tenant's to restore or read.
   // No timestamp, so the file's content changes only when the settings do.
-  const destinations = listDestinations(deps.db, tenant.id)
+  const destinations = (await listDestinations(deps.db, tenant.id))
     .filter((d) => d.providerDestinationId === null)
     .map((d) => ({ name: d.name, type: d.type, settings: d.settings }))
   return JSON.stringify({ tenant: tenant.name, destinations }, null, 2)

@@ -29,12 +29,17 @@ export async function reclaimForQuota(
     signal: AbortSignal
   },
 ): Promise<string | null> {
-  const over = quotaProblem(deps.db, s.tenant)
+  const over = await quotaProblem(deps.db, s.tenant)
   if (!over) return null
-  logRun(deps.db, s.runId, 'warn', `${over} Applying the retention settings first to free space.`)
+  await logRun(
+    deps.db,
+    s.runId,
+    'warn',
+    `${over} Applying the retention settings first to free space.`,
+  )
   for (const link of s.policy.destinations) {
-    if (!findRepository(deps.db, s.tenant.id, link.id)?.initializedAt) continue
-    const dest = getDestination(deps.db, s.tenant.id, link.id)
+    if (!(await findRepository(deps.db, s.tenant.id, link.id))?.initializedAt) continue
+    const dest = await getDestination(deps.db, s.tenant.id, link.id)
     const scope = { policy: s.policy, dest, runId: s.runId, signal: s.signal }
     const repo = await openRepository(deps, s.tenant, dest, s.work, s.who, s.signal, {
       create: false,
@@ -43,7 +48,7 @@ export async function reclaimForQuota(
       await retention(deps, scope, repo, { pruneNow: true })
       await recordStats(deps, scope, repo)
     } catch (err) {
-      logRun(
+      await logRun(
         deps.db,
         s.runId,
         'warn',
@@ -53,16 +58,16 @@ export async function reclaimForQuota(
       await repo.close()
     }
   }
-  return quotaProblem(deps.db, s.tenant)
+  return await quotaProblem(deps.db, s.tenant)
 }
 
 /**
  * Why a backup of this tenant must not start, or null: its repositories already hold more
  * bytes or snapshots than its limit. Says which limit and by how much.
  */
-function quotaProblem(db: Db, tenant: Tenant): string | null {
-  const limits = limitsOf(db, tenant)
-  const usage = storedUsage(db, tenant.id)
+async function quotaProblem(db: Db, tenant: Tenant): Promise<string | null> {
+  const limits = await limitsOf(db, tenant)
+  const usage = await storedUsage(db, tenant.id)
   const ask =
     'Keep fewer backups (How long to keep backups, under Policies) and back up again, or ask your administrator to raise the limit.'
   if (limits.bytes !== null && usage.bytes > limits.bytes) {

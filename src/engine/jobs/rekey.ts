@@ -60,16 +60,22 @@ export async function changeRepositoryPassword(
       }
     })
     const said = { success: 'changed', partial: 'old key kept', failed: 'failed' }
-    record(deps, tenant, dest, result.runId, said[result.status])
+    await record(deps, tenant, dest, result.runId, said[result.status])
     return result
   } catch (err) {
-    record(deps, tenant, dest, runId, 'failed')
+    await record(deps, tenant, dest, runId, 'failed')
     throw err
   }
 }
 
-function record(deps: EngineDeps, tenant: Tenant, dest: Destination, run: number, result: string) {
-  audit(deps.db, {
+async function record(
+  deps: EngineDeps,
+  tenant: Tenant,
+  dest: Destination,
+  run: number,
+  result: string,
+) {
+  await audit(deps.db, {
     actor: 'runner',
     tenantId: tenant.id,
     action: 'repository.rekey',
@@ -87,13 +93,13 @@ async function rotate(
   work: string,
 ): Promise<RunOutcome> {
   const { db, config } = deps
-  const stored = findRepository(db, tenant.id, dest.id)!
+  const stored = (await findRepository(db, tenant.id, dest.id))!
   const password = randomBytes(24).toString('base64url')
   const withNew = { ...repo.env, password }
 
   // 1. Add a key for the new password (the old one keeps working), 2. prove the new password
   // opens the repository, 3. only then store it. Any failure here leaves the old one stored.
-  let stage = startStage(db, run.id, ADD_KEY_STAGE, dest.id)
+  let stage = await startStage(db, run.id, ADD_KEY_STAGE, dest.id)
   let oldKey = ''
   let addedKey: string | undefined
   try {
@@ -104,39 +110,46 @@ async function rotate(
     await addKey(repo.env, password, work)
     const added = (await listKeys(repo.env)).filter((k) => !before.has(k.id))
     addedKey = added.length === 1 ? added[0]!.id : undefined
-    finishStage(db, stage.id, 'success', {
+    await finishStage(db, stage.id, 'success', {
       message: 'Added a key for the new password; the old password still works.',
       details: { replacedKey: oldKey, ...(addedKey ? { addedKey } : {}) },
     })
-    logRun(db, run.id, 'info', `Added key ${addedKey ?? '(id unknown)'} beside key ${oldKey}.`)
-    stage = startStage(db, run.id, 'check-new-password', dest.id)
+    await logRun(
+      db,
+      run.id,
+      'info',
+      `Added key ${addedKey ?? '(id unknown)'} beside key ${oldKey}.`,
+    )
+    stage = await startStage(db, run.id, 'check-new-password', dest.id)
     const opened = await currentKey(withNew)
     if (addedKey && opened !== addedKey)
       throw new Error(`The new password opened key ${opened}, not the key just added.`)
     addedKey = opened
-    finishStage(db, stage.id, 'success', { message: 'The new password opens the repository.' })
-    stage = startStage(db, run.id, 'store-password', dest.id)
-    setRepositoryPassword(db, config.secretKey, stored, password)
-    finishStage(db, stage.id, 'success', {
+    await finishStage(db, stage.id, 'success', {
+      message: 'The new password opens the repository.',
+    })
+    stage = await startStage(db, run.id, 'store-password', dest.id)
+    await setRepositoryPassword(db, config.secretKey, stored, password)
+    await finishStage(db, stage.id, 'success', {
       message: 'The panel uses the new password from now on.',
     })
   } catch (err) {
     const why = plainReason(repo.storageError() ?? err)
-    finishStage(db, stage.id, 'failed', { message: why })
+    await finishStage(db, stage.id, 'failed', { message: why })
     await dropAddedKey(deps, run, repo, addedKey)
     throw new JobFailed(
       `The password was not changed: ${why} The old password still works.`,
       isPermanent(repo.storageError() ?? err),
     )
   }
-  logRun(db, run.id, 'info', 'The new password is stored; the recovery kit shows it.')
+  await logRun(db, run.id, 'info', 'The new password is stored; the recovery kit shows it.')
 
   // 4. Remove the old key and any left behind by an earlier change that did not finish.
-  stage = startStage(db, run.id, 'remove-old-key', dest.id)
+  stage = await startStage(db, run.id, 'remove-old-key', dest.id)
   const removed: string[] = []
   try {
     const present = new Set((await listKeys(withNew)).map((k) => k.id))
-    const stale = [oldKey, ...keysOfEarlierChanges(db, tenant.id, dest.id)]
+    const stale = [oldKey, ...(await keysOfEarlierChanges(db, tenant.id, dest.id))]
     for (const id of new Set(stale)) {
       if (id === addedKey || !present.has(id)) continue
       await removeKey(withNew, id)
@@ -144,11 +157,11 @@ async function rotate(
     }
   } catch (err) {
     const why = plainReason(repo.storageError() ?? err)
-    finishStage(db, stage.id, 'failed', { message: why, details: { removed } })
-    logRun(db, run.id, 'error', `Removing the old key failed: ${why}`)
+    await finishStage(db, stage.id, 'failed', { message: why, details: { removed } })
+    await logRun(db, run.id, 'error', `Removing the old key failed: ${why}`)
     return { status: 'partial', error: OLD_KEY_KEPT, log: OLD_KEY_KEPT }
   }
-  finishStage(db, stage.id, 'success', {
+  await finishStage(db, stage.id, 'success', {
     message: 'The old password no longer opens the repository.',
     details: { removed },
   })
@@ -164,9 +177,9 @@ async function dropAddedKey(deps: EngineDeps, run: Run, repo: OpenRepo, id: stri
   if (!id) return
   try {
     await removeKey(repo.env, id)
-    logRun(deps.db, run.id, 'info', `Removed the unused new key ${id}.`)
+    await logRun(deps.db, run.id, 'info', `Removed the unused new key ${id}.`)
   } catch (err) {
-    logRun(
+    await logRun(
       deps.db,
       run.id,
       'warn',
@@ -181,8 +194,8 @@ export async function runRekeyJob(
   job: Job<'rekey'>,
   signal: AbortSignal,
 ): Promise<void> {
-  const tenant = getTenant(deps.db, job.tenantId)
-  const dest = getDestination(deps.db, tenant.id, job.payload.destinationId)
+  const tenant = await getTenant(deps.db, job.tenantId)
+  const dest = await getDestination(deps.db, tenant.id, job.payload.destinationId)
   const trigger = job.payload.trigger ?? 'manual'
   await changeRepositoryPassword(deps, tenant, dest, { job, trigger, signal })
 }

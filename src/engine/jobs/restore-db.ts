@@ -47,13 +47,13 @@ export async function restoreDatabase(
   p: { databaseId: number; mode: 'inplace' | 'copy'; newName?: string },
 ): Promise<void> {
   const { deps, work, who, signal } = ctx
-  const row = listTenantDatabases(deps.db, ctx.tenant.id).find((d) => d.id === p.databaseId)
+  const row = (await listTenantDatabases(deps.db, ctx.tenant.id)).find((d) => d.id === p.databaseId)
   if (!row) throw new JobFailed('That database is not assigned to you.', true)
   const copy = p.mode === 'copy'
   const name = copy ? (p.newName ?? '').trim() : row.name
   const problem = copy ? databaseNameProblem(name) : undefined
   if (problem) throw new JobFailed(`“${name}” cannot be a database name: ${problem}`, true)
-  const dumpPath = dumpPathIn(deps.db, ctx.snap, row)
+  const dumpPath = await dumpPathIn(deps.db, ctx.snap, row)
   if (!dumpPath) {
     throw new JobFailed(
       `This backup holds no copy of the database ${row.name}: choose another backup.`,
@@ -67,7 +67,7 @@ export async function restoreDatabase(
     throw new JobFailed(`${nameTaken(name)} Nothing was changed.`, true)
   }
   if (!copy) await safetyCopy(ctx, row)
-  ctx.start('restore-database')
+  await ctx.start('restore-database')
   const conn = dbConnOf(key, row, name)
   let created = false
   try {
@@ -92,7 +92,7 @@ export async function restoreDatabase(
     }
     throw new JobFailed(why, permanent)
   }
-  ctx.finish('success', {
+  await ctx.finish('success', {
     message: copy
       ? `Database ${row.name} restored as ${name}.`
       : `Database ${row.name} restored in place.`,
@@ -101,7 +101,7 @@ export async function restoreDatabase(
 
 /** Dumps the live database and keeps it as a safety snapshot; throws before any change if not. */
 async function safetyCopy(ctx: RestoreCtx, row: TenantDatabase): Promise<void> {
-  ctx.start('safety-snapshot')
+  await ctx.start('safety-snapshot')
   const dumps = join(ctx.work, 'dumps')
   await emptyDirAs(ctx.who, dumps)
   try {

@@ -21,8 +21,8 @@ export type RestoreCtx = {
   who: RunAs
   signal: AbortSignal
   /** Starts a stage; a failure is recorded on the stage started last. */
-  start(name: string): void
-  finish(status: StageStatus, fields?: Parameters<typeof finishStage>[3]): void
+  start(name: string): Promise<void>
+  finish(status: StageStatus, fields?: Parameters<typeof finishStage>[3]): Promise<void>
   /** Where the safety copy is, in the tenant's words, once one was taken. */
   safety: string | null
 }
@@ -65,7 +65,7 @@ export async function takeSafetySnapshot(
   // restic's own record: the exact time and paths, as `restic snapshots` will list them later.
   const [listed] = await resticJson<any>(['snapshots', id], ctx.repo.env)
   if (!listed) throw new Error(`The safety snapshot ${id.slice(0, 8)} is not in the repository.`)
-  recordSnapshot(ctx.deps.db, ctx.tenant.id, ctx.dest.id, {
+  await recordSnapshot(ctx.deps.db, ctx.tenant.id, ctx.dest.id, {
     id: String(listed.id),
     time: String(listed.time),
     tags: listed.tags ?? tags,
@@ -81,12 +81,12 @@ export async function takeSafetySnapshot(
       ? ` (${unreadable || 'Some'} file(s) could not be read and are not in it.)`
       : ''
   ctx.safety = `${o.what}: Restore > Safety copies, “${o.label}” on ${when}.${missing}`
-  ctx.finish(code === EXIT_PARTIAL ? 'partial' : 'success', {
+  await ctx.finish(code === EXIT_PARTIAL ? 'partial' : 'success', {
     snapshotId: String(listed.id),
     message: ctx.safety,
     details: { label: o.label },
   })
-  logRun(ctx.deps.db, ctx.runId, 'info', ctx.safety)
+  await logRun(ctx.deps.db, ctx.runId, 'info', ctx.safety)
 }
 
 /** "Tue 3 Dec 2026, 09:30 (Europe/Berlin)": in the tenant's zone (UTC if it is unknown). */

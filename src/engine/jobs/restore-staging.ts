@@ -74,7 +74,7 @@ export async function removeStaging(
     if ((await statAs(who, [staging.dir]))[0]?.type !== 'missing')
       await removeSandbox(who, staging.dir)
   } catch (err) {
-    logRun(
+    await logRun(
       db,
       runId,
       'warn',

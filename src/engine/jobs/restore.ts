@@ -36,8 +36,8 @@ export async function runRestoreJob(
   signal: AbortSignal,
 ): Promise<number> {
   const p = job.payload
-  const tenant = getTenant(deps.db, job.tenantId)
-  const dest = getDestination(deps.db, tenant.id, p.destinationId)
+  const tenant = await getTenant(deps.db, job.tenantId)
+  const dest = await getDestination(deps.db, tenant.id, p.destinationId)
   const spec = {
     kind: 'restore' as const,
     tenantId: tenant.id,
@@ -58,7 +58,7 @@ async function restoreRun(
 ): Promise<RunOutcome> {
   const { db } = deps
   const { tenant, dest, p, signal } = r
-  let stageId = startStage(db, r.runId, 'prepare', dest.id).id
+  let stageId = (await startStage(db, r.runId, 'prepare', dest.id)).id
   let ctx: RestoreCtx | null = null
   let who: RunAs = null
   let staging: Staging | null = null
@@ -71,7 +71,7 @@ async function restoreRun(
     if (p.databaseId) await ensureIndex(deps, tenant, dest, snap)
     const repo = await openRepository(deps, tenant, dest, work, who, signal, { create: false })
     try {
-      finishStage(db, stageId, 'success', { message: `Repository on ${dest.name} opened.` })
+      await finishStage(db, stageId, 'success', { message: `Repository on ${dest.name} opened.` })
       ctx = {
         deps,
         tenant,
@@ -82,8 +82,12 @@ async function restoreRun(
         work,
         who,
         signal,
-        start: (name) => void (stageId = startStage(db, r.runId, name, dest.id).id),
-        finish: (status, fields) => finishStage(db, stageId, status, fields),
+        start: async (name) => {
+          stageId = (await startStage(db, r.runId, name, dest.id)).id
+        },
+        finish: async (status, fields) => {
+          await finishStage(db, stageId, status, fields)
+        },
         safety: null,
       }
       if (p.databaseId) await restoreDatabase(ctx, { ...p, databaseId: p.databaseId })
@@ -99,7 +103,7 @@ async function restoreRun(
     const reason = plainReason(err)
     const safety = ctx?.safety
     const text = safety ? `${reason} ${safety}` : reason
-    finishStage(db, stageId, 'failed', { message: reason })
+    await finishStage(db, stageId, 'failed', { message: reason })
     return { status: 'failed', error: text, permanent: isPermanent(err), log: text }
   } finally {
     if (staging) await removeStaging(db, r.runId, who, staging)
@@ -124,7 +128,7 @@ async function restoreFiles(ctx: RestoreCtx, p: RestorePayload, staging: Staging
   }
   // Before the staging folder exists: a staging folder in the home must not be in the copy.
   if (!target) await safetyCopy(ctx, paths, staging.list)
-  ctx.start('restore-files')
+  await ctx.start('restore-files')
   await makeStaging(who, staging)
   const includes = paths.flatMap((path) => ['--include', includePattern(path)])
   await runRestic(['restore', ctx.snap.id, '--target', staging.dir, ...includes], ctx.repo.env)
@@ -158,15 +162,15 @@ async function restoreFiles(ctx: RestoreCtx, p: RestorePayload, staging: Staging
   }
   const what = p.paths.length ? `${p.paths.length} path(s)` : 'everything'
   const where = target ? `into ${p.newName}` : 'in place'
-  ctx.finish('success', { message: `Restored ${what} ${where}.` })
+  await ctx.finish('success', { message: `Restored ${what} ${where}.` })
 }
 
 /** Keeps what a restore in place overwrites: only the paths that exist now (none: skipped). */
 async function safetyCopy(ctx: RestoreCtx, paths: string[], list: string): Promise<void> {
-  ctx.start('safety-snapshot')
+  await ctx.start('safety-snapshot')
   const existing = await listExisting(ctx.who, paths, list)
   if (!existing) {
-    ctx.finish('skipped', {
+    await ctx.finish('skipped', {
       message:
         'None of what you restore exists in your home now, so there was nothing to keep first.',
     })

@@ -24,9 +24,9 @@ export type Scope = {
 }
 
 /** Records a retention stage that did not run, and why: nothing was deleted. */
-export function skipRetention(deps: EngineDeps, t: Scope, why: string) {
-  const stage = startStage(deps.db, t.runId, 'retention', t.dest.id)
-  finishStage(deps.db, stage.id, 'skipped', {
+export async function skipRetention(deps: EngineDeps, t: Scope, why: string) {
+  const stage = await startStage(deps.db, t.runId, 'retention', t.dest.id)
+  await finishStage(deps.db, stage.id, 'skipped', {
     message: `Skipped because ${why}; nothing was deleted.`,
   })
 }
@@ -65,7 +65,7 @@ export async function retention(
   repo: OpenRepo,
   opts: { pruneNow?: boolean; now?: number } = {},
 ) {
-  const stage = startStage(deps.db, t.runId, 'retention', t.dest.id)
+  const stage = await startStage(deps.db, t.runId, 'retention', t.dest.id)
   const p = t.policy
   const keep = [
     ['--keep-last', p.keepLast],
@@ -77,7 +77,7 @@ export async function retention(
     .filter(([, n]) => Number(n) > 0)
     .flatMap(([flag, n]) => [String(flag), String(n)])
   try {
-    const rows = catalogOf(deps.db, t.dest.tenantId, t.dest.id)
+    const rows = await catalogOf(deps.db, t.dest.tenantId, t.dest.id)
     const mine = rows.filter((r) => r.tags.includes(`policy:${p.id}`))
     const listed = (r: (typeof rows)[number]): Listed => ({
       id: r.snapshotId,
@@ -88,7 +88,7 @@ export async function retention(
     let wouldGo: Listed[] = []
     const complete = await catalogComplete(repo, rows, t.signal)
     // Proven in line with the repository: pages need not ask restic for a while.
-    if (complete) markCatalogSynced(deps.db, repo.repositoryId)
+    if (complete) await markCatalogSynced(deps.db, repo.repositoryId)
     const planned = complete
       ? forgetPlan(
           mine.map((r) => ({ id: r.snapshotId, time: r.time })),
@@ -142,14 +142,15 @@ export async function retention(
       .map((r) => r.snapshotId)
     const ids = [...policyIds, ...safetyIds]
     // Forget and prune in one restic process when the daily prune is due.
-    const prune = ids.length > 0 && (opts.pruneNow || pruneDue(deps.db, repo.repositoryId, zone))
+    const prune =
+      ids.length > 0 && (opts.pruneNow || (await pruneDue(deps.db, repo.repositoryId, zone)))
     if (ids.length)
       await unlockingRetry(
         () => runRestic(['forget', ...(prune ? ['--prune'] : []), ...ids], repo.env),
         repo,
       )
-    removeSnapshots(deps.db, t.dest.tenantId, t.dest.id, ids)
-    if (prune) markPruned(deps.db, repo.repositoryId)
+    await removeSnapshots(deps.db, t.dest.tenantId, t.dest.id, ids)
+    if (prune) await markPruned(deps.db, repo.repositoryId)
     const spared = wouldGo.length - unprotected.length
     const parts = [
       !ids.length
@@ -164,9 +165,9 @@ export async function retention(
       parts.push(
         `Kept ${spared} older snapshot(s) because each holds the newest copy of a database.`,
       )
-    finishStage(deps.db, stage.id, 'success', { message: parts.join(' ') })
+    await finishStage(deps.db, stage.id, 'success', { message: parts.join(' ') })
   } catch (err) {
-    finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
+    await finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
     throw err
   }
 }
@@ -214,9 +215,9 @@ export async function recordStats(deps: EngineDeps, t: Scope, repo: OpenRepo) {
       storedBytes += o.size
       if (o.key.startsWith('snapshots/')) snapshotCount++
     }
-    setRepositoryStats(deps.db, repo.repositoryId, { storedBytes, snapshotCount })
+    await setRepositoryStats(deps.db, repo.repositoryId, { storedBytes, snapshotCount })
   } catch (err) {
-    logRun(
+    await logRun(
       deps.db,
       t.runId,
       'warn',

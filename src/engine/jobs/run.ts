@@ -48,14 +48,15 @@ export async function withRun<T extends RunOutcome>(
 ): Promise<T & { runId: number }> {
   const { db } = deps
   const { job, policy } = spec
-  const run = createRun(db, spec.tenantId, {
+  const run = await createRun(db, spec.tenantId, {
     kind: spec.kind,
     trigger: spec.trigger,
     jobId: job?.id ?? null,
     policyId: policy?.id ?? null,
     policyName: policy?.name ?? null,
+    node: job?.node ?? null,
   })
-  if (spec.started) logRun(db, run.id, 'info', spec.started)
+  if (spec.started) await logRun(db, run.id, 'info', spec.started)
   let outcome: T | RunOutcome
   try {
     outcome = await body(run)
@@ -64,18 +65,18 @@ export async function withRun<T extends RunOutcome>(
     outcome = { status: 'failed', error: reason, permanent: isPermanent(err), log: reason }
   }
   if (cancelledBy(spec.signal) && outcome.status !== 'success') {
-    logRun(db, run.id, 'info', CANCELLED_BY_TENANT)
-    closeRuns(db, { runId: run.id }, 'cancelled', {
+    await logRun(db, run.id, 'info', CANCELLED_BY_TENANT)
+    await closeRuns(db, { runId: run.id }, 'cancelled', {
       error: CANCELLED_BY_TENANT,
       bytes: outcome.bytes,
     })
     throw spec.signal!.reason
   }
   const failed = outcome.status === 'failed'
-  if (outcome.log) logRun(db, run.id, failed ? 'error' : 'info', outcome.log)
-  finishRun(db, run.id, outcome.status, { error: outcome.error, bytes: outcome.bytes })
+  if (outcome.log) await logRun(db, run.id, failed ? 'error' : 'info', outcome.log)
+  await finishRun(db, run.id, outcome.status, { error: outcome.error, bytes: outcome.bytes })
   if (policy && (spec.kind === 'backup' || spec.kind === 'verify') && !spec.signal?.aborted) {
-    raiseRunResult(deps, {
+    await raiseRunResult(deps, {
       kind: spec.kind,
       tenantId: spec.tenantId,
       runId: run.id,

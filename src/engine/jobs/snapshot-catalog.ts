@@ -18,9 +18,9 @@ export async function runSyncSnapshotsJob(
   job: Job<'sync-snapshots'>,
   signal: AbortSignal,
 ): Promise<void> {
-  const tenant = getTenant(deps.db, job.tenantId)
-  const dest = getDestination(deps.db, tenant.id, job.payload.destinationId)
-  if (!findRepository(deps.db, tenant.id, dest.id)?.initializedAt) return
+  const tenant = await getTenant(deps.db, job.tenantId)
+  const dest = await getDestination(deps.db, tenant.id, job.payload.destinationId)
+  if (!(await findRepository(deps.db, tenant.id, dest.id))?.initializedAt) return
   await inPlainWords(() =>
     withRepository(deps, tenant, dest, (repo) => syncSnapshots(deps, tenant, dest, repo), signal),
   )
@@ -45,11 +45,11 @@ export async function runIndexSnapshotJob(
   job: Job<'index-snapshot'>,
   signal: AbortSignal,
 ): Promise<void> {
-  const tenant = getTenant(deps.db, job.tenantId)
-  const dest = getDestination(deps.db, tenant.id, job.payload.destinationId)
+  const tenant = await getTenant(deps.db, job.tenantId)
+  const dest = await getDestination(deps.db, tenant.id, job.payload.destinationId)
   let row
   try {
-    row = getCatalogSnapshot(deps.db, tenant.id, dest.id, job.payload.snapshot)
+    row = await getCatalogSnapshot(deps.db, tenant.id, dest.id, job.payload.snapshot)
   } catch (err) {
     if (err instanceof NotFoundError) return
     throw err

@@ -9,13 +9,13 @@ import type { ListedDump } from '../restic/snapshot-listing.ts'
 import { loadIntoScratch } from './scratch-db.ts'
 
 /** The stage being worked on, so a failure is recorded on the right one. */
-export type StageCursor = { id: number; start(name: string): void }
+export type StageCursor = { id: number; start(name: string): Promise<void> }
 
 export function stageCursor(db: Db, runId: number, destinationId: number): StageCursor {
   const cursor: StageCursor = {
     id: 0,
-    start: (name) => {
-      cursor.id = startStage(db, runId, name, destinationId).id
+    start: async (name) => {
+      cursor.id = (await startStage(db, runId, name, destinationId)).id
     },
   }
   return cursor
@@ -36,18 +36,18 @@ export async function loadDumps(
     snapshot: string
     dumps: ListedDump[]
     parts: string[]
-    progress: (text: string, part: number) => void
+    progress: (text: string, part: number) => Promise<void>
   },
 ): Promise<Record<string, number>> {
   const { db } = deps
-  const assigned = listTenantDatabases(db, t.tenant.id)
+  const assigned = await listTenantDatabases(db, t.tenant.id)
   const tables: Record<string, number> = {}
   for (const dump of o.dumps) {
-    cursor.start(`load:${dump.name}`)
-    o.progress(`Loading ${dump.name} into a scratch database…`, 0.8)
+    await cursor.start(`load:${dump.name}`)
+    await o.progress(`Loading ${dump.name} into a scratch database…`, 0.8)
     const row = assigned.find((d) => d.engine === dump.engine && d.name === dump.name)
     if (!row) {
-      finishStage(db, cursor.id, 'skipped', {
+      await finishStage(db, cursor.id, 'skipped', {
         message: `${dump.name} is no longer assigned to you, so it was not loaded.`,
       })
       o.parts.push(`${dump.name}: skipped (no longer assigned)`)
@@ -70,7 +70,7 @@ export async function loadDumps(
       )
     }
     const loaded = `${dump.name}: ${r.tables} table${r.tables === 1 ? '' : 's'} loaded`
-    finishStage(db, cursor.id, 'success', {
+    await finishStage(db, cursor.id, 'success', {
       message: `${loaded} into the scratch database ${r.scratch}, dropped again afterwards.`,
     })
     o.parts.push(loaded)

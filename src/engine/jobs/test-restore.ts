@@ -66,9 +66,11 @@ export async function runTestRestore(
     started: `Test restore of policy “${policy.name}” started.`,
   }
   return withRun(deps, spec, async (run) => {
-    const dests = policy.destinations
-      .filter((d) => !opts.destinationId || d.id === opts.destinationId)
-      .map((d) => getDestination(db, tenant.id, d.id))
+    const wanted = policy.destinations.filter(
+      (d) => !opts.destinationId || d.id === opts.destinationId,
+    )
+    const dests: Destination[] = []
+    for (const d of wanted) dests.push(await getDestination(db, tenant.id, d.id))
     const results: VerifyResult[] = []
     const failure = (message: string) =>
       recordVerification(db, tenant.id, {
@@ -94,13 +96,13 @@ export async function runTestRestore(
     } catch (err) {
       // Isolation problems (no system user) stop the run before any destination.
       results.push({ destination: '—', ok: false, message: plainReason(err) })
-      failure(plainReason(err))
+      await failure(plainReason(err))
     }
     const failed = results.filter((r) => !r.ok)
     const none =
       dests.length === 0 ? `Policy “${policy.name}” has no destination to restore from.` : null
     const reason = none ?? failed.map((r) => `${r.destination}: ${r.message}`).join(' ')
-    if (none) failure(none)
+    if (none) await failure(none)
     const ok = !none && !failed.length && !signal.aborted
     return {
       status: ok ? 'success' : 'failed',
@@ -115,7 +117,7 @@ export async function runTestRestore(
 async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult> {
   const { db } = deps
   const cursor = stageCursor(db, t.runId, t.dest.id)
-  cursor.start('test-restore')
+  await cursor.start('test-restore')
   const parts: string[] = []
   const details: Record<string, unknown> = {}
   let repo: OpenRepo | null = null
@@ -126,21 +128,24 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
   let failure: string | null = null
   const home = t.tenant.homeDir + '/'
   const inHome = (p: string) => (p.startsWith(home) ? p.slice(home.length) : p)
-  const progress = (text: string, part: number) =>
-    setRunProgress(db, t.runId, {
+  const progress = async (text: string, part: number) => {
+    await setRunProgress(db, t.runId, {
       stage: 'verify',
       destination: t.dest.name,
       text,
       percent: Math.round(((t.step + part) / t.of) * 100),
     })
+  }
   try {
-    progress(`Opening the repository on ${t.dest.name}…`, 0)
+    await progress(`Opening the repository on ${t.dest.name}…`, 0)
     repo = await openRepository(deps, t.tenant, t.dest, t.work, t.who, t.signal, { create: false })
     const env = repo.env
     // A crashed prune's stale lock would otherwise fail the check (stale locks only go).
     await runRestic(['unlock'], env)
     await syncSnapshots(deps, t.tenant, t.dest, repo)
-    const snap = latestComplete(catalogOf(db, t.tenant.id, t.dest.id), { policyId: t.policy.id })
+    const snap = latestComplete(await catalogOf(db, t.tenant.id, t.dest.id), {
+      policyId: t.policy.id,
+    })
     if (!snap)
       throw new Error(
         `There is no complete backup of policy “${t.policy.name}” on ${t.dest.name} to test yet.`,
@@ -153,7 +158,7 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
       sampled: listing.sample.length,
     })
     sandbox = await makeSandbox(t.who, t.work, `verify-${t.runId}-${t.dest.id}`)
-    progress(`Restoring ${listing.files.toLocaleString('en')} files into a sandbox…`, 0.1)
+    await progress(`Restoring ${listing.files.toLocaleString('en')} files into a sandbox…`, 0.1)
     restoreStart = Date.now()
     const { code, stderr } = await runRestic(
       ['restore', snap.snapshotId, '--target', sandbox, '--verify'],
@@ -170,15 +175,15 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
       )
     }
     const restored = `Restored ${listing.files.toLocaleString('en')} files (${formatBytes(listing.bytes)}) in ${formatDuration(restoreMs)}`
-    finishStage(db, cursor.id, 'success', {
+    await finishStage(db, cursor.id, 'success', {
       snapshotId,
       bytes: listing.bytes,
       message: `${restored} from snapshot ${snap.snapshotId.slice(0, 8)} into a sandbox; restic re-read every restored file and its content matches.`,
     })
     parts.push(restored)
 
-    cursor.start('compare-files')
-    progress('Comparing files with the snapshot listing…', 0.7)
+    await cursor.start('compare-files')
+    await progress('Comparing files with the snapshot listing…', 0.7)
     // Folders restored without search permission would hide their files from the comparison.
     await openFolders(t.who, sandbox)
     const root = sandbox
@@ -193,7 +198,7 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
       )
     }
     const matched = `${listing.sample.length} sampled files match`
-    finishStage(db, cursor.id, 'success', {
+    await finishStage(db, cursor.id, 'success', {
       message: `${matched} the snapshot listing (present, same size and permissions).`,
     })
     parts.push(matched)
@@ -207,8 +212,8 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
     })
   } catch (err) {
     failure = plainReason(err)
-    finishStage(db, cursor.id, 'failed', { message: failure })
-    logRun(db, t.runId, 'error', `${t.dest.name}: ${failure}`)
+    await finishStage(db, cursor.id, 'failed', { message: failure })
+    await logRun(db, t.runId, 'error', `${t.dest.name}: ${failure}`)
   } finally {
     if (restoreStart && !restoreMs) restoreMs = Date.now() - restoreStart
     if (sandbox) failure = await cleanup(deps, t, sandbox, failure)
@@ -217,7 +222,7 @@ async function testRestoreOn(deps: EngineDeps, t: Target): Promise<VerifyResult>
   const ok = failure === null
   const message = ok ? `${parts.join('; ')}.` : failure!
   if (!t.signal.aborted)
-    recordVerification(db, t.tenant.id, {
+    await recordVerification(db, t.tenant.id, {
       policyId: t.policy.id,
       destinationId: t.dest.id,
       runId: t.runId,
@@ -238,13 +243,13 @@ async function cleanup(
   sandbox: string,
   failure: string | null,
 ): Promise<string | null> {
-  const stage = startStage(deps.db, t.runId, 'cleanup', t.dest.id)
+  const stage = await startStage(deps.db, t.runId, 'cleanup', t.dest.id)
   try {
     await removeSandbox(t.who, sandbox)
-    finishStage(deps.db, stage.id, 'success', { message: 'Sandbox removed.' })
+    await finishStage(deps.db, stage.id, 'success', { message: 'Sandbox removed.' })
     return failure
   } catch (err) {
-    finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
+    await finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
     return failure ? `${failure} ${plainReason(err)}` : plainReason(err)
   }
 }

@@ -45,15 +45,18 @@ export async function runVerify(
 ): Promise<{ runId: number; results: VerifyResult[] }> {
   const { db } = deps
   const policy: PolicyWithLinks | null = opts.policyId
-    ? getPolicy(db, tenant.id, opts.policyId)
+    ? await getPolicy(db, tenant.id, opts.policyId)
     : null
   const inPolicy = policy ? new Set(policy.destinations.map((d) => d.id)) : null
-  const dests = listDestinations(db, tenant.id).filter(
-    (d) =>
+  const dests: Destination[] = []
+  for (const d of await listDestinations(db, tenant.id)) {
+    if (
       (!opts.destinationId || d.id === opts.destinationId) &&
       (!inPolicy || inPolicy.has(d.id)) &&
-      findRepository(db, tenant.id, d.id)?.initializedAt,
-  )
+      (await findRepository(db, tenant.id, d.id))?.initializedAt
+    )
+      dests.push(d)
+  }
   const subset = opts.subset ?? '10%'
   const spec = {
     kind: 'verify' as const,
@@ -75,7 +78,7 @@ export async function runVerify(
       const durationMs = Date.now() - started
       // A cut-off attempt (runner stopping, lease lost) proves nothing: it is run again, not recorded.
       if (policy && !signal?.aborted)
-        recordVerification(db, tenant.id, {
+        await recordVerification(db, tenant.id, {
           policyId: policy.id,
           destinationId: dest.id,
           runId: run.id,
@@ -91,7 +94,7 @@ export async function runVerify(
         ? 'There is no repository to verify yet: run a backup first.'
         : failed.map((r) => `${r.destination}: ${r.message}`).join(' ')
     if (policy && !dests.length)
-      recordVerification(db, tenant.id, {
+      await recordVerification(db, tenant.id, {
         policyId: policy.id,
         destinationId: null,
         runId: run.id,
@@ -113,7 +116,7 @@ async function checkOne(
   subset: string,
   signal?: AbortSignal,
 ) {
-  const stage = startStage(deps.db, runId, 'check', dest.id)
+  const stage = await startStage(deps.db, runId, 'check', dest.id)
   const started = Date.now()
   try {
     await withRepository(
@@ -137,11 +140,11 @@ async function checkOne(
       signal,
     )
     const message = `Repository is healthy (structure checked, ${describeSubset(subset)} of the data re-read in ${formatDuration(Date.now() - started)}).`
-    finishStage(deps.db, stage.id, 'success', { message })
+    await finishStage(deps.db, stage.id, 'success', { message })
     return { destination: dest.name, ok: true, message }
   } catch (err) {
-    finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
-    logRun(deps.db, runId, 'error', `${dest.name}: ${plainReason(err)}`)
+    await finishStage(deps.db, stage.id, 'failed', { message: plainReason(err) })
+    await logRun(deps.db, runId, 'error', `${dest.name}: ${plainReason(err)}`)
     return { destination: dest.name, ok: false, message: plainReason(err) }
   }
 }
@@ -157,11 +160,11 @@ export async function runVerifyJob(
   job: Job<'verify'>,
   signal: AbortSignal,
 ): Promise<void> {
-  const tenant = getTenant(deps.db, job.tenantId)
+  const tenant = await getTenant(deps.db, job.tenantId)
   const p = job.payload
   const trigger = p.trigger ?? 'manual'
   if (p.mode === 'restore' && p.policyId) {
-    const policy = getPolicy(deps.db, tenant.id, p.policyId)
+    const policy = await getPolicy(deps.db, tenant.id, p.policyId)
     await runTestRestore(
       deps,
       tenant,

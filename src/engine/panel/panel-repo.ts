@@ -23,18 +23,21 @@ export function serverTimeZone(): string {
 }
 
 /** Where a Local provider destination keeps the panel's backup; null for remote types. */
-export function localFolderOf(deps: EngineDeps, dest: ProviderDestination): string | null {
+export async function localFolderOf(
+  deps: EngineDeps,
+  dest: ProviderDestination,
+): Promise<string | null> {
   if (dest.type !== 'local') return null
   const entry = deps.drivers[dest.type]!
   const { settings, secrets } = providerValues(deps.config.secretKey, dest, entry.settings)
-  return entry.repository(settings, secrets, context(deps)).repository
+  return entry.repository(settings, secrets, await context(deps)).repository
 }
 
-function context(deps: EngineDeps) {
+async function context(deps: EngineDeps) {
   return {
     tenantName: PANEL_PREFIX,
-    localRoot: localRootOf(deps.db, deps.config),
-    guard: guardPolicy(deps.db),
+    localRoot: await localRootOf(deps.db, deps.config),
+    guard: await guardPolicy(deps.db),
   }
 }
 
@@ -56,8 +59,11 @@ export function isInside(path: string, dir: string): boolean {
  * Refuses a Local provider destination whose folder lies inside the data directory: deleting
  * the data folder (the very loss the backup is for) would delete the backup with it.
  */
-export function checkOutsideDataDir(deps: EngineDeps, dest: ProviderDestination): void {
-  const folder = localFolderOf(deps, dest)
+export async function checkOutsideDataDir(
+  deps: EngineDeps,
+  dest: ProviderDestination,
+): Promise<void> {
+  const folder = await localFolderOf(deps, dest)
   if (folder && isInside(folder, deps.config.dataDir)) {
     throw new ConflictError(
       `“${dest.name}” keeps its files in ${folder}, inside the panel’s data folder ` +
@@ -89,7 +95,7 @@ export async function openPanelRepository(
   const entry = deps.drivers[dest.type]
   if (!entry) throw new StorageError('BadConfig', `Unknown destination type “${dest.type}”.`)
   const { settings, secrets } = providerValues(deps.config.secretKey, dest, entry.settings)
-  const raw = entry.open(settings, secrets, context(deps))
+  const raw = entry.open(settings, secrets, await context(deps))
   return openBridged(raw, {
     password: opts.password,
     cacheDir: opts.cacheDir,

@@ -54,19 +54,22 @@ export type SelfBackupDone = SelfBackupResult & {
 }
 
 /** The provider destination named, else the one chosen under Admin > Panel backup. */
-export function selfBackupDestination(deps: EngineDeps, name?: string): ProviderDestination {
+export async function selfBackupDestination(
+  deps: EngineDeps,
+  name?: string,
+): Promise<ProviderDestination> {
   if (name) {
-    const dest = findProviderDestinationByName(deps.db, name)
+    const dest = await findProviderDestinationByName(deps.db, name)
     if (!dest) throw new NotFoundError(`The provider destination “${name}”`)
     return dest
   }
-  const { destinationId } = getSelfBackupSettings(deps.db)
+  const { destinationId } = await getSelfBackupSettings(deps.db)
   if (destinationId === null) {
     throw new ConflictError(
       'No destination is chosen for the panel backup: pass --destination NAME, or choose one under Admin > Panel backup.',
     )
   }
-  return getProviderDestination(deps.db, destinationId)
+  return await getProviderDestination(deps.db, destinationId)
 }
 
 /**
@@ -82,9 +85,9 @@ export async function runSelfBackup(
   opts: SelfBackupOptions,
 ): Promise<SelfBackupDone> {
   // A typo in --destination is refused before the claim and is not recorded as a failed backup.
-  const named = opts.claimed ? null : selfBackupDestination(deps, opts.destination)
+  const named = opts.claimed ? null : await selfBackupDestination(deps, opts.destination)
   if (!opts.claimed) {
-    const claim = claimSelfBackup(deps.db)
+    const claim = await claimSelfBackup(deps.db)
     if (!claim.ok) {
       const since = claim.running?.toTimeString().slice(0, 5) ?? 'just now'
       throw new ConflictError(
@@ -93,14 +96,18 @@ export async function runSelfBackup(
     }
   }
   const started = Date.now()
-  const beat = setInterval(() => heartbeatSelfBackup(deps.db), SELF_BACKUP_STALE_MS / 4)
+  const beat = setInterval(() => {
+    heartbeatSelfBackup(deps.db).catch((err) =>
+      console.error(`[self-backup] heartbeat failed: ${(err as Error).message}`),
+    )
+  }, SELF_BACKUP_STALE_MS / 4)
   const stage = join(deps.config.workDir, '_panel-self-backup')
   const base = { at: 0, destination: named?.name ?? null, trigger: opts.trigger }
   try {
-    const dest = named ?? selfBackupDestination(deps, opts.destination)
+    const dest = named ?? (await selfBackupDestination(deps, opts.destination))
     base.destination = dest.name
-    checkOutsideDataDir(deps, dest)
-    const { password, created } = ensureSelfBackupPassword(deps.db, deps.config.secretKey)
+    await checkOutsideDataDir(deps, dest)
+    const { password, created } = await ensureSelfBackupPassword(deps.db, deps.config.secretKey)
     const secretKey = secretKeySource(deps)
     const folder = await stageCopies(deps, stage, secretKey)
     const bytes = sizeOf(folder)
@@ -140,12 +147,12 @@ export async function runSelfBackup(
       await repo.close()
     }
     const { password: _, secretKey: __, ...recorded } = result
-    finishSelfBackup(deps.db, recorded)
+    await finishSelfBackup(deps.db, recorded)
     return result
   } catch (err) {
     const at = Date.now()
     const error = plainReason(err)
-    finishSelfBackup(deps.db, { ...base, ok: false, at, durationMs: at - started, error })
+    await finishSelfBackup(deps.db, { ...base, ok: false, at, durationMs: at - started, error })
     throw err
   } finally {
     clearInterval(beat)
@@ -190,8 +197,8 @@ async function stageCopies(
       localRoot: deps.config.localRoot,
       workDir: deps.config.workDir,
     },
-    adminSettings: getAdminSettings(deps.db),
-    selfBackup: getSelfBackupSettings(deps.db),
+    adminSettings: await getAdminSettings(deps.db),
+    selfBackup: await getSelfBackupSettings(deps.db),
   }
   writeFileSync(join(folder, 'panel-settings.json'), JSON.stringify(settings, null, 2) + '\n', {
     mode: 0o600,

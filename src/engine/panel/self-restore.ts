@@ -68,7 +68,7 @@ export async function restoreSelfBackup(
       `A panel process (pid ${users.join(', ')}) is using ${dbPath}: stop the panel first.`,
     )
   }
-  const dest = findProviderDestinationByName(deps.db, opts.destination)
+  const dest = await findProviderDestinationByName(deps.db, opts.destination)
   if (!dest) throw new NotFoundError(`The provider destination “${opts.destination}”`)
   const stage = join(workDir, '_panel-self-restore')
   rmSync(stage, { recursive: true, force: true })

@@ -36,7 +36,7 @@ export type BridgedOptions = {
   /** Remove every lock first: only when the caller knows no other restic can hold one. */
   clearLocks?: boolean
   /** Called once the repository exists (found or just made), before any lock is cleared. */
-  afterInit?: () => void
+  afterInit?: () => Promise<void>
 }
 
 /**
@@ -115,7 +115,7 @@ export async function openBridged(raw: Driver, opts: BridgedOptions): Promise<Br
         throw new StorageError('NotFound', 'There is no backup repository at this destination yet.')
       await runRestic(['init'], env)
     }
-    opts.afterInit?.()
+    await opts.afterInit?.()
     if (opts.clearLocks && exists) await runRestic(['unlock', '--remove-all'], env)
   } catch (err) {
     await close()

@@ -59,7 +59,7 @@ export async function downloadTarget(
 ): Promise<DownloadTarget> {
   if (path === '/') return { path, type: 'dir' }
   await ensureIndex(deps, tenant, dest, snap)
-  const node = nodeAt(deps.db, snap.rowId, path)
+  const node = await nodeAt(deps.db, snap.rowId, path)
   if (!node) throw new NotFoundError(`“${path}” in snapshot ${snap.shortId}`)
   if (node.type !== 'file' && node.type !== 'dir') {
     throw new ConflictError(
@@ -121,10 +121,12 @@ export async function openDatabaseDownload(
   // The index also teaches an old snapshot without `db:` tags which dumps it holds.
   await ensureIndex(deps, tenant, dest, snap)
   if (
-    !getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id).databases.includes(dumpKey(database))
+    !(await getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id)).databases.includes(
+      dumpKey(database),
+    )
   )
     throw missing
-  const at = dumpPathIn(deps.db, snap, database)
+  const at = await dumpPathIn(deps.db, snap, database)
   if (!at) throw missing
   const body = await handOut(dumped(deps, tenant, dest, ['dump', snap.id, at]), {
     signal,

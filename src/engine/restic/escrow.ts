@@ -33,25 +33,34 @@ export async function checkRecipient(text: string): Promise<string> {
 }
 
 /** Every tenant's destinations that hold an initialized repository: what an export holds. */
-export function escrowTargets(deps: EngineDeps): { tenant: Tenant; dest: Destination }[] {
-  return listTenants(deps.db).flatMap((tenant) =>
-    listDestinations(deps.db, tenant.id)
-      .filter((dest) => findRepository(deps.db, tenant.id, dest.id)?.initializedAt)
-      .map((dest) => ({ tenant, dest })),
-  )
+export async function escrowTargets(
+  deps: EngineDeps,
+): Promise<{ tenant: Tenant; dest: Destination }[]> {
+  const targets: { tenant: Tenant; dest: Destination }[] = []
+  for (const tenant of await listTenants(deps.db)) {
+    for (const dest of await listDestinations(deps.db, tenant.id)) {
+      if ((await findRepository(deps.db, tenant.id, dest.id))?.initializedAt)
+        targets.push({ tenant, dest })
+    }
+  }
+  return targets
 }
 
 /**
  * Every initialized repository of every tenant, each with its complete kit (credentials
  * included, also for copies of the host's storage). For admins only.
  */
-export function allRecoveryKits(deps: EngineDeps): EscrowKit[] {
-  return escrowTargets(deps).map(({ tenant, dest }) => ({
-    tenant: tenant.name,
-    destination: dest.name,
-    type: dest.type,
-    ...recoveryKit(deps, tenant, dest, { forAdmin: true }),
-  }))
+export async function allRecoveryKits(deps: EngineDeps): Promise<EscrowKit[]> {
+  const kits: EscrowKit[] = []
+  for (const { tenant, dest } of await escrowTargets(deps)) {
+    kits.push({
+      tenant: tenant.name,
+      destination: dest.name,
+      type: dest.type,
+      ...(await recoveryKit(deps, tenant, dest, { forAdmin: true })),
+    })
+  }
+  return kits
 }
 
 /** `text` encrypted to one age recipient: the binary age format `age -d` reads. */
@@ -71,7 +80,7 @@ export async function sealedRecoveryKits(
   now = new Date(),
 ): Promise<{ data: Uint8Array; count: number }> {
   const to = await checkRecipient(recipient)
-  const kits = allRecoveryKits(deps)
+  const kits = await allRecoveryKits(deps)
   const json = JSON.stringify({ createdAt: now.toISOString(), kits }, null, 2) + '\n'
   return { data: await seal(to, json), count: kits.length }
 }

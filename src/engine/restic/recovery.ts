@@ -35,19 +35,19 @@ function quote(s: string): string {
  * location and the tenant's own repository password but no credential: `env` is empty and the
  * note says whom to ask. An admin's kit (`forAdmin: true`, escrow) is always complete.
  */
-export function recoveryKit(
+export async function recoveryKit(
   deps: EngineDeps,
   tenant: Tenant,
   dest: Destination,
   opts: { forAdmin: boolean } = { forAdmin: false },
-): RecoveryKit {
-  const repo = findRepository(deps.db, tenant.id, dest.id)
+): Promise<RecoveryKit> {
+  const repo = await findRepository(deps.db, tenant.id, dest.id)
   if (!repo?.initializedAt) throw new NotFoundError(`A repository on “${dest.name}”`)
   const entry = deps.drivers[dest.type]
   if (!entry) throw new NotFoundError('That destination type')
   // A copy of the host's storage is opened with the host's secrets: only an admin's kit keeps them.
   const { db, config } = deps
-  const { settings, secrets } = destinationValues(
+  const { settings, secrets } = await destinationValues(
     db,
     config.secretKey,
     tenant.id,
@@ -56,8 +56,8 @@ export function recoveryKit(
   )
   const location = entry.repository(settings, secrets, {
     tenantName: tenant.name,
-    localRoot: localRootOf(deps.db, deps.config),
-    guard: guardPolicy(deps.db),
+    localRoot: await localRootOf(deps.db, deps.config),
+    guard: await guardPolicy(deps.db),
   })
   const hostsOwn = dest.providerDestinationId !== null && !opts.forAdmin
   const env = hostsOwn ? {} : (location.env ?? {})
@@ -67,7 +67,7 @@ export function recoveryKit(
     Object.entries(env)
       .map(([k, v]) => ` ${k}=${quote(v)}`)
       .join('') +
-    `\nrestic snapshots\n${restoreLine(deps, tenant, dest)}`
+    `\nrestic snapshots\n${await restoreLine(deps, tenant, dest)}`
   const note = hostsOwn
     ? HOST_STORAGE_NOTE
     : ((opts.forAdmin ? location.note : (location.tenantNote ?? location.note)) ?? '')
@@ -79,8 +79,8 @@ export function recoveryKit(
  * simply the newest snapshot, which may be a safety copy taken before a restore in place, so
  * the kit names the snapshot the panel means by "latest" and says how to choose another.
  */
-function restoreLine(deps: EngineDeps, tenant: Tenant, dest: Destination): string {
-  const newest = latestComplete(catalogOf(deps.db, tenant.id, dest.id))
+async function restoreLine(deps: EngineDeps, tenant: Tenant, dest: Destination): Promise<string> {
+  const newest = latestComplete(await catalogOf(deps.db, tenant.id, dest.id))
   if (!newest) {
     return `# Choose a snapshot tagged policy:… from the list above (not one tagged safety):\nrestic restore <snapshot id> --target ./restored`
   }

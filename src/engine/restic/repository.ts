@@ -37,18 +37,18 @@ export async function openRepository(
   const entry = deps.drivers[dest.type]
   if (!entry) throw new StorageError('BadConfig', `Unknown destination type “${dest.type}”.`)
   const { db, config } = deps
-  const { settings, secrets } = destinationValues(
+  const { settings, secrets } = await destinationValues(
     db,
     config.secretKey,
     tenant.id,
     dest,
     entry.settings,
   )
-  const repo = repositoryFor(db, config.secretKey, tenant.id, dest.id)
+  const repo = await repositoryFor(db, config.secretKey, tenant.id, dest.id)
   const raw = entry.open(settings, secrets, {
     tenantName: tenant.name,
-    localRoot: localRootOf(db, config),
-    guard: guardPolicy(db),
+    localRoot: await localRootOf(db, config),
+    guard: await guardPolicy(db),
   })
   const opened = await openBridged(raw, {
     password: repositoryPassword(config.secretKey, repo),
@@ -60,8 +60,8 @@ export async function openRepository(
     // The previous attempt of this job was killed (its lease expired) and a tenant runs one job
     // at a time, so its locks are dead ones restic itself cannot prove stale.
     clearLocks: opts.clearLocks,
-    afterInit: () => {
-      if (!repo.initializedAt) markInitialized(db, repo.id)
+    afterInit: async () => {
+      if (!repo.initializedAt) await markInitialized(db, repo.id)
     },
   })
   if (!repo.quickKeyAt) {
@@ -70,7 +70,7 @@ export async function openRepository(
       () => true,
       () => false,
     )
-    if (done) markQuickKey(db, repo.id)
+    if (done) await markQuickKey(db, repo.id)
   }
   return { ...opened, repositoryId: repo.id }
 }

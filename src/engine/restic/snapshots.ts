@@ -113,7 +113,7 @@ export async function syncSnapshots(
     tags: s.tags ?? [],
     paths: s.paths ?? [],
   }))
-  syncCatalog(deps.db, tenant.id, dest.id, repo.repositoryId, listed)
+  await syncCatalog(deps.db, tenant.id, dest.id, repo.repositoryId, listed)
 }
 
 /**
@@ -125,9 +125,9 @@ export async function listSnapshots(
   tenant: Tenant,
   dest: Destination,
 ): Promise<Snapshot[]> {
-  if (!findRepository(deps.db, tenant.id, dest.id)?.initializedAt) return []
+  if (!(await findRepository(deps.db, tenant.id, dest.id))?.initializedAt) return []
   await withRepository(deps, tenant, dest, (repo) => syncSnapshots(deps, tenant, dest, repo))
-  return catalogOf(deps.db, tenant.id, dest.id).map(toSnapshot)
+  return (await catalogOf(deps.db, tenant.id, dest.id)).map(toSnapshot)
 }
 
 /**
@@ -141,19 +141,19 @@ export async function catalogSnapshots(
   dest: Destination,
   maxAgeMs = CATALOG_MAX_AGE_MS,
 ): Promise<Snapshot[]> {
-  const repo = findRepository(deps.db, tenant.id, dest.id)
+  const repo = await findRepository(deps.db, tenant.id, dest.id)
   if (!repo?.initializedAt) return []
-  if (catalogStale(deps, repo.id, maxAgeMs)) return listSnapshots(deps, tenant, dest)
-  return catalogOf(deps.db, tenant.id, dest.id).map(toSnapshot)
+  if (await catalogStale(deps, repo.id, maxAgeMs)) return listSnapshots(deps, tenant, dest)
+  return (await catalogOf(deps.db, tenant.id, dest.id)).map(toSnapshot)
 }
 
 /** The catalog of a repository was never synced with restic, or longer ago than `maxAgeMs`. */
-export function catalogStale(
+export async function catalogStale(
   deps: Pick<EngineDeps, 'db'>,
   repositoryId: number,
   maxAgeMs = CATALOG_MAX_AGE_MS,
-): boolean {
-  const at = catalogSyncedAt(deps.db, repositoryId)
+): Promise<boolean> {
+  const at = await catalogSyncedAt(deps.db, repositoryId)
   return !at || Date.now() - at.getTime() > maxAgeMs
 }
 
@@ -168,7 +168,7 @@ export async function findSnapshot(
   dest: Destination,
   id: string,
 ): Promise<Snapshot> {
-  const known = catalogOf(deps.db, tenant.id, dest.id).find((s) => s.snapshotId === id)
+  const known = (await catalogOf(deps.db, tenant.id, dest.id)).find((s) => s.snapshotId === id)
   if (known) return toSnapshot(known)
   const fresh = (await listSnapshots(deps, tenant, dest)).find((s) => s.id === id)
   if (!fresh) throw new NotFoundError('That snapshot')
@@ -186,18 +186,18 @@ export async function ensureIndex(
   dest: Destination,
   snap: Snapshot,
 ): Promise<void> {
-  const row = getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id)
+  const row = await getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id)
   if (row.indexedAt) {
-    touchIndexOf(deps, row)
+    await touchIndexOf(deps, row)
     return
   }
   await buildIndex(deps, tenant, dest, snap)
 }
 
 /** Marks an index used (at most once a minute), so the newest-used ones are kept. */
-export function touchIndexOf(deps: EngineDeps, row: SnapshotRow): void {
+export async function touchIndexOf(deps: EngineDeps, row: SnapshotRow): Promise<void> {
   if (!row.indexUsedAt || Date.now() - row.indexUsedAt.getTime() > 60_000)
-    touchIndex(deps.db, row.id)
+    await touchIndex(deps.db, row.id)
 }
 
 /**
@@ -211,7 +211,7 @@ export async function buildIndex(
   snap: Snapshot,
   signal?: AbortSignal,
 ): Promise<void> {
-  const row = getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id)
+  const row = await getCatalogSnapshot(deps.db, tenant.id, dest.id, snap.id)
   const nodes: IndexedNode[] = []
   let files = 0
   let bytes = 0
@@ -248,8 +248,8 @@ export async function buildIndex(
   )
   await saveIndexInSteps(deps.db, row.id, nodes, { files, bytes })
   if (!row.databases.length && dumps.length && row.kind !== 'other')
-    setDatabases(deps.db, row.id, dumps)
-  dropOldIndexes(deps.db, tenant.id)
+    await setDatabases(deps.db, row.id, dumps)
+  await dropOldIndexes(deps.db, tenant.id)
 }
 
 /** The direct children of `dir` in a snapshot, from its file index (built on first use). */
@@ -267,7 +267,7 @@ export async function listDir(
   if (!dir.startsWith('/')) throw new StorageError('NotFound', 'No such folder in the snapshot.')
   await ensureIndex(deps, tenant, dest, snap)
   const base = dir.replace(/\/+$/, '') || '/'
-  return childrenOf(deps.db, snap.rowId, base).map((n) => toNode(n))
+  return (await childrenOf(deps.db, snap.rowId, base)).map((n) => toNode(n))
 }
 
 export function toNode(n: {

@@ -28,8 +28,8 @@ export function optionalId(c: ApiCtx, name: string): number | undefined {
  * Reading backup data needs the tenant's backup token in `X-Backup-Token` besides the key
  * (OpenProject's rule): a stolen API key alone cannot pull backups.
  */
-export function requireBackupToken(c: ApiCtx): void {
-  const check = checkBackupToken(
+export async function requireBackupToken(c: ApiCtx): Promise<void> {
+  const check = await checkBackupToken(
     c.get('deps').db,
     c.get('tenant').id,
     c.req.header('x-backup-token'),
@@ -57,13 +57,13 @@ export function requireBackupToken(c: ApiCtx): void {
 }
 
 /** Records an API action as `api:<key prefix>`, from the client's address. */
-export function auditApi(
+export async function auditApi(
   c: ApiCtx,
   action: string,
   target: string,
   details?: Record<string, unknown>,
-): void {
-  audit(c.get('deps').db, {
+): Promise<void> {
+  await audit(c.get('deps').db, {
     actor: `api:${c.get('apiKey').prefix}`,
     tenantId: c.get('tenant').id,
     action,

@@ -24,7 +24,7 @@ export function apiRoutes(deps: Deps) {
         'Send your API key as “Authorization: Bearer <key>”. Create one under Backups > Access.',
       )
     }
-    const found = authenticateApiKey(deps.db, match[1]!)
+    const found = await authenticateApiKey(deps.db, match[1]!)
     if (!found)
       throw new ApiError(
         401,

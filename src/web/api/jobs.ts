@@ -25,8 +25,8 @@ function jobJson(job: Job) {
   }
 }
 
-jobRoutes.get('/policies', (c) => {
-  const policies = listPolicies(c.get('deps').db, c.get('tenant').id).map((p) => {
+jobRoutes.get('/policies', async (c) => {
+  const policies = (await listPolicies(c.get('deps').db, c.get('tenant').id)).map((p) => {
     const next = p.enabled ? nextRuns(p.schedule, p.timezone, 1) : null
     return {
       id: p.id,
@@ -44,29 +44,29 @@ jobRoutes.get('/policies', (c) => {
 })
 
 /** Queues a backup like Back up now (trigger `api`, limits apply); 202 with the job to poll. */
-jobRoutes.post('/policies/:id/backups', (c) => {
+jobRoutes.post('/policies/:id/backups', async (c) => {
   const { db, wake } = c.get('deps')
   const tenant = c.get('tenant')
-  const policy = getPolicy(db, tenant.id, idOf(c, 'id'))
-  let queued: ReturnType<typeof requestBackup>
+  const policy = await getPolicy(db, tenant.id, idOf(c, 'id'))
+  let queued: Awaited<ReturnType<typeof requestBackup>>
   try {
-    queued = requestBackup(db, tenant.id, policy.id, 'api')
+    queued = await requestBackup(db, tenant.id, policy.id, 'api')
   } catch (err) {
     if (err instanceof LimitError) throw new ApiError(429, 'limit_reached', err.message)
     throw err
   }
   const { job, created } = queued
-  auditApi(c, 'backup.request', policy.name, { jobId: job.id, created })
+  await auditApi(c, 'backup.request', policy.name, { jobId: job.id, created })
   wake?.()
   c.header('Location', `/api/v1/jobs/${job.id}`)
   return c.json({ job: jobJson(job), created }, 202)
 })
 
-jobRoutes.get('/jobs/:id', (c) => {
+jobRoutes.get('/jobs/:id', async (c) => {
   const { db } = c.get('deps')
   const tenant = c.get('tenant')
-  const job = getJob(db, tenant.id, idOf(c, 'id'))
-  const run = latestRunOfJob(db, tenant.id, job.id)
+  const job = await getJob(db, tenant.id, idOf(c, 'id'))
+  const run = await latestRunOfJob(db, tenant.id, job.id)
   return c.json({
     job: jobJson(job),
     run: run
@@ -82,7 +82,7 @@ jobRoutes.get('/jobs/:id', (c) => {
           progress: run.progress,
           startedAt: run.startedAt,
           finishedAt: run.finishedAt,
-          stages: runStagesOf(db, run.id).map((s) => ({
+          stages: (await runStagesOf(db, run.id)).map((s) => ({
             name: s.name,
             destinationId: s.destinationId,
             status: s.status,

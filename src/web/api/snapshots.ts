@@ -22,7 +22,7 @@ import { type ApiCtx, type ApiEnv, auditApi, optionalId, requireBackupToken } fr
 export const snapshotRoutes = new Hono<ApiEnv>()
 
 snapshotRoutes.use('*', async (c, next) => {
-  requireBackupToken(c)
+  await requireBackupToken(c)
   await next()
 })
 
@@ -31,16 +31,19 @@ function engineDeps(c: ApiCtx) {
   return { db, config, drivers }
 }
 
-function withRepo(c: ApiCtx, dests: Destination[]) {
+async function withRepo(c: ApiCtx, dests: Destination[]) {
   const { db } = c.get('deps')
-  return dests.filter((d) => findRepository(db, c.get('tenant').id, d.id)?.initializedAt)
+  const kept = []
+  for (const d of dests)
+    if ((await findRepository(db, c.get('tenant').id, d.id))?.initializedAt) kept.push(d)
+  return kept
 }
 
 /** `?policy=` narrows to that policy's snapshots. */
-function policyFilter(c: ApiCtx) {
+async function policyFilter(c: ApiCtx) {
   const id = optionalId(c, 'policy')
   if (id === undefined) return { policy: undefined, keep: () => true }
-  const policy = getPolicy(c.get('deps').db, c.get('tenant').id, id)
+  const policy = await getPolicy(c.get('deps').db, c.get('tenant').id, id)
   return { policy, keep: (s: Snapshot) => s.policyId === policy.id }
 }
 
@@ -60,9 +63,11 @@ snapshotRoutes.get('/', async (c) => {
   const { db } = c.get('deps')
   const tenant = c.get('tenant')
   const destId = optionalId(c, 'destination')
-  const { policy, keep } = policyFilter(c)
+  const { policy, keep } = await policyFilter(c)
   let dests =
-    destId !== undefined ? [getDestination(db, tenant.id, destId)] : listDestinations(db, tenant.id)
+    destId !== undefined
+      ? [await getDestination(db, tenant.id, destId)]
+      : await listDestinations(db, tenant.id)
   if (policy) dests = dests.filter((d) => policy.destinations.some((p) => p.id === d.id))
   const destinations = await Promise.all(
     dests.map(async (d) => {
@@ -83,12 +88,12 @@ snapshotRoutes.get('/', async (c) => {
 })
 
 /** The destination to download from: the one asked for, or the only one holding backups. */
-function downloadDestination(c: ApiCtx): Destination {
+async function downloadDestination(c: ApiCtx): Promise<Destination> {
   const { db } = c.get('deps')
   const tenant = c.get('tenant')
   const id = optionalId(c, 'destination')
   if (id !== undefined) return getDestination(db, tenant.id, id)
-  const dests = withRepo(c, listDestinations(db, tenant.id))
+  const dests = await withRepo(c, await listDestinations(db, tenant.id))
   if (dests.length === 1) return dests[0]!
   if (!dests.length) throw new ApiError(404, 'not_found', 'There is no backup yet: run one first.')
   throw new ApiError(
@@ -132,7 +137,7 @@ function requestedId(c: ApiCtx): string {
  * snapshot (never a safety snapshot, never one with a failed dump), of `?policy=` if given.
  */
 async function findSnapshot(c: ApiCtx, dest: Destination, id: string): Promise<Snapshot> {
-  const { policy, keep } = policyFilter(c)
+  const { policy, keep } = await policyFilter(c)
   const read = async (fresh: boolean) => {
     try {
       const all = fresh
@@ -196,7 +201,7 @@ snapshotRoutes.get('/:id/download', async (c) => {
   const tenant = c.get('tenant')
   const id = requestedId(c)
   const path = requestedPath(c)
-  const dest = downloadDestination(c)
+  const dest = await downloadDestination(c)
   const snapshot = await findSnapshot(c, dest, id)
   let download
   try {
@@ -206,7 +211,7 @@ snapshotRoutes.get('/:id/download', async (c) => {
     throw downloadError(err)
   }
   try {
-    auditApi(c, 'snapshot.download', snapshot.shortId, { destination: dest.name, path })
+    await auditApi(c, 'snapshot.download', snapshot.shortId, { destination: dest.name, path })
   } catch (err) {
     download.body.destroy()
     throw err

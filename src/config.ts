@@ -4,6 +4,7 @@ import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type TrustedProxies, parseTrustedProxies } from './trusted-proxies.ts'
 import { type Brand, brandOf } from './brand.ts'
+import { nodeProblem } from './names.ts'
 
 /** Typed configuration, read once from the environment at start. */
 export type Config = {
@@ -21,8 +22,15 @@ export type Config = {
   demo: boolean
   /** Run the job runner and scheduler inside `panel serve` (PANEL_RUNNER=0 turns it off). */
   runner: boolean
+  /** PostgreSQL instead of `<data>/panel.db` (PANEL_DATABASE_URL=postgres://user:pass@host/db). */
+  databaseUrl: string | null
   /** Jobs at once; default: number of cores. */
   concurrency: number | undefined
+  /**
+   * The hosting node this process's runner serves (PANEL_NODE, or `panel runner --node`): it runs
+   * only the jobs of tenants on that node. Null: the panel's own server (tenants without a node).
+   */
+  node: string | null
   /** Job lease length; a crashed runner's jobs return after it (PANEL_LEASE_MS, default 30 s). */
   leaseMs: number
   /** Bearer token that lets a Prometheus scraper read /metrics without a session (PANEL_METRICS_TOKEN); null: admins only. */
@@ -77,6 +85,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demo: env.PANEL_DEMO === '1',
     runner: env.PANEL_RUNNER !== '0',
     concurrency: env.PANEL_CONCURRENCY ? Number(env.PANEL_CONCURRENCY) : undefined,
+    node: nodeOf(env.PANEL_NODE),
+    databaseUrl: databaseUrlOf(env.PANEL_DATABASE_URL),
     leaseMs: Number(env.PANEL_LEASE_MS) || 30_000,
     metricsToken: metricsTokenOf(env.PANEL_METRICS_TOKEN),
     tokenDelayHours: hoursOf(env.PANEL_TOKEN_DELAY_HOURS, 24, 'PANEL_TOKEN_DELAY_HOURS'),
@@ -157,4 +167,20 @@ function parseKey(text: string, where: string): Buffer {
   const key = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64')
   if (key.length !== 32) throw new ConfigError(`${where}: expected 32 bytes (64 hex or base64)`)
   return key
+}
+
+function nodeOf(value: string | undefined): string | null {
+  const node = value?.trim()
+  if (!node) return null
+  const problem = nodeProblem(node)
+  if (problem) throw new Error(`PANEL_NODE: ${problem}`)
+  return node
+}
+
+function databaseUrlOf(value: string | undefined): string | null {
+  const url = value?.trim()
+  if (!url) return null
+  if (!/^postgres(ql)?:\/\//.test(url))
+    throw new Error('PANEL_DATABASE_URL: give a postgres://user:password@host:5432/database URL.')
+  return url
 }

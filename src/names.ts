@@ -51,6 +51,14 @@ export function labelProblem(label: string, what: string): string | undefined {
 }
 
 /** A hosting plan (tenant group) name: what the admin's billing calls it, e.g. "business-2". */
+/** A hosting node's name, as `panel runner --node` takes it: a host name's letters. */
+export function nodeProblem(node: string): string | undefined {
+  if (!/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/.test(node)) {
+    return 'Use 1-63 characters: lower-case letters, digits, dot and -, as in a host name (web1).'
+  }
+  return undefined
+}
+
 export function planProblem(plan: string): string | undefined {
   if (!/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}$/.test(plan)) {
     return 'Use 1-40 characters: letters, digits, space, dot, - and _.'

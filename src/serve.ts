@@ -1,6 +1,6 @@
 import { serve } from '@hono/node-server'
 import { loadConfig, type Config } from './config.ts'
-import { openDb, type Db } from './db/client.ts'
+import { openDatabase, type Db } from './db/client.ts'
 import { drivers } from './drivers/registry.ts'
 import { syncProvider } from './domain/provider-sync.ts'
 import { ensureAdmin, panelUrl, seedDemo } from './setup.ts'
@@ -20,6 +20,7 @@ function startWorkers(db: Db, config: Config) {
     db,
     handlers: jobHandlers({ db, config, drivers }),
     concurrency: config.concurrency,
+    node: config.node,
     leaseMs: config.leaseMs,
     onGaveUp: (job) => raiseGaveUp({ db, config }, job),
   })
@@ -64,7 +65,7 @@ function onSignals(stop: () => Promise<void>) {
 export async function startServer(): Promise<void> {
   keepServing()
   const config = loadConfig()
-  const db = openDb(config.dbPath)
+  const db = await openDatabase(config)
   const linkPath = await ensureAdmin(db)
   if (config.demo) {
     for (const t of await seedDemo(db, config)) {
@@ -109,14 +110,16 @@ export async function startServer(): Promise<void> {
 }
 
 /** `panel runner`: the runner and scheduler alone, no web server. */
-export async function startRunnerOnly(): Promise<void> {
+export async function startRunnerOnly(opts: { node?: string } = {}): Promise<void> {
   keepServing()
   const config = loadConfig()
-  const db = openDb(config.dbPath)
+  if (opts.node !== undefined) config.node = opts.node
+  const db = await openDatabase(config)
   await syncProvider(db)
   const problem = resticProblem(await resticVersion())
   if (problem) console.error(`WARNING: ${problem}`)
   const workers = startWorkers(db, config)
-  console.log(`Runner started (data: ${config.dataDir}).`)
+  const where = config.node ? `node ${config.node}` : 'this server'
+  console.log(`Runner started for ${where} (data: ${config.dataDir}).`)
   onSignals(workers.stop)
 }

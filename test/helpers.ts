@@ -4,6 +4,10 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { loadConfig } from '../src/config.ts'
 import { openDb } from '../src/db/client.ts'
+import { connectPostgres } from '../src/db/pg.ts'
+import { execFileSync } from 'node:child_process'
+import { closePostgres } from '../src/db/dialect.ts'
+import { afterAll } from 'vitest'
 import { drivers, type Registry } from '../src/drivers/registry.ts'
 import { createTenant } from '../src/domain/tenants.ts'
 import { createApp } from '../src/web/app.tsx'
@@ -12,15 +16,45 @@ import type { Deps } from '../src/web/context.ts'
 export const ORIGIN = 'http://localhost'
 export const PASSWORD = 'correct horse battery'
 
-/** A fresh data directory and database for one test file. */
+/**
+ * A fresh data directory and database for one test file: a SQLite file, or with
+ * `PANEL_TEST_DB=postgres` a database of its own on the run's PostgreSQL (ready before the
+ * file's first test; test/global-postgres.ts starts the server).
+ */
 export function freshDeps(extra: { drivers?: Registry; env?: Record<string, string> } = {}): Deps {
   const dir = mkdtempSync(join(tmpdir(), 'panel-test-'))
+  const pg = postgresDatabase()
   const config = loadConfig({
     PANEL_DATA_DIR: dir,
     PANEL_SECRET_KEY: randomBytes(32).toString('hex'),
+    ...(pg ? { PANEL_DATABASE_URL: pg } : {}),
     ...extra.env,
   })
-  return { db: openDb(config.dbPath), config, drivers: extra.drivers ?? drivers }
+  if (!pg) return { db: openDb(config.dbPath), config, drivers: extra.drivers ?? drivers }
+  // Processes the test starts (`panel runner`, the CLI) find the same database.
+  process.env.PANEL_DATABASE_URL = pg
+  const db = connectPostgres(pg)
+  afterAll(() => closePostgres(db))
+  return { db, config, drivers: extra.drivers ?? drivers }
+}
+
+/** With PANEL_TEST_DB=postgres: a new database for this test file, a copy of the migrated template. */
+export function postgresDatabase(): string | null {
+  if (process.env.PANEL_TEST_DB !== 'postgres') return null
+  const server = process.env.PANEL_TEST_PG
+  if (!server) throw new Error('PANEL_TEST_DB=postgres needs test/global-postgres.ts (vitest run)')
+  const url = new URL(server)
+  const name = `t_${randomBytes(6).toString('hex')}`
+  execFileSync(
+    'psql',
+    ['-X', '-q', '-h', url.hostname, '-p', url.port, '-U', url.username, '-d', 'panel_template'],
+    {
+      input: `CREATE DATABASE ${name} TEMPLATE panel_template`,
+      env: { ...process.env, PGPASSWORD: decodeURIComponent(url.password) },
+      stdio: ['pipe', 'ignore', 'inherit'],
+    },
+  )
+  return `${server}/${name}`
 }
 
 export async function addTenant(deps: Deps, name: string) {

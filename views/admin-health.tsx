@@ -1,4 +1,4 @@
-import type { Child } from 'hono/jsx'
+import { createContext, useContext, type Child } from 'hono/jsx'
 import type {
   HealthFilter,
   HealthPage,
@@ -7,7 +7,24 @@ import type {
   HealthSort,
 } from '../src/db/health-list.ts'
 import { DEFAULT_HEALTH_QUERY, HEALTH_PAGE_SIZE, STALE_MS } from '../src/db/health-list.ts'
+import type { NodeState } from '../src/db/runner-heartbeats.ts'
 import { bytes, relative } from './format.ts'
+
+/**
+ * Whether a node's runner answers (nodeState over one listHeartbeats per request). The route
+ * provides it around the page or fragment, so the health table reads it however deep it is
+ * rendered; without a provider every node counts as answering.
+ */
+export const NodeStates = createContext<(node: string | null) => NodeState>(() => ({
+  state: 'ok',
+}))
+
+/** Plain words for a tenant whose node has no answering runner; null while one answers. */
+function noRunnerReason(node: string | null, state: NodeState): string | null {
+  if (state.state === 'ok') return null
+  const where = node === null ? 'on this server' : `on node ${node}`
+  return `No runner is answering ${where}: backups of this tenant are not running.`
+}
 
 /** `/admin/tenants` with the query's non-default parts, so links stay short and shareable. */
 export function healthHref(query: HealthQuery, change: Partial<HealthQuery> = {}): string {
@@ -75,10 +92,12 @@ function SortHeader(props: { query: HealthQuery; col: (typeof COLUMNS)[number] }
 }
 
 /** Plain words for what is wrong with a tenant's backups, worst first. */
-function HealthCell(props: { row: HealthRow; now: number }) {
-  const { row, now } = props
+function HealthCell(props: { row: HealthRow; now: number; noRunner: string | null }) {
+  const { row, now, noRunner } = props
   const stale = row.lastSuccessAt && now - row.lastSuccessAt.getTime() > STALE_MS
   const badges = []
+  // First: while no runner answers, nothing else about this tenant's backups can change.
+  if (noRunner) badges.push(<span class="badge badge-bad">No runner</span>)
   if (row.failingStreak > 0) {
     badges.push(
       <span class="badge badge-bad">
@@ -97,6 +116,7 @@ function HealthCell(props: { row: HealthRow; now: number }) {
   return (
     <td class="health-cell">
       <span class="badges">{badges}</span>
+      {noRunner && <p class="reason">{noRunner}</p>}
       {row.failingStreak > 0 && row.lastError && <p class="reason">{row.lastError}</p>}
     </td>
   )
@@ -104,8 +124,9 @@ function HealthCell(props: { row: HealthRow; now: number }) {
 
 function Row(props: { row: HealthRow; now: number }) {
   const { row: r, now } = props
+  const noRunner = noRunnerReason(r.node, useContext(NodeStates)(r.node))
   return (
-    <tr class={r.failingStreak > 0 ? 'row-bad' : undefined}>
+    <tr class={r.failingStreak > 0 || noRunner ? 'row-bad' : undefined}>
       <td>
         <a class="strong" href={`/admin/tenants/${r.tenantId}/runs`}>
           {r.name}
@@ -113,8 +134,13 @@ function Row(props: { row: HealthRow; now: number }) {
         <div class="muted small mono home" title={r.homeDir}>
           {r.homeDir}
         </div>
+        {r.node !== null && (
+          <div class="muted small home" title={`Node ${r.node}`}>
+            Node {r.node}
+          </div>
+        )}
       </td>
-      <HealthCell row={r} now={now} />
+      <HealthCell row={r} now={now} noRunner={noRunner} />
       <td>{r.lastSuccessAt ? relative(r.lastSuccessAt, now) : <span class="muted">never</span>}</td>
       <td>{r.failingStreak || <span class="muted">0</span>}</td>
       <td>{r.missedCount || <span class="muted">0</span>}</td>

@@ -4,7 +4,7 @@ import { Badge } from './overview.tsx'
 import { LiveProgress } from './progress.tsx'
 import { bytes, duration, relative } from './format.ts'
 import type { QueuedJob, RunningJob } from '../src/db/runner-queue.ts'
-import { isStale, type RunnerHeartbeat } from '../src/db/runner-heartbeats.ts'
+import { isStale, nodeState, type RunnerHeartbeat } from '../src/db/runner-heartbeats.ts'
 import { dayTime, serverZone } from '../src/zoned.ts'
 
 export type RunnerLive = {
@@ -15,6 +15,9 @@ export type RunnerLive = {
 }
 
 export type RunnerFormValues = { concurrency: string; uploadLimit: string }
+
+/** A hosting node and how many tenants live on it (node null: the panel's own server). */
+export type NodeTenants = { node: string | null; tenants: number }
 
 const kindLabel = {
   backup: 'Backup',
@@ -187,8 +190,100 @@ export function RunnerLiveSection(props: { csrf: string; live: RunnerLive }) {
   )
 }
 
+function NodeName(props: { node: string | null }) {
+  return props.node === null ? <span class="muted">This server</span> : <>{props.node}</>
+}
+
+/** Whether each node's tenants are being backed up, in words; nodeState decides. */
+function NodeStatus(props: { runners: RunnerHeartbeat[]; node: string | null; answering: number }) {
+  const { node } = props
+  const s = nodeState(props.runners, node)
+  // The panel's own server counts as fine before any runner row exists (nodeState), but in a
+  // list of nodes "answering" beside 0 runners would be false: say that none has started.
+  if (s.state === 'never' || (s.state === 'ok' && props.answering === 0)) {
+    return (
+      <div>
+        <span class="badge badge-bad">No runner</span>
+        <p class="reason">
+          {node === null ? (
+            <>
+              No runner has started on this server: its tenants’ backups wait until{' '}
+              <code class="nowrap">panel serve</code> or <code class="nowrap">panel runner</code>{' '}
+              runs here.
+            </>
+          ) : (
+            <>
+              No runner has started on this node: its tenants’ backups wait until{' '}
+              <code class="nowrap">panel runner --node {node}</code> runs there.
+            </>
+          )}
+        </p>
+      </div>
+    )
+  }
+  if (s.state === 'gone') {
+    return (
+      <div>
+        <span class="badge badge-bad">Not answering</span>
+        <p class="reason">
+          The runner stopped answering {relative(s.lastSeen)}: its tenants’ backups wait until it is
+          back.
+        </p>
+      </div>
+    )
+  }
+  return <span class="badge badge-ok">Runner answering</span>
+}
+
+/**
+ * One row per hosting node (those tenants live on and those runners serve). Renders nothing on
+ * a single-server panel, where the only node is the panel's own server.
+ */
+export function RunnerNodes(props: { nodes: NodeTenants[]; runners: RunnerHeartbeat[] }) {
+  const tenants = new Map(props.nodes.map((n) => [n.node, n.tenants]))
+  for (const r of props.runners) if (!tenants.has(r.node)) tenants.set(r.node, 0)
+  const nodes = [...tenants.keys()].sort((a, b) =>
+    a === null ? -1 : b === null ? 1 : a.localeCompare(b, 'en', { numeric: true }),
+  )
+  if (nodes.length <= 1 && nodes[0] == null) return null
+  return (
+    <>
+      <h2 class="section-title">Nodes ({nodes.length})</h2>
+      <div class="card table-card">
+        <table class="cards">
+          <thead>
+            <tr>
+              <th>Node</th>
+              <th>Tenants</th>
+              <th>Runners answering</th>
+              <th class="wide">Status</th>
+            </tr>
+          </thead>
+          <tbody>
+            {nodes.map((node) => {
+              const answering = props.runners.filter((r) => r.node === node && !isStale(r)).length
+              return (
+                <tr>
+                  <td class="strong" data-label="Node">
+                    <NodeName node={node} />
+                  </td>
+                  <td data-label="Tenants">{tenants.get(node)}</td>
+                  <td data-label="Runners answering">{answering}</td>
+                  <td data-label="Status">
+                    <NodeStatus runners={props.runners} node={node} answering={answering} />
+                  </td>
+                </tr>
+              )
+            })}
+          </tbody>
+        </table>
+      </div>
+    </>
+  )
+}
+
 /** Each runner process with its last heartbeat; one silent for 2 minutes is marked Not answering. */
-export function RunnerProcesses(props: { runners: RunnerHeartbeat[] }) {
+export function RunnerProcesses(props: { runners: RunnerHeartbeat[]; running: RunningJob[] }) {
   return (
     <>
       <h2 class="section-title">Runner processes ({props.runners.length})</h2>
@@ -199,12 +294,14 @@ export function RunnerProcesses(props: { runners: RunnerHeartbeat[] }) {
         </div>
       ) : (
         <div class="card table-card">
-          <table>
+          <table class="cards">
             <thead>
               <tr>
                 <th>Host</th>
+                <th>Node</th>
                 <th>Process</th>
                 <th>Last seen</th>
+                <th>Running</th>
                 <th>Jobs at once</th>
                 <th>Started</th>
               </tr>
@@ -212,9 +309,16 @@ export function RunnerProcesses(props: { runners: RunnerHeartbeat[] }) {
             <tbody>
               {props.runners.map((r) => (
                 <tr>
-                  <td class="strong">{r.host}</td>
-                  <td class="mono">pid {r.pid}</td>
-                  <td>
+                  <td class="strong" data-label="Host">
+                    {r.host}
+                  </td>
+                  <td class="nowrap" data-label="Node">
+                    <NodeName node={r.node} />
+                  </td>
+                  <td class="mono nowrap" data-label="Process">
+                    pid {r.pid}
+                  </td>
+                  <td data-label="Last seen">
                     {relative(r.lastSeen)}
                     {isStale(r) && (
                       <>
@@ -223,8 +327,11 @@ export function RunnerProcesses(props: { runners: RunnerHeartbeat[] }) {
                       </>
                     )}
                   </td>
-                  <td>{r.concurrency}</td>
-                  <td>{time(r.startedAt)}</td>
+                  <td data-label="Running">
+                    {props.running.filter((j) => j.leaseOwner === r.id).length}
+                  </td>
+                  <td data-label="Jobs at once">{r.concurrency}</td>
+                  <td data-label="Started">{time(r.startedAt)}</td>
                 </tr>
               ))}
             </tbody>
@@ -240,6 +347,8 @@ export function AdminRunnerPage(props: {
   live: RunnerLive
   /** Every runner process's heartbeat. */
   runners: RunnerHeartbeat[]
+  /** Tenants per node (tenantNodes). */
+  nodes: NodeTenants[]
   values: RunnerFormValues
   errors: Errors
   /** What each runner process uses when concurrency is blank. */
@@ -270,7 +379,8 @@ export function AdminRunnerPage(props: {
         </div>
       )}
       <RunnerLiveSection csrf={props.ctx.csrf} live={props.live} />
-      <RunnerProcesses runners={props.runners} />
+      <RunnerNodes nodes={props.nodes} runners={props.runners} />
+      <RunnerProcesses runners={props.runners} running={props.live.running} />
       <h2 class="section-title">Settings</h2>
       <form method="post" action="/admin/runner/settings" class="card form" novalidate>
         <Csrf token={props.ctx.csrf} />

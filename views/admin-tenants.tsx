@@ -52,6 +52,8 @@ export type TenantFormValues = {
   timezone: string
   /** Absent on pages that do not edit it: the edit page then shows the tenant's stored plan. */
   plan?: string
+  /** Likewise: the edit page then shows the tenant's stored node. */
+  node?: string
 }
 
 export function TenantForm(props: {
@@ -127,6 +129,14 @@ export function TenantForm(props: {
         error={e.plan}
         placeholder="e.g. Business"
         help="Optional. Backup policies for a plan apply to its tenants."
+      />
+      <TextInput
+        name="node"
+        label="Node"
+        value={v.node}
+        error={e.node}
+        placeholder="e.g. web1"
+        help="The hosting server this tenant’s files live on. Its backups run only on that server, under panel runner --node with this name. Leave empty for the panel’s own server."
       />
       <div class="form-actions">
         <button class="button primary" type="submit">
@@ -250,7 +260,8 @@ export function EditTenantPage(props: {
         title={t.name}
         lead={
           (t.disabled ? 'Disabled: cannot sign in; backups paused.' : 'Active tenant.') +
-          (t.plan ? ` Plan “${t.plan}”.` : ' No plan.')
+          (t.plan ? ` Plan “${t.plan}”.` : ' No plan.') +
+          (t.node ? ` On node ${t.node}.` : '')
         }
       >
         <a class="button" href={`/admin/tenants/${t.id}/runs`}>
@@ -280,7 +291,11 @@ export function EditTenantPage(props: {
       <div class="grid-2">
         <TenantForm
           csrf={props.ctx.csrf}
-          values={{ ...props.values, plan: props.values.plan ?? t.plan ?? '' }}
+          values={{
+            ...props.values,
+            plan: props.values.plan ?? t.plan ?? '',
+            node: props.values.node ?? t.node ?? '',
+          }}
           errors={props.errors}
           tenantId={t.id}
         />

@@ -50,6 +50,7 @@ const FIELD_WORDS: Record<string, string> = {
   homeDir: 'home folder',
   systemUser: 'system user',
   timezone: 'time zone',
+  node: 'node',
 }
 /** ": home folder, password", from the names of the fields that changed. */
 const changed = (d: Record<string, unknown>) =>

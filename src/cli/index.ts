@@ -1,10 +1,12 @@
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config.ts'
-import { openDb } from '../db/client.ts'
+import { openDatabase, type Db } from '../db/client.ts'
+import { closePostgres } from '../db/dialect.ts'
 import { panelOrigin } from '../db/panel-url.ts'
 import { drivers } from '../drivers/registry.ts'
 import { ConflictError, InputError, NotFoundError } from '../errors.ts'
 import { UsageError } from './io.ts'
+import { nodeProblem } from '../names.ts'
 import type { Command } from './command.ts'
 import { adminCommands } from './admin.ts'
 import { tenantCommands } from './tenants.ts'
@@ -34,7 +36,7 @@ function usage(): string {
     'Usage: panel <command>',
     '',
     '  serve',
-    '  runner',
+    '  runner [--node <node>]',
     ...Object.values(commands).map((c) => `  ${c.usage}`),
   ].join('\n')
 }
@@ -44,7 +46,22 @@ export async function runCli(argv: string[]): Promise<number> {
   const [first = 'help', second = ''] = argv
   if (first === 'serve' || first === 'runner') {
     const { startServer, startRunnerOnly } = await import('../serve.ts')
-    await (first === 'serve' ? startServer() : startRunnerOnly())
+    if (first === 'serve') await startServer()
+    else {
+      let node: string | undefined
+      try {
+        const args = argv.slice(1)
+        node = parseArgs({ args, options: { node: { type: 'string' } }, strict: true }).values.node
+        const problem = node === undefined ? undefined : nodeProblem(node)
+        if (problem) throw new UsageError(`--node: ${problem}`)
+      } catch (err) {
+        console.error(
+          `panel: ${(err as Error).message.split('\n')[0]} (usage: panel runner [--node <node>])`,
+        )
+        return 2
+      }
+      await startRunnerOnly({ node })
+    }
     return 0
   }
   if (first === 'help' || first === '--help' || first === '-h') {
@@ -58,6 +75,7 @@ export async function runCli(argv: string[]): Promise<number> {
     return 2
   }
   const rest = argv.slice(key.split(' ').length)
+  let db: Db | undefined
   try {
     const { values, positionals } = parseArgs({
       args: rest,
@@ -66,7 +84,7 @@ export async function runCli(argv: string[]): Promise<number> {
       strict: true,
     })
     const config = loadConfig()
-    const db = openDb(config.dbPath)
+    db = await openDatabase(config)
     const baseUrl = await panelOrigin(db, config)
     await command.run(
       { db, secretKey: config.secretKey, drivers, baseUrl, config },
@@ -76,6 +94,9 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0
   } catch (err) {
     return report(err, command)
+  } finally {
+    // PostgreSQL's pool would keep the process alive; SQLite needs nothing.
+    if (db) await closePostgres(db)
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Command } from './command.ts'
 import { UsageError, printTable, readStdin } from './io.ts'
-import { createTenant } from '../domain/tenants.ts'
+import { createTenant, editTenant } from '../domain/tenants.ts'
 import { removeTenant, retireTenantFiles } from '../domain/remove-tenant.ts'
 import { assignDatabase } from '../domain/databases.ts'
 import { findTenantByName, listTenantDatabases, listTenants } from '../db/tenants.ts'
@@ -18,9 +18,10 @@ export async function tenantByName(db: Db, name: string | undefined) {
 export const tenantCommands: Record<string, Command> = {
   'tenant add': {
     usage:
-      'tenant add <name> --home <dir> [--system-user <user>] [--timezone <tz>] [--group <plan>] --password-stdin',
+      'tenant add <name> --home <dir> [--system-user <user>] [--timezone <tz>] [--group <plan>] [--node <node>] --password-stdin',
     options: {
       group: { type: 'string' },
+      node: { type: 'string' },
       home: { type: 'string' },
       'system-user': { type: 'string' },
       timezone: { type: 'string' },
@@ -38,9 +39,56 @@ export const tenantCommands: Record<string, Command> = {
         systemUser: opts['system-user'] ?? '',
         timezone: opts.timezone ?? 'UTC',
         plan: opts.group ?? '',
+        node: opts.node ?? '',
       })
       await auditCli(db, 'tenant.create', { tenantId: tenant.id, target: tenant.name })
       console.log(`Tenant "${tenant.name}" created (id ${tenant.id}).`)
+    },
+  },
+  'tenant edit': {
+    usage:
+      'tenant edit <name> [--node <node>|--no-node] [--home <dir>] [--system-user <user>] [--timezone <tz>] [--group <plan>]',
+    options: {
+      node: { type: 'string' },
+      'no-node': { type: 'boolean' },
+      home: { type: 'string' },
+      'system-user': { type: 'string' },
+      timezone: { type: 'string' },
+      group: { type: 'string' },
+    },
+    async run({ db }, [name], opts) {
+      const tenant = await tenantByName(db, name)
+      if (opts.node !== undefined && opts['no-node'])
+        throw new UsageError('give either --node <node> or --no-node')
+      // The field names the admin page records in the audit log.
+      const before = {
+        homeDir: tenant.homeDir,
+        systemUser: tenant.systemUser ?? '',
+        timezone: tenant.timezone,
+        plan: tenant.plan ?? '',
+        node: tenant.node ?? '',
+      }
+      const after = {
+        homeDir: opts.home ?? before.homeDir,
+        systemUser: opts['system-user'] ?? before.systemUser,
+        timezone: opts.timezone ?? before.timezone,
+        plan: opts.group ?? before.plan,
+        node: opts['no-node'] ? '' : (opts.node ?? before.node),
+      }
+      await editTenant(db, tenant.id, { ...after, name: tenant.name, password: '' })
+      const changed = (Object.keys(before) as (keyof typeof before)[]).filter(
+        (k) => before[k] !== after[k],
+      )
+      await auditCli(db, 'tenant.update', {
+        tenantId: tenant.id,
+        target: tenant.name,
+        details: { changed },
+      })
+      console.log(
+        changed.length
+          ? `Tenant "${tenant.name}" updated: ${changed.join(', ')}.`
+          : `Tenant "${tenant.name}" unchanged.`,
+      )
     },
   },
   'tenant list': {
@@ -56,6 +104,7 @@ export const tenantCommands: Record<string, Command> = {
           systemUser: t.systemUser,
           timezone: t.timezone,
           plan: t.plan,
+          node: t.node,
           disabled: t.disabled,
           databases: (await listTenantDatabases(db, t.id)).map((d) => `${d.engine}:${d.name}`),
         })
@@ -68,6 +117,7 @@ export const tenantCommands: Record<string, Command> = {
           'systemUser',
           'timezone',
           'plan',
+          'node',
           'disabled',
           'databases',
         ])

@@ -1,5 +1,6 @@
-import { and, asc, desc, eq, gt, gte, lt, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, gte, lt, sql, type SQL } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { isPostgres } from './dialect.ts'
 import { auditLog, tenants, type AuditEntry } from './schema.ts'
 
 /** Whose entries: one tenant's (a tenant's own page), or every entry (the admin page). */
@@ -31,14 +32,17 @@ export type AuditPage = {
   older: number | null
 }
 
-function conditions(scope: AuditScope, f: AuditFilter): SQL[] {
+function conditions(scope: AuditScope, f: AuditFilter, pg: boolean): SQL[] {
   const where: SQL[] = []
   const tenantId = scope === 'all' ? f.tenantId : scope.tenantId
   if (tenantId !== undefined) where.push(eq(auditLog.tenantId, tenantId))
   if (f.action) {
     // A range on the (action, id) index rather than LIKE, which SQLite cannot index here.
-    // Actions are ASCII, so U+FFFF sorts after every continuation of the prefix.
-    where.push(gte(auditLog.action, f.action), lt(auditLog.action, f.action + '\uffff'))
+    // Actions are ASCII, so U+FFFF sorts after every continuation of the prefix. PostgreSQL
+    // compares by the database's collation, which may ignore U+FFFF or punctuation: starts_with
+    // holds under any (and uses the index under collation "C").
+    if (pg) where.push(sql`starts_with(${auditLog.action}, ${f.action})`)
+    else where.push(gte(auditLog.action, f.action), lt(auditLog.action, f.action + '\uffff'))
   }
   if (f.actor) where.push(eq(auditLog.actor, f.actor))
   if (f.from) where.push(gte(auditLog.at, f.from))
@@ -66,7 +70,7 @@ export async function listAudit(
   filter: AuditFilter = {},
 ): Promise<AuditPage> {
   const limit = Math.min(Math.max(filter.limit ?? 50, 1), 500)
-  const base = conditions(scope, filter)
+  const base = conditions(scope, filter, isPostgres(db))
   const forward = filter.after !== undefined && filter.before === undefined
   const where = [...base]
   if (filter.before !== undefined) where.push(lt(auditLog.id, filter.before))

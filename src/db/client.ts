@@ -3,7 +3,7 @@ import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
 import { inProject } from '../project-root.ts'
 import { chmodSync, existsSync, statSync } from 'node:fs'
-import * as schema from './schema.ts'
+import * as schema from './schema-sqlite.ts'
 import { pendingMigrations, saveCopyBeforeMigration } from './pre-migration.ts'
 
 export type Db = ReturnType<typeof drizzle<typeof schema>>
@@ -42,4 +42,21 @@ export function openDb(path: string, opts: OpenDbOptions = {}): Db {
   const db = drizzle(sqlite, { schema })
   migrate(db, { migrationsFolder })
   return db
+}
+
+/**
+ * The panel's database: PostgreSQL when `databaseUrl` is set (PANEL_DATABASE_URL), else the
+ * SQLite file at `dbPath`. Either way migrated and ready.
+ */
+export async function openDatabase(
+  config: { databaseUrl: string | null; dbPath: string; dataDir: string },
+  opts: OpenDbOptions = {},
+): Promise<Db> {
+  if (!config.databaseUrl) return openDb(config.dbPath, opts)
+  const { openPostgres } = await import('./pg.ts')
+  return openPostgres(config.databaseUrl, {
+    migrationsFolder: opts.migrationsFolder ?? inProject('drizzle/pg'),
+    dumpDir: config.dataDir,
+    log: opts.log,
+  })
 }

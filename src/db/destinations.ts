@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { isPostgres } from './dialect.ts'
 import { destinations, policies, policyDestinations, type Destination } from './schema.ts'
 import { ConflictError, HostOwnedError, NotFoundError } from '../errors.ts'
 import { open, seal } from '../secret-box.ts'
@@ -136,10 +137,15 @@ export async function mergeDestinationSettings(
   secrets?: string,
 ): Promise<void> {
   const patch = JSON.stringify(settings)
+  // RFC 7396 merge in one statement (no read-modify-write): a null in the patch removes the key.
+  const nulls = Object.keys(settings).filter((k) => settings[k] === null)
+  const merged = isPostgres(db)
+    ? sql`(${destinations.settings} || ${patch}::jsonb) - ${sql.raw(`array[${nulls.map(pgText).join(',')}]::text[]`)}`
+    : sql`json_patch(${destinations.settings}, ${patch})`
   await db
     .update(destinations)
     .set({
-      settings: sql`json_patch(${destinations.settings}, ${patch})`,
+      settings: merged,
       ...(secrets === undefined ? {} : { secrets }),
       updatedAt: new Date(),
     })
@@ -198,4 +204,9 @@ export async function ownedDestinationIds(
         ),
       )
   ).map((r) => r.id)
+}
+
+/** A constant key as a PostgreSQL text literal. */
+function pgText(key: string): string {
+  return `'${key.replace(/'/g, "''")}'`
 }

@@ -1,6 +1,6 @@
-import { and, asc, count, desc, eq, gt, isNull, lt, sql, type SQL } from 'drizzle-orm'
-import type { SQLiteColumn } from 'drizzle-orm/sqlite-core'
+import { and, asc, count, desc, eq, gt, isNull, lt, sql, type Column, type SQL } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { isPostgres } from './dialect.ts'
 import { tenantHealth, tenants } from './schema.ts'
 
 /** A tenant is stale when its last good backup is older than this. */
@@ -65,6 +65,8 @@ export type HealthRow = {
   tenantId: number
   name: string
   homeDir: string
+  /** The hosting node the tenant lives on; null: the panel's own server. */
+  node: string | null
   disabled: boolean
   lastRunId: number | null
   lastRunStatus: string | null
@@ -82,7 +84,7 @@ export type HealthRow = {
 
 export type HealthPage = { rows: HealthRow[]; total: number; page: number; pages: number }
 
-function filterOf(query: HealthQuery, now: Date): SQL | undefined {
+function filterOf(query: HealthQuery, now: Date, pg: boolean): SQL | undefined {
   const h = tenantHealth
   const parts: (SQL | undefined)[] = []
   if (query.filter === 'failing') parts.push(gt(h.failingStreak, 0))
@@ -90,8 +92,15 @@ function filterOf(query: HealthQuery, now: Date): SQL | undefined {
   if (query.filter === 'never') parts.push(isNull(h.lastSuccessAt))
   if (query.filter === 'missed') parts.push(gt(h.missedCount, 0))
   if (query.filter === 'disabled') parts.push(eq(tenants.disabled, true))
-  if (query.q)
-    parts.push(sql`${tenants.name} like ${`%${query.q.replace(/[\\%_]/g, '\\$&')}%`} escape '\\'`)
+  if (query.q) {
+    const pattern = `%${query.q.replace(/[\\%_]/g, '\\$&')}%`
+    // SQLite's LIKE ignores the case of ASCII letters only; so does ILIKE under collation "C".
+    parts.push(
+      pg
+        ? sql`${tenants.name} collate "C" ilike ${pattern} escape '\\'`
+        : sql`${tenants.name} like ${pattern} escape '\\'`,
+    )
+  }
   return parts.length ? and(...parts) : undefined
 }
 
@@ -106,19 +115,30 @@ export async function listTenantHealth(
   query: HealthQuery,
   now = new Date(),
 ): Promise<HealthPage> {
-  const where = filterOf(query, now)
+  const pg = isPostgres(db)
+  const where = filterOf(query, now, pg)
   const total = await countWhere(db, query, where)
   const pages = Math.max(1, Math.ceil(total / HEALTH_PAGE_SIZE))
   const page = Math.min(query.page, pages)
-  const order = query.dir === 'desc' ? desc : asc
   // With a selective filter, SQLite should find the few rows through the filter's index and
   // sort them, not walk the sort column's index over every tenant: `+col` hides that index.
-  const key = (col: SQLiteColumn) => (SELECTIVE.has(query.filter) ? sql`+${col}` : col)
+  const key = (col: Column) => (SELECTIVE.has(query.filter) ? sql`+${col}` : col)
+  // `+col` is SQLite's own syntax; PostgreSQL's planner weighs the two plans by its statistics.
+  // SQLite puts nulls first going up and last going down; PostgreSQL the other way round.
+  const order = pg
+    ? (col: Column) =>
+        col.notNull
+          ? (query.dir === 'desc' ? desc : asc)(col)
+          : query.dir === 'desc'
+            ? sql`${col} desc nulls last`
+            : sql`${col} asc nulls first`
+    : (col: Column) => (query.dir === 'desc' ? desc : asc)(key(col))
   const rows = await db
     .select({
       tenantId: tenantHealth.tenantId,
       name: tenants.name,
       homeDir: tenants.homeDir,
+      node: tenants.node,
       disabled: tenants.disabled,
       lastRunId: tenantHealth.lastRunId,
       lastRunStatus: tenantHealth.lastRunStatus,
@@ -138,8 +158,8 @@ export async function listTenantHealth(
     .where(where)
     .orderBy(
       ...(query.sort === 'name'
-        ? [order(key(tenants.name))]
-        : [order(key(SORTS[query.sort])), order(key(tenantHealth.tenantId))]),
+        ? [order(tenants.name)]
+        : [order(SORTS[query.sort]), order(tenantHealth.tenantId)]),
     )
     .limit(HEALTH_PAGE_SIZE)
     .offset((page - 1) * HEALTH_PAGE_SIZE)
@@ -166,9 +186,10 @@ export async function countTenantHealth(
   now = new Date(),
 ): Promise<Record<HealthFilter, number>> {
   const out = {} as Record<HealthFilter, number>
+  const pg = isPostgres(db)
   for (const filter of HEALTH_FILTERS) {
     const q = { ...query, filter }
-    out[filter] = await countWhere(db, q, filterOf(q, now))
+    out[filter] = await countWhere(db, q, filterOf(q, now, pg))
   }
   return out
 }

@@ -1,6 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { isPostgres, rows } from './dialect.ts'
 import { tenantHealth } from './schema.ts'
 import { nextRuns } from '../schedule.ts'
 import { storedUsage } from './limits.ts'
@@ -52,6 +53,58 @@ const VERIFIED = `
   where tenant_id = ? and mode = 'restore'
   order by id desc limit 1`
 
+/** PostgreSQL: a timestamptz as epoch milliseconds (a JS number), as SQLite stores it. */
+const epochMs = (column: string) => sql.raw(`(extract(epoch from ${column}) * 1000)::float8`)
+
+type Policy = { schedule: string; timezone: string; missed: number; disabled: number | boolean }
+
+/** The same statements as above, on PostgreSQL (same indexes; dates as epoch ms, booleans). */
+async function readPg(db: Db, tenantId: number) {
+  const last = (
+    await rows<Row>(
+      db,
+      sql`select id, status, error, ${epochMs('finished_at')} as at from runs
+        where tenant_id = ${tenantId} and kind = 'backup' and status in ${sql.raw(FINISHED)}
+        order by id desc limit 1`,
+    )
+  )[0]
+  const success = (
+    await rows<Row>(
+      db,
+      sql`select ${epochMs('finished_at')} as at from runs
+        where tenant_id = ${tenantId} and kind = 'backup' and status = 'success'
+        order by id desc limit 1`,
+    )
+  )[0]
+  const streak = (
+    await rows<{ n: number }>(
+      db,
+      sql`select count(*)::int as n from runs
+        where tenant_id = ${tenantId} and kind = 'backup' and status in ('failed', 'interrupted')
+          and id > coalesce((select id from runs
+                             where tenant_id = ${tenantId} and kind = 'backup' and status in ('success', 'partial')
+                             order by id desc limit 1), 0)`,
+    )
+  )[0]!.n
+  const policies = await rows<Policy>(
+    db,
+    sql`select p.schedule, p.timezone, coalesce(s.missed_count, 0)::int as missed, t.disabled
+      from policies p
+      join tenants t on t.id = p.tenant_id
+      left join schedule_state s on s.policy_id = p.id
+      where p.tenant_id = ${tenantId} and p.enabled`,
+  )
+  const verified = (
+    await rows<Row & { ok: boolean }>(
+      db,
+      sql`select ${epochMs('created_at')} as at, ok from verifications
+        where tenant_id = ${tenantId} and mode = 'restore'
+        order by id desc limit 1`,
+    )
+  )[0]
+  return { last, success, streak, policies, verified }
+}
+
 /** The earliest next slot after `now` over the given schedules, or null when there is none. */
 export function earliestNextRun(
   schedules: { schedule: string; timezone: string }[],
@@ -84,19 +137,25 @@ export async function refreshTenantHealth(
   tenantId: number,
   now = new Date(),
 ): Promise<void> {
-  const q = (text: string) => stmt(db.$client, text)
-  const last = q(LAST_RUN).get(tenantId) as Row | undefined
-  const success = q(LAST_SUCCESS).get(tenantId) as Row | undefined
-  const streak = (q(STREAK).get(tenantId, tenantId) as Row).n as number
-  const policies = q(POLICIES).all(tenantId) as {
-    schedule: string
-    timezone: string
-    missed: number
-    disabled: number
-  }[]
-  // The same sums the quotas check, so the admin page and a refusal never disagree.
-  const stored = await storedUsage(db, tenantId)
-  const verified = q(VERIFIED).get(tenantId) as Row | undefined
+  let last: Row | undefined
+  let success: Row | undefined
+  let streak: number
+  let policies: Policy[]
+  let stored: { bytes: number; snapshots: number }
+  let verified: (Row & { ok: number | boolean }) | undefined
+  if (isPostgres(db)) {
+    ;({ last, success, streak, policies, verified } = await readPg(db, tenantId))
+    stored = await storedUsage(db, tenantId)
+  } else {
+    const q = (text: string) => stmt(db.$client, text)
+    last = q(LAST_RUN).get(tenantId) as Row | undefined
+    success = q(LAST_SUCCESS).get(tenantId) as Row | undefined
+    streak = (q(STREAK).get(tenantId, tenantId) as Row).n as number
+    policies = q(POLICIES).all(tenantId) as Policy[]
+    // The same sums the quotas check, so the admin page and a refusal never disagree.
+    stored = await storedUsage(db, tenantId)
+    verified = q(VERIFIED).get(tenantId) as (Row & { ok: number }) | undefined
+  }
   const date = (v: unknown) => (typeof v === 'number' ? new Date(v) : null)
   const active = policies.filter((p) => !p.disabled)
   const values = {
@@ -130,7 +189,8 @@ export async function insertEmptyHealth(db: Pick<Db, 'insert'>, tenantId: number
  * back); their rows are computed now. Returns how many were added.
  */
 export async function backfillTenantHealth(db: Db, now = new Date()): Promise<number> {
-  const missing = db.all<{ id: number }>(
+  const missing = await rows<{ id: number }>(
+    db,
     sql`select id from tenants t where not exists (select 1 from tenant_health h where h.tenant_id = t.id)`,
   )
   for (const { id } of missing) await refreshTenantHealth(db, id, now)

@@ -1,6 +1,7 @@
 import { and, eq, inArray, isNotNull } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { transaction, rowsChanged } from './tx.ts'
+import { notifyRunners } from './job-wakeups.ts'
 import { jobs, policies } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
 import { closeRuns, createRun } from './runs.ts'
@@ -41,6 +42,7 @@ export async function cancelTenantJob(
     const job = typedJob(row)
     if (job.status === 'running') {
       await db.update(jobs).set({ cancelRequestedAt: now }).where(eq(jobs.id, job.id))
+      await notifyRunners(db) // its runner, on any node, stops it now rather than at its next poll
       return { outcome: 'stopping' as const, job }
     }
     if (job.status !== 'queued') return { outcome: 'finished' as const, job }

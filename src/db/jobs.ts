@@ -1,6 +1,8 @@
 import { and, asc, count, desc, eq, inArray, lt, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { transaction, rowsChanged } from './tx.ts'
+import { isPostgres, rows } from './dialect.ts'
+import { notifyRunners } from './job-wakeups.ts'
 import { jobs, runnerSettings, tenants } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
 import { closeRuns } from './runs.ts'
@@ -61,7 +63,10 @@ export async function enqueue<K extends JobKind>(
         .onConflictDoNothing()
         .returning()
     )[0]
-    if (job) return { job: typedJob<K>(job), created: true }
+    if (job) {
+      await notifyRunners(db)
+      return { job: typedJob<K>(job), created: true }
+    }
     const existing = (
       await db
         .select()
@@ -126,6 +131,38 @@ const PICK = `
     j.run_at, j.id
   limit 1`
 
+/** The same pick on PostgreSQL; the job's and its tenant's rows stay locked until the commit. */
+async function pickPg(db: Db, now: Date, node: string | null): Promise<{ id: number } | undefined> {
+  const [picked] = await rows<{ id: number }>(
+    db,
+    sql`select j.id from jobs j join tenants t on t.id = j.tenant_id
+      where j.status = 'queued' and j.run_at <= ${now} and not t.disabled
+        and t.node is not distinct from ${node}
+        and not exists (select 1 from jobs r where r.tenant_id = j.tenant_id and r.status = 'running')
+      order by (select max(p.updated_at) from jobs p
+                where p.tenant_id = j.tenant_id and p.status in ('running', 'done', 'failed')) asc nulls first,
+        j.run_at, j.id
+      limit 1
+      for update of j, t skip locked`,
+  )
+  return picked
+}
+
+/**
+ * How many jobs of the tenant run, by a statement of its own: on PostgreSQL it sees a claim
+ * another runner committed after this claim's pick began, which the pick's snapshot did not.
+ */
+async function runningOf(db: Db, tenantId: number): Promise<number> {
+  const [row] = await db
+    .select({ n: count() })
+    .from(jobs)
+    .where(and(eq(jobs.tenantId, tenantId), eq(jobs.status, 'running')))
+  return row?.n ?? 0
+}
+
+/** Two runners claimed jobs of one tenant at once: the later claim is rolled back. */
+class ClaimRace extends Error {}
+
 /**
  * Claims one due job for `owner` with a lease of `leaseMs`, in one `BEGIN IMMEDIATE`
  * transaction, so concurrent runner processes never get the same job. First returns expired
@@ -144,9 +181,12 @@ export async function claimJob(
   node: string | null = null,
 ): Promise<Job | null> {
   let gaveUp: Job[] = []
-  const claimed = await immediate(db, async () => {
+  const pg = isPostgres(db)
+  const claim = async () => {
     gaveUp = await expireLeases(db, now)
-    const picked = db.$client.prepare(PICK).get(now.getTime(), node) as { id: number } | undefined
+    const picked = pg
+      ? await pickPg(db, now, node)
+      : (db.$client.prepare(PICK).get(now.getTime(), node) as { id: number } | undefined)
     if (!picked) return null
     const job = (
       await db
@@ -162,8 +202,18 @@ export async function claimJob(
         .where(and(eq(jobs.id, picked.id), eq(jobs.status, 'queued')))
         .returning()
     )[0]
+    if (job && pg && (await runningOf(db, job.tenantId)) > 1) throw new ClaimRace()
     return job ? typedJob(job) : null
-  })
+  }
+  let claimed: Job | null
+  try {
+    // SQLite: one BEGIN IMMEDIATE. PostgreSQL: rows locked FOR UPDATE SKIP LOCKED, so runners
+    // claim side by side instead of one after another.
+    claimed = await transaction(db, claim, { serialize: !pg })
+  } catch (err) {
+    if (!(err instanceof ClaimRace)) throw err
+    claimed = null // another runner took a job of this tenant first; the next poll goes on
+  }
   for (const job of gaveUp) {
     // The claim is committed: a failing notice must not lose the job just claimed.
     await Promise.resolve(onGaveUp?.(job)).catch((err) =>

@@ -1,5 +1,6 @@
 import { and, asc, eq, gte, inArray, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { jsonText } from './dialect.ts'
 import { destinations, jobs, repositories, tenants, type Tenant } from './schema.ts'
 import { getAdminSettings } from './settings.ts'
 
@@ -67,7 +68,7 @@ export async function storedUsage(
  * first. Jobs, not runs, are counted: a retried job is one backup however many attempts it takes.
  */
 export async function onDemandSince(db: Db, tenantId: number, since: Date): Promise<Date[]> {
-  const trigger = sql`json_extract(${jobs.payload}, '$.trigger')`
+  const trigger = jsonText(db, jobs.payload, 'trigger')
   return (
     await db
       .select({ at: jobs.createdAt })

@@ -1,4 +1,6 @@
+import { sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { isPostgres, rows } from './dialect.ts'
 
 /** Upper bounds (seconds) of the run duration histogram: 10 s up to 6 h. */
 export const DURATION_BUCKETS = [10, 30, 60, 300, 900, 1800, 3600, 7200, 21600] as const
@@ -103,6 +105,33 @@ function runTotals(db: Db): Agg[] {
   return read()
 }
 
+/**
+ * PostgreSQL: the same totals in one statement over every finished run, without the sealed
+ * prefix. Identity values are taken before commit, so a run with a lower id may become visible
+ * after a higher one: a prefix sealed past it would never count it. Durations are whole
+ * milliseconds, as SQLite stores them.
+ */
+async function runTotalsPg(db: Db): Promise<Agg[]> {
+  const buckets = DURATION_BUCKETS.map(
+    (b, i) => `count(*) filter (where d <= ${b * 1000}) as b${i}`,
+  ).join(', ')
+  const found = await rows<Row>(
+    db,
+    sql.raw(`
+      select kind, status, count(*) as n, coalesce(sum(bytes), 0) as bytes,
+             count(d) as dn, coalesce(sum(d), 0) as dsum, ${buckets}
+      from (select kind, status, bytes,
+                   case when finished_at >= started_at
+                        then round(extract(epoch from finished_at - started_at) * 1000) end as d
+            from runs where status in ${FINISHED}) f
+      group by kind, status
+      order by kind, status`),
+  )
+  const agg = new Map<string, Agg>()
+  addRows(agg, found)
+  return [...agg.values()]
+}
+
 // jobs_claim_idx (status, run_at) answers this from the index.
 const QUEUE = `select status, count(*) as n from jobs where status in ('queued', 'running') group by status`
 
@@ -119,6 +148,19 @@ const FRESHNESS = `
       and exists (select 1 from policies p where p.tenant_id = t.id and p.enabled = 1))
   select min(good) as oldest, coalesce(sum(good is null), 0) as never from expected`
 
+/** FRESHNESS on PostgreSQL: booleans, and the oldest good backup as epoch milliseconds. */
+const FRESHNESS_PG = `
+  with expected as (
+    select case when h.tenant_id is not null then h.last_success_at
+             else (select max(r.finished_at) from runs r
+                   where r.tenant_id = t.id and r.kind = 'backup' and r.status = 'success') end as good
+    from tenants t left join tenant_health h on h.tenant_id = t.id
+    where not t.disabled
+      and exists (select 1 from policies p where p.tenant_id = t.id and p.enabled))
+  select (extract(epoch from min(good)) * 1000)::float8 as oldest,
+         count(*) filter (where good is null) as never
+  from expected`
+
 const FAILING = `select count(*) as n from tenant_health where failing_streak > 0`
 const STORED = `select coalesce(sum(stored_bytes), 0) as n from repositories`
 
@@ -131,8 +173,30 @@ type Row = Record<string, number | string | null>
  * Spans every tenant on purpose: only admins and the metrics token may see it.
  */
 export async function panelMetrics(db: Db): Promise<PanelMetrics> {
+  if (isPostgres(db)) {
+    const all = (text: string) => rows<Row>(db, sql.raw(text))
+    return summarize(await runTotalsPg(db), {
+      queue: await all(QUEUE),
+      fresh: (await all(FRESHNESS_PG))[0]!,
+      failing: (await all(FAILING))[0]!,
+      stored: (await all(STORED))[0]!,
+    })
+  }
   const client = db.$client
   const totals = runTotals(db)
+  return summarize(totals, {
+    queue: client.prepare(QUEUE).all() as Row[],
+    fresh: client.prepare(FRESHNESS).get() as Row,
+    failing: client.prepare(FAILING).get() as Row,
+    stored: client.prepare(STORED).get() as Row,
+  })
+}
+
+/** PanelMetrics from the run totals and the rows of the other statements, on either engine. */
+function summarize(
+  totals: Agg[],
+  r: { queue: Row[]; fresh: Row; failing: Row; stored: Row },
+): PanelMetrics {
   const runs = totals.map((a) => ({ kind: a.kind, status: a.status, count: a.n }))
   const byKind = new Map<string, DurationHistogram>()
   let backupBytes = 0
@@ -149,9 +213,8 @@ export async function panelMetrics(db: Db): Promise<PanelMetrics> {
     h.sumSeconds += a.dsum / 1000
   }
   const queue = { queued: 0, running: 0 }
-  for (const r of client.prepare(QUEUE).all() as Row[])
-    queue[r.status as 'queued' | 'running'] = Number(r.n)
-  const fresh = client.prepare(FRESHNESS).get() as Row
+  for (const q of r.queue) queue[q.status as 'queued' | 'running'] = Number(q.n)
+  const fresh = r.fresh
   return {
     runs,
     durations: [...byKind.values()],
@@ -159,7 +222,7 @@ export async function panelMetrics(db: Db): Promise<PanelMetrics> {
     queue,
     oldestGoodBackupAt: fresh.oldest === null ? null : new Date(Number(fresh.oldest)),
     neverBackedUp: Number(fresh.never),
-    failing: Number((client.prepare(FAILING).get() as Row).n),
-    storedBytes: Number((client.prepare(STORED).get() as Row).n),
+    failing: Number(r.failing.n),
+    storedBytes: Number(r.stored.n),
   }
 }

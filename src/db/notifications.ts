@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, isNotNull, ne, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { isPostgres } from './dialect.ts'
 import { rowsChanged } from './tx.ts'
 import { notifications, users, type Notification } from './schema.ts'
 
@@ -49,7 +50,9 @@ export async function dueNotifications(
     .where(
       and(
         eq(notifications.status, 'pending'),
-        sql`${notifications.createdAt} + ${retryBaseMs} * ((1 << ${notifications.attempts}) - 1) <= ${now}`,
+        isPostgres(db)
+          ? sql`${notifications.createdAt} + make_interval(secs => ${retryBaseMs / 1000}::float8 * ((1 << ${notifications.attempts}) - 1)) <= ${new Date(now)}`
+          : sql`${notifications.createdAt} + ${retryBaseMs} * ((1 << ${notifications.attempts}) - 1) <= ${now}`,
       ),
     )
     .orderBy(asc(notifications.id))

@@ -1,5 +1,6 @@
-import { and, desc, eq, inArray, sql } from 'drizzle-orm'
+import { and, desc, eq, inArray, lte, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { isPostgres, rows } from './dialect.ts'
 import { jobs, policies, runs, tenants, type JobRow, type Run } from './schema.ts'
 import { typedJob, type Job } from './job-payloads.ts'
 
@@ -28,14 +29,38 @@ const ORDER = `
     j.run_at, j.id
   limit @limit`
 
-const policyName = sql<string | null>`(select ${policies.name} from ${policies}
-  where ${policies.id} = json_extract(${jobs.payload}, '$.policyId') and ${policies.tenantId} = ${jobs.tenantId})`
+/**
+ * ORDER on PostgreSQL: the same order, with a timestamptz `now`. PostgreSQL does not take an
+ * output column inside an ORDER BY expression, so `wait` is computed in a subquery.
+ */
+const orderPg = (now: Date, limit: number) => sql`
+  select id, wait from (
+    select j.id, j.tenant_id, j.run_at,
+      case when t.disabled then 'disabled'
+           when exists (select 1 from jobs r where r.tenant_id = j.tenant_id and r.status = 'running') then 'busy'
+           when j.run_at > ${now} then 'later' end as wait
+    from jobs j join tenants t on t.id = j.tenant_id
+    where j.status = 'queued') q
+  order by wait is not null,
+    case when wait is null then (select max(p.updated_at) from jobs p
+      where p.tenant_id = q.tenant_id and p.status in ('running', 'done', 'failed')) end asc nulls first,
+    run_at, id
+  limit ${limit}`
+
+/** The name of the policy a job's payload names (of the job's tenant), or null. */
+function policyName(db: Db) {
+  const policyId = isPostgres(db)
+    ? sql`(${jobs.payload}->>'policyId')::int`
+    : sql`json_extract(${jobs.payload}, '$.policyId')`
+  return sql<string | null>`(select ${policies.name} from ${policies}
+  where ${policies.id} = ${policyId} and ${policies.tenantId} = ${jobs.tenantId})`
+}
 
 async function withNames(db: Db, ids: number[]) {
   if (!ids.length)
     return new Map<number, { job: JobRow; tenantName: string; policyName: string | null }>()
   const rows = await db
-    .select({ job: jobs, tenantName: tenants.name, policyName })
+    .select({ job: jobs, tenantName: tenants.name, policyName: policyName(db) })
     .from(jobs)
     .innerJoin(tenants, eq(tenants.id, jobs.tenantId))
     .where(inArray(jobs.id, ids))
@@ -48,10 +73,10 @@ export async function queuedInClaimOrder(
   now = new Date(),
   limit = 100,
 ): Promise<QueuedJob[]> {
-  const order = db.$client.prepare(ORDER).all({ now: now.getTime(), limit }) as {
-    id: number
-    wait: QueueWait
-  }[]
+  type Ordered = { id: number; wait: QueueWait }
+  const order = isPostgres(db)
+    ? await rows<Ordered>(db, orderPg(now, limit))
+    : (db.$client.prepare(ORDER).all({ now: now.getTime(), limit }) as Ordered[])
   const named = await withNames(
     db,
     order.map((o) => o.id),
@@ -80,7 +105,7 @@ export async function queueCounts(
     await db
       .select({
         queued: sql<number>`count(*)`,
-        due: sql<number>`coalesce(sum(${jobs.runAt} <= ${now.getTime()}), 0)`,
+        due: sql<number>`coalesce(sum(case when ${lte(jobs.runAt, now)} then 1 else 0 end), 0)`,
       })
       .from(jobs)
       .where(eq(jobs.status, 'queued'))
@@ -91,7 +116,7 @@ export async function queueCounts(
 /** Admin view: every running job with its tenant, policy and the run it is writing progress to. */
 export async function runningJobs(db: Db): Promise<RunningJob[]> {
   const rows = await db
-    .select({ job: jobs, tenantName: tenants.name, policyName })
+    .select({ job: jobs, tenantName: tenants.name, policyName: policyName(db) })
     .from(jobs)
     .innerJoin(tenants, eq(tenants.id, jobs.tenantId))
     .where(eq(jobs.status, 'running'))

@@ -464,6 +464,20 @@ export const runnerHeartbeats = pgTable('runner_heartbeats', {
   lastSeen: ms('last_seen').notNull(),
 })
 
+export const downloadSlots = pgTable(
+  'download_slots',
+  {
+    id: id(),
+    tenantId: integer('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    holder: text('holder').notNull(),
+    expiresAt: ms('expires_at').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('download_slots_tenant_idx').on(t.tenantId, t.expiresAt)],
+)
+
 export const tenantHealth = pgTable(
   'tenant_health',
   {

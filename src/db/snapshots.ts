@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { isPostgres } from './dialect.ts'
 import { transaction } from './tx.ts'
 import {
   repositories,
@@ -260,7 +261,8 @@ export async function safetyCount(db: Db, tenantId: number): Promise<number> {
   return (
     (
       await db
-        .select({ n: sql<number>`count(*)` })
+        // PostgreSQL's count is a bigint, which its driver returns as a string.
+        .select({ n: sql<number>`count(*)`.mapWith(Number) })
         .from(snapshots)
         .where(and(eq(snapshots.tenantId, tenantId), eq(snapshots.kind, 'safety')))
     )[0]?.n ?? 0
@@ -335,15 +337,14 @@ export async function dumpPathIn(
 /** Nodes whose name contains `q` (case-insensitive for ASCII), at most `limit`. */
 export async function searchIndex(db: Db, rowId: number, q: string, limit = 200) {
   const pattern = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+  // SQLite's LIKE ignores the case of ASCII letters only; so does ILIKE under collation "C".
+  const match = isPostgres(db)
+    ? sql`${snapshotFiles.name} collate "C" ilike ${pattern} escape '\\'`
+    : sql`${snapshotFiles.name} LIKE ${pattern} ESCAPE '\\'`
   return await db
     .select()
     .from(snapshotFiles)
-    .where(
-      and(
-        eq(snapshotFiles.snapshotRowId, rowId),
-        sql`${snapshotFiles.name} LIKE ${pattern} ESCAPE '\\'`,
-      ),
-    )
+    .where(and(eq(snapshotFiles.snapshotRowId, rowId), match))
     .orderBy(asc(snapshotFiles.parent), asc(snapshotFiles.name))
     .limit(limit)
 }

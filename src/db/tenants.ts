@@ -12,6 +12,7 @@ export type TenantFields = {
   systemUser: string | null
   timezone: string
   plan?: string | null
+  node?: string | null
 }
 
 /** Admin-only listing, with each tenant's sign-in name. */
@@ -120,4 +121,13 @@ export async function countDatabasesByTenant(db: Db): Promise<Map<number, number
     .from(tenantDatabases)
     .groupBy(tenantDatabases.tenantId)
   return new Map(rows.map((r) => [r.tenantId, r.n]))
+}
+
+/** Every node tenants live on (null: the panel's own server), with how many tenants each. */
+export async function tenantNodes(db: Db): Promise<{ node: string | null; tenants: number }[]> {
+  return db
+    .select({ node: tenants.node, tenants: count() })
+    .from(tenants)
+    .groupBy(tenants.node)
+    .orderBy(asc(tenants.node))
 }

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
+import { pgHandle, pgTransaction } from './dialect.ts'
 
 /** Per connection: the tail of the queue of transactions waiting for it. */
 const queues = new WeakMap<object, Promise<unknown>>()
@@ -13,9 +14,14 @@ const current = new AsyncLocalStorage<{ client: object; depth: number }>()
  * processes never both read and then fail to write), and transactions of one process queue for
  * the connection one after another; a transaction started inside another (same async context)
  * becomes a savepoint of it. `fn` should await only database work: other code of the process
- * may run on the connection between its awaits.
+ * may run on the connection between its awaits. On PostgreSQL see pgTransaction (`serialize`).
  */
-export async function transaction<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
+export async function transaction<T>(
+  db: Db,
+  fn: (tx: Db) => Promise<T>,
+  opts: { serialize?: boolean } = {},
+): Promise<T> {
+  if (pgHandle(db)) return pgTransaction(db, fn, opts.serialize ?? true)
   const client = db.$client
   const outer = current.getStore()
   if (outer && outer.client === client) {

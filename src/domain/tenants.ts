@@ -9,7 +9,13 @@ import {
 import { findUserByName, setPasswordHash } from '../db/users.ts'
 import { hashPassword, passwordProblem } from '../auth/password.ts'
 import { invalidateUserSessions } from '../auth/session.ts'
-import { homeDirProblem, planProblem, systemUserProblem, tenantNameProblem } from '../names.ts'
+import {
+  homeDirProblem,
+  nodeProblem,
+  planProblem,
+  systemUserProblem,
+  tenantNameProblem,
+} from '../names.ts'
 import { syncProvider } from './provider-sync.ts'
 import { sharedWithOthers } from './tenant-checks.ts'
 import { canonicalZone, zoneProblem } from '../time-zones.ts'
@@ -24,6 +30,8 @@ export type TenantInput = {
   timezone: string
   /** The hosting plan (group) provider policies can target; blank for none. */
   plan?: string
+  /** The hosting node its files live on (`panel runner --node`); blank: the panel's own server. */
+  node?: string
 }
 
 function checkCommon(input: TenantInput, errors: Record<string, string>) {
@@ -39,6 +47,11 @@ function checkCommon(input: TenantInput, errors: Record<string, string>) {
   if (plan) {
     const problem = planProblem(plan)
     if (problem) errors.plan = problem
+  }
+  const node = input.node?.trim()
+  if (node) {
+    const problem = nodeProblem(node)
+    if (problem) errors.node = problem
   }
 }
 
@@ -93,8 +106,8 @@ export async function editTenant(db: Db, id: number, input: TenantInput): Promis
 /** Disabling signs the tenant out everywhere; the runner will skip disabled tenants. */
 export async function setTenantDisabled(db: Db, id: number, disabled: boolean): Promise<void> {
   const tenant = await getTenant(db, id)
-  const { homeDir, systemUser, timezone, plan } = tenant
-  await updateTenant(db, id, { homeDir, systemUser, timezone, plan, disabled })
+  const { homeDir, systemUser, timezone, plan, node } = tenant
+  await updateTenant(db, id, { homeDir, systemUser, timezone, plan, node, disabled })
   const user = await tenantUser(db, id)
   if (user && disabled) await invalidateUserSessions(db, user.id)
 }
@@ -108,5 +121,7 @@ function fields(input: TenantInput) {
     timezone: canonicalZone(input.timezone) ?? input.timezone,
     // Not given (an older form or script): keep the plan as it is.
     plan: input.plan === undefined ? undefined : input.plan.trim() || null,
+    // Not given: the tenant stays on its node.
+    node: input.node === undefined ? undefined : input.node.trim() || null,
   }
 }

@@ -15,6 +15,7 @@ import {
 import { JobCancelled, JobFailed, cancelledBy, isPermanent } from '../errors.ts'
 import { cancelRequested, endCancelled } from '../db/job-cancel.ts'
 import { forgetStaleOnHost, removeHeartbeat, saveHeartbeat } from '../db/runner-heartbeats.ts'
+import { listenForJobs } from '../db/job-wakeups.ts'
 
 /**
  * Runs one job of kind K, its payload typed. Must stop promptly when `signal` aborts (runner
@@ -51,6 +52,8 @@ export type RunnerOptions = {
   heartbeatMs?: number
   /** Errors that must not kill the loop (database busy, handler bugs); default console.error. */
   onError?: (err: unknown, job?: Job) => void
+  /** The node it serves: only jobs of tenants on it are claimed; default null (this server). */
+  node?: string | null
   /** A job failed for good because its last attempt died with its runner (see claimJob). */
   onGaveUp?: (job: Job) => void | Promise<void>
 }
@@ -69,6 +72,8 @@ export type Runner = {
 type Active = { controller: AbortController; beat: NodeJS.Timeout; done: Promise<void> }
 
 const STOPPING = 'The runner is stopping.'
+/** The poll interval while LISTEN/NOTIFY brings the wake-ups. */
+const LISTEN_POLL_MS = 5000
 const LEASE_LOST = 'The lease on this job was lost; another runner may retry it.'
 
 /** Stops every runner process from claiming new jobs; running jobs finish. */
@@ -86,6 +91,7 @@ export async function resumeRunner(db: Db): Promise<void> {
  */
 export function startRunner(opts: RunnerOptions): Runner {
   const { db, handlers, pollMs = 1000, leaseMs = 30_000, stopTimeoutMs = 10_000 } = opts
+  const node = opts.node ?? null
   const host = os.hostname()
   const owner = opts.owner ?? `${host}:${process.pid}:${randomBytes(4).toString('hex')}`
   const heartbeatMs = opts.heartbeatMs ?? 5000
@@ -98,6 +104,8 @@ export function startRunner(opts: RunnerOptions): Runner {
   let stopped: Promise<void> | undefined
   /** The poll running now, if any: polls never overlap, and stop() waits for it. */
   let polling: Promise<void> | undefined
+  /** Closes the PostgreSQL LISTEN connection, once it is open. */
+  let listening: (() => Promise<void>) | undefined
   /** wake() was called while a poll ran: poll again as soon as it ends. */
   let pollAgain = false
 
@@ -116,12 +124,13 @@ export function startRunner(opts: RunnerOptions): Runner {
   async function recordAlive() {
     const now = new Date()
     if (!heartbeatMs || now.getTime() - lastBeat < heartbeatMs) return
-    if (!lastBeat) await forgetStaleOnHost(db, host, owner, now)
+    if (!lastBeat) await forgetStaleOnHost(db, host, node, owner, now)
     await saveHeartbeat(db, {
       id: owner,
       host,
       pid: process.pid,
       concurrency: await limit(),
+      node,
       startedAt,
       lastSeen: now,
     })
@@ -149,7 +158,8 @@ export function startRunner(opts: RunnerOptions): Runner {
         polling = undefined
         const soon = pollAgain
         pollAgain = false
-        if (!stopped && !timer) timer = setTimeout(poll, soon ? 0 : pollMs)
+        if (!stopped && !timer)
+          timer = setTimeout(poll, soon ? 0 : listening ? LISTEN_POLL_MS : pollMs)
       })
   }
 
@@ -168,7 +178,7 @@ export function startRunner(opts: RunnerOptions): Runner {
       if ((await getRunnerSetting(db, 'paused')) !== '1') {
         const max = await limit()
         while (!stopped && active.size < max) {
-          const job = await claimJob(db, owner, leaseMs, new Date(), opts.onGaveUp)
+          const job = await claimJob(db, owner, leaseMs, new Date(), opts.onGaveUp, node)
           if (!job) break
           if (stopped) {
             // stop() came while this claim ran: give the job back instead of starting it.
@@ -244,6 +254,7 @@ export function startRunner(opts: RunnerOptions): Runner {
 
   async function stop() {
     clearTimeout(timer)
+    await listening?.()
     // A poll claiming now finishes first (giving back what it claimed meanwhile), so no job
     // is claimed after stop() resolves.
     await polling
@@ -266,6 +277,15 @@ export function startRunner(opts: RunnerOptions): Runner {
     )
   }
 
+  // PostgreSQL: queued jobs and cancellations wake this runner at once; the poll only catches
+  // what no notice announces (a retry coming due, a lease running out).
+  listenForJobs(db, wake, (err) => onError(err))
+    .then((close) => {
+      if (!close) return
+      if (stopped) return void close()
+      listening = close
+    })
+    .catch((err) => onError(err))
   timer = setTimeout(poll, 0)
   return {
     stop: () => (stopped ??= stop()),

@@ -2,6 +2,7 @@ import type { EngineDeps } from '../engine/deps.ts'
 import { claimSelfBackup, getSelfBackupSettings, selfBackupRequested } from '../db/self-backup.ts'
 import { dueDailySlot } from '../engine/panel/daily.ts'
 import { runSelfBackup } from '../engine/panel/self-backup.ts'
+import { isPostgres } from '../db/dialect.ts'
 import { adminEmails, insertNotifications } from '../db/notifications.ts'
 import { panelOrigin } from '../db/panel-url.ts'
 
@@ -38,7 +39,8 @@ export function dailySelfBackup(deps: EngineDeps, onError: (err: unknown) => voi
      * Back up now; true if it started one.
      */
     async tick(now = new Date()): Promise<boolean> {
-      if (running) return false
+      // PostgreSQL: the database is backed up by its own tools (Admin > Panel backup says so).
+      if (running || isPostgres(deps.db)) return false
       const slot = dueDailySlot(await getSelfBackupSettings(deps.db), now)
       const at = now.getTime()
       let trigger: 'schedule' | 'web' = 'schedule'

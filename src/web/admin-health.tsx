@@ -9,9 +9,10 @@ import {
 import { listDestinations } from '../db/destinations.ts'
 import { listPolicies } from '../db/policies.ts'
 import { getRun, pageOfRuns, runLogsOf, runStagesOf } from '../db/runs.ts'
+import { listHeartbeats, nodeState } from '../db/runner-heartbeats.ts'
 import { getTenant } from '../db/tenants.ts'
 import { TenantsPage } from '../../views/admin-tenants.tsx'
-import { HealthTable } from '../../views/admin-health.tsx'
+import { HealthTable, NodeStates } from '../../views/admin-health.tsx'
 import { TenantRunsPage } from '../../views/admin-tenant-runs.tsx'
 import { RunPage } from '../../views/run.tsx'
 import { type AppEnv, idParam, isHtmx, pageCtx } from './context.ts'
@@ -31,10 +32,16 @@ adminHealthRoutes.get('/tenants', async (c) => {
   const result = await listTenantHealth(db, query, now)
   const counts = await countTenantHealth(db, query, now)
   const shown = { ...query, page: result.page }
-  if (isHtmx(c))
-    return c.html(<HealthTable query={shown} result={result} counts={counts} now={now} />)
+  const beats = await listHeartbeats(db)
+  const stateOf = (node: string | null) => nodeState(beats, node, now)
   return c.html(
-    <TenantsPage ctx={pageCtx(c)} query={shown} result={result} counts={counts} now={now} />,
+    <NodeStates.Provider value={stateOf}>
+      {isHtmx(c) ? (
+        <HealthTable query={shown} result={result} counts={counts} now={now} />
+      ) : (
+        <TenantsPage ctx={pageCtx(c)} query={shown} result={result} counts={counts} now={now} />
+      )}
+    </NodeStates.Provider>,
   )
 })
 

@@ -4,6 +4,7 @@ import type { Db } from '../db/client.ts'
 import { getRunnerSetting, setRunnerSetting, uploadLimitKiB } from '../db/jobs.ts'
 import { policyIdOf } from '../db/job-payloads.ts'
 import { listHeartbeats } from '../db/runner-heartbeats.ts'
+import { tenantNodes } from '../db/tenants.ts'
 import {
   cancelQueuedJob,
   queueCounts,
@@ -76,6 +77,7 @@ async function page(
       ctx={pageCtx(c)}
       live={await live(db)}
       runners={await listHeartbeats(db)}
+      nodes={await tenantNodes(db)}
       values={values}
       errors={errors}
       defaultConcurrency={defaultConcurrency(c)}

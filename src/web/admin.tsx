@@ -64,12 +64,13 @@ function tenantInput(form: Form): TenantInput {
     timezone: str(form, 'timezone') || 'UTC',
     // Absent (a script posting the older form): the plan stays as it is.
     plan: has(form, 'plan') ? str(form, 'plan').trim() : undefined,
+    node: has(form, 'node') ? str(form, 'node').trim() : undefined,
   }
 }
 
 function formValues(input: TenantInput): TenantFormValues {
-  const { password: _, plan, ...values } = input
-  return { ...values, plan: plan ?? '' }
+  const { password: _, plan, node, ...values } = input
+  return { ...values, plan: plan ?? '', node: node ?? '' }
 }
 
 adminRoutes.get('/', (c) => c.redirect('/admin/tenants'))
@@ -78,7 +79,7 @@ adminRoutes.get('/', (c) => c.redirect('/admin/tenants'))
 adminRoutes.route('/', adminHealthRoutes)
 
 adminRoutes.get('/tenants/new', (c) => {
-  const values = { name: '', homeDir: '', systemUser: '', timezone: 'UTC', plan: '' }
+  const values = { name: '', homeDir: '', systemUser: '', timezone: 'UTC', plan: '', node: '' }
   return c.html(<NewTenantPage ctx={pageCtx(c)} values={values} errors={{}} />)
 })
 
@@ -109,6 +110,7 @@ adminRoutes.get('/tenants/:id', async (c) => {
     systemUser: tenant.systemUser ?? '',
     timezone: tenant.timezone,
     plan: tenant.plan ?? '',
+    node: tenant.node ?? '',
   }
   return c.html(
     <EditTenantPage
@@ -135,7 +137,12 @@ adminRoutes.post('/tenants/:id', async (c) => {
   const { db } = c.get('deps')
   const tenant = await getTenant(db, idParam(c))
   const typed = tenantInput(await readForm(c))
-  const input = { ...typed, name: tenant.name, plan: typed.plan ?? tenant.plan ?? '' }
+  const input = {
+    ...typed,
+    name: tenant.name,
+    plan: typed.plan ?? tenant.plan ?? '',
+    node: typed.node ?? tenant.node ?? '',
+  }
   try {
     await editTenant(db, tenant.id, input)
     // Which fields changed, never their values (the password least of all).
@@ -144,6 +151,7 @@ adminRoutes.post('/tenants/:id', async (c) => {
       systemUser: tenant.systemUser ?? '',
       timezone: tenant.timezone,
       plan: tenant.plan ?? '',
+      node: tenant.node ?? '',
     }
     const changed: string[] = (Object.keys(before) as (keyof typeof before)[]).filter(
       (k) => before[k] !== input[k],

@@ -141,7 +141,8 @@ export function redirectTo(c: Ctx, url: string, flash?: Flash): Response {
 /** A positive integer id from the path; anything else is a 404, never a 500. */
 export function idParam(c: Ctx, name = 'id'): number {
   const text = c.req.param(name) ?? ''
-  if (!/^[1-9]\d{0,15}$/.test(text)) throw new NotFoundError()
+  // Ids are 32-bit on PostgreSQL: a larger one names nothing.
+  if (!/^[1-9]\d{0,9}$/.test(text) || Number(text) > 2 ** 31 - 1) throw new NotFoundError()
   return Number(text)
 }
 

@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { sql } from 'drizzle-orm'
 import type { Db } from '../db/client.ts'
+import { rows } from '../db/dialect.ts'
 import { isStale, listHeartbeats, type RunnerHeartbeat } from '../db/runner-heartbeats.ts'
 import { resticProblem, resticVersion } from '../engine/restic/restic.ts'
 import type { Deps } from './context.ts'
@@ -29,12 +30,24 @@ async function cachedResticVersion(now: number): Promise<string | null> {
   return resticCache.version
 }
 
-function checkDatabase(db: Db): Check {
+/** How long a probe waits for the database (a PostgreSQL server gone quiet never answers). */
+const DATABASE_TIMEOUT_MS = 5_000
+
+async function checkDatabase(db: Db): Promise<Check> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${DATABASE_TIMEOUT_MS / 1000} s`)),
+      DATABASE_TIMEOUT_MS,
+    )
+  })
   try {
-    db.get(sql`select 1`)
+    await Promise.race([rows(db, sql`select 1`), timeout])
     return { ok: true }
   } catch (err) {
     return { ok: false, problem: `The database does not answer: ${(err as Error).message}` }
+  } finally {
+    clearTimeout(timer)
   }
 }
 
@@ -81,7 +94,7 @@ export function healthRoutes(deps: Deps) {
   return new Hono().get('/', async (c) => {
     const { db } = deps
     const now = new Date()
-    const database = checkDatabase(db)
+    const database = await checkDatabase(db)
     const runner = database.ok
       ? await checkRunners(db, deps.runnerId, now)
       : { ok: false, skipped: true, problem: 'Not checked: the database does not answer.' }

@@ -19,6 +19,7 @@ import { saveProviderPolicyRow } from '../../src/db/provider-policies.ts'
 import { jobs, policies, tenantHealth, tenants } from '../../src/db/schema.ts'
 import { saveProviderDestination } from '../../src/domain/provider-destinations.ts'
 import { syncProvider } from '../../src/domain/provider-sync.ts'
+import { transaction } from '../../src/db/tx.ts'
 import { tickScheduler } from '../../src/runner/scheduler.ts'
 import { serverZone } from '../../src/zoned.ts'
 import type { Deps } from '../../src/web/context.ts'
@@ -26,31 +27,22 @@ import { freshDeps } from '../helpers.ts'
 
 const MINUTE = 60_000
 
-function batch<T>(rows: T[], insert: (chunk: T[]) => void) {
-  for (let i = 0; i < rows.length; i += 500) insert(rows.slice(i, i + 500))
+async function batch<T>(rows: T[], insert: (chunk: T[]) => PromiseLike<unknown>) {
+  for (let i = 0; i < rows.length; i += 500) await insert(rows.slice(i, i + 500))
 }
 
 /** `count` tenants with their empty health rows, as createTenant leaves them, in one transaction. */
-function seedTenants(db: Db, count: number): number[] {
-  db.transaction((tx) => {
+async function seedTenants(db: Db, count: number): Promise<number[]> {
+  await transaction(db, async () => {
     const rows = Array.from({ length: count }, (_, i) => {
       const name = `t${String(i + 1).padStart(5, '0')}`
       return { name, homeDir: `/home/${name}`, systemUser: null, timezone: 'UTC' }
     })
-    batch(rows, (chunk) => tx.insert(tenants).values(chunk).run())
+    await batch(rows, (chunk) => db.insert(tenants).values(chunk))
   })
-  const ids = db
-    .select({ id: tenants.id })
-    .from(tenants)
-    .all()
-    .map((t) => t.id)
-  db.transaction((tx) =>
-    batch(ids, (chunk) =>
-      tx
-        .insert(tenantHealth)
-        .values(chunk.map((tenantId) => ({ tenantId })))
-        .run(),
-    ),
+  const ids = (await db.select({ id: tenants.id }).from(tenants)).map((t) => t.id)
+  await transaction(db, () =>
+    batch(ids, (chunk) => db.insert(tenantHealth).values(chunk.map((tenantId) => ({ tenantId })))),
   )
   return ids
 }
@@ -101,17 +93,14 @@ const clock = (at: number) =>
     hourCycle: 'h23',
   }).format(at)
 
-const queuedRunAts = (db: Db) =>
-  db
-    .select({ runAt: jobs.runAt })
-    .from(jobs)
-    .where(eq(jobs.status, 'queued'))
-    .all()
-    .map((j) => j.runAt.getTime())
+const queuedRunAts = async (db: Db) =>
+  (await db.select({ runAt: jobs.runAt }).from(jobs).where(eq(jobs.status, 'queued'))).map((j) =>
+    j.runAt.getTime(),
+  )
 
 /** The provider case: plan and enqueue, with the window's 01:00 and 05:00 after the plan. */
 async function providerCase(deps: Deps, count: number) {
-  const ids = seedTenants(deps.db, count)
+  const ids = await seedTenants(deps.db, count)
   const host = await saveProviderDestination(
     { db: deps.db, secretKey: deps.config.secretKey, drivers: deps.drivers },
     'local',
@@ -152,13 +141,13 @@ async function providerCase(deps: Deps, count: number) {
     plan: { ms: plan.ms, cpuMs: plan.cpuMs, created: plan.value.created },
     resync: { ms: resync.ms, cpuMs: resync.cpuMs },
     tick: { ms: tick.ms, cpuMs: tick.cpuMs, ...tick.value },
-    spread: spreadOf(queuedRunAts(deps.db), start, (end - start) / MINUTE),
+    spread: spreadOf(await queuedRunAts(deps.db), start, (end - start) / MINUTE),
   }
 }
 
 /** Baseline: tenant-own daily policies at 03:00, one tick at 05:00, plus plain inserts. */
 async function baselineCase(deps: Deps, count: number) {
-  const ids = seedTenants(deps.db, count)
+  const ids = await seedTenants(deps.db, count)
   const rows = ids.map((tenantId) => ({
     tenantId,
     name: 'Own nightly',
@@ -170,11 +159,11 @@ async function baselineCase(deps: Deps, count: number) {
     timezone: serverZone(),
   }))
   const insertPolicies = await timed(() =>
-    deps.db.transaction((tx) => batch(rows, (c) => tx.insert(policies).values(c).run())),
+    transaction(deps.db, () => batch(rows, (c) => deps.db.insert(policies).values(c))),
   )
   const three = CronExpressionParser.parse('0 3 * * *', { tz: serverZone() }).next().getTime()
   const tick = await timed(() => tickScheduler(deps.db, new Date(three + 2 * 60 * MINUTE)))
-  const spread = spreadOf(queuedRunAts(deps.db), three - 2 * 60 * MINUTE, 4 * 60)
+  const spread = spreadOf(await queuedRunAts(deps.db), three - 2 * 60 * MINUTE, 4 * 60)
   const jobRows = ids.map((tenantId) => ({
     kind: 'backup' as const,
     tenantId,
@@ -183,7 +172,7 @@ async function baselineCase(deps: Deps, count: number) {
     dedupeKey: `plain:${tenantId}`,
   }))
   const insertJobs = await timed(() =>
-    deps.db.transaction((tx) => batch(jobRows, (c) => tx.insert(jobs).values(c).run())),
+    transaction(deps.db, () => batch(jobRows, (c) => deps.db.insert(jobs).values(c))),
   )
   return { insertPolicies, insertJobs, tick, spread }
 }

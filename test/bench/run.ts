@@ -5,8 +5,9 @@
  * BENCH_ROUNDS (default 1) repeats every case from fresh repositories and prints medians.
  * The panel's first and no-change backups are also timed to each remote destination type on
  * its loopback server (remotes.ts), as ratios to the Local ones.
- * Sections: core (the above), admin-page, restore-browse, provider-window, throughput; all by
- * default, or some with `npm run bench -- --only throughput,admin-page` (or BENCH_ONLY=…).
+ * Sections: core (the above), admin-page, restore-browse, provider-window, throughput, postgres
+ * (a queue drain by 1 and 4 runner processes, and Admin > Tenants, on a throwaway PostgreSQL);
+ * all by default, or some with `npm run bench -- --only throughput,admin-page` (or BENCH_ONLY=…).
  * Each section ends with the load average (1/5/15 min) at its start and end.
  */
 import { execFileSync } from 'node:child_process'
@@ -35,9 +36,17 @@ import { benchAdminPage } from './admin-page.ts'
 import { benchRestoreBrowse } from './restore-browse.ts'
 import { benchProviderWindow } from './provider-window.ts'
 import { benchThroughput } from './throughput.ts'
+import { benchPostgres } from './postgres-bench.ts'
 import { load } from './throughput-report.ts'
 
-const SECTIONS = ['core', 'admin-page', 'restore-browse', 'provider-window', 'throughput']
+const SECTIONS = [
+  'core',
+  'admin-page',
+  'restore-browse',
+  'provider-window',
+  'throughput',
+  'postgres',
+]
 const onlyAt = process.argv.indexOf('--only')
 const only = (onlyAt >= 0 ? process.argv[onlyAt + 1] : process.env.BENCH_ONLY) || SECTIONS.join(',')
 const selected = new Set(only.split(',').map((s) => s.trim()))
@@ -106,6 +115,7 @@ async function main(root: string) {
   await section('restore-browse', () => benchRestoreBrowse(log)) // a 20,000-file snapshot
   await section('provider-window', () => benchProviderWindow(log)) // a window for 10,000 tenants
   await section('throughput', () => benchThroughput(log)) // 50 small + 10 bench-size tenants
+  await section('postgres', () => benchPostgres(log)) // queue drain and admin page on PostgreSQL
 }
 
 /** The panel against direct restic and tar on one tenant; true when something failed. */

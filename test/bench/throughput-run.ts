@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { desc, eq, inArray, sql } from 'drizzle-orm'
 import type { Db } from '../../src/db/client.ts'
+import { jobs, runs } from '../../src/db/schema.ts'
 import { transaction } from '../../src/db/tx.ts'
 import { requestBackup } from '../../src/domain/jobs.ts'
 import { directRestic, type FleetTenant } from './fleet.ts'
@@ -25,19 +27,28 @@ export async function panelPass(db: Db, tenants: FleetTenant[], timeoutMs: numbe
       queued.push((await requestBackup(db, t.tenantId, t.policyId, 'schedule')).job.id)
     return queued
   })
-  const list = ids.join(',')
   const deadline = start + timeoutMs
   type Row = { id: number; status: string; attempts: number; updated: number; error: string | null }
   for (;;) {
     if (isStopping()) throw new Interrupted()
-    const rows = db.$client
-      .prepare(
-        `SELECT j.id, j.status, j.attempts, j.updated_at AS updated,
-           coalesce((SELECT r.error FROM runs r WHERE r.job_id = j.id ORDER BY r.id DESC LIMIT 1),
-                    j.last_error) AS error
-         FROM jobs j WHERE j.id IN (${list})`,
-      )
-      .all() as Row[]
+    const lastRunError = db
+      .select({ error: runs.error })
+      .from(runs)
+      .where(eq(runs.jobId, jobs.id))
+      .orderBy(desc(runs.id))
+      .limit(1)
+    const rows: Row[] = (
+      await db
+        .select({
+          id: jobs.id,
+          status: jobs.status,
+          attempts: jobs.attempts,
+          updatedAt: jobs.updatedAt,
+          error: sql<string | null>`coalesce((${lastRunError}), ${jobs.lastError})`,
+        })
+        .from(jobs)
+        .where(inArray(jobs.id, ids))
+    ).map(({ updatedAt, ...r }) => ({ ...r, updated: updatedAt.getTime() }))
     const retrying = (r: Row) => r.status === 'queued' && r.attempts > 0
     const finished = rows.filter((r) => r.status === 'done' || r.status === 'failed' || retrying(r))
     if (finished.length === ids.length) {

@@ -28,10 +28,14 @@ import { jobHandlers } from '../../src/runner/handlers.ts'
 import { startRunner } from '../../src/runner/runner.ts'
 
 /** Waits until `check` returns a value (the runner works in the background). */
-async function until<T>(check: () => T | undefined, what: string, timeoutMs = 90_000): Promise<T> {
+async function until<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeoutMs = 90_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs
   for (;;) {
-    const value = check()
+    const value = await check()
     if (value !== undefined) return value
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 200))
@@ -81,12 +85,13 @@ describe.runIf(browserAvailable() && rootAvailable())(
       try {
         await requestBackup(deps.db, good.tenant.id, goodPolicy, 'manual')
         await requestBackup(deps.db, broken.tenant.id, brokenPolicy, 'manual')
-        const finished = (tenantId: number, status: 'success' | 'failed') =>
-          deps.db
-            .select()
-            .from(runs)
-            .where(and(eq(runs.tenantId, tenantId), eq(runs.status, status)))
-            .get()
+        const finished = async (tenantId: number, status: 'success' | 'failed') =>
+          (
+            await deps.db
+              .select()
+              .from(runs)
+              .where(and(eq(runs.tenantId, tenantId), eq(runs.status, status)))
+          )[0]
         await until(() => finished(good.tenant.id, 'success'), 'the good backup')
         await until(() => finished(broken.tenant.id, 'failed'), 'the failing backup')
       } finally {
@@ -107,11 +112,9 @@ describe.runIf(browserAvailable() && rootAvailable())(
     })
 
     it('records the stored size of a good backup (restic stats)', async () => {
-      const repo = deps.db
-        .select()
-        .from(repositories)
-        .where(eq(repositories.tenantId, good.tenant.id))
-        .get()!
+      const repo = (
+        await deps.db.select().from(repositories).where(eq(repositories.tenantId, good.tenant.id))
+      )[0]!
       expect(repo.storedBytes).toBeGreaterThan(0)
       expect(repo.snapshotCount).toBe(1)
       expect(await tenantHealthOf(deps.db, good.tenant.id)).toMatchObject({

@@ -107,7 +107,7 @@ describe.runIf(browserAvailable())('Admin > Runner in Chromium', () => {
     await shot(page, 'runner-02-progress-moved')
 
     await finishRun(db, runId, 'success', { bytes: 100e6 })
-    db.update(jobs).set({ status: 'done' }).where(eq(jobs.id, jobId)).run()
+    await db.update(jobs).set({ status: 'done' }).where(eq(jobs.id, jobId))
     await page.waitForSelector('#runner-live >> text=No job is running.')
   })
 

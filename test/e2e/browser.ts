@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { PASSWORD } from '../helpers.ts'
+import { PASSWORD, postgresDatabase } from '../helpers.ts'
 import type { Deps } from '../../src/web/context.ts'
 
 export const CHROMIUM = '/usr/bin/chromium'
@@ -84,7 +84,10 @@ function spawnPanel<T>(
 /** Starts `panel serve` on a free port with a fresh data dir; resolves with its sign-in link. */
 export function startPanel(): Promise<Server> {
   const dataDir = mkdtempSync(join(tmpdir(), 'panel-e2e-'))
-  return spawnPanel({ PANEL_DATA_DIR: dataDir }, (out) => {
+  // PANEL_TEST_DB=postgres: a first start on an empty database of its own.
+  const pg = postgresDatabase()
+  const env = { PANEL_DATA_DIR: dataDir, ...(pg ? { PANEL_DATABASE_URL: pg } : {}) }
+  return spawnPanel(env, (out) => {
     const firstLink = out.match(/(http:\/\/\S+\/login\/link\/\S+)/)?.[1]
     return firstLink ? { firstLink } : undefined
   })

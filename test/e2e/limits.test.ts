@@ -95,20 +95,18 @@ describe.runIf(browserAvailable())('Policy limits in Chromium', () => {
   })
 
   it('the tenant sees usage against the limits and a refused second on-demand backup', async () => {
-    db.insert(repositories)
-      .values({
-        tenantId: aliceId,
-        destinationId: destId,
-        passwordSealed: 'x',
-        storedBytes: 600 * 1024 ** 2,
-        snapshotCount: 7,
-      })
-      .run()
+    await db.insert(repositories).values({
+      tenantId: aliceId,
+      destinationId: destId,
+      passwordSealed: 'x',
+      storedBytes: 600 * 1024 ** 2,
+      snapshotCount: 7,
+    })
     await signIn(page, url, 'alice')
     await page.waitForURL('**/backups')
     await page.click('button:has-text("Back up now")')
     await page.waitForSelector('text=Backup queued')
-    db.update(jobs).set({ status: 'done' }).run()
+    await db.update(jobs).set({ status: 'done' })
     await page.click('button:has-text("Back up now")')
     await page.waitForSelector('.flash-error')
     expect(await page.textContent('.flash-error')).toMatch(

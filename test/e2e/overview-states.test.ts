@@ -62,13 +62,13 @@ describe.runIf(browserAvailable())('the Overview’s states in Chromium', () => 
       error: ok ? null : `Offsite S3: ${REASON}`,
     })
     const span = { startedAt: new Date(at.getTime() - 41_000), finishedAt: at }
-    db.update(runStages).set(span).where(eq(runStages.id, stage.id)).run()
-    db.update(runs).set(span).where(eq(runs.id, run.id)).run()
+    await db.update(runStages).set(span).where(eq(runStages.id, stage.id))
+    await db.update(runs).set(span).where(eq(runs.id, run.id))
   }
 
   beforeAll(async () => {
     const acme = await addTenant(deps, 'acme')
-    db.update(tenants).set({ timezone: 'Europe/Berlin' }).where(eq(tenants.id, acme.id)).run()
+    await db.update(tenants).set({ timezone: 'Europe/Berlin' }).where(eq(tenants.id, acme.id))
     const dest = (await localDestination(deps, acme.id, 'nightly', 'Offsite S3')).id
     const mk = (name: string, extra = {}) =>
       policy(deps, acme.id, [dest], { name, timezone: 'Europe/Berlin', ...extra })

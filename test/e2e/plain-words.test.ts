@@ -44,18 +44,15 @@ describe.runIf(browserAvailable())('plain words and one clock in Chromium', () =
       policyId: null,
     })
     runId = run.id
-    deps.db
-      .insert(runLogs)
-      .values([
-        {
-          runId,
-          level: 'info',
-          message: 'Backing up home files',
-          at: new Date('2026-12-03T09:30:01Z'),
-        },
-        { runId, level: 'info', message: 'Uploaded 12 MiB', at: new Date('2026-12-03T09:31:40Z') },
-      ])
-      .run()
+    await deps.db.insert(runLogs).values([
+      {
+        runId,
+        level: 'info',
+        message: 'Backing up home files',
+        at: new Date('2026-12-03T09:30:01Z'),
+      },
+      { runId, level: 'info', message: 'Uploaded 12 MiB', at: new Date('2026-12-03T09:31:40Z') },
+    ])
     ;[server, browser] = await Promise.all([
       servePanel(deps, { PANEL_RUNNER: '0', TZ: 'Europe/Berlin' }),
       launch(),

@@ -41,10 +41,14 @@ const FILES: Record<string, string> = {
 }
 
 /** Waits until `check` returns a value (the served panel's runner works in the background). */
-async function until<T>(check: () => T | undefined, what: string, timeoutMs = 90_000): Promise<T> {
+async function until<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeoutMs = 90_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs
   for (;;) {
-    const value = check()
+    const value = await check()
     if (value !== undefined) return value
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 200))
@@ -164,25 +168,24 @@ describe.runIf(browserAvailable() && rootAvailable() && requireS3rver())(
       for (let t = start - MINUTE; t <= start + 250 * MINUTE; t += MINUTE) {
         await tickScheduler(deps.db, new Date(t))
       }
-      const queued = deps.db
+      const queued = await deps.db
         .select()
         .from(jobs)
         .where(and(eq(jobs.tenantId, carol.id), eq(jobs.status, 'queued')))
-        .all()
       expect(queued.map((j) => [j.kind, (j.payload as { trigger: string }).trigger])).toEqual([
         ['backup', 'schedule'],
       ])
       // Its start (slot + spread) lies in that future window and the runner claims by the wall
       // clock, which cannot be injected into a served panel: move this one job's start to now.
-      deps.db.update(jobs).set({ runAt: new Date() }).where(eq(jobs.id, queued[0]!.id)).run()
+      await deps.db.update(jobs).set({ runAt: new Date() }).where(eq(jobs.id, queued[0]!.id))
       const run = await until(
-        () =>
-          deps.db
-            .select()
-            .from(runs)
-            .where(and(eq(runs.tenantId, carol.id), eq(runs.kind, 'backup')))
-            .all()
-            .find((r) => r.status !== 'running' && r.status !== 'queued'),
+        async () =>
+          (
+            await deps.db
+              .select()
+              .from(runs)
+              .where(and(eq(runs.tenantId, carol.id), eq(runs.kind, 'backup')))
+          ).find((r) => r.status !== 'running' && r.status !== 'queued'),
         'the scheduled backup',
         120_000,
       )
@@ -242,11 +245,10 @@ describe.runIf(browserAvailable() && rootAvailable() && requireS3rver())(
       await shots(tenant, '11-tenant-restore-queued')
       // The tenant pressed no Back up now: the only backup run is the scheduled one.
       const carol = (await findTenantByName(deps.db, 'carol'))!
-      const backups = deps.db
+      const backups = await deps.db
         .select()
         .from(runs)
         .where(and(eq(runs.tenantId, carol.id), eq(runs.kind, 'backup')))
-        .all()
       expect(backups.map((r) => r.trigger)).toEqual(['schedule'])
       await context.close()
     }, 120_000)

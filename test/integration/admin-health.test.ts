@@ -19,11 +19,12 @@ const now = Date.now()
 const fleet: { id: number; name: string; streak: number; lastSuccess: number | null }[] = []
 for (let i = 1; i <= 120; i++) {
   const name = `h${String(i).padStart(3, '0')}`
-  const { id } = db
-    .insert(tenants)
-    .values({ name, homeDir: `/home/${name}` })
-    .returning()
-    .get()
+  const { id } = (
+    await db
+      .insert(tenants)
+      .values({ name, homeDir: `/home/${name}` })
+      .returning()
+  )[0]
   const failing = i <= 60
   const stale = !failing && i % 4 === 0
   const lastSuccess =
@@ -44,13 +45,13 @@ for (let i = 1; i <= 120; i++) {
     startedAt: new Date(at),
     finishedAt: new Date(at),
   })
-  if (lastSuccess !== null) db.insert(runs).values(row('success', lastSuccess)).run()
+  if (lastSuccess !== null) await db.insert(runs).values(row('success', lastSuccess))
   for (let k = 0; k < streak; k++)
-    db.insert(runs)
+    await db
+      .insert(runs)
       .values(
         row('failed', now - k * 60_000, `${name}: the destination is out of space (disk full).`),
       )
-      .run()
   await refreshTenantHealth(db, id)
   fleet.push({ id, name, streak, lastSuccess })
 }
@@ -218,11 +219,12 @@ describe('Admin > Tenants health', async () => {
     expect(list.body).not.toContain('private-folder-name')
     // Another tenant's run under alice's address, and an unknown tenant: 404.
     const other = fleet[0]!
-    const otherRun = db
-      .insert(runs)
-      .values({ tenantId: other.id, kind: 'backup', trigger: 'manual', status: 'failed' })
-      .returning()
-      .get()
+    const otherRun = (
+      await db
+        .insert(runs)
+        .values({ tenantId: other.id, kind: 'backup', trigger: 'manual', status: 'failed' })
+        .returning()
+    )[0]
     expect((await admin.get(`/admin/tenants/${alice.id}/runs/${otherRun.id}`)).status).toBe(404)
     expect((await admin.get('/admin/tenants/999999/runs')).status).toBe(404)
   })

@@ -9,6 +9,7 @@ import {
   readProviderSecrets,
 } from '../../src/db/provider-destinations.ts'
 import { listProviderPolicies } from '../../src/db/provider-policies.ts'
+import { auditLog } from '../../src/db/schema.ts'
 import { setAdminSetting } from '../../src/db/settings.ts'
 import { findTenantByName } from '../../src/db/tenants.ts'
 import { insertAdmin } from '../../src/db/users.ts'
@@ -35,12 +36,10 @@ const policyForm = (destinations: string[]) => ({
   keepYearly: '0',
 })
 
-const auditActions = (deps: ReturnType<typeof freshDeps>) =>
-  (
-    deps.db.$client.prepare('select action from audit_log order by id').all() as {
-      action: string
-    }[]
-  ).map((r) => r.action)
+const auditActions = async (deps: ReturnType<typeof freshDeps>) =>
+  (await deps.db.select({ action: auditLog.action }).from(auditLog).orderBy(auditLog.id)).map(
+    (r) => r.action,
+  )
 
 describe('Admin provider destinations and backup policies', async () => {
   const deps = freshDeps()
@@ -274,8 +273,8 @@ describe('Admin provider destinations and backup policies', async () => {
     expect(del.status).toBe(403)
   })
 
-  it('records every change in the audit log', () => {
-    const actions = auditActions(deps)
+  it('records every change in the audit log', async () => {
+    const actions = await auditActions(deps)
     for (const a of [
       'provider-destination.create',
       'provider-destination.update',

@@ -26,7 +26,7 @@ describe('Admin > Runner', async () => {
   await admin.login('boss')
   const tenant = new Client(deps)
   await tenant.login('alice')
-  const lastAudit = () => db.select().from(auditLog).orderBy(desc(auditLog.id)).get()!
+  const lastAudit = async () => (await db.select().from(auditLog).orderBy(desc(auditLog.id)))[0]!
 
   it('is for admins only: tenants get 404, visitors the sign-in page', async () => {
     for (const path of ['/admin/runner', '/admin/runner/live'])
@@ -59,15 +59,19 @@ describe('Admin > Runner', async () => {
     const res = await admin.post('/admin/runner/pause', {})
     expect(res.status).toBe(303)
     expect(await getRunnerSetting(db, 'paused')).toBe('1')
-    expect(lastAudit()).toMatchObject({ actor: 'boss', action: 'runner.pause', tenantId: null })
+    expect(await lastAudit()).toMatchObject({
+      actor: 'boss',
+      action: 'runner.pause',
+      tenantId: null,
+    })
     // app.request() has no socket behind it, so the panel records its fixed stand-in address.
-    expect(lastAudit().ip).toBe('unknown')
+    expect((await lastAudit()).ip).toBe('unknown')
     const paused = (await admin.get('/admin/runner')).body
     expect(paused).toContain('Runner paused: no new job starts; running jobs finish.')
     expect(paused).toContain('Resume runner')
     await admin.post('/admin/runner/resume', {})
     expect(await getRunnerSetting(db, 'paused')).toBe('0')
-    expect(lastAudit()).toMatchObject({ actor: 'boss', action: 'runner.resume' })
+    expect(await lastAudit()).toMatchObject({ actor: 'boss', action: 'runner.resume' })
     expect((await admin.get('/admin/runner')).body).toContain('Pause runner')
   })
 
@@ -94,7 +98,7 @@ describe('Admin > Runner', async () => {
     expect(res.status).toBe(303)
     expect(await getRunnerSetting(db, 'concurrency')).toBe('8')
     expect(await uploadLimitKiB(db)).toBe(2560)
-    const entries = db.select().from(auditLog).orderBy(desc(auditLog.id)).limit(2).all()
+    const entries = await db.select().from(auditLog).orderBy(desc(auditLog.id)).limit(2)
     expect(entries.map((e) => e.action).sort()).toEqual([
       'runner.concurrency',
       'runner.upload-limit',
@@ -123,10 +127,10 @@ describe('Admin > Runner', async () => {
         payload: { policyId: 0, trigger: 'schedule' },
       })
     ).job
-    db.update(jobs)
+    await db
+      .update(jobs)
       .set({ status: 'done', updatedAt: new Date(now.getTime() - 60_000) })
       .where(eq(jobs.id, old.id))
-      .run()
     const carolJob = (
       await enqueue(db, {
         kind: 'backup',
@@ -154,10 +158,10 @@ describe('Admin > Runner', async () => {
         runAt: later,
       })
     ).job
-    db.update(jobs)
+    await db
+      .update(jobs)
       .set({ attempts: 2, lastError: 'The destination refused our credentials' })
       .where(eq(jobs.id, aliceJob.id))
-      .run()
 
     const queued = (await admin.get('/admin/runner')).body
     const order = [...queued.matchAll(/href="\/admin\/tenants\/\d+">(\w+)<\/a>/g)].map((m) => m[1])
@@ -203,14 +207,14 @@ describe('Admin > Runner', async () => {
       'Tenant disabled: waits until enabled',
     )
     await setTenantDisabled(db, carol.id, false)
-    expect(db.select().from(jobs).where(eq(jobs.id, carolJob.id)).get()!.status).toBe('queued')
+    expect((await db.select().from(jobs).where(eq(jobs.id, carolJob.id)))[0]!.status).toBe('queued')
     expect((await admin.get('/admin/runner')).body).not.toContain(
       'Tenant disabled: waits until enabled',
     )
   })
 
   it('cancels a queued job but never one that already started', async () => {
-    const queued = db.select().from(jobs).where(eq(jobs.status, 'queued')).all()
+    const queued = await db.select().from(jobs).where(eq(jobs.status, 'queued'))
     const target = queued.find((j) => j.tenantId === alice.id)!
     const res = await admin.post(
       `/admin/runner/jobs/${target.id}/cancel`,
@@ -219,8 +223,8 @@ describe('Admin > Runner', async () => {
     )
     expect(res.status).toBe(204)
     expect(res.headers.get('hx-redirect')).toBe('/admin/runner')
-    expect(db.select().from(jobs).where(eq(jobs.id, target.id)).get()).toBeUndefined()
-    expect(lastAudit()).toMatchObject({
+    expect((await db.select().from(jobs).where(eq(jobs.id, target.id)))[0]).toBeUndefined()
+    expect(await lastAudit()).toMatchObject({
       actor: 'boss',
       action: 'job.cancel',
       tenantId: alice.id,
@@ -230,16 +234,16 @@ describe('Admin > Runner', async () => {
       'Cancelled the queued backup of alice.',
     )
 
-    const running = db.select().from(jobs).where(eq(jobs.status, 'running')).get()!
+    const running = (await db.select().from(jobs).where(eq(jobs.status, 'running')))[0]!
     await admin.post(`/admin/runner/jobs/${running.id}/cancel`, { confirm: 'yes' })
-    expect(db.select().from(jobs).where(eq(jobs.id, running.id)).get()!.status).toBe('running')
+    expect((await db.select().from(jobs).where(eq(jobs.id, running.id)))[0]!.status).toBe('running')
     expect((await admin.get('/admin/runner')).body).toContain('That job is no longer queued')
     expect((await admin.post('/admin/runner/jobs/abc/cancel', {})).status).toBe(404)
   })
 
   it('stops polling once nothing runs and nothing due can start', async () => {
     await setRunnerSetting(db, 'paused', '1')
-    db.update(jobs).set({ status: 'done' }).where(eq(jobs.status, 'running')).run()
+    await db.update(jobs).set({ status: 'done' }).where(eq(jobs.status, 'running'))
     const live = await admin.get('/admin/runner/live', { 'hx-request': 'true' })
     expect(live.body).toContain('No job is running.')
     expect(live.body).toContain('Due: waits for resume')

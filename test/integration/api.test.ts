@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { eq } from 'drizzle-orm'
+import { and, eq, isNotNull } from 'drizzle-orm'
 import { Client, PASSWORD, addTenant, freshDeps } from '../helpers.ts'
 import {
   localDestination,
@@ -18,7 +18,15 @@ import { createApiKey, revokeApiKey } from '../../src/domain/api-keys.ts'
 import { issueBackupToken } from '../../src/domain/backup-token.ts'
 import { requestBackup } from '../../src/domain/jobs.ts'
 import { tenantUser } from '../../src/db/tenants.ts'
-import { apiKeys, auditLog, tenants, users, type Tenant } from '../../src/db/schema.ts'
+import {
+  apiKeys,
+  auditLog,
+  jobs,
+  runStages,
+  tenants,
+  users,
+  type Tenant,
+} from '../../src/db/schema.ts'
 import { startRunner, type Runner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
 import type { Deps } from '../../src/web/context.ts'
@@ -75,11 +83,11 @@ describe('JSON API /api/v1: authentication, tenancy and backup token, for every 
     await revokeApiKey(
       deps.db,
       a.id,
-      deps.db.select().from(apiKeys).where(eq(apiKeys.name, 'old')).get()!.id,
+      (await deps.db.select().from(apiKeys).where(eq(apiKeys.name, 'old')))[0]!.id,
       { actor: 'alice' },
     )
     // carol signs in without a password: her token waits (24 h by default).
-    deps.db.update(users).set({ passwordHash: null }).where(eq(users.tenantId, c.id)).run()
+    await deps.db.update(users).set({ passwordHash: null }).where(eq(users.tenantId, c.id))
     const { key } = await createApiKey(deps.db, c.id, 'carol script', { actor: 'carol' })
     const { token } = await issueBackupToken(
       deps,
@@ -299,11 +307,11 @@ describe('JSON API /api/v1: authentication, tenancy and backup token, for every 
     const destId = (await localDestination(deps, dave.id)).id
     const policyId = await policy(deps, dave.id, [destId])
     const { key } = await createApiKey(deps.db, dave.id, 'dave script', { actor: 'dave' })
-    deps.db.update(tenants).set({ quotaRunsPerDay: 1 }).where(eq(tenants.id, dave.id)).run()
+    await deps.db.update(tenants).set({ quotaRunsPerDay: 1 }).where(eq(tenants.id, dave.id))
     const path = `/api/v1/policies/${policyId}/backups`
     const first = await call(app, path, { method: 'POST', key })
     expect(first.status).toBe(202)
-    deps.db.$client.prepare(`update jobs set status = 'done' where id = ?`).run(first.json.job.id)
+    await deps.db.update(jobs).set({ status: 'done' }).where(eq(jobs.id, first.json.job.id))
     const second = await call(app, path, { method: 'POST', key })
     expect(second.status).toBe(429)
     expect(second.json.error).toEqual({
@@ -334,11 +342,10 @@ describe('JSON API /api/v1: authentication, tenancy and backup token, for every 
   })
 
   it('records triggers as api:<prefix> in the audit log and when a key was last used', async () => {
-    const entries = deps.db
+    const entries = await deps.db
       .select()
       .from(auditLog)
       .where(eq(auditLog.action, 'backup.request'))
-      .all()
     expect(entries.length).toBeGreaterThan(0)
     expect(entries[0]).toMatchObject({
       actor: `api:${alice.prefix}`,
@@ -348,7 +355,7 @@ describe('JSON API /api/v1: authentication, tenancy and backup token, for every 
     const before = Date.now()
     expect((await call(app, '/api/v1/policies', { key: alice.key })).status).toBe(200)
     const after = Date.now()
-    const row = deps.db.select().from(apiKeys).where(eq(apiKeys.id, alice.keyId)).get()!
+    const row = (await deps.db.select().from(apiKeys).where(eq(apiKeys.id, alice.keyId)))[0]!
     expect(row.lastUsedAt!.getTime()).toBeGreaterThanOrEqual(before)
     expect(row.lastUsedAt!.getTime()).toBeLessThanOrEqual(after)
     expect(alice.prefix).toBe(alice.key.slice(0, 11))
@@ -457,11 +464,9 @@ describe.runIf(rootAvailable())('JSON API: a real backup pulled as a tar stream'
     expect(readFileSync(join(home, 'public_html/index.html'), 'utf8')).toBe('<h1>dora</h1>\n')
     expect(readFileSync(join(home, 'public_html/img/photo.bin')).equals(media)).toBe(true)
     expect(readFileSync(join(home, 'notes/todo.txt'), 'utf8')).toBe('back up everything\n')
-    const entry = deps.db
-      .select()
-      .from(auditLog)
-      .where(eq(auditLog.action, 'snapshot.download'))
-      .get()!
+    const entry = (
+      await deps.db.select().from(auditLog).where(eq(auditLog.action, 'snapshot.download'))
+    )[0]!
     expect(entry).toMatchObject({
       actor: `api:${creds.prefix}`,
       tenantId: dora.tenant.id,
@@ -470,7 +475,7 @@ describe.runIf(rootAvailable())('JSON API: a real backup pulled as a tar stream'
   })
 
   it('streams one folder of a snapshot by its short id, and 404s a path it does not hold', async () => {
-    const id = res0().slice(0, 8)
+    const id = (await res0()).slice(0, 8)
     const res = await call(
       app,
       `/api/v1/snapshots/${id}/download?destination=${destId}&path=public_html`,
@@ -489,12 +494,13 @@ describe.runIf(rootAvailable())('JSON API: a real backup pulled as a tar stream'
     expect(unknown.status).toBe(404)
   })
 
-  function res0(): string {
-    const row = deps.db.$client
-      .prepare(
-        `select snapshot_id from run_stages where name = 'snapshot' and snapshot_id is not null`,
-      )
-      .get() as { snapshot_id: string }
+  async function res0(): Promise<string> {
+    const row = (
+      await deps.db
+        .select({ snapshot_id: runStages.snapshotId })
+        .from(runStages)
+        .where(and(eq(runStages.name, 'snapshot'), isNotNull(runStages.snapshotId)))
+    )[0] as { snapshot_id: string }
     return row.snapshot_id
   }
 })

@@ -27,13 +27,12 @@ function overHttp(client: Client): Client {
 }
 
 const browser = () => overHttp(new Client(deps))
-const entries = (action: string): AuditEntry[] =>
-  deps.db
+const entries = async (action: string): Promise<AuditEntry[]> =>
+  await deps.db
     .select()
     .from(auditLog)
     .where(eq(auditLog.action, action))
     .orderBy(desc(auditLog.id))
-    .all()
 const rowsOf = (html: string) => html.split('data-testid="audit-row"').slice(1)
 const LOOPBACK = /^(::ffff:)?127\.0\.0\.1$/
 
@@ -47,7 +46,7 @@ describe('audit log', () => {
     const wrong = await c.post('/login', { username: 'alice', password: 'hunter2-not-it' })
     expect(wrong.status).toBe(401)
     await c.post('/login', { username: 'nobody-here', password: 'another-guess' })
-    const [ghost, failed] = entries('login.failed')
+    const [ghost, failed] = await entries('login.failed')
     expect(failed).toMatchObject({
       actor: 'alice',
       tenantId: alice.id,
@@ -62,10 +61,10 @@ describe('audit log', () => {
       details: { reason: 'unknown user' },
     })
     expect((await c.login('alice')).location).toBe('/backups')
-    const [ok] = entries('login.ok')
+    const [ok] = await entries('login.ok')
     expect(ok).toMatchObject({ actor: 'alice', tenantId: alice.id })
     expect(ok!.ip).toMatch(LOOPBACK)
-    const everything = JSON.stringify(deps.db.select().from(auditLog).all())
+    const everything = JSON.stringify(await deps.db.select().from(auditLog))
     // A name that matches no account may be a password typed into the wrong field.
     for (const secret of ['hunter2-not-it', 'another-guess', 'nobody-here', PASSWORD])
       expect(everything).not.toContain(secret)
@@ -79,7 +78,7 @@ describe('audit log', () => {
       's.folder': 'folder-xyzzy',
     })
     expect(add.location).toBe('/backups/destinations')
-    const [created] = entries('destination.create')
+    const [created] = await entries('destination.create')
     expect(created).toMatchObject({
       actor: 'alice',
       tenantId: alice.id,
@@ -92,7 +91,7 @@ describe('audit log', () => {
     const dest = await localDestination(deps, alice.id, 'second', 'Second disk')
     const policyId = await policy(deps, alice.id, [dest.id], { name: 'Weekly home' })
     expect((await c.post(`/backups/policies/${policyId}/run`, {})).location).toBe('/backups')
-    const [backup] = entries('backup.request')
+    const [backup] = await entries('backup.request')
     expect(backup).toMatchObject({
       actor: 'alice',
       tenantId: alice.id,
@@ -110,7 +109,7 @@ describe('audit log', () => {
     expect(page.body).not.toContain('destination.create')
   })
 
-  it('records a backup requested from the CLI as `cli`', () => {
+  it('records a backup requested from the CLI as `cli`', async () => {
     const env = {
       ...process.env,
       PANEL_DATA_DIR: deps.config.dataDir,
@@ -122,7 +121,7 @@ describe('audit log', () => {
     })
     expect(res.stderr).toBe('')
     expect(res.status).toBe(0)
-    const [cli] = entries('backup.request')
+    const [cli] = await entries('backup.request')
     expect(cli).toMatchObject({ actor: 'cli', tenantId: alice.id, target: 'Weekly home', ip: null })
   })
 
@@ -146,7 +145,9 @@ describe('audit log', () => {
 
     const logins = await admin.get('/admin/audit?action=login.')
     const loginRows = rowsOf(logins.body)
-    expect(loginRows.length).toBe(entries('login.ok').length + entries('login.failed').length)
+    expect(loginRows.length).toBe(
+      (await entries('login.ok')).length + (await entries('login.failed')).length,
+    )
     for (const row of loginRows) expect(row).toMatch(/login\.(ok|failed)/)
 
     const bobs = rowsOf((await admin.get('/admin/audit?tenant=bob')).body)
@@ -160,14 +161,13 @@ describe('audit log', () => {
 
     // Entries at noon UTC on fixed past days: whatever zone the page reads dates in (up to 11 h
     // either way) and whenever the test runs, each falls on its own day and none on today.
-    const dated = (target: string, at: string) =>
-      deps.db
+    const dated = async (target: string, at: string) =>
+      await deps.db
         .insert(auditLog)
         .values({ actor: 'boss', action: 'dated.test', target, at: new Date(at) })
-        .run()
-    dated('day-14', '2021-06-14T12:00:00Z')
-    dated('day-15', '2021-06-15T12:00:00Z')
-    dated('day-16', '2021-06-16T12:00:00Z')
+    await dated('day-14', '2021-06-14T12:00:00Z')
+    await dated('day-15', '2021-06-15T12:00:00Z')
+    await dated('day-16', '2021-06-16T12:00:00Z')
     const targets = async (query: string) =>
       rowsOf((await admin.get(`/admin/audit?${query}`)).body).map(
         (row) => row.match(/day-\d+/)?.[0] ?? 'other',
@@ -274,7 +274,7 @@ describe('audit log', () => {
       password: 'a brand new password',
     })
     expect(saved.location).toBe(`/admin/tenants/${bob.id}`)
-    const [edit] = entries('tenant.update')
+    const [edit] = await entries('tenant.update')
     expect(edit).toMatchObject({
       actor: 'boss',
       tenantId: bob.id,
@@ -283,8 +283,8 @@ describe('audit log', () => {
     })
     expect(JSON.stringify(edit)).not.toContain('a brand new password')
     await admin.post(`/admin/tenants/${bob.id}/disable`, { confirm: 'yes' })
-    expect(entries('tenant.disable')[0]).toMatchObject({ actor: 'boss', tenantId: bob.id })
+    expect((await entries('tenant.disable'))[0]).toMatchObject({ actor: 'boss', tenantId: bob.id })
     await admin.post('/logout', {})
-    expect(entries('logout')[0]).toMatchObject({ actor: 'boss', tenantId: null })
+    expect((await entries('logout'))[0]).toMatchObject({ actor: 'boss', tenantId: null })
   })
 })

@@ -36,11 +36,7 @@ describe('sign-in', async () => {
     expect(cookie).toMatch(/SameSite=Lax/)
     expect(cookie).not.toMatch(/Secure/)
     const token = c.cookies.get('panel_session')!
-    const stored = deps.db
-      .select()
-      .from(sessions)
-      .all()
-      .map((s) => s.id)
+    const stored = (await deps.db.select().from(sessions)).map((s) => s.id)
     expect(stored).not.toContain(token)
     expect(stored).toContain(hashToken(token))
   })
@@ -154,7 +150,7 @@ describe('first start', () => {
     expect((await c.get('/admin/tenants')).status).toBe(200)
     expect((await new Client(deps).get(path)).status).toBe(404)
     expect(await ensureAdmin(deps.db)).toBeNull()
-    const admin = deps.db.select().from(users).where(eq(users.username, 'admin')).get()!
+    const admin = (await deps.db.select().from(users).where(eq(users.username, 'admin')))[0]!
     expect(admin.passwordHash).toMatch(/^\$argon2id\$/)
   })
 })

@@ -209,10 +209,10 @@ describe.runIf(requireAzurite() && rootAvailable())(
         .filter((f) => existsSync(f))
         .map((f) => readFileSync(f))
       const text = JSON.stringify([
-        deps.db.select().from(runLogs).all(),
-        deps.db.select().from(runStages).all(),
-        deps.db.select().from(runsTable).all(),
-        deps.db.query.jobs.findMany().sync(),
+        await deps.db.select().from(runLogs),
+        await deps.db.select().from(runStages),
+        await deps.db.select().from(runsTable),
+        await deps.db.query.jobs.findMany(),
       ])
       for (const secret of secrets) {
         for (const bytes of stored) expect(bytes.includes(secret)).toBe(false)

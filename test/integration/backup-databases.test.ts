@@ -49,7 +49,7 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
     })
 
     it('dumps both databases into the same snapshot as the files', async () => {
-      const policyId = deps.db.query.policies.findFirst().sync()!.id
+      const policyId = (await deps.db.query.policies.findFirst())!.id
       const { job } = await requestBackup(deps.db, t.tenant.id, policyId, 'manual')
       runner.wake()
       expect((await waitJob(deps, t.tenant.id, job.id)).status).toBe('done')

@@ -98,7 +98,7 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
   it('stores links as links and never the bytes of other tenants or root-only files', async () => {
     const dest = await localDestination(deps, alice.tenant.id)
     await policy(deps, alice.tenant.id, [dest.id], { exclude: '**/cache/**' })
-    const policyId = deps.db.query.policies.findFirst().sync()!.id
+    const policyId = (await deps.db.query.policies.findFirst())!.id
     const { job } = await requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
     runner.wake()
     expect((await waitJob(deps, alice.tenant.id, job.id)).status).toBe('done')
@@ -122,7 +122,7 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
     const dest = await getDestination(
       deps.db,
       alice.tenant.id,
-      deps.db.query.destinations.findFirst().sync()!.id,
+      (await deps.db.query.destinations.findFirst())!.id,
     )
     const [snapshot] = await listSnapshots(deps, alice.tenant, dest)
     const before = readFileSync(join(bob.home, 'private/secret.txt'), 'utf8')
@@ -145,7 +145,7 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
   })
 
   it('gives one run for two triggers of the same policy at once', async () => {
-    const policyId = deps.db.query.policies.findFirst().sync()!.id
+    const policyId = (await deps.db.query.policies.findFirst())!.id
     const a = await requestBackup(deps.db, alice.tenant.id, policyId, 'manual')
     const b = await requestBackup(deps.db, alice.tenant.id, policyId, 'schedule')
     expect(b.job.id).toBe(a.job.id)
@@ -158,7 +158,7 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
   })
 
   it('retention forgets beyond the policy and prunes at most once a day', async () => {
-    const destId = deps.db.query.destinations.findFirst().sync()!.id
+    const destId = (await deps.db.query.destinations.findFirst())!.id
     const policyId = await policy(deps, alice.tenant.id, [destId], {
       name: 'Retention',
       exclude: 'hardlink-root',
@@ -203,7 +203,7 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
     const dest = await getDestination(
       deps.db,
       alice.tenant.id,
-      deps.db.query.destinations.findFirst().sync()!.id,
+      (await deps.db.query.destinations.findFirst())!.id,
     )
     const kit = await recoveryKit(deps, alice.tenant, dest)
     const target = mkdtempSync(join(tmpdir(), 'kit-restore-'))
@@ -219,7 +219,7 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
         'restore',
         'latest',
         '--tag',
-        `policy:${deps.db.query.policies.findFirst().sync()!.id}`,
+        `policy:${(await deps.db.query.policies.findFirst())!.id}`,
         '--target',
         target,
       ],
@@ -241,7 +241,7 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
     await waitJob(deps, alice.tenant.id, first.job.id)
     const repoDir = join(deps.config.localRoot, 'alice', 'other')
     const filesBefore = readdirSync(join(repoDir, 'snapshots'))
-    deps.db
+    await deps.db
       .update(repositories)
       .set({
         passwordSealed: seal(
@@ -251,7 +251,6 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
         ),
       })
       .where(eq(repositories.destinationId, dest.id))
-      .run()
     const { job } = await requestBackup(deps.db, alice.tenant.id, pid, 'manual')
     runner.wake()
     const done = await waitJob(deps, alice.tenant.id, job.id)
@@ -277,7 +276,7 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
       const end = Date.now() + 90_000
       let current: JobRow = job
       while (Date.now() < end) {
-        current = deps.db.query.jobs.findFirst({ where: (j, { eq }) => eq(j.id, job.id) }).sync()!
+        current = (await deps.db.query.jobs.findFirst({ where: (j, { eq }) => eq(j.id, job.id) }))!
         if (current.lastError || current.status === 'failed') break
         await new Promise((r) => setTimeout(r, 200))
       }
@@ -321,17 +320,15 @@ describe.runIf(rootAvailable())('backups through the runner (Local destination)'
     }
   }, 90_000)
 
-  it('never writes a repository password or the bridge credentials into logs or status', () => {
-    const passwords = deps.db
-      .select()
-      .from(repositories)
-      .all()
-      .map((r) => repositoryPassword(deps.config.secretKey, r))
+  it('never writes a repository password or the bridge credentials into logs or status', async () => {
+    const passwords = (await deps.db.select().from(repositories)).map((r) =>
+      repositoryPassword(deps.config.secretKey, r),
+    )
     const text = JSON.stringify([
-      deps.db.select().from(runLogs).all(),
-      deps.db.select().from(runStages).all(),
-      deps.db.select().from(runsTable).all(),
-      deps.db.query.jobs.findMany().sync(),
+      await deps.db.select().from(runLogs),
+      await deps.db.select().from(runStages),
+      await deps.db.select().from(runsTable),
+      await deps.db.query.jobs.findMany(),
     ])
     expect(passwords.length).toBeGreaterThan(2)
     for (const p of passwords) expect(text).not.toContain(p)

@@ -23,13 +23,13 @@ const deps = freshDeps({ env: { PANEL_TOKEN_DELAY_HOURS: '48' } })
 const TOKEN = /data-testid="backup-token">\s*(bt_[a-z2-7]{32})\s*</
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
-function actions(tenantId: number) {
-  return deps.db
-    .select()
-    .from(auditLog)
-    .where(and(eq(auditLog.tenantId, tenantId)))
-    .all()
-    .map((e) => e.action)
+async function actions(tenantId: number) {
+  return (
+    await deps.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.tenantId, tenantId)))
+  ).map((e) => e.action)
 }
 
 /** Runs the real CLI against this test's database. */
@@ -103,7 +103,7 @@ describe('backup token (Backups > Access)', () => {
       expect.anything(),
       expect.objectContaining({ type: 'token.created', tenantId: alice.id, by: 'alice' }),
     )
-    expect(actions(alice.id)).toContain('token.create')
+    expect(await actions(alice.id)).toContain('token.create')
   })
 
   it('reset gives a new token and the old one stops working at once', async () => {
@@ -124,8 +124,8 @@ describe('backup token (Backups > Access)', () => {
       expect.anything(),
       expect.objectContaining({ type: 'token.reset', tenantId: alice.id }),
     )
-    expect(actions(alice.id)).toContain('token.reset')
-    const entries = deps.db.select().from(auditLog).all()
+    expect(await actions(alice.id)).toContain('token.reset')
+    const entries = await deps.db.select().from(auditLog)
     expect(JSON.stringify(entries)).not.toContain(second)
   })
 
@@ -135,8 +135,8 @@ describe('backup token (Backups > Access)', () => {
 
     beforeAll(async () => {
       // Single sign-on style: a session, but no password to confirm with.
-      deps.db.update(users).set({ passwordHash: null }).where(eq(users.tenantId, bob.id)).run()
-      const user = deps.db.select().from(users).where(eq(users.tenantId, bob.id)).get()!
+      await deps.db.update(users).set({ passwordHash: null }).where(eq(users.tenantId, bob.id))
+      const user = (await deps.db.select().from(users).where(eq(users.tenantId, bob.id)))[0]!
       const session = generateSessionToken()
       await createSession(deps.db, session, user.id)
       sso.cookies.set(SESSION_COOKIE, session)
@@ -173,7 +173,7 @@ describe('backup token (Backups > Access)', () => {
       const res = panel(['token', 'allow-now', 'bob'])
       expect(res).toMatchObject({ code: 0, out: 'The backup token of "bob" is valid now.\n' })
       expect(await checkBackupToken(deps.db, bob.id, token)).toEqual({ ok: true })
-      expect(actions(bob.id)).toContain('token.allow_now')
+      expect(await actions(bob.id)).toContain('token.allow_now')
       expect(panel(['token', 'allow-now', 'nobody'])).toMatchObject({
         code: 1,
         err: 'panel: Tenant “nobody” does not exist or is not yours.\n',
@@ -206,12 +206,9 @@ describe('backup token (Backups > Access)', () => {
       expect(after.body).toContain('valid now')
       expect(after.body).toContain('Active')
       expect(after.body).not.toContain('Allow token now')
-      const entry = deps.db
-        .select()
-        .from(auditLog)
-        .where(eq(auditLog.action, 'token.allow_now'))
-        .all()
-        .at(-1)!
+      const entry = (
+        await deps.db.select().from(auditLog).where(eq(auditLog.action, 'token.allow_now'))
+      ).at(-1)!
       expect(entry).toMatchObject({ actor: 'boss', tenantId: bob.id })
     })
   })

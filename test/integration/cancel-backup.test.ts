@@ -133,7 +133,7 @@ describe.runIf(rootAvailable())('a tenant cancels its running backup (real resti
     // Not retried: nothing queued or running for the tenant a while later.
     await new Promise((r) => setTimeout(r, 1500))
     expect(await activeJobs(deps.db, tenant.tenant.id)).toEqual([])
-    expect(deps.db.select().from(jobs).where(eq(jobs.id, job.id)).get()!.status).toBe('failed')
+    expect((await deps.db.select().from(jobs).where(eq(jobs.id, job.id)))[0]!.status).toBe('failed')
 
     const after = (await page.get(`/backups/runs/${run.id}`)).body
     expect(after).toContain('Backup run #1')

@@ -36,12 +36,7 @@ const secretsOf = async (tenant: string, dest: string) =>
     await tenantId(tenant),
     (await findDestinationByName(db, await tenantId(tenant), dest))!,
   )
-const actions = () =>
-  db
-    .select()
-    .from(auditLog)
-    .all()
-    .filter((e) => e.actor === 'cli')
+const actions = async () => (await db.select().from(auditLog)).filter((e) => e.actor === 'cli')
 
 beforeAll(() => {
   for (const name of ['alice', 'bob']) {
@@ -356,8 +351,8 @@ describe('panel destination edit|remove and policy edit|remove', slow, () => {
     expect(panel(['destination', 'remove', '--admin', 'alice', 'Host S3']).code).toBe(2)
   })
 
-  it('writes an audit entry for each change, with no secret in it', () => {
-    const seen = actions()
+  it('writes an audit entry for each change, with no secret in it', async () => {
+    const seen = await actions()
     const names = seen.map((e) => e.action)
     for (const action of [
       'destination.update',
@@ -439,9 +434,7 @@ describe.runIf(requireSshd())('panel destination test pins an SFTP host key', sl
       hostKey: server.fingerprint(),
     })
     expect(
-      actions()
-        .filter((e) => e.action === 'destination.test')
-        .map((e) => e.details),
+      (await actions()).filter((e) => e.action === 'destination.test').map((e) => e.details),
     ).toEqual([
       expect.objectContaining({ type: 'sftp', ok: true }),
       expect.objectContaining({ type: 'sftp', ok: true }),

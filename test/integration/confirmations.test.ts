@@ -96,7 +96,8 @@ describe('confirmations before delete, revoke, remove and cancel', async () => {
       page: '/admin/runner',
       says: ['Cancel the queued backup “Nightly” of alice?', 'taken out of the queue'],
       button: 'Yes, cancel the job',
-      exists: () => db.select().from(jobs).where(eq(jobs.id, job.id)).get() !== undefined,
+      exists: async () =>
+        (await db.select().from(jobs).where(eq(jobs.id, job.id)))[0] !== undefined,
     },
     {
       what: 'delete a host destination',

@@ -86,7 +86,7 @@ describe.runIf(rootAvailable() && requireMariaDb())('PANEL_DEMO=1 backs up for r
       enqueued += (await tickScheduler(deps.db, new Date(t))).enqueued
     }
     expect(enqueued).toBe(NAMES.length)
-    const queued = deps.db.select().from(jobs).where(eq(jobs.status, 'queued')).all()
+    const queued = await deps.db.select().from(jobs).where(eq(jobs.status, 'queued'))
     expect(queued.map((j) => j.kind)).toEqual(['backup', 'backup'])
     for (const job of queued) {
       expect(job.runAt.getTime()).toBeGreaterThanOrEqual(start)
@@ -94,11 +94,10 @@ describe.runIf(rootAvailable() && requireMariaDb())('PANEL_DEMO=1 backs up for r
     }
     // The window lies ahead of the wall clock, and the runner claims by the wall clock (its
     // claim has no clock to inject): move the jobs the window queued to now, nothing else.
-    deps.db
+    await deps.db
       .update(jobs)
       .set({ runAt: new Date() })
       .where(and(eq(jobs.status, 'queued'), eq(jobs.kind, 'backup')))
-      .run()
     runner = startRunner({ db: deps.db, handlers: jobHandlers(deps), pollMs: 100 })
     for (const job of queued) {
       const done = await waitJob(deps, job.tenantId, job.id, 120_000)
@@ -108,11 +107,9 @@ describe.runIf(rootAvailable() && requireMariaDb())('PANEL_DEMO=1 backs up for r
 
     for (const name of NAMES) {
       const tenant = (await findTenantByName(deps.db, name))!
-      const health = deps.db
-        .select()
-        .from(tenantHealth)
-        .where(eq(tenantHealth.tenantId, tenant.id))
-        .get()!
+      const health = (
+        await deps.db.select().from(tenantHealth).where(eq(tenantHealth.tenantId, tenant.id))
+      )[0]!
       expect(health).toMatchObject({ lastRunStatus: 'success', failingStreak: 0, missedCount: 0 })
       expect(health.lastSuccessAt).not.toBeNull()
       const [snapshot] = await catalogOf(deps.db, tenant.id)

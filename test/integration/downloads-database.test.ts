@@ -86,11 +86,10 @@ describe.runIf(rootAvailable() && requireMariaDb())(
         })
       ).id
       // 5:30 ahead of UTC, no daylight saving: the file name is in the tenant's own time.
-      deps.db
+      await deps.db
         .update(tenants)
         .set({ timezone: 'Asia/Kolkata' })
         .where(eq(tenants.id, t.tenant.id))
-        .run()
       await client.login('mira')
     }, 180_000)
 

@@ -163,10 +163,10 @@ describe.runIf(rootAvailable())('backups to Dropbox through the runner', () => {
       .map((f) => readFileSync(f).toString('latin1'))
       .join('')
     const records = JSON.stringify([
-      deps.db.select().from(runLogs).all(),
-      deps.db.select().from(runStages).all(),
-      deps.db.select().from(runsTable).all(),
-      deps.db.query.jobs.findMany().sync(),
+      await deps.db.select().from(runLogs),
+      await deps.db.select().from(runStages),
+      await deps.db.select().from(runsTable),
+      await deps.db.query.jobs.findMany(),
     ])
     for (const secret of secrets) {
       expect(stored).not.toContain(secret)

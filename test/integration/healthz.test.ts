@@ -70,10 +70,7 @@ describe('GET /healthz', () => {
     expect(body.checks.database!.ok).toBe(true)
 
     // Within 2 minutes is healthy.
-    deps.db
-      .update(runnerHeartbeats)
-      .set({ lastSeen: ago(110_000) })
-      .run()
+    await deps.db.update(runnerHeartbeats).set({ lastSeen: ago(110_000) })
     expect((await probe(deps)).res.status).toBe(200)
   })
 
@@ -142,11 +139,14 @@ describe('Admin > Runner shows each runner process', async () => {
     const page = (await admin.get('/admin/runner')).body
     expect(page).toContain('Runner processes (2)')
     const cells = (host: string) => {
-      const tr = page.match(new RegExp(`<tr><td class="strong">${host}</td>.*?</tr>`))
+      const tr = page.match(new RegExp(`<tr><td class="strong"[^>]*>${host}</td>.*?</tr>`))
       return tr?.[0].replace(/<[^>]+>/g, '|').replace(/\|+/g, '|') ?? ''
     }
-    expect(cells('web-1')).toMatch(/\|web-1\|pid 321\|12 s ago\|4\|/)
+    // Host, node (this server), process, last seen, jobs running, jobs at once.
+    expect(cells('web-1')).toMatch(/\|web-1\|This server\|pid 321\|12 s ago\|0\|4\|/)
     expect(cells('web-1')).not.toContain('Not answering')
-    expect(cells('node-2')).toMatch(/\|node-2\|pid 77\|10 min ago \|Not answering\|4\|/)
+    expect(cells('node-2')).toMatch(
+      /\|node-2\|This server\|pid 77\|10 min ago \|Not answering\|0\|4\|/,
+    )
   })
 })

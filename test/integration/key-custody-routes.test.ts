@@ -50,18 +50,19 @@ describe('key custody: password changes, the host’s storage in a kit, escrow',
     settings: { bucket: 'host-bucket', accessKeyId: KEY_ID, endpoint: 's3.example.net' },
     secrets: { secretAccessKey: SECRET },
   })
-  const copy = deps.db
-    .insert(destinations)
-    .values({
-      tenantId: alice.id,
-      type: 's3',
-      name: 'Host storage',
-      settings: host.settings,
-      secrets: null,
-      providerDestinationId: host.id,
-    })
-    .returning()
-    .get()
+  const copy = (
+    await deps.db
+      .insert(destinations)
+      .values({
+        tenantId: alice.id,
+        type: 's3',
+        name: 'Host storage',
+        settings: host.settings,
+        secrets: null,
+        providerDestinationId: host.id,
+      })
+      .returning()
+  )[0]
   const copyRepo = await initialized(alice.id, copy.id)
 
   await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))

@@ -34,10 +34,10 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
   const { db } = deps
   await insertAdmin(db, 'boss', await hashPassword(PASSWORD))
   const alice = await addTenant(deps, 'alice')
-  db.update(tenants)
+  await db
+    .update(tenants)
     .set({ timezone: 'Europe/Berlin', homeDir: mkdtempSync(join(tmpdir(), 'home-alice-')) })
     .where(eq(tenants.id, alice.id))
-    .run()
   const bob = await addTenant(deps, 'bob')
   const dest = await localDestination(deps, alice.id)
   const policyId = await policy(deps, alice.id, [dest.id])
@@ -48,7 +48,7 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
   await tenant.login('alice')
   await tenant.get('/backups')
   const settings = { types: Object.keys(deps.drivers), allowlist: '' }
-  const lastAudit = () => db.select().from(auditLog).orderBy(desc(auditLog.id)).get()!
+  const lastAudit = async () => (await db.select().from(auditLog).orderBy(desc(auditLog.id)))[0]!
 
   it('refuses bad limits beside their fields and keeps what was typed', async () => {
     const homeOfAlice = (await getTenant(db, alice.id)).homeDir
@@ -129,8 +129,8 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
       localRoot: root,
     })
     expect(await localRootOf(db, deps.config)).toBe(root)
-    expect(lastAudit()).toMatchObject({ actor: 'boss', action: 'settings.update' })
-    expect((lastAudit().details as { changed: string[] }).changed).toEqual(
+    expect(await lastAudit()).toMatchObject({ actor: 'boss', action: 'settings.update' })
+    expect(((await lastAudit()).details as { changed: string[] }).changed).toEqual(
       expect.arrayContaining([
         'quotaBytes',
         'quotaSnapshots',
@@ -209,13 +209,13 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
       quotaSnapshots: null,
       quotaRunsPerDay: 2,
     })
-    expect(lastAudit()).toMatchObject({
+    expect(await lastAudit()).toMatchObject({
       actor: 'boss',
       action: 'tenant.limits',
       tenantId: alice.id,
       target: 'alice',
     })
-    expect(lastAudit().details).toEqual({ quotaRunsPerDay: { from: null, to: 2 } })
+    expect((await lastAudit()).details).toEqual({ quotaRunsPerDay: { from: null, to: 2 } })
     expect((await admin.get(`/admin/tenants/${alice.id}`)).body).toMatch(
       /name="quotaRunsPerDay" type="text" value="2"/,
     )
@@ -230,19 +230,19 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
     expect((await tenant.get('/backups')).body).toContain(
       'A backup of this policy is already queued or running.',
     )
-    db.update(jobs).set({ status: 'done' }).run()
+    await db.update(jobs).set({ status: 'done' })
     await tenant.post(`/backups/policies/${policyId}/run`, {})
-    db.update(jobs).set({ status: 'done' }).run()
-    const before = db.select().from(jobs).all().length
+    await db.update(jobs).set({ status: 'done' })
+    const before = (await db.select().from(jobs)).length
     const refused = await tenant.post(`/backups/policies/${policyId}/run`, {})
     expect(refused.status).toBe(303)
-    const oldest = db.select().from(jobs).orderBy(jobs.id).get()!
+    const oldest = (await db.select().from(jobs).orderBy(jobs.id))[0]!
     const next = clock(new Date(oldest.createdAt.getTime() + DAY), 'Europe/Berlin')
     const message = `You have used 2 of 2 on-demand backups today; the next is possible after ${next}.`
     const overview = (await tenant.get('/backups')).body
     expect(overview).toContain(`<div class="flash flash-error" role="status">${message}</div>`)
     expect(overview).toContain(`the next is possible after ${next}. Scheduled backups still run.`)
-    expect(db.select().from(jobs).all()).toHaveLength(before)
+    expect(await db.select().from(jobs)).toHaveLength(before)
 
     // The CLI and the API go through the same rule; the schedule never counts.
     await expect(requestBackup(db, alice.id, policyId, 'api')).rejects.toThrow(
@@ -263,32 +263,32 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
     expect((await tenant.get('/backups')).body).toContain(
       `<div class="flash flash-error" role="status">${message}</div>`,
     )
-    expect(db.select().from(jobs).all()).toHaveLength(before)
+    expect(await db.select().from(jobs)).toHaveLength(before)
     expect((await requestBackup(db, alice.id, policyId, 'schedule')).created).toBe(true)
-    db.update(jobs).set({ status: 'done' }).run()
+    await db.update(jobs).set({ status: 'done' })
 
     // Once the oldest leaves the 24-hour window, one more is allowed.
-    db.update(jobs)
+    await db
+      .update(jobs)
       .set({ createdAt: new Date(Date.now() - DAY - 60_000) })
       .where(eq(jobs.id, oldest.id))
-      .run()
     expect((await requestBackup(db, alice.id, policyId, 'cli')).created).toBe(true)
-    db.update(jobs).set({ status: 'done' }).run()
+    await db.update(jobs).set({ status: 'done' })
 
-    db.update(tenants).set({ quotaRunsPerDay: 0 }).where(eq(tenants.id, alice.id)).run()
+    await db.update(tenants).set({ quotaRunsPerDay: 0 }).where(eq(tenants.id, alice.id))
     await expect(requestBackup(db, alice.id, policyId, 'manual')).rejects.toThrow(
       'On-demand backups are turned off for this account by the administrator; scheduled backups still run.',
     )
   })
 
   it('shows the tenant their usage against the limits on the Overview', async () => {
-    const repo = db.select().from(repositories).get()
+    const repo = (await db.select().from(repositories))[0]
     const values = { storedBytes: 3 * GIB, snapshotCount: 12, statsAt: new Date() }
-    if (repo) db.update(repositories).set(values).run()
+    if (repo) await db.update(repositories).set(values)
     else
-      db.insert(repositories)
+      await db
+        .insert(repositories)
         .values({ tenantId: alice.id, destinationId: dest.id, passwordSealed: 'x', ...values })
-        .run()
     const page = (await tenant.get('/backups')).body
     expect(page).toContain('Usage and limits')
     expect(page).toMatch(
@@ -342,18 +342,14 @@ describe.runIf(rootAvailable())(
       expect(existsSync(join(deps.config.localRoot, 'alice', 'repo'))).toBe(false)
     })
 
-    const logOf = (runId: number) =>
-      db
-        .select()
-        .from(runLogs)
-        .where(eq(runLogs.runId, runId))
-        .all()
+    const logOf = async (runId: number) =>
+      (await db.select().from(runLogs).where(eq(runLogs.runId, runId)))
         .map((l) => l.message)
         .join('\n')
 
     it('fails at once, without retrying, when stored bytes stay over the limit, saying by how much', async () => {
       // The repository itself (config, keys, one snapshot) holds a few KiB: over 1,000 bytes.
-      db.update(tenants).set({ quotaBytes: 1000 }).where(eq(tenants.id, alice.tenant.id)).run()
+      await db.update(tenants).set({ quotaBytes: 1000 }).where(eq(tenants.id, alice.tenant.id))
       const dest = await getDestination(db, alice.tenant.id, destId)
       const before = (await listSnapshots(deps, alice.tenant, dest)).length
       const { job, run } = await backup()
@@ -362,38 +358,39 @@ describe.runIf(rootAvailable())(
         /^Backup refused: your backups use [\d.]+ KiB, [\d.]+ KiB over the storage limit of 1000 B\. Keep fewer backups \(How long to keep backups, under Policies\) and back up again, or ask your administrator to raise the limit\.$/,
       )
       expect(run).toMatchObject({ status: 'failed', error: job.lastError })
-      expect(logOf(run.id)).toContain('Applying the retention settings first to free space.')
+      expect(await logOf(run.id)).toContain('Applying the retention settings first to free space.')
       expect((await listSnapshots(deps, alice.tenant, dest)).length).toBe(before)
     })
 
     it('over the snapshot limit, applies the retention the tenant lowered and then backs up', async () => {
-      db.update(tenants).set({ quotaBytes: null }).where(eq(tenants.id, alice.tenant.id)).run()
-      const keep = (keepLast: number) =>
-        db
+      await db.update(tenants).set({ quotaBytes: null }).where(eq(tenants.id, alice.tenant.id))
+      const keep = async (keepLast: number) =>
+        await db
           .update(policies)
           .set({ keepLast, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, keepYearly: 0 })
           .where(eq(policies.id, policyId))
-          .run()
-      keep(5)
+      await keep(5)
       expect((await backup()).run.status).toBe('success')
       expect((await backup()).run.status).toBe('success')
       const dest = await getDestination(db, alice.tenant.id, destId)
       expect(await listSnapshots(deps, alice.tenant, dest)).toHaveLength(3)
 
-      db.update(tenants).set({ quotaSnapshots: 2 }).where(eq(tenants.id, alice.tenant.id)).run()
+      await db.update(tenants).set({ quotaSnapshots: 2 }).where(eq(tenants.id, alice.tenant.id))
       const refused = await backup()
       expect(refused.job).toMatchObject({ status: 'failed', attempts: 1 })
       expect(refused.run.error).toBe(
         'Backup refused: you have 3 backups stored, 1 over the limit of 2. Keep fewer backups (How long to keep backups, under Policies) and back up again, or ask your administrator to raise the limit.',
       )
 
-      keep(1) // the tenant keeps fewer snapshots: the next backup frees space first
+      await keep(1) // the tenant keeps fewer snapshots: the next backup frees space first
       const ok = await backup()
       expect(ok.run.status).toBe('success')
-      expect(logOf(ok.run.id)).toContain('Applying the retention settings first to free space.')
+      expect(await logOf(ok.run.id)).toContain(
+        'Applying the retention settings first to free space.',
+      )
       expect(await listSnapshots(deps, alice.tenant, dest)).toHaveLength(1)
       expect(
-        db.select().from(repositories).where(eq(repositories.destinationId, destId)).get()!
+        (await db.select().from(repositories).where(eq(repositories.destinationId, destId)))[0]!
           .snapshotCount,
       ).toBe(1)
     })

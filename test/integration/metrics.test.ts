@@ -17,21 +17,20 @@ async function tenant(name: string, opts: { policy?: boolean; disabled?: boolean
   const dest = await localDestination(deps, t.id)
   if (opts.policy !== false) await policy(deps, t.id, [dest.id])
   if (opts.disabled)
-    deps.db.update(tenants).set({ disabled: true }).where(eq(tenants.id, t.id)).run()
+    await deps.db.update(tenants).set({ disabled: true }).where(eq(tenants.id, t.id))
   return { ...t, dest }
 }
 
-function health(tenantId: number, lastSuccessAgoH: number | null, failingStreak = 0) {
+async function health(tenantId: number, lastSuccessAgoH: number | null, failingStreak = 0) {
   const lastSuccessAt = lastSuccessAgoH === null ? null : new Date(now - lastSuccessAgoH * HOUR)
-  deps.db
+  await deps.db
     .insert(tenantHealth)
     .values({ tenantId, lastSuccessAt, failingStreak })
     .onConflictDoUpdate({ target: tenantHealth.tenantId, set: { lastSuccessAt, failingStreak } })
-    .run()
 }
 
 /** A finished run that took `seconds` and ended `agoH` hours ago. */
-function run(
+async function run(
   tenantId: number,
   kind: Run['kind'],
   status: Run['status'],
@@ -41,18 +40,18 @@ function run(
 ) {
   const finishedAt = status === 'running' ? null : new Date(now - agoH * HOUR)
   const startedAt = new Date(now - agoH * HOUR - seconds * 1000)
-  return deps.db
-    .insert(runs)
-    .values({ tenantId, kind, trigger: 'schedule', status, bytes, startedAt, finishedAt })
-    .returning()
-    .get()
+  return (
+    await deps.db
+      .insert(runs)
+      .values({ tenantId, kind, trigger: 'schedule', status, bytes, startedAt, finishedAt })
+      .returning()
+  )[0]
 }
 
-function job(tenantId: number, status: 'queued' | 'running' | 'done') {
-  deps.db
+async function job(tenantId: number, status: 'queued' | 'running' | 'done') {
+  await deps.db
     .insert(jobs)
     .values({ tenantId, kind: 'backup', payload: {}, status, runAt: new Date(now) })
-    .run()
 }
 
 const SAMPLE =
@@ -90,41 +89,37 @@ const erin = await tenant('erin', { policy: false })
 const frank = await tenant('frank', { disabled: true })
 await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
 
-health(alice.id, 3)
-health(bob.id, 50, 2) // the oldest good backup among tenants expected to back up, and failing
-health(dave.id, null) // has a policy, never backed up
-health(erin.id, 900) // no policy: not expected to back up
-health(frank.id, 800) // disabled: not expected to back up
+await health(alice.id, 3)
+await health(bob.id, 50, 2) // the oldest good backup among tenants expected to back up, and failing
+await health(dave.id, null) // has a policy, never backed up
+await health(erin.id, 900) // no policy: not expected to back up
+await health(frank.id, 800) // disabled: not expected to back up
 // carol has no health row (as before its first refresh): her newest successful run (10 h ago) stands in.
-deps.db.delete(tenantHealth).where(eq(tenantHealth.tenantId, carol.id)).run()
+await deps.db.delete(tenantHealth).where(eq(tenantHealth.tenantId, carol.id))
 
-run(alice.id, 'backup', 'success', 5, 100)
-run(alice.id, 'backup', 'success', 20, 200)
-run(alice.id, 'backup', 'success', 4000, 300)
-run(alice.id, 'backup', 'failed', 45)
-run(alice.id, 'backup', 'failed', 700)
-run(alice.id, 'backup', 'partial', 100, 50)
-run(alice.id, 'restore', 'success', 30)
-run(alice.id, 'verify', 'failed', 2)
-const live = run(alice.id, 'backup', 'running', 0)
-run(carol.id, 'backup', 'success', 60, 1000, 10)
-job(alice.id, 'queued')
-job(bob.id, 'queued')
-job(carol.id, 'running')
-job(dave.id, 'done')
-deps.db
-  .insert(repositories)
-  .values({
-    tenantId: alice.id,
-    destinationId: alice.dest.id,
-    passwordSealed: 'x',
-    storedBytes: 12_345,
-  })
-  .run()
-deps.db
+await run(alice.id, 'backup', 'success', 5, 100)
+await run(alice.id, 'backup', 'success', 20, 200)
+await run(alice.id, 'backup', 'success', 4000, 300)
+await run(alice.id, 'backup', 'failed', 45)
+await run(alice.id, 'backup', 'failed', 700)
+await run(alice.id, 'backup', 'partial', 100, 50)
+await run(alice.id, 'restore', 'success', 30)
+await run(alice.id, 'verify', 'failed', 2)
+const live = await run(alice.id, 'backup', 'running', 0)
+await run(carol.id, 'backup', 'success', 60, 1000, 10)
+await job(alice.id, 'queued')
+await job(bob.id, 'queued')
+await job(carol.id, 'running')
+await job(dave.id, 'done')
+await deps.db.insert(repositories).values({
+  tenantId: alice.id,
+  destinationId: alice.dest.id,
+  passwordSealed: 'x',
+  storedBytes: 12_345,
+})
+await deps.db
   .insert(repositories)
   .values({ tenantId: bob.id, destinationId: bob.dest.id, passwordSealed: 'x', storedBytes: 55 })
-  .run()
 
 describe('/metrics', () => {
   const admin = new Client(deps)
@@ -170,18 +165,17 @@ describe('/metrics', () => {
   })
 
   it('counts runs that finish and runs added after a scrape', async () => {
-    deps.db
+    await deps.db
       .update(runs)
       .set({ status: 'success', bytes: 7, finishedAt: new Date() })
       .where(eq(runs.id, live.id))
-      .run()
-    run(bob.id, 'backup', 'failed', 1)
-    run(bob.id, 'backup', 'running', 0)
+    await run(bob.id, 'backup', 'failed', 1)
+    await run(bob.id, 'backup', 'running', 0)
     const m = parse((await admin.get('/metrics')).body)
     expect(m.get('panel_runs_total{kind="backup",status="success"}')).toBe(5)
     expect(m.get('panel_runs_total{kind="backup",status="failed"}')).toBe(3)
     expect(m.get('panel_backup_bytes_total')).toBe(1657)
-    run(bob.id, 'backup', 'interrupted', 3)
+    await run(bob.id, 'backup', 'interrupted', 3)
     const again = parse((await admin.get('/metrics')).body)
     expect(again.get('panel_runs_total{kind="backup",status="interrupted"}')).toBe(1)
     expect(again.get('panel_runs_total{kind="backup",status="success"}')).toBe(5)

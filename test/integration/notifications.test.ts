@@ -44,11 +44,11 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
   let policyId = 0
   let nina: Client
 
-  const rows = () =>
-    deps.db.select().from(notifications).where(eq(notifications.tenantId, tenantId)).all()
+  const rows = async () =>
+    await deps.db.select().from(notifications).where(eq(notifications.tenantId, tenantId))
   const sentRow = (pred: (r: Notification) => boolean) =>
-    until('a notice delivered', () => {
-      const r = deps.db.select().from(notifications).all().find(pred)
+    until('a notice delivered', async () => {
+      const r = (await deps.db.select().from(notifications)).find(pred)
       return r && r.status !== 'pending' ? r : undefined
     })
   const mailTo = (to: string, subject: string) =>
@@ -137,11 +137,11 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
     const mail = await mailTo('nina@example.com', 'Backup recovered: Nightly (nina)')
     expect(mail.parsed.text).toContain('succeeded on')
     expect(mail.parsed.text).toContain('after the previous run had failed')
-    const before = rows().length
+    const before = (await rows()).length
     const again = await backup(false)
     expect(again.run.status).toBe('success')
     // The notice is queued by the job itself, before the job is marked done: none means no mail.
-    expect(rows().length).toBe(before)
+    expect((await rows()).length).toBe(before)
   }, 90_000)
 
   it('mails every run when asked, and nothing when told never', async () => {
@@ -151,11 +151,11 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
     expect(mail.parsed.text).toContain(`/backups/runs/${run.id}`)
 
     expect((await saveSettings({ email: 'nina@example.com', mode: 'never' })).status).toBe(303)
-    const before = rows().length
+    const before = (await rows()).length
     expect((await backup(true)).job.status).toBe('failed')
-    expect(rows().length).toBe(before)
+    expect((await rows()).length).toBe(before)
     expect((await backup(false)).run.status).toBe('success')
-    expect(rows().length).toBe(before)
+    expect((await rows()).length).toBe(before)
   }, 120_000)
 
   it('mails a missed schedule', async () => {
@@ -163,17 +163,13 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
     // The runner was down for three hours: the hourly slots in between were missed.
     await pauseRunner(deps.db)
     const past = new Date(Date.now() - 3 * 3600_000 - 60_000)
-    deps.db
+    await deps.db
       .update(policies)
       .set({ schedule: '0 * * * *', createdAt: past, updatedAt: past })
       .where(eq(policies.id, policyId))
-      .run()
     const { missed } = await tickScheduler(deps.db, new Date(), deps)
     expect(missed).toBeGreaterThan(0)
-    deps.db
-      .delete(jobs)
-      .where(and(eq(jobs.tenantId, tenantId), eq(jobs.status, 'queued')))
-      .run()
+    await deps.db.delete(jobs).where(and(eq(jobs.tenantId, tenantId), eq(jobs.status, 'queued')))
     await resumeRunner(deps.db)
     const mail = await mailTo('nina@example.com', 'Backup missed its schedule: Nightly (nina)')
     expect(mail.parsed.text).toContain('did not start on time')
@@ -193,11 +189,10 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
     expect(
       (await boss.post('/admin/settings/email', { adminEmail: 'boss@example.com' })).status,
     ).toBe(303)
-    deps.db
+    await deps.db
       .update(users)
       .set({ email: 'deputy@example.com' })
       .where(eq(users.username, 'deputy'))
-      .run()
 
     await notify(deps, {
       type: 'token.created',
@@ -258,12 +253,9 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
     expect(new Date(payload.at).getTime()).not.toBeNaN()
     // No e-mail address any more: only the webhook was queued.
     expect(
-      deps.db
-        .select()
-        .from(notifications)
-        .where(eq(notifications.event, 'backup.failed'))
-        .all()
-        .filter((r) => r.body === hook.body),
+      (
+        await deps.db.select().from(notifications).where(eq(notifications.event, 'backup.failed'))
+      ).filter((r) => r.body === hook.body),
     ).toHaveLength(1)
   }, 90_000)
 
@@ -286,11 +278,10 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
     expect(loop.error).toContain('resolves to 127.0.0.1, a private, loopback or metadata address')
     expect(loop.attempts).toBe(1)
 
-    deps.db
+    await deps.db
       .update(tenants)
       .set({ webhookUrl: 'http://169.254.169.254/latest/meta-data' })
       .where(eq(tenants.id, tenantId))
-      .run()
     await queueTestNotice(deps, tenantId)
     const meta = await sentRow((r) => r.event === 'test' && r.recipient.includes('169.254.169.254'))
     expect(meta.status).toBe('failed')
@@ -315,58 +306,56 @@ describe.runIf(rootAvailable())('notifications (real SMTP and webhook servers on
   it('retries a failing webhook with growing gaps, then gives up with the reason', async () => {
     await sender.stop()
     await setAdminSetting(deps.db, 'outboundAllow', ['127.0.0.1'])
-    deps.db
+    await deps.db
       .update(tenants)
       .set({ webhookUrl: receiver.url, notifyEmail: null })
       .where(eq(tenants.id, tenantId))
-      .run()
     receiver.answer.status = 500
     const calls = hooks().length
     await queueTestNotice(deps, tenantId)
-    const row = () =>
-      deps.db
-        .select()
-        .from(notifications)
-        .where(and(eq(notifications.event, 'test'), eq(notifications.recipient, receiver.url)))
-        .all()
-        .at(-1)!
+    const row = async () =>
+      (
+        await deps.db
+          .select()
+          .from(notifications)
+          .where(and(eq(notifications.event, 'test'), eq(notifications.recipient, receiver.url)))
+          .orderBy(notifications.id)
+      ).at(-1)!
     await deliverDue(deps, null, Date.now())
-    expect(row()).toMatchObject({
+    expect(await row()).toMatchObject({
       status: 'pending',
       attempts: 1,
       error: 'the webhook answered HTTP 500',
     })
     await deliverDue(deps, null, Date.now()) // not due yet: the first retry waits 30 s
-    expect(row().attempts).toBe(1)
+    expect((await row()).attempts).toBe(1)
     await deliverDue(deps, null, Date.now() + 29_000)
-    expect(row().attempts).toBe(1)
+    expect((await row()).attempts).toBe(1)
     for (let i = 0; i < 4; i++) await deliverDue(deps, null, Date.now() + 3600_000)
-    expect(row()).toMatchObject({ status: 'failed', attempts: 5 })
-    expect(row().error).toBe('the webhook answered HTTP 500 (gave up after 5 attempts)')
+    expect(await row()).toMatchObject({ status: 'failed', attempts: 5 })
+    expect((await row()).error).toBe('the webhook answered HTTP 500 (gave up after 5 attempts)')
     expect(hooks().length - calls).toBe(5)
   })
 
   it('records e-mails as failed once when SMTP is not configured', async () => {
-    deps.db
-      .insert(notifications)
-      .values({
-        tenantId,
-        channel: 'email',
-        recipient: 'nina@example.com',
-        event: 'test',
-        subject: 'off',
-        body: 'off',
-      })
-      .run()
+    await deps.db.insert(notifications).values({
+      tenantId,
+      channel: 'email',
+      recipient: 'nina@example.com',
+      event: 'test',
+      subject: 'off',
+      body: 'off',
+    })
     await deliverDue({ db: deps.db, config: { ...deps.config, smtp: null } }, null)
-    const row = deps.db.select().from(notifications).where(eq(notifications.subject, 'off')).get()!
+    const row = (
+      await deps.db.select().from(notifications).where(eq(notifications.subject, 'off'))
+    )[0]!
     expect(row).toMatchObject({ status: 'failed', error: SMTP_OFF, attempts: 1 })
     // Every mail the server received was one the panel recorded as sent.
-    const sent = deps.db
+    const sent = await deps.db
       .select()
       .from(notifications)
       .where(and(eq(notifications.channel, 'email'), eq(notifications.status, 'sent')))
-      .all()
     expect(mails().length).toBe(sent.length)
   })
 })

@@ -51,12 +51,11 @@ async function backupRun(
   })
   await finishRun(deps.db, run.id, status, { error: reason ? `Offsite: ${reason}` : null })
   const started = new Date(at.getTime() - 41_000)
-  deps.db
+  await deps.db
     .update(runStages)
     .set({ startedAt: started, finishedAt: at })
     .where(eq(runStages.id, stage.id))
-    .run()
-  deps.db.update(runs).set({ startedAt: started, finishedAt: at }).where(eq(runs.id, run.id)).run()
+  await deps.db.update(runs).set({ startedAt: started, finishedAt: at }).where(eq(runs.id, run.id))
   return run
 }
 
@@ -64,7 +63,7 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
   const deps = freshDeps()
   const { db } = deps
   const alice = await addTenant(deps, 'alice')
-  db.update(tenants).set({ timezone: 'Europe/Berlin' }).where(eq(tenants.id, alice.id)).run()
+  await db.update(tenants).set({ timezone: 'Europe/Berlin' }).where(eq(tenants.id, alice.id))
   const bob = await addTenant(deps, 'bob')
   const dest = (await localDestination(deps, alice.id, 'nightly', 'Offsite')).id
   const mk = (name: string, extra = {}) =>
@@ -297,7 +296,7 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
     expect(after).toContain('>#1</a>')
     // A cancelled run is neither a success nor a failure: the row still says Never run.
     expect(rowOf(after, 'Nightly')).toContain('Never run')
-    const audit = db.select().from(auditLog).where(eq(auditLog.action, 'job.cancel')).all()
+    const audit = await db.select().from(auditLog).where(eq(auditLog.action, 'job.cancel'))
     expect(audit.at(-1)).toMatchObject({ tenantId: dana.id, actor: 'dana' })
     // A second try: it has ended, nothing to cancel.
     const again = await client.post(`/backups/jobs/${job.id}/cancel`, { confirm: 'yes' })

@@ -48,19 +48,20 @@ describe.runIf(rootAvailable())('the panel’s own address in notices', () => {
   }
 
   /** `panel backup <tenant> --wait` as its own process: its runner builds the notice. */
-  function backupFromCli(extra: Record<string, string> = {}) {
+  async function backupFromCli(extra: Record<string, string> = {}) {
     const res = spawnSync('node', ['src/bin.js', 'backup', 'urlt', '--wait'], {
       env: { ...env, ...extra },
       encoding: 'utf8',
     })
     expect(res.stderr).toBe('')
     expect(res.status).toBe(0)
-    const row = deps.db
-      .select()
-      .from(notifications)
-      .where(eq(notifications.tenantId, tenantId))
-      .orderBy(desc(notifications.id))
-      .get()!
+    const row = (
+      await deps.db
+        .select()
+        .from(notifications)
+        .where(eq(notifications.tenantId, tenantId))
+        .orderBy(desc(notifications.id))
+    )[0]!
     expect(row).toMatchObject({ channel: 'email', event: 'backup.success' })
     return row.body
   }
@@ -68,24 +69,23 @@ describe.runIf(rootAvailable())('the panel’s own address in notices', () => {
   it('is stored by `panel serve` as it listens, and used by a CLI --wait run', async () => {
     const { tenant } = await realTenant(deps, 'urlt', { 'site/index.html': 'hello\n' })
     tenantId = tenant.id
-    deps.db
+    await deps.db
       .update(tenants)
       .set({ notifyMode: 'every', notifyEmail: 'owner@example.com' })
       .where(eq(tenants.id, tenant.id))
-      .run()
     await policy(deps, tenant.id, [(await localDestination(deps, tenant.id)).id])
 
     const port = await serveOnce()
     expect(port).not.toBe(3000)
     expect(await storedPanelUrl(deps.db)).toBe(`http://127.0.0.1:${port}`)
 
-    const body = backupFromCli()
+    const body = await backupFromCli()
     expect(body).toMatch(new RegExp(`http://127\\.0\\.0\\.1:${port}/backups/runs/\\d+`))
     expect(body).not.toContain(':3000')
   })
 
-  it('PANEL_BASE_URL wins over the stored address', () => {
-    const body = backupFromCli({ PANEL_BASE_URL: 'https://panel.example.com' })
+  it('PANEL_BASE_URL wins over the stored address', async () => {
+    const body = await backupFromCli({ PANEL_BASE_URL: 'https://panel.example.com' })
     expect(body).toMatch(/https:\/\/panel\.example\.com\/backups\/runs\/\d+/)
     expect(body).not.toContain('127.0.0.1')
   })

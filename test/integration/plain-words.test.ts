@@ -36,13 +36,10 @@ const run = await createRun(deps.db, tenant.id, {
   jobId: null,
   policyId: null,
 })
-deps.db
-  .insert(runLogs)
-  .values([
-    { runId: run.id, level: 'info', message: 'Dumping shop', at: new Date('2026-12-03T09:30:01Z') },
-    { runId: run.id, level: 'info', message: 'Uploaded', at: new Date('2026-12-03T09:41:07Z') },
-  ])
-  .run()
+await deps.db.insert(runLogs).values([
+  { runId: run.id, level: 'info', message: 'Dumping shop', at: new Date('2026-12-03T09:30:01Z') },
+  { runId: run.id, level: 'info', message: 'Uploaded', at: new Date('2026-12-03T09:41:07Z') },
+])
 
 const logTimes = (html: string) =>
   [...html.matchAll(/<time datetime="[^"]+">(\d\d:\d\d:\d\d)<\/time><\/span> (\w+)/g)].map(

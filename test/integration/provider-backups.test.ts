@@ -284,26 +284,28 @@ describe.runIf(rootAvailable())('provider backups: the host backs up every tenan
     const copy = (await listPolicies(deps.db, bob.tenant.id)).find((p) => p.name === 'Nightly')!
     // Bob's earlier page visits queued jobs of their own (reading a file list): let them end
     // first, or the backup waits behind one that retries the broken storage for a minute.
-    const busy = () =>
-      deps.db
-        .select()
-        .from(jobs)
-        .where(and(eq(jobs.tenantId, bob.tenant.id), inArray(jobs.status, ['queued', 'running'])))
-        .all().length
-    for (let i = 0; i < 300 && busy(); i++) await new Promise((r) => setTimeout(r, 100))
+    const busy = async () =>
+      (
+        await deps.db
+          .select()
+          .from(jobs)
+          .where(and(eq(jobs.tenantId, bob.tenant.id), inArray(jobs.status, ['queued', 'running'])))
+      ).length
+    for (let i = 0; i < 300 && (await busy()); i++) await new Promise((r) => setTimeout(r, 100))
     // The host's storage breaks: its folder becomes a file.
     const path = join(deps.config.localRoot, 'bob', '_host', 'nightly')
     spawnSync('mv', [path, `${path}.away`])
     spawnSync('sh', ['-c', `printf x > '${path}'`])
-    const streak = () =>
-      deps.db.select().from(tenantHealth).where(eq(tenantHealth.tenantId, bob.tenant.id)).get()
+    const streak = async () =>
+      (await deps.db.select().from(tenantHealth).where(eq(tenantHealth.tenantId, bob.tenant.id)))[0]
         ?.failingStreak ?? 0
     try {
       await requestBackup(deps.db, bob.tenant.id, copy.id, 'manual')
       runner.wake()
       // The first failed attempt counts; the job's retries come later.
-      for (let i = 0; i < 600 && streak() === 0; i++) await new Promise((r) => setTimeout(r, 100))
-      expect(streak()).toBeGreaterThan(0)
+      for (let i = 0; i < 600 && (await streak()) === 0; i++)
+        await new Promise((r) => setTimeout(r, 100))
+      expect(await streak()).toBeGreaterThan(0)
       const admin = new Client(deps)
       await admin.login('root-admin')
       const page = await admin.get('/admin/tenants?filter=failing')

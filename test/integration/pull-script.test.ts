@@ -154,8 +154,8 @@ describe.runIf(rootAvailable())('the README’s curl script against a real `pane
   })
   it('after a restore in place, still saves the full backup, not the safety snapshot', async () => {
     // The restore's safety snapshot (only the restored file) becomes the newest snapshot.
-    const tenant = deps.db.query.tenants.findFirst().sync()!
-    const dest = deps.db.query.destinations.findFirst().sync()!
+    const tenant = (await deps.db.query.tenants.findFirst())!
+    const dest = (await deps.db.query.destinations.findFirst())!
     const [snap] = await catalogOf(deps.db, tenant.id, dest.id)
     const runner = startRunner({
       db: deps.db,

@@ -21,38 +21,20 @@ describe('removing a tenant', () => {
       payload: { policyId: 0 },
       runAt: new Date(),
     })
-    db.update(jobs).set({ status: 'running' }).where(eq(jobs.id, job.id)).run()
+    await db.update(jobs).set({ status: 'running' }).where(eq(jobs.id, job.id))
 
     await expect(removeTenant(db, gone)).rejects.toThrow(ConflictError)
-    expect(db.select().from(tenants).all()).toHaveLength(2)
+    expect(await db.select().from(tenants)).toHaveLength(2)
 
-    db.update(jobs).set({ status: 'failed' }).where(eq(jobs.id, job.id)).run()
+    await db.update(jobs).set({ status: 'failed' }).where(eq(jobs.id, job.id))
     const kept = await removeTenant(db, gone)
     expect(kept.map((d) => d.name)).toEqual(['Local'])
-    expect(
-      db
-        .select()
-        .from(tenants)
-        .all()
-        .map((t) => t.name),
-    ).toEqual(['stays'])
-    expect(
-      db
-        .select()
-        .from(users)
-        .all()
-        .map((u) => u.username),
-    ).toEqual(['stays'])
+    expect((await db.select().from(tenants)).map((t) => t.name)).toEqual(['stays'])
+    expect((await db.select().from(users)).map((u) => u.username)).toEqual(['stays'])
     // Exactly stays' own policy and destination are left; gone's (failed) job went with it.
     for (const table of [policies, destinations]) {
-      expect(
-        db
-          .select()
-          .from(table)
-          .all()
-          .map((r) => r.tenantId),
-      ).toEqual([stays.id])
+      expect((await db.select().from(table)).map((r) => r.tenantId)).toEqual([stays.id])
     }
-    expect(db.select().from(jobs).all()).toEqual([])
+    expect(await db.select().from(jobs)).toEqual([])
   })
 })

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync, readdirSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
+import { eq } from 'drizzle-orm'
 import { Client, freshDeps } from '../helpers.ts'
 import {
   localDestination,
@@ -14,6 +15,7 @@ import {
 import { activeJobs, type Job } from '../../src/db/jobs.ts'
 import { catalogOf, catalogSyncedAt, dropOldIndexes } from '../../src/db/snapshots.ts'
 import { findRepository } from '../../src/db/repositories.ts'
+import { repositories } from '../../src/db/schema.ts'
 import { startRunner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
 import { CHECKING, READING } from '../../views/restore-wait.tsx'
@@ -90,9 +92,10 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
     // The backup's retention listed the repository and found the catalog complete...
     expect(await catalogSyncedAt(deps.db, repo.id)).not.toBeNull()
     // ...but a repository made elsewhere (or by an older panel) was never synced.
-    deps.db.$client
-      .prepare('update repositories set snapshots_synced_at = null where id = ?')
-      .run(repo.id)
+    await deps.db
+      .update(repositories)
+      .set({ snapshotsSyncedAt: null })
+      .where(eq(repositories.id, repo.id))
     const [first, second] = await withoutRepository(async () => [
       await a.get('/backups/restore'),
       await a.get('/backups/restore'),
@@ -130,9 +133,10 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
     expect((await a.get(unknown)).status).toBe(404)
     expect(await catalogJobs()).toEqual([])
     const repo = (await findRepository(deps.db, t.tenant.id, destId))!
-    deps.db.$client
-      .prepare('update repositories set snapshots_synced_at = null where id = ?')
-      .run(repo.id)
+    await deps.db
+      .update(repositories)
+      .set({ snapshotsSyncedAt: null })
+      .where(eq(repositories.id, repo.id))
     const res = await withoutRepository(() => a.get(unknown))
     expect(res.status).toBe(404)
     expect(res.body).toContain('not found yet')
@@ -191,10 +195,10 @@ describe.runIf(rootAvailable())('Restore pages wait on jobs, not on restic', () 
 
   it('says when the destination could not be checked, and does not ask again at once', async () => {
     const repo = (await findRepository(deps.db, t.tenant.id, destId))!
-    const unsync = deps.db.$client.prepare(
-      'update repositories set snapshots_synced_at = null where id = ?',
-    )
-    unsync.run(repo.id)
+    await deps.db
+      .update(repositories)
+      .set({ snapshotsSyncedAt: null })
+      .where(eq(repositories.id, repo.id))
     await withoutRepository(async () => {
       expect((await a.get('/backups/restore')).body).toContain(CHECKING)
       await runJobs(await catalogJobs(), 'failed')

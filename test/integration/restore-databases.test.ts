@@ -137,7 +137,7 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
     async function refused(
       input: Omit<RestorePayload, 'destinationId' | 'paths'>,
     ): Promise<Record<string, string>> {
-      const before = deps.db.select().from(jobs).all().length
+      const before = (await deps.db.select().from(jobs)).length
       const err = await requestRestoreChecked(deps, t.tenant, {
         destinationId: destId,
         paths: [],
@@ -147,14 +147,14 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
         (e: unknown) => e,
       )
       expect(err).toBeInstanceOf(InputError)
-      expect(deps.db.select().from(jobs).all().length, 'nothing queued').toBe(before)
+      expect((await deps.db.select().from(jobs)).length, 'nothing queued').toBe(before)
       return (err as InputError).errors
     }
 
     beforeAll(async () => {
       ;[maria, pg] = await Promise.all([startMariaDb(), startPostgres()])
       t = await realTenant(deps, 'rdb', { 'public_html/index.php': '<?php echo 1;\n' })
-      deps.db.update(tenants).set({ timezone: ZONE }).where(eq(tenants.id, t.tenant.id)).run()
+      await deps.db.update(tenants).set({ timezone: ZONE }).where(eq(tenants.id, t.tenant.id))
       Object.assign(ids, await shopAndBlog(deps, t.tenant.id, maria, pg))
       destId = (await localDestination(deps, t.tenant.id)).id
       policies.nightly = await policy(deps, t.tenant.id, [destId], {
@@ -476,11 +476,10 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
         log.mockRestore()
       }
       expect(
-        deps.db
+        await deps.db
           .select()
           .from(jobs)
-          .where(and(eq(jobs.kind, 'restore'), eq(jobs.status, 'queued')))
-          .all(),
+          .where(and(eq(jobs.kind, 'restore'), eq(jobs.status, 'queued'))),
       ).toEqual([])
     })
   },

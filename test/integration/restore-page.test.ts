@@ -63,7 +63,7 @@ describe.runIf(rootAvailable())('the Restore page, on a real backup', () => {
   beforeAll(async () => {
     alice = await realTenant(deps, 'alice', FILES)
     home = alice.home
-    deps.db.update(tenants).set({ timezone: ZONE }).where(eq(tenants.id, alice.tenant.id)).run()
+    await deps.db.update(tenants).set({ timezone: ZONE }).where(eq(tenants.id, alice.tenant.id))
     alice.tenant.timezone = ZONE
     const databaseIds: number[] = []
     if (mariaOk) {

@@ -87,7 +87,7 @@ describe.runIf(rootAvailable() && requireMariaDb())(
     const backup = async () => {
       const { job } = await requestBackup(deps.db, t.tenant.id, policyId, 'manual')
       // One attempt per run: each failed attempt stands for a failed night.
-      deps.db.update(jobs).set({ maxAttempts: 1 }).where(eq(jobs.id, job.id)).run()
+      await deps.db.update(jobs).set({ maxAttempts: 1 }).where(eq(jobs.id, job.id))
       runner.wake()
       await waitJob(deps, t.tenant.id, job.id)
       return (await listRuns(deps.db, t.tenant.id)).find((r) => r.jobId === job.id)!
@@ -105,11 +105,10 @@ describe.runIf(rootAvailable() && requireMariaDb())(
 
         // The database server is "down": its port points nowhere.
         const closed = await freePort()
-        deps.db
+        await deps.db
           .update(tenantDatabases)
           .set({ port: closed })
           .where(eq(tenantDatabases.id, dbId))
-          .run()
         try {
           for (let day = 0; day < 3; day++) {
             const run = await backup()
@@ -124,11 +123,10 @@ describe.runIf(rootAvailable() && requireMariaDb())(
             })
           }
         } finally {
-          deps.db
+          await deps.db
             .update(tenantDatabases)
             .set({ port: maria.port })
             .where(eq(tenantDatabases.id, dbId))
-            .run()
         }
         const all = await listSnapshots(deps, t.tenant, await dest())
         expect(all).toHaveLength(4)
@@ -201,7 +199,7 @@ describe.runIf(rootAvailable() && requireMariaDb())(
       // Berlin. restic takes each snapshot's day from the zone it ran in: the tenant's.
       const kept = async (name: string, timezone: string, times: string[]) => {
         const other = await realTenant(deps, name, { 'a.txt': 'a' })
-        deps.db.update(tenants).set({ timezone }).where(eq(tenants.id, other.tenant.id)).run()
+        await deps.db.update(tenants).set({ timezone }).where(eq(tenants.id, other.tenant.id))
         const tenant = await getTenant(deps.db, other.tenant.id)
         const d = await localDestination(deps, tenant.id)
         const pid = await savePolicy(deps.db, tenant.id, null, {

@@ -86,8 +86,8 @@ async function spray(b: Browser, count: number) {
 }
 
 /** The last audit entries, newest first, as [action, ip]. */
-function lastAudit(deps: Deps, n: number) {
-  const rows = deps.db.select().from(auditLog).orderBy(desc(auditLog.id)).limit(n).all()
+async function lastAudit(deps: Deps, n: number) {
+  const rows = await deps.db.select().from(auditLog).orderBy(desc(auditLog.id)).limit(n)
   return rows.map((r) => [r.action, r.ip])
 }
 
@@ -129,18 +129,18 @@ describe.runIf(requireNginx())('behind a real nginx', () => {
     const spoofed = { 'x-forwarded-for': '198.51.100.23' }
     expect((await client.signIn('alice', 'wrong', spoofed)).status).toBe(401)
     expect((await client.signIn('bob', PASSWORD, spoofed)).status).toBe(303)
-    expect(lastAudit(trusting, 2)).toEqual([
+    expect(await lastAudit(trusting, 2)).toEqual([
       ['login.ok', '127.0.0.2'],
       ['login.failed', '127.0.0.2'],
     ])
     // Through a trusted load balancer that names its own client, that client is believed.
     const front = new Browser(ports[0]!, FRONT_ADDRESS)
     await front.signIn('alice', 'wrong', { 'x-forwarded-for': '192.0.2.44' })
-    expect(lastAudit(trusting, 1)).toEqual([['login.failed', '192.0.2.44']])
+    expect(await lastAudit(trusting, 1)).toEqual([['login.failed', '192.0.2.44']])
     // Straight to the panel, not from a trusted proxy: the header is ignored.
     const direct = new Browser(Number(new URL(panels[0]!.url).port), '127.0.0.2')
     await direct.signIn('alice', 'wrong', { 'x-forwarded-for': '192.0.2.45' })
-    expect(lastAudit(trusting, 1)).toEqual([['login.failed', '127.0.0.2']])
+    expect(await lastAudit(trusting, 1)).toEqual([['login.failed', '127.0.0.2']])
   })
 
   it('marks the session cookie Secure when nginx says the client used https', async () => {
@@ -170,7 +170,7 @@ describe.runIf(requireNginx())('behind a real nginx', () => {
     expect((await client.signIn('bob', PASSWORD, { 'x-forwarded-for': '192.0.2.50' })).status).toBe(
       303,
     )
-    expect(lastAudit(ignoring, 1)).toEqual([['login.ok', NGINX_ADDRESS]])
+    expect(await lastAudit(ignoring, 1)).toEqual([['login.ok', NGINX_ADDRESS]])
     const overTls = new Browser(ports[3]!, '127.0.0.2', true)
     const page = await overTls.send('GET', '/login')
     expect(page.cookies.find((l) => l.startsWith('panel_csrf='))).not.toMatch(/Secure/i)

@@ -54,7 +54,7 @@ describe.runIf(rootAvailable())('a runner killed mid-backup', () => {
     const first = runner()
     const end = Date.now() + 30_000
     for (;;) {
-      const run = deps.db.select().from(runs).where(eq(runs.jobId, job.id)).get()
+      const run = (await deps.db.select().from(runs).where(eq(runs.jobId, job.id)))[0]
       if (run?.progress && Number((run.progress as any).bytesDone) > 0) break
       if (Date.now() > end) throw new Error('the backup never showed progress')
       await new Promise((r) => setTimeout(r, 50))
@@ -63,7 +63,7 @@ describe.runIf(rootAvailable())('a runner killed mid-backup', () => {
     runner()
     const done = await waitJob(deps, tenant.id, job.id, 90_000)
     expect(done.status).toBe('done')
-    const history = deps.db.select().from(runs).where(eq(runs.jobId, job.id)).orderBy(runs.id).all()
+    const history = await deps.db.select().from(runs).where(eq(runs.jobId, job.id)).orderBy(runs.id)
     expect(history.map((r) => r.status)).toEqual(['interrupted', 'success'])
     expect(history[0]!.error).toMatch(/runner stopped during this run/)
     const { results } = await runVerify(deps, tenant, { subset: '100%' })

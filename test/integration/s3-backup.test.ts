@@ -139,11 +139,12 @@ describe.runIf(rootAvailable() && requireS3rver())(
           settings: formOf(extra),
         },
       )
-    const destNamed = (name: string) =>
+    const destNamed = async (name: string) =>
       getDestination(
         deps.db,
         alice.tenant.id,
-        deps.db.query.destinations.findFirst({ where: (d, { eq }) => eq(d.name, name) }).sync()!.id,
+        (await deps.db.query.destinations.findFirst({ where: (d, { eq }) => eq(d.name, name) }))!
+          .id,
       )
 
     it('backs up and restores byte for byte through the panel; restic sees only the bridge', async () => {
@@ -295,7 +296,7 @@ describe.runIf(rootAvailable() && requireS3rver())(
       ])
     }, 420_000)
 
-    it('never stores or logs the secret access key', () => {
+    it('never stores or logs the secret access key', async () => {
       const db = readFileSync(deps.config.dbPath)
       const wal = existsSync(`${deps.config.dbPath}-wal`)
         ? readFileSync(`${deps.config.dbPath}-wal`)
@@ -303,10 +304,10 @@ describe.runIf(rootAvailable() && requireS3rver())(
       expect(db.includes(SECRET)).toBe(false)
       expect(wal.includes(SECRET)).toBe(false)
       const text = JSON.stringify([
-        deps.db.select().from(runLogs).all(),
-        deps.db.select().from(runStages).all(),
-        deps.db.select().from(runsTable).all(),
-        deps.db.query.jobs.findMany().sync(),
+        await deps.db.select().from(runLogs),
+        await deps.db.select().from(runStages),
+        await deps.db.select().from(runsTable),
+        await deps.db.query.jobs.findMany(),
       ])
       expect(text).not.toContain(SECRET)
       expect(text).not.toMatch(/rest:http/)

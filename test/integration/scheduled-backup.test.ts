@@ -26,14 +26,13 @@ describe.runIf(rootAvailable())('a policy on schedule', () => {
     await setAdminSetting(deps.db, 'minIntervalMinutes', 0) // every minute, below the default hour
     const id = await policy(deps, tenant.id, [dest.id], { preset: 'custom', cron: '* * * * *' })
     const past = new Date(Date.now() - 5 * 60_000)
-    deps.db
+    await deps.db
       .update(policies)
       .set({ createdAt: past, updatedAt: past })
       .where(eq(policies.id, id))
-      .run()
     expect(await tickScheduler(deps.db)).toMatchObject({ enqueued: 1 })
     expect(await tickScheduler(deps.db)).toMatchObject({ enqueued: 0 })
-    const job = deps.db.query.jobs.findFirst().sync()!
+    const job = (await deps.db.query.jobs.findFirst())!
     expect(job.payload).toMatchObject({ policyId: id, trigger: 'schedule' })
     const runner = startRunner({
       db: deps.db,

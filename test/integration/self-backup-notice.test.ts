@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest'
+import { eq, like } from 'drizzle-orm'
 import { freshDeps, PASSWORD } from '../helpers.ts'
 import { hashPassword } from '../../src/auth/password.ts'
 import { insertAdmin } from '../../src/db/users.ts'
 import { setAdminEmail } from '../../src/db/notifications.ts'
-import { notifications } from '../../src/db/schema.ts'
+import { notifications, panelSettings } from '../../src/db/schema.ts'
 import { saveSelfBackupSettings } from '../../src/db/self-backup.ts'
 import { saveProviderDestination } from '../../src/domain/provider-destinations.ts'
 import { setAdminSetting } from '../../src/db/settings.ts'
@@ -25,17 +26,23 @@ describe('a failed daily panel backup', () => {
     )
     await saveSelfBackupSettings(deps.db, { destinationId: dest.id, time: '03:00', enabled: true })
     // Settings saved "yesterday", so today's 03:00 slot is due.
-    deps.db.$client
-      .prepare(
-        `update panel_settings set value = json_set(value, '$.savedAt', 0) where key like '%self%'`,
-      )
-      .run()
+    for (const row of await deps.db
+      .select()
+      .from(panelSettings)
+      .where(like(panelSettings.key, '%self%'))) {
+      const value = row.value
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) continue
+      await deps.db
+        .update(panelSettings)
+        .set({ value: { ...value, savedAt: 0 } })
+        .where(eq(panelSettings.key, row.key))
+    }
     const errors: unknown[] = []
     const daily = dailySelfBackup(deps, (err) => errors.push(err))
     expect(await daily.tick(new Date(Date.now() + 24 * 3600_000))).toBe(true)
     await daily.settled()
     expect(errors).toHaveLength(1)
-    const [notice, ...more] = deps.db.select().from(notifications).all()
+    const [notice, ...more] = await deps.db.select().from(notifications)
     expect(more).toHaveLength(0)
     expect(notice).toMatchObject({
       recipient: 'boss@example.test',

@@ -152,7 +152,7 @@ describe.runIf(requireSshd() && rootAvailable())('sftp destination through the r
     }
   }, 120_000)
 
-  it('keeps the destination secrets out of the database, logs and restic processes', () => {
+  it('keeps the destination secrets out of the database, logs and restic processes', async () => {
     expect(seenRestic.length).toBeGreaterThan(0)
     const db = ['', '-wal', '-shm'].map((ext) =>
       existsSync(deps.config.dbPath + ext)
@@ -160,10 +160,10 @@ describe.runIf(requireSshd() && rootAvailable())('sftp destination through the r
         : Buffer.alloc(0),
     )
     const text = JSON.stringify([
-      deps.db.select().from(runLogs).all(),
-      deps.db.select().from(runStages).all(),
-      deps.db.select().from(runsTable).all(),
-      deps.db.query.jobs.findMany().sync(),
+      await deps.db.select().from(runLogs),
+      await deps.db.select().from(runStages),
+      await deps.db.select().from(runsTable),
+      await deps.db.query.jobs.findMany(),
     ])
     for (const secret of secretsOf()) {
       expect(secret.length).toBeGreaterThan(8)

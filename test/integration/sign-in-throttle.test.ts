@@ -97,7 +97,7 @@ describe('sign-in throttling', () => {
     await signIn(c, 'bob', 'wrong')
     await signIn(c, 'bob', 'wrong')
     await signIn(c, 'bob', PASSWORD)
-    const last = deps.db.select().from(auditLog).orderBy(desc(auditLog.id)).limit(3).all()
+    const last = await deps.db.select().from(auditLog).orderBy(desc(auditLog.id)).limit(3)
     expect(last.map((e) => [e.action, e.ip, e.details])).toEqual([
       ['login.failed', '192.0.2.12', { reason: 'throttled' }],
       ['login.failed', '192.0.2.12', { reason: 'wrong password' }],

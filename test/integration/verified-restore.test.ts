@@ -38,8 +38,8 @@ const FILES: Record<string, string | Buffer> = {
   'private/notes.txt': 'only mine\n',
 }
 
-function verificationsOf(deps: Deps, runId: number) {
-  return deps.db.select().from(verifications).where(eq(verifications.runId, runId)).all()
+async function verificationsOf(deps: Deps, runId: number) {
+  return await deps.db.select().from(verifications).where(eq(verifications.runId, runId))
 }
 
 describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
@@ -78,10 +78,10 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
       })
       runner.wake()
       const done = await waitJob(deps, t.tenant.id, job.id, 120_000)
-      const run = deps.db.query.runs
-        .findFirst({ where: (r, { eq }) => eq(r.jobId, job.id) })
-        .sync()!
-      return { job: done, run, rows: verificationsOf(deps, run.id) }
+      const run = (await deps.db.query.runs.findFirst({
+        where: (r, { eq }) => eq(r.jobId, job.id),
+      }))!
+      return { job: done, run, rows: await verificationsOf(deps, run.id) }
     }
 
     beforeAll(async () => {
@@ -167,15 +167,13 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
       expect(sandboxes()).toEqual([])
       expect(await scratchLeft()).toEqual({ maria: '', pg: '' })
       // The policy's monthly clock restarted.
-      const state = deps.db
-        .select()
-        .from(scheduleState)
-        .where(eq(scheduleState.policyId, policyId))
-        .get()
+      const state = (
+        await deps.db.select().from(scheduleState).where(eq(scheduleState.policyId, policyId))
+      )[0]
       expect(state?.lastTestRestoreAt).toBeInstanceOf(Date)
     }, 180_000)
 
-    it('runs a test restore from the CLI with --wait and reports its stages', () => {
+    it('runs a test restore from the CLI with --wait and reports its stages', async () => {
       const res = panel('verify', 'verif', '--policy', 'Nightly', '--restore', '--wait', '--json')
       expect(res.code, res.err).toBe(0)
       const out = JSON.parse(res.out)
@@ -187,7 +185,7 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
         'load:blog',
         'cleanup',
       ])
-      expect(verificationsOf(deps, out.runId)).toEqual([
+      expect(await verificationsOf(deps, out.runId)).toEqual([
         expect.objectContaining({ mode: 'restore', ok: true }),
       ])
     }, 180_000)
@@ -263,13 +261,14 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
 
 describe('scheduling weekly checks and monthly test restores', () => {
   const deps = freshDeps()
-  const verifyJobs = () =>
-    deps.db
-      .select()
-      .from(jobs)
-      .where(and(eq(jobs.kind, 'verify')))
-      .all()
-      .map((j) => ({ key: j.dedupeKey, payload: j.payload, runAt: j.runAt }))
+  const verifyJobs = async () =>
+    (
+      await deps.db
+        .select()
+        .from(jobs)
+        .where(and(eq(jobs.kind, 'verify')))
+        .orderBy(jobs.id)
+    ).map((j) => ({ key: j.dedupeKey, payload: j.payload, runAt: j.runAt }))
 
   it('enqueues each once, only for policies with a snapshot, and again when its period has passed', async () => {
     const alice = await addTenant(deps, 'alice')
@@ -296,7 +295,7 @@ describe('scheduling weekly checks and monthly test restores', () => {
 
     const now = new Date()
     await tickScheduler(deps.db, now)
-    const first = verifyJobs()
+    const first = await verifyJobs()
     expect(first.map((j) => j.key).sort()).toEqual([
       `verify:check:policy:${pA.id}`,
       `verify:restore:policy:${pA.id}`,
@@ -311,32 +310,30 @@ describe('scheduling weekly checks and monthly test restores', () => {
       expect(j.runAt.getTime()).toBeGreaterThanOrEqual(now.getTime())
       expect(j.runAt.getTime()).toBeLessThan(now.getTime() + 6 * 3_600_000)
     }
-    const state = deps.db
-      .select()
-      .from(scheduleState)
-      .where(eq(scheduleState.policyId, pA.id))
-      .get()!
+    const state = (
+      await deps.db.select().from(scheduleState).where(eq(scheduleState.policyId, pA.id))
+    )[0]!
     expect(state.lastCheckAt?.getTime()).toBe(now.getTime())
     expect(state.lastTestRestoreAt?.getTime()).toBe(now.getTime())
 
     // A second tick, even after the jobs ran, does not queue them twice.
     await tickScheduler(deps.db, new Date(now.getTime() + 60_000))
-    deps.db.update(jobs).set({ status: 'done' }).where(eq(jobs.kind, 'verify')).run()
+    await deps.db.update(jobs).set({ status: 'done' }).where(eq(jobs.kind, 'verify'))
     await tickScheduler(deps.db, new Date(now.getTime() + 3 * 86_400_000))
-    expect(verifyJobs()).toHaveLength(2)
+    expect(await verifyJobs()).toHaveLength(2)
 
     // Eight days on: the weekly check is due again, the monthly restore is not.
     await tickScheduler(deps.db, new Date(now.getTime() + 8 * 86_400_000))
-    expect(verifyJobs().map((j) => j.key)).toEqual([
+    expect((await verifyJobs()).map((j) => j.key)).toEqual([
       `verify:check:policy:${pA.id}`,
       `verify:restore:policy:${pA.id}`,
       `verify:check:policy:${pA.id}`,
     ])
     // Thirty-one days on: both.
-    deps.db.update(jobs).set({ status: 'done' }).where(eq(jobs.kind, 'verify')).run()
+    await deps.db.update(jobs).set({ status: 'done' }).where(eq(jobs.kind, 'verify'))
     await tickScheduler(deps.db, new Date(now.getTime() + 31 * 86_400_000))
     expect(
-      verifyJobs()
+      (await verifyJobs())
         .map((j) => j.key)
         .slice(3)
         .sort(),
@@ -345,23 +342,22 @@ describe('scheduling weekly checks and monthly test restores', () => {
 
   it('queues a test restore from the Overview button, pulling a scheduled one forward; another tenant gets 404', async () => {
     const [alice, bob] = [
-      deps.db.query.tenants.findFirst({ where: (t, { eq }) => eq(t.name, 'alice') }).sync()!,
-      deps.db.query.tenants.findFirst({ where: (t, { eq }) => eq(t.name, 'bob') }).sync()!,
+      (await deps.db.query.tenants.findFirst({ where: (t, { eq }) => eq(t.name, 'alice') }))!,
+      (await deps.db.query.tenants.findFirst({ where: (t, { eq }) => eq(t.name, 'bob') }))!,
     ]
-    const pA = deps.db.query.policies
-      .findFirst({ where: (p, { eq }) => eq(p.tenantId, alice.id) })
-      .sync()!
-    const pB = deps.db.query.policies
-      .findFirst({ where: (p, { eq }) => eq(p.tenantId, bob.id) })
-      .sync()!
-    const pending = () =>
-      deps.db
+    const pA = (await deps.db.query.policies.findFirst({
+      where: (p, { eq }) => eq(p.tenantId, alice.id),
+    }))!
+    const pB = (await deps.db.query.policies.findFirst({
+      where: (p, { eq }) => eq(p.tenantId, bob.id),
+    }))!
+    const pending = async () =>
+      await deps.db
         .select()
         .from(jobs)
         .where(and(eq(jobs.kind, 'verify'), eq(jobs.status, 'queued')))
-        .all()
     expect(
-      pending()
+      (await pending())
         .find((j) => j.dedupeKey === `verify:restore:policy:${pA.id}`)!
         .runAt.getTime(),
     ).toBeGreaterThan(Date.now())
@@ -369,7 +365,7 @@ describe('scheduling weekly checks and monthly test restores', () => {
     const b = new Client(deps)
     await b.login('bob')
     expect((await b.post(`/backups/policies/${pA.id}/verify`, {})).status).toBe(404)
-    const before = pending().length
+    const before = (await pending()).length
 
     const a = new Client(deps)
     await a.login('alice')
@@ -380,14 +376,14 @@ describe('scheduling weekly checks and monthly test restores', () => {
       'A test restore of this policy is already queued or running; it starts now.',
     )
     expect(page.body).toContain('Test restore now')
-    const queued = pending().filter((j) => j.dedupeKey === `verify:restore:policy:${pA.id}`)
+    const queued = (await pending()).filter((j) => j.dedupeKey === `verify:restore:policy:${pA.id}`)
     expect(queued).toHaveLength(1)
     expect(queued[0]!.runAt.getTime()).toBeLessThanOrEqual(Date.now())
-    expect(pending()).toHaveLength(before)
+    expect(await pending()).toHaveLength(before)
 
     // Bob's own policy has no snapshot yet, but asking is still his to do: the run will say why.
     const own = await b.post(`/backups/policies/${pB.id}/verify`, {})
     expect(own.status).toBe(303)
-    expect(pending()).toHaveLength(before + 1)
+    expect(await pending()).toHaveLength(before + 1)
   })
 })

@@ -209,7 +209,7 @@ describe.runIf(requireApacheDav() && rootAvailable())(
       expect(checked).toBeGreaterThan(4)
     }, 600_000)
 
-    it('never stores or logs the WebDAV password in clear', () => {
+    it('never stores or logs the WebDAV password in clear', async () => {
       const db = readFileSync(deps.config.dbPath)
       const wal = existsSync(`${deps.config.dbPath}-wal`)
         ? readFileSync(`${deps.config.dbPath}-wal`)
@@ -217,11 +217,11 @@ describe.runIf(requireApacheDav() && rootAvailable())(
       expect(db.includes(SECRET)).toBe(false)
       expect(wal.includes(SECRET)).toBe(false)
       const text = JSON.stringify([
-        deps.db.select().from(runLogs).all(),
-        deps.db.select().from(runStages).all(),
-        deps.db.select().from(runsTable).all(),
-        deps.db.query.jobs.findMany().sync(),
-        deps.db.query.destinations.findMany().sync(),
+        await deps.db.select().from(runLogs),
+        await deps.db.select().from(runStages),
+        await deps.db.select().from(runsTable),
+        await deps.db.query.jobs.findMany(),
+        await deps.db.query.destinations.findMany(),
       ])
       expect(text).not.toContain(SECRET)
       expect(JSON.stringify(process.env)).not.toContain(SECRET)

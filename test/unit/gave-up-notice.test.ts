@@ -12,7 +12,7 @@ describe('a job whose last attempt died with its runner', () => {
     const deps = freshDeps()
     const { db } = deps
     const t = await addTenant(deps, 'crashy')
-    db.update(tenants).set({ notifyEmail: 'owner@example.com' }).where(eq(tenants.id, t.id)).run()
+    await db.update(tenants).set({ notifyEmail: 'owner@example.com' }).where(eq(tenants.id, t.id))
     const policyId = await policy(deps, t.id, [(await localDestination(deps, t.id)).id], {
       name: 'Nightly',
     })
@@ -36,7 +36,7 @@ describe('a job whose last attempt died with its runner', () => {
       raiseGaveUp({ db, config: deps.config }, gone),
     )
 
-    const [notice] = db.select().from(notifications).where(eq(notifications.tenantId, t.id)).all()
+    const [notice] = await db.select().from(notifications).where(eq(notifications.tenantId, t.id))
     expect(notice).toMatchObject({ event: 'backup.failed', recipient: 'owner@example.com' })
     expect(notice!.subject).toContain('Nightly')
     expect(notice!.body).toContain('stopped during every attempt')

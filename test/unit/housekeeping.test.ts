@@ -18,9 +18,7 @@ describe('history housekeeping', () => {
       ['edge', 364],
       ['new', 1],
     ] as const) {
-      db.insert(auditLog)
-        .values({ actor: 'cli', action, at: ago(days), tenantId: tenant.id })
-        .run()
+      await db.insert(auditLog).values({ actor: 'cli', action, at: ago(days), tenantId: tenant.id })
     }
     const notice = {
       tenantId: tenant.id,
@@ -29,39 +27,28 @@ describe('history housekeeping', () => {
       event: 'test',
       body: 'b',
     }
-    db.insert(notifications)
+    await db
+      .insert(notifications)
       .values({ ...notice, subject: 'old sent', status: 'sent', createdAt: ago(100) })
-      .run()
-    db.insert(notifications)
+    await db
+      .insert(notifications)
       .values({ ...notice, subject: 'old pending', status: 'pending', createdAt: ago(100) })
-      .run()
-    db.insert(notifications)
+    await db
+      .insert(notifications)
       .values({ ...notice, subject: 'recent failed', status: 'failed', createdAt: ago(10) })
-      .run()
 
     expect(await pruneHistory(db, { auditDays: 365, now })).toEqual({ audit: 1, notices: 1 })
-    expect(
-      db
-        .select()
-        .from(auditLog)
-        .all()
-        .map((r) => r.action)
-        .sort(),
-    ).toEqual(['edge', 'new'])
-    expect(
-      db
-        .select()
-        .from(notifications)
-        .all()
-        .map((r) => r.subject)
-        .sort(),
-    ).toEqual(['old pending', 'recent failed'])
+    expect((await db.select().from(auditLog)).map((r) => r.action).sort()).toEqual(['edge', 'new'])
+    expect((await db.select().from(notifications)).map((r) => r.subject).sort()).toEqual([
+      'old pending',
+      'recent failed',
+    ])
 
     // 0 keeps the audit log forever.
     expect(
       (await pruneHistory(db, { auditDays: 0, now: new Date(now.getTime() + 1000 * DAY) })).audit,
     ).toBe(0)
-    expect(db.select().from(auditLog).all()).toHaveLength(2)
+    expect(await db.select().from(auditLog)).toHaveLength(2)
   })
 
   it('reads PANEL_AUDIT_DAYS, refusing what is not a whole number of days', () => {

@@ -25,12 +25,13 @@ const T0 = new Date('2030-01-01T00:00:00Z')
 const at = (s: number) => new Date(T0.getTime() + s * 1000)
 let seq = 0
 
-function tenant(name = `t${++seq}`, disabled = false) {
-  return db
-    .insert(tenants)
-    .values({ name, homeDir: `/home/${name}`, disabled })
-    .returning()
-    .get().id
+async function tenant(name = `t${++seq}`, disabled = false) {
+  return (
+    await db
+      .insert(tenants)
+      .values({ name, homeDir: `/home/${name}`, disabled })
+      .returning()
+  )[0].id
 }
 
 function job(
@@ -51,13 +52,13 @@ async function drain(now: Date) {
   }
 }
 
-beforeEach(() => {
-  db.delete(jobs).run() // each test starts from an empty queue
+beforeEach(async () => {
+  await db.delete(jobs) // each test starts from an empty queue
 })
 
 describe('enqueue', () => {
   it('dedupes two triggers at once, then allows a new job once the first finished', async () => {
-    const t = tenant()
+    const t = await tenant()
     const a = await job(t, { dedupeKey: 'backup:policy:1' })
     const b = await job(t, { dedupeKey: 'backup:policy:1' })
     expect(a.created).toBe(true)
@@ -73,7 +74,7 @@ describe('enqueue', () => {
   })
 
   it('getJob is tenant-scoped', async () => {
-    const [t1, t2] = [tenant(), tenant()]
+    const [t1, t2] = [await tenant(), await tenant()]
     const { job: j } = await job(t1)
     expect((await getJob(db, t1, j.id)).id).toBe(j.id)
     await expect(getJob(db, t2, j.id)).rejects.toThrow(/does not exist/)
@@ -82,14 +83,14 @@ describe('enqueue', () => {
 
 describe('claim', () => {
   it('alternates between tenants with many jobs each', async () => {
-    const [a, b] = [tenant(), tenant()]
+    const [a, b] = [await tenant(), await tenant()]
     for (let i = 0; i < 4; i++) await job(a)
     for (let i = 0; i < 4; i++) await job(b)
     expect(await drain(at(10))).toEqual([a, b, a, b, a, b, a, b])
   })
 
   it('runs one job at a time per tenant and skips disabled tenants and future jobs', async () => {
-    const [a, b, off] = [tenant(), tenant(), tenant(undefined, true)]
+    const [a, b, off] = [await tenant(), await tenant(), await tenant(undefined, true)]
     await job(a)
     await job(a)
     await job(off)
@@ -112,19 +113,20 @@ describe('claim', () => {
   })
 
   it('returns expired leases and marks their running runs interrupted', async () => {
-    const t = tenant()
+    const t = await tenant()
     const { job: j } = await job(t)
     const claimed = (await claimJob(db, 'dead', 30_000, at(0)))!
-    const run = db
-      .insert(runs)
-      .values({ tenantId: t, jobId: j.id, kind: 'backup', trigger: 'manual', status: 'running' })
-      .returning()
-      .get()
+    const run = (
+      await db
+        .insert(runs)
+        .values({ tenantId: t, jobId: j.id, kind: 'backup', trigger: 'manual', status: 'running' })
+        .returning()
+    )[0]
     expect(await claimJob(db, 'w', 30_000, at(29))).toBeNull() // lease still valid
     const again = (await claimJob(db, 'w', 30_000, at(31)))!
     expect(again).toMatchObject({ id: claimed.id, attempts: 2, leaseOwner: 'w' })
     expect(again.lastError).toMatch(/^interrupted/)
-    const r = db.select().from(runs).where(eq(runs.id, run.id)).get()!
+    const r = (await db.select().from(runs).where(eq(runs.id, run.id)))[0]!
     expect(r.status).toBe('interrupted')
     expect(r.error).toBe('The runner stopped during this run (crash or restart); it was retried.')
     expect(r.finishedAt).toEqual(at(31))
@@ -133,15 +135,16 @@ describe('claim', () => {
   })
 
   it('gives up on a job whose every attempt ended with an expired lease', async () => {
-    const t = tenant()
+    const t = await tenant()
     const { job: j } = await job(t, { maxAttempts: 2 })
     await claimJob(db, 'dead-1', 10_000, at(0))
     await claimJob(db, 'dead-2', 10_000, at(11))
-    const run = db
-      .insert(runs)
-      .values({ tenantId: t, jobId: j.id, kind: 'backup', trigger: 'manual', status: 'running' })
-      .returning()
-      .get()
+    const run = (
+      await db
+        .insert(runs)
+        .values({ tenantId: t, jobId: j.id, kind: 'backup', trigger: 'manual', status: 'running' })
+        .returning()
+    )[0]
     const gaveUp: number[] = []
     expect(
       await claimJob(db, 'w', 10_000, at(22), (g) => {
@@ -156,18 +159,18 @@ describe('claim', () => {
       }),
     ).toBeNull()
     expect(gaveUp).toEqual([j.id])
-    const final = db.select().from(jobs).where(eq(jobs.id, j.id)).get()!
+    const final = (await db.select().from(jobs).where(eq(jobs.id, j.id)))[0]!
     expect(final).toMatchObject({ status: 'failed', attempts: 2 })
     expect(final.lastError).toMatch(/stopped during every attempt/)
-    expect(db.select().from(runs).where(eq(runs.id, run.id)).get()!.status).toBe('interrupted')
+    expect((await db.select().from(runs).where(eq(runs.id, run.id)))[0]!.status).toBe('interrupted')
   })
 
   it('heartbeat extends only the owner’s lease', async () => {
-    const { job: j } = await job(tenant())
+    const { job: j } = await job(await tenant())
     await claimJob(db, 'w', 1000, at(0))
     expect(await heartbeat(db, j.id, 'other', 60_000)).toBe(false)
     expect(await heartbeat(db, j.id, 'w', 60_000)).toBe(true)
-    const lease = db.select().from(jobs).where(eq(jobs.id, j.id)).get()!.leaseExpiresAt!
+    const lease = (await db.select().from(jobs).where(eq(jobs.id, j.id)))[0]!.leaseExpiresAt!
     expect(lease.getTime()).toBeGreaterThan(Date.now() + 50_000)
   })
 })
@@ -180,7 +183,7 @@ describe('failJob', () => {
     expect(backoffSeconds(9)).toBe(3600)
     expect(backoffSeconds(50)).toBe(3600)
 
-    const { job: j } = await job(tenant(), { maxAttempts: 3 })
+    const { job: j } = await job(await tenant(), { maxAttempts: 3 })
     await claimJob(db, 'w', 1000, at(0))
     expect(await failJob(db, j.id, 'w', 'disk hiccup', {}, at(1))).toBe('retry')
     let row = await getJob(db, j.tenantId, j.id)
@@ -197,7 +200,7 @@ describe('failJob', () => {
   })
 
   it('fails permanent errors at once, and ignores a lost lease', async () => {
-    const t = tenant()
+    const t = await tenant()
     const { job: j } = await job(t)
     await claimJob(db, 'w', 1000, at(0))
     expect(await failJob(db, j.id, 'other', 'x')).toBe('lost')
@@ -219,7 +222,7 @@ describe('runner settings', () => {
 describe('concurrent claims', () => {
   const fill = async (n = 30) => {
     const ids: number[] = []
-    for (let i = 0; i < n; i++) ids.push((await job(tenant(), { runAt: new Date(0) })).job.id)
+    for (let i = 0; i < n; i++) ids.push((await job(await tenant(), { runAt: new Date(0) })).job.id)
     return ids
   }
 

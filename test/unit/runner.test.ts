@@ -17,16 +17,17 @@ const { db } = freshDeps()
 let seq = 0
 let runner: Runner | undefined
 
-const tenant = () => {
+const tenant = async () => {
   const name = `t${++seq}`
-  return db
-    .insert(tenants)
-    .values({ name, homeDir: `/home/${name}` })
-    .returning()
-    .get().id
+  return (
+    await db
+      .insert(tenants)
+      .values({ name, homeDir: `/home/${name}` })
+      .returning()
+  )[0].id
 }
 const add = async (kind: Job['kind'] = 'backup') =>
-  (await enqueue(db, { kind, tenantId: tenant(), payload: {} })).job
+  (await enqueue(db, { kind, tenantId: await tenant(), payload: {} })).job
 const row = (j: Job) => getJob(db, j.tenantId, j.id)
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
@@ -49,9 +50,9 @@ function start(handler: JobHandler, opts: Partial<RunnerOptions> = {}) {
   return runner
 }
 
-beforeEach(() => {
-  db.delete(jobs).run()
-  db.delete(runnerSettings).run()
+beforeEach(async () => {
+  await db.delete(jobs)
+  await db.delete(runnerSettings)
 })
 
 afterEach(async () => {
@@ -96,10 +97,10 @@ describe('runner', () => {
     const delay = failed.runAt.getTime() - Date.now()
     expect(delay).toBeGreaterThan(1500)
     expect(delay).toBeLessThanOrEqual(Math.E * 1000)
-    db.update(jobs)
+    await db
+      .update(jobs)
       .set({ runAt: new Date(0) })
       .where(eq(jobs.id, j.id))
-      .run()
     r.wake()
     await waitFor(async () => (await row(j)).status === 'done')
     expect(await row(j)).toMatchObject({ attempts: 2, lastError: null })
@@ -183,10 +184,10 @@ describe('runner', () => {
       { leaseMs: 90, owner: 'me' },
     )
     await waitFor(() => r.running() === 1)
-    db.update(jobs)
+    await db
+      .update(jobs)
       .set({ leaseOwner: 'thief', leaseExpiresAt: new Date(Date.now() + 3_600_000) })
       .where(eq(jobs.id, j.id))
-      .run()
     await waitFor(() => reason !== undefined, 2000)
     expect(String(reason)).toMatch(/lease/)
     await waitFor(() => r.running() === 0)

@@ -21,11 +21,12 @@ let seq = 0
 
 async function tenant(disabled = false) {
   const name = `t${++seq}`
-  const id = db
-    .insert(tenants)
-    .values({ name, homeDir: `/home/${name}`, disabled })
-    .returning()
-    .get().id
+  const id = (
+    await db
+      .insert(tenants)
+      .values({ name, homeDir: `/home/${name}`, disabled })
+      .returning()
+  )[0].id
   const dest = await saveDestination(
     { ...deps, secretKey: deps.config.secretKey },
     id,
@@ -51,41 +52,36 @@ async function policy(
     destinationIds: [t.dest],
     enabled: opts.enabled ?? true,
   })
-  db.update(policies)
+  await db
+    .update(policies)
     .set({ createdAt: CREATED, updatedAt: CREATED })
     .where(eq(policies.id, id))
-    .run()
   return id
 }
 
-const jobsOf = (policyId: number) =>
-  db
-    .select()
-    .from(jobs)
-    .all()
-    .filter((j) => j.payload.policyId === policyId)
-const stateOf = (policyId: number) =>
-  db.select().from(scheduleState).where(eq(scheduleState.policyId, policyId)).get()
-const finish = (policyId: number) =>
-  db
+const jobsOf = async (policyId: number) =>
+  (await db.select().from(jobs).orderBy(jobs.id)).filter((j) => j.payload.policyId === policyId)
+const stateOf = async (policyId: number) =>
+  (await db.select().from(scheduleState).where(eq(scheduleState.policyId, policyId)))[0]
+const finish = async (policyId: number) =>
+  await db
     .update(jobs)
     .set({ status: 'done' })
     .where(eq(jobs.dedupeKey, `backup:policy:${policyId}`))
-    .run()
 
-beforeEach(() => {
-  db.delete(policies).run() // each test sees only its own policies
-  db.delete(jobs).run()
+beforeEach(async () => {
+  await db.delete(policies) // each test sees only its own policies
+  await db.delete(jobs)
 })
 
 describe('tickScheduler', () => {
   it('enqueues one job at a daily Berlin slot, once', async () => {
     const p = await policy()
     expect(await tickScheduler(db, after(-1000))).toEqual({ enqueued: 0, missed: 0 })
-    expect(jobsOf(p)).toEqual([])
+    expect(await jobsOf(p)).toEqual([])
     expect(await tickScheduler(db, SLOT)).toEqual({ enqueued: 1, missed: 0 })
     expect(await tickScheduler(db, after(30_000))).toEqual({ enqueued: 0, missed: 0 })
-    const [job, ...rest] = jobsOf(p)
+    const [job, ...rest] = await jobsOf(p)
     expect(rest).toEqual([])
     expect(job).toMatchObject({
       kind: 'backup',
@@ -94,7 +90,7 @@ describe('tickScheduler', () => {
       payload: { policyId: p, trigger: 'schedule', slot: SLOT.toISOString() },
     })
     expect(job!.runAt.getTime() - SLOT.getTime()).toBe(spreadMs(p, DAY))
-    expect(stateOf(p)).toMatchObject({ lastSlotAt: SLOT, missedCount: 0, lastMissedAt: null })
+    expect(await stateOf(p)).toMatchObject({ lastSlotAt: SLOT, missedCount: 0, lastMissedAt: null })
   })
 
   it('enqueues once when two processes tick at the same moment', async () => {
@@ -111,7 +107,7 @@ describe('tickScheduler', () => {
     const outs = await Promise.all([run('node', args), run('node', args)])
     const results = outs.map((o) => JSON.parse(o.stdout) as { enqueued: number })
     expect(results.map((r) => r.enqueued).sort()).toEqual([0, 1])
-    expect(jobsOf(p)).toHaveLength(1)
+    expect(await jobsOf(p)).toHaveLength(1)
   })
 
   it('enqueues once across two connections', async () => {
@@ -120,7 +116,7 @@ describe('tickScheduler', () => {
     expect((await tickScheduler(other, after(1000))).enqueued).toBe(1)
     expect((await tickScheduler(db, after(1000))).enqueued).toBe(0)
     other.$client.close()
-    expect(jobsOf(p)).toHaveLength(1)
+    expect(await jobsOf(p)).toHaveLength(1)
   })
 
   it('does not backfill slots from before the policy existed', async () => {
@@ -129,24 +125,24 @@ describe('tickScheduler', () => {
       enqueued: 0,
       missed: 0,
     })
-    expect(jobsOf(p)).toEqual([])
+    expect(await jobsOf(p)).toEqual([])
   })
 
   it('records the slots missed in a 3-day gap and still runs the latest', async () => {
     const p = await policy()
     await tickScheduler(db, SLOT)
-    finish(p)
+    await finish(p)
     expect(await tickScheduler(db, after(3 * DAY + 5 * MIN))).toEqual({ enqueued: 1, missed: 2 })
-    expect(stateOf(p)).toMatchObject({
+    expect(await stateOf(p)).toMatchObject({
       lastSlotAt: after(3 * DAY),
       missedCount: 2,
       lastMissedAt: after(2 * DAY),
     })
-    finish(p)
+    await finish(p)
     // seen two hours late: that slot counts as missed too, and still runs
     expect(await tickScheduler(db, after(4 * DAY + 120 * MIN))).toEqual({ enqueued: 1, missed: 1 })
-    expect(stateOf(p)).toMatchObject({ missedCount: 3, lastMissedAt: after(4 * DAY) })
-    expect(jobsOf(p).map((j) => j.payload.slot)).toEqual([
+    expect(await stateOf(p)).toMatchObject({ missedCount: 3, lastMissedAt: after(4 * DAY) })
+    expect((await jobsOf(p)).map((j) => j.payload.slot)).toEqual([
       SLOT.toISOString(),
       after(3 * DAY).toISOString(),
       after(4 * DAY).toISOString(),
@@ -164,7 +160,7 @@ describe('tickScheduler', () => {
 
     const [a, b] = [await policy(), await policy()]
     await tickScheduler(db, SLOT)
-    const [ja, jb] = [jobsOf(a)[0]!, jobsOf(b)[0]!]
+    const [ja, jb] = [(await jobsOf(a))[0]!, (await jobsOf(b))[0]!]
     expect(ja.runAt.getTime()).not.toBe(jb.runAt.getTime())
     for (const j of [ja, jb]) expect(j.runAt.getTime() - SLOT.getTime()).toBeLessThan(10 * MIN)
   })
@@ -174,9 +170,9 @@ describe('tickScheduler', () => {
     const offTenant = await policy({ disabledTenant: true })
     expect(await tickScheduler(db, SLOT)).toEqual({ enqueued: 0, missed: 0 })
     expect(await tickScheduler(db, after(DAY))).toEqual({ enqueued: 0, missed: 0 })
-    expect(jobsOf(off)).toEqual([])
-    expect(jobsOf(offTenant)).toEqual([])
-    db.update(tenants).set({ disabled: false }).run()
+    expect(await jobsOf(off)).toEqual([])
+    expect(await jobsOf(offTenant)).toEqual([])
+    await db.update(tenants).set({ disabled: false })
     expect(await tickScheduler(db, after(DAY + MIN))).toEqual({ enqueued: 0, missed: 0 })
     expect(await tickScheduler(db, after(2 * DAY))).toEqual({ enqueued: 1, missed: 0 })
   })
@@ -184,12 +180,12 @@ describe('tickScheduler', () => {
   it('does not fire an edited schedule for slots before the edit', async () => {
     const p = await policy()
     await tickScheduler(db, SLOT)
-    finish(p)
+    await finish(p)
     // at 10:00 UTC the schedule changes to 05:00 Berlin (03:00 UTC), already past today
-    db.update(policies)
+    await db
+      .update(policies)
       .set({ schedule: '0 5 * * *', updatedAt: after(9 * 60 * MIN) })
       .where(eq(policies.id, p))
-      .run()
     expect(await tickScheduler(db, after(9 * 60 * MIN + MIN))).toEqual({ enqueued: 0, missed: 0 })
     expect(await tickScheduler(db, after(DAY + 2 * 60 * MIN))).toEqual({ enqueued: 1, missed: 0 })
   })

@@ -20,10 +20,10 @@ import {
 } from 'drizzle-orm/sqlite-core'
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import * as pg from '../../src/db/schema-pg.ts'
-import * as sqlite from '../../src/db/schema.ts'
+import * as sqlite from '../../src/db/schema-sqlite.ts'
 
 /**
- * Issue 14: `schema-pg.ts` must stay the PostgreSQL twin of `schema.ts`. Each table is reduced,
+ * Issue 14: `schema-pg.ts` must stay the PostgreSQL twin of `schema-sqlite.ts`. Each table is reduced,
  * through drizzle's own table introspection, to one comparable description per dialect; every
  * difference is listed as `table.column: what` so a failure says where the two files drifted.
  */

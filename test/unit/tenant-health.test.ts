@@ -28,25 +28,26 @@ const NOW = new Date('2030-06-10T12:00:00Z')
 const ago = (h: number) => new Date(NOW.getTime() - h * HOUR)
 
 /** A finished backup run at a chosen time, as the engine would leave it. */
-function run(
+async function run(
   tenantId: number,
   status: 'success' | 'partial' | 'failed' | 'interrupted',
   at: Date,
   error: string | null = null,
 ) {
-  return db
-    .insert(runs)
-    .values({
-      tenantId,
-      kind: 'backup',
-      trigger: 'schedule',
-      status,
-      error,
-      startedAt: at,
-      finishedAt: at,
-    })
-    .returning()
-    .get()
+  return (
+    await db
+      .insert(runs)
+      .values({
+        tenantId,
+        kind: 'backup',
+        trigger: 'schedule',
+        status,
+        error,
+        startedAt: at,
+        finishedAt: at,
+      })
+      .returning()
+  )[0]
 }
 
 const health = async (tenantId: number) => (await tenantHealthOf(db, tenantId))!
@@ -93,26 +94,24 @@ describe('refreshTenantHealth', () => {
 
   it('counts failed and interrupted backups in a row since the last good one, with the last reason', async () => {
     const t = await addTenant(deps, 'streaky')
-    run(t.id, 'success', ago(80))
-    run(t.id, 'failed', ago(60), 'old failure before a success')
-    run(t.id, 'success', ago(50))
-    run(t.id, 'failed', ago(30), 'Nightly S3: the bucket does not exist.')
-    const cut = run(
+    await run(t.id, 'success', ago(80))
+    await run(t.id, 'failed', ago(60), 'old failure before a success')
+    await run(t.id, 'success', ago(50))
+    await run(t.id, 'failed', ago(30), 'Nightly S3: the bucket does not exist.')
+    const cut = await run(
       t.id,
       'interrupted',
       ago(20),
       'The runner stopped during this run (crash or restart); it was retried.',
     )
     // A restore failing is not a backup failing.
-    db.insert(runs)
-      .values({
-        tenantId: t.id,
-        kind: 'restore',
-        trigger: 'manual',
-        status: 'failed',
-        finishedAt: ago(1),
-      })
-      .run()
+    await db.insert(runs).values({
+      tenantId: t.id,
+      kind: 'restore',
+      trigger: 'manual',
+      status: 'failed',
+      finishedAt: ago(1),
+    })
     await refreshTenantHealth(db, t.id, NOW)
     const h = await health(t.id)
     expect(h.failingStreak).toBe(2)
@@ -128,8 +127,8 @@ describe('refreshTenantHealth', () => {
 
   it('ends the streak at a partial run, which is still not a good backup', async () => {
     const t = await addTenant(deps, 'partly')
-    run(t.id, 'failed', ago(5), 'disk full')
-    run(t.id, 'partial', ago(2), '2 file(s) could not be read')
+    await run(t.id, 'failed', ago(5), 'disk full')
+    await run(t.id, 'partial', ago(2), '2 file(s) could not be read')
     await refreshTenantHealth(db, t.id, NOW)
     expect(await health(t.id)).toMatchObject({
       failingStreak: 0,
@@ -141,7 +140,7 @@ describe('refreshTenantHealth', () => {
 
   it('is refreshed by finishRun: a success clears the streak and the stale mark', async () => {
     const t = await addTenant(deps, 'recovers')
-    run(t.id, 'failed', ago(100), 'refused')
+    await run(t.id, 'failed', ago(100), 'refused')
     await refreshTenantHealth(db, t.id, NOW)
     expect((await health(t.id)).failingStreak).toBe(1)
     const live = await createRun(db, t.id, {
@@ -169,9 +168,9 @@ describe('refreshTenantHealth', () => {
     const daily = await withPolicy(t.id, '0 3 * * *', true, 'Daily')
     const hourly = await withPolicy(t.id, '30 * * * *', true, 'Hourly')
     const off = await withPolicy(t.id, '*/5 * * * *', false, 'Off')
-    db.insert(scheduleState).values({ policyId: daily.policyId, missedCount: 2 }).run()
-    db.insert(scheduleState).values({ policyId: hourly.policyId, missedCount: 1 }).run()
-    db.insert(scheduleState).values({ policyId: off.policyId, missedCount: 40 }).run()
+    await db.insert(scheduleState).values({ policyId: daily.policyId, missedCount: 2 })
+    await db.insert(scheduleState).values({ policyId: hourly.policyId, missedCount: 1 })
+    await db.insert(scheduleState).values({ policyId: off.policyId, missedCount: 40 })
     await refreshTenantHealth(db, t.id, NOW)
     expect((await health(t.id)).missedCount).toBe(3)
     // 12:00 UTC: the hourly policy's 12:30 comes before the daily 03:00; the 5-minute one is off.
@@ -186,10 +185,10 @@ describe('refreshTenantHealth', () => {
     const t = await addTenant(deps, 'ticked')
     const { policyId } = await withPolicy(t.id, '0 * * * *', true, 'Hourly')
     const created = ago(5.5)
-    db.update(policies)
+    await db
+      .update(policies)
       .set({ createdAt: created, updatedAt: created })
       .where(eq(policies.id, policyId))
-      .run()
     await tickScheduler(db, NOW)
     const h = await health(t.id)
     expect(h.missedCount).toBe(5) // created 06:30: 07:00..11:00 skipped, 12:00 enqueued on time
@@ -197,11 +196,9 @@ describe('refreshTenantHealth', () => {
   })
 
   it('adds rows for tenants that had none when the scheduler ticks', async () => {
-    const row = db
-      .insert(tenants)
-      .values({ name: 'legacy', homeDir: '/home/legacy' })
-      .returning()
-      .get()
+    const row = (
+      await db.insert(tenants).values({ name: 'legacy', homeDir: '/home/legacy' }).returning()
+    )[0]
     expect(await tenantHealthOf(db, row.id)).toBeUndefined()
     await tickScheduler(db, NOW)
     expect(await tenantHealthOf(db, row.id)).toMatchObject({
@@ -236,15 +233,13 @@ describe('refreshTenantHealth', () => {
       policyId: a.policyId,
       destinationId: a.destinationId,
     }
-    db.insert(verifications)
+    await db
+      .insert(verifications)
       .values({ ...verify, mode: 'restore', ok: true, createdAt: ago(30) })
-      .run()
-    db.insert(verifications)
+    await db
+      .insert(verifications)
       .values({ ...verify, mode: 'restore', ok: false, createdAt: ago(3) })
-      .run()
-    db.insert(verifications)
-      .values({ ...verify, mode: 'check', ok: true, createdAt: ago(1) })
-      .run()
+    await db.insert(verifications).values({ ...verify, mode: 'check', ok: true, createdAt: ago(1) })
     await refreshTenantHealth(db, t.id, NOW)
     expect(await health(t.id)).toMatchObject({
       storedBytes: 1500,
@@ -258,7 +253,7 @@ describe('refreshTenantHealth', () => {
     const t = await addTenant(deps, 'once')
     for (let i = 0; i < 3; i++) await refreshTenantHealth(db, t.id, NOW)
     expect(
-      db.select().from(tenantHealth).where(eq(tenantHealth.tenantId, t.id)).all(),
+      await db.select().from(tenantHealth).where(eq(tenantHealth.tenantId, t.id)),
     ).toHaveLength(1)
   })
 })

@@ -93,17 +93,13 @@ describe('sign-in throttle rules', () => {
     expect(await admitAttempt(db, 'dave', '::1', now + 8000)).toBeGreaterThan(0)
     expect(await admitAttempt(db, 'dave', '::1', now + 8000 + RULES.windowMs + 1)).toBe(0)
     await pruneThrottle(db, now + 3 * RULES.windowMs)
-    expect(db.select().from(loginThrottle).all()).toEqual([])
+    expect(await db.select().from(loginThrottle)).toEqual([])
   })
 
   it('stores no account name in the clear', async () => {
     const { db } = freshDeps()
     await admitAttempt(db, 'my secret password', '::1', T0)
-    const keys = db
-      .select()
-      .from(loginThrottle)
-      .all()
-      .map((r) => r.key)
+    const keys = (await db.select().from(loginThrottle)).map((r) => r.key)
     expect(keys.join(' ')).not.toContain('secret')
     expect(keys).toContain('address:::1')
   })

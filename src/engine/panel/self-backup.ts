@@ -5,6 +5,7 @@ import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { inProject } from '../../project-root.ts'
 import type { EngineDeps } from '../deps.ts'
+import { isPostgres } from '../../db/dialect.ts'
 import type { ProviderDestination } from '../../db/schema.ts'
 import {
   findProviderDestinationByName,
@@ -80,10 +81,17 @@ export async function selfBackupDestination(
  * self-backup claim unless `claimed`; applies retention (7 daily, 4 weekly, 12 monthly) only
  * after a successful backup. Records the outcome (also a failure) for Admin > Panel backup.
  */
+/** Why there is no panel backup on PostgreSQL, and what to do instead. */
+export const ON_POSTGRES =
+  'The panel database is PostgreSQL: back it up with pg_dump or your database backups, and keep ' +
+  'a copy of the secret key (PANEL_SECRET_KEY or secret.key). The panel backup covers the ' +
+  'embedded SQLite database only.'
+
 export async function runSelfBackup(
   deps: EngineDeps,
   opts: SelfBackupOptions,
 ): Promise<SelfBackupDone> {
+  if (isPostgres(deps.db)) throw new ConflictError(ON_POSTGRES)
   // A typo in --destination is refused before the claim and is not recorded as a failed backup.
   const named = opts.claimed ? null : await selfBackupDestination(deps, opts.destination)
   if (!opts.claimed) {

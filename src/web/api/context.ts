@@ -12,7 +12,7 @@ export type ApiCtx = Context<ApiEnv>
 /** A positive integer id from the path or query; anything else is `not_found` (path) or `invalid`. */
 export function idOf(c: ApiCtx, name: string, from: 'param' | 'query' = 'param'): number {
   const text = (from === 'param' ? c.req.param(name) : c.req.query(name)) ?? ''
-  if (/^[1-9]\d{0,15}$/.test(text)) return Number(text)
+  if (/^[1-9]\d{0,9}$/.test(text) && Number(text) < 2 ** 31) return Number(text)
   if (from === 'param') throw new ApiError(404, 'not_found', 'That does not exist or is not yours.')
   throw new ApiError(422, 'invalid', `“${name}” must be an id (a whole number).`, {
     [name]: 'Give an id from the API.',

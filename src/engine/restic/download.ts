@@ -1,9 +1,17 @@
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
 import { posix } from 'node:path'
 import { stamp } from '../../zoned.ts'
 import type { Readable } from 'node:stream'
 import { createGzip } from 'node:zlib'
 import contentDisposition from 'content-disposition'
 import mime from 'mime-types'
+import type { Db } from '../../db/client.ts'
+import {
+  releaseDownloadSlot,
+  renewDownloadSlot,
+  takeDownloadSlot,
+} from '../../db/download-slots.ts'
 import type { Destination, Tenant, TenantDatabase } from '../../db/schema.ts'
 import { dumpKey, dumpPathIn, getCatalogSnapshot, nodeAt } from '../../db/snapshots.ts'
 import { ConflictError, LimitError, NotFoundError } from '../../errors.ts'
@@ -12,8 +20,7 @@ import { byPattern } from './download-by-pattern.ts'
 import { cancellable, handOut, type Producer } from './download-stream.ts'
 import { checkSnapshotId, ensureIndex, withRepository, type Snapshot } from './snapshots.ts'
 
-/** Downloads one tenant may run at once: each holds a restic, its repository lock and a bridge. */
-export const DOWNLOADS_PER_TENANT = 2
+export { DOWNLOADS_PER_TENANT } from '../../db/download-slots.ts'
 
 /** The tenant already runs DOWNLOADS_PER_TENANT downloads (HTTP 429). */
 export class DownloadLimitError extends LimitError {
@@ -22,20 +29,36 @@ export class DownloadLimitError extends LimitError {
   }
 }
 
-const running = new Map<number, number>()
+/** How often a streaming download renews its slot: well within DOWNLOAD_LEASE_MS. */
+const RENEW_MS = 20_000
+/** This process, as the holder of the slots it takes (`host:pid:random`). */
+const HOLDER = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
 
-/** Takes one of the tenant's download slots; the returned release may be called any number of times. */
-function takeSlot(tenantId: number): () => void {
-  const n = running.get(tenantId) ?? 0
-  if (n >= DOWNLOADS_PER_TENANT) throw new DownloadLimitError()
-  running.set(tenantId, n + 1)
+/**
+ * Takes one of the tenant's download slots in the database, shared by every web node
+ * (DownloadLimitError when none is free), and renews it until released. The returned release
+ * may be called any number of times.
+ */
+async function takeSlot(db: Db, tenantId: number): Promise<() => void> {
+  const id = await takeDownloadSlot(db, tenantId, HOLDER)
+  if (id === null) throw new DownloadLimitError()
+  const fail = (what: string) => (err: unknown) =>
+    console.error(`[download] ${what} download slot ${id}: ${(err as Error).message}`)
+  const renew = setInterval(() => {
+    renewDownloadSlot(db, tenantId, id)
+      .then((kept) => {
+        if (!kept) console.error(`[download] download slot ${id} expired before it was renewed`)
+      })
+      .catch(fail('could not renew'))
+  }, RENEW_MS)
+  renew.unref()
   let held = true
   return () => {
     if (!held) return
     held = false
-    const left = (running.get(tenantId) ?? 1) - 1
-    if (left > 0) running.set(tenantId, left)
-    else running.delete(tenantId)
+    clearInterval(renew)
+    // Should this fail, the lease frees the slot within DOWNLOAD_LEASE_MS.
+    releaseDownloadSlot(db, tenantId, id).catch(fail('could not release'))
   }
 }
 
@@ -99,7 +122,7 @@ export async function openDownload(
         snap.id,
         target.path,
       ])
-  const body = await handOut(produce, { signal, release: takeSlot(tenant.id) })
+  const body = await handOut(produce, { signal, release: await takeSlot(deps.db, tenant.id) })
   return { body, name, type }
 }
 
@@ -130,7 +153,7 @@ export async function openDatabaseDownload(
   if (!at) throw missing
   const body = await handOut(dumped(deps, tenant, dest, ['dump', snap.id, at]), {
     signal,
-    release: takeSlot(tenant.id),
+    release: await takeSlot(deps.db, tenant.id),
     transform: createGzip(),
   })
   return {

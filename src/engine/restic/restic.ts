@@ -1,6 +1,6 @@
 import { spawn, execFile } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import type { Readable } from 'node:stream'
+import { PassThrough, pipeline, type Readable } from 'node:stream'
 import type { RunAs } from '../host/isolation.ts'
 
 /** How long a cancelled restic may take to remove its lock before it is killed. */
@@ -145,8 +145,14 @@ export function runRestic(
         }
       })
     }
-    if (opts.stdout) opts.stdout(child.stdout)
-    else if (opts.onJson) {
+    if (opts.stdout) {
+      // Piped at once: Node drains an untouched stdout of a child that has exited, so a small
+      // dump could be gone before its reader (a loader still creating its database) starts. The
+      // pipe keeps restic's back-pressure, and a reader that gives up destroys restic's stdout.
+      const out = new PassThrough()
+      pipeline(child.stdout, out, () => {})
+      opts.stdout(out)
+    } else if (opts.onJson) {
       createInterface({ input: child.stdout }).on('line', (line) => {
         if (!line.startsWith('{') && !line.startsWith('[')) return
         try {

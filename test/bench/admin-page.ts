@@ -46,7 +46,8 @@ export async function seedFleet(db: Db, tenantCount: number, runCount: number, n
   const t0 = performance.now()
   const shapes: Shape[] = []
   // One transaction of multi-row inserts (500 rows a statement) on either engine. The selects
-  // are ordered by id so PostgreSQL draws the same numbers for the same tenants as SQLite.
+  // are in the order SQLite's covering indexes gave them when they had no ORDER BY (enabled
+  // tenants first), so the fleet stays as it was and PostgreSQL seeds the same one.
   await transaction(db, async () => {
     const batch = async <T>(rows: T[], insert: (chunk: T[]) => PromiseLike<unknown>) => {
       for (let i = 0; i < rows.length; i += 500) await insert(rows.slice(i, i + 500))
@@ -56,9 +57,9 @@ export async function seedFleet(db: Db, tenantCount: number, runCount: number, n
       return { name, homeDir: `/home/${name}`, disabled: r() < 0.01 }
     })
     await batch(tenantRows, (rows) => db.insert(tenants).values(rows))
-    const ids = (await db.select({ id: tenants.id }).from(tenants).orderBy(tenants.id)).map(
-      (t) => t.id,
-    )
+    const ids = (
+      await db.select({ id: tenants.id }).from(tenants).orderBy(tenants.disabled, tenants.id)
+    ).map((t) => t.id)
     await batch(ids, (chunk) =>
       db.insert(destinations).values(
         chunk.map((tenantId) => ({
@@ -72,7 +73,7 @@ export async function seedFleet(db: Db, tenantCount: number, runCount: number, n
     const dests = await db
       .select({ id: destinations.id, tenantId: destinations.tenantId })
       .from(destinations)
-      .orderBy(destinations.id)
+      .orderBy(destinations.tenantId)
     const repoRows = dests.map((d) => ({
       tenantId: d.tenantId,
       destinationId: d.id,
@@ -97,7 +98,7 @@ export async function seedFleet(db: Db, tenantCount: number, runCount: number, n
     const pols = await db
       .select({ id: policies.id, tenantId: policies.tenantId })
       .from(policies)
-      .orderBy(policies.id)
+      .orderBy(policies.tenantId)
     const destOf = new Map(dests.map((d) => [d.tenantId, d.id]))
     await batch(pols, (chunk) =>
       db

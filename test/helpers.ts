@@ -1,4 +1,5 @@
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { sql } from 'drizzle-orm'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -6,7 +7,7 @@ import { loadConfig } from '../src/config.ts'
 import { openDb } from '../src/db/client.ts'
 import { connectPostgres } from '../src/db/pg.ts'
 import { execFileSync } from 'node:child_process'
-import { closePostgres } from '../src/db/dialect.ts'
+import { closePostgres, isPostgres, rows } from '../src/db/dialect.ts'
 import { afterAll } from 'vitest'
 import { drivers, type Registry } from '../src/drivers/registry.ts'
 import { createTenant } from '../src/domain/tenants.ts'
@@ -132,4 +133,23 @@ export class Client {
     await this.get(res.location ?? '/')
     return res
   }
+}
+
+/**
+ * Everything the panel's database holds, as bytes to search for a secret: the SQLite file with
+ * its WAL, or on PostgreSQL every row of every table as text.
+ */
+export async function storedBytes(deps: Deps): Promise<Buffer> {
+  if (isPostgres(deps.db)) {
+    const tables = await rows<{ name: string }>(
+      deps.db,
+      sql`select table_name as name from information_schema.tables where table_schema = 'public'`,
+    )
+    const all = []
+    for (const t of tables)
+      all.push(await rows(deps.db, sql`select * from ${sql.identifier(t.name)}`))
+    return Buffer.from(JSON.stringify(all))
+  }
+  const files = ['', '-wal', '-shm'].map((ext) => deps.config.dbPath + ext)
+  return Buffer.concat(files.filter((f) => existsSync(f)).map((f) => readFileSync(f)))
 }

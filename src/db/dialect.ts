@@ -70,7 +70,8 @@ export async function rows<T>(db: Db, query: SQL): Promise<T[]> {
 
 /** Closes a PostgreSQL pool so the process may exit; nothing on SQLite. */
 export async function closePostgres(db: Db): Promise<void> {
-  await pgHandle(db)?.pool.end()
+  const pool = pgHandle(db)?.pool
+  if (pool && !pool.ended) await pool.end()
 }
 
 /** A text field of a JSON column, as SQL for either engine (`key` is a constant, never input). */

@@ -1,7 +1,8 @@
-import { and, asc, count, desc, eq, inArray, lt, sql } from 'drizzle-orm'
+import { and, asc, count, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm'
 import type { Db } from './client.ts'
 import { transaction, rowsChanged } from './tx.ts'
-import { isPostgres, rows } from './dialect.ts'
+import { isPostgres } from './dialect.ts'
+import { pickPg } from './pick-pg.ts'
 import { notifyRunners } from './job-wakeups.ts'
 import { jobs, runnerSettings, tenants } from './schema.ts'
 import { NotFoundError } from '../errors.ts'
@@ -130,23 +131,6 @@ const PICK = `
             where p.tenant_id = j.tenant_id and p.status in ('running', 'done', 'failed')) asc nulls first,
     j.run_at, j.id
   limit 1`
-
-/** The same pick on PostgreSQL; the job's and its tenant's rows stay locked until the commit. */
-async function pickPg(db: Db, now: Date, node: string | null): Promise<{ id: number } | undefined> {
-  const [picked] = await rows<{ id: number }>(
-    db,
-    sql`select j.id from jobs j join tenants t on t.id = j.tenant_id
-      where j.status = 'queued' and j.run_at <= ${now} and not t.disabled
-        and t.node is not distinct from ${node}
-        and not exists (select 1 from jobs r where r.tenant_id = j.tenant_id and r.status = 'running')
-      order by (select max(p.updated_at) from jobs p
-                where p.tenant_id = j.tenant_id and p.status in ('running', 'done', 'failed')) asc nulls first,
-        j.run_at, j.id
-      limit 1
-      for update of j, t skip locked`,
-  )
-  return picked
-}
 
 /**
  * How many jobs of the tenant run, by a statement of its own: on PostgreSQL it sees a claim
@@ -326,7 +310,7 @@ export async function startQueuedNow(
         eq(jobs.tenantId, tenantId),
         eq(jobs.id, jobId),
         eq(jobs.status, 'queued'),
-        sql`${jobs.runAt} > ${now.getTime()}`,
+        gt(jobs.runAt, now),
       ),
     )
 }

@@ -103,6 +103,8 @@ export function servePanel(deps: Deps, env: Record<string, string> = {}): Promis
     {
       PANEL_DATA_DIR: deps.config.dataDir,
       PANEL_SECRET_KEY: deps.config.secretKey.toString('hex'),
+      // PANEL_TEST_DB=postgres: this deps' own database, whichever freshDeps() ran last.
+      ...(deps.config.databaseUrl ? { PANEL_DATABASE_URL: deps.config.databaseUrl } : {}),
       ...env,
     },
     () => ({}),

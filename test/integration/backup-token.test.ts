@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { and, eq } from 'drizzle-orm'
-import { Client, PASSWORD, addTenant, freshDeps } from '../helpers.ts'
+import { Client, PASSWORD, addTenant, freshDeps, storedBytes } from '../helpers.ts'
 import { hashPassword } from '../../src/auth/password.ts'
 import { createSession, generateSessionToken } from '../../src/auth/session.ts'
 import { insertAdmin } from '../../src/db/users.ts'
@@ -92,8 +92,7 @@ describe('backup token (Backups > Access)', () => {
     const row = (await getBackupToken(deps.db, alice.id))!
     expect(row.tokenHash).toBe(sha256(first))
     expect(row.activeFrom.getTime()).toBeLessThanOrEqual(Date.now())
-    deps.db.$client.pragma('wal_checkpoint(TRUNCATE)')
-    expect(readFileSync(deps.config.dbPath).includes(first)).toBe(false)
+    expect((await storedBytes(deps)).includes(first)).toBe(false)
     expect(await checkBackupToken(deps.db, alice.id, first)).toEqual({ ok: true })
     const again = await web.get('/backups/access')
     expect(again.body).not.toContain(first)

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { closePostgres, isPostgres } from '../../src/db/dialect.ts'
 import { hostname } from 'node:os'
 import { hashPassword } from '../../src/auth/password.ts'
 import { insertAdmin } from '../../src/db/users.ts'
@@ -84,7 +85,8 @@ describe('GET /healthz', () => {
 
   it('answers 503 naming the database when it is gone', async () => {
     const deps = freshDeps()
-    deps.db.$client.close()
+    if (isPostgres(deps.db)) await closePostgres(deps.db)
+    else deps.db.$client.close()
     const { res, body } = await probe(deps)
     expect(res.status).toBe(503)
     expect(body.failing).toEqual(['database'])

@@ -254,6 +254,8 @@ describe('Policy limits set by the admin, enforced with a clear message', async 
         ...process.env,
         PANEL_DATA_DIR: deps.config.dataDir,
         PANEL_SECRET_KEY: deps.config.secretKey.toString('hex'),
+        // This file's other freshDeps() set the variable to its own database last.
+        ...(deps.config.databaseUrl ? { PANEL_DATABASE_URL: deps.config.databaseUrl } : {}),
       },
     })
     expect(cli.status).toBe(1)

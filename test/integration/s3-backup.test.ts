@@ -14,7 +14,7 @@ import {
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
-import { freshDeps } from '../helpers.ts'
+import { freshDeps, storedBytes } from '../helpers.ts'
 import { policy, realTenant, removeUsers, rootAvailable, waitJob } from '../support/tenants.ts'
 import {
   requireS3rver,
@@ -297,10 +297,8 @@ describe.runIf(rootAvailable() && requireS3rver())(
     }, 420_000)
 
     it('never stores or logs the secret access key', async () => {
-      const db = readFileSync(deps.config.dbPath)
-      const wal = existsSync(`${deps.config.dbPath}-wal`)
-        ? readFileSync(`${deps.config.dbPath}-wal`)
-        : Buffer.alloc(0)
+      const db = await storedBytes(deps)
+      const wal = Buffer.alloc(0) // storedBytes holds the WAL too
       expect(db.includes(SECRET)).toBe(false)
       expect(wal.includes(SECRET)).toBe(false)
       const text = JSON.stringify([

@@ -13,7 +13,7 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freshDeps } from '../helpers.ts'
+import { freshDeps, storedBytes } from '../helpers.ts'
 import { policy, realTenant, removeUsers, rootAvailable, waitJob } from '../support/tenants.ts'
 import { drivers } from '../../src/drivers/registry.ts'
 import { sftp, pinHostKey } from '../../src/drivers/sftp/index.ts'
@@ -154,11 +154,7 @@ describe.runIf(requireSshd() && rootAvailable())('sftp destination through the r
 
   it('keeps the destination secrets out of the database, logs and restic processes', async () => {
     expect(seenRestic.length).toBeGreaterThan(0)
-    const db = ['', '-wal', '-shm'].map((ext) =>
-      existsSync(deps.config.dbPath + ext)
-        ? readFileSync(deps.config.dbPath + ext)
-        : Buffer.alloc(0),
-    )
+    const db = [await storedBytes(deps)]
     const text = JSON.stringify([
       await deps.db.select().from(runLogs),
       await deps.db.select().from(runStages),

@@ -67,6 +67,8 @@ describe.runIf(rootAvailable() && requireMariaDb() && requirePostgres())(
         ...process.env,
         PANEL_DATA_DIR: deps.config.dataDir,
         PANEL_SECRET_KEY: deps.config.secretKey.toString('hex'),
+        // PANEL_TEST_DB=postgres: this deps' database, not the one the last freshDeps() set.
+        ...(deps.config.databaseUrl ? { PANEL_DATABASE_URL: deps.config.databaseUrl } : {}),
       }
       const res = spawnSync('node', ['src/bin.js', ...args], { encoding: 'utf8', env })
       return { code: res.status, out: res.stdout, err: res.stderr }

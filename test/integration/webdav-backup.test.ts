@@ -8,7 +8,7 @@ import { settingsOf } from '../../src/drivers/spec.ts'
 import type { GuardPolicy } from '../../src/drivers/guard.ts'
 import { readAll } from '../drivers/suite.ts'
 import { requireApacheDav, startApacheDav, type ApacheDav } from '../services/apache-dav.ts'
-import { freshDeps } from '../helpers.ts'
+import { freshDeps, storedBytes } from '../helpers.ts'
 import { policy, realTenant, removeUsers, rootAvailable, waitJob } from '../support/tenants.ts'
 import { filesUnder } from '../support/storage.ts'
 import { drivers } from '../../src/drivers/registry.ts'
@@ -210,10 +210,8 @@ describe.runIf(requireApacheDav() && rootAvailable())(
     }, 600_000)
 
     it('never stores or logs the WebDAV password in clear', async () => {
-      const db = readFileSync(deps.config.dbPath)
-      const wal = existsSync(`${deps.config.dbPath}-wal`)
-        ? readFileSync(`${deps.config.dbPath}-wal`)
-        : Buffer.alloc(0)
+      const db = await storedBytes(deps)
+      const wal = Buffer.alloc(0) // storedBytes holds the WAL too
       expect(db.includes(SECRET)).toBe(false)
       expect(wal.includes(SECRET)).toBe(false)
       const text = JSON.stringify([

@@ -4,6 +4,8 @@ import { eq } from 'drizzle-orm'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { freshDeps } from '../helpers.ts'
 import { openDb, type Db } from '../../src/db/client.ts'
+import { closePostgres } from '../../src/db/dialect.ts'
+import { connectPostgres } from '../../src/db/pg.ts'
 import { jobs, runs, tenants } from '../../src/db/schema.ts'
 import {
   backoffSeconds,
@@ -228,22 +230,26 @@ describe('concurrent claims', () => {
 
   it('never gives the same job to two connections', async () => {
     const ids = await fill()
-    const other: Db = openDb(deps.config.dbPath)
+    // A second connection to the same database, on either engine.
+    const url = deps.config.databaseUrl
+    const other: Db = url ? connectPostgres(url) : openDb(deps.config.dbPath)
     const got: number[] = []
     for (let i = 0; i < 40; i++) {
       const j = await claimJob(i % 2 ? other : db, `c${i % 2}`, 60_000)
       if (j) got.push(j.id)
     }
-    other.$client.close()
+    if (url) await closePostgres(other)
+    else other.$client.close()
     expect(got.sort((x, y) => x - y)).toEqual(ids)
   })
 
   it('never gives the same job to two processes', async () => {
     const ids = await fill(200)
     const script = `
-      const { openDb } = await import(${JSON.stringify(new URL('../../src/db/client.ts', import.meta.url).href)})
+      const { openDatabase } = await import(${JSON.stringify(new URL('../../src/db/client.ts', import.meta.url).href)})
+      const { closePostgres } = await import(${JSON.stringify(new URL('../../src/db/dialect.ts', import.meta.url).href)})
       const q = await import(${JSON.stringify(new URL('../../src/db/jobs.ts', import.meta.url).href)})
-      const db = openDb(process.argv[1])
+      const db = await openDatabase(JSON.parse(process.argv[1]))
       // start together, so the claims really interleave
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(process.argv[2]) - Date.now())
       const got = []
@@ -251,10 +257,13 @@ describe('concurrent claims', () => {
         const j = await q.claimJob(db, 'p' + process.pid, 60000)
         if (j) { got.push(j.id); await q.completeJob(db, j.id, 'p' + process.pid) }
       }
-      console.log(JSON.stringify(got))`
+      console.log(JSON.stringify(got))
+      await closePostgres(db)`
     const run = promisify(execFile)
     const start = String(Date.now() + 2000)
-    const args = ['--import', 'tsx', '--input-type=module', '-e', script, deps.config.dbPath, start]
+    const { databaseUrl, dbPath, dataDir } = deps.config
+    const where = JSON.stringify({ databaseUrl, dbPath, dataDir })
+    const args = ['--import', 'tsx', '--input-type=module', '-e', script, where, start]
     const outs = await Promise.all([run('node', args), run('node', args)])
     const lists = outs.map((o) => JSON.parse(o.stdout) as number[])
     expect(lists.flat().sort((x, y) => x - y)).toEqual(ids)

@@ -4,6 +4,8 @@ import { eq } from 'drizzle-orm'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { freshDeps } from '../helpers.ts'
 import { openDb } from '../../src/db/client.ts'
+import { closePostgres } from '../../src/db/dialect.ts'
+import { connectPostgres } from '../../src/db/pg.ts'
 import { jobs, policies, scheduleState, tenants } from '../../src/db/schema.ts'
 import { saveDestination } from '../../src/domain/destinations.ts'
 import { newPolicyInput, savePolicy } from '../../src/domain/policies.ts'
@@ -96,13 +98,17 @@ describe('tickScheduler', () => {
   it('enqueues once when two processes tick at the same moment', async () => {
     const p = await policy()
     const script = `
-      const { openDb } = await import(${JSON.stringify(new URL('../../src/db/client.ts', import.meta.url).href)})
+      const { openDatabase } = await import(${JSON.stringify(new URL('../../src/db/client.ts', import.meta.url).href)})
+      const { closePostgres } = await import(${JSON.stringify(new URL('../../src/db/dialect.ts', import.meta.url).href)})
       const s = await import(${JSON.stringify(new URL('../../src/runner/scheduler.ts', import.meta.url).href)})
-      const db = openDb(process.argv[1])
+      const db = await openDatabase(JSON.parse(process.argv[1]))
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(process.argv[2]) - Date.now())
-      console.log(JSON.stringify(await s.tickScheduler(db, new Date(${SLOT.getTime() + 5000}))))`
+      console.log(JSON.stringify(await s.tickScheduler(db, new Date(${SLOT.getTime() + 5000}))))
+      await closePostgres(db)`
     const start = String(Date.now() + 2000)
-    const args = ['--import', 'tsx', '--input-type=module', '-e', script, deps.config.dbPath, start]
+    const { databaseUrl, dbPath, dataDir } = deps.config
+    const where = JSON.stringify({ databaseUrl, dbPath, dataDir })
+    const args = ['--import', 'tsx', '--input-type=module', '-e', script, where, start]
     const run = promisify(execFile)
     const outs = await Promise.all([run('node', args), run('node', args)])
     const results = outs.map((o) => JSON.parse(o.stdout) as { enqueued: number })
@@ -112,10 +118,12 @@ describe('tickScheduler', () => {
 
   it('enqueues once across two connections', async () => {
     const p = await policy()
-    const other = openDb(deps.config.dbPath)
+    const url = deps.config.databaseUrl
+    const other = url ? connectPostgres(url) : openDb(deps.config.dbPath)
     expect((await tickScheduler(other, after(1000))).enqueued).toBe(1)
     expect((await tickScheduler(db, after(1000))).enqueued).toBe(0)
-    other.$client.close()
+    if (url) await closePostgres(other)
+    else other.$client.close()
     expect(await jobsOf(p)).toHaveLength(1)
   })
 

@@ -118,7 +118,8 @@ adminRoutes.get('/tenants/:id', async (c) => {
       tenant={tenant}
       values={values}
       errors={{}}
-      warnings={tenantWarnings(tenant)}
+      // The home and system user are checked where the tenant lives: this server, or its node.
+      warnings={(tenant.node ?? null) === c.get('deps').config.node ? tenantWarnings(tenant) : []}
       databases={await listTenantDatabases(db, tenant.id)}
       extra={
         <>

@@ -247,3 +247,26 @@ describe('Admin pages before any runner has started', () => {
     expect(healthRow(page, 'alice')).not.toContain('No runner')
   })
 })
+
+describe('a tenant on another node, seen from the panel', () => {
+  const deps = freshDeps()
+  const admin = new Client(deps)
+  let onWeb1 = 0
+  let here = 0
+  beforeAll(async () => {
+    await insertAdmin(deps.db, 'boss', await hashPassword(PASSWORD))
+    await admin.login('boss')
+    onWeb1 = (await addTenant(deps, 'faraway')).id
+    here = (await addTenant(deps, 'nearby')).id
+    await deps.db.update(tenants).set({ node: 'web1' }).where(eq(tenants.id, onWeb1))
+  })
+
+  it("does not check the home on this server: it lives on the tenant's node", async () => {
+    // Neither /home/faraway nor /home/nearby exists on this machine.
+    const far = (await admin.get(`/admin/tenants/${onWeb1}`)).body
+    expect(far).toContain('On node web1.')
+    expect(far).not.toContain('does not exist on this server')
+    const near = (await admin.get(`/admin/tenants/${here}`)).body
+    expect(near).toContain('The home folder /home/nearby does not exist on this server')
+  })
+})

@@ -46,9 +46,8 @@ export async function runCli(argv: string[]): Promise<number> {
   const [first = 'help', second = ''] = argv
   if (first === 'serve' || first === 'runner') {
     const { startServer, startRunnerOnly } = await import('../serve.ts')
-    if (first === 'serve') await startServer()
-    else {
-      let node: string | undefined
+    let node: string | undefined
+    if (first === 'runner') {
       try {
         const args = argv.slice(1)
         node = parseArgs({ args, options: { node: { type: 'string' } }, strict: true }).values.node
@@ -60,7 +59,14 @@ export async function runCli(argv: string[]): Promise<number> {
         )
         return 2
       }
-      await startRunnerOnly({ node })
+    }
+    try {
+      await (first === 'serve' ? startServer() : startRunnerOnly({ node }))
+    } catch (err) {
+      // A bad setting or an unreachable database: one line and a failed exit, not a process
+      // that says it is serving while nothing is.
+      console.error(`panel: could not start: ${(err as Error).message.split('\n')[0]}`)
+      return 1
     }
     return 0
   }

@@ -176,6 +176,29 @@ describe('panel CLI', () => {
     ).toMatch(/No destination named “Nope”/)
   })
 
+  it('will not start on a bad setting or a database it cannot reach: one line, exit 1', () => {
+    const start = (verb: string[], env: Record<string, string>) => {
+      const res = spawnSync('node', ['src/bin.js', ...verb], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        env: { ...process.env, PANEL_DATA_DIR: dataDir, PORT: '0', ...env },
+      })
+      return { code: res.status, err: res.stderr.trim().split('\n') }
+    }
+    expect(start(['serve'], { PANEL_DATABASE_URL: 'mysql://db.example/panel' })).toEqual({
+      code: 1,
+      err: [
+        'panel: could not start: PANEL_DATABASE_URL: give a postgres://user:password@host:5432/database URL.',
+      ],
+    })
+    const gone = { PANEL_DATABASE_URL: 'postgres://panel:secret@127.0.0.1:1/panel' }
+    expect(start(['runner', '--node', 'web1'], gone)).toEqual({
+      code: 1,
+      err: ['panel: could not start: connect ECONNREFUSED 127.0.0.1:1'],
+    })
+    expect(start(['runner', '--node', 'Web 1'], {}).code).toBe(2)
+  })
+
   it('works as `npx panel` from the project root', () => {
     const res = panel(['tenant', 'list', '--json'], undefined, 'npx')
     expect(res.code).toBe(0)

@@ -132,7 +132,9 @@ export function runTool(tool: Tool, creds: Creds, args: string[], opts: ToolOpti
     child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d))
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-16384)))
     if (stream && child.stdin) {
-      stream.once('error', (e: Error) => {
+      stream.once('error', (e: Error & { code?: string }) => {
+        // The tool exiting early breaks the pipe and closes the stream: its exit status says why.
+        if (e.code === 'ERR_STREAM_PREMATURE_CLOSE') return
         failure ??= new Error(`Reading the dump failed: ${e.message}`, { cause: e })
         child.kill()
       })

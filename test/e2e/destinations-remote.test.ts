@@ -21,6 +21,8 @@ import { requireApacheDav, startApacheDav, type ApacheDav } from '../services/ap
 import { requireAzurite, startAzurite, type AzuriteServer } from '../services/azurite.ts'
 import { startDropboxFake, type DropboxFake } from '../services/dropbox-fake.ts'
 import { setAdminSetting } from '../../src/db/settings.ts'
+import { listQueue } from '../../src/db/jobs.ts'
+import { listRuns } from '../../src/db/runs.ts'
 
 /**
  * A new tenant, in Chromium, adds one destination of every remote type against its loopback
@@ -54,6 +56,7 @@ describe.runIf(ready)('remote destinations in Chromium: form, test, back up, res
   let context: BrowserContext
   let page: Page
   let home = ''
+  let tenantId = 0
   let s3: S3rverServer
   let ssh: SshServer
   let dav: ApacheDav
@@ -64,6 +67,7 @@ describe.runIf(ready)('remote destinations in Chromium: form, test, back up, res
   beforeAll(async () => {
     const t = await realTenant(deps, 'remote', FILES)
     home = t.home
+    tenantId = t.tenant.id
     ;[s3, ssh, dav, azure, dropbox, browser] = await Promise.all([
       startS3rver({ buckets: ['shop-backups'] }),
       startSshd(),
@@ -151,6 +155,14 @@ describe.runIf(ready)('remote destinations in Chromium: form, test, back up, res
       .waitFor({ timeout: 90_000 })
       .catch(async (err) => {
         await shot(page, `${prefix}-4-overview-failed`)
+        // What the runner did, for a failure seen only in CI.
+        const queue = await listQueue(deps.db)
+        const runs = await listRuns(deps.db, tenantId, { limit: 5 })
+        const seen = await row.textContent({ timeout: 1000 }).catch(() => null)
+        console.error(
+          `${prefix}: no green run; the row says ${JSON.stringify(seen)}.\nqueue: ${JSON.stringify(queue)}\nruns: ${JSON.stringify(runs)}\n` +
+            `panel output (tail):\n${panel.output().slice(-4000)}`,
+        )
         throw err
       })
     expect(await row.textContent()).toContain('Healthy')

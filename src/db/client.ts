@@ -8,10 +8,10 @@ import { pendingMigrations, saveCopyBeforeMigration } from './pre-migration.ts'
 
 export type Db = ReturnType<typeof drizzle<typeof schema>>
 
-const defaultMigrations = inProject('drizzle')
+const defaultMigrations = inProject('drizzle/sqlite')
 
 export type OpenDbOptions = {
-  /** Where the migrations are (default: the committed `drizzle/` folder); tests pass an older set. */
+  /** Where the migrations are (default: the committed `drizzle/sqlite/` folder); tests pass an older set. */
   migrationsFolder?: string
   /** Where the line about a pre-migration copy goes (default console.error, so --json stays clean). */
   log?: (line: string) => void

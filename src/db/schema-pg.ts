@@ -4,8 +4,8 @@
  * table and column is documented once, in `schema.ts`; comments here only say why a type differs.
  * `test/unit/schema-match.test.ts` fails when the two files drift apart.
  *
- * Not used by the panel yet: migrations for it are generated into `drizzle/pg/` with
- * `npx drizzle-kit generate --dialect postgresql --schema src/db/schema-pg.ts --out drizzle/pg`.
+ * The panel uses it when PANEL_DATABASE_URL is set (`useTablesOf` in schema.ts); its migrations
+ * are generated into `drizzle/pg/` by `npm run db:generate` (drizzle-pg.config.ts).
  *
  * Type mapping: `timestamp_ms` integers are `timestamptz(3)` read as `Date`; booleans are
  * `boolean`; JSON text is `jsonb`; counts that can pass 2^31 (bytes, durations) are `bigint`

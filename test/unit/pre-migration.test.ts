@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openDb } from '../../src/db/client.ts'
 
-const drizzleDir = join(import.meta.dirname, '../../drizzle')
+const drizzleDir = join(import.meta.dirname, '../../drizzle/sqlite')
 const journal = JSON.parse(readFileSync(join(drizzleDir, 'meta/_journal.json'), 'utf8')) as {
   entries: { tag: string }[]
 }

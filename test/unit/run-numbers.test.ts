@@ -7,7 +7,7 @@ import { openDb } from '../../src/db/client.ts'
 import { createRun } from '../../src/db/runs.ts'
 import { runs } from '../../src/db/schema.ts'
 
-const drizzleDir = join(import.meta.dirname, '../../drizzle')
+const drizzleDir = join(import.meta.dirname, '../../drizzle/sqlite')
 const journal = JSON.parse(readFileSync(join(drizzleDir, 'meta/_journal.json'), 'utf8')) as {
   entries: { tag: string }[]
 }

@@ -28,7 +28,9 @@ import {
   renewDownloadSlot,
   takeDownloadSlot,
 } from '../../src/db/download-slots.ts'
-import { downloadSlots, tenants } from '../../src/db/schema.ts'
+import { downloadSlots, jobs, tenants } from '../../src/db/schema.ts'
+import { enqueue } from '../../src/db/jobs.ts'
+import { createRun, finishRun, setRunProgress } from '../../src/db/runs.ts'
 import { drivers } from '../../src/drivers/registry.ts'
 import { requestBackup } from '../../src/domain/jobs.ts'
 import { listSnapshots } from '../../src/engine/restic/snapshots.ts'
@@ -237,6 +239,59 @@ describe.runIf(requirePostgres())('two web nodes on one PostgreSQL', () => {
     expect(res.status).toBe(303)
     expect(res.location).toBe('/backups')
     for (const node of [b!, a!]) expect((await alice.get(node, '/backups')).status).toBe(200)
+  })
+
+  it('shows a backup’s live progress on both nodes, whichever runner writes it', async () => {
+    const [row] = await deps.db.select().from(tenants).where(eq(tenants.name, 'alice'))
+    const tenantId = row!.id
+    // A job running on a hosting node's runner (not A's: its lease belongs to another process).
+    const now = new Date()
+    const { job } = await enqueue(deps.db, {
+      kind: 'backup',
+      tenantId,
+      payload: { policyId: 999, policyName: 'Shop files' },
+      runAt: new Date(now.getTime() + 3_600_000),
+    })
+    await deps.db
+      .update(jobs)
+      .set({
+        status: 'running',
+        attempts: 1,
+        leaseOwner: 'web3:1:elsewhere',
+        leaseExpiresAt: new Date(now.getTime() + 3_600_000),
+        runAt: now,
+      })
+      .where(eq(jobs.id, job.id))
+    const run = await createRun(deps.db, tenantId, {
+      kind: 'backup',
+      trigger: 'manual',
+      jobId: job.id,
+      policyId: null,
+      policyName: 'Shop files',
+    })
+    try {
+      const progress = {
+        stage: 'snapshot',
+        percent: 42,
+        bytesDone: 42 << 20,
+        totalBytes: 100 << 20,
+      }
+      await setRunProgress(deps.db, run.id, progress)
+      for (const node of [a!, b!]) {
+        const page = (await alice.get(node, '/backups/activity')).body
+        expect([node.name, page]).toEqual([node.name, expect.stringContaining('Shop files')])
+        expect(page).toContain('value="42"')
+        expect(page).toContain('Uploading 42 MiB of 100 MiB')
+      }
+      await setRunProgress(deps.db, run.id, { ...progress, percent: 77, bytesDone: 77 << 20 })
+      for (const node of [b!, a!]) {
+        const page = (await alice.get(node, '/backups/activity')).body
+        expect([node.name, page]).toEqual([node.name, expect.stringContaining('value="77"')])
+      }
+    } finally {
+      await deps.db.update(jobs).set({ status: 'done' }).where(eq(jobs.id, job.id))
+      await finishRun(deps.db, run.id, 'success')
+    }
   })
 
   it('refuses a token that does not match the browser’s secret on either node', async () => {

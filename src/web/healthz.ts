@@ -12,6 +12,8 @@ type Check = { ok: boolean; problem?: string; skipped?: boolean }
 /** What one runner looks like to a health probe: where it runs and how long since it beat. */
 type RunnerView = {
   host: string
+  /** The hosting node it serves; null: the panel's own server. */
+  node: string | null
   pid: number
   concurrency: number
   lastSeen: string
@@ -56,14 +58,18 @@ function runnerName(r: RunnerHeartbeat): string {
 }
 
 /**
- * Runners are expected when this process runs one or any runner has recorded a heartbeat. Then
- * each recorded runner must have beaten within HEARTBEAT_STALE_MS, and this process's own runner
- * must have a row.
+ * The runners of this process's node (PANEL_NODE; unset: the panel's own server) are expected
+ * when this process runs one or any of them has recorded a heartbeat. Then each must have beaten
+ * within HEARTBEAT_STALE_MS, and this process's own runner must have a row. Runners of other
+ * hosting nodes are listed but never fail this node's probe: a load balancer would otherwise take
+ * every web node out because one hosting node's runner stopped (Admin > Runner shows that).
  */
-async function checkRunners(db: Db, ownId: string | undefined, now: Date) {
-  const rows = await listHeartbeats(db)
-  const runners: RunnerView[] = rows.map((r) => ({
+async function checkRunners(db: Db, ownId: string | undefined, node: string | null, now: Date) {
+  const all = await listHeartbeats(db)
+  const rows = all.filter((r) => (r.node ?? null) === node)
+  const runners: RunnerView[] = all.map((r) => ({
     host: r.host,
+    node: r.node ?? null,
     pid: r.pid,
     concurrency: r.concurrency,
     lastSeen: r.lastSeen.toISOString(),
@@ -86,9 +92,9 @@ async function checkRunners(db: Db, ownId: string | undefined, now: Date) {
 
 /**
  * `GET /healthz`: for load balancers and systemd. No session, no CSRF, never cached. Answers
- * 200 `{status: "ok", checks}` when the database answers, every expected runner has beaten within
- * 2 minutes and restic is installed (and new enough); otherwise 503 `{status: "fail", failing:
- * [check names], checks}`, each failing check with a plain `problem`.
+ * 200 `{status: "ok", checks}` when the database answers, every expected runner of this node
+ * has beaten within 2 minutes and restic is installed (and new enough); otherwise 503
+ * `{status: "fail", failing: [check names], checks}`, each failing check with a plain `problem`.
  */
 export function healthRoutes(deps: Deps) {
   return new Hono().get('/', async (c) => {
@@ -96,7 +102,7 @@ export function healthRoutes(deps: Deps) {
     const now = new Date()
     const database = await checkDatabase(db)
     const runner = database.ok
-      ? await checkRunners(db, deps.runnerId, now)
+      ? await checkRunners(db, deps.runnerId, deps.config.node ?? null, now)
       : { ok: false, skipped: true, problem: 'Not checked: the database does not answer.' }
     const version = await cachedResticVersion(now.getTime())
     const problem = resticProblem(version)

@@ -75,6 +75,35 @@ describe('GET /healthz', () => {
     expect((await probe(deps)).res.status).toBe(200)
   })
 
+  it('lists a silent runner of another hosting node without failing this node', async () => {
+    const deps = freshDeps()
+    const row = { host: 'host-h1', pid: 11, concurrency: 4, startedAt: ago(3600_000) }
+    await saveHeartbeat(deps.db, { id: 'h1:11:aa', ...row, node: 'h1', lastSeen: ago(600_000) })
+    // A web node (no runner of its own, no node) behind a load balancer stays in.
+    const web = await probe(deps)
+    expect(web.res.status).toBe(200)
+    expect(web.body.checks.runner).toMatchObject({
+      ok: true,
+      expected: false,
+      runners: [{ host: 'host-h1', node: 'h1', pid: 11, stale: true }],
+    })
+    // A panel serve on h1 itself (PANEL_NODE=h1) answers for it.
+    const onH1 = await probe({ ...deps, config: { ...deps.config, node: 'h1' } })
+    expect(onH1.res.status).toBe(503)
+    expect(onH1.body.checks.runner!.problem).toBe(
+      'Runner host-h1 (pid 11) was last seen 600 s ago.',
+    )
+    // A silent runner of the panel's own server (no node) still fails the web node.
+    await saveHeartbeat(deps.db, {
+      id: 'own:12:bb',
+      ...row,
+      host: 'web',
+      pid: 12,
+      lastSeen: ago(600_000),
+    })
+    expect((await probe(deps)).res.status).toBe(503)
+  })
+
   it('answers 503 when this process runs a runner that never recorded a heartbeat', async () => {
     const deps = freshDeps()
     const { res, body } = await probe({ ...deps, runnerId: 'here:1:00' })

@@ -7,6 +7,7 @@ import { ensureAdmin, panelUrl, seedDemo } from './setup.ts'
 import { pruneThrottle } from './auth/throttle.ts'
 import { createApp } from './web/app.tsx'
 import { resticProblem, resticVersion } from './engine/restic/restic.ts'
+import { releaseHeldSlots } from './engine/restic/download.ts'
 import { startRunner } from './runner/runner.ts'
 import { startScheduler } from './runner/scheduler.ts'
 import { jobHandlers } from './runner/handlers.ts'
@@ -105,7 +106,7 @@ export async function startServer(): Promise<void> {
   })
   onSignals(async () => {
     server.close()
-    await workers?.stop()
+    await Promise.all([workers?.stop(), releaseHeldSlots()])
   })
 }
 

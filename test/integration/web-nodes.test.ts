@@ -146,10 +146,14 @@ describe.runIf(requirePostgres())('two web nodes on one PostgreSQL', () => {
     return dir
   }
 
+  let shared: Record<string, string> = {}
+  const slotsOf = (tenantId: number) =>
+    deps.db.select().from(downloadSlots).where(eq(downloadSlots.tenantId, tenantId))
+
   beforeAll(async () => {
     const pg = await panelPostgres()
     server = pg.server
-    const shared = {
+    shared = {
       PANEL_DATABASE_URL: pg.url,
       PANEL_SECRET_KEY: randomBytes(32).toString('hex'),
       PANEL_BASE_URL: ORIGIN,
@@ -417,6 +421,23 @@ describe.runIf(requirePostgres())('two web nodes on one PostgreSQL', () => {
               .where(eq(downloadSlots.tenantId, t.tenant.id))
           ).length === 0,
       )
+
+      // A third node stopped (SIGTERM) during a download gives its slot back on the way out.
+      const c = await startNode('C', {
+        ...shared,
+        PANEL_DATA_DIR: temp('panel-node-c-'),
+        PANEL_RUNNER: '0',
+      })
+      try {
+        const res = await download(c, 'big')
+        expect(res.status).toBe(200)
+        await res.body!.getReader().read()
+        expect(await slotsOf(t.tenant.id)).toHaveLength(1)
+      } finally {
+        await stopPanel(c)
+      }
+      expect(c.proc.exitCode, c.output()).toBe(0)
+      expect(await slotsOf(t.tenant.id)).toEqual([])
     },
     240_000,
   )

@@ -52,14 +52,27 @@ async function takeSlot(db: Db, tenantId: number): Promise<() => void> {
       .catch(fail('could not renew'))
   }, RENEW_MS)
   renew.unref()
-  let held = true
-  return () => {
-    if (!held) return
-    held = false
+  let released: Promise<void> | undefined
+  const release = () => {
     clearInterval(renew)
+    held.delete(release)
     // Should this fail, the lease frees the slot within DOWNLOAD_LEASE_MS.
-    releaseDownloadSlot(db, tenantId, id).catch(fail('could not release'))
+    released ??= releaseDownloadSlot(db, tenantId, id).catch(fail('could not release'))
+    return released
   }
+  held.add(release)
+  return () => void release()
+}
+
+/** The releases of the slots this process holds now. */
+const held = new Set<() => Promise<void>>()
+
+/**
+ * Gives back every download slot this process holds, for a web node shutting down: the
+ * tenant's next download on another node need not wait for the leases to run out.
+ */
+export async function releaseHeldSlots(): Promise<void> {
+  await Promise.all([...held].map((release) => release()))
 }
 
 /** What `path` of a snapshot is, from its file index. */

@@ -47,6 +47,10 @@ export async function runCli(argv: string[]): Promise<number> {
   if (first === 'serve' || first === 'runner') {
     const { startServer, startRunnerOnly } = await import('../serve.ts')
     let node: string | undefined
+    if (argv.includes('--help') || argv.includes('-h')) {
+      console.log(`Usage: panel ${first === 'serve' ? 'serve' : 'runner [--node <node>]'}`)
+      return 0
+    }
     if (first === 'runner') {
       try {
         const args = argv.slice(1)
@@ -81,6 +85,10 @@ export async function runCli(argv: string[]): Promise<number> {
     return 2
   }
   const rest = argv.slice(key.split(' ').length)
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(`Usage: panel ${command.usage}`)
+    return 0
+  }
   let db: Db | undefined
   try {
     const { values, positionals } = parseArgs({

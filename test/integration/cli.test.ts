@@ -69,6 +69,17 @@ describe('panel CLI', () => {
     expect(panel(['tenant', 'frobnicate']).code).toBe(2)
   })
 
+  it('prints a verb’s usage for --help and -h, and exits 0', () => {
+    const add = panel(['tenant', 'add', '--help'])
+    expect(add).toMatchObject({ code: 0, err: '' })
+    expect(add.out.trim()).toMatch(/^Usage: panel tenant add <name> --home <dir> .*--node <node>/)
+    expect(panel(['restore', '-h']).out).toMatch(/^Usage: panel restore <tenant> <snapshot> /)
+    expect(panel(['runner', '--help'])).toMatchObject({
+      code: 0,
+      out: 'Usage: panel runner [--node <node>]\n',
+    })
+  })
+
   it('adds and lists destinations', () => {
     expect(
       panel([

@@ -11,7 +11,7 @@ export type Db = ReturnType<typeof drizzle<typeof schema>>
 const defaultMigrations = inProject('drizzle/sqlite')
 
 export type OpenDbOptions = {
-  /** Where the migrations are (default: the committed `drizzle/sqlite/` folder); tests pass an older set. */
+  /** Where the migrations are (default: the committed `drizzle/sqlite/`); tests pass an older set. */
   migrationsFolder?: string
   /** Where the line about a pre-migration copy goes (default console.error, so --json stays clean). */
   log?: (line: string) => void

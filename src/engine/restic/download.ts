@@ -29,6 +29,9 @@ export class DownloadLimitError extends LimitError {
   }
 }
 
+/** The releases of the slots this process holds now. */
+const held = new Set<() => Promise<void>>()
+
 /** How often a streaming download renews its slot: well within DOWNLOAD_LEASE_MS. */
 const RENEW_MS = 20_000
 /** This process, as the holder of the slots it takes (`host:pid:random`). */
@@ -63,9 +66,6 @@ async function takeSlot(db: Db, tenantId: number): Promise<() => void> {
   held.add(release)
   return () => void release()
 }
-
-/** The releases of the slots this process holds now. */
-const held = new Set<() => Promise<void>>()
 
 /**
  * Gives back every download slot this process holds, for a web node shutting down: the

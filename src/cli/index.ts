@@ -31,12 +31,17 @@ const commands: Record<string, Command> = {
   ...recoveryCommands,
 }
 
+const RUNNER_USAGE = 'runner [--node <node>]'
+
+/** `--help` or `-h` anywhere among a command's arguments. */
+const wantsHelp = (args: string[]) => args.includes('--help') || args.includes('-h')
+
 function usage(): string {
   return [
     'Usage: panel <command>',
     '',
     '  serve',
-    '  runner [--node <node>]',
+    `  ${RUNNER_USAGE}`,
     ...Object.values(commands).map((c) => `  ${c.usage}`),
   ].join('\n')
 }
@@ -47,8 +52,8 @@ export async function runCli(argv: string[]): Promise<number> {
   if (first === 'serve' || first === 'runner') {
     const { startServer, startRunnerOnly } = await import('../serve.ts')
     let node: string | undefined
-    if (argv.includes('--help') || argv.includes('-h')) {
-      console.log(`Usage: panel ${first === 'serve' ? 'serve' : 'runner [--node <node>]'}`)
+    if (wantsHelp(argv)) {
+      console.log(`Usage: panel ${first === 'serve' ? 'serve' : RUNNER_USAGE}`)
       return 0
     }
     if (first === 'runner') {
@@ -59,7 +64,7 @@ export async function runCli(argv: string[]): Promise<number> {
         if (problem) throw new UsageError(`--node: ${problem}`)
       } catch (err) {
         console.error(
-          `panel: ${(err as Error).message.split('\n')[0]} (usage: panel runner [--node <node>])`,
+          `panel: ${(err as Error).message.split('\n')[0]} (usage: panel ${RUNNER_USAGE})`,
         )
         return 2
       }
@@ -85,7 +90,7 @@ export async function runCli(argv: string[]): Promise<number> {
     return 2
   }
   const rest = argv.slice(key.split(' ').length)
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (wantsHelp(rest)) {
     console.log(`Usage: panel ${command.usage}`)
     return 0
   }

@@ -66,10 +66,10 @@ function runnerName(r: RunnerHeartbeat): string {
  */
 async function checkRunners(db: Db, ownId: string | undefined, node: string | null, now: Date) {
   const all = await listHeartbeats(db)
-  const rows = all.filter((r) => (r.node ?? null) === node)
+  const rows = all.filter((r) => r.node === node)
   const runners: RunnerView[] = all.map((r) => ({
     host: r.host,
-    node: r.node ?? null,
+    node: r.node,
     pid: r.pid,
     concurrency: r.concurrency,
     lastSeen: r.lastSeen.toISOString(),

@@ -28,7 +28,8 @@ import {
   renewDownloadSlot,
   takeDownloadSlot,
 } from '../../src/db/download-slots.ts'
-import { downloadSlots, jobs, tenants } from '../../src/db/schema.ts'
+import { downloadSlots, jobs } from '../../src/db/schema.ts'
+import { findTenantByName } from '../../src/db/tenants.ts'
 import { enqueue } from '../../src/db/jobs.ts'
 import { createRun, finishRun, setRunProgress } from '../../src/db/runs.ts'
 import { drivers } from '../../src/drivers/registry.ts'
@@ -246,8 +247,7 @@ describe.runIf(requirePostgres())('two web nodes on one PostgreSQL', () => {
   })
 
   it('shows a backup’s live progress on both nodes, whichever runner writes it', async () => {
-    const [row] = await deps.db.select().from(tenants).where(eq(tenants.name, 'alice'))
-    const tenantId = row!.id
+    const tenantId = (await findTenantByName(deps.db, 'alice'))!.id
     // A job running on a hosting node's runner (not A's: its lease belongs to another process).
     const now = new Date()
     const { job } = await enqueue(deps.db, {
@@ -330,8 +330,7 @@ describe.runIf(requirePostgres())('two web nodes on one PostgreSQL', () => {
   })
 
   it('holds the download slot limit across processes, and frees a dead holder’s slot', async () => {
-    const [row] = await deps.db.select().from(tenants).where(eq(tenants.name, 'alice'))
-    const tenantId = row!.id
+    const tenantId = (await findTenantByName(deps.db, 'alice'))!.id
     // A second connection pool stands for another node asking at the same moment.
     const other: Db = connectPostgres(deps.config.databaseUrl!, 4)
     try {
@@ -356,11 +355,7 @@ describe.runIf(requirePostgres())('two web nodes on one PostgreSQL', () => {
       await releaseDownloadSlot(other, tenantId + 1, kept)
       expect(await renewDownloadSlot(deps.db, tenantId, kept, later(62))).toBe(true)
       for (const id of [kept, kept, fresh!]) await releaseDownloadSlot(deps.db, tenantId, id)
-      const left = await deps.db
-        .select()
-        .from(downloadSlots)
-        .where(eq(downloadSlots.tenantId, tenantId))
-      expect(left).toEqual([])
+      expect(await slotsOf(tenantId)).toEqual([])
     } finally {
       await closePostgres(other)
     }
@@ -402,25 +397,14 @@ describe.runIf(requirePostgres())('two web nodes on one PostgreSQL', () => {
         expect([node.name, third.status]).toEqual([node.name, 429])
         expect(await third.text()).toContain(LIMIT_LINE)
       }
-      expect(
-        await deps.db.select().from(downloadSlots).where(eq(downloadSlots.tenantId, t.tenant.id)),
-      ).toHaveLength(2)
+      expect(await slotsOf(t.tenant.id)).toHaveLength(2)
       for (const c of held) c.abort()
       await waitFor('slots released', async () => {
         const res = await download(b!, 'docs/readme.txt')
         const text = await res.text()
         return res.status === 200 && text === 'hello\n'
       })
-      await waitFor(
-        'no slot rows left',
-        async () =>
-          (
-            await deps.db
-              .select()
-              .from(downloadSlots)
-              .where(eq(downloadSlots.tenantId, t.tenant.id))
-          ).length === 0,
-      )
+      await waitFor('no slot rows left', async () => (await slotsOf(t.tenant.id)).length === 0)
 
       // A third node stopped (SIGTERM) during a download gives its slot back on the way out.
       const c = await startNode('C', {

@@ -30,9 +30,14 @@ import {
 /** Millisecond precision with a time zone: what SQLite's `timestamp_ms` integers hold. */
 const ms = (name: string) => timestamp(name, { mode: 'date', withTimezone: true, precision: 3 })
 const id = () => integer('id').primaryKey().generatedByDefaultAsIdentity()
-/** SQLite's default is `unixepoch() * 1000`, the same instant as `now()`. */
-const createdAt = () => ms('created_at').notNull().defaultNow()
-const updatedAt = () => ms('updated_at').notNull().defaultNow()
+/**
+ * SQLite's default is `unixepoch() * 1000`, never later than the clock. `now()` alone would be
+ * rounded to the millisecond, up to half a millisecond past it: a row written and then compared
+ * with `Date.now()` in the same millisecond looked as if made in the future (a notice not yet due).
+ */
+const nowMs = () => sql`date_trunc('milliseconds', now())`
+const createdAt = () => ms('created_at').notNull().default(nowMs())
+const updatedAt = () => ms('updated_at').notNull().default(nowMs())
 /** Byte counts, sizes and durations in ms: past 2^31 they need bigint; JS numbers hold 2^53. */
 const big = (name: string) => bigint(name, { mode: 'number' })
 
@@ -564,7 +569,7 @@ export const auditLog = pgTable(
   'audit_log',
   {
     id: id(),
-    at: ms('at').notNull().defaultNow(),
+    at: ms('at').notNull().default(nowMs()),
     userId: integer('user_id').references(() => users.id, { onDelete: 'set null' }),
     actor: text('actor').notNull(),
     tenantId: integer('tenant_id').references(() => tenants.id, { onDelete: 'cascade' }),

@@ -13,11 +13,13 @@ import {
   type HealthSort,
 } from '../../src/db/health-list.ts'
 import { panelMetrics } from '../../src/db/metrics.ts'
+import { dueNotifications } from '../../src/db/notifications.ts'
 import { repositoryFor, setRepositoryStats } from '../../src/db/repositories.ts'
 import { queueCounts, queuedInClaimOrder, runningJobs } from '../../src/db/runner-queue.ts'
 import { createRun, finishRun, finishStage, startStage } from '../../src/db/runs.ts'
 import {
   jobs,
+  notifications,
   repositories,
   runs,
   scheduleState,
@@ -747,6 +749,36 @@ describe.runIf(runnable)(`raw queries on ${engine}`, () => {
         newer: null,
         older: null,
       })
+    })
+  })
+
+  describe('times the database writes', () => {
+    it('never stamps a row later than the clock that reads it straight after', async () => {
+      // PostgreSQL rounds now() to the millisecond: up to half of one ahead of Date.now(), so a
+      // notice written and delivered in the same millisecond was not yet due (CI, stop 18).
+      const deps = await fresh()
+      const { id: tenantId } = await bareTenant(deps, 'clock')
+      const ahead: number[] = []
+      for (let i = 0; i < 300; i++) {
+        const row = (
+          await deps.db
+            .insert(notifications)
+            .values({
+              tenantId,
+              channel: 'email',
+              recipient: 'a@b.c',
+              event: 'test',
+              subject: 's',
+              body: 'b',
+            })
+            .returning()
+        )[0]!
+        const read = Date.now()
+        if (row.createdAt.getTime() > read) ahead.push(row.createdAt.getTime() - read)
+      }
+      expect(ahead).toEqual([])
+      const due = await dueNotifications(deps.db, Date.now(), 30_000, 1000)
+      expect(due.length).toBe(300)
     })
   })
 })

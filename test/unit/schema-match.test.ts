@@ -39,7 +39,7 @@ const typeTwins: Record<string, string[]> = {
 
 /** SQL defaults that mean the same value on both sides. */
 const defaultTwins: Record<string, string> = {
-  '(unixepoch() * 1000)': 'now()',
+  '(unixepoch() * 1000)': "date_trunc('milliseconds', now())",
   // lastAt: the integer 0 is the Unix epoch.
   '0': 'to_timestamp(0)',
 }

@@ -75,6 +75,10 @@ backupRoutes.get('/', async (c) => {
   const tenant = tenantOf(c)
   const policies = await listPolicies(db, tenant.id)
   const names = new Map(policies.map((p) => [p.id, p.name]))
+  // Activity first: a job that ends after this read is still polled for, and the page reloads
+  // when it does; read after the results, a job ending in between left neither its result nor
+  // a poll on the page, and the row stayed as it was until the tenant reloaded.
+  const active = await activity(db, tenant.id, names)
   const runs20 = await listRuns(db, tenant.id, { limit: 20 })
   const modes = new Map(
     (
@@ -111,7 +115,7 @@ backupRoutes.get('/', async (c) => {
       destinationCount={(await listDestinations(db, tenant.id)).length}
       states={await backupStates(db, tenant.id, policies)}
       verified={await latestVerifications(db, tenant.id, 'restore')}
-      active={await activity(db, tenant.id, names)}
+      active={active}
       history={history}
       usage={
         <UsageCard
@@ -236,7 +240,10 @@ backupRoutes.post('/policies/:id/verify', async (c) => {
 backupRoutes.get('/runs/:id', async (c) => {
   const { db } = c.get('deps')
   const tenant = tenantOf(c)
-  const run = await getRun(db, tenant.id, idParam(c))
+  let run = await getRun(db, tenant.id, idParam(c))
+  const live = await runLive(db, tenant.id, run)
+  // It ended between the two reads: show how it ended, since nothing polls for it now.
+  if (!live && run.status === 'running') run = await getRun(db, tenant.id, run.id)
   const dests = new Map((await listDestinations(db, tenant.id)).map((d) => [d.id, d.name]))
   const stages = (await runStagesOf(db, run.id)).map((s) => ({
     ...s,
@@ -253,7 +260,7 @@ backupRoutes.get('/runs/:id', async (c) => {
       policyName={policyName}
       stages={stages}
       logs={await runLogsOf(db, run.id)}
-      live={await runLive(db, tenant.id, run)}
+      live={live}
     />,
   )
 })

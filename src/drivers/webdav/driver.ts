@@ -80,9 +80,27 @@ export function webdavDriver(opts: WebdavOptions): Driver {
       return 'made'
     } catch (err) {
       const status = (err as { status?: number }).status
-      if (status !== 405 && status !== 409) throw err
+      if (status === 405 || status === 409) {
+        drain(err)
+        return status === 405 ? 'exists' : 'no parent'
+      }
+      // Two MKCOLs of one new folder at once (restic uploads in parallel): Apache's mod_dav_fs
+      // answers the later one 403 "Unable to create collection" instead of 405. A folder that
+      // is there now is all that was asked for; otherwise the refusal stands.
+      if (status === undefined || !(await isFolder(parts, signal))) throw err
       drain(err)
-      return status === 405 ? 'exists' : 'no parent'
+      return 'exists'
+    }
+  }
+
+  /** True when `parts` (relative to the URL) is a folder now; false on any doubt. */
+  async function isFolder(parts: string[], signal?: AbortSignal): Promise<boolean> {
+    try {
+      const info = (await client.stat('/' + parts.join('/'), { signal })) as FileStat
+      return info.type === 'directory'
+    } catch (err) {
+      drain(err)
+      return folderRedirect(err)
     }
   }
 

@@ -1,9 +1,8 @@
 import { describe, expect, it, vi } from 'vitest'
 import { Client, addTenant, freshDeps } from '../helpers.ts'
-import { localDestination, policy } from '../support/tenants.ts'
-import { claimJob, completeJob } from '../../src/db/jobs.ts'
-import { createRun, finishRun, finishStage, startStage } from '../../src/db/runs.ts'
-import { requestBackup } from '../../src/domain/jobs.ts'
+import { localDestination, policy, runningBackup } from '../support/tenants.ts'
+import { completeJob } from '../../src/db/jobs.ts'
+import { finishRun, finishStage, startStage } from '../../src/db/runs.ts'
 
 /**
  * A backup that ends while the Overview or its run page is being put together. Each page reads
@@ -45,15 +44,7 @@ describe('a backup that ends while its page is read', async () => {
 
   /** Back up now, claimed by a runner, its snapshot stage started; `end` finishes it green. */
   async function running() {
-    const { job } = await requestBackup(db, tenant.id, site, 'manual')
-    expect((await claimJob(db, 'test-runner', 60_000))!.id).toBe(job.id)
-    const run = await createRun(db, tenant.id, {
-      kind: 'backup',
-      trigger: 'manual',
-      jobId: job.id,
-      policyId: site,
-      policyName: 'Site',
-    })
+    const { job, run } = await runningBackup(deps, tenant.id, site, 'Site')
     const stage = await startStage(db, run.id, 'snapshot', dest)
     const end = async () => {
       await finishStage(db, stage.id, 'success', { bytes: 4096, message: null })

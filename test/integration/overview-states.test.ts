@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { eq } from 'drizzle-orm'
 import { Client, addTenant, freshDeps } from '../helpers.ts'
-import { localDestination, policy } from '../support/tenants.ts'
-import { claimJob, getJob } from '../../src/db/jobs.ts'
+import { localDestination, policy, runningBackup } from '../support/tenants.ts'
+import { getJob } from '../../src/db/jobs.ts'
 import {
   createRun,
   finishRun,
@@ -121,15 +121,7 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
     error: 'Your backups use 10 GiB of your 10 GiB storage limit; nothing new was stored.',
   })
   // Blog is running, scanning its files, with no finished backup yet.
-  const blogJob = (await requestBackup(db, alice.id, blog, 'manual')).job
-  expect((await claimJob(db, 'test-runner', 60_000))!.id).toBe(blogJob.id)
-  const blogRun = await createRun(db, alice.id, {
-    kind: 'backup',
-    trigger: 'manual',
-    jobId: blogJob.id,
-    policyId: blog,
-    policyName: 'Blog',
-  })
+  const { job: blogJob, run: blogRun } = await runningBackup(deps, alice.id, blog, 'Blog')
   await setRunProgress(db, blogRun.id, {
     stage: 'snapshot',
     phase: 'scanning',
@@ -239,15 +231,7 @@ describe('the Overview says how each policy is doing, in colour and words', asyn
     const carol = await addTenant(deps, 'carol')
     const carolDest = (await localDestination(deps, carol.id, 'nightly', 'Offsite')).id
     const temp = await policy(deps, carol.id, [carolDest], { name: 'Temp site' })
-    const job = (await requestBackup(db, carol.id, temp, 'manual')).job
-    expect((await claimJob(db, 'test-runner-2', 60_000))!.id).toBe(job.id)
-    const run = await createRun(db, carol.id, {
-      kind: 'backup',
-      trigger: 'manual',
-      jobId: job.id,
-      policyId: temp,
-      policyName: 'Temp site',
-    })
+    const { run } = await runningBackup(deps, carol.id, temp, 'Temp site', 'test-runner-2')
     await logRun(db, run.id, 'info', 'started')
     await deletePolicy(db, carol.id, temp)
     const c = new Client(deps)

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto'
 import { createTenant } from '../../src/domain/tenants.ts'
 import { saveDestination } from '../../src/domain/destinations.ts'
 import { newPolicyInput, savePolicy } from '../../src/domain/policies.ts'
-import { getJob } from '../../src/db/jobs.ts'
+import { claimJob, getJob } from '../../src/db/jobs.ts'
+import { createRun } from '../../src/db/runs.ts'
 import { requestBackup } from '../../src/domain/jobs.ts'
 import { startRunner } from '../../src/runner/runner.ts'
 import { jobHandlers } from '../../src/runner/handlers.ts'
@@ -112,6 +113,31 @@ export async function waitJob(deps: Deps, tenantId: number, jobId: number, timeo
       throw new Error(`job ${jobId} still ${job.status} after ${timeoutMs} ms: ${job.lastError}`)
     await new Promise((r) => setTimeout(r, 100))
   }
+}
+
+/**
+ * Back up now on a policy, claimed by `owner` as a runner would (a minute's lease) and its run
+ * started: a backup in progress, with the test standing in for the runner.
+ */
+export async function runningBackup(
+  deps: Deps,
+  tenantId: number,
+  policyId: number,
+  policyName: string,
+  owner = 'test-runner',
+) {
+  const { job } = await requestBackup(deps.db, tenantId, policyId, 'manual')
+  const claimed = await claimJob(deps.db, owner, 60_000)
+  if (claimed?.id !== job.id)
+    throw new Error(`the runner claimed job ${claimed?.id}, not ${job.id}`)
+  const run = await createRun(deps.db, tenantId, {
+    kind: 'backup',
+    trigger: 'manual',
+    jobId: job.id,
+    policyId,
+    policyName,
+  })
+  return { job, run }
 }
 
 /** Backs a policy up once on a runner of its own, stopped afterwards; the job as it ended. */

@@ -87,20 +87,11 @@ export function webdavDriver(opts: WebdavOptions): Driver {
       // Two MKCOLs of one new folder at once (restic uploads in parallel): Apache's mod_dav_fs
       // answers the later one 403 "Unable to create collection" instead of 405. A folder that
       // is there now is all that was asked for; otherwise the refusal stands.
-      if (status === undefined || !(await isFolder(parts, signal))) throw err
+      if (status === undefined) throw err
+      const now = await findAt('/' + parts.join('/'), signal).catch((e) => (drain(e), null))
+      if (now !== 'folder') throw err
       drain(err)
       return 'exists'
-    }
-  }
-
-  /** True when `parts` (relative to the URL) is a folder now; false on any doubt. */
-  async function isFolder(parts: string[], signal?: AbortSignal): Promise<boolean> {
-    try {
-      const info = (await client.stat('/' + parts.join('/'), { signal })) as FileStat
-      return info.type === 'directory'
-    } catch (err) {
-      drain(err)
-      return folderRedirect(err)
     }
   }
 
@@ -128,9 +119,12 @@ export function webdavDriver(opts: WebdavOptions): Driver {
     childrenOf(client, pathOf(parts), urlPath + pathOf(parts), signal)
 
   /** An object's stat, `'folder'` when a folder has that name, null when nothing does. */
-  async function find(parts: string[], signal?: AbortSignal): Promise<FileStat | 'folder' | null> {
+  const find = (parts: string[], signal?: AbortSignal) => findAt(pathOf(parts), signal)
+
+  /** `find` by a path relative to the URL (not to the folder). */
+  async function findAt(path: string, signal?: AbortSignal): Promise<FileStat | 'folder' | null> {
     try {
-      const info = (await client.stat(pathOf(parts), { signal })) as FileStat
+      const info = (await client.stat(path, { signal })) as FileStat
       return info.type === 'file' ? info : 'folder'
     } catch (err) {
       if (folderRedirect(err)) return 'folder'
